@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian (bookworm) package that qmtl's build, tests and benchmarks
+# need, then configures and builds the given CMake presets (default: release).
+# Idempotent: packages already installed are not touched, and apt-get update runs
+# only when something is missing.
+#
+#   scripts/setup.sh            # install + build release
+#   scripts/setup.sh asan       # install + build the sanitizer preset
+#   scripts/setup.sh --no-build # install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsqlite3-dev sqlite3
+  libcli11-dev libspdlog-dev libfmt-dev libexpected-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+presets=("$@")
+if ((${#presets[@]} == 0)); then presets=(release); fi
+for preset in "${presets[@]}"; do
+  [ "$preset" = "--no-build" ] && exit 0
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+done

@@ -1,0 +1,38 @@
+// A small blocking HTTP/1.1 client for the CLI and the SDK's tests.
+//
+// One request per call, on a fresh connection, with a deadline covering connect,
+// write and read. Only http:// URLs are supported.
+//
+// Thread safety: calls are independent and may run concurrently.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "qmtl/core/result.h"
+
+namespace qmtl::cli {
+
+struct HttpReply {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+struct HttpCall {
+  std::string method = "GET";
+  std::string path = "/";  // appended to the base URL's path
+  std::string body;
+  std::string content_type = "application/json";
+  std::string bearer_token;  // sent as Authorization when non-empty
+  std::chrono::milliseconds timeout{10'000};
+};
+
+// Sends `call` to the server at `base_url` (e.g. "http://127.0.0.1:8080").
+// Any HTTP status is a successful reply. Errors: kInvalidArgument for a bad URL;
+// kUnavailable when the server cannot be reached or does not answer in time,
+// naming the URL that was tried.
+Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call);
+
+}  // namespace qmtl::cli

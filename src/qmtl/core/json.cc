@@ -1,0 +1,91 @@
+#include "qmtl/core/json.h"
+
+#include <fmt/format.h>
+
+namespace qmtl::json {
+namespace {
+
+std::string_view kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      return "null";
+    case boost::json::kind::bool_:
+      return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64:
+    case boost::json::kind::double_:
+      return "a number";
+    case boost::json::kind::string:
+      return "a string";
+    case boost::json::kind::array:
+      return "an array";
+    case boost::json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+}  // namespace
+
+Result<boost::json::value> parse(std::string_view text) {
+  boost::json::stream_parser p;
+  boost::system::error_code ec;
+  const size_t n = p.write_some(text.data(), text.size(), ec);
+  if (!ec && n < text.size()) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("malformed JSON: unexpected text after the document at byte {}", n + 1));
+  }
+  if (!ec) p.finish(ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("malformed JSON at byte {}: {}", n + 1, ec.message()));
+  }
+  return p.release();
+}
+
+Result<const boost::json::object*> as_object(const boost::json::value& v, std::string_view what) {
+  if (!v.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} must be a JSON object, not {}", what, kind_name(v)));
+  }
+  return &v.get_object();
+}
+
+Result<void> check_keys(const boost::json::object& obj,
+                        std::initializer_list<std::string_view> allowed, std::string_view what) {
+  for (const auto& kv : obj) {
+    bool ok = false;
+    for (std::string_view a : allowed) ok = ok || kv.key() == a;
+    if (!ok) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("unknown field '{}' in {}; allowed fields: {}",
+                                    std::string_view(kv.key()), what, fmt::join(allowed, ", ")));
+    }
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> get_optional_string(const boost::json::object& obj,
+                                                       std::string_view key) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return std::optional<std::string>{};
+  if (!v->is_string()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("field '{}' must be a string, not {}", key, kind_name(*v)));
+  }
+  return std::optional<std::string>(std::string(v->get_string()));
+}
+
+Result<std::string> get_string(const boost::json::object& obj, std::string_view key) {
+  auto r = get_optional_string(obj, key);
+  if (!r) return propagate(r);
+  if (!r->has_value()) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("field '{}' is required", key));
+  }
+  return std::move(**r);
+}
+
+std::string dump(const boost::json::value& v) { return boost::json::serialize(v); }
+
+}  // namespace qmtl::json

@@ -1,0 +1,214 @@
+// End to end: the real `qmtl` binary as server (`qmtl serve`) and as client, over
+// real sockets, on a real SQLite file.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "qmtl/cli/http_client.h"
+#include "qmtl/core/json.h"
+#include "qmtl/core/time.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+using testing::EnvOverrides;
+using testing::ProcessResult;
+
+class CliE2eTest : public ::testing::Test {
+ protected:
+  void start_server() {
+    server_ =
+        std::make_unique<testing::ServerProcess>(QMTL_BINARY, db_path(), dir_.file("server.log"));
+  }
+  std::string db_path() const { return dir_.file("qmtl.db"); }
+  // Runs `qmtl args...` against the test server, with QMTL_GATEWAY_URL unset
+  // unless `env` sets it.
+  ProcessResult qmtl(std::vector<std::string> args, EnvOverrides env = {}, bool with_url = true) {
+    std::vector<std::string> argv{QMTL_BINARY};
+    if (with_url) {
+      argv.push_back("--gateway-url");
+      argv.push_back(server_->url());
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.try_emplace("QMTL_GATEWAY_URL", std::nullopt);
+    return testing::run_process(argv, env);
+  }
+  std::string server_log() const {
+    std::ifstream f(dir_.file("server.log"));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  std::vector<std::string> world_ids() {
+    auto r = qmtl({"world", "list", "--output", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto doc = json::parse(r.out);
+    EXPECT_TRUE(doc) << r.out;
+    std::vector<std::string> ids;
+    if (!doc) return ids;
+    for (const auto& w : doc->at("worlds").as_array()) ids.emplace_back(w.at("id").as_string());
+    return ids;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+};
+
+TEST_F(CliE2eTest, WorldSurvivesAServerRestart) {
+  start_server();
+  auto created = qmtl({"world", "create", "demo", "--name", "Demo desk"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(created.out, "created world 'demo'\n");
+  EXPECT_EQ(created.err, "");
+
+  EXPECT_EQ(server_->stop(), 0) << server_log();
+  start_server();  // a new process on a new port, same database file
+
+  EXPECT_EQ(world_ids(), std::vector<std::string>{"demo"});
+  auto table = qmtl({"world", "list"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  std::istringstream lines(table.out);
+  std::string header, row, extra;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  EXPECT_FALSE(std::getline(lines, extra));
+  EXPECT_EQ(header.substr(0, 4), "ID  ");
+  EXPECT_NE(header.find("NAME"), std::string::npos);
+  EXPECT_NE(header.find("STATE"), std::string::npos);
+  EXPECT_EQ(row.substr(0, 4), "demo");
+  EXPECT_NE(row.find("Demo desk"), std::string::npos);
+  EXPECT_NE(row.find("Active"), std::string::npos);
+  // Columns line up: STATE starts at the same offset in header and row.
+  EXPECT_EQ(header.find("STATE"), row.find("Active"));
+}
+
+TEST_F(CliE2eTest, JsonOutputHasTheSpecFields) {
+  start_server();
+  auto r = qmtl({"--output", "json", "world", "create", "alpha"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  ASSERT_TRUE(doc) << r.out;
+  const auto& w = doc->as_object();
+  for (const char* field : {"id", "name", "state", "policy_version", "created_at", "updated_at"}) {
+    EXPECT_TRUE(w.contains(field)) << field;
+  }
+  EXPECT_EQ(w.at("id").as_string(), "alpha");
+  EXPECT_EQ(w.at("name").as_string(), "alpha");
+  EXPECT_EQ(w.at("state").as_string(), "Active");
+  EXPECT_TRUE(w.at("policy_version").is_null());
+  EXPECT_TRUE(parse_timestamp(std::string(w.at("created_at").as_string())));
+
+  auto status = qmtl({"world", "status", "alpha", "--output", "json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out, r.out);
+}
+
+TEST_F(CliE2eTest, GatewayUrlFromEnvironmentAndFlagWins) {
+  start_server();
+  auto via_env = qmtl({"world", "create", "envworld"}, {{"QMTL_GATEWAY_URL", server_->url()}},
+                      /*with_url=*/false);
+  EXPECT_EQ(via_env.exit_code, 0) << via_env.err;
+  // The flag beats a wrong environment value.
+  auto flag_wins = qmtl({"world", "list"}, {{"QMTL_GATEWAY_URL", "http://127.0.0.1:1"}});
+  EXPECT_EQ(flag_wins.exit_code, 0) << flag_wins.err;
+  EXPECT_NE(flag_wins.out.find("envworld"), std::string::npos);
+}
+
+TEST_F(CliE2eTest, BadInputIsRefusedWithOneLineAndChangesNothing) {
+  start_server();
+  ASSERT_EQ(qmtl({"world", "create", "demo"}).exit_code, 0);
+
+  auto invalid = qmtl({"world", "create", "Bad Id"});
+  EXPECT_EQ(invalid.exit_code, 1);
+  EXPECT_EQ(invalid.out, "");
+  EXPECT_EQ(invalid.err.find("qmtl: invalid world id 'Bad Id'"), 0u) << invalid.err;
+  EXPECT_NE(invalid.err.find("(HTTP 400)"), std::string::npos);
+
+  auto dup = qmtl({"world", "create", "demo", "--name", "again"});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_NE(dup.err.find("world 'demo' already exists"), std::string::npos) << dup.err;
+  EXPECT_NE(dup.err.find("(HTTP 409)"), std::string::npos);
+
+  auto missing = qmtl({"world", "status", "absent"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("world 'absent' does not exist"), std::string::npos);
+
+  for (const auto* r : {&invalid, &dup, &missing}) {
+    EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+  }
+  EXPECT_EQ(world_ids(), std::vector<std::string>{"demo"});
+  auto table = qmtl({"world", "list"});
+  EXPECT_EQ(table.out.find("again"), std::string::npos);
+}
+
+TEST_F(CliE2eTest, UsageErrorsExitTwo) {
+  start_server();
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"world"},
+                                             {"world", "create"},
+                                             {"world", "frobnicate"},
+                                             {"--output", "xml", "world", "list"},
+                                             {"bogus"}}) {
+    auto r = qmtl(args);
+    EXPECT_EQ(r.exit_code, 2) << args.back() << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("qmtl: ", 0), 0u) << r.err;
+  }
+  auto help = qmtl({"world", "create", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("e.g. qmtl world create"), std::string::npos) << help.out;
+}
+
+TEST_F(CliE2eTest, RawHttpErrorsFromTheRealServerAreProblemJson) {
+  start_server();
+  struct Case {
+    std::string method, path, body;
+    int status;
+    std::string detail_part;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST", "/worlds", R"({"id": "x",)", 400, "malformed JSON"},
+           {"POST", "/worlds", R"({"id": ["x"]})", 400, "field 'id' must be a string"},
+           {"GET", "/no/such/route", "", 404, "no route for GET /no/such/route"},
+           {"PATCH", "/worlds", "{}", 405, "PATCH is not allowed"},
+       }) {
+    auto r =
+        cli::http_request(server_->url(), {.method = c.method, .path = c.path, .body = c.body});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, c.status) << c.path;
+    EXPECT_EQ(r->content_type, "application/problem+json");
+    auto doc = json::parse(r->body);
+    ASSERT_TRUE(doc) << r->body;
+    EXPECT_NE(std::string(doc->at("detail").as_string()).find(c.detail_part), std::string::npos)
+        << r->body;
+  }
+  EXPECT_TRUE(world_ids().empty());
+  // A client-side check keeps a bad id from ever becoming a URL path.
+  auto bad = qmtl({"world", "status", "Bad.Id"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("invalid world id 'Bad.Id'"), std::string::npos);
+}
+
+TEST(CliE2e, UnreachableServerExitsThreeNamingTheUrl) {
+  const std::string url = "http://127.0.0.1:9";  // discard port: nothing listens
+  auto r = testing::run_process({QMTL_BINARY, "--gateway-url", url, "world", "list"},
+                                {{"QMTL_GATEWAY_URL", std::nullopt}});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot reach the qmtl server at " + url), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+
+  auto env = testing::run_process({QMTL_BINARY, "world", "list"}, {{"QMTL_GATEWAY_URL", url}});
+  EXPECT_EQ(env.exit_code, 3);
+  EXPECT_NE(env.err.find(url), std::string::npos);
+}
+
+TEST(CliE2e, ServeRefusesABadDatabaseUrl) {
+  auto r = testing::run_process({QMTL_BINARY, "serve", "--db", "mysql://x", "--port", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown database URL 'mysql://x'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace qmtl

@@ -1,0 +1,46 @@
+#include "qmtl/core/json.h"
+
+#include <gtest/gtest.h>
+
+namespace qmtl {
+namespace {
+
+TEST(Json, ParseReportsWhereItFailed) {
+  auto r = json::parse(R"({"id": )");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("malformed JSON"), std::string::npos);
+  EXPECT_FALSE(json::parse(""));
+  EXPECT_FALSE(json::parse(R"({"a":1} {"b":2})"));
+  EXPECT_TRUE(json::parse(R"( {"a":1} )"));
+}
+
+TEST(Json, FieldAccessorsNameTheFieldAndType) {
+  auto doc = json::parse(R"({"id": 5, "name": "x"})");
+  ASSERT_TRUE(doc);
+  const auto& o = doc->get_object();
+  auto id = json::get_string(o, "id");
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().message, "field 'id' must be a string, not a number");
+  EXPECT_EQ(*json::get_string(o, "name"), "x");
+  EXPECT_EQ(json::get_string(o, "missing").error().message, "field 'missing' is required");
+  EXPECT_FALSE(json::get_optional_string(o, "missing")->has_value());
+}
+
+TEST(Json, CheckKeysRefusesUnknownFields) {
+  auto doc = json::parse(R"({"id": "a", "nmae": "x"})");
+  auto r = json::check_keys(doc->get_object(), {"id", "name"}, "the world");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "unknown field 'nmae' in the world; allowed fields: id, name");
+  EXPECT_TRUE(json::check_keys(doc->get_object(), {"id", "nmae"}, "x"));
+}
+
+TEST(Json, AsObjectRefusesOtherKinds) {
+  auto arr = json::parse("[1,2]");
+  auto r = json::as_object(*arr, "the request body");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "the request body must be a JSON object, not an array");
+}
+
+}  // namespace
+}  // namespace qmtl
