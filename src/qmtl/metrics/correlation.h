@@ -1,0 +1,49 @@
+// Pearson correlation of strategies' period returns.
+//
+// Pairwise: the two series are aligned on their common period-end timestamps.
+// Bulk: N series already aligned on T common periods, computed as one symmetric
+// rank-T update (BLAS dsyrk), which is what makes 10,000 x 10,000 feasible.
+//
+// Thread safety: pure functions. correlation_matrix may use several BLAS threads.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/metrics/series.h"
+
+namespace qmtl::metrics {
+
+// Fewer common periods than this gives a missing correlation.
+inline constexpr size_t kMinCorrelationPeriods = 3;
+
+// Correlation of the returns of `a` and `b` over the periods both report,
+// restricted to those ending after (latest common timestamp - window) if given.
+// Missing with fewer than kMinCorrelationPeriods common periods or when either
+// side does not vary.
+MetricValue correlation(const ReturnSeries& a, const ReturnSeries& b,
+                        std::optional<Duration> window = std::nullopt);
+
+class CorrelationMatrix {
+ public:
+  CorrelationMatrix() = default;
+  size_t size() const { return n_; }
+  // Correlation of series i and j; nullopt when either does not vary. (i, i) is 1
+  // for a varying series.
+  std::optional<double> at(size_t i, size_t j) const;
+
+ private:
+  friend CorrelationMatrix correlation_matrix(std::span<const double>, size_t, size_t);
+  size_t n_ = 0;
+  std::vector<double> upper_;  // row-major n x n; only i <= j is filled
+  std::vector<char> varies_;
+};
+
+// `returns` holds n series of t aligned returns each, row-major (series i is
+// returns[i*t .. i*t+t)). Requires returns.size() == n * t.
+CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, size_t t);
+
+}  // namespace qmtl::metrics

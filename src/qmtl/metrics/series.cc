@@ -1,0 +1,147 @@
+#include "qmtl/metrics/series.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace qmtl::metrics {
+namespace {
+
+tl::unexpected<Error> bad_sample(size_t index, std::string_view why) {
+  return make_error(ErrorCode::kInvalidArgument, fmt::format("sample {}: {}", index + 1, why));
+}
+
+Duration median_spacing(std::span<const TimePoint> ts) {
+  std::vector<Duration::rep> gaps;
+  gaps.reserve(ts.size());
+  for (size_t i = 1; i < ts.size(); ++i) gaps.push_back((ts[i] - ts[i - 1]).count());
+  if (gaps.empty()) return Duration::zero();
+  auto mid = gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2);
+  std::nth_element(gaps.begin(), mid, gaps.end());
+  return Duration(*mid);
+}
+
+}  // namespace
+
+std::string_view series_kind_name(SeriesKind kind) {
+  switch (kind) {
+    case SeriesKind::kEquity:
+      return "equity";
+    case SeriesKind::kPnl:
+      return "pnl";
+    case SeriesKind::kReturn:
+      return "return";
+  }
+  return "equity";
+}
+
+Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,
+                                  const SeriesOptions& options) {
+  // Merge duplicates first, checking order and finiteness, so the conversion
+  // below sees strictly increasing times.
+  std::vector<Sample> merged;
+  merged.reserve(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Sample& s = samples[i];
+    if (!std::isfinite(s.value)) return bad_sample(i, "value is not a finite number");
+    if (!merged.empty() && s.ts < merged.back().ts) {
+      return bad_sample(i, fmt::format("timestamp {} is earlier than the previous one ({}); "
+                                       "sort the rows by time",
+                                       format_timestamp(s.ts), format_timestamp(merged.back().ts)));
+    }
+    if (!merged.empty() && s.ts == merged.back().ts) {
+      double& v = merged.back().value;
+      switch (kind) {
+        case SeriesKind::kEquity:
+          v = s.value;
+          break;
+        case SeriesKind::kPnl:
+          v += s.value;
+          break;
+        case SeriesKind::kReturn:
+          if (s.value <= -1.0 || v <= -1.0) return bad_sample(i, "a return of -100% or worse");
+          v = (1.0 + v) * (1.0 + s.value) - 1.0;
+          break;
+      }
+      continue;
+    }
+    merged.push_back(s);
+  }
+
+  ReturnSeries out;
+  if (kind == SeriesKind::kPnl && !options.initial_equity) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "PnL samples need an initial equity to turn into returns; give it "
+                      "(e.g. --initial-equity 100000)");
+  }
+  if (options.initial_equity &&
+      !(*options.initial_equity > 0 && std::isfinite(*options.initial_equity))) {
+    return make_error(ErrorCode::kInvalidArgument, "the initial equity must be a positive number");
+  }
+  if (merged.empty()) return out;
+
+  size_t first = 0;
+  if (kind == SeriesKind::kEquity) {
+    if (merged[0].value <= 0) return bad_sample(0, "equity must be positive");
+    out.start = merged[0].ts;
+    out.start_equity = merged[0].value;
+    first = 1;
+  } else {
+    std::vector<TimePoint> times;
+    times.reserve(merged.size());
+    for (const auto& s : merged) times.push_back(s.ts);
+    out.start = merged[0].ts - median_spacing(times);
+    out.start_equity = options.initial_equity.value_or(1.0);
+  }
+
+  const size_t n = merged.size() - first;
+  out.ts.reserve(n);
+  out.r.reserve(n);
+  out.equity.reserve(n);
+  double prev = out.start_equity;
+  for (size_t i = first; i < merged.size(); ++i) {
+    const double v = merged[i].value;
+    double eq = 0;
+    switch (kind) {
+      case SeriesKind::kEquity:
+        if (v <= 0) return bad_sample(i, "equity must be positive");
+        eq = v;
+        break;
+      case SeriesKind::kPnl:
+        eq = prev + v;
+        if (eq <= 0) {
+          return bad_sample(i, "the PnL takes equity to zero or below; check the initial equity");
+        }
+        break;
+      case SeriesKind::kReturn:
+        if (v <= -1.0) return bad_sample(i, "a return of -100% or worse");
+        eq = prev * (1.0 + v);
+        break;
+    }
+    out.ts.push_back(merged[i].ts);
+    out.r.push_back(kind == SeriesKind::kReturn ? v : eq / prev - 1.0);
+    out.equity.push_back(eq);
+    prev = eq;
+  }
+  return out;
+}
+
+std::optional<double> infer_periods_per_year(std::span<const TimePoint> ts) {
+  if (ts.size() < 2) return std::nullopt;
+  using std::chrono::hours;
+  const Duration d = median_spacing(ts);
+  if (d <= Duration::zero()) return std::nullopt;
+  const Duration day = hours(24);
+  if (d < hours(20)) {
+    return 252.0 * static_cast<double>(day.count()) / static_cast<double>(d.count());
+  }
+  if (d < 4 * day) return 252.0;
+  if (d < 10 * day) return 52.0;
+  if (d < 20 * day) return 26.0;
+  if (d < 45 * day) return 12.0;
+  if (d < 120 * day) return 4.0;
+  return 1.0;
+}
+
+}  // namespace qmtl::metrics
