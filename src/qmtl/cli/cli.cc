@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "qmtl/cli/http_client.h"
+#include "qmtl/cli/metrics_command.h"
 #include "qmtl/cli/table.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
@@ -215,6 +216,30 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   std::string status_id;
   status->add_option("world", status_id, "world id")->required();
   status->callback([&] { rc = world_status(g, status_id, out, err); });
+
+  MetricsCommandOptions mo;
+  auto* metrics_cmd =
+      app.add_subcommand("metrics",
+                         "every KPI of equity/PnL/return CSV files, and their correlation\n"
+                         "  e.g. qmtl metrics a.csv b.csv --window 4w --worst-loss 1d,1w");
+  metrics_cmd
+      ->add_option("files", mo.files,
+                   "CSV files with a timestamp column and one of "
+                   "equity, pnl or return")
+      ->required()
+      ->check(CLI::ExistingFile);
+  metrics_cmd->add_option("--window", mo.window, "also compute over the last W (e.g. 4w)");
+  metrics_cmd->add_option("--periods-per-year", mo.periods_per_year,
+                          "annualisation factor (default: inferred from the timestamps)");
+  metrics_cmd->add_option("--initial-equity", mo.initial_equity,
+                          "equity before the first row (required for pnl files)");
+  metrics_cmd->add_option("--worst-loss", mo.worst_loss, "windows for worst_loss(w)")
+      ->delimiter(',')
+      ->default_str("1d");
+  metrics_cmd->callback([&] {
+    mo.json = g.output == "json";
+    rc = run_metrics_command(mo, out, err);
+  });
 
   ServeOptions so;
   auto* serve_cmd = app.add_subcommand(
