@@ -1,0 +1,464 @@
+#include "qmtl/policy/policy.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "qmtl/core/duration.h"
+
+namespace qmtl::policy {
+namespace {
+
+using Keys = std::initializer_list<std::string_view>;
+
+// Converts yaml-cpp nodes into the model. yaml-cpp throws; every call that can
+// throw is inside parse_policy's try block, and every user error goes through
+// fail() with the node's line and column.
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  tl::unexpected<Error> fail(const YAML::Mark& m, std::string_view msg) const {
+    if (m.line < 0)
+      return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", source_, msg));
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{}:{}:{}: {}", source_, m.line + 1, m.column + 1, msg));
+  }
+  tl::unexpected<Error> fail(const YAML::Node& n, std::string_view msg) const {
+    return fail(n.Mark(), msg);
+  }
+
+  // `n` must be a map whose keys are all in `allowed`, each at most once.
+  Result<void> check_map(const YAML::Node& n, Keys allowed, std::string_view where) const {
+    if (!n.IsMap()) return fail(n, fmt::format("{} must be a mapping of keys to values", where));
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        const std::vector<std::string_view> names(allowed.begin(), allowed.end());
+        const std::string hint = did_you_mean(key, names);
+        return fail(kv.first,
+                    fmt::format("unknown key '{}' in {}; {}", key, where,
+                                hint.empty() ? fmt::format("allowed: {}", fmt::join(allowed, ", "))
+                                             : hint));
+      }
+      if (!seen.insert(key).second)
+        return fail(kv.first, fmt::format("duplicate key '{}' in {}", key, where));
+    }
+    return {};
+  }
+
+  Result<std::string> scalar(const YAML::Node& n, std::string_view what) const {
+    if (!n.IsScalar()) return fail(n, fmt::format("{} must be a single value", what));
+    return n.Scalar();
+  }
+
+  Result<Duration> duration(const YAML::Node& n, std::string_view what, bool positive) const {
+    auto s = scalar(n, what);
+    if (!s) return propagate(s);
+    auto d = parse_duration(*s);
+    if (!d) return fail(n, fmt::format("{}: {}", what, d.error().message));
+    if (positive && *d <= Duration::zero())
+      return fail(n, fmt::format("{} must be longer than zero", what));
+    return *d;
+  }
+
+  Result<double> number(const YAML::Node& n, std::string_view what) const {
+    auto s = scalar(n, what);
+    if (!s) return propagate(s);
+    double v = 0;
+    const auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (ec != std::errc() || p != s->data() + s->size() || !std::isfinite(v)) {
+      return fail(n, fmt::format("{} must be a number, not '{}'", what, *s));
+    }
+    return v;
+  }
+
+  Result<int> integer(const YAML::Node& n, std::string_view what) const {
+    auto s = scalar(n, what);
+    if (!s) return propagate(s);
+    int v = 0;
+    const auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (ec != std::errc() || p != s->data() + s->size()) {
+      return fail(n, fmt::format("{} must be a whole number, not '{}'", what, *s));
+    }
+    return v;
+  }
+
+  Result<Holding> holding(const YAML::Node& n, std::string_view what) const {
+    auto s = scalar(n, what);
+    if (!s) return propagate(s);
+    if (!s->empty() &&
+        std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      auto count = integer(n, what);
+      if (!count) return propagate(count);
+      if (*count < 1) {
+        return fail(n, fmt::format("{} counts evaluations and must be at least 1; use 0s for "
+                                   "'immediately'",
+                                   what));
+      }
+      return Holding{.value = *count};
+    }
+    auto d = duration(n, what, false);
+    if (!d) {
+      return fail(n, fmt::format("{} must be a duration (e.g. 7d) or a number of evaluations "
+                                 "(e.g. 3), not '{}'",
+                                 what, *s));
+    }
+    return Holding{.value = *d};
+  }
+
+  // A gate or score: a string expression, or {and: [...]} / {or: [...]} for gates.
+  Result<Expr> expression(const YAML::Node& n, ExprType type, std::string_view what,
+                          RefTable& refs) const {
+    if (n.IsScalar()) {
+      auto e = Expr::compile(n.Scalar(), type, refs);
+      if (!e) {
+        // Point at the offending character: the scalar's column, plus one for an
+        // opening quote, plus the offset (exact for single-line expressions).
+        YAML::Mark m = n.Mark();
+        const bool quoted = n.Tag() == "!";
+        m.column += static_cast<int>(e.error().offset) + (quoted ? 1 : 0);
+        return fail(m, fmt::format("{}: {}", what, e.error().message));
+      }
+      return std::move(*e);
+    }
+    if (n.IsMap() && type == ExprType::kBool) {
+      if (n.size() != 1) return fail(n, fmt::format("{}: use exactly one of 'and' or 'or'", what));
+      const auto kv = *n.begin();
+      const std::string op = kv.first.Scalar();
+      if (op != "and" && op != "or") {
+        return fail(kv.first,
+                    fmt::format("{}: unknown operator '{}'; use 'and' or 'or'", what, op));
+      }
+      if (!kv.second.IsSequence() || kv.second.size() == 0) {
+        return fail(kv.second,
+                    fmt::format("{}: '{}' takes a non-empty list of conditions", what, op));
+      }
+      std::vector<Expr> parts;
+      for (const auto& item : kv.second) {
+        auto e = expression(item, ExprType::kBool, what, refs);
+        if (!e) return e;
+        parts.push_back(std::move(*e));
+      }
+      return op == "and" ? Expr::all_of(std::move(parts)) : Expr::any_of(std::move(parts));
+    }
+    return fail(n, fmt::format("{} must be an expression string{}", what,
+                               type == ExprType::kBool ? " or {and: [...]} / {or: [...]}" : ""));
+  }
+
+  Result<void> cron(const YAML::Node& n) const {
+    auto s = scalar(n, "evaluation.cron");
+    if (!s) return propagate(s);
+    std::istringstream in(*s);
+    std::vector<std::string> fields;
+    for (std::string f; in >> f;) fields.push_back(f);
+    constexpr std::array<std::pair<int, int>, 5> kRange{
+        {{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}};
+    constexpr std::array<std::string_view, 5> kName{"minute", "hour", "day of month", "month",
+                                                    "day of week"};
+    if (fields.size() != 5) {
+      return fail(n, fmt::format("evaluation.cron needs 5 fields (minute hour day month weekday, "
+                                 "UTC), e.g. \"0 0 * * 1\"; got {}",
+                                 fields.size()));
+    }
+    for (size_t i = 0; i < 5; ++i) {
+      std::istringstream items(fields[i]);
+      for (std::string item; std::getline(items, item, ',');) {
+        auto bad = [&] {
+          return fail(n, fmt::format("evaluation.cron: '{}' is not a valid {} field; use *, a "
+                                     "number {}-{}, a range a-b, a list or a step */n",
+                                     fields[i], kName[i], kRange[i].first, kRange[i].second));
+        };
+        std::string range = item;
+        if (const auto slash = item.find('/'); slash != std::string::npos) {
+          range = item.substr(0, slash);
+          int step = 0;
+          const std::string st = item.substr(slash + 1);
+          const auto [p, ec] = std::from_chars(st.data(), st.data() + st.size(), step);
+          if (ec != std::errc() || p != st.data() + st.size() || step < 1) return bad();
+        }
+        if (range == "*") continue;
+        const auto dash = range.find('-');
+        const std::string lo = range.substr(0, dash);
+        const std::string hi = dash == std::string::npos ? lo : range.substr(dash + 1);
+        int a = 0, b = 0;
+        const auto [pa, ea] = std::from_chars(lo.data(), lo.data() + lo.size(), a);
+        const auto [pb, eb] = std::from_chars(hi.data(), hi.data() + hi.size(), b);
+        if (ea != std::errc() || eb != std::errc() || pa != lo.data() + lo.size() ||
+            pb != hi.data() + hi.size() || a < kRange[i].first || b > kRange[i].second || a > b) {
+          return bad();
+        }
+      }
+    }
+    return {};
+  }
+
+  Result<Policy> policy(const YAML::Node& root) const {
+    if (!root.IsDefined() || root.IsNull()) return fail(root, "the policy is empty");
+    if (auto r = check_map(root,
+                           {"description", "evaluation", "gates", "score", "top_k", "correlation",
+                            "hysteresis", "position"},
+                           "the policy");
+        !r) {
+      return propagate(r);
+    }
+    Policy p;
+    if (const auto d = root["description"]) {
+      auto s = scalar(d, "description");
+      if (!s) return propagate(s);
+      p.description = *s;
+    }
+    if (const auto ev = root["evaluation"]) {
+      if (auto r = check_map(ev, {"every", "cron", "min_dry_run", "window"}, "evaluation"); !r)
+        return propagate(r);
+      if (ev["every"] && ev["cron"])
+        return fail(ev["cron"], "give evaluation.every or evaluation.cron, not both");
+      if (const auto n = ev["every"]) {
+        auto d = duration(n, "evaluation.every", true);
+        if (!d) return propagate(d);
+        p.every = *d;
+      }
+      if (const auto n = ev["cron"]) {
+        if (auto r = cron(n); !r) return propagate(r);
+        p.every.reset();
+        p.cron = n.Scalar();
+      }
+      if (const auto n = ev["min_dry_run"]) {
+        auto d = duration(n, "evaluation.min_dry_run", false);
+        if (!d) return propagate(d);
+        p.min_dry_run = *d;
+      }
+      if (const auto n = ev["window"]) {
+        auto d = duration(n, "evaluation.window", true);
+        if (!d) return propagate(d);
+        p.window = *d;
+      }
+    }
+
+    const auto gates = root["gates"];
+    if (!gates) {
+      return fail(root, "gates.promote is required: a policy must say what earns live trading");
+    }
+    if (auto r = check_map(gates, {"promote", "demote", "reject"}, "gates"); !r)
+      return propagate(r);
+    if (!gates["promote"])
+      return fail(gates, "gates.promote is required: a policy must say what earns live trading");
+    auto promote = expression(gates["promote"], ExprType::kBool, "gates.promote", p.refs);
+    if (!promote) return propagate(promote);
+    p.promote = std::move(*promote);
+    if (const auto n = gates["demote"]) {
+      auto demote = expression(n, ExprType::kBool, "gates.demote", p.refs);
+      if (!demote) return propagate(demote);
+      p.demote = std::move(*demote);
+      p.demote_is_default = false;
+      if (auto r = check_hysteresis_by_value(p, n); !r) return propagate(r);
+    } else {
+      p.demote = Expr::negate(p.promote);
+    }
+    if (const auto n = gates["reject"]) {
+      auto reject = expression(n, ExprType::kBool, "gates.reject", p.refs);
+      if (!reject) return propagate(reject);
+      p.reject = std::move(*reject);
+    }
+
+    if (const auto n = root["score"]) {
+      auto s = expression(n, ExprType::kNumber, "score", p.refs);
+      if (!s) return propagate(s);
+      p.score = std::move(*s);
+    } else {
+      p.score = *Expr::compile("sharpe", ExprType::kNumber, p.refs);
+    }
+
+    if (const auto n = root["top_k"]) {
+      if (auto r = check_map(n, {"k"}, "top_k"); !r) return propagate(r);
+      if (!n["k"]) return fail(n, "top_k needs k, e.g. top_k: {k: 3}");
+      auto k = integer(n["k"], "top_k.k");
+      if (!k) return propagate(k);
+      if (*k <= 0) return fail(n["k"], "top_k.k must be at least 1");
+      p.top_k = *k;
+    }
+    if (const auto n = root["correlation"]) {
+      if (auto r = check_map(n, {"max", "per_group", "window"}, "correlation"); !r)
+        return propagate(r);
+      Policy::Correlation c;
+      if (!n["max"]) return fail(n, "correlation needs max, e.g. correlation: {max: 0.8}");
+      auto max = number(n["max"], "correlation.max");
+      if (!max) return propagate(max);
+      if (*max < -1 || *max > 1) return fail(n["max"], "correlation.max must be between -1 and 1");
+      c.max = *max;
+      if (const auto g = n["per_group"]) {
+        auto pg = integer(g, "correlation.per_group");
+        if (!pg) return propagate(pg);
+        if (*pg < 1) return fail(g, "correlation.per_group must be at least 1");
+        c.per_group = *pg;
+      }
+      if (const auto w = n["window"]) {
+        auto d = duration(w, "correlation.window", true);
+        if (!d) return propagate(d);
+        c.window = *d;
+      }
+      p.correlation = c;
+    }
+    if (const auto n = root["hysteresis"]) {
+      if (auto r = check_map(n, {"promote_after", "demote_after"}, "hysteresis"); !r)
+        return propagate(r);
+      if (const auto a = n["promote_after"]) {
+        auto h = holding(a, "hysteresis.promote_after");
+        if (!h) return propagate(h);
+        p.promote_after = *h;
+      }
+      if (const auto a = n["demote_after"]) {
+        auto h = holding(a, "hysteresis.demote_after");
+        if (!h) return propagate(h);
+        p.demote_after = *h;
+      }
+    }
+    if (const auto n = root["position"]) {
+      if (auto r = check_map(n, {"on_promote", "on_demote"}, "position"); !r) return propagate(r);
+      if (const auto a = n["on_promote"]) {
+        auto s = scalar(a, "position.on_promote");
+        if (!s) return propagate(s);
+        if (*s != "flat" && *s != "carry")
+          return fail(a, "position.on_promote must be flat or carry");
+        p.on_promote = *s == "carry" ? OnPromote::kCarry : OnPromote::kFlat;
+      }
+      if (const auto a = n["on_demote"]) {
+        auto s = scalar(a, "position.on_demote");
+        if (!s) return propagate(s);
+        if (*s != "flatten" && *s != "keep")
+          return fail(a, "position.on_demote must be flatten or keep");
+        p.on_demote = *s == "keep" ? OnDemote::kKeep : OnDemote::kFlatten;
+      }
+    }
+    return p;
+  }
+
+  // A demote bound tighter than the promote bound on the same metric means a
+  // strategy can pass promote and trigger demote in the same evaluation: it would
+  // flap. Detected for `metric OP constant` clauses of the top-level and/or chains.
+  Result<void> check_hysteresis_by_value(const Policy& p, const YAML::Node& at) const {
+    for (const auto& pr : p.promote.conjunct_bounds()) {
+      for (const auto& de : p.demote.disjunct_bounds()) {
+        if (pr.slot != de.slot) continue;
+        const std::string metric = p.refs.refs()[static_cast<size_t>(pr.slot)].text();
+        const bool promote_lower = pr.op == ">=" || pr.op == ">";
+        const bool demote_upper = de.op == "<" || de.op == "<=";
+        if (promote_lower && demote_upper &&
+            (de.constant > pr.constant ||
+             (de.constant == pr.constant && de.op == "<=" && pr.op == ">="))) {
+          return fail(
+              at, fmt::format("gates.demote ({} {} {}) is stricter than gates.promote ({} {} {}): "
+                              "a strategy could be promoted and demoted at once; demote below "
+                              "the promote threshold, e.g. {} < {}",
+                              metric, de.op, de.constant, metric, pr.op, pr.constant, metric,
+                              pr.constant));
+        }
+        const bool promote_upper = pr.op == "<=" || pr.op == "<";
+        const bool demote_lower = de.op == ">" || de.op == ">=";
+        if (promote_upper && demote_lower &&
+            (de.constant < pr.constant ||
+             (de.constant == pr.constant && de.op == ">=" && pr.op == "<="))) {
+          return fail(
+              at, fmt::format("gates.demote ({} {} {}) is stricter than gates.promote ({} {} {}): "
+                              "a strategy could be promoted and demoted at once; demote above "
+                              "the promote threshold, e.g. {} > {}",
+                              metric, de.op, de.constant, metric, pr.op, pr.constant, metric,
+                              pr.constant));
+        }
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::string source_;
+};
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string holding_text(const Holding& h) {
+  if (const auto* d = std::get_if<Duration>(&h.value)) return format_duration(*d);
+  return std::to_string(std::get<int>(h.value));
+}
+
+}  // namespace
+
+bool operator==(const Policy& a, const Policy& b) {
+  return a.description == b.description && a.every == b.every && a.cron == b.cron &&
+         a.min_dry_run == b.min_dry_run && a.window == b.window && a.promote == b.promote &&
+         a.demote == b.demote && a.demote_is_default == b.demote_is_default &&
+         a.reject == b.reject && a.score == b.score && a.top_k == b.top_k &&
+         a.correlation == b.correlation && a.promote_after == b.promote_after &&
+         a.demote_after == b.demote_after && a.on_promote == b.on_promote &&
+         a.on_demote == b.on_demote;
+}
+
+Result<Policy> parse_policy(std::string_view text, std::string_view source) {
+  Parser parser(source);
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    return parser.policy(root);
+  } catch (const YAML::Exception& e) {
+    return parser.fail(e.mark, fmt::format("malformed YAML/JSON: {}", e.msg));
+  }
+}
+
+Result<Policy> read_policy_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return make_error(ErrorCode::kNotFound, fmt::format("cannot open policy file '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_policy(ss.str(), path);
+}
+
+std::string print_policy(const Policy& p) {
+  std::string out;
+  if (!p.description.empty()) out += fmt::format("description: {}\n", quote(p.description));
+  out += "evaluation:\n";
+  if (p.cron) {
+    out += fmt::format("  cron: {}\n", quote(*p.cron));
+  } else if (p.every) {
+    out += fmt::format("  every: {}\n", format_duration(*p.every));
+  }
+  out += fmt::format("  min_dry_run: {}\n  window: {}\n", format_duration(p.min_dry_run),
+                     format_duration(p.window));
+  out += fmt::format("gates:\n  promote: {}\n", quote(p.promote.to_string()));
+  if (!p.demote_is_default) out += fmt::format("  demote: {}\n", quote(p.demote.to_string()));
+  if (p.reject) out += fmt::format("  reject: {}\n", quote(p.reject->to_string()));
+  out += fmt::format("score: {}\n", quote(p.score.to_string()));
+  if (p.top_k) out += fmt::format("top_k: {{k: {}}}\n", *p.top_k);
+  if (p.correlation) {
+    out += fmt::format("correlation: {{max: {}, per_group: {}", p.correlation->max,
+                       p.correlation->per_group);
+    if (p.correlation->window)
+      out += fmt::format(", window: {}", format_duration(*p.correlation->window));
+    out += "}\n";
+  }
+  out += fmt::format("hysteresis: {{promote_after: {}, demote_after: {}}}\n",
+                     holding_text(p.promote_after), holding_text(p.demote_after));
+  out += fmt::format("position: {{on_promote: {}, on_demote: {}}}\n",
+                     p.on_promote == OnPromote::kCarry ? "carry" : "flat",
+                     p.on_demote == OnDemote::kKeep ? "keep" : "flatten");
+  return out;
+}
+
+}  // namespace qmtl::policy
