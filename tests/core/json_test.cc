@@ -44,3 +44,24 @@ TEST(Json, AsObjectRefusesOtherKinds) {
 
 }  // namespace
 }  // namespace qmtl
+
+namespace qmtl {
+namespace {
+
+TEST(JsonDump, NumbersAreShortAndNonFiniteIsNull) {
+  boost::json::object o{{"a", 0.08},
+                        {"b", 2.1},
+                        {"c", 40.0},
+                        {"d", int64_t{7}},
+                        {"e", std::numeric_limits<double>::quiet_NaN()},
+                        {"f", "x\"y"},
+                        {"g", boost::json::array{1.5, nullptr, true}}};
+  EXPECT_EQ(json::dump(o),
+            R"({"a":0.08,"b":2.1,"c":40,"d":7,"e":null,"f":"x\"y","g":[1.5,null,true]})");
+  auto back = json::parse(json::dump(o));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->at("a").as_double(), 0.08);
+}
+
+}  // namespace
+}  // namespace qmtl

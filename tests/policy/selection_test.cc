@@ -77,6 +77,7 @@ TEST_F(SelectionTest, GatesDecideAndExplain) {
   EXPECT_TRUE(has_reason(nd, "sharpe >= 1.5 (missing)"));
   EXPECT_EQ(of(s, "live-ok").decision, Decision::kHold);  // hysteresis by value: 1 <= 1.2 < 1.5
   EXPECT_EQ(of(s, "live-bad").decision, Decision::kDemote);
+  EXPECT_TRUE(has_reason(of(s, "live-bad"), "demote gate is true: sharpe < 1 (0.5)"));
   const auto& blind = of(s, "live-blind");
   EXPECT_EQ(blind.decision, Decision::kDemote);  // missing data never keeps a strategy live
   EXPECT_TRUE(has_reason(blind, "missing values (counts as demote)"));
@@ -107,7 +108,7 @@ TEST_F(SelectionTest, RejectGateAtValidation) {
   add("fine", CandidateState::kValidating, {{"max_drawdown", 0.1}, {"trades", 10.0}});
   auto s = run();
   EXPECT_EQ(of(s, "blown").decision, Decision::kReject);
-  EXPECT_TRUE(has_reason(of(s, "blown"), "reject gate is true"));
+  EXPECT_TRUE(has_reason(of(s, "blown"), "reject gate is true: max_drawdown > 0.5 (0.7)"));
   EXPECT_EQ(of(s, "idle").decision, Decision::kReject);
   EXPECT_EQ(of(s, "unknown").decision, Decision::kReject);  // cannot prove it is safe
   EXPECT_TRUE(has_reason(of(s, "unknown"), "cannot be evaluated"));

@@ -11,6 +11,7 @@
 
 #include "qmtl/cli/http_client.h"
 #include "qmtl/cli/metrics_command.h"
+#include "qmtl/cli/policy_command.h"
 #include "qmtl/cli/table.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
@@ -239,6 +240,33 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   metrics_cmd->callback([&] {
     mo.json = g.output == "json";
     rc = run_metrics_command(mo, out, err);
+  });
+
+  auto* policy_cmd =
+      app.add_subcommand("policy", "check and try out policy files")->require_subcommand(1);
+  std::string check_path;
+  auto* check = policy_cmd->add_subcommand(
+      "check", "validate a policy file\n  e.g. qmtl policy check examples/policies/design.yml");
+  check->add_option("policy", check_path, "policy file (YAML or JSON)")->required();
+  check->callback([&] { rc = run_policy_check(check_path, g.output == "json", out, err); });
+
+  PolicyEvalOptions pe;
+  auto* eval = policy_cmd->add_subcommand(
+      "eval",
+      "run the selection on given metrics\n"
+      "  e.g. qmtl policy eval policy.yml --metrics metrics.json --previous a,b --output json");
+  eval->add_option("policy", pe.policy, "policy file (YAML or JSON)")->required();
+  eval->add_option("--metrics", pe.metrics, "JSON {\"<strategy>\": {\"<metric>\": number}}")
+      ->required();
+  eval->add_option("--previous", pe.previous, "strategies live before this evaluation")
+      ->delimiter(',');
+  eval->add_option("--correlations", pe.correlations, "JSON [{\"a\", \"b\", \"value\"}]");
+  eval->add_option("--history", pe.history,
+                   "JSON {\"<strategy>\": [{\"at\", \"promote_pass\", \"out\"}]} for hysteresis");
+  eval->add_option("--now", pe.now, "evaluation time, ISO-8601 (default: now)");
+  eval->callback([&] {
+    pe.json = g.output == "json";
+    rc = run_policy_eval(pe, out, err);
   });
 
   ServeOptions so;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace qmtl::json {
 namespace {
 
@@ -86,6 +88,56 @@ Result<std::string> get_string(const boost::json::object& obj, std::string_view 
   return std::move(**r);
 }
 
-std::string dump(const boost::json::value& v) { return boost::json::serialize(v); }
+namespace {
+
+// Boost.JSON writes doubles as 2.1E0; people read this output, so numbers use the
+// shortest text that round-trips (2.1, 0.05, 40) instead.
+void write(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (std::isfinite(d)) {
+        out += fmt::format("{}", d);
+      } else {
+        out += "null";  // JSON has no NaN or infinity
+      }
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& x : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write(x, out);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(kv.key()));
+        out += ':';
+        write(kv.value(), out);
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+
+}  // namespace
+
+std::string dump(const boost::json::value& v) {
+  std::string out;
+  write(v, out);
+  return out;
+}
 
 }  // namespace qmtl::json

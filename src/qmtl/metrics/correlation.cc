@@ -59,13 +59,6 @@ MetricValue correlation(const ReturnSeries& a, const ReturnSeries& b,
   return MetricValue::of(std::clamp(dot / (nx * ny), -1.0, 1.0));
 }
 
-std::optional<double> CorrelationMatrix::at(size_t i, size_t j) const {
-  assert(i < n_ && j < n_);
-  if (!varies_[i] || !varies_[j]) return std::nullopt;
-  if (i > j) std::swap(i, j);
-  return std::clamp(upper_[i * n_ + j], -1.0, 1.0);
-}
-
 CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, size_t t) {
   assert(returns.size() == n * t);
   CorrelationMatrix m;

@@ -7,6 +7,8 @@
 // Thread safety: pure functions. correlation_matrix may use several BLAS threads.
 #pragma once
 
+#include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -33,7 +35,13 @@ class CorrelationMatrix {
   size_t size() const { return n_; }
   // Correlation of series i and j; nullopt when either does not vary. (i, i) is 1
   // for a varying series.
-  std::optional<double> at(size_t i, size_t j) const;
+  // Inline: the selection pipeline calls it for every pair of ranked strategies.
+  std::optional<double> at(size_t i, size_t j) const {
+    assert(i < n_ && j < n_);
+    if (!varies_[i] || !varies_[j]) return std::nullopt;
+    if (i > j) std::swap(i, j);
+    return std::clamp(upper_[i * n_ + j], -1.0, 1.0);
+  }
 
  private:
   friend CorrelationMatrix correlation_matrix(std::span<const double>, size_t, size_t);

@@ -87,6 +87,7 @@ class ExprParser {
       return fail(pos_, fmt::format("unexpected '{}'", s_.substr(pos_, token_len())));
     }
     out_.root_ = root->index;
+    out_.finish();
     if (root->type != want) {
       return fail(0, want == ExprType::kBool
                          ? "a gate must be a condition (e.g. 'sharpe >= 1.5'), not a number"
@@ -418,6 +419,7 @@ Expr Expr::all_of(std::vector<Expr> parts) {
   for (const auto& p : parts) n.kids.push_back(e.append(p));
   e.nodes_.push_back(std::move(n));
   e.root_ = static_cast<int>(e.nodes_.size() - 1);
+  e.finish();
   return e;
 }
 
@@ -428,6 +430,7 @@ Expr Expr::any_of(std::vector<Expr> parts) {
   for (const auto& p : parts) n.kids.push_back(e.append(p));
   e.nodes_.push_back(std::move(n));
   e.root_ = static_cast<int>(e.nodes_.size() - 1);
+  e.finish();
   return e;
 }
 
@@ -443,6 +446,7 @@ Expr Expr::negate(Expr inner) {
   const int k = e.append(inner);
   e.nodes_.push_back({.op = Op::kNot, .kids = {k}});
   e.root_ = static_cast<int>(e.nodes_.size() - 1);
+  e.finish();
   return e;
 }
 
@@ -558,7 +562,7 @@ Tri Expr::test_node(int i, std::span<const std::optional<double>> slots,
         }
         t = r ? Tri::kTrue : Tri::kFalse;
       }
-      if (clauses != nullptr) clauses->push_back({text_node(i, 0), a, t});
+      if (clauses != nullptr) clauses->push_back({n.clause_text, a, t});
       return t;
     }
   }
@@ -664,6 +668,16 @@ std::string Expr::text_node(int i, int parent_prec) const {
       const bool cmp = p == precedence("cmp");
       return wrap(p, fmt::format("{} {} {}", text_node(n.kids[0], cmp ? p + 1 : p), sym,
                                  text_node(n.kids[1], p + 1)));
+    }
+  }
+}
+
+void Expr::finish() {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Op op = nodes_[i].op;
+    if (op == Op::kLt || op == Op::kLe || op == Op::kGt || op == Op::kGe || op == Op::kEq ||
+        op == Op::kNe) {
+      nodes_[i].clause_text = text_node(static_cast<int>(i), 0);
     }
   }
 }

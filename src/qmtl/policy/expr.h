@@ -138,6 +138,7 @@ class Expr {
     int slot = -1;
     std::string metric_text;  // for kMetric: the reference as written canonically
     std::vector<int> kids;
+    std::string clause_text;  // for comparisons: canonical text, made once by finish()
   };
   friend class ExprParser;
 
@@ -146,6 +147,8 @@ class Expr {
   std::optional<double> num_node(int n, std::span<const std::optional<double>> slots) const;
   std::string text_node(int n, int parent_prec) const;
   int append(const Expr& other);  // copies other's nodes, returns its root index
+  // Precomputes what evaluation reports, so evaluating formats nothing.
+  void finish();
   std::vector<Bound> bounds(Op chain) const;
 
   std::vector<Node> nodes_;

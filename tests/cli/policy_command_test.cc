@@ -1,0 +1,107 @@
+// `qmtl policy check|eval` through the real binary.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "qmtl/core/json.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+class PolicyCommandTest : public ::testing::Test {
+ protected:
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = dir_.file(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+  testing::ProcessResult qmtl(std::vector<std::string> args) {
+    args.insert(args.begin(), QMTL_BINARY);
+    return testing::run_process(args);
+  }
+  const std::string design_ = std::string(QMTL_SOURCE_DIR) + "/examples/policies/design.yml";
+  testing::TempDir dir_;
+};
+
+TEST_F(PolicyCommandTest, CheckAcceptsTheExampleAndRefusesWithLineColumn) {
+  auto ok = qmtl({"policy", "check", design_});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("ok; reads return, sharpe, trades, worst_loss(5m)"), std::string::npos);
+  auto bad = qmtl({"policy", "check", write("bad.yml", "gates:\n  promote: \"sharp >= 1\"\n")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.err, "qmtl: " + dir_.file("bad.yml") +
+                         ":2:13: gates.promote: unknown metric 'sharp'; did you mean 'sharpe'?\n");
+  auto missing = qmtl({"policy", "check", dir_.file("absent.yml")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot open policy file"), std::string::npos);
+}
+
+TEST_F(PolicyCommandTest, EvalSelectsAndExplains) {
+  const auto metrics = write("m.json", R"J({
+    "alpha": {"return": 0.08, "sharpe": 2.1, "trades": 40, "worst_loss(5m)": -0.002, "win_rate": 0.6, "max_drawdown": 0.05},
+    "beta":  {"return": 0.07, "sharpe": 1.9, "trades": 25, "worst_loss(5m)": -0.001, "win_rate": 0.5, "max_drawdown": 0.08},
+    "gamma": {"return": 0.02, "sharpe": 0.8, "trades": 30, "worst_loss(5m)": -0.001, "win_rate": 0.5, "max_drawdown": 0.1},
+    "delta": {"return": 0.09, "sharpe": null, "trades": 30, "worst_loss(5m)": -0.001, "win_rate": 0.5, "max_drawdown": 0.1}})J");
+  const auto corr = write("c.json", R"([{"a": "alpha", "b": "beta", "value": 0.93}])");
+  // alpha has held the promote gate for 7 days already; gamma has been out twice.
+  const auto history = write("h.json", R"({
+    "alpha": [{"at": "2026-02-22T00:00:00Z", "promote_pass": true}, {"at": "2026-02-28T00:00:00Z", "promote_pass": true}],
+    "gamma": [{"at": "2026-02-27T00:00:00Z", "out": true}, {"at": "2026-02-28T00:00:00Z", "out": true}]})");
+  auto r =
+      qmtl({"policy", "eval", design_, "--metrics", metrics, "--correlations", corr, "--history",
+            history, "--previous", "gamma", "--now", "2026-03-01T00:00:00Z", "--output", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out);
+  ASSERT_TRUE(doc) << r.out;
+  EXPECT_EQ(json::dump(doc->at("selected")), R"(["alpha"])");
+  const auto& s = doc->at("strategies");
+  EXPECT_EQ(s.at("alpha").at("decision").as_string(), "PROMOTE");
+  EXPECT_EQ(s.at("alpha").at("rank").as_int64(), 1);
+  EXPECT_EQ(s.at("alpha").at("group").as_int64(), 1);
+  EXPECT_EQ(json::dump(s.at("alpha").at("clauses").at(1)),
+            R"({"expr":"sharpe >= 1.5","value":2.1,"pass":true})");
+  EXPECT_EQ(s.at("beta").at("decision").as_string(), "HOLD");
+  EXPECT_NE(json::dump(s.at("beta").at("reasons")).find("correlation 0.930 >= 0.8 with alpha"),
+            std::string::npos);
+  EXPECT_EQ(s.at("gamma").at("decision").as_string(), "DEMOTE");
+  EXPECT_EQ(s.at("delta").at("decision").as_string(), "HOLD");
+  EXPECT_TRUE(s.at("delta").at("clauses").at(1).at("pass").is_null());  // missing, not a pass
+
+  auto table = qmtl({"policy", "eval", design_, "--metrics", metrics, "--previous", "gamma"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("STRATEGY  DECISION  RANK  SCORE", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("live after this evaluation: gamma"), std::string::npos) << table.out;
+}
+
+TEST_F(PolicyCommandTest, EvalRefusesBadInputs) {
+  const auto metrics = write("m.json", R"({"a": {"sharpe": 1}})");
+  struct Case {
+    std::vector<std::string> extra;
+    std::string part;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--metrics", write("x.json", "[1]")}, "must be an object"},
+           {{"--metrics", write("y.json", R"({"Bad Id": {}})")}, "invalid strategy id 'Bad Id'"},
+           {{"--metrics", write("z.json", R"({"a": {"sharpe": "high"}})")},
+            "'a'.'sharpe' must be a number"},
+           {{"--metrics", write("w.json", "{")}, "malformed JSON"},
+           {{"--metrics", metrics, "--previous", "nobody"}, "--previous names 'nobody'"},
+           {{"--metrics", metrics, "--correlations",
+             write("c.json", R"([{"a": "a", "b": "b", "value": 2}])")},
+            "outside [-1, 1]"},
+           {{"--metrics", metrics, "--history", write("h.json", R"({"a": [{"at": "yesterday"}]})")},
+            "invalid timestamp 'yesterday'"},
+       }) {
+    std::vector<std::string> args{"policy", "eval", design_};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    auto r = qmtl(args);
+    EXPECT_EQ(r.exit_code, 1) << c.part;
+    EXPECT_NE(r.err.find(c.part), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+}  // namespace
+}  // namespace qmtl
