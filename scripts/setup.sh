@@ -18,6 +18,7 @@ PACKAGES=(
   libopenblas-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -186,3 +186,34 @@ TEST(ReadPolicyFile, MissingFile) {
 
 }  // namespace
 }  // namespace qmtl::policy
+
+namespace qmtl::policy {
+namespace {
+
+TEST(ParsePolicy, HostileNestingIsRefusedNotACrash) {
+  const std::string deep_flow = "gates: " + std::string(10000, '[');
+  auto a = parse_policy(deep_flow, "p.yml");
+  ASSERT_FALSE(a);
+  EXPECT_NE(a.error().message.find("p.yml:1:40: the policy is nested too deeply"),
+            std::string::npos)
+      << a.error().message;
+  std::string deep_block = "gates:\n";
+  for (int i = 1; i < 200; ++i) deep_block += std::string(static_cast<size_t>(i), ' ') + "- \n";
+  EXPECT_NE(parse_policy(deep_block).error().message.find("indented too deeply"),
+            std::string::npos);
+  const std::string deep_expr =
+      "gates: {promote: '" + std::string(5000, '(') + "true" + std::string(5000, ')') + "'}";
+  EXPECT_NE(parse_policy(deep_expr).error().message.find("nested too deeply"), std::string::npos);
+  EXPECT_NE(parse_policy("gates: {promote: '" + std::string(5000, '-') + "1 > 0'}")
+                .error()
+                .message.find("nested too deeply"),
+            std::string::npos);
+  EXPECT_NE(parse_policy(std::string(2 << 20, '#')).error().message.find("larger than 1 MiB"),
+            std::string::npos);
+  // Brackets inside quotes do not count.
+  EXPECT_TRUE(
+      parse_policy("description: '" + std::string(100, '[') + "'\ngates: {promote: 'true'}"));
+}
+
+}  // namespace
+}  // namespace qmtl::policy

@@ -106,8 +106,9 @@ Result<void> load_history(const std::string& path, std::vector<Candidate>& cands
   if (!doc->is_object())
     return bad(path, "must be an object {\"<strategy>\": [{\"at\", \"promote_pass\", \"out\"}]}");
   for (const auto& [key, list] : doc->get_object()) {
+    const std::string_view id = key;  // a structured binding cannot be captured in C++20
     auto it =
-        std::find_if(cands.begin(), cands.end(), [&](const Candidate& c) { return c.id == key; });
+        std::find_if(cands.begin(), cands.end(), [&](const Candidate& c) { return c.id == id; });
     if (it == cands.end()) continue;  // history of a strategy not evaluated now
     if (!list.is_array())
       return bad(path, fmt::format("'{}' must be a list", std::string_view(key)));

@@ -196,7 +196,9 @@ class ExprParser {
     skip_ws();
     const size_t at = pos_;
     if (keyword("not")) {
+      if (++depth_ > kMaxDepth) return fail(at, "the expression is nested too deeply");
       auto x = parse_not();
+      --depth_;
       if (!x) return x;
       if (auto ok = need(*x, ExprType::kBool, "'not'"); !ok) return tl::unexpected(ok.error());
       return Sub{add({.op = Op::kNot, .kids = {x->index}}), ExprType::kBool, at};
@@ -292,7 +294,9 @@ class ExprParser {
     skip_ws();
     const size_t at = pos_;
     if (symbol('-')) {
+      if (++depth_ > kMaxDepth) return fail(at, "the expression is nested too deeply");
       auto x = parse_unary();
+      --depth_;
       if (!x) return x;
       if (auto ok = need(*x, ExprType::kNumber, "'-'"); !ok) return tl::unexpected(ok.error());
       return Sub{add({.op = Op::kNeg, .kids = {x->index}}), ExprType::kNumber, at};
@@ -306,8 +310,10 @@ class ExprParser {
     if (pos_ >= s_.size()) return fail(pos_, "the expression ends too early");
     const char c = s_[pos_];
     if (c == '(') {
+      if (++depth_ > kMaxDepth) return fail(pos_, "the expression is nested too deeply");
       ++pos_;
       auto x = parse_or();
+      --depth_;
       if (!x) return x;
       if (!symbol(')'))
         return fail(pos_, fmt::format("missing ')' for the '(' at column {}", at + 1));
@@ -393,9 +399,12 @@ class ExprParser {
                at};
   }
 
+  // Bounds the recursion so that hostile input cannot exhaust the stack.
+  static constexpr int kMaxDepth = 64;
   std::string_view s_;
   RefTable& table_;
   size_t pos_ = 0;
+  int depth_ = 0;
   Expr out_;
 };
 

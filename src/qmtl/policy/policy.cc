@@ -411,8 +411,60 @@ bool operator==(const Policy& a, const Policy& b) {
          a.on_demote == b.on_demote;
 }
 
+// yaml-cpp recurses once per nesting level; refuse documents that nest deeper
+// than any policy needs before they reach it, so input cannot exhaust the stack.
+Result<void> check_nesting(std::string_view text, const Parser& parser) {
+  constexpr int kMaxDepth = 32;
+  constexpr size_t kMaxBytes = 1 << 20;
+  if (text.size() > kMaxBytes) {
+    return parser.fail(YAML::Mark::null_mark(), "the policy is larger than 1 MiB");
+  }
+  int depth = 0, line = 0, column = 0;
+  size_t indent = 0;
+  bool at_line_start = true;
+  char quote = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      indent = 0;
+      at_line_start = true;
+      continue;
+    }
+    ++column;
+    if (at_line_start && c == ' ') {
+      if (++indent > 4 * kMaxDepth) {
+        YAML::Mark m;
+        m.line = line;
+        m.column = column - 1;
+        return parser.fail(m, "the policy is indented too deeply");
+      }
+      continue;
+    }
+    at_line_start = false;
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        YAML::Mark m;
+        m.line = line;
+        m.column = column - 1;
+        return parser.fail(m, "the policy is nested too deeply");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return {};
+}
+
 Result<Policy> parse_policy(std::string_view text, std::string_view source) {
   Parser parser(source);
+  if (auto r = check_nesting(text, parser); !r) return propagate(r);
   try {
     const YAML::Node root = YAML::Load(std::string(text));
     return parser.policy(root);
