@@ -28,7 +28,8 @@ class PolicyCommandTest : public ::testing::Test {
 TEST_F(PolicyCommandTest, CheckAcceptsTheExampleAndRefusesWithLineColumn) {
   auto ok = qmtl({"policy", "check", design_});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_NE(ok.out.find("ok; reads return, sharpe, trades, worst_loss(5m)"), std::string::npos);
+  EXPECT_NE(ok.out.find("ok (native form); reads return, sharpe, trades, worst_loss(5m)"),
+            std::string::npos);
   auto bad = qmtl({"policy", "check", write("bad.yml", "gates:\n  promote: \"sharp >= 1\"\n")});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.err, "qmtl: " + dir_.file("bad.yml") +
@@ -101,6 +102,52 @@ TEST_F(PolicyCommandTest, EvalRefusesBadInputs) {
     EXPECT_NE(r.err.find(c.part), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }
+}
+
+}  // namespace
+}  // namespace qmtl
+
+namespace qmtl {
+namespace {
+
+TEST_F(PolicyCommandTest, QmtlFormWithStageAndNestedMetrics) {
+  const std::string sample = std::string(QMTL_SOURCE_DIR) + "/examples/policies/qmtl_sample.yml";
+  auto check = qmtl({"policy", "check", sample});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.out.find("ok (QMTL form); reads effective_history_years, n_trades_total, sharpe"),
+            std::string::npos)
+      << check.out;
+  // Metrics nest as in QMTL's payloads; leaves are found by name.
+  const auto metrics = write("m.json", R"({
+    "a": {"performance": {"sharpe": 0.7, "max_drawdown": 0.1, "gain_to_pain_ratio": 1.5},
+          "sample": {"effective_history_years": 4, "n_trades_total": 80}},
+    "b": {"performance": {"sharpe": 0.9, "max_drawdown": 0.1, "gain_to_pain_ratio": 1.5},
+          "sample": {"effective_history_years": 4, "n_trades_total": 80}},
+    "c": {"performance": {"sharpe": 1.4, "max_drawdown": 0.22, "gain_to_pain_ratio": 1.5},
+          "sample": {"effective_history_years": 4, "n_trades_total": 80}}})");
+  // backtest profile: all pass thresholds; top 3 by sharpe c, b, a; hysteresis
+  // enter 0.6: all enter.
+  auto backtest =
+      qmtl({"policy", "eval", sample, "--metrics", metrics, "--stage", "backtest", "-o", "json"});
+  ASSERT_EQ(backtest.exit_code, 0) << backtest.err;
+  auto doc = json::parse(backtest.out);
+  EXPECT_EQ(json::dump(doc->at("selected")), R"(["c","b","a"])");
+  EXPECT_EQ(doc->at("profile").as_string(), "backtest");
+  // paper profile: sharpe >= 0.8 and max_drawdown <= 0.2 leave only b.
+  auto paper =
+      qmtl({"policy", "eval", sample, "--metrics", metrics, "--stage", "paper_only", "-o", "json"});
+  ASSERT_EQ(paper.exit_code, 0) << paper.err;
+  doc = json::parse(paper.out);
+  EXPECT_EQ(json::dump(doc->at("selected")), R"(["b"])");
+  EXPECT_EQ(doc->at("profile").as_string(), "paper");
+  EXPECT_EQ(doc->at("strategies").at("c").at("decision").as_string(), "HOLD");
+  // Native-only and QMTL-only options are refused with the reason.
+  auto hist = qmtl({"policy", "eval", sample, "--metrics", metrics, "--history", metrics});
+  EXPECT_EQ(hist.exit_code, 2);
+  EXPECT_NE(hist.err.find("--history applies to native policies"), std::string::npos);
+  auto stage = qmtl({"policy", "eval", design_, "--metrics", metrics, "--stage", "paper"});
+  EXPECT_EQ(stage.exit_code, 2);
+  EXPECT_NE(stage.err.find("--stage applies to QMTL policies"), std::string::npos);
 }
 
 }  // namespace

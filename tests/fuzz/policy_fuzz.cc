@@ -1,15 +1,16 @@
 // libFuzzer target for the policy parser and the expression language.
 //
 // The first byte picks what the rest is: a gate expression, a score expression,
-// or a whole policy document. Beyond "no crash, no leak, no UB", it checks the
-// properties the engine relies on: canonical text round-trips, and evaluation
-// never yields anything but true/false/missing or a finite number.
+// a native policy document, or a document of either form (QMTL's included). Beyond "no crash, no
+// leak, no UB", it checks the properties the engine relies on: canonical text round-trips, and
+// evaluation never yields anything but true/false/missing or a finite number.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "qmtl/policy/policy.h"
+#include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/policy/selection.h"
 
 namespace {
@@ -74,20 +75,42 @@ void fuzz_policy(std::string_view text) {
   check(sel.results.size() == cands.size());
 }
 
+void fuzz_document(std::string_view text) {
+  auto doc = parse_policy_document(text, "fuzz");
+  if (!doc) {
+    check(!doc.error().message.empty());
+    return;
+  }
+  if (const auto* q = std::get_if<QmtlPolicy>(&*doc)) {
+    QmtlInput in;
+    in.metrics = {
+        {"a", {{"sharpe", 1.0}}}, {"b", {{"sharpe", 2.0}, {"max_drawdown", 0.1}}}, {"c", {}}};
+    in.previous = {"a"};
+    in.correlations = {{"a", "b", 0.9}};
+    in.stage = "paper";
+    const auto r = evaluate_qmtl(*q, in);
+    check(r.strategies.size() == 3);
+    check(r.selected.size() <= 3);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       fuzz_expr(rest, ExprType::kBool);
       break;
     case 1:
       fuzz_expr(rest, ExprType::kNumber);
       break;
-    default:
+    case 2:
       fuzz_policy(rest);
+      break;
+    default:
+      fuzz_document(rest);
   }
   return 0;
 }

@@ -264,6 +264,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   eval->add_option("--history", pe.history,
                    "JSON {\"<strategy>\": [{\"at\", \"promote_pass\", \"out\"}]} for hysteresis");
   eval->add_option("--now", pe.now, "evaluation time, ISO-8601 (default: now)");
+  eval->add_option("--stage", pe.stage, "QMTL policies: stage that picks the validation profile");
   eval->callback([&] {
     pe.json = g.output == "json";
     rc = run_policy_eval(pe, out, err);

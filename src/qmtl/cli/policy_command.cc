@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "qmtl/cli/cli.h"
@@ -11,6 +12,7 @@
 #include "qmtl/core/duration.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
+#include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/policy/selection.h"
 
 namespace qmtl::cli {
@@ -165,24 +167,121 @@ boost::json::value to_json(const StrategyResult& r) {
 }  // namespace
 
 int run_policy_check(const std::string& path, bool as_json, std::ostream& out, std::ostream& err) {
-  auto p = read_policy_file(path);
-  if (!p) {
-    err << "qmtl: " << p.error().message << '\n';
+  auto doc = read_policy_document(path);
+  if (!doc) {
+    err << "qmtl: " << doc.error().message << '\n';
     return kExitRefused;
   }
   std::vector<std::string> metrics;
-  for (const auto& r : p->refs.refs()) metrics.push_back(r.text());
+  std::string form = "native";
+  if (const auto* p = std::get_if<Policy>(&*doc)) {
+    for (const auto& r : p->refs.refs()) metrics.push_back(r.text());
+  } else {
+    form = "qmtl";
+    const auto& q = std::get<QmtlPolicy>(*doc);
+    auto add = [&](const std::string& m) {
+      if (std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
+    };
+    for (const auto& t : q.thresholds) add(t.metric);
+    for (const auto& [name, th] : q.profiles) {
+      for (const auto& t : th) add(t.metric);
+    }
+    if (q.top_k) add(q.top_k->metric);
+    if (q.hysteresis) add(q.hysteresis->metric);
+  }
   if (as_json) {
     boost::json::array m;
     for (const auto& x : metrics) m.emplace_back(x);
-    out << json::dump(boost::json::object{
-               {"valid", true}, {"metrics", std::move(m)}, {"canonical", print_policy(*p)}})
-        << '\n';
+    boost::json::object o{{"valid", true}, {"form", form}, {"metrics", std::move(m)}};
+    if (const auto* p = std::get_if<Policy>(&*doc)) o["canonical"] = print_policy(*p);
+    out << json::dump(o) << '\n';
   } else {
-    out << fmt::format("{}: ok; reads {}\n", path, fmt::join(metrics, ", "));
+    out << fmt::format("{}: ok ({} form); reads {}\n", path, form == "qmtl" ? "QMTL" : "native",
+                       fmt::join(metrics, ", "));
   }
   return kExitOk;
 }
+
+namespace {
+
+void print_results(const std::vector<std::string>& selected,
+                   const std::vector<StrategyResult>& results,
+                   const std::optional<std::string>& profile, bool as_json, std::ostream& out) {
+  if (as_json) {
+    boost::json::array sel;
+    for (const auto& id : selected) sel.emplace_back(id);
+    boost::json::object strategies;
+    for (const auto& r : results) strategies[r.id] = to_json(r);
+    boost::json::object doc{{"selected", std::move(sel)}, {"strategies", std::move(strategies)}};
+    if (profile) doc["profile"] = *profile;
+    out << json::dump(doc) << '\n';
+    return;
+  }
+  Table t({"STRATEGY", "DECISION", "RANK", "SCORE", "GROUP", "REASONS"});
+  for (const auto& r : results) {
+    t.add_row({r.id, std::string(decision_name(r.decision)), r.rank ? std::to_string(*r.rank) : "-",
+               r.score ? fmt::format("{:.4f}", *r.score) : "-",
+               r.group ? std::to_string(*r.group) : "-",
+               fmt::format("{}", fmt::join(r.reasons, "; "))});
+  }
+  t.print(out);
+  if (profile) out << fmt::format("\nvalidation profile: {}", *profile);
+  out << fmt::format("\nlive after this evaluation: {}\n",
+                     selected.empty() ? "(none)" : fmt::format("{}", fmt::join(selected, ", ")));
+}
+
+// QMTL's metric payloads may nest; like QMTL, each numeric leaf is reachable by
+// its own name and by its dotted path, the first occurrence winning.
+void flatten(const boost::json::value& v, std::vector<std::string>& path,
+             std::map<std::string, double, std::less<>>& out) {
+  if (const auto* o = v.if_object()) {
+    for (const auto& [k, x] : *o) {
+      path.emplace_back(k);
+      flatten(x, path, out);
+      path.pop_back();
+    }
+    return;
+  }
+  const auto x = number_of(v);
+  if (!x || path.empty()) return;
+  out.emplace(path.back(), *x);
+  out.emplace(fmt::format("{}", fmt::join(path, ".")), *x);
+}
+
+Result<QmtlInput> load_qmtl_input(const PolicyEvalOptions& o) {
+  auto doc = read_json(o.metrics);
+  if (!doc) return propagate(doc);
+  if (!doc->is_object())
+    return bad(o.metrics, "must be an object {\"<strategy>\": {\"<metric>\": number}}");
+  QmtlInput in;
+  for (const auto& [key, metrics] : doc->get_object()) {
+    const std::string id(key);
+    if (auto v = validate_id("strategy", id); !v) return bad(o.metrics, v.error().message);
+    if (!metrics.is_object())
+      return bad(o.metrics, fmt::format("'{}' must map metric names to numbers", id));
+    std::vector<std::string> path;
+    std::map<std::string, double, std::less<>> flat;
+    flatten(metrics, path, flat);
+    in.metrics.emplace_back(id, std::move(flat));
+  }
+  for (const auto& id : o.previous) {
+    if (std::none_of(in.metrics.begin(), in.metrics.end(),
+                     [&](const auto& m) { return m.first == id; })) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("--previous names '{}', which is not in {}", id, o.metrics));
+    }
+  }
+  in.previous = o.previous;
+  in.stage = o.stage;
+  if (o.correlations) {
+    Correlations c;
+    if (auto r = load_correlations(*o.correlations, c); !r) return propagate(r);
+    in.correlations = std::move(c.pairs);
+  }
+  return in;
+}
+
+}  // namespace
 
 int run_policy_eval(const PolicyEvalOptions& o, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Error& e) {
@@ -198,9 +297,27 @@ int run_policy_eval(const PolicyEvalOptions& o, std::ostream& out, std::ostream&
     }
     now = *t;
   }
-  auto p = read_policy_file(o.policy);
-  if (!p) return fail(p.error());
-  auto cands = load_candidates(o, *p, now);
+  auto doc = read_policy_document(o.policy);
+  if (!doc) return fail(doc.error());
+
+  if (const auto* q = std::get_if<QmtlPolicy>(&*doc)) {
+    if (o.history) {
+      err << "qmtl: --history applies to native policies; QMTL's hysteresis uses --previous\n";
+      return kExitUsage;
+    }
+    auto in = load_qmtl_input(o);
+    if (!in) return fail(in.error());
+    const QmtlResult r = evaluate_qmtl(*q, *in);
+    print_results(r.selected, r.strategies, r.profile, o.json, out);
+    return kExitOk;
+  }
+
+  if (o.stage) {
+    err << "qmtl: --stage applies to QMTL policies with validation_profiles\n";
+    return kExitUsage;
+  }
+  const Policy& p = std::get<Policy>(*doc);
+  auto cands = load_candidates(o, p, now);
   if (!cands) return fail(cands.error());
   Correlations corr;
   if (o.correlations) {
@@ -209,28 +326,8 @@ int run_policy_eval(const PolicyEvalOptions& o, std::ostream& out, std::ostream&
   if (o.history) {
     if (auto r = load_history(*o.history, *cands); !r) return fail(r.error());
   }
-  const Selection sel = select(*p, *cands, {.now = now}, corr);
-
-  if (o.json) {
-    boost::json::array selected;
-    for (const auto& id : sel.live) selected.emplace_back(id);
-    boost::json::object strategies;
-    for (const auto& r : sel.results) strategies[r.id] = to_json(r);
-    out << json::dump(boost::json::object{{"selected", std::move(selected)},
-                                          {"strategies", std::move(strategies)}})
-        << '\n';
-    return kExitOk;
-  }
-  Table t({"STRATEGY", "DECISION", "RANK", "SCORE", "GROUP", "REASONS"});
-  for (const auto& r : sel.results) {
-    t.add_row({r.id, std::string(decision_name(r.decision)), r.rank ? std::to_string(*r.rank) : "-",
-               r.score ? fmt::format("{:.4f}", *r.score) : "-",
-               r.group ? std::to_string(*r.group) : "-",
-               fmt::format("{}", fmt::join(r.reasons, "; "))});
-  }
-  t.print(out);
-  out << fmt::format("\nlive after this evaluation: {}\n",
-                     sel.live.empty() ? "(none)" : fmt::format("{}", fmt::join(sel.live, ", ")));
+  const Selection sel = select(p, *cands, {.now = now}, corr);
+  print_results(sel.live, sel.results, std::nullopt, o.json, out);
   return kExitOk;
 }
 

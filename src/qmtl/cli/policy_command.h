@@ -21,11 +21,12 @@ struct PolicyEvalOptions {
   std::optional<std::string> correlations;  // [{"a", "b", "value"}]
   std::optional<std::string> history;       // {"<id>": [{"at", "promote_pass", "out"}]}
   std::optional<std::string> now;           // ISO-8601; default: the system clock
+  std::optional<std::string> stage;         // QMTL policies: picks the validation profile
   bool json = false;
 };
 
-// Runs the selection pipeline on the given inputs. Exit 0 with the decisions; 1
-// when an input file is refused (naming the file and the problem).
+// Runs the selection pipeline (native or QMTL form) on the given inputs. Exit 0 with the decisions;
+// 1 when an input file is refused (naming the file and the problem).
 int run_policy_eval(const PolicyEvalOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace qmtl::cli
