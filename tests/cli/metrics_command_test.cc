@@ -1,8 +1,6 @@
 // `qmtl metrics` through the real binary: output shape, JSON fields, exit codes.
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "qmtl/core/json.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -13,11 +11,9 @@ namespace {
 class MetricsCommandTest : public ::testing::Test {
  protected:
   std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_.file(name);
-    std::ofstream(path) << text;
-    return path;
+    return testing::write_file(dir_.file(name), text);
   }
-  testing::ProcessResult qmtl(std::vector<std::string> args) {
+  static testing::ProcessResult qmtl(std::vector<std::string> args) {
     args.insert(args.begin(), QMTL_BINARY);
     return testing::run_process(args);
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace qmtl {
 namespace {
 
@@ -61,6 +63,26 @@ TEST(JsonDump, NumbersAreShortAndNonFiniteIsNull) {
   auto back = json::parse(json::dump(o));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->at("a").as_double(), 0.08);
+}
+
+}  // namespace
+}  // namespace qmtl
+
+#include "qmtl/core/file.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+TEST(ReadFile, ReturnsBytesOrNamesWhatAndWhy) {
+  testing::TempDir dir;
+  std::ofstream(dir.file("a.txt"), std::ios::binary) << std::string("x\0y", 3);
+  EXPECT_EQ(*read_file(dir.file("a.txt")), std::string("x\0y", 3));
+  auto missing = read_file(dir.file("absent.yml"), "policy file");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(missing.error().message,
+            "cannot open policy file '" + dir.file("absent.yml") + "': No such file or directory");
 }
 
 }  // namespace

@@ -21,6 +21,25 @@ struct Case {
   std::vector<std::string> selected;
 };
 
+// QMTL's sample policy shape: two profiles picked by stage.
+constexpr const char* kProfiles = R"(validation_profiles:
+  backtest:
+    performance: {sharpe_min: 0.5, max_dd_max: 0.25}
+  paper:
+    performance: {sharpe_min: 0.8, max_dd_max: 0.2}
+default_profile_by_stage:
+  backtest_only: backtest
+  paper_only: paper
+selection:
+  top_k: {metric: sharpe, k: 3}
+)";
+
+Metrics profile_metrics() {
+  return {{"a", {{"sharpe", 0.7}, {"max_drawdown", 0.1}}},
+          {"b", {{"sharpe", 0.9}, {"max_drawdown", 0.1}}},
+          {"c", {{"sharpe", 1.2}, {"max_drawdown", 0.22}}}};
+}
+
 class QmtlCases : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QmtlCases, SelectsLikeQmtl) {
@@ -127,39 +146,15 @@ INSTANTIATE_TEST_SUITE_P(
              {"b"}},
         // Validation profiles chosen by stage; QMTL's sample policy.
         Case{"profile_by_stage_paper",
-             R"(validation_profiles:
-  backtest:
-    performance: {sharpe_min: 0.5, max_dd_max: 0.25}
-  paper:
-    performance: {sharpe_min: 0.8, max_dd_max: 0.2}
-default_profile_by_stage:
-  backtest_only: backtest
-  paper_only: paper
-selection:
-  top_k: {metric: sharpe, k: 3}
-)",
-             {{"a", {{"sharpe", 0.7}, {"max_drawdown", 0.1}}},
-              {"b", {{"sharpe", 0.9}, {"max_drawdown", 0.1}}},
-              {"c", {{"sharpe", 1.2}, {"max_drawdown", 0.22}}}},
+             kProfiles,
+             profile_metrics(),
              {},
              {},
              std::string("paper"),
              {"b"}},
         Case{"profile_default_is_first_mapping",
-             R"(validation_profiles:
-  backtest:
-    performance: {sharpe_min: 0.5, max_dd_max: 0.25}
-  paper:
-    performance: {sharpe_min: 0.8, max_dd_max: 0.2}
-default_profile_by_stage:
-  backtest_only: backtest
-  paper_only: paper
-selection:
-  top_k: {metric: sharpe, k: 3}
-)",
-             {{"a", {{"sharpe", 0.7}, {"max_drawdown", 0.1}}},
-              {"b", {{"sharpe", 0.9}, {"max_drawdown", 0.1}}},
-              {"c", {{"sharpe", 1.2}, {"max_drawdown", 0.22}}}},
+             kProfiles,
+             profile_metrics(),
              {},
              {},
              std::nullopt,

@@ -184,4 +184,9 @@ ServerProcess::ServerProcess(const std::string& binary, const std::string& db_pa
   url_ = line->substr(start, line->find(' ', start) - start);
 }
 
+std::string write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
 }  // namespace qmtl::testing

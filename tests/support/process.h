@@ -65,4 +65,7 @@ class ServerProcess {
   std::string url_;
 };
 
+// Writes `text` to `path` (replacing it) and returns the path.
+std::string write_file(const std::string& path, const std::string& text);
+
 }  // namespace qmtl::testing

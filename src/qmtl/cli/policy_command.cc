@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "qmtl/cli/cli.h"
 #include "qmtl/cli/table.h"
 #include "qmtl/core/duration.h"
+#include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/policy/qmtl_compat.h"
@@ -21,11 +20,9 @@ namespace {
 using namespace qmtl::policy;
 
 Result<boost::json::value> read_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorCode::kNotFound, fmt::format("cannot open '{}'", path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto doc = json::parse(ss.str());
+  auto text = read_file(path);
+  if (!text) return propagate(text);
+  auto doc = json::parse(*text);
   if (!doc) return make_error(doc.error().code, fmt::format("{}: {}", path, doc.error().message));
   return doc;
 }

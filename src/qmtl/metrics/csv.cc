@@ -6,9 +6,9 @@
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <optional>
-#include <sstream>
+
+#include "qmtl/core/file.h"
 
 namespace qmtl::metrics {
 namespace {
@@ -143,11 +143,9 @@ Result<CsvSeries> parse_series_csv(std::string_view text, std::string_view sourc
 }
 
 Result<CsvSeries> read_series_csv(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorCode::kNotFound, fmt::format("cannot open '{}'", path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_series_csv(ss.str(), path);
+  auto text = read_file(path);
+  if (!text) return propagate(text);
+  return parse_series_csv(*text, path);
 }
 
 }  // namespace qmtl::metrics

@@ -6,11 +6,11 @@
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/file.h"
 #include "qmtl/policy/yaml_reader.h"
 
 namespace qmtl::policy {
@@ -277,31 +277,22 @@ class Parser : public YamlReader {
     for (const auto& pr : p.promote.conjunct_bounds()) {
       for (const auto& de : p.demote.disjunct_bounds()) {
         if (pr.slot != de.slot) continue;
+        // Promote bounds the value from one side, demote from the other; they
+        // conflict when some value satisfies both.
+        const bool promote_lower = pr.op[0] == '>';
+        const bool demote_upper = de.op[0] == '<';
+        if (promote_lower != demote_upper) continue;
+        const bool both_inclusive = pr.op.size() == 2 && de.op.size() == 2;
+        const bool overlap = promote_lower ? de.constant > pr.constant : de.constant < pr.constant;
+        if (!overlap && !(de.constant == pr.constant && both_inclusive)) continue;
         const std::string metric = p.refs.refs()[static_cast<size_t>(pr.slot)].text();
-        const bool promote_lower = pr.op == ">=" || pr.op == ">";
-        const bool demote_upper = de.op == "<" || de.op == "<=";
-        if (promote_lower && demote_upper &&
-            (de.constant > pr.constant ||
-             (de.constant == pr.constant && de.op == "<=" && pr.op == ">="))) {
-          return fail(
-              at, fmt::format("gates.demote ({} {} {}) is stricter than gates.promote ({} {} {}): "
-                              "a strategy could be promoted and demoted at once; demote below "
-                              "the promote threshold, e.g. {} < {}",
-                              metric, de.op, de.constant, metric, pr.op, pr.constant, metric,
-                              pr.constant));
-        }
-        const bool promote_upper = pr.op == "<=" || pr.op == "<";
-        const bool demote_lower = de.op == ">" || de.op == ">=";
-        if (promote_upper && demote_lower &&
-            (de.constant < pr.constant ||
-             (de.constant == pr.constant && de.op == ">=" && pr.op == "<="))) {
-          return fail(
-              at, fmt::format("gates.demote ({} {} {}) is stricter than gates.promote ({} {} {}): "
-                              "a strategy could be promoted and demoted at once; demote above "
-                              "the promote threshold, e.g. {} > {}",
-                              metric, de.op, de.constant, metric, pr.op, pr.constant, metric,
-                              pr.constant));
-        }
+        return fail(
+            at, fmt::format("gates.demote ({} {} {}) is stricter than gates.promote ({} {} {}): "
+                            "a strategy could be promoted and demoted at once; demote {} "
+                            "the promote threshold, e.g. {} {} {}",
+                            metric, de.op, de.constant, metric, pr.op, pr.constant,
+                            promote_lower ? "below" : "above", metric, promote_lower ? "<" : ">",
+                            pr.constant));
       }
     }
     return {};
@@ -350,12 +341,9 @@ Result<Policy> parse_policy(std::string_view text, std::string_view source) {
 }
 
 Result<Policy> read_policy_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    return make_error(ErrorCode::kNotFound, fmt::format("cannot open policy file '{}'", path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_policy(ss.str(), path);
+  auto text = read_file(path, "policy file");
+  if (!text) return propagate(text);
+  return parse_policy(*text, path);
 }
 
 std::string print_policy(const Policy& p) {

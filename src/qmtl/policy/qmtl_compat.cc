@@ -5,11 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <unordered_map>
 
+#include "qmtl/core/file.h"
 #include "qmtl/policy/yaml_reader.h"
 
 namespace qmtl::policy {
@@ -390,12 +389,9 @@ Result<PolicyDocument> parse_policy_document(std::string_view text, std::string_
 }
 
 Result<PolicyDocument> read_policy_document(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    return make_error(ErrorCode::kNotFound, fmt::format("cannot open policy file '{}'", path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_policy_document(ss.str(), path);
+  auto text = read_file(path, "policy file");
+  if (!text) return propagate(text);
+  return parse_policy_document(*text, path);
 }
 
 QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& in) {
