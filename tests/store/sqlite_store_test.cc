@@ -13,6 +13,15 @@ World make_world(const std::string& id, int64_t t_us = 1'700'000'000'000'000) {
   return World{.id = id, .name = "World " + id, .created_at = t, .updated_at = t};
 }
 
+AuditRecord audit_of(const World& w) {
+  return AuditRecord{.at = w.created_at,
+                     .actor = "test",
+                     .world_id = w.id,
+                     .entity = "world",
+                     .entity_id = w.id,
+                     .event = "CREATE"};
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> open() {
@@ -33,8 +42,8 @@ TEST_F(SqliteStoreTest, MigratesAFreshFileToTheLatestVersion) {
 TEST_F(SqliteStoreTest, WorldsSurviveReopening) {
   {
     auto s = open();
-    ASSERT_TRUE(s->insert_world(make_world("beta")));
-    ASSERT_TRUE(s->insert_world(make_world("alpha")));
+    ASSERT_TRUE(s->insert_world(make_world("beta"), audit_of(make_world("beta"))));
+    ASSERT_TRUE(s->insert_world(make_world("alpha"), audit_of(make_world("alpha"))));
   }
   auto s = open();
   auto all = s->list_worlds();
@@ -48,10 +57,10 @@ TEST_F(SqliteStoreTest, WorldsSurviveReopening) {
 
 TEST_F(SqliteStoreTest, DuplicateWorldIsRefusedAndChangesNothing) {
   auto s = open();
-  ASSERT_TRUE(s->insert_world(make_world("alpha", 1)));
+  ASSERT_TRUE(s->insert_world(make_world("alpha", 1), audit_of(make_world("alpha", 1))));
   World again = make_world("alpha", 2);
   again.name = "different";
-  auto r = s->insert_world(again);
+  auto r = s->insert_world(again, audit_of(again));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kAlreadyExists);
   EXPECT_NE(r.error().message.find("world 'alpha' already exists"), std::string::npos);
@@ -72,7 +81,7 @@ TEST_F(SqliteStoreTest, PolicyVersionNullAndSetRoundTrip) {
   World w = make_world("p");
   w.policy_version = 7;
   w.state = lifecycle::WorldState::kPaused;
-  ASSERT_TRUE(s->insert_world(w));
+  ASSERT_TRUE(s->insert_world(w, audit_of(w)));
   EXPECT_EQ(*s->get_world("p"), w);
 }
 

@@ -145,6 +145,8 @@ Result<Statement> SqliteDb::prepare(std::string_view sql) {
 
 int SqliteDb::last_error_code() const { return sqlite3_extended_errcode(db_); }
 
+int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
+
 Result<Transaction> Transaction::begin(SqliteDb& db) {
   if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return propagate(r);
   return Transaction(&db);

@@ -68,6 +68,8 @@ class SqliteDb {
   Result<Statement> prepare(std::string_view sql);
   // SQLite's extended result code of the last failed call (for constraint checks).
   int last_error_code() const;
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t changes() const;
 
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}

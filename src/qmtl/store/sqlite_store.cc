@@ -9,7 +9,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 1> kMigrations{{
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -20,6 +20,62 @@ CREATE TABLE worlds (
   created_at_us  INTEGER NOT NULL,
   updated_at_us  INTEGER NOT NULL
 ) STRICT;
+)sql"},
+    {2, "audit log, policy versions, strategies",
+     R"sql(
+CREATE TABLE audit_log (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_us      INTEGER NOT NULL,
+  actor      TEXT NOT NULL,
+  world_id   TEXT NOT NULL,
+  entity     TEXT NOT NULL,
+  entity_id  TEXT NOT NULL,
+  event      TEXT NOT NULL,
+  before     TEXT,
+  after      TEXT,
+  reason     TEXT NOT NULL,
+  run_id     TEXT
+) STRICT;
+CREATE INDEX audit_log_by_world ON audit_log (world_id, seq);
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE policy_versions (
+  world_id      TEXT NOT NULL REFERENCES worlds (id),
+  version       INTEGER NOT NULL CHECK (version >= 1),
+  document      TEXT NOT NULL,
+  canonical     TEXT NOT NULL,
+  checksum      TEXT NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  PRIMARY KEY (world_id, version)
+) STRICT;
+CREATE TRIGGER policy_versions_immutable_update BEFORE UPDATE ON policy_versions
+  BEGIN SELECT RAISE(ABORT, 'policy versions are immutable'); END;
+CREATE TRIGGER policy_versions_immutable_delete BEFORE DELETE ON policy_versions
+  BEGIN SELECT RAISE(ABORT, 'policy versions are immutable'); END;
+
+CREATE TABLE strategies (
+  id             TEXT PRIMARY KEY,
+  world_id       TEXT NOT NULL REFERENCES worlds (id),
+  state          TEXT NOT NULL CHECK (state IN ('Submitted', 'Validating', 'Rejected', 'DryRun',
+                                                'Live', 'Inactive', 'Archived')),
+  state_since_us INTEGER NOT NULL,
+  spec           TEXT NOT NULL,
+  created_at_us  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX strategies_by_world ON strategies (world_id, id);
+
+CREATE TABLE strategy_state_history (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  strategy_id TEXT NOT NULL REFERENCES strategies (id),
+  at_us       INTEGER NOT NULL,
+  from_state  TEXT,
+  to_state    TEXT NOT NULL,
+  event       TEXT NOT NULL
+) STRICT;
+CREATE INDEX strategy_state_history_by_strategy ON strategy_state_history (strategy_id, seq);
 )sql"},
 }};
 
@@ -104,40 +160,133 @@ Result<int> SqliteStore::schema_version() {
   return static_cast<int>(st->column_int(0));
 }
 
-Result<void> SqliteStore::insert_world(const World& w) {
-  std::lock_guard lock(mu_);
-  auto st =
-      db_.prepare(fmt::format("INSERT INTO worlds ({}) VALUES (?, ?, ?, ?, ?, ?)", kWorldColumns));
+namespace {
+
+// Binds each argument to the next parameter: strings, integers, and optionals of
+// them (nullopt binds NULL).
+Result<void> bind_one(Statement& st, int i, std::string_view v) { return st.bind(i, v); }
+Result<void> bind_one(Statement& st, int i, const std::string& v) {
+  return st.bind(i, std::string_view(v));
+}
+Result<void> bind_one(Statement& st, int i, int64_t v) { return st.bind(i, v); }
+Result<void> bind_one(Statement& st, int i, TimePoint v) { return st.bind(i, to_us(v)); }
+template <typename T>
+Result<void> bind_one(Statement& st, int i, const std::optional<T>& v) {
+  return v ? bind_one(st, i, *v) : st.bind_null(i);
+}
+
+template <typename... Args>
+Result<Statement> prepared(SqliteDb& db, std::string_view sql, const Args&... args) {
+  auto st = db.prepare(sql);
+  if (!st) return st;
+  int i = 0;
+  Result<void> ok;
+  ((ok = ok ? bind_one(*st, ++i, args) : ok), ...);
+  if (!ok) return propagate(ok);
+  return st;
+}
+
+template <typename... Args>
+Result<void> run(SqliteDb& db, std::string_view sql, const Args&... args) {
+  auto st = prepared(db, sql, args...);
   if (!st) return propagate(st);
-  if (auto r = st->bind(1, w.id); !r) return r;
-  if (auto r = st->bind(2, w.name); !r) return r;
-  if (auto r = st->bind(3, lifecycle::world_state_name(w.state)); !r) return r;
-  if (auto r = w.policy_version ? st->bind(4, *w.policy_version) : st->bind_null(4); !r) return r;
-  if (auto r = st->bind(5, to_us(w.created_at)); !r) return r;
-  if (auto r = st->bind(6, to_us(w.updated_at)); !r) return r;
-  if (auto r = st->run(); !r) {
+  return st->run();
+}
+
+std::optional<std::string> optional_text(const Statement& st, int col) {
+  if (st.column_is_null(col)) return std::nullopt;
+  return st.column_text(col);
+}
+
+constexpr std::string_view kStrategyColumns =
+    "id, world_id, state, state_since_us, spec, created_at_us";
+
+Result<Strategy> read_strategy(const Statement& st) {
+  auto state = lifecycle::parse_strategy_state(st.column_text(2));
+  if (!state) {
+    return make_error(
+        ErrorCode::kInternal,
+        fmt::format("strategy '{}' has a corrupt state in the database", st.column_text(0)));
+  }
+  return Strategy{.id = st.column_text(0),
+                  .world_id = st.column_text(1),
+                  .state = *state,
+                  .state_since = from_us(st.column_int(3)),
+                  .spec = st.column_text(4),
+                  .created_at = from_us(st.column_int(5))};
+}
+
+constexpr std::string_view kPolicyColumns =
+    "world_id, version, document, canonical, checksum, created_at_us";
+
+PolicyVersion read_policy(const Statement& st) {
+  return PolicyVersion{.world_id = st.column_text(0),
+                       .version = st.column_int(1),
+                       .document = st.column_text(2),
+                       .canonical = st.column_text(3),
+                       .checksum = st.column_text(4),
+                       .created_at = from_us(st.column_int(5))};
+}
+
+tl::unexpected<Error> world_not_found(std::string_view id) {
+  return make_error(
+      ErrorCode::kNotFound,
+      fmt::format("world '{}' does not exist; `qmtl world list` shows the worlds", id));
+}
+
+}  // namespace
+
+Result<void> SqliteStore::append_audit(const AuditRecord& a) {
+  return run(db_,
+             "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, before, "
+             "after, reason, "
+             "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             a.at, a.actor, a.world_id, a.entity, a.entity_id, a.event, a.before, a.after, a.reason,
+             a.run_id);
+}
+
+Result<void> SqliteStore::append_history(std::string_view strategy_id,
+                                         std::optional<lifecycle::StrategyState> from,
+                                         lifecycle::StrategyState to, std::string_view event,
+                                         TimePoint at) {
+  std::optional<std::string> from_text;
+  if (from) from_text = std::string(lifecycle::strategy_state_name(*from));
+  return run(db_,
+             "INSERT INTO strategy_state_history (strategy_id, at_us, from_state, to_state, event) "
+             "VALUES (?, ?, ?, ?, ?)",
+             strategy_id, at, from_text, lifecycle::strategy_state_name(to), event);
+}
+
+Result<void> SqliteStore::insert_world(const World& w, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto r = run(db_, fmt::format("INSERT INTO worlds ({}) VALUES (?, ?, ?, ?, ?, ?)", kWorldColumns),
+               w.id, w.name, lifecycle::world_state_name(w.state), w.policy_version, w.created_at,
+               w.updated_at);
+  if (!r) {
     if (db_.last_error_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
       return make_error(ErrorCode::kAlreadyExists,
                         fmt::format("world '{}' already exists; choose another id", w.id));
     }
     return r;
   }
-  return {};
+  if (auto a = append_audit(audit); !a) return a;
+  return tx->commit();
+}
+
+Result<World> SqliteStore::get_world_locked(std::string_view id) {
+  auto st = prepared(db_, fmt::format("SELECT {} FROM worlds WHERE id = ?", kWorldColumns), id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return world_not_found(id);
+  return read_world(*st);
 }
 
 Result<World> SqliteStore::get_world(std::string_view id) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(fmt::format("SELECT {} FROM worlds WHERE id = ?", kWorldColumns));
-  if (!st) return propagate(st);
-  if (auto r = st->bind(1, id); !r) return propagate(r);
-  auto row = st->step();
-  if (!row) return propagate(row);
-  if (!*row) {
-    return make_error(
-        ErrorCode::kNotFound,
-        fmt::format("world '{}' does not exist; `qmtl world list` shows the worlds", id));
-  }
-  return read_world(*st);
+  return get_world_locked(id);
 }
 
 Result<std::vector<World>> SqliteStore::list_worlds() {
@@ -152,6 +301,277 @@ Result<std::vector<World>> SqliteStore::list_worlds() {
     auto w = read_world(*st);
     if (!w) return propagate(w);
     out.push_back(std::move(*w));
+  }
+  return out;
+}
+
+Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldState expected,
+                                          lifecycle::WorldState next, TimePoint at,
+                                          const AuditRecord& audit, bool archive_strategies) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto w = get_world_locked(id);
+  if (!w) return propagate(w);
+  if (w->state != expected) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' changed concurrently: it is {} now, not {}; retry", id,
+                    lifecycle::world_state_name(w->state), lifecycle::world_state_name(expected)));
+  }
+  if (auto r = run(db_, "UPDATE worlds SET state = ?, updated_at_us = ? WHERE id = ?",
+                   lifecycle::world_state_name(next), at, id);
+      !r) {
+    return r;
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  if (archive_strategies) {
+    auto st =
+        prepared(db_,
+                 fmt::format("SELECT {} FROM strategies WHERE world_id = ? AND state != 'Archived' "
+                             "ORDER BY id",
+                             kStrategyColumns),
+                 id);
+    if (!st) return propagate(st);
+    std::vector<Strategy> open;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return propagate(row);
+      if (!*row) break;
+      auto s = read_strategy(*st);
+      if (!s) return propagate(s);
+      open.push_back(std::move(*s));
+    }
+    for (const Strategy& s : open) {
+      const auto archived = lifecycle::StrategyState::kArchived;
+      if (auto r = run(db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ?",
+                       lifecycle::strategy_state_name(archived), at, s.id);
+          !r) {
+        return r;
+      }
+      if (auto r = append_history(s.id, s.state, archived, "ARCHIVE", at); !r) return r;
+      AuditRecord a = audit;
+      a.entity = "strategy";
+      a.entity_id = s.id;
+      a.event = "ARCHIVE";
+      a.before = std::string(lifecycle::strategy_state_name(s.state));
+      a.after = std::string(lifecycle::strategy_state_name(archived));
+      if (auto r = append_audit(a); !r) return r;
+    }
+  }
+  return tx->commit();
+}
+
+Result<PolicyVersion> SqliteStore::add_policy_version(std::string_view world_id,
+                                                      std::string_view document,
+                                                      std::string_view canonical,
+                                                      std::string_view checksum, TimePoint at,
+                                                      const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(world_id); !w) return propagate(w);
+  auto max = prepared(
+      db_, "SELECT COALESCE(MAX(version), 0) FROM policy_versions WHERE world_id = ?", world_id);
+  if (!max) return propagate(max);
+  if (auto r = max->step(); !r) return propagate(r);
+  PolicyVersion v{.world_id = std::string(world_id),
+                  .version = max->column_int(0) + 1,
+                  .document = std::string(document),
+                  .canonical = std::string(canonical),
+                  .checksum = std::string(checksum),
+                  .created_at = at};
+  if (auto r = run(
+          db_,
+          fmt::format("INSERT INTO policy_versions ({}) VALUES (?, ?, ?, ?, ?, ?)", kPolicyColumns),
+          v.world_id, v.version, v.document, v.canonical, v.checksum, v.created_at);
+      !r) {
+    return propagate(r);
+  }
+  if (auto r = run(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
+                   v.version, at, world_id);
+      !r) {
+    return propagate(r);
+  }
+  AuditRecord a = audit;
+  a.entity_id = std::to_string(v.version);
+  if (auto r = append_audit(a); !r) return propagate(r);
+  if (auto r = tx->commit(); !r) return propagate(r);
+  return v;
+}
+
+Result<void> SqliteStore::set_current_policy(std::string_view world_id, int64_t version,
+                                             TimePoint at, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(world_id); !w) return propagate(w);
+  auto exists = prepared(db_, "SELECT 1 FROM policy_versions WHERE world_id = ? AND version = ?",
+                         world_id, version);
+  if (!exists) return propagate(exists);
+  auto row = exists->step();
+  if (!row) return propagate(row);
+  if (!*row) {
+    return make_error(
+        ErrorCode::kNotFound,
+        fmt::format("world '{}' has no policy version {}; `qmtl world policy history {}` "
+                    "lists them",
+                    world_id, version, world_id));
+  }
+  if (auto r = run(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
+                   version, at, world_id);
+      !r) {
+    return r;
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<PolicyVersion> SqliteStore::get_policy_version(std::string_view world_id, int64_t version) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_,
+               fmt::format("SELECT {} FROM policy_versions WHERE world_id = ? AND version = ?",
+                           kPolicyColumns),
+               world_id, version);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) {
+    if (auto w = get_world_locked(world_id); !w) return propagate(w);
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("world '{}' has no policy version {}", world_id, version));
+  }
+  return read_policy(*st);
+}
+
+Result<std::vector<PolicyVersion>> SqliteStore::list_policy_versions(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  if (auto w = get_world_locked(world_id); !w) return propagate(w);
+  auto st =
+      prepared(db_,
+               fmt::format("SELECT {} FROM policy_versions WHERE world_id = ? ORDER BY version",
+                           kPolicyColumns),
+               world_id);
+  if (!st) return propagate(st);
+  std::vector<PolicyVersion> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back(read_policy(*st));
+  }
+  return out;
+}
+
+Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(s.world_id); !w) return propagate(w);
+  auto r = run(
+      db_, fmt::format("INSERT INTO strategies ({}) VALUES (?, ?, ?, ?, ?, ?)", kStrategyColumns),
+      s.id, s.world_id, lifecycle::strategy_state_name(s.state), s.state_since, s.spec,
+      s.created_at);
+  if (!r) {
+    if (db_.last_error_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return make_error(
+          ErrorCode::kAlreadyExists,
+          fmt::format("strategy '{}' already exists; strategy ids are unique across worlds", s.id));
+    }
+    return r;
+  }
+  if (auto h = append_history(s.id, std::nullopt, s.state, audit.event, s.state_since); !h)
+    return h;
+  if (auto a = append_audit(audit); !a) return a;
+  return tx->commit();
+}
+
+Result<Strategy> SqliteStore::get_strategy(std::string_view id) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_, fmt::format("SELECT {} FROM strategies WHERE id = ?", kStrategyColumns), id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) {
+    return make_error(
+        ErrorCode::kNotFound,
+        fmt::format("strategy '{}' does not exist; `qmtl strategy list --world <world>` shows "
+                    "a world's strategies",
+                    id));
+  }
+  return read_strategy(*st);
+}
+
+Result<std::vector<Strategy>> SqliteStore::list_strategies(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  if (auto w = get_world_locked(world_id); !w) return propagate(w);
+  auto st = prepared(
+      db_,
+      fmt::format("SELECT {} FROM strategies WHERE world_id = ? ORDER BY id", kStrategyColumns),
+      world_id);
+  if (!st) return propagate(st);
+  std::vector<Strategy> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    auto s = read_strategy(*st);
+    if (!s) return propagate(s);
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Result<void> SqliteStore::transition_strategy(std::string_view id,
+                                              lifecycle::StrategyState expected,
+                                              lifecycle::StrategyState next, TimePoint at,
+                                              const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto st = prepared(
+      db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ? AND state = ?",
+      lifecycle::strategy_state_name(next), at, id, lifecycle::strategy_state_name(expected));
+  if (!st) return propagate(st);
+  if (auto r = st->run(); !r) return r;
+  if (db_.changes() != 1) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("strategy '{}' is no longer {} (changed concurrently or absent); retry", id,
+                    lifecycle::strategy_state_name(expected)));
+  }
+  if (auto r = append_history(id, expected, next, audit.event, at); !r) return r;
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_id,
+                                                         int64_t after_seq, size_t limit) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_,
+      "SELECT seq, at_us, actor, world_id, entity, entity_id, event, before, after, reason, run_id "
+      "FROM audit_log WHERE world_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+      world_id, after_seq, static_cast<int64_t>(limit));
+  if (!st) return propagate(st);
+  std::vector<AuditRecord> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back(AuditRecord{.seq = st->column_int(0),
+                              .at = from_us(st->column_int(1)),
+                              .actor = st->column_text(2),
+                              .world_id = st->column_text(3),
+                              .entity = st->column_text(4),
+                              .entity_id = st->column_text(5),
+                              .event = st->column_text(6),
+                              .before = optional_text(*st, 7),
+                              .after = optional_text(*st, 8),
+                              .reason = st->column_text(9),
+                              .run_id = optional_text(*st, 10)});
   }
   return out;
 }

@@ -25,15 +25,39 @@ class SqliteStore final : public Store {
   // Opens `path` and applies pending migrations. See open_store().
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
 
-  Result<void> insert_world(const World& world) override;
+  Result<void> insert_world(const World& world, const AuditRecord& audit) override;
   Result<World> get_world(std::string_view id) override;
   Result<std::vector<World>> list_worlds() override;
+  Result<void> set_world_state(std::string_view id, lifecycle::WorldState expected,
+                               lifecycle::WorldState next, TimePoint at, const AuditRecord& audit,
+                               bool archive_strategies) override;
+  Result<PolicyVersion> add_policy_version(std::string_view world_id, std::string_view document,
+                                           std::string_view canonical, std::string_view checksum,
+                                           TimePoint at, const AuditRecord& audit) override;
+  Result<void> set_current_policy(std::string_view world_id, int64_t version, TimePoint at,
+                                  const AuditRecord& audit) override;
+  Result<PolicyVersion> get_policy_version(std::string_view world_id, int64_t version) override;
+  Result<std::vector<PolicyVersion>> list_policy_versions(std::string_view world_id) override;
+  Result<void> insert_strategy(const Strategy& strategy, const AuditRecord& audit) override;
+  Result<Strategy> get_strategy(std::string_view id) override;
+  Result<std::vector<Strategy>> list_strategies(std::string_view world_id) override;
+  Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
+                                   lifecycle::StrategyState next, TimePoint at,
+                                   const AuditRecord& audit) override;
+  Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
+                                              size_t limit) override;
   Result<int> schema_version() override;
   std::string describe() const override { return "sqlite:" + path_; }
 
  private:
   SqliteStore(SqliteDb db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
   Result<void> migrate();
+  // Callers hold mu_ and an open transaction.
+  Result<void> append_audit(const AuditRecord& a);
+  Result<void> append_history(std::string_view strategy_id,
+                              std::optional<lifecycle::StrategyState> from,
+                              lifecycle::StrategyState to, std::string_view event, TimePoint at);
+  Result<World> get_world_locked(std::string_view id);
 
   std::mutex mu_;  // serialises all use of db_
   SqliteDb db_;

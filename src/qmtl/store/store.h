@@ -1,9 +1,10 @@
 // The repository interface behind WorldService, and the factory that opens one
 // from a URL.
 //
-// Every method is one transaction: it either applies completely or leaves the
-// store as it was. The store checks referential and uniqueness rules; semantic
-// validation (ids, states, policies) is the service's job.
+// Every method is one transaction: it either applies completely, audit record
+// included, or leaves the store as it was. The store checks referential,
+// uniqueness and optimistic-concurrency rules; semantic validation (ids, state
+// machines, policies) is the service's job.
 //
 // Thread safety: implementations are safe to call from several threads at once.
 #pragma once
@@ -16,6 +17,7 @@
 
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
+#include "qmtl/lifecycle/fsm.h"
 #include "qmtl/lifecycle/world_state.h"
 
 namespace qmtl::store {
@@ -24,23 +26,102 @@ struct World {
   std::string id;
   std::string name;
   lifecycle::WorldState state = lifecycle::WorldState::kActive;
-  std::optional<int64_t> policy_version;  // none until a policy is set
+  std::optional<int64_t> policy_version;  // the current version; none until a policy is set
   TimePoint created_at;
   TimePoint updated_at;
 
   friend bool operator==(const World&, const World&) = default;
 };
 
+// One line of the audit log: who did what to which object, from which state to
+// which, and why. `seq` is assigned by the store and strictly increasing.
+struct AuditRecord {
+  int64_t seq = 0;
+  TimePoint at;
+  std::string actor;
+  std::string world_id;
+  std::string entity;     // "world", "policy", "strategy"
+  std::string entity_id;  // world id, policy version, strategy id
+  std::string event;      // e.g. "CREATE", "PAUSE", "PROMOTE", "POLICY_ADD"
+  std::optional<std::string> before;
+  std::optional<std::string> after;
+  std::string reason;
+  std::optional<std::string> run_id;
+
+  friend bool operator==(const AuditRecord&, const AuditRecord&) = default;
+};
+
+// An immutable policy version of a world.
+struct PolicyVersion {
+  std::string world_id;
+  int64_t version = 0;
+  std::string document;   // as submitted
+  std::string canonical;  // normalised form the engine evaluates
+  std::string checksum;   // sha256 of canonical
+  TimePoint created_at;
+
+  friend bool operator==(const PolicyVersion&, const PolicyVersion&) = default;
+};
+
+struct Strategy {
+  std::string id;
+  std::string world_id;
+  lifecycle::StrategyState state = lifecycle::StrategyState::kSubmitted;
+  TimePoint state_since;
+  std::string spec;  // the declarative strategy, as submitted (JSON)
+  TimePoint created_at;
+
+  friend bool operator==(const Strategy&, const Strategy&) = default;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Inserts a new world. kAlreadyExists if the id is taken; nothing changes then.
-  virtual Result<void> insert_world(const World& world) = 0;
+  // Inserts a new world and its CREATE audit record. kAlreadyExists if the id is taken.
+  virtual Result<void> insert_world(const World& world, const AuditRecord& audit) = 0;
   // kNotFound if there is no world `id`.
   virtual Result<World> get_world(std::string_view id) = 0;
   // All worlds ordered by id.
   virtual Result<std::vector<World>> list_worlds() = 0;
+
+  // Moves world `id` from `expected` to `next` and appends `audit`. When
+  // `archive_strategies` is set, every strategy of the world that is not yet
+  // Archived is archived too, each with its own audit record and history row.
+  // kFailedPrecondition if the world is no longer in `expected` (a concurrent change).
+  virtual Result<void> set_world_state(std::string_view id, lifecycle::WorldState expected,
+                                       lifecycle::WorldState next, TimePoint at,
+                                       const AuditRecord& audit, bool archive_strategies) = 0;
+
+  // Appends a new policy version (number = highest + 1), makes it current and
+  // records POLICY_ADD. Versions are never edited or deleted.
+  virtual Result<PolicyVersion> add_policy_version(std::string_view world_id,
+                                                   std::string_view document,
+                                                   std::string_view canonical,
+                                                   std::string_view checksum, TimePoint at,
+                                                   const AuditRecord& audit) = 0;
+  // Makes an existing version current (rollback or roll forward); kNotFound if absent.
+  virtual Result<void> set_current_policy(std::string_view world_id, int64_t version, TimePoint at,
+                                          const AuditRecord& audit) = 0;
+  virtual Result<PolicyVersion> get_policy_version(std::string_view world_id, int64_t version) = 0;
+  // All versions of a world, oldest first.
+  virtual Result<std::vector<PolicyVersion>> list_policy_versions(std::string_view world_id) = 0;
+
+  // Inserts a strategy with its first history row and audit record. kAlreadyExists
+  // if the id is taken (strategy ids are global), kNotFound if the world is absent.
+  virtual Result<void> insert_strategy(const Strategy& strategy, const AuditRecord& audit) = 0;
+  virtual Result<Strategy> get_strategy(std::string_view id) = 0;
+  // The strategies of a world ordered by id.
+  virtual Result<std::vector<Strategy>> list_strategies(std::string_view world_id) = 0;
+  // Moves a strategy from `expected` to `next` (history row + audit record).
+  // kFailedPrecondition if it is no longer in `expected`.
+  virtual Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
+                                           lifecycle::StrategyState next, TimePoint at,
+                                           const AuditRecord& audit) = 0;
+
+  // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
+                                                      size_t limit) = 0;
 
   // The schema version the store is at (the highest applied migration).
   virtual Result<int> schema_version() = 0;

@@ -3,27 +3,40 @@
 #include <fmt/format.h>
 
 #include "qmtl/core/id.h"
+#include "qmtl/core/json.h"
+#include "qmtl/core/sha256.h"
+#include "qmtl/policy/qmtl_compat.h"
 
 namespace qmtl::world {
 namespace {
 
-// A display name is free text but one line: control characters would break tables
-// and logs. UTF-8 is allowed; the length limit is in bytes.
-Result<void> validate_name(std::string_view name) {
-  if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "world name must not be empty");
-  if (name.size() > kMaxWorldNameLength) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("world name is {} bytes long; the limit is {}", name.size(),
-                                  kMaxWorldNameLength));
+using lifecycle::StrategyEvent;
+using lifecycle::WorldState;
+
+// A display name or a reason is free text but one line: control characters would
+// break tables and logs. UTF-8 is allowed; limits are in bytes.
+Result<void> validate_text(std::string_view what, std::string_view text, size_t max,
+                           bool allow_empty) {
+  if (text.empty() && !allow_empty) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("{} must not be empty", what));
   }
-  for (char c : name) {
+  if (text.size() > max) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} is {} bytes long; the limit is {}", what, text.size(), max));
+  }
+  for (char c : text) {
     const auto b = static_cast<unsigned char>(c);
     if (b < 0x20 || b == 0x7f) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "world name must not contain control characters such as newlines or tabs");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("{} must not contain control characters such as newlines or tabs", what));
     }
   }
   return {};
+}
+
+Result<void> validate_actor(std::string_view actor) {
+  return validate_text("actor", actor, 200, false);
 }
 
 }  // namespace
@@ -31,15 +44,24 @@ Result<void> validate_name(std::string_view name) {
 Result<World> WorldService::create_world(const CreateWorldRequest& req) {
   if (auto r = validate_id("world", req.id); !r) return propagate(r);
   const std::string name = req.name.value_or(req.id);
-  if (auto r = validate_name(name); !r) return propagate(r);
+  if (auto r = validate_text("world name", name, kMaxWorldNameLength, false); !r)
+    return propagate(r);
+  if (auto r = validate_actor(req.actor); !r) return propagate(r);
   const TimePoint now = clock_.now();
   World w{.id = req.id,
           .name = name,
-          .state = lifecycle::WorldState::kActive,
+          .state = WorldState::kActive,
           .policy_version = std::nullopt,
           .created_at = now,
           .updated_at = now};
-  if (auto r = store_.insert_world(w); !r) return propagate(r);
+  const AuditRecord audit{.at = now,
+                          .actor = req.actor,
+                          .world_id = w.id,
+                          .entity = "world",
+                          .entity_id = w.id,
+                          .event = "CREATE",
+                          .after = std::string(lifecycle::world_state_name(w.state))};
+  if (auto r = store_.insert_world(w, audit); !r) return propagate(r);
   return w;
 }
 
@@ -49,5 +71,207 @@ Result<World> WorldService::get_world(std::string_view id) {
 }
 
 Result<std::vector<World>> WorldService::list_worlds() { return store_.list_worlds(); }
+
+Result<World> WorldService::writable_world(std::string_view id) {
+  auto w = get_world(id);
+  if (!w) return w;
+  if (w->state == WorldState::kRetired) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("world '{}' is Retired and read-only", id));
+  }
+  return w;
+}
+
+Result<World> WorldService::set_world_state(std::string_view id, WorldState target,
+                                            std::string_view actor, std::string_view reason) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
+  auto w = get_world(id);
+  if (!w) return w;
+  const auto event = lifecycle::world_event_for(target);
+  auto next = lifecycle::next_world_state(w->state, event);
+  if (!next) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("world '{}' cannot go from {} to {}: {}", id,
+                                  lifecycle::world_state_name(w->state),
+                                  lifecycle::world_state_name(target), next.error().message));
+  }
+  const TimePoint now = clock_.now();
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = w->id,
+                          .entity = "world",
+                          .entity_id = w->id,
+                          .event = std::string(lifecycle::world_event_name(event)),
+                          .before = std::string(lifecycle::world_state_name(w->state)),
+                          .after = std::string(lifecycle::world_state_name(*next)),
+                          .reason = std::string(reason)};
+  if (auto r =
+          store_.set_world_state(id, w->state, *next, now, audit, *next == WorldState::kRetired);
+      !r) {
+    return propagate(r);
+  }
+  return store_.get_world(id);
+}
+
+Result<PolicyVersion> WorldService::add_policy(std::string_view world_id, std::string_view document,
+                                               std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  auto doc = policy::parse_policy_document(document, "policy");
+  if (!doc) return propagate(doc);
+  // The engine evaluates the canonical form; QMTL-form documents have none of
+  // their own and are kept as written.
+  const std::string canonical = std::holds_alternative<policy::Policy>(*doc)
+                                    ? policy::print_policy(std::get<policy::Policy>(*doc))
+                                    : std::string(document);
+  const TimePoint now = clock_.now();
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = w->id,
+                          .entity = "policy",
+                          .event = "POLICY_ADD",
+                          .before = w->policy_version
+                                        ? std::optional(std::to_string(*w->policy_version))
+                                        : std::nullopt};
+  auto v =
+      store_.add_policy_version(world_id, document, canonical, sha256_hex(canonical), now, audit);
+  return v;
+}
+
+Result<World> WorldService::set_current_policy(std::string_view world_id, int64_t version,
+                                               std::string_view actor, std::string_view reason) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
+  auto w = writable_world(world_id);
+  if (!w) return w;
+  if (version < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "policy versions start at 1");
+  }
+  const TimePoint now = clock_.now();
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = w->id,
+                          .entity = "policy",
+                          .entity_id = std::to_string(version),
+                          .event = "POLICY_CURRENT",
+                          .before = w->policy_version
+                                        ? std::optional(std::to_string(*w->policy_version))
+                                        : std::nullopt,
+                          .after = std::to_string(version),
+                          .reason = std::string(reason)};
+  if (auto r = store_.set_current_policy(world_id, version, now, audit); !r) return propagate(r);
+  return store_.get_world(world_id);
+}
+
+Result<PolicyVersion> WorldService::get_policy(std::string_view world_id,
+                                               std::optional<int64_t> version) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  if (!version) {
+    if (!w->policy_version) {
+      return make_error(
+          ErrorCode::kNotFound,
+          fmt::format("world '{}' has no policy yet; set one with `qmtl world policy set`",
+                      world_id));
+    }
+    version = w->policy_version;
+  }
+  return store_.get_policy_version(world_id, *version);
+}
+
+Result<std::vector<PolicyVersion>> WorldService::list_policies(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.list_policy_versions(world_id);
+}
+
+Result<Strategy> WorldService::submit_strategy(const SubmitStrategyRequest& req) {
+  if (auto r = validate_id("strategy", req.id); !r) return propagate(r);
+  if (auto r = validate_actor(req.actor); !r) return propagate(r);
+  if (req.spec.size() > kMaxSpecBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "the strategy spec is larger than 1 MiB");
+  }
+  auto spec = json::parse(req.spec);
+  if (!spec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("strategy spec: {}", spec.error().message));
+  }
+  if (auto o = json::as_object(*spec, "the strategy spec"); !o) return propagate(o);
+  auto w = writable_world(req.world);
+  if (!w) return propagate(w);
+  const TimePoint now = clock_.now();
+  Strategy s{.id = req.id,
+             .world_id = req.world,
+             .state = lifecycle::StrategyState::kSubmitted,
+             .state_since = now,
+             .spec = json::dump(*spec),
+             .created_at = now};
+  const AuditRecord audit{.at = now,
+                          .actor = req.actor,
+                          .world_id = req.world,
+                          .entity = "strategy",
+                          .entity_id = req.id,
+                          .event = "SUBMIT",
+                          .after = std::string(lifecycle::strategy_state_name(s.state))};
+  if (auto r = store_.insert_strategy(s, audit); !r) return propagate(r);
+  return s;
+}
+
+Result<Strategy> WorldService::get_strategy(std::string_view id) {
+  if (auto r = validate_id("strategy", id); !r) return propagate(r);
+  return store_.get_strategy(id);
+}
+
+Result<std::vector<Strategy>> WorldService::list_strategies(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.list_strategies(world_id);
+}
+
+Result<Strategy> WorldService::apply_strategy_event(std::string_view id, StrategyEvent event,
+                                                    std::string_view actor, std::string_view reason,
+                                                    std::optional<std::string> run_id) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
+  auto s = get_strategy(id);
+  if (!s) return s;
+  auto w = writable_world(s->world_id);
+  if (!w) return propagate(w);
+  if (w->state == WorldState::kPaused) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' is Paused: no strategy transitions until it is resumed", w->id));
+  }
+  if (w->state == WorldState::kEvalOnly && event == StrategyEvent::kPromote) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("world '{}' is EvalOnly: nothing is promoted to live", w->id));
+  }
+  auto next = lifecycle::next_strategy_state(s->state, event);
+  if (!next)
+    return make_error(next.error().code,
+                      fmt::format("strategy '{}': {}", id, next.error().message));
+  const TimePoint now = clock_.now();
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = s->world_id,
+                          .entity = "strategy",
+                          .entity_id = s->id,
+                          .event = std::string(lifecycle::strategy_event_name(event)),
+                          .before = std::string(lifecycle::strategy_state_name(s->state)),
+                          .after = std::string(lifecycle::strategy_state_name(*next)),
+                          .reason = std::string(reason),
+                          .run_id = std::move(run_id)};
+  if (auto r = store_.transition_strategy(id, s->state, *next, now, audit); !r) return propagate(r);
+  s->state = *next;
+  s->state_since = now;
+  return s;
+}
+
+Result<std::vector<AuditRecord>> WorldService::list_audit(std::string_view world_id,
+                                                          int64_t after_seq, size_t limit) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  return store_.list_audit(world_id, after_seq, limit);
+}
 
 }  // namespace qmtl::world

@@ -1,10 +1,16 @@
-// WorldService: the operations on worlds that the API and the scheduler call.
+// WorldService: the operations on worlds, policies and strategies that the API,
+// the CLI and the scheduler call.
 //
-// The service validates every input before it reaches the store, stamps times from
-// the injected clock, and maps each operation to one store transaction, so a
-// refused request changes nothing.
+// The service validates every input before it reaches the store, checks every
+// state change against the lifecycle tables and the world's state, stamps times
+// from the injected clock, and maps each operation to one store transaction
+// with its audit record, so a refused request changes nothing.
 //
-// Thread safety: safe to call from several threads at once (the store serialises).
+// World states are enforced here: a Retired world is read-only; a Paused world
+// refuses strategy transitions; an EvalOnly world refuses promotion to live.
+//
+// Thread safety: safe to call from several threads at once (the store serialises
+// writes and detects concurrent state changes).
 #pragma once
 
 #include <optional>
@@ -14,17 +20,31 @@
 
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
+#include "qmtl/lifecycle/fsm.h"
 #include "qmtl/store/store.h"
 
 namespace qmtl::world {
 
+using store::AuditRecord;
+using store::PolicyVersion;
+using store::Strategy;
 using store::World;
 
 inline constexpr size_t kMaxWorldNameLength = 200;
+inline constexpr size_t kMaxReasonLength = 1000;
+inline constexpr size_t kMaxSpecBytes = 1 << 20;
 
 struct CreateWorldRequest {
   std::string id;
   std::optional<std::string> name;  // defaults to the id
+  std::string actor = "local";
+};
+
+struct SubmitStrategyRequest {
+  std::string id;
+  std::string world;
+  std::string spec;  // JSON object text: the declarative strategy (SPEC §8)
+  std::string actor = "local";
 };
 
 class WorldService {
@@ -40,7 +60,40 @@ class WorldService {
   // All worlds ordered by id.
   Result<std::vector<World>> list_worlds();
 
+  // Moves a world to `target` by the world machine. Retiring archives every
+  // strategy of the world in the same transaction. kFailedPrecondition (409) for
+  // a transition the machine refuses (e.g. out of Retired, or to the same state).
+  Result<World> set_world_state(std::string_view id, lifecycle::WorldState target,
+                                std::string_view actor, std::string_view reason);
+
+  // Parses `document` (native or QMTL form; errors with line:column), stores it as
+  // the world's next version and makes it current.
+  Result<PolicyVersion> add_policy(std::string_view world_id, std::string_view document,
+                                   std::string_view actor);
+  // Makes an existing version current again (rollback).
+  Result<World> set_current_policy(std::string_view world_id, int64_t version,
+                                   std::string_view actor, std::string_view reason);
+  // The given version, or the current one; kNotFound if the world has none.
+  Result<PolicyVersion> get_policy(std::string_view world_id, std::optional<int64_t> version);
+  Result<std::vector<PolicyVersion>> list_policies(std::string_view world_id);
+
+  // Registers a strategy in state Submitted.
+  Result<Strategy> submit_strategy(const SubmitStrategyRequest& req);
+  Result<Strategy> get_strategy(std::string_view id);
+  Result<std::vector<Strategy>> list_strategies(std::string_view world_id);
+  // Applies a lifecycle event to a strategy, enforcing the world's state.
+  // `run_id` ties the change to an evaluation run in the audit log.
+  Result<Strategy> apply_strategy_event(std::string_view id, lifecycle::StrategyEvent event,
+                                        std::string_view actor, std::string_view reason,
+                                        std::optional<std::string> run_id = std::nullopt);
+
+  // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
+  Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,
+                                              size_t limit = 1000);
+
  private:
+  Result<World> writable_world(std::string_view id);
+
   store::Store& store_;
   const Clock& clock_;
 };
