@@ -46,6 +46,13 @@ Result<void> Statement::bind(int index, int64_t value) {
   return {};
 }
 
+Result<void> Statement::bind(int index, double value) {
+  if (sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) {
+    return sqlite_error(sqlite3_db_handle(stmt_), "bind");
+  }
+  return {};
+}
+
 Result<void> Statement::bind_null(int index) {
   if (sqlite3_bind_null(stmt_, index) != SQLITE_OK) {
     return sqlite_error(sqlite3_db_handle(stmt_), "bind");
@@ -81,6 +88,8 @@ std::string Statement::column_text(int col) const {
 }
 
 int64_t Statement::column_int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+double Statement::column_double(int col) const { return sqlite3_column_double(stmt_, col); }
 
 bool Statement::column_is_null(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;

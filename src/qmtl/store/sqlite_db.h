@@ -33,6 +33,7 @@ class Statement {
   // Parameters are 1-based, as in SQLite.
   Result<void> bind(int index, std::string_view text);
   Result<void> bind(int index, int64_t value);
+  Result<void> bind(int index, double value);
   Result<void> bind_null(int index);
 
   // Advances the statement. True while a row is available, false when done.
@@ -45,6 +46,7 @@ class Statement {
   // Column accessors for the current row; 0-based.
   std::string column_text(int col) const;
   int64_t column_int(int col) const;
+  double column_double(int col) const;
   bool column_is_null(int col) const;
 
  private:

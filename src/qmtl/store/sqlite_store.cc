@@ -9,7 +9,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 2> kMigrations{{
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -76,6 +76,48 @@ CREATE TABLE strategy_state_history (
   event       TEXT NOT NULL
 ) STRICT;
 CREATE INDEX strategy_state_history_by_strategy ON strategy_state_history (strategy_id, seq);
+)sql"},
+    {3, "performance records and evaluation runs",
+     R"sql(
+CREATE TABLE performance_points (
+  strategy_id TEXT NOT NULL REFERENCES strategies (id),
+  ts_us       INTEGER NOT NULL,
+  equity      REAL NOT NULL CHECK (equity > 0),
+  PRIMARY KEY (strategy_id, ts_us)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE fills (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  strategy_id TEXT NOT NULL REFERENCES strategies (id),
+  ts_us       INTEGER NOT NULL,
+  symbol      TEXT NOT NULL,
+  side        TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+  qty         REAL NOT NULL CHECK (qty > 0),
+  price       REAL NOT NULL CHECK (price > 0),
+  fee         REAL NOT NULL
+) STRICT;
+CREATE INDEX fills_by_strategy ON fills (strategy_id, ts_us);
+
+CREATE TABLE evaluation_runs (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  world_id       TEXT NOT NULL REFERENCES worlds (id),
+  policy_version INTEGER NOT NULL,
+  started_at_us  INTEGER NOT NULL,
+  finished_at_us INTEGER NOT NULL,
+  detail         TEXT NOT NULL
+) STRICT;
+CREATE INDEX evaluation_runs_by_world ON evaluation_runs (world_id, seq);
+
+CREATE TABLE evaluation_results (
+  run_id       TEXT NOT NULL REFERENCES evaluation_runs (id),
+  strategy_id  TEXT NOT NULL,
+  decision     TEXT NOT NULL,
+  promote_pass INTEGER NOT NULL,
+  out          INTEGER NOT NULL,
+  PRIMARY KEY (run_id, strategy_id)
+) STRICT;
+CREATE INDEX evaluation_results_by_strategy ON evaluation_results (strategy_id);
 )sql"},
 }};
 
@@ -187,7 +229,7 @@ Result<Statement> prepared(SqliteDb& db, std::string_view sql, const Args&... ar
 }
 
 template <typename... Args>
-Result<void> run(SqliteDb& db, std::string_view sql, const Args&... args) {
+Result<void> run_sql(SqliteDb& db, std::string_view sql, const Args&... args) {
   auto st = prepared(db, sql, args...);
   if (!st) return propagate(st);
   return st->run();
@@ -237,12 +279,12 @@ tl::unexpected<Error> world_not_found(std::string_view id) {
 }  // namespace
 
 Result<void> SqliteStore::append_audit(const AuditRecord& a) {
-  return run(db_,
-             "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, before, "
-             "after, reason, "
-             "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             a.at, a.actor, a.world_id, a.entity, a.entity_id, a.event, a.before, a.after, a.reason,
-             a.run_id);
+  return run_sql(db_,
+                 "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, before, "
+                 "after, reason, "
+                 "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 a.at, a.actor, a.world_id, a.entity, a.entity_id, a.event, a.before, a.after,
+                 a.reason, a.run_id);
 }
 
 Result<void> SqliteStore::append_history(std::string_view strategy_id,
@@ -251,19 +293,20 @@ Result<void> SqliteStore::append_history(std::string_view strategy_id,
                                          TimePoint at) {
   std::optional<std::string> from_text;
   if (from) from_text = std::string(lifecycle::strategy_state_name(*from));
-  return run(db_,
-             "INSERT INTO strategy_state_history (strategy_id, at_us, from_state, to_state, event) "
-             "VALUES (?, ?, ?, ?, ?)",
-             strategy_id, at, from_text, lifecycle::strategy_state_name(to), event);
+  return run_sql(
+      db_,
+      "INSERT INTO strategy_state_history (strategy_id, at_us, from_state, to_state, event) "
+      "VALUES (?, ?, ?, ?, ?)",
+      strategy_id, at, from_text, lifecycle::strategy_state_name(to), event);
 }
 
 Result<void> SqliteStore::insert_world(const World& w, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
-  auto r = run(db_, fmt::format("INSERT INTO worlds ({}) VALUES (?, ?, ?, ?, ?, ?)", kWorldColumns),
-               w.id, w.name, lifecycle::world_state_name(w.state), w.policy_version, w.created_at,
-               w.updated_at);
+  auto r = run_sql(
+      db_, fmt::format("INSERT INTO worlds ({}) VALUES (?, ?, ?, ?, ?, ?)", kWorldColumns), w.id,
+      w.name, lifecycle::world_state_name(w.state), w.policy_version, w.created_at, w.updated_at);
   if (!r) {
     if (db_.last_error_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
       return make_error(ErrorCode::kAlreadyExists,
@@ -319,8 +362,8 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
         fmt::format("world '{}' changed concurrently: it is {} now, not {}; retry", id,
                     lifecycle::world_state_name(w->state), lifecycle::world_state_name(expected)));
   }
-  if (auto r = run(db_, "UPDATE worlds SET state = ?, updated_at_us = ? WHERE id = ?",
-                   lifecycle::world_state_name(next), at, id);
+  if (auto r = run_sql(db_, "UPDATE worlds SET state = ?, updated_at_us = ? WHERE id = ?",
+                       lifecycle::world_state_name(next), at, id);
       !r) {
     return r;
   }
@@ -344,8 +387,8 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
     }
     for (const Strategy& s : open) {
       const auto archived = lifecycle::StrategyState::kArchived;
-      if (auto r = run(db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ?",
-                       lifecycle::strategy_state_name(archived), at, s.id);
+      if (auto r = run_sql(db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ?",
+                           lifecycle::strategy_state_name(archived), at, s.id);
           !r) {
         return r;
       }
@@ -381,15 +424,15 @@ Result<PolicyVersion> SqliteStore::add_policy_version(std::string_view world_id,
                   .canonical = std::string(canonical),
                   .checksum = std::string(checksum),
                   .created_at = at};
-  if (auto r = run(
+  if (auto r = run_sql(
           db_,
           fmt::format("INSERT INTO policy_versions ({}) VALUES (?, ?, ?, ?, ?, ?)", kPolicyColumns),
           v.world_id, v.version, v.document, v.canonical, v.checksum, v.created_at);
       !r) {
     return propagate(r);
   }
-  if (auto r = run(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
-                   v.version, at, world_id);
+  if (auto r = run_sql(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
+                       v.version, at, world_id);
       !r) {
     return propagate(r);
   }
@@ -418,8 +461,8 @@ Result<void> SqliteStore::set_current_policy(std::string_view world_id, int64_t 
                     "lists them",
                     world_id, version, world_id));
   }
-  if (auto r = run(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
-                   version, at, world_id);
+  if (auto r = run_sql(db_, "UPDATE worlds SET policy_version = ?, updated_at_us = ? WHERE id = ?",
+                       version, at, world_id);
       !r) {
     return r;
   }
@@ -469,7 +512,7 @@ Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& 
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
   if (auto w = get_world_locked(s.world_id); !w) return propagate(w);
-  auto r = run(
+  auto r = run_sql(
       db_, fmt::format("INSERT INTO strategies ({}) VALUES (?, ?, ?, ?, ?, ?)", kStrategyColumns),
       s.id, s.world_id, lifecycle::strategy_state_name(s.state), s.state_since, s.spec,
       s.created_at);
@@ -545,6 +588,229 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
   if (auto r = append_history(id, expected, next, audit.event, at); !r) return r;
   if (auto r = append_audit(audit); !r) return r;
   return tx->commit();
+}
+
+Result<void> SqliteStore::append_performance(std::string_view strategy_id,
+                                             std::span<const PerformancePoint> points,
+                                             std::span<const FillRecord> fills) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto exists = prepared(db_, "SELECT 1 FROM strategies WHERE id = ?", strategy_id);
+  if (!exists) return propagate(exists);
+  if (auto row = exists->step(); !row || !*row) {
+    if (!row) return propagate(row);
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("strategy '{}' does not exist", strategy_id));
+  }
+  // One prepared statement per table, re-bound per row: this is the ingest path.
+  auto ins =
+      prepared(db_,
+               "INSERT INTO performance_points (strategy_id, ts_us, equity) VALUES (?, ?, ?) "
+               "ON CONFLICT (strategy_id, ts_us) DO NOTHING");
+  if (!ins) return propagate(ins);
+  auto same =
+      prepared(db_, "SELECT equity FROM performance_points WHERE strategy_id = ? AND ts_us = ?");
+  if (!same) return propagate(same);
+  for (const auto& p : points) {
+    ins->reset();
+    if (auto r = bind_one(*ins, 1, strategy_id); !r) return r;
+    if (auto r = bind_one(*ins, 2, p.ts); !r) return r;
+    if (auto r = ins->bind(3, p.equity); !r) return r;
+    if (auto r = ins->run(); !r) return r;
+    if (db_.changes() == 1) continue;
+    same->reset();
+    if (auto r = bind_one(*same, 1, strategy_id); !r) return r;
+    if (auto r = bind_one(*same, 2, p.ts); !r) return r;
+    if (auto r = same->step(); !r) return propagate(r);
+    if (same->column_double(0) != p.equity) {
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          fmt::format("strategy '{}' already has equity {} at {}, not {}; performance records "
+                      "are not rewritten",
+                      strategy_id, same->column_double(0), format_timestamp(p.ts), p.equity));
+    }
+  }
+  auto fill = prepared(db_,
+                       "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!fill) return propagate(fill);
+  for (const auto& f : fills) {
+    fill->reset();
+    if (auto r = bind_one(*fill, 1, strategy_id); !r) return r;
+    if (auto r = bind_one(*fill, 2, f.ts); !r) return r;
+    if (auto r = bind_one(*fill, 3, f.symbol); !r) return r;
+    if (auto r = bind_one(*fill, 4, f.side); !r) return r;
+    if (auto r = fill->bind(5, f.qty); !r) return r;
+    if (auto r = fill->bind(6, f.price); !r) return r;
+    if (auto r = fill->bind(7, f.fee); !r) return r;
+    if (auto r = fill->run(); !r) return r;
+  }
+  return tx->commit();
+}
+
+Result<std::vector<PerformancePoint>> SqliteStore::load_points(std::string_view strategy_id,
+                                                               TimePoint from) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_,
+               "SELECT ts_us, equity FROM performance_points WHERE strategy_id = ? AND ts_us >= ? "
+               "ORDER BY ts_us",
+               strategy_id, from);
+  if (!st) return propagate(st);
+  std::vector<PerformancePoint> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back({from_us(st->column_int(0)), st->column_double(1)});
+  }
+  return out;
+}
+
+Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strategy_id,
+                                                        TimePoint from) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_,
+      "SELECT ts_us, symbol, side, qty, price, fee FROM fills WHERE strategy_id = ? AND ts_us >= ? "
+      "ORDER BY ts_us, seq",
+      strategy_id, from);
+  if (!st) return propagate(st);
+  std::vector<FillRecord> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back({.ts = from_us(st->column_int(0)),
+                   .symbol = st->column_text(1),
+                   .side = st->column_text(2),
+                   .qty = st->column_double(3),
+                   .price = st->column_double(4),
+                   .fee = st->column_double(5)});
+  }
+  return out;
+}
+
+Result<std::string> SqliteStore::insert_evaluation_run(const EvaluationRunRecord& run,
+                                                       const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto next =
+      prepared(db_, "SELECT COUNT(*) + 1 FROM evaluation_runs WHERE world_id = ?", run.world_id);
+  if (!next) return propagate(next);
+  if (auto r = next->step(); !r) return propagate(r);
+  const std::string id = fmt::format("{}-{}", run.world_id, next->column_int(0));
+  if (auto r = run_sql(db_,
+                       "INSERT INTO evaluation_runs (id, world_id, policy_version, started_at_us, "
+                       "finished_at_us, "
+                       "detail) VALUES (?, ?, ?, ?, ?, ?)",
+                       id, run.world_id, run.policy_version, run.started_at, run.finished_at,
+                       run.detail);
+      !r) {
+    return propagate(r);
+  }
+  auto res =
+      prepared(db_,
+               "INSERT INTO evaluation_results (run_id, strategy_id, decision, promote_pass, out) "
+               "VALUES (?, ?, ?, ?, ?)");
+  if (!res) return propagate(res);
+  for (const auto& row : run.results) {
+    res->reset();
+    if (auto r = bind_one(*res, 1, id); !r) return propagate(r);
+    if (auto r = bind_one(*res, 2, row.strategy_id); !r) return propagate(r);
+    if (auto r = bind_one(*res, 3, row.decision); !r) return propagate(r);
+    if (auto r = res->bind(4, int64_t{row.promote_pass}); !r) return propagate(r);
+    if (auto r = res->bind(5, int64_t{row.out}); !r) return propagate(r);
+    if (auto r = res->run(); !r) return propagate(r);
+  }
+  AuditRecord a = audit;
+  a.entity_id = id;
+  a.run_id = id;
+  if (auto r = append_audit(a); !r) return propagate(r);
+  if (auto r = tx->commit(); !r) return propagate(r);
+  return id;
+}
+
+Result<std::vector<EvaluationResultRow>> SqliteStore::load_results(std::string_view run_id) {
+  auto st = prepared(
+      db_,
+      "SELECT strategy_id, decision, promote_pass, out FROM evaluation_results WHERE run_id = ? "
+      "ORDER BY strategy_id",
+      run_id);
+  if (!st) return propagate(st);
+  std::vector<EvaluationResultRow> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back({.strategy_id = st->column_text(0),
+                   .decision = st->column_text(1),
+                   .promote_pass = st->column_int(2) != 0,
+                   .out = st->column_int(3) != 0});
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::string_view kRunColumns =
+    "id, world_id, policy_version, started_at_us, finished_at_us, detail";
+
+EvaluationRunRecord read_run(const Statement& st) {
+  return EvaluationRunRecord{.id = st.column_text(0),
+                             .world_id = st.column_text(1),
+                             .policy_version = st.column_int(2),
+                             .started_at = from_us(st.column_int(3)),
+                             .finished_at = from_us(st.column_int(4)),
+                             .detail = st.column_text(5)};
+}
+
+}  // namespace
+
+Result<EvaluationRunRecord> SqliteStore::get_evaluation_run(std::string_view world_id,
+                                                            std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_, fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? AND id = ?", kRunColumns),
+      world_id, run_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("world '{}' has no evaluation run '{}'", world_id, run_id));
+  }
+  EvaluationRunRecord run = read_run(*st);
+  auto results = load_results(run.id);
+  if (!results) return propagate(results);
+  run.results = std::move(*results);
+  return run;
+}
+
+Result<std::vector<EvaluationRunRecord>> SqliteStore::list_evaluation_runs(
+    std::string_view world_id, size_t limit) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_,
+      fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? ORDER BY seq DESC LIMIT ?",
+                  kRunColumns),
+      world_id, static_cast<int64_t>(limit));
+  if (!st) return propagate(st);
+  std::vector<EvaluationRunRecord> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back(read_run(*st));
+  }
+  for (auto& run : out) {
+    auto results = load_results(run.id);
+    if (!results) return propagate(results);
+    run.results = std::move(*results);
+  }
+  return out;
 }
 
 Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_id,

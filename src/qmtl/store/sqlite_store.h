@@ -44,6 +44,18 @@ class SqliteStore final : public Store {
   Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
                                    lifecycle::StrategyState next, TimePoint at,
                                    const AuditRecord& audit) override;
+  Result<void> append_performance(std::string_view strategy_id,
+                                  std::span<const PerformancePoint> points,
+                                  std::span<const FillRecord> fills) override;
+  Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
+                                                    TimePoint from) override;
+  Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
+  Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,
+                                            const AuditRecord& audit) override;
+  Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
+                                                 std::string_view run_id) override;
+  Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(std::string_view world_id,
+                                                                size_t limit) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
   Result<int> schema_version() override;
@@ -58,6 +70,7 @@ class SqliteStore final : public Store {
                               std::optional<lifecycle::StrategyState> from,
                               lifecycle::StrategyState to, std::string_view event, TimePoint at);
   Result<World> get_world_locked(std::string_view id);
+  Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
 
   std::mutex mu_;  // serialises all use of db_
   SqliteDb db_;

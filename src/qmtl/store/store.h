@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,43 @@ struct Strategy {
   friend bool operator==(const Strategy&, const Strategy&) = default;
 };
 
+// One equity observation of a strategy (backtest, paper or live: same shape).
+struct PerformancePoint {
+  TimePoint ts;
+  double equity = 0;
+  friend bool operator==(const PerformancePoint&, const PerformancePoint&) = default;
+};
+
+// One execution reported by a broker.
+struct FillRecord {
+  TimePoint ts;
+  std::string symbol;
+  std::string side;  // "buy" or "sell"
+  double qty = 0;    // > 0
+  double price = 0;  // > 0
+  double fee = 0;
+  friend bool operator==(const FillRecord&, const FillRecord&) = default;
+};
+
+// What one evaluation decided for one strategy; the hysteresis of later runs
+// reads `promote_pass` and `out`.
+struct EvaluationResultRow {
+  std::string strategy_id;
+  std::string decision;
+  bool promote_pass = false;
+  bool out = false;
+};
+
+struct EvaluationRunRecord {
+  std::string id;  // assigned by the store: "<world>-<n>"
+  std::string world_id;
+  int64_t policy_version = 0;
+  TimePoint started_at;
+  TimePoint finished_at;
+  std::string detail;  // the run as JSON (SPEC §6 shape)
+  std::vector<EvaluationResultRow> results;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -118,6 +156,27 @@ class Store {
   virtual Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
                                            lifecycle::StrategyState next, TimePoint at,
                                            const AuditRecord& audit) = 0;
+
+  // Appends performance points and fills of a strategy in one transaction. A point
+  // at a timestamp that is already stored is accepted when its equity is equal
+  // (retries are idempotent) and refused otherwise, naming the timestamp.
+  virtual Result<void> append_performance(std::string_view strategy_id,
+                                          std::span<const PerformancePoint> points,
+                                          std::span<const FillRecord> fills) = 0;
+  // Points and fills of a strategy with ts >= from, oldest first.
+  virtual Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
+                                                            TimePoint from) = 0;
+  virtual Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id,
+                                                     TimePoint from) = 0;
+
+  // Stores an evaluation run with its per-strategy rows; returns the run id.
+  virtual Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,
+                                                    const AuditRecord& audit) = 0;
+  virtual Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
+                                                         std::string_view run_id) = 0;
+  // The newest `limit` runs of a world, newest first (results included).
+  virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(std::string_view world_id,
+                                                                        size_t limit) = 0;
 
   // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,9 @@
 namespace qmtl::world {
 
 using store::AuditRecord;
+using store::EvaluationRunRecord;
+using store::FillRecord;
+using store::PerformancePoint;
 using store::PolicyVersion;
 using store::Strategy;
 using store::World;
@@ -86,6 +90,24 @@ class WorldService {
   Result<Strategy> apply_strategy_event(std::string_view id, lifecycle::StrategyEvent event,
                                         std::string_view actor, std::string_view reason,
                                         std::optional<std::string> run_id = std::nullopt);
+
+  // Validates and stores a batch of performance points (equity > 0, finite) and
+  // fills of a strategy in one transaction. Re-sending a stored point is a no-op;
+  // a different equity at a stored timestamp is refused.
+  Result<void> record_performance(std::string_view strategy_id,
+                                  std::span<const PerformancePoint> points,
+                                  std::span<const FillRecord> fills);
+
+  // Evaluates every strategy of the world against its current policy now:
+  // metrics over the policy's windows from stored records, the selection
+  // pipeline with hysteresis from earlier runs, and the run persisted (SPEC §6
+  // shape in `detail`). Decisions are not applied here. A strategy whose records
+  // cannot be evaluated is recorded as INELIGIBLE with the reason; the others
+  // proceed. Refused in a Paused or Retired world and without a native policy.
+  Result<EvaluationRunRecord> evaluate_world(std::string_view world_id, std::string_view actor);
+  Result<EvaluationRunRecord> get_evaluation(std::string_view world_id, std::string_view run_id);
+  Result<std::vector<EvaluationRunRecord>> list_evaluations(std::string_view world_id,
+                                                            size_t limit = 50);
 
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,

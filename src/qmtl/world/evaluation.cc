@@ -1,0 +1,296 @@
+// WorldService::evaluate_world and friends: stored records -> metrics -> policy
+// engine -> a persisted evaluation run.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <map>
+
+#include "qmtl/core/duration.h"
+#include "qmtl/core/id.h"
+#include "qmtl/core/json.h"
+#include "qmtl/metrics/correlation.h"
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/selection.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::world {
+namespace {
+
+using lifecycle::StrategyState;
+using policy::CandidateState;
+
+// How many earlier runs the hysteresis looks back over. promote_after/demote_after
+// beyond this many evaluations cannot be satisfied; the policy docs say so.
+constexpr size_t kHistoryRuns = 400;
+
+CandidateState candidate_state(StrategyState s) {
+  switch (s) {
+    case StrategyState::kValidating:
+      return CandidateState::kValidating;
+    case StrategyState::kDryRun:
+      return CandidateState::kDryRun;
+    case StrategyState::kLive:
+      return CandidateState::kLive;
+    default:
+      return CandidateState::kOther;
+  }
+}
+
+boost::json::value number_or_null(std::optional<double> v) {
+  return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
+
+}  // namespace
+
+Result<void> WorldService::record_performance(std::string_view strategy_id,
+                                              std::span<const PerformancePoint> points,
+                                              std::span<const FillRecord> fills) {
+  auto s = get_strategy(strategy_id);
+  if (!s) return propagate(s);
+  if (s->state == StrategyState::kArchived) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("strategy '{}' is Archived and takes no more records", strategy_id));
+  }
+  if (auto w = writable_world(s->world_id); !w) return propagate(w);
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (!std::isfinite(points[i].equity) || points[i].equity <= 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("points[{}]: equity must be a positive number", i));
+    }
+  }
+  for (size_t i = 0; i < fills.size(); ++i) {
+    const auto& f = fills[i];
+    if (f.side != "buy" && f.side != "sell") {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("fills[{}]: side must be buy or sell", i));
+    }
+    if (f.symbol.empty() || f.symbol.size() > 64) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("fills[{}]: symbol must be 1-64 bytes", i));
+    }
+    if (!(f.qty > 0) || !(f.price > 0) || !std::isfinite(f.qty) || !std::isfinite(f.price) ||
+        !std::isfinite(f.fee)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("fills[{}]: qty and price must be positive and fee finite", i));
+    }
+  }
+  return store_.append_performance(strategy_id, points, fills);
+}
+
+Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_id,
+                                                         std::string_view actor) {
+  const TimePoint started = clock_.now();
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  if (w->state == lifecycle::WorldState::kPaused || w->state == lifecycle::WorldState::kRetired) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("world '{}' is {}: it is not evaluated", world_id,
+                                  lifecycle::world_state_name(w->state)));
+  }
+  auto pv = get_policy(world_id, std::nullopt);
+  if (!pv) return propagate(pv);
+  auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
+  if (!doc) return propagate(doc);
+  const auto* pol = std::get_if<policy::Policy>(&*doc);
+  if (pol == nullptr) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        "world evaluation needs a native policy; QMTL-form policies are evaluated with "
+        "`qmtl policy eval`");
+  }
+  auto strategies = store_.list_strategies(world_id);
+  if (!strategies) return propagate(strategies);
+
+  // Hysteresis input: what earlier runs recorded, per strategy, oldest first.
+  auto runs = store_.list_evaluation_runs(world_id, kHistoryRuns);
+  if (!runs) return propagate(runs);
+  std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>> past;
+  for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
+    for (const auto& row : it->results) {
+      past[row.strategy_id].push_back(
+          {.at = it->started_at, .promote_pass = row.promote_pass, .out = row.out});
+    }
+  }
+
+  // The longest lookback any metric needs decides how much history is read.
+  Duration lookback =
+      std::max(pol->window, pol->correlation && pol->correlation->window ? *pol->correlation->window
+                                                                         : pol->window);
+  for (const auto& ref : pol->refs.refs()) {
+    if (ref.arg && ref.name != "worst_loss") lookback = std::max(lookback, *ref.arg);
+  }
+  const TimePoint from = started - lookback - std::chrono::hours(24 * 7);
+
+  std::vector<policy::Candidate> cands;
+  std::vector<metrics::ReturnSeries> series;
+  std::map<std::string, std::string, std::less<>> load_errors;
+  std::vector<std::map<std::string, std::optional<double>>> metric_values;
+  for (const auto& s : *strategies) {
+    policy::Candidate c{.id = s.id,
+                        .state = candidate_state(s.state),
+                        .state_name = std::string(lifecycle::strategy_state_name(s.state))};
+    if (s.state == StrategyState::kDryRun) c.dry_run_since = s.state_since;
+    if (s.state == StrategyState::kLive) c.live_since = s.state_since;
+    if (auto it = past.find(s.id); it != past.end()) c.past = it->second;
+    c.values.assign(pol->refs.size(), std::nullopt);
+    metrics::ReturnSeries rs;
+    std::map<std::string, std::optional<double>> shown;
+    if (c.state != CandidateState::kOther) {
+      auto points = store_.load_points(s.id, from);
+      auto fills = store_.load_fills(s.id, from);
+      if (!points) return propagate(points);
+      if (!fills) return propagate(fills);
+      std::vector<metrics::Sample> samples;
+      samples.reserve(points->size());
+      for (const auto& p : *points) samples.push_back({p.ts, p.equity});
+      auto built = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+      if (!built) {
+        load_errors[s.id] = built.error().message;
+      } else {
+        rs = std::move(*built);
+        if (!fills->empty() || s.state != StrategyState::kValidating) {
+          rs.fills.emplace();
+          for (const auto& f : *fills) {
+            rs.fills->push_back({.ts = f.ts,
+                                 .symbol = f.symbol,
+                                 .qty = f.side == "buy" ? f.qty : -f.qty,
+                                 .price = f.price,
+                                 .fee = f.fee});
+          }
+        }
+        if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
+        // One Metrics per distinct window; worst_loss(w) is read over the policy window.
+        std::map<Duration, metrics::Metrics> by_window;
+        auto metrics_for = [&](Duration window) -> const metrics::Metrics& {
+          auto it = by_window.find(window);
+          if (it == by_window.end()) {
+            metrics::MetricsOptions o{.window = window};
+            for (const auto& ref : pol->refs.refs()) {
+              if (ref.name == "worst_loss" && ref.arg) o.worst_loss_windows.push_back(*ref.arg);
+            }
+            it = by_window.emplace(window, metrics::compute_metrics(rs, o)).first;
+          }
+          return it->second;
+        };
+        for (size_t k = 0; k < pol->refs.size(); ++k) {
+          const auto& ref = pol->refs.refs()[k];
+          const bool lookback_arg = ref.arg && ref.name != "worst_loss";
+          const auto& m = metrics_for(lookback_arg ? *ref.arg : pol->window);
+          const auto v = m.get(ref.name, ref.name == "worst_loss" ? ref.arg : std::nullopt);
+          c.values[k] = v ? v->value : std::nullopt;
+          shown[ref.text()] = c.values[k];
+        }
+      }
+    }
+    metric_values.push_back(std::move(shown));
+    series.push_back(std::move(rs));
+    cands.push_back(std::move(c));
+  }
+
+  // Correlations over the correlation window, for strategies that compete.
+  policy::Correlations corr;
+  if (pol->correlation) {
+    const Duration cw = pol->correlation->window.value_or(pol->window);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      if (cands[i].state != CandidateState::kDryRun && cands[i].state != CandidateState::kLive)
+        continue;
+      for (size_t j = i + 1; j < cands.size(); ++j) {
+        if (cands[j].state != CandidateState::kDryRun && cands[j].state != CandidateState::kLive)
+          continue;
+        const auto v = metrics::correlation(series[i], series[j], cw);
+        if (v.present()) corr.pairs.push_back({cands[i].id, cands[j].id, *v.value});
+      }
+    }
+  }
+
+  policy::EvalContext ctx{.now = started};
+  if (w->state == lifecycle::WorldState::kEvalOnly) {
+    ctx.allow_promotion = false;
+    ctx.promotion_blocked_why = "world is EvalOnly";
+  }
+  policy::Selection sel = policy::select(*pol, cands, ctx, corr);
+  // A strategy whose records could not be read is reported, not silently skipped.
+  for (auto& r : sel.results) {
+    if (auto it = load_errors.find(r.id); it != load_errors.end()) {
+      r.decision = r.decision == policy::Decision::kPromote ? policy::Decision::kHold : r.decision;
+      r.reasons.insert(r.reasons.begin(),
+                       fmt::format("performance records cannot be evaluated: {}", it->second));
+    }
+  }
+  const TimePoint finished = clock_.now();
+
+  EvaluationRunRecord run{.world_id = std::string(world_id),
+                          .policy_version = pv->version,
+                          .started_at = started,
+                          .finished_at = finished};
+  boost::json::object strategies_json;
+  for (size_t i = 0; i < sel.results.size(); ++i) {
+    const auto& r = sel.results[i];
+    run.results.push_back({.strategy_id = r.id,
+                           .decision = std::string(policy::decision_name(r.decision)),
+                           .promote_pass = r.record.promote_pass,
+                           .out = r.record.out});
+    boost::json::object m;
+    for (const auto& [name, v] : metric_values[i]) m[name] = number_or_null(v);
+    boost::json::array clauses;
+    for (const auto& c : r.clauses) {
+      clauses.push_back({{"expr", c.expr},
+                         {"value", number_or_null(c.value)},
+                         {"pass", c.pass == policy::Tri::kMissing
+                                      ? boost::json::value(nullptr)
+                                      : boost::json::value(c.pass == policy::Tri::kTrue)}});
+    }
+    boost::json::array reasons;
+    for (const auto& x : r.reasons) reasons.emplace_back(x);
+    strategies_json[r.id] = boost::json::object{
+        {"state", cands[i].state_name},
+        {"metrics", std::move(m)},
+        {"gate", r.gate.empty() ? boost::json::value(nullptr) : boost::json::value(r.gate)},
+        {"clauses", std::move(clauses)},
+        {"score", number_or_null(r.score)},
+        {"rank", r.rank ? boost::json::value(*r.rank) : boost::json::value(nullptr)},
+        {"group", r.group ? boost::json::value(*r.group) : boost::json::value(nullptr)},
+        {"decision", policy::decision_name(r.decision)},
+        {"reasons", std::move(reasons)},
+        {"undoes_manual", r.undoes_manual}};
+  }
+  boost::json::array live;
+  for (const auto& id : sel.live) live.emplace_back(id);
+  boost::json::object detail{{"world", std::string(world_id)},
+                             {"policy_version", pv->version},
+                             {"started_at", format_timestamp(started)},
+                             {"finished_at", format_timestamp(finished)},
+                             {"live", std::move(live)},
+                             {"strategies", std::move(strategies_json)}};
+  run.detail = json::dump(detail);
+  const AuditRecord audit{
+      .at = finished,
+      .actor = std::string(actor),
+      .world_id = std::string(world_id),
+      .entity = "evaluation",
+      .event = "EVALUATE",
+      .reason = fmt::format("policy v{}; {} strategies", pv->version, sel.results.size())};
+  auto id = store_.insert_evaluation_run(run, audit);
+  if (!id) return propagate(id);
+  run.id = *id;
+  return run;
+}
+
+Result<EvaluationRunRecord> WorldService::get_evaluation(std::string_view world_id,
+                                                         std::string_view run_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.get_evaluation_run(world_id, run_id);
+}
+
+Result<std::vector<EvaluationRunRecord>> WorldService::list_evaluations(std::string_view world_id,
+                                                                        size_t limit) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  return store_.list_evaluation_runs(world_id, limit);
+}
+
+}  // namespace qmtl::world

@@ -1,0 +1,168 @@
+// evaluate_world over a real SQLite file: stored records -> metrics -> policy ->
+// a persisted, explained run; hysteresis across runs; refusals.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "qmtl/core/json.h"
+#include "qmtl/world/world_service.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl::world {
+namespace {
+
+using lifecycle::StrategyEvent;
+using std::chrono::hours;
+
+class EvaluationTest : public ::testing::Test {
+ protected:
+  EvaluationTest()
+      : store_(std::move(*store::open_store("sqlite:" + dir_.file("e.db")))),
+        clock_(*parse_timestamp("2026-03-01T00:00:00Z")),
+        service_(*store_, clock_) {
+    EXPECT_TRUE(service_.create_world({.id = "desk"}));
+  }
+
+  void strategy(const std::string& id, std::vector<StrategyEvent> events) {
+    ASSERT_TRUE(service_.submit_strategy({.id = id, .world = "desk", .spec = "{}"}));
+    for (auto e : events) ASSERT_TRUE(service_.apply_strategy_event(id, e, "test", ""));
+  }
+  // 60 daily points ending now, compounding `daily` with a small alternation so
+  // returns vary.
+  void record(const std::string& id, double daily, int days = 60) {
+    std::vector<PerformancePoint> pts;
+    double eq = 100;
+    for (int d = days; d >= 0; --d) {
+      pts.push_back({clock_.now() - hours(24 * d), eq});
+      eq *= 1 + daily + (d % 2 == 0 ? 0.002 : -0.002);
+    }
+    auto r = service_.record_performance(id, pts, {});
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  boost::json::value detail(const EvaluationRunRecord& run) { return *json::parse(run.detail); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+  FakeClock clock_;
+  WorldService service_;
+};
+
+constexpr StrategyEvent kToDryRun[] = {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed};
+
+TEST_F(EvaluationTest, DecidesFromStoredRecordsAndExplains) {
+  ASSERT_TRUE(service_.add_policy(
+      "desk",
+      "gates: {promote: 'return >= 0.05 and sharpe >= 1', demote: 'return < 0'}\n"
+      "evaluation: {window: 4w}\n",
+      "alice"));
+  strategy("good", {kToDryRun[0], kToDryRun[1]});
+  strategy("flat", {kToDryRun[0], kToDryRun[1]});
+  strategy("fading", {kToDryRun[0], kToDryRun[1], StrategyEvent::kPromote});
+  strategy("fresh", {StrategyEvent::kSubmit});
+  strategy("silent", {kToDryRun[0], kToDryRun[1]});
+  record("good", 0.003);
+  record("flat", 0.0);
+  record("fading", -0.002);
+  record("fresh", 0.001);
+  auto run = service_.evaluate_world("desk", "scheduler");
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->id, "desk-1");
+  EXPECT_EQ(run->policy_version, 1);
+  auto d = detail(*run);
+  const auto& s = d.at("strategies");
+  EXPECT_EQ(s.at("good").at("decision").as_string(), "PROMOTE");
+  EXPECT_EQ(s.at("flat").at("decision").as_string(), "HOLD");
+  EXPECT_EQ(s.at("fading").at("decision").as_string(), "DEMOTE");
+  EXPECT_EQ(s.at("fresh").at("decision").as_string(), "HOLD");  // validation passed: no reject gate
+  EXPECT_EQ(s.at("silent").at("decision").as_string(), "INELIGIBLE");
+  EXPECT_NE(json::dump(s.at("silent").at("reasons")).find("of data; the evaluation window is 4w"),
+            std::string::npos);
+  // Metrics are the window's: 28 daily returns of the good strategy.
+  const double ret = s.at("good").at("metrics").at("return").as_double();
+  EXPECT_GT(ret, 0.05);
+  EXPECT_LT(ret, 0.12);
+  EXPECT_EQ(s.at("good").at("clauses").at(0).at("expr").as_string(), "return >= 0.05");
+  EXPECT_EQ(json::dump(d.at("live")), R"(["good"])");
+  // Stored and listed; the audit log has the run.
+  EXPECT_EQ(service_.get_evaluation("desk", "desk-1")->detail, run->detail);
+  EXPECT_EQ(service_.list_evaluations("desk")->size(), 1u);
+  EXPECT_EQ(service_.list_audit("desk")->back().event, "EVALUATE");
+  EXPECT_EQ(service_.list_audit("desk")->back().run_id, "desk-1");
+  // Evaluation decides; it does not apply.
+  EXPECT_EQ(service_.get_strategy("good")->state, lifecycle::StrategyState::kDryRun);
+}
+
+TEST_F(EvaluationTest, TimeHysteresisAcrossRuns) {
+  ASSERT_TRUE(service_.add_policy("desk",
+                                  "gates: {promote: 'sharpe >= 1'}\nevaluation: {window: 2w}\n"
+                                  "hysteresis: {promote_after: 3}\n",
+                                  "alice"));
+  strategy("good", {kToDryRun[0], kToDryRun[1]});
+  record("good", 0.003);
+  for (int i = 1; i <= 3; ++i) {
+    auto run = service_.evaluate_world("desk", "scheduler");
+    ASSERT_TRUE(run) << run.error().message;
+    const auto dec = detail(*run).at("strategies").at("good").at("decision").as_string();
+    EXPECT_EQ(dec, i < 3 ? "HOLD" : "PROMOTE") << "run " << i;
+    clock_.advance(hours(1));
+  }
+}
+
+TEST_F(EvaluationTest, RefusedWhenPausedOrWithoutPolicy) {
+  auto none = service_.evaluate_world("desk", "op");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(none.error().message.find("has no policy yet"), std::string::npos);
+  ASSERT_TRUE(service_.add_policy("desk", "gates: {promote: 'sharpe >= 1'}", "alice"));
+  ASSERT_TRUE(service_.set_world_state("desk", lifecycle::WorldState::kPaused, "op", ""));
+  auto paused = service_.evaluate_world("desk", "op");
+  ASSERT_FALSE(paused);
+  EXPECT_EQ(paused.error().message, "world 'desk' is Paused: it is not evaluated");
+  EXPECT_TRUE(service_.list_evaluations("desk")->empty());
+}
+
+TEST_F(EvaluationTest, EvalOnlyEvaluatesWithoutPromoting) {
+  ASSERT_TRUE(service_.add_policy(
+      "desk", "gates: {promote: 'sharpe >= 1'}\nevaluation: {window: 2w}", "alice"));
+  strategy("good", {kToDryRun[0], kToDryRun[1]});
+  record("good", 0.003);
+  ASSERT_TRUE(service_.set_world_state("desk", lifecycle::WorldState::kEvalOnly, "op", ""));
+  auto run = service_.evaluate_world("desk", "op");
+  ASSERT_TRUE(run);
+  const auto d = detail(*run);
+  const auto& g = d.at("strategies").at("good");
+  EXPECT_EQ(g.at("decision").as_string(), "HOLD");
+  EXPECT_NE(json::dump(g.at("reasons")).find("promotion is blocked: world is EvalOnly"),
+            std::string::npos);
+}
+
+TEST_F(EvaluationTest, PerformanceRecordsAreValidatedAndIdempotent) {
+  strategy("s", {});
+  const std::vector<PerformancePoint> pts{{clock_.now(), 100}, {clock_.now() + hours(24), 101}};
+  const std::vector<FillRecord> fills{
+      {.ts = clock_.now(), .symbol = "ES", .side = "buy", .qty = 1, .price = 5000}};
+  ASSERT_TRUE(service_.record_performance("s", pts, fills));
+  ASSERT_TRUE(service_.record_performance("s", pts, {}));  // a retry changes nothing
+  EXPECT_EQ(store_->load_points("s", TimePoint{})->size(), 2u);
+  EXPECT_EQ(store_->load_fills("s", TimePoint{})->size(), 1u);
+  const std::vector<PerformancePoint> changed{{clock_.now() + hours(48), 102}, {clock_.now(), 99}};
+  auto conflict = service_.record_performance("s", changed, {});
+  ASSERT_FALSE(conflict);
+  EXPECT_NE(conflict.error().message.find("already has equity 100 at 2026-03-01T00:00:00Z, not 99"),
+            std::string::npos)
+      << conflict.error().message;
+  EXPECT_EQ(store_->load_points("s", TimePoint{})->size(), 2u);  // the whole batch was refused
+  const std::vector<PerformancePoint> bad{{clock_.now(), -1}};
+  EXPECT_EQ(service_.record_performance("s", bad, {}).error().message,
+            "points[0]: equity must be a positive number");
+  const std::vector<PerformancePoint> nan{{clock_.now(), std::nan("")}};
+  EXPECT_FALSE(service_.record_performance("s", nan, {}));
+  const std::vector<FillRecord> bad_fill{
+      {.ts = clock_.now(), .symbol = "ES", .side = "long", .qty = 1, .price = 1}};
+  EXPECT_EQ(service_.record_performance("s", {}, bad_fill).error().message,
+            "fills[0]: side must be buy or sell");
+  EXPECT_EQ(service_.record_performance("ghost", pts, {}).error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace qmtl::world
