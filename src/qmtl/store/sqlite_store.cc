@@ -790,13 +790,14 @@ Result<EvaluationRunRecord> SqliteStore::get_evaluation_run(std::string_view wor
 }
 
 Result<std::vector<EvaluationRunRecord>> SqliteStore::list_evaluation_runs(
-    std::string_view world_id, size_t limit) {
+    std::string_view world_id, size_t limit, TimePoint since) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
-      fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? ORDER BY seq DESC LIMIT ?",
+      fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? AND started_at_us >= ? "
+                  "ORDER BY seq DESC LIMIT ?",
                   kRunColumns),
-      world_id, static_cast<int64_t>(limit));
+      world_id, since, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
   std::vector<EvaluationRunRecord> out;
   for (;;) {

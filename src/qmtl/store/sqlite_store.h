@@ -54,8 +54,8 @@ class SqliteStore final : public Store {
                                             const AuditRecord& audit) override;
   Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
                                                  std::string_view run_id) override;
-  Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(std::string_view world_id,
-                                                                size_t limit) override;
+  Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
+      std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
   Result<int> schema_version() override;

@@ -174,9 +174,10 @@ class Store {
                                                     const AuditRecord& audit) = 0;
   virtual Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
                                                          std::string_view run_id) = 0;
-  // The newest `limit` runs of a world, newest first (results included).
-  virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(std::string_view world_id,
-                                                                        size_t limit) = 0;
+  // The newest `limit` runs of a world started at or after `since`, newest
+  // first (results included).
+  virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
+      std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) = 0;
 
   // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,

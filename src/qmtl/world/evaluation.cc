@@ -22,9 +22,25 @@ namespace {
 using lifecycle::StrategyState;
 using policy::CandidateState;
 
-// How many earlier runs the hysteresis looks back over. promote_after/demote_after
-// beyond this many evaluations cannot be satisfied; the policy docs say so.
+// At most this many earlier runs are read for the hysteresis: a promote_after or
+// demote_after that needs more evaluations than this cannot be satisfied.
 constexpr size_t kHistoryRuns = 400;
+
+// Which earlier runs the hysteresis can need: the last N for counts; for
+// durations, those since (now - duration - one evaluation period), so a streak
+// that began before the duration is seen to have held for all of it.
+std::pair<size_t, TimePoint> history_needed(const policy::Policy& p, TimePoint now) {
+  size_t count = 1;
+  Duration span{0};
+  for (const auto* h : {&p.promote_after, &p.demote_after}) {
+    if (const auto* n = std::get_if<int>(&h->value))
+      count = std::max(count, static_cast<size_t>(*n));
+    if (const auto* d = std::get_if<Duration>(&h->value)) span = std::max(span, *d);
+  }
+  if (span == Duration::zero()) return {std::min(count, kHistoryRuns), TimePoint::min()};
+  const Duration period = p.every.value_or(std::chrono::hours(24 * 7));
+  return {kHistoryRuns, now - span - period};
+}
 
 CandidateState candidate_state(StrategyState s) {
   switch (s) {
@@ -106,7 +122,8 @@ Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_
   if (!strategies) return propagate(strategies);
 
   // Hysteresis input: what earlier runs recorded, per strategy, oldest first.
-  auto runs = store_.list_evaluation_runs(world_id, kHistoryRuns);
+  const auto [history_runs, history_since] = history_needed(*pol, started);
+  auto runs = store_.list_evaluation_runs(world_id, history_runs, history_since);
   if (!runs) return propagate(runs);
   std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>> past;
   for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
