@@ -9,7 +9,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 3> kMigrations{{
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -118,6 +118,30 @@ CREATE TABLE evaluation_results (
   PRIMARY KEY (run_id, strategy_id)
 ) STRICT;
 CREATE INDEX evaluation_results_by_strategy ON evaluation_results (strategy_id);
+)sql"},
+    {4, "activation gates and the apply journal",
+     R"sql(
+CREATE TABLE activations (
+  world_id      TEXT NOT NULL REFERENCES worlds (id),
+  strategy_id   TEXT NOT NULL REFERENCES strategies (id),
+  side          TEXT NOT NULL CHECK (side IN ('long', 'short')),
+  active        INTEGER NOT NULL CHECK (active IN (0, 1)),
+  weight        REAL NOT NULL,
+  frozen        INTEGER NOT NULL CHECK (frozen IN (0, 1)),
+  version       INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  PRIMARY KEY (world_id, strategy_id, side)
+) STRICT;
+
+CREATE TABLE apply_journal (
+  run_id        TEXT PRIMARY KEY REFERENCES evaluation_runs (id),
+  world_id      TEXT NOT NULL REFERENCES worlds (id),
+  phase         TEXT NOT NULL CHECK (phase IN ('Frozen', 'Switched', 'Done', 'RolledBack')),
+  promote       TEXT NOT NULL,
+  demote        TEXT NOT NULL,
+  started_at_us INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL
+) STRICT;
 )sql"},
 }};
 
@@ -393,6 +417,9 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
         return r;
       }
       if (auto r = append_history(s.id, s.state, archived, "ARCHIVE", at); !r) return r;
+      if (s.state == lifecycle::StrategyState::kLive) {
+        if (auto r = set_gates(id, {s.id}, false, std::nullopt, at); !r) return r;
+      }
       AuditRecord a = audit;
       a.entity = "strategy";
       a.entity_id = s.id;
@@ -587,6 +614,17 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
   }
   if (auto r = append_history(id, expected, next, audit.event, at); !r) return r;
   if (auto r = append_audit(audit); !r) return r;
+  // The gate follows the state: open exactly while Live (frozen flags stay as they are).
+  if (expected == lifecycle::StrategyState::kLive || next == lifecycle::StrategyState::kLive) {
+    auto world = prepared(db_, "SELECT world_id FROM strategies WHERE id = ?", id);
+    if (!world) return propagate(world);
+    if (auto row = world->step(); !row) return propagate(row);
+    if (auto r = set_gates(world->column_text(0), {std::string(id)},
+                           next == lifecycle::StrategyState::kLive, std::nullopt, at);
+        !r) {
+      return r;
+    }
+  }
   return tx->commit();
 }
 
@@ -812,6 +850,266 @@ Result<std::vector<EvaluationRunRecord>> SqliteStore::list_evaluation_runs(
     run.results = std::move(*results);
   }
   return out;
+}
+
+std::string_view apply_phase_name(ApplyPhase p) {
+  switch (p) {
+    case ApplyPhase::kFrozen:
+      return "Frozen";
+    case ApplyPhase::kSwitched:
+      return "Switched";
+    case ApplyPhase::kDone:
+      return "Done";
+    case ApplyPhase::kRolledBack:
+      return "RolledBack";
+  }
+  return "Frozen";
+}
+
+namespace {
+
+std::string join_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) {
+    if (!out.empty()) out += '\n';
+    out += id;
+  }
+  return out;
+}
+
+std::vector<std::string> split_ids(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    out.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+std::optional<ApplyPhase> parse_phase(std::string_view name) {
+  for (auto p :
+       {ApplyPhase::kFrozen, ApplyPhase::kSwitched, ApplyPhase::kDone, ApplyPhase::kRolledBack}) {
+    if (apply_phase_name(p) == name) return p;
+  }
+  return std::nullopt;
+}
+
+constexpr std::string_view kJournalColumns =
+    "run_id, world_id, phase, promote, demote, started_at_us, updated_at_us";
+
+ApplyJournalEntry read_journal(const Statement& st) {
+  return ApplyJournalEntry{.run_id = st.column_text(0),
+                           .world_id = st.column_text(1),
+                           .phase = parse_phase(st.column_text(2)).value_or(ApplyPhase::kFrozen),
+                           .promote = split_ids(st.column_text(3)),
+                           .demote = split_ids(st.column_text(4)),
+                           .started_at = from_us(st.column_int(5)),
+                           .updated_at = from_us(st.column_int(6))};
+}
+
+}  // namespace
+
+Result<std::vector<Activation>> SqliteStore::list_activations(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_,
+               "SELECT world_id, strategy_id, side, active, weight, frozen, version, updated_at_us "
+               "FROM activations WHERE world_id = ? ORDER BY strategy_id, side",
+               world_id);
+  if (!st) return propagate(st);
+  std::vector<Activation> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back({.world_id = st->column_text(0),
+                   .strategy_id = st->column_text(1),
+                   .side = st->column_text(2),
+                   .active = st->column_int(3) != 0,
+                   .weight = st->column_double(4),
+                   .frozen = st->column_int(5) != 0,
+                   .version = st->column_int(6),
+                   .updated_at = from_us(st->column_int(7))});
+  }
+  return out;
+}
+
+Result<void> SqliteStore::set_gates(std::string_view world_id,
+                                    const std::vector<std::string>& strategies,
+                                    std::optional<bool> active, std::optional<bool> frozen,
+                                    TimePoint at) {
+  auto st = prepared(
+      db_,
+      "INSERT INTO activations (world_id, strategy_id, side, active, weight, frozen, version, "
+      "updated_at_us) VALUES (?1, ?2, ?3, COALESCE(?4, 0), 1.0, COALESCE(?5, 0), 1, ?6) "
+      "ON CONFLICT (world_id, strategy_id, side) DO UPDATE SET active = COALESCE(?4, active), "
+      "frozen = COALESCE(?5, frozen), version = version + 1, updated_at_us = ?6");
+  if (!st) return propagate(st);
+  for (const auto& id : strategies) {
+    for (std::string_view side : {"long", "short"}) {
+      st->reset();
+      std::optional<int64_t> a, f;
+      if (active) a = *active ? 1 : 0;
+      if (frozen) f = *frozen ? 1 : 0;
+      if (auto r = bind_one(*st, 1, world_id); !r) return r;
+      if (auto r = bind_one(*st, 2, id); !r) return r;
+      if (auto r = bind_one(*st, 3, side); !r) return r;
+      if (auto r = bind_one(*st, 4, a); !r) return r;
+      if (auto r = bind_one(*st, 5, f); !r) return r;
+      if (auto r = bind_one(*st, 6, at); !r) return r;
+      if (auto r = st->run(); !r) return r;
+    }
+  }
+  return {};
+}
+
+Result<std::optional<ApplyJournalEntry>> SqliteStore::get_apply_locked(std::string_view run_id) {
+  auto st = prepared(
+      db_, fmt::format("SELECT {} FROM apply_journal WHERE run_id = ?", kJournalColumns), run_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<ApplyJournalEntry>{};
+  return std::optional<ApplyJournalEntry>(read_journal(*st));
+}
+
+Result<std::optional<ApplyJournalEntry>> SqliteStore::get_apply(std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  return get_apply_locked(run_id);
+}
+
+Result<std::vector<ApplyJournalEntry>> SqliteStore::unfinished_applies() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(fmt::format(
+      "SELECT {} FROM apply_journal WHERE phase IN ('Frozen', 'Switched') ORDER BY started_at_us",
+      kJournalColumns));
+  if (!st) return propagate(st);
+  std::vector<ApplyJournalEntry> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.push_back(read_journal(*st));
+  }
+  return out;
+}
+
+Result<void> SqliteStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto existing = get_apply_locked(e.run_id);
+  if (!existing) return propagate(existing);
+  if (*existing) {
+    return make_error(ErrorCode::kAlreadyExists,
+                      fmt::format("run '{}' is already in the apply journal ({})", e.run_id,
+                                  apply_phase_name((*existing)->phase)));
+  }
+  if (auto r =
+          run_sql(db_,
+                  fmt::format("INSERT INTO apply_journal ({}) VALUES (?, ?, 'Frozen', ?, ?, ?, ?)",
+                              kJournalColumns),
+                  e.run_id, e.world_id, join_ids(e.promote), join_ids(e.demote), e.started_at,
+                  e.started_at);
+      !r) {
+    return r;
+  }
+  std::vector<std::string> all = e.promote;
+  all.insert(all.end(), e.demote.begin(), e.demote.end());
+  if (auto r = set_gates(e.world_id, all, std::nullopt, true, e.started_at); !r) return r;
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqliteStore::apply_switch(std::string_view run_id, TimePoint at,
+                                       const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto e = get_apply_locked(run_id);
+  if (!e) return propagate(e);
+  if (!*e || (*e)->phase != ApplyPhase::kFrozen) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("run '{}' is not frozen for apply", run_id));
+  }
+  const ApplyJournalEntry& j = **e;
+  using lifecycle::StrategyState;
+  auto move = [&](const std::string& id, StrategyState from, StrategyState to,
+                  std::string_view event, bool gate_open) -> Result<void> {
+    auto st = prepared(
+        db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ? AND state = ?",
+        lifecycle::strategy_state_name(to), at, id, lifecycle::strategy_state_name(from));
+    if (!st) return propagate(st);
+    if (auto r = st->run(); !r) return r;
+    AuditRecord a = audit;
+    a.entity = "strategy";
+    a.entity_id = id;
+    if (db_.changes() != 1) {
+      // Someone changed the strategy after the evaluation: do not act on stale data.
+      a.event = fmt::format("{}_SKIPPED", event);
+      a.reason = fmt::format("not {} any more when the run was applied",
+                             lifecycle::strategy_state_name(from));
+      return append_audit(a);
+    }
+    if (auto r = append_history(id, from, to, event, at); !r) return r;
+    a.event = std::string(event);
+    a.before = std::string(lifecycle::strategy_state_name(from));
+    a.after = std::string(lifecycle::strategy_state_name(to));
+    if (auto r = append_audit(a); !r) return r;
+    return set_gates(j.world_id, {id}, gate_open, true, at);
+  };
+  for (const auto& id : j.promote) {
+    if (auto r = move(id, StrategyState::kDryRun, StrategyState::kLive, "PROMOTE", true); !r)
+      return r;
+  }
+  for (const auto& id : j.demote) {
+    if (auto r = move(id, StrategyState::kLive, StrategyState::kDryRun, "DEMOTE", false); !r)
+      return r;
+  }
+  if (auto r = run_sql(
+          db_, "UPDATE apply_journal SET phase = 'Switched', updated_at_us = ? WHERE run_id = ?",
+          at, run_id);
+      !r) {
+    return r;
+  }
+  AuditRecord a = audit;
+  a.event = "APPLY_SWITCH";
+  if (auto r = append_audit(a); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqliteStore::apply_finish(std::string_view run_id, ApplyPhase final_phase,
+                                       TimePoint at, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto e = get_apply_locked(run_id);
+  if (!e) return propagate(e);
+  if (!*e)
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("run '{}' is not in the apply journal", run_id));
+  const ApplyJournalEntry& j = **e;
+  const bool ok = (final_phase == ApplyPhase::kDone && j.phase == ApplyPhase::kSwitched) ||
+                  (final_phase == ApplyPhase::kRolledBack && j.phase == ApplyPhase::kFrozen);
+  if (!ok) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("run '{}' cannot go from {} to {}", run_id,
+                                  apply_phase_name(j.phase), apply_phase_name(final_phase)));
+  }
+  std::vector<std::string> all = j.promote;
+  all.insert(all.end(), j.demote.begin(), j.demote.end());
+  if (auto r = set_gates(j.world_id, all, std::nullopt, false, at); !r) return r;
+  if (auto r =
+          run_sql(db_, "UPDATE apply_journal SET phase = ?, updated_at_us = ? WHERE run_id = ?",
+                  apply_phase_name(final_phase), at, run_id);
+      !r) {
+    return r;
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
 }
 
 Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_id,

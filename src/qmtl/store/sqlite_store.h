@@ -56,6 +56,14 @@ class SqliteStore final : public Store {
                                                  std::string_view run_id) override;
   Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) override;
+  Result<std::vector<Activation>> list_activations(std::string_view world_id) override;
+  Result<void> apply_freeze(const ApplyJournalEntry& entry, const AuditRecord& audit) override;
+  Result<void> apply_switch(std::string_view run_id, TimePoint at,
+                            const AuditRecord& audit) override;
+  Result<void> apply_finish(std::string_view run_id, ApplyPhase final_phase, TimePoint at,
+                            const AuditRecord& audit) override;
+  Result<std::optional<ApplyJournalEntry>> get_apply(std::string_view run_id) override;
+  Result<std::vector<ApplyJournalEntry>> unfinished_applies() override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
   Result<int> schema_version() override;
@@ -71,6 +79,9 @@ class SqliteStore final : public Store {
                               lifecycle::StrategyState to, std::string_view event, TimePoint at);
   Result<World> get_world_locked(std::string_view id);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
+  Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
+  Result<void> set_gates(std::string_view world_id, const std::vector<std::string>& strategies,
+                         std::optional<bool> active, std::optional<bool> frozen, TimePoint at);
 
   std::mutex mu_;  // serialises all use of db_
   SqliteDb db_;

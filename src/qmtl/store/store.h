@@ -112,6 +112,34 @@ struct EvaluationRunRecord {
   std::vector<EvaluationResultRow> results;
 };
 
+// The activation gate of one strategy side in a world (SPEC §6): orders go out
+// only while `active` and not `frozen`. `version` changes on every write (ETag).
+struct Activation {
+  std::string world_id;
+  std::string strategy_id;
+  std::string side;  // "long" or "short"
+  bool active = false;
+  double weight = 1.0;
+  bool frozen = false;
+  int64_t version = 0;
+  TimePoint updated_at;
+  friend bool operator==(const Activation&, const Activation&) = default;
+};
+
+// Where a two-phase apply of an evaluation run stands.
+enum class ApplyPhase { kFrozen, kSwitched, kDone, kRolledBack };
+std::string_view apply_phase_name(ApplyPhase p);
+
+struct ApplyJournalEntry {
+  std::string run_id;
+  std::string world_id;
+  ApplyPhase phase = ApplyPhase::kFrozen;
+  std::vector<std::string> promote;  // DryRun -> Live
+  std::vector<std::string> demote;   // Live -> DryRun
+  TimePoint started_at;
+  TimePoint updated_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -178,6 +206,25 @@ class Store {
   // first (results included).
   virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) = 0;
+
+  // Activation entries of a world ordered by strategy and side.
+  virtual Result<std::vector<Activation>> list_activations(std::string_view world_id) = 0;
+
+  // Two-phase apply, one transaction per phase (SPEC §6):
+  //  freeze: journal the run (phase Frozen) and freeze the gates of every strategy
+  //          entering or leaving live; kAlreadyExists if the run was applied before.
+  //  switch: move promoted strategies DryRun -> Live and demoted Live -> DryRun
+  //          (history + audit with the run id), open or close their gates; a
+  //          strategy no longer in the expected state is skipped with an audit note.
+  //  finish: unfreeze and mark Done (or RolledBack when rolling back a Frozen run).
+  virtual Result<void> apply_freeze(const ApplyJournalEntry& entry, const AuditRecord& audit) = 0;
+  virtual Result<void> apply_switch(std::string_view run_id, TimePoint at,
+                                    const AuditRecord& audit) = 0;
+  virtual Result<void> apply_finish(std::string_view run_id, ApplyPhase final_phase, TimePoint at,
+                                    const AuditRecord& audit) = 0;
+  virtual Result<std::optional<ApplyJournalEntry>> get_apply(std::string_view run_id) = 0;
+  // Journal entries not yet Done or RolledBack (left by a crash).
+  virtual Result<std::vector<ApplyJournalEntry>> unfinished_applies() = 0;
 
   // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,

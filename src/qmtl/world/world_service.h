@@ -13,6 +13,7 @@
 // writes and detects concurrent state changes).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +27,8 @@
 
 namespace qmtl::world {
 
+using store::Activation;
+using store::ApplyJournalEntry;
 using store::AuditRecord;
 using store::EvaluationRunRecord;
 using store::FillRecord;
@@ -108,6 +111,25 @@ class WorldService {
   Result<EvaluationRunRecord> get_evaluation(std::string_view world_id, std::string_view run_id);
   Result<std::vector<EvaluationRunRecord>> list_evaluations(std::string_view world_id,
                                                             size_t limit = 50);
+
+  // Fault injection for crash tests: called after each apply phase commits
+  // ("frozen", "switched", "done"). Production code passes nothing.
+  struct ApplyHooks {
+    std::function<void(std::string_view phase)> after_phase;
+  };
+
+  // Applies the PROMOTE and DEMOTE decisions of an evaluation run by two-phase
+  // apply: freeze the gates of every strategy entering or leaving live, switch
+  // states and gates, unfreeze. Idempotent by run id: a run already Done is
+  // returned as is; one interrupted by a crash is recovered first. Refused in a
+  // Paused or Retired world, and in an EvalOnly world when it would promote.
+  Result<ApplyJournalEntry> apply_run(std::string_view world_id, std::string_view run_id,
+                                      std::string_view actor, const ApplyHooks* hooks = nullptr);
+  // Finishes what a crash interrupted: a run that reached the switch is
+  // completed, one that did not is rolled back; the audit log says which. Call
+  // on start-up. Returns the entries it finished.
+  Result<std::vector<ApplyJournalEntry>> recover_applies(std::string_view actor = "recovery");
+  Result<std::vector<Activation>> list_activations(std::string_view world_id);
 
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,

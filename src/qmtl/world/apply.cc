@@ -1,0 +1,128 @@
+// WorldService::apply_run and recovery: the two-phase apply of SPEC §6.
+#include <fmt/format.h>
+
+#include "qmtl/core/id.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::world {
+namespace {
+
+using store::ApplyPhase;
+
+AuditRecord apply_audit(const ApplyJournalEntry& e, std::string_view actor, TimePoint at,
+                        std::string event, std::string reason) {
+  return AuditRecord{.at = at,
+                     .actor = std::string(actor),
+                     .world_id = e.world_id,
+                     .entity = "apply",
+                     .entity_id = e.run_id,
+                     .event = std::move(event),
+                     .reason = std::move(reason),
+                     .run_id = e.run_id};
+}
+
+}  // namespace
+
+Result<std::vector<Activation>> WorldService::list_activations(std::string_view world_id) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  return store_.list_activations(world_id);
+}
+
+Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string_view actor) {
+  auto open = store_.unfinished_applies();
+  if (!open) return open;
+  for (auto& e : *open) {
+    const TimePoint now = clock_.now();
+    if (e.phase == ApplyPhase::kSwitched) {
+      auto r = store_.apply_finish(
+          e.run_id, ApplyPhase::kDone, now,
+          apply_audit(e, actor, now, "APPLY_COMPLETED",
+                      "the switch had committed before a crash; finished on recovery"));
+      if (!r) return propagate(r);
+      e.phase = ApplyPhase::kDone;
+    } else {
+      auto r = store_.apply_finish(
+          e.run_id, ApplyPhase::kRolledBack, now,
+          apply_audit(e, actor, now, "APPLY_ROLLED_BACK",
+                      "a crash came before the switch; gates restored on recovery"));
+      if (!r) return propagate(r);
+      e.phase = ApplyPhase::kRolledBack;
+    }
+  }
+  return open;
+}
+
+Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
+                                                  std::string_view run_id, std::string_view actor,
+                                                  const ApplyHooks* hooks) {
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  if (w->state == lifecycle::WorldState::kPaused) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' is Paused: nothing is applied until it is resumed", world_id));
+  }
+  auto existing = store_.get_apply(run_id);
+  if (!existing) return propagate(existing);
+  if (*existing) {
+    if ((*existing)->world_id != world_id) {
+      return make_error(ErrorCode::kNotFound,
+                        fmt::format("world '{}' has no evaluation run '{}'", world_id, run_id));
+    }
+    if ((*existing)->phase == ApplyPhase::kFrozen || (*existing)->phase == ApplyPhase::kSwitched) {
+      if (auto r = recover_applies(actor); !r) return propagate(r);
+      auto after = store_.get_apply(run_id);
+      if (!after) return propagate(after);
+      return **after;
+    }
+    if ((*existing)->phase == ApplyPhase::kRolledBack) {
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          fmt::format(
+              "run '{}' was rolled back after a crash; evaluate again and apply the new run",
+              run_id));
+    }
+    return **existing;  // Done: applying again changes nothing
+  }
+  auto run = store_.get_evaluation_run(world_id, run_id);
+  if (!run) return propagate(run);
+  ApplyJournalEntry e{
+      .run_id = run->id, .world_id = std::string(world_id), .started_at = clock_.now()};
+  for (const auto& r : run->results) {
+    if (r.decision == "PROMOTE") e.promote.push_back(r.strategy_id);
+    if (r.decision == "DEMOTE") e.demote.push_back(r.strategy_id);
+  }
+  if (w->state == lifecycle::WorldState::kEvalOnly && !e.promote.empty()) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' is EvalOnly: run '{}' would promote {}; evaluate again", world_id,
+                    run_id, e.promote.front()));
+  }
+  auto phase = [&](std::string_view name) {
+    if (hooks != nullptr && hooks->after_phase) hooks->after_phase(name);
+  };
+  if (auto r = store_.apply_freeze(e, apply_audit(e, actor, e.started_at, "APPLY_FREEZE",
+                                                  fmt::format("{} to promote, {} to demote",
+                                                              e.promote.size(), e.demote.size())));
+      !r) {
+    return propagate(r);
+  }
+  phase("frozen");
+  TimePoint now = clock_.now();
+  if (auto r = store_.apply_switch(run_id, now, apply_audit(e, actor, now, "", "")); !r)
+    return propagate(r);
+  phase("switched");
+  now = clock_.now();
+  if (auto r = store_.apply_finish(run_id, ApplyPhase::kDone, now,
+                                   apply_audit(e, actor, now, "APPLY_DONE", ""));
+      !r) {
+    return propagate(r);
+  }
+  phase("done");
+  e.phase = ApplyPhase::kDone;
+  e.updated_at = now;
+  return e;
+}
+
+}  // namespace qmtl::world

@@ -1,0 +1,44 @@
+// Child process for the apply crash tests: applies an evaluation run and kills
+// itself with SIGKILL at the given point, like a power cut.
+//   apply_crash_helper DB WORLD RUN frozen|switched|done|in-transaction
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "qmtl/store/sqlite_db.h"
+#include "qmtl/world/world_service.h"
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: apply_crash_helper DB WORLD RUN PHASE\n");
+    return 2;
+  }
+  const std::string db = argv[1], world = argv[2], run = argv[3], at = argv[4];
+  if (at == "in-transaction") {
+    // Half of a write: state changed and audited, never committed.
+    auto conn = qmtl::store::SqliteDb::open(db);
+    if (!conn) return 3;
+    (void)conn->exec("BEGIN IMMEDIATE");
+    (void)conn->exec("UPDATE strategies SET state = 'Live' WHERE state = 'DryRun'");
+    (void)conn->exec("UPDATE activations SET active = 1, frozen = 1");
+    (void)conn->exec(
+        "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, reason) "
+        "VALUES (0, 'x', 'w', 'strategy', 's', 'PROMOTE', 'torn')");
+    ::kill(::getpid(), SIGKILL);
+  }
+  auto store = qmtl::store::open_store("sqlite:" + db);
+  if (!store) return 3;
+  qmtl::SystemClock clock;
+  qmtl::world::WorldService svc(**store, clock);
+  qmtl::world::WorldService::ApplyHooks hooks{.after_phase = [&](std::string_view phase) {
+    if (phase == at) ::kill(::getpid(), SIGKILL);
+  }};
+  auto r = svc.apply_run(world, run, "crash-helper", &hooks);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
