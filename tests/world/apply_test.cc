@@ -122,6 +122,14 @@ TEST_F(ApplyTest, GatesFollowManualEventsAndRetirement) {
   expect_consistent();
   ASSERT_TRUE(service_->apply_strategy_event("steady", StrategyEvent::kDemote, "op", "manual"));
   expect_consistent();
+  // EvalOnly and Paused close the live gates; Active reopens them.
+  for (auto state : {lifecycle::WorldState::kEvalOnly, lifecycle::WorldState::kPaused}) {
+    ASSERT_TRUE(service_->set_world_state("w", state, "op", ""));
+    for (const auto& a : activations()) EXPECT_FALSE(a.active) << a.strategy_id;
+    ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kActive, "op", ""));
+    expect_consistent();
+    EXPECT_TRUE(activations().front().active);  // down (Live) is open again
+  }
   ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kRetired, "op", "closing"));
   for (const auto& a : activations()) EXPECT_FALSE(a.active) << a.strategy_id;
   for (const auto& a : activations()) EXPECT_GT(a.version, 1) << "every write bumps the version";

@@ -392,6 +392,23 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
     return r;
   }
   if (auto r = append_audit(audit); !r) return r;
+  // Live gates are open only in an Active world: EvalOnly closes them (no live
+  // trading while only evaluating), Paused closes them (no execution), and going
+  // back to Active reopens them.
+  {
+    auto live = prepared(
+        db_, "SELECT id FROM strategies WHERE world_id = ? AND state = 'Live' ORDER BY id", id);
+    if (!live) return propagate(live);
+    std::vector<std::string> ids;
+    for (;;) {
+      auto row = live->step();
+      if (!row) return propagate(row);
+      if (!*row) break;
+      ids.push_back(live->column_text(0));
+    }
+    if (auto r = set_gates(id, ids, next == lifecycle::WorldState::kActive, std::nullopt, at); !r)
+      return r;
+  }
   if (archive_strategies) {
     auto st =
         prepared(db_,
@@ -616,14 +633,16 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
   if (auto r = append_audit(audit); !r) return r;
   // The gate follows the state: open exactly while Live (frozen flags stay as they are).
   if (expected == lifecycle::StrategyState::kLive || next == lifecycle::StrategyState::kLive) {
-    auto world = prepared(db_, "SELECT world_id FROM strategies WHERE id = ?", id);
+    auto world =
+        prepared(db_,
+                 "SELECT s.world_id, w.state FROM strategies s JOIN worlds w ON w.id = s.world_id "
+                 "WHERE s.id = ?",
+                 id);
     if (!world) return propagate(world);
     if (auto row = world->step(); !row) return propagate(row);
-    if (auto r = set_gates(world->column_text(0), {std::string(id)},
-                           next == lifecycle::StrategyState::kLive, std::nullopt, at);
-        !r) {
+    const bool open = next == lifecycle::StrategyState::kLive && world->column_text(1) == "Active";
+    if (auto r = set_gates(world->column_text(0), {std::string(id)}, open, std::nullopt, at); !r)
       return r;
-    }
   }
   return tx->commit();
 }

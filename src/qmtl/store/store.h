@@ -151,7 +151,9 @@ class Store {
   // All worlds ordered by id.
   virtual Result<std::vector<World>> list_worlds() = 0;
 
-  // Moves world `id` from `expected` to `next` and appends `audit`. When
+  // Moves world `id` from `expected` to `next` and appends `audit`. The gates of
+  // the world's Live strategies are opened when `next` is Active and closed
+  // otherwise. When
   // `archive_strategies` is set, every strategy of the world that is not yet
   // Archived is archived too, each with its own audit record and history row.
   // kFailedPrecondition if the world is no longer in `expected` (a concurrent change).
