@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <type_traits>
 
 namespace qmtl::store {
 namespace {
@@ -252,6 +253,35 @@ Result<Statement> prepared(SqliteDb& db, std::string_view sql, const Args&... ar
   return st;
 }
 
+// Reads every remaining row of `st` with `read`, which returns T or Result<T>.
+template <typename Read>
+auto collect(Statement& st, Read read) {
+  using R = std::invoke_result_t<Read, const Statement&>;
+  if constexpr (requires(R r) {
+                  r.has_value();
+                  r.error();
+                }) {
+    using T = typename R::value_type;
+    Result<std::vector<T>> out{std::vector<T>{}};
+    for (;;) {
+      auto row = st.step();
+      if (!row) return Result<std::vector<T>>(propagate(row));
+      if (!*row) return out;
+      auto v = read(st);
+      if (!v) return Result<std::vector<T>>(propagate(v));
+      out->push_back(std::move(*v));
+    }
+  } else {
+    Result<std::vector<R>> out{std::vector<R>{}};
+    for (;;) {
+      auto row = st.step();
+      if (!row) return Result<std::vector<R>>(propagate(row));
+      if (!*row) return out;
+      out->push_back(read(st));
+    }
+  }
+}
+
 template <typename... Args>
 Result<void> run_sql(SqliteDb& db, std::string_view sql, const Args&... args) {
   auto st = prepared(db, sql, args...);
@@ -360,16 +390,7 @@ Result<std::vector<World>> SqliteStore::list_worlds() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(fmt::format("SELECT {} FROM worlds ORDER BY id", kWorldColumns));
   if (!st) return propagate(st);
-  std::vector<World> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    auto w = read_world(*st);
-    if (!w) return propagate(w);
-    out.push_back(std::move(*w));
-  }
-  return out;
+  return collect(*st, read_world);
 }
 
 Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldState expected,
@@ -541,14 +562,7 @@ Result<std::vector<PolicyVersion>> SqliteStore::list_policy_versions(std::string
                            kPolicyColumns),
                world_id);
   if (!st) return propagate(st);
-  std::vector<PolicyVersion> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back(read_policy(*st));
-  }
-  return out;
+  return collect(*st, read_policy);
 }
 
 Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& audit) {
@@ -599,16 +613,7 @@ Result<std::vector<Strategy>> SqliteStore::list_strategies(std::string_view worl
       fmt::format("SELECT {} FROM strategies WHERE world_id = ? ORDER BY id", kStrategyColumns),
       world_id);
   if (!st) return propagate(st);
-  std::vector<Strategy> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    auto s = read_strategy(*st);
-    if (!s) return propagate(s);
-    out.push_back(std::move(*s));
-  }
-  return out;
+  return collect(*st, read_strategy);
 }
 
 Result<void> SqliteStore::transition_strategy(std::string_view id,
@@ -715,14 +720,9 @@ Result<std::vector<PerformancePoint>> SqliteStore::load_points(std::string_view 
                "ORDER BY ts_us",
                strategy_id, from);
   if (!st) return propagate(st);
-  std::vector<PerformancePoint> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back({from_us(st->column_int(0)), st->column_double(1)});
-  }
-  return out;
+  return collect(*st, [](const Statement& r) {
+    return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
+  });
 }
 
 Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strategy_id,
@@ -734,19 +734,14 @@ Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strateg
       "ORDER BY ts_us, seq",
       strategy_id, from);
   if (!st) return propagate(st);
-  std::vector<FillRecord> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back({.ts = from_us(st->column_int(0)),
-                   .symbol = st->column_text(1),
-                   .side = st->column_text(2),
-                   .qty = st->column_double(3),
-                   .price = st->column_double(4),
-                   .fee = st->column_double(5)});
-  }
-  return out;
+  return collect(*st, [](const Statement& r) {
+    return FillRecord{.ts = from_us(r.column_int(0)),
+                      .symbol = r.column_text(1),
+                      .side = r.column_text(2),
+                      .qty = r.column_double(3),
+                      .price = r.column_double(4),
+                      .fee = r.column_double(5)};
+  });
 }
 
 Result<std::string> SqliteStore::insert_evaluation_run(const EvaluationRunRecord& run,
@@ -797,17 +792,12 @@ Result<std::vector<EvaluationResultRow>> SqliteStore::load_results(std::string_v
       "ORDER BY strategy_id",
       run_id);
   if (!st) return propagate(st);
-  std::vector<EvaluationResultRow> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back({.strategy_id = st->column_text(0),
-                   .decision = st->column_text(1),
-                   .promote_pass = st->column_int(2) != 0,
-                   .out = st->column_int(3) != 0});
-  }
-  return out;
+  return collect(*st, [](const Statement& r) {
+    return EvaluationResultRow{.strategy_id = r.column_text(0),
+                               .decision = r.column_text(1),
+                               .promote_pass = r.column_int(2) != 0,
+                               .out = r.column_int(3) != 0};
+  });
 }
 
 namespace {
@@ -856,19 +846,14 @@ Result<std::vector<EvaluationRunRecord>> SqliteStore::list_evaluation_runs(
                   kRunColumns),
       world_id, since, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
-  std::vector<EvaluationRunRecord> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back(read_run(*st));
-  }
-  for (auto& run : out) {
+  auto runs = collect(*st, read_run);
+  if (!runs) return runs;
+  for (auto& run : *runs) {
     auto results = load_results(run.id);
     if (!results) return propagate(results);
     run.results = std::move(*results);
   }
-  return out;
+  return runs;
 }
 
 std::string_view apply_phase_name(ApplyPhase p) {
@@ -939,21 +924,16 @@ Result<std::vector<Activation>> SqliteStore::list_activations(std::string_view w
                "FROM activations WHERE world_id = ? ORDER BY strategy_id, side",
                world_id);
   if (!st) return propagate(st);
-  std::vector<Activation> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back({.world_id = st->column_text(0),
-                   .strategy_id = st->column_text(1),
-                   .side = st->column_text(2),
-                   .active = st->column_int(3) != 0,
-                   .weight = st->column_double(4),
-                   .frozen = st->column_int(5) != 0,
-                   .version = st->column_int(6),
-                   .updated_at = from_us(st->column_int(7))});
-  }
-  return out;
+  return collect(*st, [](const Statement& r) {
+    return Activation{.world_id = r.column_text(0),
+                      .strategy_id = r.column_text(1),
+                      .side = r.column_text(2),
+                      .active = r.column_int(3) != 0,
+                      .weight = r.column_double(4),
+                      .frozen = r.column_int(5) != 0,
+                      .version = r.column_int(6),
+                      .updated_at = from_us(r.column_int(7))};
+  });
 }
 
 Result<void> SqliteStore::set_gates(std::string_view world_id,
@@ -1006,14 +986,7 @@ Result<std::vector<ApplyJournalEntry>> SqliteStore::unfinished_applies() {
       "SELECT {} FROM apply_journal WHERE phase IN ('Frozen', 'Switched') ORDER BY started_at_us",
       kJournalColumns));
   if (!st) return propagate(st);
-  std::vector<ApplyJournalEntry> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back(read_journal(*st));
-  }
-  return out;
+  return collect(*st, read_journal);
 }
 
 Result<void> SqliteStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
@@ -1140,24 +1113,19 @@ Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_
       "FROM audit_log WHERE world_id = ? AND seq > ? ORDER BY seq LIMIT ?",
       world_id, after_seq, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
-  std::vector<AuditRecord> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return propagate(row);
-    if (!*row) break;
-    out.push_back(AuditRecord{.seq = st->column_int(0),
-                              .at = from_us(st->column_int(1)),
-                              .actor = st->column_text(2),
-                              .world_id = st->column_text(3),
-                              .entity = st->column_text(4),
-                              .entity_id = st->column_text(5),
-                              .event = st->column_text(6),
-                              .before = optional_text(*st, 7),
-                              .after = optional_text(*st, 8),
-                              .reason = st->column_text(9),
-                              .run_id = optional_text(*st, 10)});
-  }
-  return out;
+  return collect(*st, [](const Statement& r) {
+    return AuditRecord{.seq = r.column_int(0),
+                       .at = from_us(r.column_int(1)),
+                       .actor = r.column_text(2),
+                       .world_id = r.column_text(3),
+                       .entity = r.column_text(4),
+                       .entity_id = r.column_text(5),
+                       .event = r.column_text(6),
+                       .before = optional_text(r, 7),
+                       .after = optional_text(r, 8),
+                       .reason = r.column_text(9),
+                       .run_id = optional_text(r, 10)};
+  });
 }
 
 Result<std::unique_ptr<Store>> open_store(std::string_view url) {
