@@ -60,10 +60,11 @@ std::pair<bool, std::string> held(const Holding& need, const std::vector<PastEva
     since = it->at;
   }
   if (const auto* d = std::get_if<Duration>(&need.value)) {
-    const Duration for_ = now - since;
-    return {for_ >= *d,
-            fmt::format("{} of {}", format_duration(std::chrono::floor<std::chrono::seconds>(for_)),
-                        format_duration(*d))};
+    const Duration held_for = now - since;
+    return {
+        held_for >= *d,
+        fmt::format("{} of {}", format_duration(std::chrono::floor<std::chrono::seconds>(held_for)),
+                    format_duration(*d))};
   }
   const int n = std::get<int>(need.value);
   return {static_cast<int>(streak) >= n, fmt::format("{} of {} evaluations", streak, n)};
