@@ -2,7 +2,9 @@
 // with a real child process SIGKILLed at each phase and inside a transaction.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <set>
 
 #include "qmtl/core/json.h"
@@ -133,6 +135,109 @@ TEST_F(ApplyTest, GatesFollowManualEventsAndRetirement) {
   ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kRetired, "op", "closing"));
   for (const auto& a : activations()) EXPECT_FALSE(a.active) << a.strategy_id;
   for (const auto& a : activations()) EXPECT_GT(a.version, 1) << "every write bumps the version";
+}
+
+const Activation& gate(const std::vector<Activation>& all, const std::string& id,
+                       const std::string& side) {
+  for (const auto& a : all) {
+    if (a.strategy_id == id && a.side == side) return a;
+  }
+  throw std::runtime_error("no gate " + id + "/" + side);
+}
+
+TEST_F(ApplyTest, ManualOverrideIsRecordedReportedAndClearedByApply) {
+  evaluated_world();
+  const int64_t v = gate(activations(), "down", "long").version;
+  auto stale = service_->set_activation("w", "down", "long", true, "op", "keep", v - 1);
+  ASSERT_FALSE(stale);
+  EXPECT_NE(stale.error().message.find("read it again and retry"), std::string::npos);
+  auto set = service_->set_activation("w", "down", "long", true, "op", "keep it running", v);
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_FALSE(set->queued);
+  EXPECT_TRUE(set->entry.active);
+  EXPECT_EQ(set->entry.manual, true);
+  EXPECT_EQ(set->entry.version, v + 1);
+  EXPECT_EQ(audit().back().event, "ACTIVATION_SET");
+  EXPECT_EQ(audit().back().reason, "keep it running");
+  // The next evaluation would demote it, and says that this undoes the override.
+  clock_.advance(hours(1));
+  auto run = service_->evaluate_world("w", "scheduler");
+  ASSERT_TRUE(run);
+  const auto d = *json::parse(run->detail);
+  EXPECT_TRUE(d.at("strategies").at("down").at("undoes_manual").as_bool());
+  EXPECT_NE(
+      json::dump(d.at("strategies").at("down").at("reasons")).find("undoes a manual activation"),
+      std::string::npos);
+  ASSERT_TRUE(service_->apply_run("w", run->id, "scheduler"));
+  EXPECT_FALSE(gate(activations(), "down", "long").manual);  // the policy took over
+  EXPECT_FALSE(gate(activations(), "down", "long").active);
+}
+
+TEST_F(ApplyTest, ManualOffSurvivesWorldStateChanges) {
+  evaluated_world();
+  ASSERT_TRUE(service_->set_activation("w", "steady", "long", false, "op", "risk limit"));
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kEvalOnly, "op", ""));
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kActive, "op", ""));
+  EXPECT_FALSE(gate(activations(), "steady", "long").active);
+  EXPECT_TRUE(gate(activations(), "steady", "short").active);
+}
+
+TEST_F(ApplyTest, PausedWorldQueuesManualActivationsUntilResume) {
+  evaluated_world();
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kPaused, "op", ""));
+  auto q = service_->set_activation("w", "up", "long", true, "op", "start early");
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_TRUE(q->queued);
+  for (const auto& a : activations()) EXPECT_FALSE(a.strategy_id == "up" && a.active);
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kActive, "op", "resume"));
+  EXPECT_TRUE(gate(activations(), "up", "long").active);
+  EXPECT_EQ(gate(activations(), "up", "long").manual, true);
+  std::vector<std::string> events;
+  for (const auto& r : audit()) {
+    if (r.entity == "activation") events.push_back(r.event);
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"ACTIVATION_QUEUED", "ACTIVATION_SET"}));
+  // Queued openings are dropped when the world resumes into EvalOnly.
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kPaused, "op", ""));
+  ASSERT_TRUE(service_->set_activation("w", "down", "short", true, "op", ""));
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kEvalOnly, "op", ""));
+  EXPECT_EQ(audit().back().event, "ACTIVATION_DROPPED");
+  EXPECT_FALSE(gate(activations(), "down", "short").active);
+}
+
+TEST_F(ApplyTest, ManualActivationRefusals) {
+  evaluated_world();
+  const auto before = activations();
+  EXPECT_EQ(service_->set_activation("w", "up", "both", true, "op", "").error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(service_->set_activation("w", "ghost", "long", true, "op", "").error().code,
+            ErrorCode::kNotFound);
+  ASSERT_TRUE(service_->apply_strategy_event("up", StrategyEvent::kArchive, "op", ""));
+  EXPECT_EQ(service_->set_activation("w", "up", "long", true, "op", "").error().code,
+            ErrorCode::kFailedPrecondition);
+  ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kEvalOnly, "op", ""));
+  auto r = service_->set_activation("w", "steady", "long", true, "op", "");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("EvalOnly: gates stay closed"), std::string::npos);
+  for (const auto& a : activations()) EXPECT_FALSE(a.manual.has_value()) << a.strategy_id;
+  EXPECT_EQ(activations().size(), before.size());
+}
+
+TEST_F(ApplyTest, ConcurrentAppliesOfOneRunApplyOnce) {
+  const std::string run = evaluated_world();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (service_->apply_run("w", run, "scheduler")) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);  // the later ones find the run Done
+  size_t freezes = 0;
+  for (const auto& r : audit()) freezes += r.event == "APPLY_FREEZE" ? 1U : 0U;
+  EXPECT_EQ(freezes, 1u);
+  expect_consistent();
 }
 
 TEST_F(ApplyTest, StaleDecisionsAreSkippedNotForced) {

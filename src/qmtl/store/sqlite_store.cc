@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 4> kMigrations{{
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -142,6 +142,20 @@ CREATE TABLE apply_journal (
   demote        TEXT NOT NULL,
   started_at_us INTEGER NOT NULL,
   updated_at_us INTEGER NOT NULL
+) STRICT;
+)sql"},
+    {5, "manual activation overrides and the queue of a paused world",
+     R"sql(
+ALTER TABLE activations ADD COLUMN manual INTEGER CHECK (manual IN (0, 1));
+CREATE TABLE pending_activations (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  world_id    TEXT NOT NULL REFERENCES worlds (id),
+  strategy_id TEXT NOT NULL REFERENCES strategies (id),
+  side        TEXT NOT NULL CHECK (side IN ('long', 'short')),
+  active      INTEGER NOT NULL CHECK (active IN (0, 1)),
+  actor       TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  at_us       INTEGER NOT NULL
 ) STRICT;
 )sql"},
 }};
@@ -429,6 +443,21 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
     }
     if (auto r = set_gates(id, ids, next == lifecycle::WorldState::kActive, std::nullopt, at); !r)
       return r;
+    // A manual override wins over the state rule: "off" stays closed; "on" opens
+    // again only in an Active world.
+    if (auto r =
+            run_sql(db_, "UPDATE activations SET active = 0 WHERE world_id = ? AND manual = 0", id);
+        !r) {
+      return r;
+    }
+    if (auto r = run_sql(db_, "UPDATE activations SET active = ? WHERE world_id = ? AND manual = 1",
+                         int64_t{next == lifecycle::WorldState::kActive ? 1 : 0}, id);
+        !r) {
+      return r;
+    }
+  }
+  if (expected == lifecycle::WorldState::kPaused) {
+    if (auto r = apply_queued_activations(id, next, at, audit); !r) return r;
   }
   if (archive_strategies) {
     auto st =
@@ -916,24 +945,158 @@ ApplyJournalEntry read_journal(const Statement& st) {
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kActivationColumns =
+    "world_id, strategy_id, side, active, weight, frozen, version, updated_at_us, manual";
+
+Activation read_activation(const Statement& r) {
+  Activation a{.world_id = r.column_text(0),
+               .strategy_id = r.column_text(1),
+               .side = r.column_text(2),
+               .active = r.column_int(3) != 0,
+               .weight = r.column_double(4),
+               .frozen = r.column_int(5) != 0,
+               .version = r.column_int(6),
+               .updated_at = from_us(r.column_int(7))};
+  if (!r.column_is_null(8)) a.manual = r.column_int(8) != 0;
+  return a;
+}
+
+constexpr std::string_view kUpsertManual =
+    "INSERT INTO activations (world_id, strategy_id, side, active, weight, frozen, version, "
+    "updated_at_us, "
+    "manual) VALUES (?1, ?2, ?3, ?4, 1.0, 0, 1, ?5, ?4) ON CONFLICT (world_id, strategy_id, side) "
+    "DO UPDATE "
+    "SET active = ?4, manual = ?4, version = version + 1, updated_at_us = ?5";
+
+}  // namespace
+
 Result<std::vector<Activation>> SqliteStore::list_activations(std::string_view world_id) {
   std::lock_guard lock(mu_);
-  auto st =
-      prepared(db_,
-               "SELECT world_id, strategy_id, side, active, weight, frozen, version, updated_at_us "
-               "FROM activations WHERE world_id = ? ORDER BY strategy_id, side",
-               world_id);
+  auto st = prepared(
+      db_,
+      fmt::format("SELECT {} FROM activations WHERE world_id = ? ORDER BY strategy_id, side",
+                  kActivationColumns),
+      world_id);
   if (!st) return propagate(st);
-  return collect(*st, [](const Statement& r) {
-    return Activation{.world_id = r.column_text(0),
-                      .strategy_id = r.column_text(1),
-                      .side = r.column_text(2),
-                      .active = r.column_int(3) != 0,
-                      .weight = r.column_double(4),
-                      .frozen = r.column_int(5) != 0,
-                      .version = r.column_int(6),
-                      .updated_at = from_us(r.column_int(7))};
+  return collect(*st, read_activation);
+}
+
+Result<std::optional<Activation>> SqliteStore::get_activation_locked(std::string_view world_id,
+                                                                     std::string_view strategy_id,
+                                                                     std::string_view side) {
+  auto st = prepared(
+      db_,
+      fmt::format("SELECT {} FROM activations WHERE world_id = ? AND strategy_id = ? AND side = ?",
+                  kActivationColumns),
+      world_id, strategy_id, side);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<Activation>{};
+  return std::optional<Activation>(read_activation(*st));
+}
+
+Result<Activation> SqliteStore::set_manual_activation(std::string_view world_id,
+                                                      std::string_view strategy_id,
+                                                      std::string_view side, bool active,
+                                                      std::optional<int64_t> expected_version,
+                                                      TimePoint at, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  auto belongs = prepared(db_, "SELECT 1 FROM strategies WHERE id = ? AND world_id = ?",
+                          strategy_id, world_id);
+  if (!belongs) return propagate(belongs);
+  auto found = belongs->step();
+  if (!found) return propagate(found);
+  if (!*found) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("world '{}' has no strategy '{}'", world_id, strategy_id));
+  }
+  auto current = get_activation_locked(world_id, strategy_id, side);
+  if (!current) return propagate(current);
+  const int64_t have = *current ? (*current)->version : 0;
+  if (expected_version && *expected_version != have) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("activation {}/{} is at version {}, not {}; read it again and retry",
+                    strategy_id, side, have, *expected_version));
+  }
+  if (auto r =
+          run_sql(db_, kUpsertManual, world_id, strategy_id, side, int64_t{active ? 1 : 0}, at);
+      !r) {
+    return propagate(r);
+  }
+  if (auto r = append_audit(audit); !r) return propagate(r);
+  auto after = get_activation_locked(world_id, strategy_id, side);
+  if (!after) return propagate(after);
+  if (auto r = tx->commit(); !r) return propagate(r);
+  return **after;
+}
+
+Result<void> SqliteStore::queue_activation(std::string_view world_id, std::string_view strategy_id,
+                                           std::string_view side, bool active, TimePoint at,
+                                           const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto r = run_sql(db_,
+                       "INSERT INTO pending_activations (world_id, strategy_id, side, active, "
+                       "actor, reason, at_us) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       world_id, strategy_id, side, int64_t{active ? 1 : 0}, audit.actor,
+                       audit.reason, at);
+      !r) {
+    return r;
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqliteStore::apply_queued_activations(std::string_view world_id,
+                                                   lifecycle::WorldState next, TimePoint at,
+                                                   const AuditRecord& audit) {
+  struct Pending {
+    std::string strategy, side, actor, reason;
+    bool active;
+  };
+  auto st = prepared(
+      db_,
+      "SELECT strategy_id, side, active, actor, reason FROM pending_activations WHERE world_id = ? "
+      "ORDER BY seq",
+      world_id);
+  if (!st) return propagate(st);
+  auto queued = collect(*st, [](const Statement& r) {
+    return Pending{r.column_text(0), r.column_text(1), r.column_text(3), r.column_text(4),
+                   r.column_int(2) != 0};
   });
+  if (!queued) return propagate(queued);
+  for (const auto& q : *queued) {
+    AuditRecord a = audit;
+    a.entity = "activation";
+    a.entity_id = fmt::format("{}/{}", q.strategy, q.side);
+    a.actor = q.actor;
+    a.before = std::nullopt;
+    a.after = q.active ? "active" : "inactive";
+    if (next == lifecycle::WorldState::kRetired ||
+        (q.active && next != lifecycle::WorldState::kActive)) {
+      a.event = "ACTIVATION_DROPPED";
+      a.reason = fmt::format("queued while Paused; the world became {}",
+                             lifecycle::world_state_name(next));
+    } else {
+      a.event = "ACTIVATION_SET";
+      a.reason = fmt::format("queued while Paused, applied on resume: {}", q.reason);
+      if (auto r = run_sql(db_, kUpsertManual, world_id, q.strategy, q.side,
+                           int64_t{q.active ? 1 : 0}, at);
+          !r) {
+        return r;
+      }
+    }
+    if (auto r = append_audit(a); !r) return r;
+  }
+  return run_sql(db_, "DELETE FROM pending_activations WHERE world_id = ?", world_id);
 }
 
 Result<void> SqliteStore::set_gates(std::string_view world_id,
@@ -1051,7 +1214,11 @@ Result<void> SqliteStore::apply_switch(std::string_view run_id, TimePoint at,
     a.before = std::string(lifecycle::strategy_state_name(from));
     a.after = std::string(lifecycle::strategy_state_name(to));
     if (auto r = append_audit(a); !r) return r;
-    return set_gates(j.world_id, {id}, gate_open, true, at);
+    if (auto r = set_gates(j.world_id, {id}, gate_open, true, at); !r) return r;
+    // The policy took over again; the override was reported by the evaluation.
+    return run_sql(db_,
+                   "UPDATE activations SET manual = NULL WHERE world_id = ? AND strategy_id = ?",
+                   j.world_id, id);
   };
   for (const auto& id : j.promote) {
     if (auto r = move(id, StrategyState::kDryRun, StrategyState::kLive, "PROMOTE", true); !r)

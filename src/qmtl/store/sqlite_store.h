@@ -57,6 +57,13 @@ class SqliteStore final : public Store {
   Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) override;
   Result<std::vector<Activation>> list_activations(std::string_view world_id) override;
+  Result<Activation> set_manual_activation(std::string_view world_id, std::string_view strategy_id,
+                                           std::string_view side, bool active,
+                                           std::optional<int64_t> expected_version, TimePoint at,
+                                           const AuditRecord& audit) override;
+  Result<void> queue_activation(std::string_view world_id, std::string_view strategy_id,
+                                std::string_view side, bool active, TimePoint at,
+                                const AuditRecord& audit) override;
   Result<void> apply_freeze(const ApplyJournalEntry& entry, const AuditRecord& audit) override;
   Result<void> apply_switch(std::string_view run_id, TimePoint at,
                             const AuditRecord& audit) override;
@@ -80,6 +87,11 @@ class SqliteStore final : public Store {
   Result<World> get_world_locked(std::string_view id);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
+  Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,
+                                                          std::string_view strategy_id,
+                                                          std::string_view side);
+  Result<void> apply_queued_activations(std::string_view world_id, lifecycle::WorldState next,
+                                        TimePoint at, const AuditRecord& audit);
   Result<void> set_gates(std::string_view world_id, const std::vector<std::string>& strategies,
                          std::optional<bool> active, std::optional<bool> frozen, TimePoint at);
 

@@ -123,6 +123,7 @@ struct Activation {
   bool frozen = false;
   int64_t version = 0;
   TimePoint updated_at;
+  std::optional<bool> manual;  // an operator's override in force: true = on, false = off
   friend bool operator==(const Activation&, const Activation&) = default;
 };
 
@@ -208,6 +209,20 @@ class Store {
   // first (results included).
   virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) = 0;
+
+  // An operator's manual activation of one strategy side: sets the gate and
+  // records the override. kFailedPrecondition when `expected_version` is given and
+  // the entry has another version (If-Match), or the strategy is not in the world.
+  virtual Result<Activation> set_manual_activation(std::string_view world_id,
+                                                   std::string_view strategy_id,
+                                                   std::string_view side, bool active,
+                                                   std::optional<int64_t> expected_version,
+                                                   TimePoint at, const AuditRecord& audit) = 0;
+  // Queues a manual activation for when a Paused world resumes; set_world_state
+  // applies the queue (in order) when the world leaves Paused.
+  virtual Result<void> queue_activation(std::string_view world_id, std::string_view strategy_id,
+                                        std::string_view side, bool active, TimePoint at,
+                                        const AuditRecord& audit) = 0;
 
   // Activation entries of a world ordered by strategy and side.
   virtual Result<std::vector<Activation>> list_activations(std::string_view world_id) = 0;

@@ -29,6 +29,62 @@ Result<std::vector<Activation>> WorldService::list_activations(std::string_view 
   return store_.list_activations(world_id);
 }
 
+Result<WorldService::ActivationChange> WorldService::set_activation(
+    std::string_view world_id, std::string_view strategy_id, std::string_view side, bool active,
+    std::string_view actor, std::string_view reason, std::optional<int64_t> if_match) {
+  const auto lock = lock_world(world_id);
+  if (side != "long" && side != "short") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("side must be long or short, not '{}'", side));
+  }
+  if (actor.empty() || reason.size() > 1000) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "an actor is required and a reason is at most 1000 bytes");
+  }
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  auto s = get_strategy(strategy_id);
+  if (!s) return propagate(s);
+  if (s->world_id != world_id) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("world '{}' has no strategy '{}'", world_id, strategy_id));
+  }
+  if (s->state == lifecycle::StrategyState::kArchived) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("strategy '{}' is Archived", strategy_id));
+  }
+  if (active && w->state == lifecycle::WorldState::kEvalOnly) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' is EvalOnly: gates stay closed until it is Active", world_id));
+  }
+  const TimePoint now = clock_.now();
+  AuditRecord audit{.at = now,
+                    .actor = std::string(actor),
+                    .world_id = std::string(world_id),
+                    .entity = "activation",
+                    .entity_id = fmt::format("{}/{}", strategy_id, side),
+                    .event = "ACTIVATION_SET",
+                    .after = active ? "active" : "inactive",
+                    .reason = std::string(reason)};
+  if (w->state == lifecycle::WorldState::kPaused) {
+    audit.event = "ACTIVATION_QUEUED";
+    if (auto r = store_.queue_activation(world_id, strategy_id, side, active, now, audit); !r)
+      return propagate(r);
+    ActivationChange c{.queued = true};
+    auto gates = store_.list_activations(world_id);
+    if (!gates) return propagate(gates);
+    for (const auto& a : *gates) {
+      if (a.strategy_id == strategy_id && a.side == side) c.entry = a;
+    }
+    return c;
+  }
+  auto entry =
+      store_.set_manual_activation(world_id, strategy_id, side, active, if_match, now, audit);
+  if (!entry) return propagate(entry);
+  return ActivationChange{.queued = false, .entry = std::move(*entry)};
+}
+
 Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string_view actor) {
   auto open = store_.unfinished_applies();
   if (!open) return open;
@@ -56,6 +112,7 @@ Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string
 Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
                                                   std::string_view run_id, std::string_view actor,
                                                   const ApplyHooks* hooks) {
+  const auto lock = lock_world(world_id);
   auto w = writable_world(world_id);
   if (!w) return propagate(w);
   if (w->state == lifecycle::WorldState::kPaused) {

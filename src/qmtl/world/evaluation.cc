@@ -99,6 +99,7 @@ Result<void> WorldService::record_performance(std::string_view strategy_id,
 
 Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_id,
                                                          std::string_view actor) {
+  const auto lock = lock_world(world_id);
   const TimePoint started = clock_.now();
   auto w = get_world(world_id);
   if (!w) return propagate(w);
@@ -142,6 +143,14 @@ Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_
   }
   const TimePoint from = started - lookback - std::chrono::hours(24 * 7);
 
+  // Manual overrides in force, so the run can say when it would undo one.
+  auto gates = store_.list_activations(world_id);
+  if (!gates) return propagate(gates);
+  std::map<std::string, bool, std::less<>> manual;
+  for (const auto& g : *gates) {
+    if (g.manual) manual[g.strategy_id] = *g.manual;
+  }
+
   std::vector<policy::Candidate> cands;
   std::vector<metrics::ReturnSeries> series;
   std::map<std::string, std::string, std::less<>> load_errors;
@@ -153,6 +162,7 @@ Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_
     if (s.state == StrategyState::kDryRun) c.dry_run_since = s.state_since;
     if (s.state == StrategyState::kLive) c.live_since = s.state_since;
     if (auto it = past.find(s.id); it != past.end()) c.past = it->second;
+    if (auto it = manual.find(s.id); it != manual.end()) c.manual = it->second;
     c.values.assign(pol->refs.size(), std::nullopt);
     metrics::ReturnSeries rs;
     std::map<std::string, std::optional<double>> shown;

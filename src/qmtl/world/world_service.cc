@@ -72,6 +72,18 @@ Result<World> WorldService::get_world(std::string_view id) {
 
 Result<std::vector<World>> WorldService::list_worlds() { return store_.list_worlds(); }
 
+std::unique_lock<std::mutex> WorldService::lock_world(std::string_view id) {
+  std::mutex* m = nullptr;
+  {
+    std::lock_guard guard(locks_mu_);
+    auto it = locks_.find(id);
+    if (it == locks_.end())
+      it = locks_.emplace(std::string(id), std::make_unique<std::mutex>()).first;
+    m = it->second.get();
+  }
+  return std::unique_lock<std::mutex>(*m);
+}
+
 Result<World> WorldService::writable_world(std::string_view id) {
   auto w = get_world(id);
   if (!w) return w;
@@ -84,6 +96,7 @@ Result<World> WorldService::writable_world(std::string_view id) {
 
 Result<World> WorldService::set_world_state(std::string_view id, WorldState target,
                                             std::string_view actor, std::string_view reason) {
+  const auto lock = lock_world(id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
   auto w = get_world(id);
@@ -116,6 +129,7 @@ Result<World> WorldService::set_world_state(std::string_view id, WorldState targ
 
 Result<PolicyVersion> WorldService::add_policy(std::string_view world_id, std::string_view document,
                                                std::string_view actor) {
+  const auto lock = lock_world(world_id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   auto w = writable_world(world_id);
   if (!w) return propagate(w);
@@ -142,6 +156,7 @@ Result<PolicyVersion> WorldService::add_policy(std::string_view world_id, std::s
 
 Result<World> WorldService::set_current_policy(std::string_view world_id, int64_t version,
                                                std::string_view actor, std::string_view reason) {
+  const auto lock = lock_world(world_id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
   auto w = writable_world(world_id);

@@ -9,11 +9,16 @@
 // World states are enforced here: a Retired world is read-only; a Paused world
 // refuses strategy transitions; an EvalOnly world refuses promotion to live.
 //
-// Thread safety: safe to call from several threads at once (the store serialises
-// writes and detects concurrent state changes).
+// Thread safety: safe to call from several threads at once. Operations that
+// change a world (state, policy, evaluation, apply, activation) hold that world's
+// lock, so one world changes by one operation at a time while different worlds
+// proceed in parallel; the store also detects concurrent changes.
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -131,15 +136,33 @@ class WorldService {
   Result<std::vector<ApplyJournalEntry>> recover_applies(std::string_view actor = "recovery");
   Result<std::vector<Activation>> list_activations(std::string_view world_id);
 
+  struct ActivationChange {
+    bool queued = false;  // the world is Paused: applied when it resumes
+    Activation entry;     // the entry after the change (unchanged when queued)
+  };
+  // An operator's manual override of one strategy side's gate (SPEC §6 PUT
+  // activation). Recorded in the audit log; the next evaluation says when it would
+  // undo it. `if_match` is the entry version the caller read (ETag). Refused in a
+  // Retired world, for an Archived strategy, and when opening a gate in an
+  // EvalOnly world; queued in a Paused world.
+  Result<ActivationChange> set_activation(std::string_view world_id, std::string_view strategy_id,
+                                          std::string_view side, bool active,
+                                          std::string_view actor, std::string_view reason,
+                                          std::optional<int64_t> if_match = std::nullopt);
+
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,
                                               size_t limit = 1000);
 
  private:
   Result<World> writable_world(std::string_view id);
+  // Serialises the operations on one world.
+  std::unique_lock<std::mutex> lock_world(std::string_view id);
 
   store::Store& store_;
   const Clock& clock_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>, std::less<>> locks_;
 };
 
 }  // namespace qmtl::world
