@@ -2,23 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "qmtl/core/json.h"
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/cli_fixture.h"
 
 namespace qmtl {
 namespace {
 
-class MetricsCommandTest : public ::testing::Test {
- protected:
-  std::string write(const std::string& name, const std::string& text) {
-    return testing::write_file(dir_.file(name), text);
-  }
-  static testing::ProcessResult qmtl(std::vector<std::string> args) {
-    args.insert(args.begin(), QMTL_BINARY);
-    return testing::run_process(args);
-  }
-  testing::TempDir dir_;
-};
+class MetricsCommandTest : public testing::CliTest {};
 
 // The hand-computed series of tests/metrics/kpi_test.cc.
 constexpr const char* kEquity =

@@ -2,23 +2,14 @@
 #include <gtest/gtest.h>
 
 #include "qmtl/core/json.h"
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/cli_fixture.h"
 
 namespace qmtl {
 namespace {
 
-class PolicyCommandTest : public ::testing::Test {
+class PolicyCommandTest : public testing::CliTest {
  protected:
-  std::string write(const std::string& name, const std::string& text) {
-    return testing::write_file(dir_.file(name), text);
-  }
-  static testing::ProcessResult qmtl(std::vector<std::string> args) {
-    args.insert(args.begin(), QMTL_BINARY);
-    return testing::run_process(args);
-  }
   const std::string design_ = std::string(QMTL_SOURCE_DIR) + "/examples/policies/design.yml";
-  testing::TempDir dir_;
 };
 
 TEST_F(PolicyCommandTest, CheckAcceptsTheExampleAndRefusesWithLineColumn) {

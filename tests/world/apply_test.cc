@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <map>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"

@@ -90,21 +90,17 @@ Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string
   if (!open) return open;
   for (auto& e : *open) {
     const TimePoint now = clock_.now();
-    if (e.phase == ApplyPhase::kSwitched) {
-      auto r = store_.apply_finish(
-          e.run_id, ApplyPhase::kDone, now,
-          apply_audit(e, actor, now, "APPLY_COMPLETED",
-                      "the switch had committed before a crash; finished on recovery"));
-      if (!r) return propagate(r);
-      e.phase = ApplyPhase::kDone;
-    } else {
-      auto r = store_.apply_finish(
-          e.run_id, ApplyPhase::kRolledBack, now,
-          apply_audit(e, actor, now, "APPLY_ROLLED_BACK",
-                      "a crash came before the switch; gates restored on recovery"));
-      if (!r) return propagate(r);
-      e.phase = ApplyPhase::kRolledBack;
-    }
+    // Past the switch the new states are committed: finish. Before it nothing
+    // moved: roll back, which only unfreezes the gates.
+    const bool switched = e.phase == ApplyPhase::kSwitched;
+    const ApplyPhase final_phase = switched ? ApplyPhase::kDone : ApplyPhase::kRolledBack;
+    auto r = store_.apply_finish(
+        e.run_id, final_phase, now,
+        apply_audit(e, actor, now, switched ? "APPLY_COMPLETED" : "APPLY_ROLLED_BACK",
+                    switched ? "the switch had committed before a crash; finished on recovery"
+                             : "a crash came before the switch; gates restored on recovery"));
+    if (!r) return propagate(r);
+    e.phase = final_phase;
   }
   return open;
 }
