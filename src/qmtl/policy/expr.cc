@@ -162,35 +162,24 @@ class ExprParser {
                           : fmt::format("{} needs a number here, not a condition", what));
   }
 
-  R parse_or() {
-    auto first = parse_and();
+  // An n-ary chain of conditions joined by `word` ("or" / "and") into one node.
+  R parse_chain(std::string_view word, Op op, R (ExprParser::*next)()) {
+    auto first = (this->*next)();
     if (!first) return first;
+    const std::string what = fmt::format("'{}'", word);
     std::vector<int> kids{first->index};
-    while (keyword("or")) {
-      if (auto ok = need(*first, ExprType::kBool, "'or'"); !ok) return tl::unexpected(ok.error());
-      auto next = parse_and();
-      if (!next) return next;
-      if (auto ok = need(*next, ExprType::kBool, "'or'"); !ok) return tl::unexpected(ok.error());
-      kids.push_back(next->index);
+    while (keyword(word)) {
+      if (auto ok = need(*first, ExprType::kBool, what); !ok) return tl::unexpected(ok.error());
+      auto more = (this->*next)();
+      if (!more) return more;
+      if (auto ok = need(*more, ExprType::kBool, what); !ok) return tl::unexpected(ok.error());
+      kids.push_back(more->index);
     }
     if (kids.size() == 1) return first;
-    return Sub{add({.op = Op::kOr, .kids = kids}), ExprType::kBool, first->at};
+    return Sub{add({.op = op, .kids = kids}), ExprType::kBool, first->at};
   }
-
-  R parse_and() {
-    auto first = parse_not();
-    if (!first) return first;
-    std::vector<int> kids{first->index};
-    while (keyword("and")) {
-      if (auto ok = need(*first, ExprType::kBool, "'and'"); !ok) return tl::unexpected(ok.error());
-      auto next = parse_not();
-      if (!next) return next;
-      if (auto ok = need(*next, ExprType::kBool, "'and'"); !ok) return tl::unexpected(ok.error());
-      kids.push_back(next->index);
-    }
-    if (kids.size() == 1) return first;
-    return Sub{add({.op = Op::kAnd, .kids = kids}), ExprType::kBool, first->at};
-  }
+  R parse_or() { return parse_chain("or", Op::kOr, &ExprParser::parse_and); }
+  R parse_and() { return parse_chain("and", Op::kAnd, &ExprParser::parse_not); }
 
   R parse_not() {
     skip_ws();
@@ -228,7 +217,6 @@ class ExprParser {
       return fail(pos_, "use '==' to compare, not '='");
     else
       return lhs;
-    const size_t op_at = pos_;
     pos_ += op.size();
     if (auto ok = need(*lhs, ExprType::kNumber, fmt::format("'{}'", op)); !ok) {
       return tl::unexpected(ok.error());
@@ -244,51 +232,32 @@ class ExprParser {
         again == "!=") {
       return fail(pos_, "comparisons cannot be chained; join them with 'and'");
     }
-    (void)op_at;
     return Sub{add({.op = o, .kids = {lhs->index, rhs->index}}), ExprType::kBool, lhs->at};
   }
 
-  R parse_sum() {
-    auto lhs = parse_product();
+  // One left-associative level of arithmetic: next (op next)*, numbers only.
+  R parse_arith(char sym_a, Op op_a, char sym_b, Op op_b, R (ExprParser::*next)()) {
+    auto lhs = (this->*next)();
     if (!lhs) return lhs;
     for (;;) {
       Op o;
-      if (symbol('+'))
-        o = Op::kAdd;
-      else if (symbol('-'))
-        o = Op::kSub;
+      if (symbol(sym_a))
+        o = op_a;
+      else if (symbol(sym_b))
+        o = op_b;
       else
         return lhs;
       if (auto ok = need(*lhs, ExprType::kNumber, "arithmetic"); !ok)
         return tl::unexpected(ok.error());
-      auto rhs = parse_product();
+      auto rhs = (this->*next)();
       if (!rhs) return rhs;
       if (auto ok = need(*rhs, ExprType::kNumber, "arithmetic"); !ok)
         return tl::unexpected(ok.error());
       lhs = Sub{add({.op = o, .kids = {lhs->index, rhs->index}}), ExprType::kNumber, lhs->at};
     }
   }
-
-  R parse_product() {
-    auto lhs = parse_unary();
-    if (!lhs) return lhs;
-    for (;;) {
-      Op o;
-      if (symbol('*'))
-        o = Op::kMul;
-      else if (symbol('/'))
-        o = Op::kDiv;
-      else
-        return lhs;
-      if (auto ok = need(*lhs, ExprType::kNumber, "arithmetic"); !ok)
-        return tl::unexpected(ok.error());
-      auto rhs = parse_unary();
-      if (!rhs) return rhs;
-      if (auto ok = need(*rhs, ExprType::kNumber, "arithmetic"); !ok)
-        return tl::unexpected(ok.error());
-      lhs = Sub{add({.op = o, .kids = {lhs->index, rhs->index}}), ExprType::kNumber, lhs->at};
-    }
-  }
+  R parse_sum() { return parse_arith('+', Op::kAdd, '-', Op::kSub, &ExprParser::parse_product); }
+  R parse_product() { return parse_arith('*', Op::kMul, '/', Op::kDiv, &ExprParser::parse_unary); }
 
   R parse_unary() {
     skip_ws();
@@ -617,9 +586,11 @@ std::string Expr::text_node(int i, int parent_prec) const {
     case Op::kMetric:
       return n.metric_text;
     case Op::kNeg:
-      return wrap(precedence("neg"), "-" + text_node(n.kids[0], precedence("neg")));
+      // fmt, not "-" + string: GCC 12 raises a false -Wrestrict on the latter.
+      return wrap(precedence("neg"), fmt::format("-{}", text_node(n.kids[0], precedence("neg"))));
     case Op::kNot:
-      return wrap(precedence("not"), "not " + text_node(n.kids[0], precedence("not")));
+      return wrap(precedence("not"),
+                  fmt::format("not {}", text_node(n.kids[0], precedence("not"))));
     case Op::kAnd:
     case Op::kOr: {
       const std::string_view word = n.op == Op::kAnd ? "and" : "or";
