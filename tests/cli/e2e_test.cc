@@ -205,9 +205,30 @@ TEST(CliE2e, UnreachableServerExitsThreeNamingTheUrl) {
 }
 
 TEST(CliE2e, ServeRefusesABadDatabaseUrl) {
-  auto r = testing::run_process({QMTL_BINARY, "serve", "--db", "mysql://x", "--port", "0"});
+  auto r =
+      testing::run_process({QMTL_BINARY, "serve", "--db", "mysql://x", "--port", "0", "--no-auth"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown database URL 'mysql://x'"), std::string::npos) << r.err;
+}
+
+TEST(CliE2e, ServeNeverStartsOpenByAccident) {
+  const testing::EnvOverrides no_tokens{{"QMTL_API_TOKENS", std::nullopt}};
+  auto none = testing::run_process({QMTL_BINARY, "serve", "--db", "sqlite::memory:", "--port", "0"},
+                                   no_tokens);
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no API tokens: pass --token-file FILE"), std::string::npos) << none.err;
+  auto wide = testing::run_process({QMTL_BINARY, "serve", "--db", "sqlite::memory:", "--port", "0",
+                                    "--no-auth", "--address", "0.0.0.0"},
+                                   no_tokens);
+  EXPECT_EQ(wide.exit_code, 2);
+  EXPECT_NE(wide.err.find("--no-auth is for local use only"), std::string::npos) << wide.err;
+  auto bad = testing::run_process({QMTL_BINARY, "serve", "--db", "sqlite::memory:", "--port", "0"},
+                                  {{"QMTL_API_TOKENS", "ci operator token:short"}});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("QMTL_API_TOKENS:1: a token must be at least 16 characters"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(bad.err.find("token:short"), std::string::npos);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ class ApiTest : public ::testing::Test {
       : store_(std::move(*store::open_store("sqlite:" + dir_.file("api.db")))),
         clock_(*parse_timestamp("2026-02-01T00:00:00Z")),
         worlds_(*store_, clock_),
-        api_(worlds_) {}
+        api_(worlds_, clock_) {}
 
   ApiResponse call(std::string method, std::string target, std::string body = "",
                    std::string content_type = "application/json") {
@@ -87,8 +87,10 @@ TEST_F(ApiTest, BadInputIsA4xxProblemAndChangesNothing) {
            {R"({"id":42})", "application/json", 400, "field 'id' must be a string"},
            {R"({"id":"a","colour":"red"})", "application/json", 400, "unknown field 'colour'"},
            {R"({"id":"a","name":null})", "application/json", 400, "field 'name' must be a string"},
-           {R"({"id":"a","policy":{}})", "application/json", 400,
-            "field 'policy' is not supported"},
+           {R"({"id":"a","policy":42})", "application/json", 400,
+            "field 'policy' must be a policy document"},
+           {R"({"id":"a","policy":"gates: {promote: 'sharpe >'}"})", "application/json", 400,
+            "policy"},
            {R"({"id":"a"})", "text/plain", 415, "send application/json"},
        }) {
     auto r = call("POST", "/worlds", c.body, c.content_type);

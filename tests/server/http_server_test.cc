@@ -17,7 +17,7 @@ class HttpServerTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::move(*store::open_store("sqlite:" + dir_.file("http.db")));
     worlds_ = std::make_unique<world::WorldService>(*store_, clock_);
-    api_ = std::make_unique<Api>(*worlds_);
+    api_ = std::make_unique<Api>(*worlds_, clock_);
     ServerOptions o{.address = "127.0.0.1", .port = 0, .max_body_bytes = 1024};
     auto s = HttpServer::start(o, *api_);
     ASSERT_TRUE(s) << s.error().message;
@@ -83,7 +83,7 @@ TEST(HttpServer, PortInUseIsAClearError) {
   auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
   SystemClock clock;
   world::WorldService worlds(*store, clock);
-  Api api(worlds);
+  Api api(worlds, clock);
   auto first = HttpServer::start({.port = 0}, api);
   ASSERT_TRUE(first);
   auto second = HttpServer::start({.port = (*first)->port()}, api);
@@ -98,7 +98,7 @@ TEST(HttpClient, UnreachableServerNamesTheUrl) {
   auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
   SystemClock clock;
   world::WorldService worlds(*store, clock);
-  Api api(worlds);
+  Api api(worlds, clock);
   uint16_t port = 0;
   {
     auto s = HttpServer::start({.port = 0}, api);

@@ -172,9 +172,21 @@ std::optional<int> ChildProcess::stop(int sig, std::chrono::milliseconds timeout
   return std::nullopt;
 }
 
+namespace {
+
+std::vector<std::string> serve_argv(const std::string& binary, const std::string& db_path,
+                                    const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{binary, "serve", "--db", "sqlite:" + db_path, "--port", "0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+}  // namespace
+
 ServerProcess::ServerProcess(const std::string& binary, const std::string& db_path,
-                             const std::string& log_path)
-    : child_({binary, "serve", "--db", "sqlite:" + db_path, "--port", "0"}, log_path) {
+                             const std::string& log_path, const std::vector<std::string>& extra,
+                             const EnvOverrides& env)
+    : child_(serve_argv(binary, db_path, extra), log_path, env) {
   const auto line = child_.read_line(std::chrono::seconds(20));
   const std::string marker = "listening on ";
   if (!line || line->find(marker) == std::string::npos) {

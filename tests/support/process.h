@@ -52,9 +52,12 @@ class ChildProcess {
 };
 
 // `qmtl serve` on a SQLite file and a free port, ready when constructed.
+// `extra` are further arguments (by default --no-auth).
 class ServerProcess {
  public:
-  ServerProcess(const std::string& binary, const std::string& db_path, const std::string& log_path);
+  ServerProcess(const std::string& binary, const std::string& db_path, const std::string& log_path,
+                const std::vector<std::string>& extra = {"--no-auth"},
+                const EnvOverrides& env = {});
   const std::string& url() const { return url_; }
   // SIGTERM and wait; returns the server's exit code.
   std::optional<int> stop() { return child_.stop(15, std::chrono::seconds(10)); }

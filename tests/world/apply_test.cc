@@ -150,6 +150,7 @@ TEST_F(ApplyTest, ManualOverrideIsRecordedReportedAndClearedByApply) {
   const int64_t v = gate(activations(), "down", "long").version;
   auto stale = service_->set_activation("w", "down", "long", true, "op", "keep", v - 1);
   ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kVersionMismatch);
   EXPECT_NE(stale.error().message.find("read it again and retry"), std::string::npos);
   auto set = service_->set_activation("w", "down", "long", true, "op", "keep it running", v);
   ASSERT_TRUE(set) << set.error().message;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "qmtl/cli/metrics_command.h"
 #include "qmtl/cli/policy_command.h"
 #include "qmtl/cli/table.h"
+#include "qmtl/core/duration.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
@@ -28,6 +30,7 @@ constexpr std::string_view kDefaultGateway = "http://127.0.0.1:8080";
 struct Globals {
   std::string gateway_url{kDefaultGateway};
   std::string output = "table";
+  std::string token;  // --token or QMTL_TOKEN
 };
 
 // A command's failure: the exit code and the one line to print.
@@ -42,6 +45,7 @@ using CliResult = tl::expected<T, Failure>;
 // Calls the server and decodes a JSON answer. Non-2xx answers become a Failure
 // carrying the problem's `detail`, so the user sees the server's reason verbatim.
 CliResult<boost::json::value> call_server(const Globals& g, HttpCall call) {
+  if (call.bearer_token.empty()) call.bearer_token = g.token;
   auto reply = http_request(g.gateway_url, call);
   if (!reply) {
     const int code = reply.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitUsage;
@@ -153,7 +157,54 @@ struct ServeOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;
   std::string log_level = "info";
+  std::string token_file;
+  bool no_auth = false;
+  unsigned threads = 4;
+  unsigned io_threads = 1;
+  std::string heartbeat = "5s";
+  std::string activation_ttl = "15s";
+  bool access_log = true;
 };
+
+bool is_loopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
+         address.starts_with("127.");
+}
+
+// The token table from --token-file and QMTL_API_TOKENS; an error when there is
+// none and --no-auth was not given: the server never starts open by accident.
+Result<std::optional<server::TokenTable>> load_tokens(const ServeOptions& o) {
+  server::TokenTable tokens;
+  if (!o.token_file.empty()) {
+    auto t = server::TokenTable::load_file(o.token_file);
+    if (!t) return propagate(t);
+    tokens = std::move(*t);
+  }
+  if (const char* env = std::getenv("QMTL_API_TOKENS"); env != nullptr && *env != '\0') {
+    auto t = server::TokenTable::parse(env, "QMTL_API_TOKENS");
+    if (!t) return propagate(t);
+    if (auto r = tokens.merge(*t); !r) return propagate(r);
+  }
+  if (o.no_auth) {
+    if (!tokens.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--no-auth was given together with tokens; choose one");
+    }
+    if (!is_loopback(o.address)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("--no-auth is for local use only and refuses address {}; "
+                                    "bind 127.0.0.1 or configure tokens",
+                                    o.address));
+    }
+    return std::optional<server::TokenTable>{};
+  }
+  if (tokens.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no API tokens: pass --token-file FILE or set QMTL_API_TOKENS (see "
+                      "docs/api.md), or --no-auth for local use");
+  }
+  return std::optional<server::TokenTable>(std::move(tokens));
+}
 
 int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   // Logs go to stderr so stdout carries only the one "listening" line that
@@ -162,6 +213,18 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(o.log_level));
 
+  auto tokens = load_tokens(o);
+  if (!tokens) {
+    err << "qmtl: " << tokens.error().message << '\n';
+    return kExitUsage;
+  }
+  auto heartbeat = parse_duration(o.heartbeat);
+  auto ttl = parse_duration(o.activation_ttl);
+  if (!heartbeat || !ttl || ttl->count() < 1'000'000) {
+    err << "qmtl: --heartbeat and --activation-ttl take durations such as 5s; the TTL is at "
+           "least 1s\n";
+    return kExitUsage;
+  }
   auto store = store::open_store(o.db);
   if (!store) {
     err << "qmtl: " << store.error().message << '\n';
@@ -169,9 +232,25 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   }
   SystemClock clock;
   world::WorldService worlds(**store, clock);
-  server::Api api(worlds);
+  if (auto r = worlds.recover_applies(); !r) {
+    err << "qmtl: recovering interrupted applies failed: " << r.error().message << '\n';
+    return kExitRefused;
+  } else if (!r->empty()) {
+    spdlog::warn("recovered {} apply(s) interrupted by a crash; see the audit log", r->size());
+  }
+  server::Api api(
+      worlds, clock,
+      {.tokens = *tokens ? &**tokens : nullptr,
+       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count()});
   auto srv = server::HttpServer::start(
-      {.address = o.address, .port = o.port, .handle_signals = true}, api);
+      {.address = o.address,
+       .port = o.port,
+       .io_threads = o.io_threads,
+       .worker_threads = o.threads,
+       .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(*heartbeat),
+       .access_log = o.access_log,
+       .handle_signals = true},
+      api);
   if (!srv) {
     err << "qmtl: " << srv.error().message << '\n';
     return kExitRefused;
@@ -179,7 +258,12 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   out << fmt::format("qmtl serve: listening on http://{}:{} (db {})", o.address, (*srv)->port(),
                      (*store)->describe())
       << std::endl;
-  spdlog::warn("authentication is not enabled yet: bind only to a trusted interface");
+  if (*tokens) {
+    spdlog::info("authentication on: {} token(s)", (*tokens)->size());
+  } else {
+    spdlog::warn("authentication is OFF (--no-auth): anyone who can connect to {}:{} is admin",
+                 o.address, (*srv)->port());
+  }
   (*srv)->run();
   spdlog::info("stopped");
   return kExitOk;
@@ -195,6 +279,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   app.add_option("--gateway-url", g.gateway_url, "qmtl server URL")
       ->envname("QMTL_GATEWAY_URL")
       ->default_str(std::string(kDefaultGateway));
+  app.add_option("--token", g.token, "API token (prefer the QMTL_TOKEN variable)")
+      ->envname("QMTL_TOKEN");
   app.add_option("--output,-o", g.output, "output format")
       ->check(CLI::IsMember({"table", "json"}))
       ->default_str("table");
@@ -279,6 +365,25 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   serve_cmd->add_option("--log-level", so.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->default_str("info");
+  serve_cmd->add_option("--token-file", so.token_file,
+                        "API tokens, one per line: <name> <role> sha256:<hex>|token:<secret> "
+                        "[worlds=a,b] (also QMTL_API_TOKENS)");
+  serve_cmd->add_flag("--no-auth", so.no_auth,
+                      "serve without authentication: everyone is admin (loopback only)");
+  serve_cmd->add_option("--threads", so.threads, "worker threads for database work")
+      ->default_str("4")
+      ->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--io-threads", so.io_threads, "threads that run the sockets")
+      ->default_str("1")
+      ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--heartbeat", so.heartbeat, "event stream heartbeat interval")
+      ->default_str(so.heartbeat);
+  serve_cmd
+      ->add_option("--activation-ttl", so.activation_ttl,
+                   "how long runners may trust a gate without hearing from the server")
+      ->default_str(so.activation_ttl);
+  serve_cmd->add_option("--access-log", so.access_log, "log one line per request (true/false)")
+      ->default_str("true");
   serve_cmd->callback([&] { rc = serve(so, out, err); });
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -75,6 +75,7 @@ asio::awaitable<Result<HttpReply>> exchange(const Target& t, const HttpCall& cal
   req.set(http::field::accept, "application/json, application/problem+json");
   if (!call.bearer_token.empty())
     req.set(http::field::authorization, "Bearer " + call.bearer_token);
+  for (const auto& [k, v] : call.headers) req.set(k, v);
   if (!call.body.empty() || call.method == "POST" || call.method == "PUT") {
     req.set(http::field::content_type, call.content_type);
     req.body() = call.body;
@@ -94,12 +95,21 @@ asio::awaitable<Result<HttpReply>> exchange(const Target& t, const HttpCall& cal
   auto& res = parser.get();
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  co_return HttpReply{.status = static_cast<int>(res.result_int()),
-                      .content_type = std::string(res[http::field::content_type]),
-                      .body = std::move(res.body())};
+  HttpReply reply{.status = static_cast<int>(res.result_int()),
+                  .content_type = std::string(res[http::field::content_type]),
+                  .body = std::move(res.body())};
+  for (const auto& f : res) reply.headers.emplace_back(f.name_string(), f.value());
+  co_return reply;
 }
 
 }  // namespace
+
+std::string HttpReply::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (beast::iequals(k, name)) return v;
+  }
+  return "";
+}
 
 Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call) {
   auto target = parse_base_url(base_url);

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "qmtl/core/result.h"
 
@@ -18,6 +20,10 @@ struct HttpReply {
   int status = 0;
   std::string content_type;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // every response header
+
+  // The first header called `name` (case-insensitive), or "".
+  std::string header(std::string_view name) const;
 };
 
 struct HttpCall {
@@ -25,7 +31,8 @@ struct HttpCall {
   std::string path = "/";  // appended to the base URL's path
   std::string body;
   std::string content_type = "application/json";
-  std::string bearer_token;  // sent as Authorization when non-empty
+  std::string bearer_token;                                  // sent as Authorization when non-empty
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::chrono::milliseconds timeout{10'000};
 };
 

@@ -5,7 +5,6 @@
 #include <cmath>
 
 namespace qmtl::json {
-namespace {
 
 std::string_view kind_name(const boost::json::value& v) {
   switch (v.kind()) {
@@ -26,8 +25,6 @@ std::string_view kind_name(const boost::json::value& v) {
   }
   return "a value";
 }
-
-}  // namespace
 
 Result<boost::json::value> parse(std::string_view text) {
   boost::json::stream_parser p;
@@ -86,6 +83,56 @@ Result<std::string> get_string(const boost::json::object& obj, std::string_view 
     return make_error(ErrorCode::kInvalidArgument, fmt::format("field '{}' is required", key));
   }
   return std::move(**r);
+}
+
+Result<std::optional<bool>> get_optional_bool(const boost::json::object& obj,
+                                              std::string_view key) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return std::optional<bool>{};
+  if (!v->is_bool()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("field '{}' must be true or false, not {}", key, kind_name(*v)));
+  }
+  return std::optional<bool>(v->get_bool());
+}
+
+Result<bool> get_bool(const boost::json::object& obj, std::string_view key) {
+  auto r = get_optional_bool(obj, key);
+  if (!r) return propagate(r);
+  if (!r->has_value()) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("field '{}' is required", key));
+  }
+  return **r;
+}
+
+Result<std::optional<int64_t>> get_optional_int(const boost::json::object& obj,
+                                                std::string_view key) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return std::optional<int64_t>{};
+  if (v->is_int64()) return std::optional<int64_t>(v->get_int64());
+  if (v->is_double()) {
+    const double d = v->get_double();
+    if (std::trunc(d) == d && std::fabs(d) < 9e15) {
+      return std::optional<int64_t>(static_cast<int64_t>(d));
+    }
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("field '{}' must be a whole number, not {}", key,
+                                v->is_number() ? "a fraction or a huge number" : kind_name(*v)));
+}
+
+Result<std::optional<double>> get_optional_number(const boost::json::object& obj,
+                                                  std::string_view key) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return std::optional<double>{};
+  if (!v->is_number()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("field '{}' must be a number, not {}", key, kind_name(*v)));
+  }
+  const double d = v->is_double()  ? v->get_double()
+                   : v->is_int64() ? static_cast<double>(v->get_int64())
+                                   : static_cast<double>(v->get_uint64());
+  return std::optional<double>(d);
 }
 
 namespace {

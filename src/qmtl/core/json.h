@@ -31,6 +31,17 @@ Result<std::string> get_string(const boost::json::object& obj, std::string_view 
 Result<std::optional<std::string>> get_optional_string(const boost::json::object& obj,
                                                        std::string_view key);
 
+Result<std::optional<bool>> get_optional_bool(const boost::json::object& obj, std::string_view key);
+Result<bool> get_bool(const boost::json::object& obj, std::string_view key);
+// A whole number (1 and 1.0 both pass; 1.5 does not).
+Result<std::optional<int64_t>> get_optional_int(const boost::json::object& obj,
+                                                std::string_view key);
+Result<std::optional<double>> get_optional_number(const boost::json::object& obj,
+                                                  std::string_view key);
+
+// "a string", "an object", ...: for messages about a value of the wrong type.
+std::string_view kind_name(const boost::json::value& v);
+
 // Compact serialisation.
 std::string dump(const boost::json::value& v);
 

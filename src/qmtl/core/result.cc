@@ -16,6 +16,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "unauthenticated";
     case ErrorCode::kPermissionDenied:
       return "permission_denied";
+    case ErrorCode::kVersionMismatch:
+      return "version_mismatch";
     case ErrorCode::kUnavailable:
       return "unavailable";
     case ErrorCode::kInternal:

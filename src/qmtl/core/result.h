@@ -16,12 +16,13 @@
 namespace qmtl {
 
 // The kind of failure. Callers branch on the code; people read the message.
-// The server maps each code to one HTTP status (see server/problem.h).
+// The server maps each code to one HTTP status (see server/api.h).
 enum class ErrorCode {
   kInvalidArgument,     // the input is malformed or out of range
   kNotFound,            // the named object does not exist
   kAlreadyExists,       // creating an object whose id is taken
   kFailedPrecondition,  // the object's state does not allow the operation
+  kVersionMismatch,     // the caller's expected version (If-Match) is not the current one
   kUnauthenticated,     // no valid credentials
   kPermissionDenied,    // valid credentials, insufficient role
   kUnavailable,         // a dependency (server, database) cannot be reached

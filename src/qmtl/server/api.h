@@ -1,55 +1,131 @@
-// The HTTP/JSON API (SPEC §6) as a pure function from request to response.
+// The HTTP/JSON API (SPEC §6) as a function from request to response.
 //
-// Api knows routes, JSON shapes and error mapping but nothing about sockets, so
-// it can be tested directly; HttpServer carries requests to it.
+// Api knows routes, roles, JSON shapes and error mapping but nothing about
+// sockets, so it can be tested directly; HttpServer carries requests to it. It
+// registers itself as the WorldService's observer: every committed change
+// invalidates the cached activation set of its world and is published to the
+// world's event streams before the operation returns.
 //
-// Thread safety: handle() may be called from several threads at once.
+// Thread safety: handle() and try_handle_fast() may be called from several
+// threads at once.
 #pragma once
 
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "qmtl/core/result.h"
+#include "qmtl/server/auth.h"
+#include "qmtl/server/events.h"
+#include "qmtl/server/idempotency.h"
+#include "qmtl/server/metrics.h"
+#include "qmtl/server/response.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
 
-struct ApiRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // origin-form: path and optional query, e.g. "/worlds?x=1"
-  std::string content_type;
-  std::string body;
+struct ApiOptions {
+  // The accepted tokens; null turns authentication off (`qmtl serve --no-auth`):
+  // every caller is the admin "local".
+  const TokenTable* tokens = nullptr;
+  // How long a runner may trust an activation entry without hearing from the
+  // server (sent as ttl_s); must exceed the event stream's heartbeat interval.
+  int64_t activation_ttl_s = 15;
+  size_t idempotency_capacity = 10'000;
+  Duration idempotency_ttl = std::chrono::hours(24);
 };
 
-struct ApiResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-};
-
-// The HTTP status for an error code: 400, 404, 409, 401, 403, 503 or 500.
-int http_status(ErrorCode code);
-
-// An RFC 9457 problem+json response. `detail` tells the caller what to fix.
-ApiResponse problem(int status, std::string_view detail);
-ApiResponse problem(const Error& error);
-
-class Api {
+class Api : private world::WorldObserver {
  public:
-  // `worlds` must outlive the Api.
-  explicit Api(world::WorldService& worlds) : worlds_(worlds) {}
+  // `worlds` and `clock` (and options.tokens) must outlive the Api.
+  Api(world::WorldService& worlds, const Clock& clock, ApiOptions options = {});
+  ~Api() override;
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
 
-  // Routes `req`. Never throws for bad input: every failure is a problem response.
-  ApiResponse handle(const ApiRequest& req) const;
+  // Routes `req`; may block on the database. Never throws for bad input: every
+  // failure is a problem response.
+  ApiResponse handle(const ApiRequest& req);
+  // Answers `req` if that needs no blocking call (health, cached activation
+  // reads, refusals of bad credentials); nullopt means "call handle()".
+  std::optional<ApiResponse> try_handle_fast(const ApiRequest& req);
+
+  EventHub& events() { return events_; }
+  ServerMetrics& metrics() { return metrics_; }
+  const Clock& clock() const { return clock_; }
+  int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
 
  private:
-  ApiResponse create_world(const ApiRequest& req) const;
-  ApiResponse list_worlds() const;
-  ApiResponse get_world(std::string_view id) const;
+  struct Call;
+  using Handler = ApiResponse (Api::*)(const ApiRequest&, Call&);
+  struct Route {
+    std::string_view method;
+    std::string_view path;  // template, e.g. "/worlds/{id}/activation"
+    Handler handler;
+  };
+  static const std::vector<Route>& routes();
+
+  std::optional<ApiResponse> dispatch(const ApiRequest& req, bool fast_only);
+  std::optional<ApiResponse> authenticate(const ApiRequest& req, Call& call) const;
+  std::optional<ApiResponse> authorize(const Call& call, Role needed, std::string_view world) const;
+  ApiResponse with_idempotency(const ApiRequest& req, Call& call, Handler handler);
+  std::optional<ApiResponse> cached_activation(const ApiRequest& req, const std::string& world);
+
+  // WorldObserver
+  void world_changed(std::string_view world_id) override;
+  void evaluation_finished(std::string_view world_id, double seconds, bool ok) override;
+  void apply_finished(std::string_view world_id, const world::ApplyJournalEntry* done, bool fresh,
+                      double seconds) override;
+
+  ApiResponse get_health(const ApiRequest&, Call&);
+  ApiResponse get_metrics(const ApiRequest&, Call&);
+  ApiResponse list_worlds(const ApiRequest&, Call&);
+  ApiResponse create_world(const ApiRequest&, Call&);
+  ApiResponse get_world(const ApiRequest&, Call&);
+  ApiResponse set_world_state(const ApiRequest&, Call&);
+  ApiResponse get_current_policy(const ApiRequest&, Call&);
+  ApiResponse add_policy(const ApiRequest&, Call&);
+  ApiResponse list_policies(const ApiRequest&, Call&);
+  ApiResponse get_policy(const ApiRequest&, Call&);
+  ApiResponse set_current_policy(const ApiRequest&, Call&);
+  ApiResponse evaluate(const ApiRequest&, Call&);
+  ApiResponse list_evaluations(const ApiRequest&, Call&);
+  ApiResponse get_evaluation(const ApiRequest&, Call&);
+  ApiResponse get_activation(const ApiRequest&, Call&);
+  ApiResponse put_activation(const ApiRequest&, Call&);
+  ApiResponse apply(const ApiRequest&, Call&);
+  ApiResponse get_audit(const ApiRequest&, Call&);
+  ApiResponse open_events(const ApiRequest&, Call&);
+  ApiResponse submit_strategy(const ApiRequest&, Call&);
+  ApiResponse list_strategies(const ApiRequest&, Call&);
+  ApiResponse get_strategy(const ApiRequest&, Call&);
+  ApiResponse strategy_activate(const ApiRequest&, Call&);
+  ApiResponse strategy_deactivate(const ApiRequest&, Call&);
+  ApiResponse strategy_archive(const ApiRequest&, Call&);
+  ApiResponse strategy_event(const ApiRequest&, Call&, lifecycle::StrategyEvent event);
+  ApiResponse post_performance(const ApiRequest&, Call&);
 
   world::WorldService& worlds_;
+  const Clock& clock_;
+  const ApiOptions options_;
+  EventHub events_;
+  ServerMetrics metrics_;
+  IdempotencyCache idempotency_;
+
+  // The activation set of each world as served, dropped on every change.
+  // `generation_` grows on every drop, so a reader that loaded the set from the
+  // database before a change cannot store that stale copy after it.
+  struct CachedActivation {
+    std::string body;
+    std::string etag;
+  };
+  std::mutex cache_mu_;
+  uint64_t generation_ = 0;
+  std::map<std::string, CachedActivation, std::less<>> activation_cache_;
 };
 
 }  // namespace qmtl::server

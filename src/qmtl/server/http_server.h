@@ -1,11 +1,21 @@
 // HttpServer: serves an Api over HTTP/1.1 with Boost.Beast.
 //
-// Networking runs on one I/O thread with C++20 coroutines; each request is handed
-// to a worker pool, because Api calls block on the database. Request bodies over
-// `max_body_bytes` get 413; idle connections are closed after `idle_timeout`.
+// Sockets run on `io_threads` threads with C++20 coroutines, one strand per
+// connection. Requests the Api can answer from memory (health, cached
+// activation reads) are answered on the socket's thread; every other request
+// runs on a pool of `worker_threads`, because Api calls block on the database.
+// Request bodies over `max_body_bytes` get 413; idle connections are closed
+// after `idle_timeout`. GET /worlds/{id}/events becomes a server-sent event
+// stream with a heartbeat every `heartbeat`.
 //
-// Thread safety: start() once; then run() on one thread; stop() from any thread
-// (or a signal when handle_signals is set) makes run() return.
+// Every request is logged on one line (method, route template, status,
+// duration) unless `access_log` is off, and counted in the Api's metrics.
+//
+// Shutdown (stop(), or SIGINT/SIGTERM with handle_signals): stop accepting,
+// end event streams, let requests in flight finish (at most `shutdown_grace`),
+// close idle connections, then run() returns.
+//
+// Thread safety: start() once; then run() on one thread; stop() from any thread.
 #pragma once
 
 #include <chrono>
@@ -23,24 +33,30 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 = any free port; see HttpServer::port()
   size_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::seconds idle_timeout{60};
+  unsigned io_threads = 1;
   unsigned worker_threads = 4;
-  bool handle_signals = false;  // SIGINT/SIGTERM make run() return
+  std::chrono::milliseconds heartbeat{5000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  bool access_log = true;
+  bool handle_signals = false;  // SIGINT/SIGTERM stop the server
 };
 
 class HttpServer {
  public:
   // Binds and listens. kUnavailable if the address cannot be bound (e.g. port in
-  // use), with the address in the message. `api` must outlive the server.
-  static Result<std::unique_ptr<HttpServer>> start(const ServerOptions& options, const Api& api);
+  // use), with the address in the message; kInvalidArgument for bad options.
+  // `api` must outlive the server.
+  static Result<std::unique_ptr<HttpServer>> start(const ServerOptions& options, Api& api);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // The port actually bound (useful with port 0).
   uint16_t port() const;
-  // Serves until stop() or, with handle_signals, SIGINT/SIGTERM.
+  // Serves until stop() or, with handle_signals, SIGINT/SIGTERM; returns when
+  // the shutdown has finished.
   void run();
-  // Stops accepting, closes connections and makes run() return. Idempotent.
+  // Starts the graceful shutdown described above. Idempotent.
   void stop();
 
  private:

@@ -1020,7 +1020,7 @@ Result<Activation> SqliteStore::set_manual_activation(std::string_view world_id,
   const int64_t have = *current ? (*current)->version : 0;
   if (expected_version && *expected_version != have) {
     return make_error(
-        ErrorCode::kFailedPrecondition,
+        ErrorCode::kVersionMismatch,
         fmt::format("activation {}/{} is at version {}, not {}; read it again and retry",
                     strategy_id, side, have, *expected_version));
   }
@@ -1293,6 +1293,16 @@ Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_
                        .reason = r.column_text(9),
                        .run_id = optional_text(r, 10)};
   });
+}
+
+Result<int64_t> SqliteStore::last_audit_seq(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_, "SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE world_id = ?", world_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  return st->column_int(0);
 }
 
 Result<std::unique_ptr<Store>> open_store(std::string_view url) {

@@ -247,6 +247,10 @@ class Store {
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                                       size_t limit) = 0;
 
+  // The highest audit seq of a world (0 when it has none). Seqs are assigned in
+  // commit order, so records with a greater seq are newer than this read.
+  virtual Result<int64_t> last_audit_seq(std::string_view world_id) = 0;
+
   // The schema version the store is at (the highest applied migration).
   virtual Result<int> schema_version() = 0;
   // A short description for logs, e.g. "sqlite:/var/lib/qmtl/qmtl.db".

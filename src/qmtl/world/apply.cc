@@ -33,6 +33,7 @@ Result<WorldService::ActivationChange> WorldService::set_activation(
     std::string_view world_id, std::string_view strategy_id, std::string_view side, bool active,
     std::string_view actor, std::string_view reason, std::optional<int64_t> if_match) {
   const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
   if (side != "long" && side != "short") {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("side must be long or short, not '{}'", side));
@@ -99,6 +100,7 @@ Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string
         apply_audit(e, actor, now, switched ? "APPLY_COMPLETED" : "APPLY_ROLLED_BACK",
                     switched ? "the switch had committed before a crash; finished on recovery"
                              : "a crash came before the switch; gates restored on recovery"));
+    if (observer_ != nullptr) observer_->world_changed(e.world_id);
     if (!r) return propagate(r);
     e.phase = final_phase;
   }
@@ -109,6 +111,21 @@ Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
                                                   std::string_view run_id, std::string_view actor,
                                                   const ApplyHooks* hooks) {
   const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  const auto start = std::chrono::steady_clock::now();
+  bool fresh = false;
+  auto result = apply_run_locked(world_id, run_id, actor, hooks, fresh);
+  if (observer_ != nullptr) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    observer_->apply_finished(world_id, result ? &*result : nullptr, fresh, took.count());
+  }
+  return result;
+}
+
+Result<ApplyJournalEntry> WorldService::apply_run_locked(std::string_view world_id,
+                                                         std::string_view run_id,
+                                                         std::string_view actor,
+                                                         const ApplyHooks* hooks, bool& fresh) {
   auto w = writable_world(world_id);
   if (!w) return propagate(w);
   if (w->state == lifecycle::WorldState::kPaused) {
@@ -127,6 +144,7 @@ Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
       if (auto r = recover_applies(actor); !r) return propagate(r);
       auto after = store_.get_apply(run_id);
       if (!after) return propagate(after);
+      fresh = (*after)->phase == ApplyPhase::kDone;
       return **after;
     }
     if ((*existing)->phase == ApplyPhase::kRolledBack) {
@@ -173,6 +191,7 @@ Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
     return propagate(r);
   }
   phase("done");
+  fresh = true;
   e.phase = ApplyPhase::kDone;
   e.updated_at = now;
   return e;

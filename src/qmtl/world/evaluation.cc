@@ -100,6 +100,18 @@ Result<void> WorldService::record_performance(std::string_view strategy_id,
 Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_id,
                                                          std::string_view actor) {
   const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  const auto start = std::chrono::steady_clock::now();
+  auto result = evaluate_world_locked(world_id, actor);
+  if (observer_ != nullptr) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    observer_->evaluation_finished(world_id, took.count(), result.has_value());
+  }
+  return result;
+}
+
+Result<EvaluationRunRecord> WorldService::evaluate_world_locked(std::string_view world_id,
+                                                                std::string_view actor) {
   const TimePoint started = clock_.now();
   auto w = get_world(world_id);
   if (!w) return propagate(w);

@@ -61,6 +61,7 @@ Result<World> WorldService::create_world(const CreateWorldRequest& req) {
                           .entity_id = w.id,
                           .event = "CREATE",
                           .after = std::string(lifecycle::world_state_name(w.state))};
+  const Notify notify(observer_, w.id);
   if (auto r = store_.insert_world(w, audit); !r) return propagate(r);
   return w;
 }
@@ -97,6 +98,7 @@ Result<World> WorldService::writable_world(std::string_view id) {
 Result<World> WorldService::set_world_state(std::string_view id, WorldState target,
                                             std::string_view actor, std::string_view reason) {
   const auto lock = lock_world(id);
+  const Notify notify(observer_, id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
   auto w = get_world(id);
@@ -127,12 +129,27 @@ Result<World> WorldService::set_world_state(std::string_view id, WorldState targ
   return store_.get_world(id);
 }
 
+Result<void> WorldService::check_policy_version(const World& w,
+                                                std::optional<int64_t> if_current) const {
+  const int64_t have = w.policy_version.value_or(0);
+  if (if_current && *if_current != have) {
+    return make_error(ErrorCode::kVersionMismatch,
+                      fmt::format("world '{}' is at policy version {}, not {}; read it again and "
+                                  "retry",
+                                  w.id, have, *if_current));
+  }
+  return {};
+}
+
 Result<PolicyVersion> WorldService::add_policy(std::string_view world_id, std::string_view document,
-                                               std::string_view actor) {
+                                               std::string_view actor,
+                                               std::optional<int64_t> if_current) {
   const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   auto w = writable_world(world_id);
   if (!w) return propagate(w);
+  if (auto r = check_policy_version(*w, if_current); !r) return propagate(r);
   auto doc = policy::parse_policy_document(document, "policy");
   if (!doc) return propagate(doc);
   // The engine evaluates the canonical form; QMTL-form documents have none of
@@ -155,12 +172,15 @@ Result<PolicyVersion> WorldService::add_policy(std::string_view world_id, std::s
 }
 
 Result<World> WorldService::set_current_policy(std::string_view world_id, int64_t version,
-                                               std::string_view actor, std::string_view reason) {
+                                               std::string_view actor, std::string_view reason,
+                                               std::optional<int64_t> if_current) {
   const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_text("reason", reason, kMaxReasonLength, true); !r) return propagate(r);
   auto w = writable_world(world_id);
   if (!w) return w;
+  if (auto r = check_policy_version(*w, if_current); !r) return propagate(r);
   if (version < 1) {
     return make_error(ErrorCode::kInvalidArgument, "policy versions start at 1");
   }
@@ -229,6 +249,7 @@ Result<Strategy> WorldService::submit_strategy(const SubmitStrategyRequest& req)
                           .entity_id = req.id,
                           .event = "SUBMIT",
                           .after = std::string(lifecycle::strategy_state_name(s.state))};
+  const Notify notify(observer_, req.world);
   if (auto r = store_.insert_strategy(s, audit); !r) return propagate(r);
   return s;
 }
@@ -276,6 +297,7 @@ Result<Strategy> WorldService::apply_strategy_event(std::string_view id, Strateg
                           .after = std::string(lifecycle::strategy_state_name(*next)),
                           .reason = std::string(reason),
                           .run_id = std::move(run_id)};
+  const Notify notify(observer_, s->world_id);
   if (auto r = store_.transition_strategy(id, s->state, *next, now, audit); !r) return propagate(r);
   s->state = *next;
   s->state_since = now;
@@ -287,6 +309,12 @@ Result<std::vector<AuditRecord>> WorldService::list_audit(std::string_view world
   auto w = get_world(world_id);
   if (!w) return propagate(w);
   return store_.list_audit(world_id, after_seq, limit);
+}
+
+Result<int64_t> WorldService::last_audit_seq(std::string_view world_id) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  return store_.last_audit_seq(world_id);
 }
 
 }  // namespace qmtl::world

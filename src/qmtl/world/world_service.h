@@ -59,10 +59,35 @@ struct SubmitStrategyRequest {
   std::string actor = "local";
 };
 
+// Told about every change the service commits, for event streams, caches and
+// metrics. Called on the thread that made the change, after it committed and
+// before the operation returns, so whoever sees an operation's result knows the
+// observer has already been told. A refused write may also be reported (it
+// changed nothing, so reading again finds nothing new). Implementations must be
+// thread-safe, quick, and must not call the service's writing operations.
+class WorldObserver {
+ public:
+  virtual ~WorldObserver() = default;
+  // Something of world `world_id` may have changed: its audit log has grown.
+  virtual void world_changed(std::string_view world_id) = 0;
+  // An evaluation of the world ended after `seconds`, successfully or not.
+  virtual void evaluation_finished(std::string_view world_id, double seconds, bool ok) = 0;
+  // An apply ended after `seconds`; `done` is the finished entry, or null when
+  // the apply failed. `fresh` is false when the run had been applied before and
+  // this call changed nothing.
+  virtual void apply_finished(std::string_view world_id, const ApplyJournalEntry* done, bool fresh,
+                              double seconds) = 0;
+};
+
 class WorldService {
  public:
-  // `store` and `clock` must outlive the service.
-  WorldService(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  // `store`, `clock` and `observer` (if given) must outlive the service.
+  WorldService(store::Store& store, const Clock& clock, WorldObserver* observer = nullptr)
+      : store_(store), clock_(clock), observer_(observer) {}
+
+  // Replaces the observer (null: none). Not thread-safe: call before the service
+  // is shared between threads, or after they have stopped using it.
+  void set_observer(WorldObserver* observer) { observer_ = observer; }
 
   // Creates a world in state Active with no policy. Errors: kInvalidArgument for a
   // bad id or name, kAlreadyExists if the id is taken.
@@ -80,11 +105,15 @@ class WorldService {
 
   // Parses `document` (native or QMTL form; errors with line:column), stores it as
   // the world's next version and makes it current.
+  // `if_current` is the policy version the caller last read (0 = none yet; an
+  // HTTP If-Match): kVersionMismatch if another version is current by now.
   Result<PolicyVersion> add_policy(std::string_view world_id, std::string_view document,
-                                   std::string_view actor);
-  // Makes an existing version current again (rollback).
+                                   std::string_view actor,
+                                   std::optional<int64_t> if_current = std::nullopt);
+  // Makes an existing version current again (rollback); `if_current` as above.
   Result<World> set_current_policy(std::string_view world_id, int64_t version,
-                                   std::string_view actor, std::string_view reason);
+                                   std::string_view actor, std::string_view reason,
+                                   std::optional<int64_t> if_current = std::nullopt);
   // The given version, or the current one; kNotFound if the world has none.
   Result<PolicyVersion> get_policy(std::string_view world_id, std::optional<int64_t> version);
   Result<std::vector<PolicyVersion>> list_policies(std::string_view world_id);
@@ -153,14 +182,39 @@ class WorldService {
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,
                                               size_t limit = 1000);
+  // The seq of the world's newest audit record (0 if none).
+  Result<int64_t> last_audit_seq(std::string_view world_id);
 
  private:
+  // Tells the observer, when the enclosing write operation returns, that
+  // `world` may have changed.
+  class Notify {
+   public:
+    Notify(WorldObserver* o, std::string_view world) : observer_(o), world_(world) {}
+    ~Notify() {
+      if (observer_ != nullptr) observer_->world_changed(world_);
+    }
+    Notify(const Notify&) = delete;
+    Notify& operator=(const Notify&) = delete;
+
+   private:
+    WorldObserver* observer_;
+    std::string world_;
+  };
+  Result<ApplyJournalEntry> apply_run_locked(std::string_view world_id, std::string_view run_id,
+                                             std::string_view actor, const ApplyHooks* hooks,
+                                             bool& fresh);
+  Result<EvaluationRunRecord> evaluate_world_locked(std::string_view world_id,
+                                                    std::string_view actor);
+  Result<void> check_policy_version(const World& w, std::optional<int64_t> if_current) const;
+
   Result<World> writable_world(std::string_view id);
   // Serialises the operations on one world.
   std::unique_lock<std::mutex> lock_world(std::string_view id);
 
   store::Store& store_;
   const Clock& clock_;
+  WorldObserver* observer_;
   std::mutex locks_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>, std::less<>> locks_;
 };

@@ -1,0 +1,193 @@
+// The /strategies routes of the API.
+#include <fmt/format.h>
+
+#include "qmtl/server/api_internal.h"
+
+namespace qmtl::server {
+namespace {
+
+// "points[3]: ...", so the caller can find the bad element in a large batch.
+tl::unexpected<Error> element_error(std::string_view array, size_t i, std::string_view msg) {
+  return make_error(ErrorCode::kInvalidArgument, fmt::format("{}[{}]: {}", array, i, msg));
+}
+
+Result<TimePoint> element_ts(const boost::json::object& o, std::string_view array, size_t i) {
+  auto ts = json::get_string(o, "ts");
+  if (!ts) return element_error(array, i, ts.error().message);
+  auto t = parse_timestamp(*ts);
+  if (!t) return element_error(array, i, t.error().message);
+  return *t;
+}
+
+Result<double> element_number(const boost::json::object& o, std::string_view key,
+                              std::string_view array, size_t i, bool required) {
+  auto v = json::get_optional_number(o, key);
+  if (!v) return element_error(array, i, v.error().message);
+  if (!*v) {
+    if (required) return element_error(array, i, fmt::format("field '{}' is required", key));
+    return 0.0;
+  }
+  return **v;
+}
+
+Result<const boost::json::array*> optional_array(const boost::json::object& o,
+                                                 std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("field '{}' must be an array, not {}", key, json::kind_name(*v)));
+  }
+  return &v->get_array();
+}
+
+}  // namespace
+
+ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
+  auto obj = body_object(req, {"id", "world", "spec"}, "the strategy");
+  if (!obj) return problem(obj.error());
+  auto id = json::get_string(*obj, "id");
+  if (!id) return problem(id.error());
+  auto world = json::get_string(*obj, "world");
+  if (!world) return problem(world.error());
+  if (auto d = authorize(call, Role::kOperator, *world)) return *d;
+  const auto* spec = obj->if_contains("spec");
+  if (spec == nullptr) return problem(400, "field 'spec' is required: the declarative strategy");
+  if (!spec->is_object()) {
+    return problem(400, fmt::format("field 'spec' must be an object (the declarative strategy), "
+                                    "not {}",
+                                    json::kind_name(*spec)));
+  }
+  auto s = worlds_.submit_strategy(
+      {.id = *id, .world = *world, .spec = json::dump(*spec), .actor = call.principal.name});
+  if (!s) return problem(s.error());
+  ApiResponse r = json_response(201, strategy_json(*s));
+  r.headers.emplace_back("Location", "/strategies/" + s->id);
+  return r;
+}
+
+ApiResponse Api::list_strategies(const ApiRequest&, Call& call) {
+  std::vector<std::string> worlds;
+  if (auto it = call.query.find("world"); it != call.query.end()) {
+    if (auto d = authorize(call, Role::kViewer, it->second)) return *d;
+    auto w = worlds_.get_world(it->second);
+    if (!w) return problem(w.error());
+    worlds.push_back(it->second);
+  } else {
+    auto all = worlds_.list_worlds();
+    if (!all) return problem(all.error());
+    for (const auto& w : *all) {
+      if (call.principal.may_access(w.id)) worlds.push_back(w.id);
+    }
+  }
+  boost::json::array arr;
+  for (const auto& w : worlds) {
+    auto list = worlds_.list_strategies(w);
+    if (!list) return problem(list.error());
+    for (const auto& s : *list) arr.push_back(strategy_json(s));
+  }
+  return json_response(200, boost::json::object{{"strategies", std::move(arr)}});
+}
+
+ApiResponse Api::get_strategy(const ApiRequest&, Call& call) {
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  return json_response(200, strategy_json(*s));
+}
+
+ApiResponse Api::strategy_activate(const ApiRequest& req, Call& call) {
+  return strategy_event(req, call, lifecycle::StrategyEvent::kReactivate);
+}
+ApiResponse Api::strategy_deactivate(const ApiRequest& req, Call& call) {
+  return strategy_event(req, call, lifecycle::StrategyEvent::kDeactivate);
+}
+ApiResponse Api::strategy_archive(const ApiRequest& req, Call& call) {
+  return strategy_event(req, call, lifecycle::StrategyEvent::kArchive);
+}
+
+ApiResponse Api::strategy_event(const ApiRequest& req, Call& call, lifecycle::StrategyEvent event) {
+  auto obj = body_object(req, {"reason"}, "the request", true);
+  if (!obj) return problem(obj.error());
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  auto after =
+      worlds_.apply_strategy_event(s->id, event, call.principal.name, reason->value_or(""));
+  if (!after) return problem(after.error());
+  return json_response(200, strategy_json(*after));
+}
+
+ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  auto obj = body_object(req, {"points", "fills"}, "the performance records");
+  if (!obj) return problem(obj.error());
+  auto points_json = optional_array(*obj, "points");
+  if (!points_json) return problem(points_json.error());
+  auto fills_json = optional_array(*obj, "fills");
+  if (!fills_json) return problem(fills_json.error());
+
+  std::vector<world::PerformancePoint> points;
+  if (*points_json != nullptr) {
+    points.reserve((*points_json)->size());
+    size_t i = 0;
+    for (const auto& v : **points_json) {
+      if (!v.is_object()) return problem(element_error("points", i, "must be an object").value());
+      const auto& o = v.get_object();
+      if (auto r = json::check_keys(o, {"ts", "equity"}, "a point"); !r) {
+        return problem(element_error("points", i, r.error().message).value());
+      }
+      auto ts = element_ts(o, "points", i);
+      if (!ts) return problem(ts.error());
+      auto equity = element_number(o, "equity", "points", i, true);
+      if (!equity) return problem(equity.error());
+      points.push_back({.ts = *ts, .equity = *equity});
+      ++i;
+    }
+  }
+  std::vector<world::FillRecord> fills;
+  if (*fills_json != nullptr) {
+    fills.reserve((*fills_json)->size());
+    size_t i = 0;
+    for (const auto& v : **fills_json) {
+      if (!v.is_object()) return problem(element_error("fills", i, "must be an object").value());
+      const auto& o = v.get_object();
+      if (auto r = json::check_keys(o, {"ts", "symbol", "side", "qty", "price", "fee"}, "a fill");
+          !r) {
+        return problem(element_error("fills", i, r.error().message).value());
+      }
+      auto ts = element_ts(o, "fills", i);
+      if (!ts) return problem(ts.error());
+      auto symbol = json::get_string(o, "symbol");
+      if (!symbol) return problem(element_error("fills", i, symbol.error().message).value());
+      auto side = json::get_string(o, "side");
+      if (!side) return problem(element_error("fills", i, side.error().message).value());
+      auto qty = element_number(o, "qty", "fills", i, true);
+      if (!qty) return problem(qty.error());
+      auto price = element_number(o, "price", "fills", i, true);
+      if (!price) return problem(price.error());
+      auto fee = element_number(o, "fee", "fills", i, false);
+      if (!fee) return problem(fee.error());
+      fills.push_back({.ts = *ts,
+                       .symbol = std::move(*symbol),
+                       .side = std::move(*side),
+                       .qty = *qty,
+                       .price = *price,
+                       .fee = *fee});
+      ++i;
+    }
+  }
+  if (points.empty() && fills.empty()) {
+    return problem(400, "the body has no 'points' and no 'fills'; send at least one record");
+  }
+  if (auto r = worlds_.record_performance(s->id, points, fills); !r) return problem(r.error());
+  return json_response(
+      200,
+      boost::json::object{{"strategy", s->id}, {"points", points.size()}, {"fills", fills.size()}});
+}
+
+}  // namespace qmtl::server

@@ -1,0 +1,354 @@
+// The /worlds routes of the API.
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/server/api_internal.h"
+
+namespace qmtl::server {
+namespace {
+
+bool is_policy_content_type(std::string_view ct) {
+  const std::string_view base = ct.substr(0, ct.find(';'));
+  return base.empty() || base == "application/json" || base == "application/yaml" ||
+         base == "application/x-yaml" || base == "text/yaml" || base == "text/x-yaml";
+}
+
+// An If-Match header as a version, if present.
+Result<std::optional<int64_t>> if_match(const ApiRequest& req) {
+  if (req.if_match.empty()) return std::optional<int64_t>{};
+  auto v = parse_etag(req.if_match, "If-Match");
+  if (!v) return propagate(v);
+  return std::optional<int64_t>(*v);
+}
+
+}  // namespace
+
+ApiResponse Api::list_worlds(const ApiRequest&, Call& call) {
+  auto ws = worlds_.list_worlds();
+  if (!ws) return problem(ws.error());
+  boost::json::array arr;
+  for (const auto& w : *ws) {
+    if (call.principal.may_access(w.id)) arr.push_back(world_json(w));
+  }
+  return json_response(200, boost::json::object{{"worlds", std::move(arr)}});
+}
+
+ApiResponse Api::create_world(const ApiRequest& req, Call& call) {
+  auto obj = body_object(req, {"id", "name", "policy"}, "the world");
+  if (!obj) return problem(obj.error());
+  auto id = json::get_string(*obj, "id");
+  if (!id) return problem(id.error());
+  if (auto d = authorize(call, Role::kAdmin, *id)) return *d;
+  auto name = json::get_optional_string(*obj, "name");
+  if (!name) return problem(name.error());
+  // The policy is checked before the world is created, so a bad policy creates
+  // nothing.
+  std::optional<std::string> policy_text;
+  if (const auto* p = obj->if_contains("policy"); p != nullptr && !p->is_null()) {
+    if (p->is_string()) {
+      policy_text = std::string(p->get_string());
+    } else if (p->is_object()) {
+      policy_text = json::dump(*p);
+    } else {
+      return problem(400, fmt::format("field 'policy' must be a policy document (a YAML string "
+                                      "or a JSON object), not {}",
+                                      json::kind_name(*p)));
+    }
+    if (auto r = policy::parse_policy_document(*policy_text, "policy"); !r) {
+      return problem(r.error());
+    }
+  }
+  auto w = worlds_.create_world({.id = *id, .name = *name, .actor = call.principal.name});
+  if (!w) return problem(w.error());
+  if (policy_text) {
+    auto v = worlds_.add_policy(w->id, *policy_text, call.principal.name);
+    if (!v) return problem(v.error());
+    w = worlds_.get_world(w->id);
+    if (!w) return problem(w.error());
+  }
+  ApiResponse r = json_response(201, world_json(*w));
+  r.headers.emplace_back("Location", "/worlds/" + w->id);
+  return r;
+}
+
+ApiResponse Api::get_world(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  return json_response(200, world_json(*w));
+}
+
+ApiResponse Api::set_world_state(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  auto obj = body_object(req, {"state", "reason"}, "the state change");
+  if (!obj) return problem(obj.error());
+  auto state_name = json::get_string(*obj, "state");
+  if (!state_name) return problem(state_name.error());
+  auto state = lifecycle::parse_world_state(*state_name);
+  if (!state) return problem(state.error());
+  // Retiring archives every strategy and cannot be undone: admins only.
+  const Role needed = *state == lifecycle::WorldState::kRetired ? Role::kAdmin : Role::kOperator;
+  if (auto d = authorize(call, needed, id)) return *d;
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  auto w = worlds_.set_world_state(id, *state, call.principal.name, reason->value_or(""));
+  if (!w) return problem(w.error());
+  return json_response(200, world_json(*w));
+}
+
+ApiResponse Api::get_current_policy(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto p = worlds_.get_policy(id, std::nullopt);
+  if (!p) return problem(p.error());
+  ApiResponse r = json_response(200, policy_json(*p, true, true));
+  r.headers.emplace_back("ETag", etag(p->version));
+  return r;
+}
+
+ApiResponse Api::add_policy(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  if (!is_policy_content_type(req.content_type)) {
+    return problem(415, fmt::format("Content-Type '{}' is not a policy document; send "
+                                    "application/yaml or application/json",
+                                    req.content_type));
+  }
+  auto expected = if_match(req);
+  if (!expected) return problem(expected.error());
+  auto v = worlds_.add_policy(id, req.body, call.principal.name, *expected);
+  if (!v) return problem(v.error());
+  boost::json::object o = policy_json(*v, true, false);
+  ApiResponse r = json_response(201, o);
+  r.headers.emplace_back("Location", fmt::format("/worlds/{}/policies/{}", id, v->version));
+  r.headers.emplace_back("ETag", etag(v->version));
+  return r;
+}
+
+ApiResponse Api::set_current_policy(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  auto obj = body_object(req, {"version", "reason"}, "the policy rollback");
+  if (!obj) return problem(obj.error());
+  auto version = json::get_optional_int(*obj, "version");
+  if (!version) return problem(version.error());
+  if (!*version) return problem(400, "field 'version' is required");
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  auto expected = if_match(req);
+  if (!expected) return problem(expected.error());
+  auto w = worlds_.set_current_policy(id, **version, call.principal.name, reason->value_or(""),
+                                      *expected);
+  if (!w) return problem(w.error());
+  ApiResponse r = json_response(200, world_json(*w));
+  r.headers.emplace_back("ETag", etag(w->policy_version.value_or(0)));
+  return r;
+}
+
+ApiResponse Api::list_policies(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto list = worlds_.list_policies(id);
+  if (!list) return problem(list.error());
+  boost::json::array arr;
+  for (const auto& p : *list) arr.push_back(policy_json(p, p.version == w->policy_version, false));
+  boost::json::object o{{"world", id}, {"versions", std::move(arr)}};
+  if (w->policy_version) {
+    o["current"] = *w->policy_version;
+  } else {
+    o["current"] = nullptr;
+  }
+  ApiResponse r = json_response(200, o);
+  r.headers.emplace_back("ETag", etag(w->policy_version.value_or(0)));
+  return r;
+}
+
+ApiResponse Api::get_policy(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  int64_t version = 0;
+  const std::string& v = call.segs[3];
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
+  if (ec != std::errc() || p != v.data() + v.size() || version < 1) {
+    return problem(400, fmt::format("policy version '{}' is not a number from 1 up", v));
+  }
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto pv = worlds_.get_policy(id, version);
+  if (!pv) return problem(pv.error());
+  ApiResponse r = json_response(200, policy_json(*pv, w->policy_version == version, true));
+  r.headers.emplace_back("ETag", etag(version));
+  return r;
+}
+
+ApiResponse Api::evaluate(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto obj = body_object(req, {"apply"}, "the evaluation request", true);
+  if (!obj) return problem(obj.error());
+  auto apply_now = json::get_optional_bool(*obj, "apply");
+  if (!apply_now) return problem(apply_now.error());
+  auto run = worlds_.evaluate_world(id, call.principal.name);
+  if (!run) return problem(run.error());
+  boost::json::object o = evaluation_json(*run);
+  if (apply_now->value_or(false)) {
+    auto applied = worlds_.apply_run(id, run->id, call.principal.name);
+    if (!applied) {
+      // The run is stored; say so, so the caller can apply it later by id.
+      return problem(
+          http_status(applied.error().code),
+          fmt::format("run '{}' was stored but not applied: {}", run->id, applied.error().message));
+    }
+    o["apply"] = apply_json(*applied);
+  }
+  ApiResponse r = json_response(201, o);
+  r.headers.emplace_back("Location", fmt::format("/worlds/{}/evaluations/{}", id, run->id));
+  return r;
+}
+
+ApiResponse Api::list_evaluations(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto limit = query_int(call.query, "limit", 50, 1, 1000);
+  if (!limit) return problem(limit.error());
+  auto runs = worlds_.list_evaluations(id, static_cast<size_t>(*limit));
+  if (!runs) return problem(runs.error());
+  boost::json::array arr;
+  for (const auto& run : *runs) arr.push_back(evaluation_summary_json(run));
+  return json_response(200, boost::json::object{{"world", id}, {"runs", std::move(arr)}});
+}
+
+ApiResponse Api::get_evaluation(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto run = worlds_.get_evaluation(id, call.segs[3]);
+  if (!run) return problem(run.error());
+  return json_response(200, evaluation_json(*run));
+}
+
+std::optional<ApiResponse> Api::cached_activation(const ApiRequest& req, const std::string& world) {
+  std::lock_guard lock(cache_mu_);
+  auto it = activation_cache_.find(world);
+  if (it == activation_cache_.end()) return std::nullopt;
+  if (!req.if_none_match.empty() && req.if_none_match == it->second.etag) {
+    ApiResponse r{.status = 304};
+    r.headers.emplace_back("ETag", it->second.etag);
+    return r;
+  }
+  ApiResponse r{.status = 200, .content_type = "application/json", .body = it->second.body};
+  r.headers.emplace_back("ETag", it->second.etag);
+  return r;
+}
+
+ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  if (auto cached = cached_activation(req, id)) return *cached;
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(cache_mu_);
+    generation = generation_;
+  }
+  auto gates = worlds_.list_activations(id);
+  if (!gates) return problem(gates.error());
+  CachedActivation c{.body = json::dump(activation_set_json(*gates, options_.activation_ttl_s)),
+                     .etag = etag(activation_set_version(*gates))};
+  {
+    std::lock_guard lock(cache_mu_);
+    // A change committed since the read would have bumped the generation: the
+    // copy is stale and must not be cached.
+    if (generation == generation_) activation_cache_[id] = c;
+  }
+  if (!req.if_none_match.empty() && req.if_none_match == c.etag) {
+    ApiResponse r{.status = 304};
+    r.headers.emplace_back("ETag", c.etag);
+    return r;
+  }
+  ApiResponse r{.status = 200, .content_type = "application/json", .body = std::move(c.body)};
+  r.headers.emplace_back("ETag", c.etag);
+  return r;
+}
+
+ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto obj = body_object(req, {"strategy", "side", "active", "reason"}, "the activation change");
+  if (!obj) return problem(obj.error());
+  auto strategy = json::get_string(*obj, "strategy");
+  if (!strategy) return problem(strategy.error());
+  auto side = json::get_string(*obj, "side");
+  if (!side) return problem(side.error());
+  auto active = json::get_bool(*obj, "active");
+  if (!active) return problem(active.error());
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  auto expected = if_match(req);
+  if (!expected) return problem(expected.error());
+  auto change = worlds_.set_activation(id, *strategy, *side, *active, call.principal.name,
+                                       reason->value_or(""), *expected);
+  if (!change) return problem(change.error());
+  boost::json::object o{{"queued", change->queued},
+                        {"entry", activation_json(change->entry, options_.activation_ttl_s)}};
+  ApiResponse r = json_response(change->queued ? 202 : 200, o);
+  r.headers.emplace_back("ETag", etag(change->entry.version));
+  return r;
+}
+
+ApiResponse Api::apply(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto obj = body_object(req, {"run_id"}, "the apply request");
+  if (!obj) return problem(obj.error());
+  auto run = json::get_string(*obj, "run_id");
+  if (!run) return problem(run.error());
+  auto e = worlds_.apply_run(id, *run, call.principal.name);
+  if (!e) return problem(e.error());
+  return json_response(200, apply_json(*e));
+}
+
+ApiResponse Api::get_audit(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto after = query_int(call.query, "after", 0, 0, INT64_MAX);
+  if (!after) return problem(after.error());
+  auto limit = query_int(call.query, "limit", 1000, 1, 10'000);
+  if (!limit) return problem(limit.error());
+  auto records = worlds_.list_audit(id, *after, static_cast<size_t>(*limit));
+  if (!records) return problem(records.error());
+  boost::json::array arr;
+  for (const auto& a : *records) arr.push_back(audit_json(a));
+  const int64_t next = records->empty() ? *after : records->back().seq;
+  return json_response(
+      200, boost::json::object{{"world", id}, {"records", std::move(arr)}, {"next_after", next}});
+}
+
+ApiResponse Api::open_events(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  EventStreamRequest s{.world = id};
+  if (auto it = call.query.find("strategy"); it != call.query.end()) s.strategy = it->second;
+  // EventSource sends Last-Event-ID as a header; clients that cannot set
+  // headers may pass ?last_event_id=.
+  std::string last = req.last_event_id;
+  if (auto it = call.query.find("last_event_id"); last.empty() && it != call.query.end()) {
+    last = it->second;
+  }
+  if (!last.empty()) {
+    auto seq = parse_etag(last, "Last-Event-ID");
+    if (!seq) return problem(seq.error());
+    s.after_seq = *seq;
+  }
+  // Checked here so that an unknown world is a 404 rather than an empty stream.
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  ApiResponse r{.status = 200, .content_type = "text/event-stream"};
+  r.stream = std::move(s);
+  return r;
+}
+
+}  // namespace qmtl::server

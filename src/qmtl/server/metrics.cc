@@ -1,0 +1,200 @@
+#include "qmtl/server/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+namespace qmtl::server {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildHistogram;
+using prometheus::ClientMetric;
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Histogram;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+const Histogram::BucketBoundaries& request_buckets() {
+  static const Histogram::BucketBoundaries b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                             1,      2.5,     5,      10};
+  return b;
+}
+
+const Histogram::BucketBoundaries& job_buckets() {
+  static const Histogram::BucketBoundaries b{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                             0.5,   1,      2.5,   5,    10,    30,   60,  120};
+  return b;
+}
+
+MetricFamily gauge_family(std::string name, std::string help) {
+  return MetricFamily{.name = std::move(name), .help = std::move(help), .type = MetricType::Gauge};
+}
+
+void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  // Sorted like the registry's own families, so every line reads the same way.
+  std::sort(labels.begin(), labels.end());
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+struct ServerMetrics::Impl {
+  Impl()
+      : registry(std::make_shared<prometheus::Registry>()),
+        requests(BuildCounter()
+                     .Name("qmtl_http_requests_total")
+                     .Help("HTTP requests by method, route template and status code")
+                     .Register(*registry)),
+        request_seconds(BuildHistogram()
+                            .Name("qmtl_http_request_duration_seconds")
+                            .Help("HTTP request handling time by route template")
+                            .Register(*registry)),
+        evaluations(BuildCounter()
+                        .Name("qmtl_evaluations_total")
+                        .Help("World evaluations by outcome (ok or error)")
+                        .Register(*registry)),
+        evaluation_seconds(BuildHistogram()
+                               .Name("qmtl_evaluation_duration_seconds")
+                               .Help("Time to evaluate a world, successful runs and failures")
+                               .Register(*registry)),
+        applies(BuildCounter()
+                    .Name("qmtl_applies_total")
+                    .Help("Two-phase applies of evaluation runs that completed")
+                    .Register(*registry)),
+        apply_failures(BuildCounter()
+                           .Name("qmtl_apply_failures_total")
+                           .Help("Two-phase applies that were refused or failed")
+                           .Register(*registry)),
+        apply_seconds(BuildHistogram()
+                          .Name("qmtl_apply_duration_seconds")
+                          .Help("Time to apply an evaluation run (freeze, switch, unfreeze)")
+                          .Register(*registry)),
+        promotions(BuildCounter()
+                       .Name("qmtl_promotions_total")
+                       .Help("Strategies promoted to Live by applied evaluation runs")
+                       .Register(*registry)),
+        demotions(BuildCounter()
+                      .Name("qmtl_demotions_total")
+                      .Help("Strategies demoted from Live by applied evaluation runs")
+                      .Register(*registry)),
+        events(BuildCounter()
+                   .Name("qmtl_events_sent_total")
+                   .Help("Server-sent events written to event streams (heartbeats excluded)")
+                   .Register(*registry)),
+        events_counter(events.Add({})) {}
+
+  std::shared_ptr<prometheus::Registry> registry;
+  Family<Counter>& requests;
+  Family<Histogram>& request_seconds;
+  Family<Counter>& evaluations;
+  Family<Histogram>& evaluation_seconds;
+  Family<Counter>& applies;
+  Family<Counter>& apply_failures;
+  Family<Histogram>& apply_seconds;
+  Family<Counter>& promotions;
+  Family<Counter>& demotions;
+  Family<Counter>& events;
+  Counter& events_counter;
+};
+
+ServerMetrics::ServerMetrics(world::WorldService& worlds)
+    : worlds_(worlds), impl_(std::make_unique<Impl>()) {}
+ServerMetrics::~ServerMetrics() = default;
+
+void ServerMetrics::request(std::string_view method, std::string_view route, int status,
+                            double seconds) {
+  impl_->requests
+      .Add({{"method", std::string(method)},
+            {"route", std::string(route)},
+            {"code", std::to_string(status)}})
+      .Increment();
+  impl_->request_seconds.Add({{"route", std::string(route)}}, request_buckets()).Observe(seconds);
+}
+
+void ServerMetrics::evaluation(std::string_view world, double seconds, bool ok) {
+  const std::string w(world);
+  impl_->evaluations.Add({{"world", w}, {"outcome", ok ? "ok" : "error"}}).Increment();
+  impl_->evaluation_seconds.Add({{"world", w}}, job_buckets()).Observe(seconds);
+}
+
+void ServerMetrics::apply(std::string_view world, const world::ApplyJournalEntry* done, bool fresh,
+                          double seconds) {
+  const std::string w(world);
+  impl_->apply_seconds.Add({{"world", w}}, job_buckets()).Observe(seconds);
+  if (done == nullptr) {
+    impl_->apply_failures.Add({{"world", w}}).Increment();
+    return;
+  }
+  impl_->applies.Add({{"world", w}}).Increment();
+  if (!fresh) return;  // an already applied run: its moves were counted then
+  impl_->promotions.Add({{"world", w}}).Increment(static_cast<double>(done->promote.size()));
+  impl_->demotions.Add({{"world", w}}).Increment(static_cast<double>(done->demote.size()));
+}
+
+void ServerMetrics::events_sent(size_t n) {
+  impl_->events_counter.Increment(static_cast<double>(n));
+}
+
+Result<std::string> ServerMetrics::render(size_t open_streams) {
+  auto families = impl_->registry->Collect();
+
+  auto worlds = worlds_.list_worlds();
+  if (!worlds) return propagate(worlds);
+  MetricFamily world_states = gauge_family("qmtl_worlds", "Worlds by state");
+  std::map<std::string, int> by_state{
+      {"Active", 0}, {"EvalOnly", 0}, {"Paused", 0}, {"Retired", 0}};
+  MetricFamily strategies =
+      gauge_family("qmtl_strategies", "Strategies by world and lifecycle state");
+  MetricFamily gates = gauge_family(
+      "qmtl_gates", "Activation gates (strategy sides) by world and state: open, closed, frozen");
+  static constexpr std::array kStates = {"Submitted", "Validating", "Rejected", "DryRun",
+                                         "Live",      "Inactive",   "Archived"};
+  for (const auto& w : *worlds) {
+    ++by_state[std::string(lifecycle::world_state_name(w.state))];
+    auto list = worlds_.list_strategies(w.id);
+    if (!list) return propagate(list);
+    std::map<std::string, int> counts;
+    for (const char* s : kStates) counts[s] = 0;
+    for (const auto& s : *list) ++counts[std::string(lifecycle::strategy_state_name(s.state))];
+    for (const auto& [state, n] : counts) {
+      add_gauge(strategies, {{"world", w.id}, {"state", state}}, n);
+    }
+    auto acts = worlds_.list_activations(w.id);
+    if (!acts) return propagate(acts);
+    int open = 0, closed = 0, frozen = 0;
+    for (const auto& a : *acts) {
+      if (a.frozen) {
+        ++frozen;
+      } else if (a.active) {
+        ++open;
+      } else {
+        ++closed;
+      }
+    }
+    add_gauge(gates, {{"world", w.id}, {"state", "open"}}, open);
+    add_gauge(gates, {{"world", w.id}, {"state", "closed"}}, closed);
+    add_gauge(gates, {{"world", w.id}, {"state", "frozen"}}, frozen);
+  }
+  for (const auto& [state, n] : by_state) add_gauge(world_states, {{"state", state}}, n);
+  MetricFamily streams = gauge_family("qmtl_event_streams_open", "Open server-sent event streams");
+  add_gauge(streams, {}, static_cast<double>(open_streams));
+  families.push_back(std::move(world_states));
+  families.push_back(std::move(strategies));
+  families.push_back(std::move(gates));
+  families.push_back(std::move(streams));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace qmtl::server

@@ -1,0 +1,48 @@
+// ServerMetrics: what GET /metrics exports, in the Prometheus text format.
+//
+// Counters and histograms are updated as requests, evaluations and applies
+// finish; the per-world gauges (worlds by state, strategies by world and state,
+// gates by world and state) are read from the store at scrape time so they are
+// never out of date. Label values are world ids, route templates, methods and
+// status codes: bounded sets, never raw paths or strategy ids.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "qmtl/world/world_service.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace qmtl::server {
+
+class ServerMetrics {
+ public:
+  // `worlds` must outlive the metrics.
+  explicit ServerMetrics(world::WorldService& worlds);
+  ~ServerMetrics();
+  ServerMetrics(const ServerMetrics&) = delete;
+  ServerMetrics& operator=(const ServerMetrics&) = delete;
+
+  void request(std::string_view method, std::string_view route, int status, double seconds);
+  void evaluation(std::string_view world, double seconds, bool ok);
+  void apply(std::string_view world, const world::ApplyJournalEntry* done, bool fresh,
+             double seconds);
+  void events_sent(size_t n);
+
+  // The exposition text of every metric; `open_streams` is the number of event
+  // streams open now.
+  Result<std::string> render(size_t open_streams);
+
+ private:
+  struct Impl;
+  world::WorldService& worlds_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qmtl::server

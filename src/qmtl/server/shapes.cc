@@ -1,0 +1,166 @@
+#include "qmtl/server/shapes.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "qmtl/core/json.h"
+
+namespace qmtl::server {
+namespace {
+
+boost::json::value optional_string(const std::optional<std::string>& s) {
+  if (s) return boost::json::value(*s);
+  return nullptr;
+}
+
+}  // namespace
+
+boost::json::object world_json(const world::World& w) {
+  boost::json::object o;
+  o["id"] = w.id;
+  o["name"] = w.name;
+  o["state"] = lifecycle::world_state_name(w.state);
+  if (w.policy_version) {
+    o["policy_version"] = *w.policy_version;
+  } else {
+    o["policy_version"] = nullptr;
+  }
+  o["created_at"] = format_timestamp(w.created_at);
+  o["updated_at"] = format_timestamp(w.updated_at);
+  return o;
+}
+
+boost::json::object strategy_json(const world::Strategy& s) {
+  boost::json::object o;
+  o["id"] = s.id;
+  o["world"] = s.world_id;
+  o["state"] = lifecycle::strategy_state_name(s.state);
+  o["state_since"] = format_timestamp(s.state_since);
+  o["effective_mode"] = lifecycle::effective_mode(s.state);
+  // The spec was validated as a JSON object when it was submitted.
+  auto spec = json::parse(s.spec);
+  o["spec"] = spec ? std::move(*spec) : boost::json::value(s.spec);
+  o["created_at"] = format_timestamp(s.created_at);
+  return o;
+}
+
+boost::json::object policy_json(const world::PolicyVersion& p, bool current, bool with_document) {
+  boost::json::object o;
+  o["world"] = p.world_id;
+  o["version"] = p.version;
+  o["checksum"] = p.checksum;
+  o["created_at"] = format_timestamp(p.created_at);
+  o["current"] = current;
+  if (with_document) {
+    o["document"] = p.document;
+    o["canonical"] = p.canonical;
+  }
+  return o;
+}
+
+boost::json::object audit_json(const world::AuditRecord& a) {
+  boost::json::object o;
+  o["seq"] = a.seq;
+  o["at"] = format_timestamp(a.at);
+  o["actor"] = a.actor;
+  o["world"] = a.world_id;
+  o["entity"] = a.entity;
+  o["entity_id"] = a.entity_id;
+  o["event"] = a.event;
+  o["before"] = optional_string(a.before);
+  o["after"] = optional_string(a.after);
+  o["reason"] = a.reason;
+  o["run_id"] = optional_string(a.run_id);
+  return o;
+}
+
+boost::json::object apply_json(const world::ApplyJournalEntry& e) {
+  boost::json::object o;
+  o["run_id"] = e.run_id;
+  o["world"] = e.world_id;
+  o["phase"] = store::apply_phase_name(e.phase);
+  boost::json::array promote(e.promote.begin(), e.promote.end());
+  boost::json::array demote(e.demote.begin(), e.demote.end());
+  o["promote"] = std::move(promote);
+  o["demote"] = std::move(demote);
+  o["started_at"] = format_timestamp(e.started_at);
+  o["updated_at"] = format_timestamp(e.updated_at);
+  return o;
+}
+
+boost::json::object evaluation_json(const world::EvaluationRunRecord& run) {
+  boost::json::object o;
+  o["id"] = run.id;
+  auto detail = json::parse(run.detail);
+  if (detail && detail->is_object()) {
+    for (auto& kv : detail->as_object()) o[kv.key()] = std::move(kv.value());
+  }
+  return o;
+}
+
+boost::json::object evaluation_summary_json(const world::EvaluationRunRecord& run) {
+  boost::json::object o;
+  o["id"] = run.id;
+  o["world"] = run.world_id;
+  o["policy_version"] = run.policy_version;
+  o["started_at"] = format_timestamp(run.started_at);
+  o["finished_at"] = format_timestamp(run.finished_at);
+  boost::json::object decisions;
+  for (const auto& r : run.results) decisions[r.strategy_id] = r.decision;
+  o["decisions"] = std::move(decisions);
+  return o;
+}
+
+boost::json::object activation_json(const world::Activation& a, int64_t ttl_s) {
+  boost::json::object o;
+  o["strategy"] = a.strategy_id;
+  o["side"] = a.side;
+  o["active"] = a.active;
+  o["weight"] = a.weight;
+  o["frozen"] = a.frozen;
+  o["etag"] = etag(a.version);
+  o["version"] = a.version;
+  o["updated_at"] = format_timestamp(a.updated_at);
+  o["ttl_s"] = ttl_s;
+  if (a.manual) {
+    o["manual"] = *a.manual;
+  } else {
+    o["manual"] = nullptr;
+  }
+  return o;
+}
+
+int64_t activation_set_version(const std::vector<world::Activation>& entries) {
+  int64_t v = 0;
+  for (const auto& a : entries) v += a.version;
+  return v;
+}
+
+boost::json::object activation_set_json(const std::vector<world::Activation>& entries,
+                                        int64_t ttl_s, std::string_view strategy) {
+  boost::json::array arr;
+  for (const auto& a : entries) {
+    if (strategy.empty() || a.strategy_id == strategy) arr.push_back(activation_json(a, ttl_s));
+  }
+  return boost::json::object{{"version", activation_set_version(entries)},
+                             {"entries", std::move(arr)}};
+}
+
+std::string etag(int64_t version) { return fmt::format("\"{}\"", version); }
+
+Result<int64_t> parse_etag(std::string_view value, std::string_view header) {
+  std::string_view v = value;
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t n = 0;
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < 0 || v.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} must be the ETag you read, e.g. \"3\"; got '{}'", header,
+                                  value.substr(0, 40)));
+  }
+  return n;
+}
+
+}  // namespace qmtl::server

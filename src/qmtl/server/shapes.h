@@ -1,0 +1,42 @@
+// The JSON shapes of SPEC §6, shared by the API responses and the event stream
+// so that a world, a strategy or an activation entry looks the same everywhere.
+// Internal to the server part.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <boost/json.hpp>
+#include <vector>
+
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::server {
+
+boost::json::object world_json(const world::World& w);
+boost::json::object strategy_json(const world::Strategy& s);
+// `with_document` adds the submitted document and its canonical form.
+boost::json::object policy_json(const world::PolicyVersion& p, bool current, bool with_document);
+boost::json::object audit_json(const world::AuditRecord& a);
+boost::json::object apply_json(const world::ApplyJournalEntry& e);
+// The run as stored (SPEC §6 evaluation run) with its id.
+boost::json::object evaluation_json(const world::EvaluationRunRecord& run);
+// One line per run: id, times, policy version and the decision per strategy.
+boost::json::object evaluation_summary_json(const world::EvaluationRunRecord& run);
+
+// An activation entry; `ttl_s` is how long a runner may trust it without hearing
+// from the server again.
+boost::json::object activation_json(const world::Activation& a, int64_t ttl_s);
+// The version of a world's activation set: it grows with every change of any entry.
+int64_t activation_set_version(const std::vector<world::Activation>& entries);
+// {"version", "entries"}; entries of `strategy` only when it is not empty.
+boost::json::object activation_set_json(const std::vector<world::Activation>& entries,
+                                        int64_t ttl_s, std::string_view strategy = {});
+
+// Strong ETag text for a version number: "\"<n>\"".
+std::string etag(int64_t version);
+// The version in an If-Match / If-None-Match value ("\"3\"", "3" or W/"3");
+// kInvalidArgument naming `header` otherwise. "*" is not supported: callers must
+// say which version they read.
+Result<int64_t> parse_etag(std::string_view value, std::string_view header);
+
+}  // namespace qmtl::server
