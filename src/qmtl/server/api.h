@@ -120,7 +120,7 @@ class Api : private world::WorldObserver {
   // `generation_` grows on every drop, so a reader that loaded the set from the
   // database before a change cannot store that stale copy after it.
   struct CachedActivation {
-    std::string body;
+    std::shared_ptr<const std::string> body;
     std::string etag;
   };
   std::mutex cache_mu_;

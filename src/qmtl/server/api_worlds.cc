@@ -240,7 +240,8 @@ std::optional<ApiResponse> Api::cached_activation(const ApiRequest& req, const s
     r.headers.emplace_back("ETag", it->second.etag);
     return r;
   }
-  ApiResponse r{.status = 200, .content_type = "application/json", .body = it->second.body};
+  ApiResponse r{.status = 200, .content_type = "application/json"};
+  r.shared_body = it->second.body;
   r.headers.emplace_back("ETag", it->second.etag);
   return r;
 }
@@ -256,7 +257,8 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
   }
   auto gates = worlds_.list_activations(id);
   if (!gates) return problem(gates.error());
-  CachedActivation c{.body = json::dump(activation_set_json(*gates, options_.activation_ttl_s)),
+  CachedActivation c{.body = std::make_shared<const std::string>(
+                         json::dump(activation_set_json(*gates, options_.activation_ttl_s))),
                      .etag = etag(activation_set_version(*gates))};
   {
     std::lock_guard lock(cache_mu_);
@@ -269,7 +271,8 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
     r.headers.emplace_back("ETag", c.etag);
     return r;
   }
-  ApiResponse r{.status = 200, .content_type = "application/json", .body = std::move(c.body)};
+  ApiResponse r{.status = 200, .content_type = "application/json"};
+  r.shared_body = std::move(c.body);
   r.headers.emplace_back("ETag", c.etag);
   return r;
 }

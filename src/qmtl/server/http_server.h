@@ -1,11 +1,11 @@
 // HttpServer: serves an Api over HTTP/1.1 with Boost.Beast.
 //
-// Sockets run on `io_threads` threads with C++20 coroutines, one strand per
-// connection. Requests the Api can answer from memory (health, cached
-// activation reads) are answered on the socket's thread; every other request
-// runs on a pool of `worker_threads`, because Api calls block on the database.
-// Request bodies over `max_body_bytes` get 413; idle connections are closed
-// after `idle_timeout`. GET /worlds/{id}/events becomes a server-sent event
+// Sockets run on `io_threads` threads with C++20 coroutines, each thread with
+// its own io_context; a connection stays on one of them. Requests the Api can answer from memory
+// (health, cached activation reads) are answered on the socket's thread; every other request runs
+// on a pool of `worker_threads`, because Api calls block on the database. Request bodies over
+// `max_body_bytes` get 413; a connection that makes no progress (no request read, no response or
+// event written) for `idle_timeout` is closed. GET /worlds/{id}/events becomes a server-sent event
 // stream with a heartbeat every `heartbeat`.
 //
 // Every request is logged on one line (method, route template, status,

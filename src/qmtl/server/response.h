@@ -3,6 +3,7 @@
 // Thread safety: plain values.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,7 +38,12 @@ struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When set, the body is this shared, immutable text instead of `body`: cached
+  // answers are sent without copying them per request.
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // The body actually sent.
+  const std::string& payload() const { return shared_body ? *shared_body : body; }
   // The route template that matched, e.g. "/worlds/{id}", for logs and metrics;
   // "unmatched" when none did.
   std::string route = "unmatched";
