@@ -338,6 +338,14 @@ TEST_F(ApiE2eTest, EvaluateApplyActivationAndAuditOverHttp) {
   // A state the world machine refuses is a conflict.
   EXPECT_EQ(call("POST", "/worlds/alpha/state", kOperator, R"({"state":"Active"})").status, 409);
   EXPECT_EQ(call("POST", "/worlds/alpha/state", kOperator, R"({"state":"Sleeping"})").status, 400);
+  // In a Paused world a manual activation is queued (202) and nothing else moves.
+  ASSERT_EQ(call("POST", "/worlds/alpha/state", kOperator, R"({"state":"Paused"})").status, 200);
+  auto queued = call("PUT", "/worlds/alpha/activation", kOperator,
+                     R"({"strategy":"steady","side":"long","active":false})");
+  EXPECT_EQ(queued.status, 202) << queued.body;
+  EXPECT_TRUE(body(queued).at("queued").as_bool());
+  EXPECT_EQ(call("POST", "/strategies/steady/deactivate", kOperator).status, 409);
+  EXPECT_EQ(call("POST", "/worlds/alpha/evaluate", kOperator).status, 409);
 }
 
 TEST_F(ApiE2eTest, IdempotencyKeysReplayCreatesOnce) {

@@ -1,6 +1,11 @@
 #include "qmtl/server/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -110,6 +115,42 @@ TEST(HttpClient, UnreachableServerNamesTheUrl) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(r.error().message.find(url), std::string::npos);
+}
+
+TEST(HttpServer, IdleConnectionsAreClosedAndHeartbeatMustBeShorterThanTheTtl) {
+  testing::TempDir dir;
+  auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
+  SystemClock clock;
+  world::WorldService worlds(*store, clock);
+  Api api(worlds, clock, {.activation_ttl_s = 2});
+  auto slow = HttpServer::start({.port = 0, .heartbeat = std::chrono::seconds(2)}, api);
+  ASSERT_FALSE(slow);
+  EXPECT_NE(slow.error().message.find("shorter than the activation TTL"), std::string::npos);
+
+  auto s = HttpServer::start(
+      {.port = 0, .idle_timeout = std::chrono::seconds(1), .heartbeat = std::chrono::seconds(1)},
+      api);
+  ASSERT_TRUE(s) << s.error().message;
+  std::thread t([&] { (*s)->run(); });
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*s)->port());
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // Say nothing: the server must hang up after the idle timeout, not hold the
+  // connection forever.
+  const auto start = std::chrono::steady_clock::now();
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  char c = 0;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::milliseconds(4000));
+  ::close(fd);
+  (*s)->stop();
+  t.join();
 }
 
 TEST(HttpClient, RefusesBadUrls) {

@@ -5,9 +5,8 @@ namespace qmtl::server {
 void IdempotencyCache::expire(TimePoint now) {
   while (!order_.empty() && (order_.size() > capacity_ || now - order_.front().first > ttl_)) {
     auto it = entries_.find(order_.front().second);
-    // The deque may hold a key that was released and claimed again later; only
-    // the entry it was queued for is removed.
-    if (it != entries_.end() && it->second.at == order_.front().first && it->second.done) {
+    // Each answered key is queued once, when it is answered.
+    if (it != entries_.end() && it->second.done) {
       entries_.erase(it);
     }
     order_.pop_front();
@@ -21,8 +20,8 @@ IdempotencyCache::Begin IdempotencyCache::begin(const std::string& key,
   expire(now);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
+    // Not queued for expiry yet: a request in progress is never forgotten.
     entries_.emplace(key, Entry{.fingerprint = fingerprint, .at = now});
-    order_.emplace_back(now, key);
     return {.outcome = Outcome::kNew};
   }
   if (it->second.fingerprint != fingerprint) return {.outcome = Outcome::kMismatch};
@@ -41,8 +40,7 @@ void IdempotencyCache::finish(const std::string& key, const ApiResponse& respons
   }
   it->second.done = true;
   it->second.response = response;
-  // The time to live counts from the answer; a queue entry from the claim that
-  // is still waiting no longer matches `at` and is skipped.
+  // The time to live counts from the answer.
   it->second.at = now;
   order_.emplace_back(now, key);
 }

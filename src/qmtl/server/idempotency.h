@@ -51,7 +51,7 @@ class IdempotencyCache {
   const Duration ttl_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;
-  std::deque<std::pair<TimePoint, std::string>> order_;  // insertion order for expiry
+  std::deque<std::pair<TimePoint, std::string>> order_;  // answered keys, oldest first
 };
 
 }  // namespace qmtl::server
