@@ -1,0 +1,117 @@
+#include "qmtl/cli/client.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "qmtl/cli/table.h"
+#include "qmtl/core/id.h"
+#include "qmtl/core/json.h"
+
+namespace qmtl::cli {
+
+CliResult<boost::json::value> call_server(const Globals& g, HttpCall call) {
+  if (call.bearer_token.empty()) call.bearer_token = g.token;
+  auto reply = http_request(g.gateway_url, call);
+  if (!reply) {
+    const int code = reply.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitUsage;
+    return tl::unexpected(Failure{code, reply.error().message});
+  }
+  auto doc = json::parse(reply->body);
+  if (reply->status < 200 || reply->status > 299) {
+    std::string detail = fmt::format("HTTP {}", reply->status);
+    if (doc && doc->is_object()) {
+      if (const auto* d = doc->get_object().if_contains("detail"); d && d->is_string()) {
+        detail = fmt::format("{} (HTTP {})", std::string_view(d->get_string()), reply->status);
+      }
+    }
+    return tl::unexpected(Failure{kExitRefused, detail});
+  }
+  if (!doc) {
+    return tl::unexpected(Failure{
+        kExitRefused, fmt::format("the server at {} sent a response that is not JSON; is it a "
+                                  "qmtl server?",
+                                  g.gateway_url)});
+  }
+  return std::move(*doc);
+}
+
+int report(const Failure& f, std::ostream& err) {
+  err << "qmtl: " << f.message << '\n';
+  return f.exit_code;
+}
+
+CliResult<void> check_id(std::string_view what, std::string_view id) {
+  if (auto v = validate_id(what, id); !v) {
+    return tl::unexpected(Failure{kExitUsage, v.error().message});
+  }
+  return {};
+}
+
+std::string str_field(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return "-";
+  if (v->is_string()) return std::string(v->get_string());
+  return json::dump(*v);
+}
+
+std::string display_time(const std::string& iso) {
+  auto t = parse_timestamp(iso);
+  if (!t) return iso;
+  return format_timestamp(std::chrono::floor<std::chrono::seconds>(*t));
+}
+
+std::string display_age(const std::string& iso, TimePoint now) {
+  auto t = parse_timestamp(iso);
+  if (!t) return "-";
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(now - *t).count();
+  if (s < 0) s = 0;
+  const int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
+  if (d > 0) return fmt::format("{}d {}h", d, h);
+  if (h > 0) return fmt::format("{}h {}m", h, m);
+  if (m > 0) return fmt::format("{}m {}s", m, sec);
+  return fmt::format("{}s", sec);
+}
+
+std::string display_number(const boost::json::value* v) {
+  if (v == nullptr || !v->is_number()) return "-";
+  const double d = v->is_double()  ? v->get_double()
+                   : v->is_int64() ? static_cast<double>(v->get_int64())
+                                   : static_cast<double>(v->get_uint64());
+  if (!std::isfinite(d)) return "-";
+  if (d == std::trunc(d) && std::fabs(d) < 1e9) return fmt::format("{}", static_cast<int64_t>(d));
+  return fmt::format("{:.4g}", d);
+}
+
+void print_json(const boost::json::value& v, std::ostream& out) { out << json::dump(v) << '\n'; }
+
+const boost::json::object& object_at(const boost::json::value& v, std::string_view key) {
+  static const boost::json::object kEmpty;
+  if (!v.is_object()) return kEmpty;
+  const auto* x = v.get_object().if_contains(key);
+  return x != nullptr && x->is_object() ? x->get_object() : kEmpty;
+}
+
+const boost::json::array& array_at(const boost::json::value& v, std::string_view key) {
+  static const boost::json::array kEmpty;
+  if (!v.is_object()) return kEmpty;
+  const auto* x = v.get_object().if_contains(key);
+  return x != nullptr && x->is_array() ? x->get_array() : kEmpty;
+}
+
+void print_worlds_table(const boost::json::array& worlds, std::ostream& out) {
+  if (worlds.empty()) {
+    out << "no worlds yet; create one with `qmtl world create <id>`\n";
+    return;
+  }
+  Table t({"ID", "NAME", "STATE", "POLICY", "CREATED"});
+  for (const auto& w : worlds) {
+    if (!w.is_object()) continue;
+    const auto& o = w.get_object();
+    t.add_row({str_field(o, "id"), str_field(o, "name"), str_field(o, "state"),
+               str_field(o, "policy_version"), display_time(str_field(o, "created_at"))});
+  }
+  t.print(out);
+}
+
+}  // namespace qmtl::cli

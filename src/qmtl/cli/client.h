@@ -1,0 +1,71 @@
+// What every client command shares: the global options, the call to the server
+// with its error mapping, and output helpers. Internal to the cli part.
+#pragma once
+
+#include <boost/json.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "qmtl/cli/cli.h"
+#include "qmtl/cli/http_client.h"
+#include "qmtl/core/result.h"
+#include "qmtl/core/time.h"
+
+namespace CLI {
+class App;
+}
+
+namespace qmtl::cli {
+
+inline constexpr std::string_view kDefaultGateway = "http://127.0.0.1:8080";
+
+struct Globals {
+  std::string gateway_url{kDefaultGateway};
+  std::string output = "table";
+  std::string token;  // --token, QMTL_TOKEN or the config file
+  bool json() const { return output == "json"; }
+};
+
+// A command's failure: the exit code and the one line to print.
+struct Failure {
+  int exit_code;
+  std::string message;
+};
+
+template <typename T>
+using CliResult = tl::expected<T, Failure>;
+
+// Calls the server and decodes a JSON answer. Non-2xx answers become a Failure
+// carrying the problem's `detail` (exit 1); an unreachable server exits 3.
+CliResult<boost::json::value> call_server(const Globals& g, HttpCall call);
+// Prints "qmtl: <message>" and returns the exit code.
+int report(const Failure& f, std::ostream& err);
+// A usage error (exit 2) for a bad id, so it never becomes another URL path.
+CliResult<void> check_id(std::string_view what, std::string_view id);
+
+// A field as display text: strings as they are, null or absent as "-".
+std::string str_field(const boost::json::object& o, std::string_view key);
+// Whole seconds are enough for people; JSON output keeps full precision.
+std::string display_time(const std::string& iso);
+// "3d 4h", "5m 2s": how long since `iso` at `now`.
+std::string display_age(const std::string& iso, TimePoint now);
+// Numbers rounded for people (4 significant digits), null as "-".
+std::string display_number(const boost::json::value* v);
+void print_json(const boost::json::value& v, std::ostream& out);
+// o[key] as an object/array, or an empty one when absent or of another type.
+const boost::json::object& object_at(const boost::json::value& v, std::string_view key);
+const boost::json::array& array_at(const boost::json::value& v, std::string_view key);
+
+void print_worlds_table(const boost::json::array& worlds, std::ostream& out);
+
+// Registers `qmtl world ...` and `qmtl strategy ...` on `app`. The callbacks
+// set `rc` and write to `out`/`err`; `g` is read when they run.
+void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                        std::ostream& err);
+void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                           std::ostream& err);
+// Registers `qmtl serve`.
+void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& err);
+
+}  // namespace qmtl::cli

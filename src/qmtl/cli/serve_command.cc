@@ -1,0 +1,171 @@
+// `qmtl serve`: the HTTP server on a store.
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#include "qmtl/cli/client.h"
+#include "qmtl/core/duration.h"
+#include "qmtl/server/http_server.h"
+#include "qmtl/store/store.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::cli {
+namespace {
+
+struct ServeOptions {
+  std::string db = "sqlite:qmtl.db";
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string log_level = "info";
+  std::string token_file;
+  bool no_auth = false;
+  unsigned threads = 4;
+  unsigned io_threads = 1;
+  std::string heartbeat = "5s";
+  std::string activation_ttl = "15s";
+  bool access_log = true;
+};
+
+bool is_loopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
+         address.starts_with("127.");
+}
+
+// The token table from --token-file and QMTL_API_TOKENS; an error when there is
+// none and --no-auth was not given: the server never starts open by accident.
+Result<std::optional<server::TokenTable>> load_tokens(const ServeOptions& o) {
+  server::TokenTable tokens;
+  if (!o.token_file.empty()) {
+    auto t = server::TokenTable::load_file(o.token_file);
+    if (!t) return propagate(t);
+    tokens = std::move(*t);
+  }
+  if (const char* env = std::getenv("QMTL_API_TOKENS"); env != nullptr && *env != '\0') {
+    auto t = server::TokenTable::parse(env, "QMTL_API_TOKENS");
+    if (!t) return propagate(t);
+    if (auto r = tokens.merge(*t); !r) return propagate(r);
+  }
+  if (o.no_auth) {
+    if (!tokens.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--no-auth was given together with tokens; choose one");
+    }
+    if (!is_loopback(o.address)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("--no-auth is for local use only and refuses address {}; "
+                                    "bind 127.0.0.1 or configure tokens",
+                                    o.address));
+    }
+    return std::optional<server::TokenTable>{};
+  }
+  if (tokens.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no API tokens: pass --token-file FILE or set QMTL_API_TOKENS (see "
+                      "docs/api.md), or --no-auth for local use");
+  }
+  return std::optional<server::TokenTable>(std::move(tokens));
+}
+
+int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
+  // Logs go to stderr so stdout carries only the one "listening" line that
+  // scripts and tests wait for.
+  auto logger = spdlog::stderr_color_mt("qmtl");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+
+  auto tokens = load_tokens(o);
+  if (!tokens) {
+    err << "qmtl: " << tokens.error().message << '\n';
+    return kExitUsage;
+  }
+  auto heartbeat = parse_duration(o.heartbeat);
+  auto ttl = parse_duration(o.activation_ttl);
+  if (!heartbeat || !ttl || ttl->count() < 1'000'000) {
+    err << "qmtl: --heartbeat and --activation-ttl take durations such as 5s; the TTL is at "
+           "least 1s\n";
+    return kExitUsage;
+  }
+  auto store = store::open_store(o.db);
+  if (!store) {
+    err << "qmtl: " << store.error().message << '\n';
+    return kExitRefused;
+  }
+  SystemClock clock;
+  world::WorldService worlds(**store, clock);
+  if (auto r = worlds.recover_applies(); !r) {
+    err << "qmtl: recovering interrupted applies failed: " << r.error().message << '\n';
+    return kExitRefused;
+  } else if (!r->empty()) {
+    spdlog::warn("recovered {} apply(s) interrupted by a crash; see the audit log", r->size());
+  }
+  server::Api api(
+      worlds, clock,
+      {.tokens = *tokens ? &**tokens : nullptr,
+       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count()});
+  auto srv = server::HttpServer::start(
+      {.address = o.address,
+       .port = o.port,
+       .io_threads = o.io_threads,
+       .worker_threads = o.threads,
+       .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(*heartbeat),
+       .access_log = o.access_log,
+       .handle_signals = true},
+      api);
+  if (!srv) {
+    err << "qmtl: " << srv.error().message << '\n';
+    return kExitRefused;
+  }
+  out << fmt::format("qmtl serve: listening on http://{}:{} (db {})", o.address, (*srv)->port(),
+                     (*store)->describe())
+      << std::endl;
+  if (*tokens) {
+    spdlog::info("authentication on: {} token(s)", (*tokens)->size());
+  } else {
+    spdlog::warn("authentication is OFF (--no-auth): anyone who can connect to {}:{} is admin",
+                 o.address, (*srv)->port());
+  }
+  (*srv)->run();
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& err) {
+  auto so = std::make_shared<ServeOptions>();
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "run the qmtl server\n  e.g. qmtl serve --db sqlite:qmtl.db --token-file tokens");
+  serve_cmd->add_option("--db", so->db, "database URL: sqlite:PATH")->default_str(so->db);
+  serve_cmd->add_option("--address", so->address, "listen address")->default_str(so->address);
+  serve_cmd->add_option("--port", so->port, "listen port (0 = any free port)")->default_str("8080");
+  serve_cmd->add_option("--log-level", so->log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->default_str("info");
+  serve_cmd->add_option("--token-file", so->token_file,
+                        "API tokens, one per line: <name> <role> sha256:<hex>|token:<secret> "
+                        "[worlds=a,b] (also QMTL_API_TOKENS)");
+  serve_cmd->add_flag("--no-auth", so->no_auth,
+                      "serve without authentication: everyone is admin (loopback only)");
+  serve_cmd->add_option("--threads", so->threads, "worker threads for database work")
+      ->default_str("4")
+      ->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--io-threads", so->io_threads, "threads that run the sockets")
+      ->default_str("1")
+      ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--heartbeat", so->heartbeat, "event stream heartbeat interval")
+      ->default_str(so->heartbeat);
+  serve_cmd
+      ->add_option("--activation-ttl", so->activation_ttl,
+                   "how long runners may trust a gate without hearing from the server")
+      ->default_str(so->activation_ttl);
+  serve_cmd->add_option("--access-log", so->access_log, "log one line per request (true/false)")
+      ->default_str("true");
+  serve_cmd->callback([so, &rc, &out, &err] { rc = serve(*so, out, err); });
+}
+
+}  // namespace qmtl::cli

@@ -1,0 +1,201 @@
+// `qmtl strategy ...`: submit strategies to worlds and drive their lifecycle.
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <optional>
+
+#include "qmtl/cli/client.h"
+#include "qmtl/cli/table.h"
+#include "qmtl/core/file.h"
+#include "qmtl/core/json.h"
+
+namespace qmtl::cli {
+namespace {
+
+// YAML scalars become JSON strings, numbers or booleans as they read.
+boost::json::value yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      boost::json::object o;
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      boost::json::array a;
+      for (const auto& x : n) a.push_back(yaml_to_json(x));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string s = n.Scalar();
+      if (n.Tag() == "!") return boost::json::value(s);  // quoted: always a string
+      if (s == "true" || s == "false") return s == "true";
+      if (auto j = json::parse(s); j && j->is_number()) return *j;
+      return boost::json::value(s);
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// The declarative strategy in `path` (JSON, or YAML converted to JSON).
+CliResult<boost::json::object> read_spec(const std::string& path) {
+  auto text = read_file(path, "strategy file");
+  if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
+  boost::json::value v;
+  if (path.ends_with(".json")) {
+    auto j = json::parse(*text);
+    if (!j)
+      return tl::unexpected(Failure{kExitUsage, fmt::format("{}: {}", path, j.error().message)});
+    v = std::move(*j);
+  } else {
+    try {
+      v = yaml_to_json(YAML::Load(*text));
+    } catch (const YAML::Exception& e) {
+      return tl::unexpected(Failure{kExitUsage, fmt::format("{}:{}:{}: {}", path, e.mark.line + 1,
+                                                            e.mark.column + 1, e.msg)});
+    }
+  }
+  if (!v.is_object()) {
+    return tl::unexpected(
+        Failure{kExitUsage, fmt::format("{}: a strategy must be a mapping of fields", path)});
+  }
+  return std::move(v.as_object());
+}
+
+void print_strategies(const boost::json::array& list, std::ostream& out) {
+  Table t({"STRATEGY", "WORLD", "STATE", "FOR", "MODE"});
+  const TimePoint now = SystemClock().now();
+  for (const auto& x : list) {
+    const auto& o = x.as_object();
+    t.add_row({str_field(o, "id"), str_field(o, "world"), str_field(o, "state"),
+               display_age(str_field(o, "state_since"), now), str_field(o, "effective_mode")});
+  }
+  t.print(out);
+}
+
+int strategy_submit(const Globals& g, const std::string& file, const std::string& world,
+                    const std::optional<std::string>& id_flag, std::ostream& out,
+                    std::ostream& err) {
+  if (auto c = check_id("world", world); !c) return report(c.error(), err);
+  auto spec = read_spec(file);
+  if (!spec) return report(spec.error(), err);
+  // The id: --id, else the spec's own "id", else the file name without extension.
+  std::string id = id_flag.value_or("");
+  if (id.empty()) {
+    if (const auto* v = spec->if_contains("id"); v != nullptr && v->is_string()) {
+      id = std::string(v->get_string());
+    } else {
+      id = std::filesystem::path(file).stem().string();
+    }
+  }
+  if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
+  auto r = call_server(
+      g, {.method = "POST",
+          .path = "/strategies",
+          .body = json::dump(boost::json::object{{"id", id}, {"world", world}, {"spec", *spec}})});
+  if (!r) return report(r.error(), err);
+  if (g.json()) {
+    print_json(*r, out);
+  } else {
+    out << fmt::format("submitted strategy '{}' to world '{}' (state {})\n", id, world,
+                       str_field(r->as_object(), "state"));
+  }
+  return kExitOk;
+}
+
+int strategy_list(const Globals& g, const std::optional<std::string>& world, std::ostream& out,
+                  std::ostream& err) {
+  std::string path = "/strategies";
+  if (world) {
+    if (auto c = check_id("world", *world); !c) return report(c.error(), err);
+    path += "?world=" + *world;
+  }
+  auto r = call_server(g, {.method = "GET", .path = path});
+  if (!r) return report(r.error(), err);
+  if (g.json()) {
+    print_json(*r, out);
+    return kExitOk;
+  }
+  const auto& list = array_at(*r, "strategies");
+  if (list.empty()) {
+    out << "no strategies; submit one with `qmtl strategy submit <file> --world <world>`\n";
+    return kExitOk;
+  }
+  print_strategies(list, out);
+  return kExitOk;
+}
+
+int strategy_status(const Globals& g, const std::string& id, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
+  auto r = call_server(g, {.method = "GET", .path = "/strategies/" + id});
+  if (!r) return report(r.error(), err);
+  if (g.json()) {
+    print_json(*r, out);
+    return kExitOk;
+  }
+  print_strategies(boost::json::array{*r}, out);
+  return kExitOk;
+}
+
+int strategy_event(const Globals& g, const std::string& verb, const std::string& id,
+                   const std::string& reason, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
+  auto r = call_server(g, {.method = "POST",
+                           .path = fmt::format("/strategies/{}/{}", id, verb),
+                           .body = json::dump(boost::json::object{{"reason", reason}})});
+  if (!r) return report(r.error(), err);
+  if (g.json()) {
+    print_json(*r, out);
+  } else {
+    out << fmt::format("strategy '{}' is now {}\n", id, str_field(r->as_object(), "state"));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                           std::ostream& err) {
+  auto* strategy = app.add_subcommand("strategy", "manage strategies")->require_subcommand(1);
+  struct Opts {
+    std::string file, world, id, reason;
+    std::optional<std::string> id_flag, world_filter;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* submit =
+      strategy->add_subcommand("submit",
+                               "submit a declarative strategy (YAML or JSON) to a world\n"
+                               "  e.g. qmtl strategy submit sma_cross.yml --world demo");
+  submit->add_option("strategy", o->file, "strategy file")->required()->check(CLI::ExistingFile);
+  submit->add_option("--world", o->world, "world id")->required();
+  submit->add_option("--id", o->id_flag, "strategy id (default: the file's id or name)");
+  submit->callback([=, &g, &rc, &out, &err] {
+    rc = strategy_submit(g, o->file, o->world, o->id_flag, out, err);
+  });
+  auto* list =
+      strategy->add_subcommand("list",
+                               "list strategies, with how long each has been in its state\n"
+                               "  e.g. qmtl strategy list --world demo");
+  list->add_option("--world", o->world_filter, "only this world");
+  list->callback([=, &g, &rc, &out, &err] { rc = strategy_list(g, o->world_filter, out, err); });
+  auto* status = strategy->add_subcommand(
+      "status", "show one strategy\n  e.g. qmtl strategy status s1 --output json");
+  status->add_option("id", o->id, "strategy id")->required();
+  status->callback([=, &g, &rc, &out, &err] { rc = strategy_status(g, o->id, out, err); });
+  for (const auto& [verb, help] : std::vector<std::pair<std::string, std::string>>{
+           {"activate", "bring an Inactive strategy back to DryRun"},
+           {"deactivate", "stop a DryRun or Live strategy (Inactive)"},
+           {"archive", "retire a strategy for good"}}) {
+    auto* cmd = strategy->add_subcommand(
+        verb, fmt::format("{}\n  e.g. qmtl strategy {} s1 --reason \"...\"", help, verb));
+    cmd->add_option("id", o->id, "strategy id")->required();
+    cmd->add_option("--reason", o->reason, "why (recorded in the audit log)");
+    cmd->callback([=, &g, &rc, &out, &err, v = verb] {
+      rc = strategy_event(g, v, o->id, o->reason, out, err);
+    });
+  }
+}
+
+}  // namespace qmtl::cli

@@ -1,0 +1,310 @@
+// Every `qmtl world` and `qmtl strategy` command, run as the real binary against
+// a real server with tokens: output shape, JSON fields, exit codes and the
+// messages of the error cases.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "qmtl/core/json.h"
+#include "qmtl/world/world_service.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+using lifecycle::StrategyEvent;
+using testing::EnvOverrides;
+using testing::ProcessResult;
+
+const std::string kAdmin = "cli-admin-secret-0123456789";
+const std::string kViewer = "cli-viewer-secret-0123456789";
+
+class CliCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    seed();
+    testing::write_file(
+        dir_.file("tokens"),
+        fmt::format("admin admin token:{}\nwatcher viewer token:{}\n", kAdmin, kViewer));
+    server_ = std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, dir_.file("cli.db"), dir_.file("server.log"),
+        std::vector<std::string>{"--token-file", dir_.file("tokens")});
+    testing::write_file(dir_.file("policy.yml"),
+                        "gates: {promote: 'return >= 0.03', demote: 'return < 0'}\n"
+                        "evaluation: {window: 2w, every: 1d}\n");
+  }
+
+  // World alpha: up (DryRun, rising), down and steady (Live; falling, rising),
+  // each with 31 daily equity points.
+  void seed() {
+    auto store = std::move(*store::open_store(fmt::format("sqlite:{}", dir_.file("cli.db"))));
+    SystemClock clock;
+    world::WorldService s(*store, clock);
+    ASSERT_TRUE(s.create_world({.id = "alpha"}));
+    for (const auto& [id, daily, live] : std::vector<std::tuple<std::string, double, bool>>{
+             {"up", 0.003, false}, {"down", -0.003, true}, {"steady", 0.003, true}}) {
+      ASSERT_TRUE(s.submit_strategy({.id = id, .world = "alpha", .spec = "{}"}));
+      ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kSubmit, "setup", ""));
+      ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kValidationPassed, "setup", ""));
+      if (live) {
+        ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kPromote, "setup", ""));
+      }
+      std::vector<world::PerformancePoint> pts;
+      double eq = 100;
+      for (int d = 30; d >= 0; --d) {
+        pts.push_back({clock.now() - std::chrono::hours(24 * d), eq});
+        eq *= 1 + daily + (d % 2 == 0 ? 0.001 : -0.001);
+      }
+      ASSERT_TRUE(s.record_performance(id, pts, {}));
+    }
+  }
+
+  // `qmtl args...` with the admin token unless `env` says otherwise.
+  ProcessResult qmtl(std::vector<std::string> args, EnvOverrides env = {}) {
+    std::vector<std::string> argv{QMTL_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.try_emplace("QMTL_GATEWAY_URL", server_->url());
+    env.try_emplace("QMTL_TOKEN", kAdmin);
+    env.try_emplace("QMTL_CONFIG", dir_.file("no-config.yml"));
+    return testing::run_process(argv, env);
+  }
+  static bool has(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  }
+  boost::json::value json_of(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--output", "json"});
+    auto r = qmtl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto doc = json::parse(r.out);
+    EXPECT_TRUE(doc) << r.out;
+    return doc ? *doc : boost::json::value();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+};
+
+TEST_F(CliCommandsTest, PolicyCommands) {
+  auto set = qmtl({"world", "policy", "set", "alpha", "--policy-file", dir_.file("policy.yml")});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_TRUE(has(set.out, "world 'alpha' now uses policy version 1 (sha256 ")) << set.out;
+  ASSERT_EQ(
+      qmtl({"world", "policy", "set", "alpha", "--policy-file", dir_.file("policy.yml")}).exit_code,
+      0);
+  auto history = qmtl({"world", "policy", "history", "alpha"});
+  EXPECT_TRUE(has(history.out, "VERSION  CURRENT  CREATED")) << history.out;
+  EXPECT_TRUE(has(history.out, "\n2        *")) << history.out;
+  auto show = qmtl({"world", "policy", "show", "alpha", "--version", "1"});
+  EXPECT_TRUE(has(show.out, "# world alpha, policy version 1, created")) << show.out;
+  EXPECT_TRUE(has(show.out, "return >= 0.03")) << show.out;
+  auto rollback = qmtl({"world", "policy", "rollback", "alpha", "--version", "1", "--reason", "x"});
+  EXPECT_EQ(rollback.exit_code, 0) << rollback.err;
+  EXPECT_EQ(json_of({"world", "status", "alpha"}).at("policy_version").as_int64(), 1);
+  auto versions = json_of({"world", "policy", "history", "alpha"});
+  EXPECT_EQ(versions.at("current").as_int64(), 1);
+  EXPECT_EQ(versions.at("versions").as_array().size(), 2u);
+  // A bad file is caught locally, named with line and column, and changes nothing.
+  testing::write_file(dir_.file("bad.yml"), "gates:\n  promote: 'sharpe >'\n");
+  auto bad = qmtl({"world", "policy", "set", "alpha", "--policy-file", dir_.file("bad.yml")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(has(bad.err, dir_.file("bad.yml") + ":2:")) << bad.err;
+  EXPECT_EQ(json_of({"world", "policy", "history", "alpha"}).at("versions").as_array().size(), 2u);
+  EXPECT_EQ(qmtl({"world", "policy", "rollback", "alpha", "--version", "9"}).exit_code, 1);
+}
+
+TEST_F(CliCommandsTest, EvaluateExplainActivateAndAudit) {
+  ASSERT_EQ(
+      qmtl({"world", "policy", "set", "alpha", "--policy-file", dir_.file("policy.yml")}).exit_code,
+      0);
+  auto dry = qmtl({"world", "evaluate", "alpha", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_TRUE(has(dry.out, "STRATEGY  STATE   DECISION")) << dry.out;
+  EXPECT_TRUE(has(dry.out, "dry run, nothing applied: would promote up; would demote down"))
+      << dry.out;
+  EXPECT_EQ(json_of({"strategy", "status", "up"}).at("state").as_string(), "DryRun");
+
+  auto real = qmtl({"world", "evaluate", "alpha"});
+  ASSERT_EQ(real.exit_code, 0) << real.err;
+  EXPECT_TRUE(has(real.out, "applied: promoted up; demoted down")) << real.out;
+  auto up = json_of({"strategy", "status", "up"});
+  EXPECT_EQ(up.at("state").as_string(), "Live");
+  EXPECT_EQ(up.at("effective_mode").as_string(), "live");
+
+  auto runs = qmtl({"world", "evaluations", "alpha"});
+  EXPECT_TRUE(has(runs.out, "RUN      STARTED")) << runs.out;
+  EXPECT_TRUE(has(runs.out, "alpha-2")) << runs.out;
+  auto explain = qmtl({"world", "evaluations", "alpha", "--run", "alpha-2"});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_TRUE(has(explain.out, "up (promote gate):")) << explain.out;
+  EXPECT_TRUE(has(explain.out, "return >= 0.03")) << explain.out;
+  auto run = json_of({"world", "evaluations", "alpha", "--run", "alpha-2"});
+  EXPECT_EQ(run.at("strategies").at("up").at("decision").as_string(), "PROMOTE");
+  EXPECT_TRUE(run.at("strategies").at("up").at("clauses").is_array());
+  EXPECT_EQ(qmtl({"world", "evaluations", "alpha", "--run", "alpha-9"}).exit_code, 1);
+
+  // Closing a gate the policy keeps open: warned, with the time it would be undone.
+  auto close = qmtl({"world", "activation", "set", "alpha", "--strategy", "steady", "--side",
+                     "long", "--active", "false", "--reason", "risk check"});
+  ASSERT_EQ(close.exit_code, 0) << close.err;
+  EXPECT_TRUE(has(close.out, "closed steady/long in world 'alpha'")) << close.out;
+  EXPECT_TRUE(has(close.err, "warning: the next scheduled evaluation (due 20")) << close.err;
+  EXPECT_TRUE(has(close.err, "would open 'steady' again")) << close.err;
+  // Opening a gate the policy keeps open needs no warning.
+  auto open = qmtl({"--output", "json", "world", "activation", "set", "alpha", "--strategy", "up",
+                    "--side", "long", "--active", "true"});
+  ASSERT_EQ(open.exit_code, 0) << open.err;
+  EXPECT_TRUE(open.err.empty()) << open.err;
+  EXPECT_TRUE(json::parse(open.out)->at("warning").is_null());
+  EXPECT_EQ(qmtl({"world", "activation", "set", "alpha", "--strategy", "up", "--side", "up",
+                  "--active", "true"})
+                .exit_code,
+            2);
+
+  auto audit = qmtl({"world", "audit", "alpha", "--since", "1h"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_TRUE(has(audit.out, "SEQ  AT")) << audit.out;
+  EXPECT_TRUE(has(audit.out, "PROMOTE")) << audit.out;
+  EXPECT_TRUE(has(audit.out, "risk check")) << audit.out;
+  auto all = json_of({"world", "audit", "alpha"});
+  EXPECT_GT(all.at("records").as_array().size(), 10u);
+  auto later = json_of({"world", "audit", "alpha", "--since", "2099-01-01T00:00:00Z"});
+  EXPECT_TRUE(later.at("records").as_array().empty());
+  EXPECT_EQ(qmtl({"world", "audit", "alpha", "--since", "last tuesday"}).exit_code, 2);
+}
+
+TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
+  testing::write_file(dir_.file("fresh.yml"),
+                      "id: fresh\nnodes:\n  - {type: sma, period: 20, name: '20'}\n");
+  auto submit = qmtl({"strategy", "submit", dir_.file("fresh.yml"), "--world", "alpha"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  EXPECT_TRUE(has(submit.out, "submitted strategy 'fresh' to world 'alpha' (state Submitted)"));
+  auto fresh = json_of({"strategy", "status", "fresh"});
+  for (const char* f : {"id", "world", "state", "state_since", "effective_mode", "spec"}) {
+    EXPECT_TRUE(fresh.as_object().contains(f)) << f;
+  }
+  EXPECT_EQ(fresh.at("spec").at("nodes").as_array()[0].at("period").as_int64(), 20);
+  EXPECT_EQ(fresh.at("spec").at("nodes").as_array()[0].at("name").as_string(), "20");
+  testing::write_file(dir_.file("bad.yml"), "nodes: [1, 2\n");
+  auto bad = qmtl({"strategy", "submit", dir_.file("bad.yml"), "--world", "alpha"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(has(bad.err, dir_.file("bad.yml") + ":")) << bad.err;
+
+  auto list = qmtl({"strategy", "list", "--world", "alpha"});
+  EXPECT_TRUE(has(list.out, "STRATEGY  WORLD  STATE      FOR")) << list.out;
+  EXPECT_TRUE(has(list.out, "fresh     alpha  Submitted  ")) << list.out;
+  EXPECT_EQ(json_of({"strategy", "list"}).at("strategies").as_array().size(), 4u);
+
+  auto off = qmtl({"strategy", "deactivate", "up", "--reason", "decayed"});
+  EXPECT_TRUE(has(off.out, "strategy 'up' is now Inactive")) << off.out << off.err;
+  EXPECT_TRUE(has(qmtl({"strategy", "activate", "up"}).out, "is now DryRun"));
+  EXPECT_TRUE(has(qmtl({"strategy", "archive", "up"}).out, "is now Archived"));
+  auto again = qmtl({"strategy", "activate", "up"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_TRUE(has(again.err, "(HTTP 409)")) << again.err;
+
+  auto paused = qmtl({"world", "status", "alpha", "--set", "Paused", "--reason", "outage"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  EXPECT_TRUE(has(paused.out, "alpha  alpha  Paused")) << paused.out;
+  EXPECT_TRUE(has(paused.out, "STRATEGY  STATE      FOR  MODE")) << paused.out;
+  EXPECT_EQ(qmtl({"world", "status", "alpha", "--set", "Asleep"}).exit_code, 2);
+  auto create = qmtl({"world", "create", "beta", "--policy-file", dir_.file("policy.yml")});
+  EXPECT_TRUE(has(create.out, "created world 'beta' with policy version 1")) << create.err;
+}
+
+TEST_F(CliCommandsTest, ErrorsSayWhatHappenedWithHonestExitCodes) {
+  auto unknown = qmtl({"world", "status", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.err,
+            "qmtl: world 'nope' does not exist; `qmtl world list` shows the worlds "
+            "(HTTP 404)\n");
+  auto viewer = qmtl({"world", "create", "x"}, {{"QMTL_TOKEN", kViewer}});
+  EXPECT_EQ(viewer.exit_code, 1);
+  EXPECT_TRUE(has(viewer.err,
+                  "token 'watcher' has role viewer; this needs admin or higher "
+                  "(HTTP 403)"))
+      << viewer.err;
+  auto anonymous = qmtl({"world", "list"}, {{"QMTL_TOKEN", std::nullopt}});
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_TRUE(has(anonymous.err, "(HTTP 401)")) << anonymous.err;
+  auto away = qmtl({"--gateway-url", "http://127.0.0.1:9", "world", "list"});
+  EXPECT_EQ(away.exit_code, 3);
+  EXPECT_TRUE(has(away.err, "cannot reach the qmtl server at http://127.0.0.1:9")) << away.err;
+  EXPECT_EQ(qmtl({"world", "status", "Bad Id"}).exit_code, 2);
+  EXPECT_EQ(qmtl({"strategy", "status", "Bad Id"}).exit_code, 2);
+}
+
+TEST_F(CliCommandsTest, ConfigFileIsBelowEnvironmentAndFlags) {
+  const std::string config = testing::write_file(
+      dir_.file("config.yml"),
+      fmt::format("gateway_url: {}\ntoken: {}\noutput: json\n", server_->url(), kViewer));
+  // The config alone: its URL, token and output format.
+  auto r = qmtl(
+      {"world", "list"},
+      {{"QMTL_CONFIG", config}, {"QMTL_GATEWAY_URL", std::nullopt}, {"QMTL_TOKEN", std::nullopt}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(json::parse(r.out)) << r.out;
+  // The environment beats it, and a flag beats the environment.
+  auto env = qmtl({"world", "create", "x"},
+                  {{"QMTL_CONFIG", config}, {"QMTL_GATEWAY_URL", "http://127.0.0.1:9"}});
+  EXPECT_EQ(env.exit_code, 3);
+  auto flag = qmtl({"--gateway-url", server_->url(), "--output", "table", "world", "list"},
+                   {{"QMTL_CONFIG", config}, {"QMTL_GATEWAY_URL", "http://127.0.0.1:9"}});
+  EXPECT_EQ(flag.exit_code, 0) << flag.err;
+  EXPECT_TRUE(has(flag.out, "ID     NAME")) << flag.out;
+  auto token = qmtl({"world", "create", "y"}, {{"QMTL_CONFIG", config}});  // env token: admin
+  EXPECT_EQ(token.exit_code, 0) << token.err;
+  const std::string broken = testing::write_file(dir_.file("broken.yml"), "gateway: x\n");
+  auto b = qmtl({"world", "list"}, {{"QMTL_CONFIG", broken}});
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_TRUE(has(b.err, broken + ":1: unknown key 'gateway'")) << b.err;
+}
+
+TEST_F(CliCommandsTest, HelpOnEveryCommandAndBashCompletion) {
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"world"},
+                                                               {"world", "create"},
+                                                               {"world", "list"},
+                                                               {"world", "status"},
+                                                               {"world", "policy", "set"},
+                                                               {"world", "policy", "show"},
+                                                               {"world", "policy", "history"},
+                                                               {"world", "policy", "rollback"},
+                                                               {"world", "evaluate"},
+                                                               {"world", "evaluations"},
+                                                               {"world", "activation", "set"},
+                                                               {"world", "audit"},
+                                                               {"strategy", "submit"},
+                                                               {"strategy", "list"},
+                                                               {"strategy", "status"},
+                                                               {"strategy", "activate"},
+                                                               {"strategy", "deactivate"},
+                                                               {"strategy", "archive"},
+                                                               {"serve"},
+                                                               {"completion"}}) {
+    auto args = cmd;
+    args.push_back("--help");
+    auto r = qmtl(args);
+    EXPECT_EQ(r.exit_code, 0) << fmt::format("{}", fmt::join(cmd, " "));
+    if (cmd.size() > 1 || cmd[0] != "world") {
+      EXPECT_TRUE(has(r.out, "e.g. qmtl") || has(r.out, "e.g. eval"))
+          << fmt::format("{}: {}", fmt::join(cmd, " "), r.out);
+    }
+  }
+  auto c = qmtl({"completion", "bash"});
+  ASSERT_EQ(c.exit_code, 0);
+  EXPECT_TRUE(has(c.out, "\"world policy\") echo \"set show history rollback\""));
+  EXPECT_TRUE(has(c.out, "--dry-run"));
+  const std::string script = testing::write_file(dir_.file("completion.bash"), c.out);
+  auto check = testing::run_process({"/bin/bash", "-n", script});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  // Completing "qmtl world po" offers "policy".
+  auto complete = testing::run_process(
+      {"/bin/bash", "-c",
+       fmt::format("source {}; COMP_WORDS=(qmtl world po); COMP_CWORD=2; _qmtl; "
+                   "echo \"${{COMPREPLY[@]}}\"",
+                   script)});
+  EXPECT_EQ(complete.out, "policy\n") << complete.err;
+  EXPECT_EQ(qmtl({"completion", "zsh"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace qmtl
