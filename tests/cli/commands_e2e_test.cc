@@ -137,6 +137,7 @@ TEST_F(CliCommandsTest, EvaluateExplainActivateAndAudit) {
   ASSERT_EQ(explain.exit_code, 0) << explain.err;
   EXPECT_TRUE(has(explain.out, "up (promote gate):")) << explain.out;
   EXPECT_TRUE(has(explain.out, "return >= 0.03")) << explain.out;
+  EXPECT_TRUE(has(explain.out, "  metrics: ")) << explain.out;
   auto run = json_of({"world", "evaluations", "alpha", "--run", "alpha-2"});
   EXPECT_EQ(run.at("strategies").at("up").at("decision").as_string(), "PROMOTE");
   EXPECT_TRUE(run.at("strategies").at("up").at("clauses").is_array());

@@ -251,9 +251,19 @@ int world_evaluations(const Globals& g, const std::string& id,
     // Each clause with its value, so the reasons can be checked by hand.
     for (const auto& kv : object_at(*r, "strategies")) {
       const auto& clauses = array_at(kv.value(), "clauses");
-      if (clauses.empty()) continue;
+      const auto& metrics = object_at(kv.value(), "metrics");
+      if (clauses.empty() && metrics.empty()) continue;
       out << fmt::format("\n{} ({} gate):\n", std::string_view(kv.key()),
                          str_field(kv.value().as_object(), "gate"));
+      if (!metrics.empty()) {
+        std::vector<std::string> parts;
+        for (const auto& m : metrics) {
+          parts.push_back(
+              fmt::format("{} {}", std::string_view(m.key()), display_number(&m.value())));
+        }
+        out << fmt::format("  metrics: {}\n", fmt::join(parts, ", "));
+      }
+      if (clauses.empty()) continue;
       Table t({"  CLAUSE", "VALUE", "PASS"});
       for (const auto& c : clauses) {
         const auto& co = c.as_object();
