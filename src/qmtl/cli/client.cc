@@ -36,6 +36,21 @@ CliResult<boost::json::value> call_server(const Globals& g, HttpCall call) {
   return std::move(*doc);
 }
 
+std::optional<boost::json::value> answer_for_table(const Globals& g, HttpCall call,
+                                                   std::ostream& out, std::ostream& err, int& rc) {
+  auto r = call_server(g, std::move(call));
+  if (!r) {
+    rc = report(r.error(), err);
+    return std::nullopt;
+  }
+  rc = kExitOk;
+  if (g.json()) {
+    print_json(*r, out);
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
 int report(const Failure& f, std::ostream& err) {
   err << "qmtl: " << f.message << '\n';
   return f.exit_code;

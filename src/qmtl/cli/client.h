@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -39,6 +40,11 @@ using CliResult = tl::expected<T, Failure>;
 // Calls the server and decodes a JSON answer. Non-2xx answers become a Failure
 // carrying the problem's `detail` (exit 1); an unreachable server exits 3.
 CliResult<boost::json::value> call_server(const Globals& g, HttpCall call);
+// Calls the server for a command that shows what it answers: on failure the
+// error is reported, with --output json the answer is printed as is; either way
+// nullopt with the exit code in `rc`. Otherwise the answer, for a table.
+std::optional<boost::json::value> answer_for_table(const Globals& g, HttpCall call,
+                                                   std::ostream& out, std::ostream& err, int& rc);
 // Prints "qmtl: <message>" and returns the exit code.
 int report(const Failure& f, std::ostream& err);
 // A usage error (exit 2) for a bad id, so it never becomes another URL path.

@@ -112,12 +112,9 @@ int strategy_list(const Globals& g, const std::optional<std::string>& world, std
     if (auto c = check_id("world", *world); !c) return report(c.error(), err);
     path += "?world=" + *world;
   }
-  auto r = call_server(g, {.method = "GET", .path = path});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = path}, out, err, rc);
+  if (!r) return rc;
   const auto& list = array_at(*r, "strategies");
   if (list.empty()) {
     out << "no strategies; submit one with `qmtl strategy submit <file> --world <world>`\n";
@@ -129,12 +126,9 @@ int strategy_list(const Globals& g, const std::optional<std::string>& world, std
 
 int strategy_status(const Globals& g, const std::string& id, std::ostream& out, std::ostream& err) {
   if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
-  auto r = call_server(g, {.method = "GET", .path = "/strategies/" + id});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = "/strategies/" + id}, out, err, rc);
+  if (!r) return rc;
   print_strategies(boost::json::array{*r}, out);
   return kExitOk;
 }

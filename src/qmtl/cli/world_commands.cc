@@ -52,12 +52,9 @@ int world_create(const Globals& g, const std::string& id, const std::optional<st
 }
 
 int world_list(const Globals& g, std::ostream& out, std::ostream& err) {
-  auto r = call_server(g, {.method = "GET", .path = "/worlds"});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = "/worlds"}, out, err, rc);
+  if (!r) return rc;
   print_worlds_table(array_at(*r, "worlds"), out);
   return kExitOk;
 }
@@ -126,12 +123,9 @@ int policy_show(const Globals& g, const std::string& id, std::optional<int64_t> 
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
   const std::string path = version ? fmt::format("/worlds/{}/policies/{}", id, *version)
                                    : fmt::format("/worlds/{}/policy", id);
-  auto r = call_server(g, {.method = "GET", .path = path});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = path}, out, err, rc);
+  if (!r) return rc;
   const auto& o = r->as_object();
   out << fmt::format("# world {}, policy version {}{}, created {}\n", id, str_field(o, "version"),
                      o.at("current").as_bool() ? " (current)" : "",
@@ -143,12 +137,10 @@ int policy_show(const Globals& g, const std::string& id, std::optional<int64_t> 
 
 int policy_history(const Globals& g, const std::string& id, std::ostream& out, std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
-  auto r = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/policies", id)});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = fmt::format("/worlds/{}/policies", id)},
+                            out, err, rc);
+  if (!r) return rc;
   const auto& versions = array_at(*r, "versions");
   if (versions.empty()) {
     out << fmt::format(
@@ -205,14 +197,13 @@ void print_run(const boost::json::value& run, std::ostream& out) {
 int world_evaluate(const Globals& g, const std::string& id, bool dry_run, std::ostream& out,
                    std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
-  auto r = call_server(g, {.method = "POST",
-                           .path = fmt::format("/worlds/{}/evaluate", id),
-                           .body = json::dump(boost::json::object{{"apply", !dry_run}})});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g,
+                            {.method = "POST",
+                             .path = fmt::format("/worlds/{}/evaluate", id),
+                             .body = json::dump(boost::json::object{{"apply", !dry_run}})},
+                            out, err, rc);
+  if (!r) return rc;
   const auto& o = r->as_object();
   out << fmt::format("evaluation {} of world '{}' (policy version {})\n", str_field(o, "id"), id,
                      str_field(o, "policy_version"));
@@ -237,13 +228,11 @@ int world_evaluations(const Globals& g, const std::string& id,
                       const std::optional<std::string>& run, std::ostream& out, std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
   if (run) {
-    auto r = call_server(
-        g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations/{}", id, *run)});
-    if (!r) return report(r.error(), err);
-    if (g.json()) {
-      print_json(*r, out);
-      return kExitOk;
-    }
+    int rc = kExitOk;
+    auto r = answer_for_table(
+        g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations/{}", id, *run)}, out, err,
+        rc);
+    if (!r) return rc;
     const auto& o = r->as_object();
     out << fmt::format("evaluation {} of world '{}' at {} (policy version {})\n", *run, id,
                        display_time(str_field(o, "started_at")), str_field(o, "policy_version"));
@@ -274,12 +263,10 @@ int world_evaluations(const Globals& g, const std::string& id,
     }
     return kExitOk;
   }
-  auto r = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations", id)});
-  if (!r) return report(r.error(), err);
-  if (g.json()) {
-    print_json(*r, out);
-    return kExitOk;
-  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations", id)},
+                            out, err, rc);
+  if (!r) return rc;
   const auto& runs = array_at(*r, "runs");
   if (runs.empty()) {
     out << fmt::format("world '{}' has not been evaluated yet; run `qmtl world evaluate {}`\n", id,
