@@ -1,0 +1,135 @@
+#include "qmtl/broker/paper_broker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace qmtl::broker {
+namespace {
+
+constexpr double kEpsilon = 1e-9;
+
+double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
+
+}  // namespace
+
+double Account::unrealised_pnl() const {
+  double u = 0;
+  for (const auto& [s, p] : positions) u += p.qty * (p.last_price - p.avg_price);
+  return u;
+}
+
+double Account::equity() const {
+  double e = cash;
+  for (const auto& [s, p] : positions) e += p.qty * p.last_price;
+  return e;
+}
+
+PaperBroker::PaperBroker(BrokerageModel model, double initial_cash) : model_(std::move(model)) {
+  account_.cash = initial_cash;
+}
+
+Result<std::string> PaperBroker::submit(const Order& order) {
+  if (auto r = validate_order(order); !r) return propagate(r);
+  std::string id = fmt::format("paper-{}", next_id_++);
+  open_.push_back(Open{.id = id, .order = order, .remaining = order.qty});
+  return id;
+}
+
+Result<void> PaperBroker::cancel(std::string_view order_id) {
+  auto it =
+      std::find_if(open_.begin(), open_.end(), [&](const Open& o) { return o.id == order_id; });
+  if (it == open_.end()) {
+    return make_error(
+        ErrorCode::kNotFound,
+        fmt::format("order '{}' is not open (unknown, filled or cancelled)", order_id));
+  }
+  open_.erase(it);
+  return {};
+}
+
+std::vector<Fill> PaperBroker::take_fills() {
+  std::vector<Fill> out;
+  out.swap(fills_);
+  return out;
+}
+
+void PaperBroker::book(const Fill& f) {
+  Position& p = account_.positions[f.symbol];
+  const double delta = f.side == Side::kBuy ? f.qty : -f.qty;
+  if (std::fabs(p.qty) < kEpsilon || sign(p.qty) == sign(delta)) {
+    p.avg_price = (p.avg_price * std::fabs(p.qty) + f.price * f.qty) / (std::fabs(p.qty) + f.qty);
+    p.qty += delta;
+  } else {
+    const double closing = std::min(std::fabs(delta), std::fabs(p.qty));
+    account_.realised_pnl += closing * (f.price - p.avg_price) * sign(p.qty);
+    p.qty += delta;
+    if (std::fabs(p.qty) < kEpsilon) {
+      p.qty = 0;
+      p.avg_price = 0;
+    } else if (sign(p.qty) == sign(delta)) {
+      p.avg_price = f.price;  // flipped: the rest opened a new position at this price
+    }
+  }
+  p.last_price = f.price;
+  account_.cash -= delta * f.price + f.fee;
+  account_.fees += f.fee;
+  if (p.qty == 0) account_.positions.erase(f.symbol);
+}
+
+Result<void> PaperBroker::on_bar(const Bar& bar) {
+  if (auto r = validate_bar(bar); !r) return r;
+  for (auto& o : open_) {
+    const Order& ord = o.order;
+    if (ord.symbol != bar.symbol || !(ord.ts < bar.ts)) continue;
+    const bool buy = ord.side == Side::kBuy;
+    double ref = bar.open;
+    bool maker = false;
+    switch (ord.type) {
+      case OrderType::kMarket:
+        break;
+      case OrderType::kLimit:
+        if (buy ? bar.low > ord.limit_price : bar.high < ord.limit_price) continue;
+        if (buy ? bar.open <= ord.limit_price : bar.open >= ord.limit_price) {
+          ref = bar.open;  // marketable at the open
+        } else {
+          ref = ord.limit_price;
+          maker = true;
+        }
+        break;
+      case OrderType::kStop:
+        if (!o.triggered) {
+          if (buy ? bar.high < ord.stop_price : bar.low > ord.stop_price) continue;
+          o.triggered = true;
+          ref = buy ? std::max(bar.open, ord.stop_price) : std::min(bar.open, ord.stop_price);
+        }
+        break;
+    }
+    double qty = o.remaining;
+    if (model_.volume_limit > 0) qty = std::min(qty, model_.volume_limit * bar.volume);
+    if (qty <= kEpsilon) continue;
+    double price = slipped_price(model_.slippage, ord.side, ref, qty, bar);
+    if (ord.type == OrderType::kLimit) {
+      price = buy ? std::min(price, ord.limit_price) : std::max(price, ord.limit_price);
+    }
+    Fill f{.ts = bar.ts,
+           .order_id = o.id,
+           .symbol = ord.symbol,
+           .side = ord.side,
+           .qty = qty,
+           .price = price,
+           .fee = fee_for(model_.fee, qty, price, maker),
+           .maker = maker};
+    book(f);
+    fills_.push_back(std::move(f));
+    o.remaining -= qty;
+  }
+  std::erase_if(open_, [](const Open& o) { return o.remaining <= kEpsilon; });
+  if (auto it = account_.positions.find(bar.symbol); it != account_.positions.end()) {
+    it->second.last_price = bar.close;
+  }
+  return {};
+}
+
+}  // namespace qmtl::broker

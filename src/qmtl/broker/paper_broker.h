@@ -1,0 +1,59 @@
+// PaperBroker: simulated execution against bars with a BrokerageModel, and the
+// cash, positions and PnL that follow.
+//
+// Orders fill on bars strictly after the one they were decided on (an order
+// with ts t fills from the first bar with ts > t): no look-ahead.
+//   market  at the bar's open, slipped;
+//   limit   when the bar trades through the limit: at the open if it opened
+//           beyond it (taker), else at the limit (maker); never worse than the
+//           limit, slippage included;
+//   stop    once the bar trades through the stop it is a market order: at the
+//           worse of the open and the stop, slipped.
+// Each order takes at most model.volume_limit of a bar's volume; what is left
+// stays open for later bars (partial fills). A bar without volume fills nothing
+// while a volume limit is set. Positions are marked to each bar's close.
+//
+// Thread safety: not thread-safe; drive it from one thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qmtl/broker/broker.h"
+#include "qmtl/broker/brokerage_model.h"
+
+namespace qmtl::broker {
+
+class PaperBroker final : public Broker {
+ public:
+  PaperBroker(BrokerageModel model, double initial_cash);
+
+  Result<std::string> submit(const Order& order) override;
+  Result<void> cancel(std::string_view order_id) override;
+  std::vector<Fill> take_fills() override;
+  Account account() const override { return account_; }
+
+  // Fills the open orders of bar.symbol that it can (see above) and marks the
+  // symbol's position to the close. kInvalidArgument for an inconsistent bar
+  // (nothing changes).
+  Result<void> on_bar(const Bar& bar);
+  // Orders still (partly) open.
+  size_t open_orders() const { return open_.size(); }
+
+ private:
+  struct Open {
+    std::string id;
+    Order order;
+    double remaining = 0;
+    bool triggered = false;  // a stop order that has become a market order
+  };
+  void book(const Fill& f);
+
+  BrokerageModel model_;
+  Account account_;
+  std::vector<Open> open_;
+  std::vector<Fill> fills_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace qmtl::broker
