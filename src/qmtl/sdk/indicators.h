@@ -1,0 +1,153 @@
+// Built-in indicators as incremental state machines: one update per new value,
+// O(1) each, no allocation after construction, so a backtest can push millions
+// of bars through a strategy per second.
+//
+// update() returns the indicator's value once it has seen enough input (its
+// warm-up) and std::nullopt before that, or when the value is undefined (a
+// z-score of a constant window). Inputs must be finite; callers (the DAG)
+// refuse the rest before they get here.
+//
+// Definitions (docs/sdk.md):
+//   Returns       x_t / x_{t-1} - 1; from the 2nd value
+//   Sma(n)        mean of the last n values; from the n-th
+//   Ema(n)        alpha = 2 / (n + 1), seeded with the SMA of the first n
+//                 values; from the n-th
+//   Rsi(n)        Wilder: average gain and loss over n changes (first as a
+//                 simple mean, then smoothed by (n - 1) / n); 100 - 100 / (1 + RS);
+//                 100 when there were no losses, 50 when nothing moved; from
+//                 the (n + 1)-th value
+//   RollingStd(n) sample standard deviation (ddof = 1) of the last n; n >= 2
+//   ZScore(n)     (x - mean) / std over the last n values including x
+//   Crossover     +1 when a moves from <= b to > b, -1 from >= b to < b, else 0;
+//                 from the 2nd pair
+//
+// Thread safety: plain values; one instance per thread.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+namespace qmtl::sdk {
+
+// The last n values, oldest overwritten first.
+class Ring {
+ public:
+  explicit Ring(size_t n) : data_(n) {}
+  // Adds x; returns the value it replaced, if the ring was full.
+  std::optional<double> push(double x) {
+    std::optional<double> out;
+    if (size_ == data_.size()) {
+      out = data_[head_];
+    } else {
+      ++size_;
+    }
+    data_[head_] = x;
+    head_ = head_ + 1 == data_.size() ? 0 : head_ + 1;
+    return out;
+  }
+  // The i-th value held (any order); i < size().
+  double at(size_t i) const { return data_[i]; }
+  bool full() const { return size_ == data_.size(); }
+  size_t size() const { return size_; }
+  size_t capacity() const { return data_.size(); }
+
+ private:
+  std::vector<double> data_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
+
+class Returns {
+ public:
+  std::optional<double> update(double x) {
+    std::optional<double> r;
+    if (prev_) r = x / *prev_ - 1;
+    prev_ = x;
+    return r;
+  }
+
+ private:
+  std::optional<double> prev_;
+};
+
+class Sma {
+ public:
+  explicit Sma(size_t n) : ring_(n) {}
+  std::optional<double> update(double x);
+
+ private:
+  Ring ring_;
+  double sum_ = 0;
+  size_t since_resum_ = 0;
+};
+
+class Ema {
+ public:
+  explicit Ema(size_t n) : n_(n), alpha_(2.0 / (static_cast<double>(n) + 1)) {}
+  std::optional<double> update(double x);
+
+ private:
+  size_t n_;
+  double alpha_;
+  size_t seen_ = 0;
+  double value_ = 0;  // the running sum until the n-th value, then the EMA
+};
+
+class Rsi {
+ public:
+  explicit Rsi(size_t n) : n_(n) {}
+  std::optional<double> update(double x);
+
+ private:
+  size_t n_;
+  std::optional<double> prev_;
+  size_t changes_ = 0;
+  double gain_ = 0, loss_ = 0;
+};
+
+class RollingStd {
+ public:
+  explicit RollingStd(size_t n) : ring_(n) {}
+  std::optional<double> update(double x);
+  // The mean of the window after the latest update (valid once full).
+  double mean() const { return shift_ + sum_ / static_cast<double>(ring_.size()); }
+
+ private:
+  Ring ring_;
+  double shift_ = 0;  // sums are kept around the first value: no catastrophic cancellation
+  bool shifted_ = false;
+  double sum_ = 0, sumsq_ = 0;
+  size_t since_resum_ = 0;
+};
+
+class ZScore {
+ public:
+  explicit ZScore(size_t n) : std_(n) {}
+  std::optional<double> update(double x) {
+    auto s = std_.update(x);
+    if (!s || *s == 0) return std::nullopt;
+    return (x - std_.mean()) / *s;
+  }
+
+ private:
+  RollingStd std_;
+};
+
+class Crossover {
+ public:
+  std::optional<double> update(double a, double b) {
+    std::optional<double> out;
+    if (prev_) {
+      const auto [pa, pb] = *prev_;
+      out = (pa <= pb && a > b) ? 1.0 : (pa >= pb && a < b) ? -1.0 : 0.0;
+    }
+    prev_ = std::pair{a, b};
+    return out;
+  }
+
+ private:
+  std::optional<std::pair<double, double>> prev_;
+};
+
+}  // namespace qmtl::sdk

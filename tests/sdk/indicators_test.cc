@@ -1,0 +1,107 @@
+// Each indicator against values computed by hand (see docs/sdk.md for the
+// definitions), its exact warm-up, and its long-run drift.
+#include "qmtl/sdk/indicators.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace qmtl::sdk {
+namespace {
+
+template <typename Indicator>
+std::vector<std::optional<double>> run(Indicator ind, const std::vector<double>& xs) {
+  std::vector<std::optional<double>> out;
+  for (double x : xs) out.push_back(ind.update(x));
+  return out;
+}
+
+void expect_series(const std::vector<std::optional<double>>& got,
+                   const std::vector<std::optional<double>>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].has_value(), want[i].has_value()) << "at " << i;
+    if (want[i]) {
+      EXPECT_NEAR(*got[i], *want[i], 1e-12) << "at " << i;
+    }
+  }
+}
+
+constexpr std::nullopt_t no = std::nullopt;
+
+TEST(Indicators, Returns) { expect_series(run(Returns{}, {100, 110, 99}), {no, 0.1, -0.1}); }
+
+TEST(Indicators, SmaStartsAtTheNthValue) {
+  expect_series(run(Sma(3), {1, 2, 3, 4, 5}), {no, no, 2, 3, 4});
+  expect_series(run(Sma(1), {7, 8}), {7, 8});
+}
+
+TEST(Indicators, EmaIsSeededWithTheSma) {
+  // alpha = 2 / (3 + 1) = 0.5; seed = (1 + 2 + 3) / 3 = 2.
+  expect_series(run(Ema(3), {1, 2, 3, 4, 5}), {no, no, 2, 3, 4});
+  // alpha = 0.4: 10 -> (12 + 10) / ... seed (10 + 12 + 14 + 16) / 4 = 13, then 13 + 0.4 * (8 - 13)
+  // = 11.
+  expect_series(run(Ema(4), {10, 12, 14, 16, 8}), {no, no, no, 13, 11});
+}
+
+TEST(Indicators, RsiUsesWilderSmoothing) {
+  // Changes +1 +1 -1: gain 2/3, loss 1/3, RS 2 -> 66.67; then +2: gain (4/3 + 2) / 3 = 10/9,
+  // loss (2/3) / 3 = 2/9, RS 5 -> 83.33.
+  expect_series(run(Rsi(3), {10, 11, 12, 11, 13}),
+                {no, no, no, 100.0 - 100.0 / 3, 100.0 - 100.0 / 6});
+  expect_series(run(Rsi(2), {1, 2, 3}), {no, no, 100});
+  expect_series(run(Rsi(2), {5, 5, 5}), {no, no, 50});
+  expect_series(run(Rsi(2), {3, 2, 1}), {no, no, 0});
+}
+
+TEST(Indicators, RollingStdIsTheSampleStandardDeviation) {
+  expect_series(run(RollingStd(3), {1, 2, 3, 4}), {no, no, 1, 1});
+  auto s = run(RollingStd(8), {2, 4, 4, 4, 5, 5, 7, 9});
+  EXPECT_NEAR(*s.back(), std::sqrt(32.0 / 7), 1e-12);
+  expect_series(run(RollingStd(2), {1e9, 1e9 + 1}), {no, std::sqrt(0.5)});
+  expect_series(run(RollingStd(1), {1, 2}), {no, no});  // undefined for one value
+}
+
+TEST(Indicators, ZScoreIsMissingForAConstantWindow) {
+  expect_series(run(ZScore(3), {1, 2, 3, 3, 3, 3}),
+                {no, no, 1, (3 - 8.0 / 3) / std::sqrt(1.0 / 3), no, no});
+}
+
+TEST(Indicators, CrossoverSignsTheCross) {
+  Crossover c;
+  EXPECT_FALSE(c.update(1, 2));
+  EXPECT_EQ(c.update(2, 2), 0);  // touching is not crossing
+  EXPECT_EQ(c.update(3, 2), 1);  // from <= to >
+  EXPECT_EQ(c.update(4, 2), 0);  // still above
+  EXPECT_EQ(c.update(2, 2), 0);
+  EXPECT_EQ(c.update(1, 2), -1);  // from >= to <
+}
+
+TEST(Indicators, RunningSumsDoNotDriftOverMillionsOfUpdates) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> step(0, 1);
+  Sma sma(50);
+  RollingStd sd(50);
+  std::vector<double> window;
+  double price = 1e4;
+  for (int i = 0; i < 2'000'000; ++i) {
+    price += step(rng);
+    auto m = sma.update(price);
+    auto s = sd.update(price);
+    window.push_back(price);
+    if (window.size() > 50) window.erase(window.begin());
+    if (i % 100'000 == 99'999) {
+      double mean = 0;
+      for (double x : window) mean += x;
+      mean /= 50;
+      double var = 0;
+      for (double x : window) var += (x - mean) * (x - mean);
+      ASSERT_NEAR(*m, mean, 1e-9 * std::fabs(mean));
+      ASSERT_NEAR(*s, std::sqrt(var / 49), 1e-6);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qmtl::sdk
