@@ -1,0 +1,390 @@
+#include "qmtl/sdk/dag.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <variant>
+
+#include "qmtl/core/duration.h"
+
+namespace qmtl::sdk {
+namespace {
+
+using AnyIndicator = std::variant<Returns, Sma, Ema, Rsi, RollingStd, ZScore, Crossover>;
+
+AnyIndicator make_indicator(IndicatorKind k, size_t n) {
+  switch (k) {
+    case IndicatorKind::kReturns:
+      return Returns{};
+    case IndicatorKind::kSma:
+      return Sma(n);
+    case IndicatorKind::kEma:
+      return Ema(n);
+    case IndicatorKind::kRsi:
+      return Rsi(n);
+    case IndicatorKind::kRollingStd:
+      return RollingStd(n);
+    case IndicatorKind::kZScore:
+      return ZScore(n);
+    case IndicatorKind::kCrossover:
+      return Crossover{};
+  }
+  return Returns{};
+}
+
+TimePoint bucket_of(TimePoint ts, Duration interval) {
+  const auto t = ts.time_since_epoch().count();
+  const auto iv = interval.count();
+  auto q = t / iv;
+  if (t % iv != 0 && t < 0) --q;  // floor, also before 1970
+  return TimePoint(Duration(q * iv));
+}
+
+}  // namespace
+
+std::string_view node_state_name(NodeState s) {
+  switch (s) {
+    case NodeState::kInitialized:
+      return "Initialized";
+    case NodeState::kPreWarmup:
+      return "PreWarmup";
+    case NodeState::kActive:
+      return "Active";
+    case NodeState::kCompleted:
+      return "Completed";
+    case NodeState::kError:
+      return "Error";
+  }
+  return "Error";
+}
+
+std::string_view indicator_name(IndicatorKind k) {
+  switch (k) {
+    case IndicatorKind::kReturns:
+      return "returns";
+    case IndicatorKind::kSma:
+      return "sma";
+    case IndicatorKind::kEma:
+      return "ema";
+    case IndicatorKind::kRsi:
+      return "rsi";
+    case IndicatorKind::kRollingStd:
+      return "rolling_std";
+    case IndicatorKind::kZScore:
+      return "zscore";
+    case IndicatorKind::kCrossover:
+      return "crossover";
+  }
+  return "returns";
+}
+
+Result<IndicatorKind> parse_indicator(std::string_view name) {
+  for (auto k :
+       {IndicatorKind::kReturns, IndicatorKind::kSma, IndicatorKind::kEma, IndicatorKind::kRsi,
+        IndicatorKind::kRollingStd, IndicatorKind::kZScore, IndicatorKind::kCrossover}) {
+    if (indicator_name(k) == name) return k;
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("unknown indicator '{}'; use returns, sma, ema, rsi, rolling_std, "
+                                "zscore or crossover",
+                                name));
+}
+
+double WindowView::operator[](size_t k) const {
+  const size_t cap = values_->size();
+  return (*values_)[(head_ + cap - (k % cap)) % cap];
+}
+
+struct Dag::Impl {
+  enum class Kind { kInput, kIndicator, kCompute };
+  struct Node {
+    Kind kind = Kind::kInput;
+    std::string name;
+    std::vector<std::string> input_names;
+    std::vector<size_t> inputs;
+    std::vector<size_t> dependents;
+    Duration interval{0};
+    size_t period = 1;
+    IndicatorKind indicator_kind = IndicatorKind::kReturns;
+    std::optional<AnyIndicator> indicator;
+    ComputeFn fn;
+    NodeState state = NodeState::kInitialized;
+    // Emitted values, newest at hist_head, for the windows of compute dependents.
+    std::vector<double> hist = std::vector<double>(1);
+    size_t hist_head = 0, hist_size = 0;
+    std::optional<std::pair<TimePoint, double>> last;
+    // Inputs only: the open bucket.
+    std::optional<TimePoint> open_bucket;
+    double open_value = 0;
+    size_t closed_buckets = 0;
+    // Several inputs: the bucket each has emitted last.
+    std::vector<std::optional<TimePoint>> seen;
+  };
+
+  std::vector<Node> nodes;
+  std::map<std::string, size_t, std::less<>> by_name;
+  bool built = false;
+  std::optional<Error> failure;
+  std::function<void(std::string_view, TimePoint, double)> on_output;
+  uint64_t updates = 0;
+
+  void fail(Node& n, std::string message) {
+    n.state = NodeState::kError;
+    if (!failure) {
+      failure = Error{ErrorCode::kFailedPrecondition,
+                      fmt::format("node '{}': {}", n.name, std::move(message))};
+    }
+  }
+
+  void emit(size_t i, TimePoint ts, double v) {
+    Node& n = nodes[i];
+    n.state = NodeState::kActive;
+    n.last = {ts, v};
+    n.hist_head = (n.hist_head + 1) % n.hist.size();
+    n.hist[n.hist_head] = v;
+    n.hist_size = std::min(n.hist_size + 1, n.hist.size());
+    if (on_output) on_output(n.name, ts, v);
+    for (size_t d : n.dependents) receive(d, i, ts);
+  }
+
+  void receive(size_t i, size_t from, TimePoint ts) {
+    Node& n = nodes[i];
+    if (n.state == NodeState::kError) return;
+    if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (n.inputs[k] == from) n.seen[k] = ts;
+    }
+    for (const auto& s : n.seen) {
+      if (s != ts) return;  // wait until every input has this bucket
+    }
+    ++updates;
+    std::optional<double> out;
+    if (n.kind == Kind::kIndicator) {
+      const double a = nodes[n.inputs[0]].last->second;
+      if (auto* c = std::get_if<Crossover>(&*n.indicator)) {
+        out = c->update(a, nodes[n.inputs[1]].last->second);
+      } else {
+        out = std::visit(
+            [a](auto& ind) -> std::optional<double> {
+              if constexpr (std::is_same_v<std::decay_t<decltype(ind)>, Crossover>) {
+                return std::nullopt;
+              } else {
+                return ind.update(a);
+              }
+            },
+            *n.indicator);
+      }
+    } else {
+      std::vector<WindowView> windows;
+      windows.reserve(n.inputs.size());
+      for (size_t in : n.inputs) {
+        const Node& src = nodes[in];
+        if (src.hist_size < n.period) return;  // still warming up
+        windows.emplace_back(&src.hist, src.hist_head, n.period);
+      }
+      try {
+        out = n.fn(windows);
+      } catch (const std::exception& e) {
+        fail(n, fmt::format("its function threw: {}", e.what()));
+        return;
+      }
+    }
+    if (!out) return;
+    if (!std::isfinite(*out)) {
+      fail(n, fmt::format("computed {} for {}", *out, format_timestamp(ts)));
+      return;
+    }
+    emit(i, ts, *out);
+  }
+
+  void close_bucket(size_t i) {
+    Node& n = nodes[i];
+    const TimePoint ts = *n.open_bucket;
+    n.open_bucket.reset();
+    ++n.closed_buckets;
+    if (n.closed_buckets < n.period) return;  // PreWarmup: no output yet
+    emit(i, ts, n.open_value);
+  }
+};
+
+Dag::Dag() : impl_(std::make_unique<Impl>()) {}
+Dag::~Dag() = default;
+Dag::Dag(Dag&&) noexcept = default;
+Dag& Dag::operator=(Dag&&) noexcept = default;
+
+void Dag::input(std::string name, Duration interval, size_t period) {
+  Impl::Node n{
+      .kind = Impl::Kind::kInput, .name = std::move(name), .interval = interval, .period = period};
+  impl_->nodes.push_back(std::move(n));
+}
+
+void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
+                    size_t n) {
+  Impl::Node node{.kind = Impl::Kind::kIndicator,
+                  .name = std::move(name),
+                  .input_names = std::move(inputs),
+                  .period = n,
+                  .indicator_kind = kind};
+  impl_->nodes.push_back(std::move(node));
+}
+
+void Dag::compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn) {
+  Impl::Node node{.kind = Impl::Kind::kCompute,
+                  .name = std::move(name),
+                  .input_names = std::move(inputs),
+                  .period = period,
+                  .fn = std::move(fn)};
+  impl_->nodes.push_back(std::move(node));
+}
+
+Result<void> Dag::build() {
+  auto& nodes = impl_->nodes;
+  auto bad = [](std::string msg) {
+    return make_error(ErrorCode::kInvalidArgument, std::move(msg));
+  };
+  impl_->by_name.clear();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].name.empty()) return bad("a node needs a name");
+    if (!impl_->by_name.emplace(nodes[i].name, i).second) {
+      return bad(fmt::format("node name '{}' is used twice", nodes[i].name));
+    }
+  }
+  for (auto& n : nodes) {
+    if (n.period < 1) return bad(fmt::format("node '{}': period must be at least 1", n.name));
+    if (n.kind == Impl::Kind::kInput) {
+      if (n.interval.count() <= 0) {
+        return bad(fmt::format("input '{}': interval must be positive", n.name));
+      }
+      continue;
+    }
+    const size_t want = n.kind == Impl::Kind::kIndicator
+                            ? (n.indicator_kind == IndicatorKind::kCrossover ? 2 : 1)
+                            : std::max<size_t>(n.input_names.size(), 1);
+    if (n.input_names.size() != want) {
+      return bad(fmt::format("node '{}' takes {} input{}, not {}", n.name, want,
+                             want == 1 ? "" : "s", n.input_names.size()));
+    }
+    if (n.kind == Impl::Kind::kIndicator && n.indicator_kind == IndicatorKind::kRollingStd &&
+        n.period < 2) {
+      return bad(fmt::format("node '{}': rolling_std needs n >= 2", n.name));
+    }
+    n.inputs.clear();
+    for (const auto& in : n.input_names) {
+      auto it = impl_->by_name.find(in);
+      if (it == impl_->by_name.end()) {
+        return bad(fmt::format("node '{}' reads '{}', which is not a node", n.name, in));
+      }
+      n.inputs.push_back(it->second);
+    }
+    n.seen.assign(n.inputs.size(), std::nullopt);
+  }
+  // Depth-first order; a grey node met again closes a cycle.
+  std::vector<int> color(nodes.size(), 0);
+  std::vector<size_t> order, path;
+  std::optional<std::string> cycle;
+  auto visit = [&](auto&& self, size_t i) -> void {
+    if (cycle || color[i] == 2) return;
+    if (color[i] == 1) {
+      auto from = std::find(path.begin(), path.end(), i);
+      std::string text;
+      for (auto it = from; it != path.end(); ++it) text += nodes[*it].name + " -> ";
+      cycle = text + nodes[i].name;
+      return;
+    }
+    color[i] = 1;
+    path.push_back(i);
+    for (size_t in : nodes[i].inputs) self(self, in);
+    path.pop_back();
+    color[i] = 2;
+    order.push_back(i);
+  };
+  for (size_t i = 0; i < nodes.size(); ++i) visit(visit, i);
+  if (cycle) return bad(fmt::format("the nodes form a cycle: {}", *cycle));
+  for (size_t i : order) {
+    auto& n = nodes[i];
+    if (n.kind == Impl::Kind::kInput) continue;
+    n.interval = nodes[n.inputs[0]].interval;
+    for (size_t in : n.inputs) {
+      if (nodes[in].interval != n.interval) {
+        return bad(fmt::format(
+            "node '{}' mixes inputs of different intervals: '{}' every {} "
+            "and '{}' every {}",
+            n.name, nodes[n.inputs[0]].name, format_duration(nodes[n.inputs[0]].interval),
+            nodes[in].name, format_duration(nodes[in].interval)));
+      }
+    }
+    if (n.kind == Impl::Kind::kIndicator) n.indicator = make_indicator(n.indicator_kind, n.period);
+  }
+  for (auto& n : nodes) n.dependents.clear();
+  for (size_t i : order) {
+    for (size_t in : nodes[i].inputs) {
+      nodes[in].dependents.push_back(i);
+      if (nodes[i].kind == Impl::Kind::kCompute && nodes[in].hist.size() < nodes[i].period) {
+        nodes[in].hist.assign(nodes[i].period, 0.0);
+      }
+    }
+  }
+  impl_->built = true;
+  return {};
+}
+
+Result<void> Dag::push(std::string_view input, TimePoint ts, double value) {
+  if (!impl_->built) {
+    return make_error(ErrorCode::kFailedPrecondition, "call build() before feeding the Dag");
+  }
+  auto it = impl_->by_name.find(input);
+  if (it == impl_->by_name.end() || impl_->nodes[it->second].kind != Impl::Kind::kInput) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not an input node", input));
+  }
+  auto& n = impl_->nodes[it->second];
+  if (!std::isfinite(value)) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("input '{}' at {}: {} is not a number", input, format_timestamp(ts), value));
+  }
+  const TimePoint bucket = bucket_of(ts, n.interval);
+  if (n.open_bucket && bucket < *n.open_bucket) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("input '{}': {} is older than the open bucket {}", input,
+                                  format_timestamp(ts), format_timestamp(*n.open_bucket)));
+  }
+  if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
+  if (n.open_bucket && bucket > *n.open_bucket) impl_->close_bucket(it->second);
+  impl_->nodes[it->second].open_bucket = bucket;
+  impl_->nodes[it->second].open_value = value;
+  return {};
+}
+
+void Dag::finish() {
+  for (size_t i = 0; i < impl_->nodes.size(); ++i) {
+    if (impl_->nodes[i].kind == Impl::Kind::kInput && impl_->nodes[i].open_bucket) {
+      impl_->close_bucket(i);
+    }
+  }
+  for (auto& n : impl_->nodes) {
+    if (n.state != NodeState::kError) n.state = NodeState::kCompleted;
+  }
+}
+
+void Dag::on_output(std::function<void(std::string_view, TimePoint, double)> fn) {
+  impl_->on_output = std::move(fn);
+}
+
+NodeState Dag::state(std::string_view node) const {
+  auto it = impl_->by_name.find(node);
+  return it == impl_->by_name.end() ? NodeState::kError : impl_->nodes[it->second].state;
+}
+
+std::optional<std::pair<TimePoint, double>> Dag::latest(std::string_view node) const {
+  auto it = impl_->by_name.find(node);
+  if (it == impl_->by_name.end()) return std::nullopt;
+  return impl_->nodes[it->second].last;
+}
+
+const std::optional<Error>& Dag::failure() const { return impl_->failure; }
+
+uint64_t Dag::updates() const { return impl_->updates; }
+
+}  // namespace qmtl::sdk

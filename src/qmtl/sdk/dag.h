@@ -1,0 +1,109 @@
+// Dag: a strategy's nodes and how data flows through them (SPEC §3, §8).
+//
+// Nodes are declared by name in any order, then build() checks the graph:
+// unknown inputs, duplicate names, cycles and inputs of different intervals are
+// errors that name the nodes involved.
+//
+// Data: an input node receives (ts, value) and buckets it by its `interval`
+// (bucket = ts floored to the interval). A later value in the same bucket
+// replaces the earlier one (duplicates: last wins); a value older than the open
+// bucket is refused. A bucket closes when a value of a later bucket arrives (or
+// at finish()); the node then emits the bucket's value. Missing buckets (gaps)
+// are not filled: windows hold the last `period` buckets that had data.
+//
+// States (SPEC §3): Initialized until a node's first input; PreWarmup while its
+// window is not full (an input with interval 60s and period 30 emits nothing
+// until 30 buckets have closed: its first output is bucket 30's, emitted when
+// bucket 31 begins); Active once it emits; Completed after finish(); Error when
+// its computation fails (a non-finite result or an exception), which stops it
+// and its dependents and marks the Dag failed.
+//
+// A node with several inputs computes when all of them have emitted the same
+// bucket.
+//
+// Thread safety: not thread-safe; one runner thread drives a Dag.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qmtl/core/result.h"
+#include "qmtl/core/time.h"
+#include "qmtl/sdk/indicators.h"
+
+namespace qmtl::sdk {
+
+enum class NodeState { kInitialized, kPreWarmup, kActive, kCompleted, kError };
+std::string_view node_state_name(NodeState s);
+
+enum class IndicatorKind { kReturns, kSma, kEma, kRsi, kRollingStd, kZScore, kCrossover };
+// "returns", "sma", "ema", "rsi", "rolling_std", "zscore", "crossover".
+std::string_view indicator_name(IndicatorKind k);
+Result<IndicatorKind> parse_indicator(std::string_view name);
+
+// The last values of one input of a compute node, newest first: w[0] is the
+// latest, w[size() - 1] the oldest kept.
+class WindowView {
+ public:
+  WindowView(const std::vector<double>* values, size_t head, size_t size)
+      : values_(values), head_(head), size_(size) {}
+  double operator[](size_t k) const;
+  size_t size() const { return size_; }
+
+ private:
+  const std::vector<double>* values_;
+  size_t head_;  // index of the newest value
+  size_t size_;
+};
+
+// A compute node's function: windows of its inputs, in declaration order.
+// Returning nullopt emits nothing for this bucket.
+using ComputeFn = std::function<std::optional<double>(const std::vector<WindowView>& inputs)>;
+
+class Dag {
+ public:
+  Dag();
+  ~Dag();
+  Dag(Dag&&) noexcept;
+  Dag& operator=(Dag&&) noexcept;
+
+  // Declarations; checked by build().
+  void input(std::string name, Duration interval, size_t period);
+  void indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
+                 size_t n = 1);
+  void compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn);
+
+  // Checks the graph and orders it. Errors (kInvalidArgument) name the node:
+  // duplicate names, unknown inputs, a wrong number of inputs, a period or n
+  // below 1, a cycle (with its path), inputs with different intervals.
+  Result<void> build();
+
+  // Feeds input node `input`. kInvalidArgument for an unknown input, a
+  // non-finite value, or a value older than the input's open bucket; the Dag
+  // is unchanged then.
+  Result<void> push(std::string_view input, TimePoint ts, double value);
+  // End of finite input: closes the open buckets and completes every node.
+  void finish();
+
+  // Called for every value a node emits: (node name, bucket time, value).
+  void on_output(std::function<void(std::string_view, TimePoint, double)> fn);
+
+  NodeState state(std::string_view node) const;
+  // The node's latest output, if any.
+  std::optional<std::pair<TimePoint, double>> latest(std::string_view node) const;
+  // The first error of any node, with the node's name.
+  const std::optional<Error>& failure() const;
+  // Values computed so far by all non-input nodes (for throughput figures).
+  uint64_t updates() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qmtl::sdk

@@ -1,0 +1,202 @@
+// The strategy DAG: exact warm-up, node states, buckets (duplicates, gaps,
+// order), validation errors and failures.
+#include "qmtl/sdk/dag.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace qmtl::sdk {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+const TimePoint t0 = *parse_timestamp("2026-01-05T09:00:00Z");
+
+struct Out {
+  std::string node;
+  TimePoint ts;
+  double value;
+};
+
+class DagTest : public ::testing::Test {
+ protected:
+  void record() {
+    dag_.on_output([this](std::string_view n, TimePoint ts, double v) {
+      out_.push_back({std::string(n), ts, v});
+    });
+  }
+  std::vector<Out> of(const std::string& node) const {
+    std::vector<Out> r;
+    for (const auto& o : out_) {
+      if (o.node == node) r.push_back(o);
+    }
+    return r;
+  }
+  Dag dag_;
+  std::vector<Out> out_;
+};
+
+TEST_F(DagTest, SixtySecondsTimesThirtyEmitsNothingForTheFirstThirtyBuckets) {
+  dag_.input("price", seconds(60), 30);
+  ASSERT_TRUE(dag_.build());
+  record();
+  EXPECT_EQ(dag_.state("price"), NodeState::kInitialized);
+  for (int m = 0; m < 30; ++m) {
+    // Two values per minute: the later one is the bucket's.
+    ASSERT_TRUE(dag_.push("price", t0 + minutes(m), 100 + m));
+    ASSERT_TRUE(dag_.push("price", t0 + minutes(m) + seconds(30), 200 + m));
+    EXPECT_EQ(dag_.state("price"), NodeState::kPreWarmup) << m;
+  }
+  EXPECT_TRUE(out_.empty());
+  // The 31st bucket begins: bucket 30 (09:29) closes and is the first output.
+  ASSERT_TRUE(dag_.push("price", t0 + minutes(30), 300));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].ts, t0 + minutes(29));
+  EXPECT_EQ(out_[0].value, 229);
+  EXPECT_EQ(dag_.state("price"), NodeState::kActive);
+  dag_.finish();
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[1].ts, t0 + minutes(30));
+  EXPECT_EQ(dag_.state("price"), NodeState::kCompleted);
+}
+
+TEST_F(DagTest, OutOfOrderValuesAreRefusedAndGapsAreNotFilled) {
+  dag_.input("p", seconds(60), 1);
+  ASSERT_TRUE(dag_.build());
+  record();
+  ASSERT_TRUE(dag_.push("p", t0 + minutes(5), 1));
+  auto old = dag_.push("p", t0 + minutes(4), 2);
+  ASSERT_FALSE(old);
+  EXPECT_NE(old.error().message.find("older than the open bucket"), std::string::npos);
+  EXPECT_FALSE(dag_.push("p", t0 + minutes(6), std::nan("")));
+  EXPECT_FALSE(dag_.push("nope", t0, 1));
+  ASSERT_TRUE(dag_.push("p", t0 + minutes(9), 3));  // 6, 7, 8 missing
+  dag_.finish();
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[0].ts, t0 + minutes(5));
+  EXPECT_EQ(out_[0].value, 1);  // the refused values changed nothing
+  EXPECT_EQ(out_[1].ts, t0 + minutes(9));
+}
+
+TEST_F(DagTest, IndicatorsAndComputeNodesWarmUpInTurn) {
+  dag_.input("close", minutes(1), 1);
+  dag_.indicator("fast", IndicatorKind::kSma, {"close"}, 2);
+  dag_.indicator("slow", IndicatorKind::kSma, {"close"}, 3);
+  dag_.indicator("cross", IndicatorKind::kCrossover, {"fast", "slow"});
+  dag_.compute("spread", {"fast", "slow"}, 2, [](const std::vector<WindowView>& w) {
+    // Latest fast minus the slow of the bucket before.
+    return std::optional<double>(w[0][0] - w[1][1]);
+  });
+  ASSERT_TRUE(dag_.build());
+  record();
+  const std::vector<double> closes = {10, 9, 8, 9, 12, 13};
+  for (size_t i = 0; i < closes.size(); ++i) {
+    ASSERT_TRUE(dag_.push("close", t0 + minutes(static_cast<int>(i)), closes[i]));
+    if (i == 3) {  // buckets 0-2 closed: slow has its first value, cross only its first pair
+      EXPECT_EQ(dag_.state("slow"), NodeState::kActive);
+      EXPECT_EQ(dag_.state("cross"), NodeState::kPreWarmup);
+      EXPECT_EQ(dag_.state("spread"), NodeState::kPreWarmup);
+    }
+  }
+  dag_.finish();
+  // fast: 9.5 8.5 8.5 10.5 12.5 from bucket 1; slow: 9 8.667 9.667 11.333 from bucket 2.
+  const auto fast = of("fast");
+  ASSERT_EQ(fast.size(), 5u);
+  EXPECT_EQ(fast[0].ts, t0 + minutes(1));
+  EXPECT_DOUBLE_EQ(fast[4].value, 12.5);
+  const auto slow = of("slow");
+  ASSERT_EQ(slow.size(), 4u);
+  EXPECT_EQ(slow[0].ts, t0 + minutes(2));
+  // cross from the 2nd aligned pair (bucket 3): fast 8.5 < slow 8.667 after 8.5 < 9 -> 0;
+  // bucket 4: 10.5 > 9.667 -> +1; bucket 5: 12.5 > 11.333 -> 0.
+  const auto cross = of("cross");
+  ASSERT_EQ(cross.size(), 3u);
+  EXPECT_EQ(cross[0].value, 0);
+  EXPECT_EQ(cross[1].value, 1);
+  EXPECT_EQ(cross[1].ts, t0 + minutes(4));
+  EXPECT_EQ(cross[2].value, 0);
+  // spread needs two values of each: from bucket 3: 8.5 - 9 = -0.5.
+  const auto spread = of("spread");
+  ASSERT_EQ(spread.size(), 3u);
+  EXPECT_DOUBLE_EQ(spread[0].value, -0.5);
+  // fast and slow see all 6 buckets, cross and spread the 4 where both are defined.
+  EXPECT_EQ(dag_.updates(), 6u + 6u + 4u + 4u);
+}
+
+TEST_F(DagTest, AFailingNodeStopsAndFlagsTheStrategy) {
+  dag_.input("x", seconds(1), 1);
+  dag_.compute("inverse", {"x"}, 1,
+               [](const std::vector<WindowView>& w) { return std::optional<double>(1 / w[0][0]); });
+  dag_.compute("boom", {"x"}, 1, [](const std::vector<WindowView>& w) -> std::optional<double> {
+    if (w[0][0] > 5) throw std::runtime_error("too big");
+    return std::nullopt;
+  });
+  ASSERT_TRUE(dag_.build());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(dag_.push("x", t0 + seconds(i), 2 - i));
+  EXPECT_EQ(dag_.state("inverse"), NodeState::kActive);  // 1/2 and 1/1 so far
+  ASSERT_TRUE(dag_.push("x", t0 + seconds(5), 9));       // closes the bucket of 0: 1/0
+  EXPECT_EQ(dag_.state("inverse"), NodeState::kError);
+  ASSERT_TRUE(dag_.failure());
+  EXPECT_NE(dag_.failure()->message.find("node 'inverse': computed inf"), std::string::npos);
+  ASSERT_TRUE(dag_.push("x", t0 + seconds(6), 1));  // closes the bucket of 9: boom throws
+  EXPECT_EQ(dag_.state("boom"), NodeState::kError);
+  dag_.finish();
+  EXPECT_EQ(dag_.state("inverse"), NodeState::kError);  // stays failed
+  EXPECT_EQ(dag_.state("x"), NodeState::kCompleted);
+}
+
+TEST(DagValidation, NamesTheProblem) {
+  struct Case {
+    std::function<void(Dag&)> declare;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {[](Dag& d) {
+              d.input("a", seconds(1), 1);
+              d.input("a", seconds(1), 1);
+            },
+            "node name 'a' is used twice"},
+           {[](Dag& d) { d.indicator("s", IndicatorKind::kSma, {"ghost"}, 3); },
+            "node 's' reads 'ghost', which is not a node"},
+           {[](Dag& d) {
+              d.input("a", seconds(1), 1);
+              d.indicator("x", IndicatorKind::kCrossover, {"a"});
+            },
+            "node 'x' takes 2 inputs, not 1"},
+           {[](Dag& d) {
+              d.input("a", seconds(1), 1);
+              d.indicator("s", IndicatorKind::kRollingStd, {"a"}, 1);
+            },
+            "rolling_std needs n >= 2"},
+           {[](Dag& d) { d.input("a", seconds(0), 1); }, "interval must be positive"},
+           {[](Dag& d) { d.input("a", seconds(1), 0); }, "period must be at least 1"},
+           {[](Dag& d) {
+              d.compute("b", {"c"}, 1, nullptr);
+              d.compute("c", {"b"}, 1, nullptr);
+            },
+            "the nodes form a cycle: b -> c -> b"},
+           {[](Dag& d) {
+              d.input("m1", minutes(1), 1);
+              d.input("m5", minutes(5), 1);
+              d.compute("both", {"m1", "m5"}, 1, nullptr);
+            },
+            "node 'both' mixes inputs of different intervals: 'm1' every 1m and 'm5' every 5m"},
+       }) {
+    Dag d;
+    c.declare(d);
+    auto r = d.build();
+    ASSERT_FALSE(r) << c.message;
+    EXPECT_NE(r.error().message.find(c.message), std::string::npos) << r.error().message;
+  }
+  Dag unbuilt;
+  unbuilt.input("a", seconds(1), 1);
+  EXPECT_EQ(unbuilt.push("a", t0, 1).error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(parse_indicator("macd").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(*parse_indicator("rolling_std"), IndicatorKind::kRollingStd);
+}
+
+}  // namespace
+}  // namespace qmtl::sdk
