@@ -1,0 +1,42 @@
+// Declarative strategies: a strategy of built-in nodes written as data, so
+// `qmtl strategy submit s.yml` needs no compiler (SPEC §8). The CLI turns YAML
+// into JSON; the server stores the JSON; the runner builds a Dag from it.
+//
+//   {"id": "sma-cross",
+//    "inputs": {"close": {"interval": "1m", "period": 1}},
+//    "nodes": {"fast": {"indicator": "sma", "input": "close", "n": 10},
+//              "slow": {"indicator": "sma", "input": "close", "n": 30},
+//              "cross": {"indicator": "crossover", "inputs": ["fast", "slow"]}},
+//    "orders": {"signal": "cross", "symbol": "X", "qty": 10}}
+//
+// `orders` says which node's value trades: > 0 buys `qty`, < 0 sells it, 0
+// does nothing. Unknown keys are errors, like everywhere else.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "qmtl/core/result.h"
+#include "qmtl/sdk/dag.h"
+
+namespace qmtl::sdk {
+
+struct OrderRule {
+  std::string signal;  // the node whose sign trades
+  std::string symbol;
+  double qty = 0;
+};
+
+struct DeclarativeStrategy {
+  std::string id;
+  Dag dag;  // built
+  OrderRule orders;
+};
+
+// Parses and builds the strategy. Errors (kInvalidArgument) name the path of the
+// offending field, e.g. "nodes.fast.n must be a whole number from 1".
+Result<DeclarativeStrategy> parse_strategy(const boost::json::value& spec);
+
+}  // namespace qmtl::sdk
