@@ -118,6 +118,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   int rc = kExitOk;
   add_world_commands(app, g, rc, out, err);
   add_strategy_commands(app, g, rc, out, err);
+  add_backtest_command(app, g, rc, out, err);
 
   MetricsCommandOptions mo;
   auto* metrics_cmd =

@@ -1,10 +1,12 @@
 #include "qmtl/cli/client.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 
 #include "qmtl/cli/table.h"
+#include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 
@@ -127,6 +129,59 @@ void print_worlds_table(const boost::json::array& worlds, std::ostream& out) {
                str_field(o, "policy_version"), display_time(str_field(o, "created_at"))});
   }
   t.print(out);
+}
+
+namespace {
+
+// YAML scalars become JSON strings, numbers or booleans as they read.
+boost::json::value yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      boost::json::object o;
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      boost::json::array a;
+      for (const auto& x : n) a.push_back(yaml_to_json(x));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string s = n.Scalar();
+      if (n.Tag() == "!") return boost::json::value(s);  // quoted: always a string
+      if (s == "true" || s == "false") return s == "true";
+      if (auto j = json::parse(s); j && j->is_number()) return *j;
+      return boost::json::value(s);
+    }
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+CliResult<boost::json::object> read_strategy_file(const std::string& path) {
+  auto text = read_file(path, "strategy file");
+  if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
+  boost::json::value v;
+  if (path.ends_with(".json")) {
+    auto j = json::parse(*text);
+    if (!j)
+      return tl::unexpected(Failure{kExitUsage, fmt::format("{}: {}", path, j.error().message)});
+    v = std::move(*j);
+  } else {
+    try {
+      v = yaml_to_json(YAML::Load(*text));
+    } catch (const YAML::Exception& e) {
+      return tl::unexpected(Failure{kExitUsage, fmt::format("{}:{}:{}: {}", path, e.mark.line + 1,
+                                                            e.mark.column + 1, e.msg)});
+    }
+  }
+  if (!v.is_object()) {
+    return tl::unexpected(
+        Failure{kExitUsage, fmt::format("{}: a strategy must be a mapping of fields", path)});
+  }
+  return std::move(v.as_object());
 }
 
 }  // namespace qmtl::cli

@@ -63,6 +63,10 @@ void print_json(const boost::json::value& v, std::ostream& out);
 const boost::json::object& object_at(const boost::json::value& v, std::string_view key);
 const boost::json::array& array_at(const boost::json::value& v, std::string_view key);
 
+// The declarative strategy in `path` (JSON, or YAML converted to JSON); usage
+// errors (exit 2) name the file, line and column.
+CliResult<boost::json::object> read_strategy_file(const std::string& path);
+
 void print_worlds_table(const boost::json::array& worlds, std::ostream& out);
 
 // Registers `qmtl world ...` and `qmtl strategy ...` on `app`. The callbacks
@@ -71,6 +75,9 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
                         std::ostream& err);
 void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
                            std::ostream& err);
+// Registers `qmtl backtest`.
+void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                          std::ostream& err);
 // Registers `qmtl serve`.
 void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& err);
 

@@ -1,6 +1,5 @@
 // `qmtl strategy ...`: submit strategies to worlds and drive their lifecycle.
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -13,56 +12,6 @@
 
 namespace qmtl::cli {
 namespace {
-
-// YAML scalars become JSON strings, numbers or booleans as they read.
-boost::json::value yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      boost::json::object o;
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Sequence: {
-      boost::json::array a;
-      for (const auto& x : n) a.push_back(yaml_to_json(x));
-      return a;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
-      if (n.Tag() == "!") return boost::json::value(s);  // quoted: always a string
-      if (s == "true" || s == "false") return s == "true";
-      if (auto j = json::parse(s); j && j->is_number()) return *j;
-      return boost::json::value(s);
-    }
-    default:
-      return nullptr;
-  }
-}
-
-// The declarative strategy in `path` (JSON, or YAML converted to JSON).
-CliResult<boost::json::object> read_spec(const std::string& path) {
-  auto text = read_file(path, "strategy file");
-  if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
-  boost::json::value v;
-  if (path.ends_with(".json")) {
-    auto j = json::parse(*text);
-    if (!j)
-      return tl::unexpected(Failure{kExitUsage, fmt::format("{}: {}", path, j.error().message)});
-    v = std::move(*j);
-  } else {
-    try {
-      v = yaml_to_json(YAML::Load(*text));
-    } catch (const YAML::Exception& e) {
-      return tl::unexpected(Failure{kExitUsage, fmt::format("{}:{}:{}: {}", path, e.mark.line + 1,
-                                                            e.mark.column + 1, e.msg)});
-    }
-  }
-  if (!v.is_object()) {
-    return tl::unexpected(
-        Failure{kExitUsage, fmt::format("{}: a strategy must be a mapping of fields", path)});
-  }
-  return std::move(v.as_object());
-}
 
 void print_strategies(const boost::json::array& list, std::ostream& out) {
   Table t({"STRATEGY", "WORLD", "STATE", "FOR", "MODE"});
@@ -79,7 +28,7 @@ int strategy_submit(const Globals& g, const std::string& file, const std::string
                     const std::optional<std::string>& id_flag, std::ostream& out,
                     std::ostream& err) {
   if (auto c = check_id("world", world); !c) return report(c.error(), err);
-  auto spec = read_spec(file);
+  auto spec = read_strategy_file(file);
   if (!spec) return report(spec.error(), err);
   // The id: --id, else the spec's own "id", else the file name without extension.
   std::string id = id_flag.value_or("");

@@ -117,6 +117,7 @@ struct Dag::Impl {
     std::optional<std::pair<TimePoint, double>> last;
     // Inputs only: the open bucket.
     std::optional<TimePoint> open_bucket;
+    std::optional<TimePoint> last_closed;
     double open_value = 0;
     size_t closed_buckets = 0;
     // Several inputs: the bucket each has emitted last.
@@ -203,6 +204,7 @@ struct Dag::Impl {
     Node& n = nodes[i];
     const TimePoint ts = *n.open_bucket;
     n.open_bucket.reset();
+    n.last_closed = ts;
     ++n.closed_buckets;
     if (n.closed_buckets < n.period) return;  // PreWarmup: no output yet
     emit(i, ts, n.open_value);
@@ -345,6 +347,11 @@ Result<void> Dag::push(std::string_view input, TimePoint ts, double value) {
         fmt::format("input '{}' at {}: {} is not a number", input, format_timestamp(ts), value));
   }
   const TimePoint bucket = bucket_of(ts, n.interval);
+  if (!n.open_bucket && n.last_closed && bucket <= *n.last_closed) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("input '{}': the bucket of {} is already closed", input, format_timestamp(ts)));
+  }
   if (n.open_bucket && bucket < *n.open_bucket) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("input '{}': {} is older than the open bucket {}", input,
@@ -357,12 +364,29 @@ Result<void> Dag::push(std::string_view input, TimePoint ts, double value) {
   return {};
 }
 
-void Dag::finish() {
+void Dag::close_buckets() {
   for (size_t i = 0; i < impl_->nodes.size(); ++i) {
     if (impl_->nodes[i].kind == Impl::Kind::kInput && impl_->nodes[i].open_bucket) {
       impl_->close_bucket(i);
     }
   }
+}
+
+bool Dag::is_input(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  return it != impl_->by_name.end() && impl_->nodes[it->second].kind == Impl::Kind::kInput;
+}
+
+std::vector<std::string> Dag::input_names() const {
+  std::vector<std::string> out;
+  for (const auto& n : impl_->nodes) {
+    if (n.kind == Impl::Kind::kInput) out.push_back(n.name);
+  }
+  return out;
+}
+
+void Dag::finish() {
+  close_buckets();
   for (auto& n : impl_->nodes) {
     if (n.state != NodeState::kError) n.state = NodeState::kCompleted;
   }

@@ -87,8 +87,16 @@ class Dag {
   // non-finite value, or a value older than the input's open bucket; the Dag
   // is unchanged then.
   Result<void> push(std::string_view input, TimePoint ts, double value);
+  // Closes every input's open bucket now, for sources whose values are complete
+  // when they arrive (bars in a backtest): outputs follow without waiting for
+  // the next bucket.
+  void close_buckets();
   // End of finite input: closes the open buckets and completes every node.
   void finish();
+  // True when `name` is an input node.
+  bool is_input(std::string_view name) const;
+  // The input nodes' names, in declaration order.
+  std::vector<std::string> input_names() const;
 
   // Called for every value a node emits: (node name, bucket time, value).
   void on_output(std::function<void(std::string_view, TimePoint, double)> fn);

@@ -1,0 +1,153 @@
+// `qmtl backtest`: a declarative strategy over a CSV of bars, through the
+// PaperBroker, with the metrics of the equity it made.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "qmtl/cli/client.h"
+#include "qmtl/cli/table.h"
+#include "qmtl/core/json.h"
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/sdk/runner.h"
+
+namespace qmtl::cli {
+namespace {
+
+struct BacktestOptions {
+  std::string strategy, data, records;
+  std::optional<std::string> symbol;
+  double cash = 100'000;
+  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
+};
+
+// The body of POST /strategies/{id}/performance: the same records dry-run sends.
+boost::json::object records_json(const sdk::BacktestResult& r) {
+  boost::json::array points, fills;
+  for (const auto& p : r.points) {
+    points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
+  }
+  for (const auto& f : r.fills) {
+    fills.push_back({{"ts", format_timestamp(f.ts)},
+                     {"symbol", f.symbol},
+                     {"side", broker::side_name(f.side)},
+                     {"qty", f.qty},
+                     {"price", f.price},
+                     {"fee", f.fee}});
+  }
+  return {{"points", std::move(points)}, {"fills", std::move(fills)}};
+}
+
+int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std::ostream& err) {
+  auto spec = read_strategy_file(o.strategy);
+  if (!spec) return report(spec.error(), err);
+  auto strategy = sdk::parse_strategy(*spec);
+  if (!strategy)
+    return report({kExitUsage, fmt::format("{}: {}", o.strategy, strategy.error().message)}, err);
+  const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
+  auto bars = sdk::read_bars_csv(o.data, symbol);
+  if (!bars) return report({kExitUsage, bars.error().message}, err);
+  if (bars->size() < 2)
+    return report({kExitUsage, fmt::format("{}: fewer than two bars", o.data)}, err);
+  const std::string id = strategy->id.empty() ? "strategy" : strategy->id;
+  sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = o.fee_bps / 10'000},
+                                        .slippage = broker::FixedBps{.bps = o.slippage_bps},
+                                        .volume_limit = o.volume_limit},
+                              .initial_cash = o.cash};
+  auto result = sdk::Runner::offline(std::move(*strategy), *bars, options);
+  if (!result)
+    return report({kExitRefused, fmt::format("{}: {}", o.strategy, result.error().message)}, err);
+
+  // The initial cash is the equity before the first bar.
+  std::vector<metrics::Sample> samples{{bars->front().ts - std::chrono::hours(24), o.cash}};
+  for (const auto& p : result->points) samples.push_back({p.ts, p.equity});
+  auto series = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+  if (!series) return report({kExitRefused, series.error().message}, err);
+  std::vector<metrics::Fill> fills;
+  for (const auto& f : result->fills) {
+    fills.push_back({.ts = f.ts,
+                     .symbol = f.symbol,
+                     .qty = f.side == broker::Side::kBuy ? f.qty : -f.qty,
+                     .price = f.price,
+                     .fee = f.fee});
+  }
+  series->fills = std::move(fills);
+  const auto m = metrics::compute_metrics(*series);
+
+  if (!o.records.empty()) {
+    std::ofstream f(o.records);
+    f << json::dump(records_json(*result)) << '\n';
+    if (!f) return report({kExitUsage, fmt::format("cannot write {}", o.records)}, err);
+  }
+  boost::json::object metric_values;
+  for (auto name : metrics::metric_names()) {
+    if (name == "worst_loss") continue;
+    auto v = m.get(name);
+    metric_values[name] = v && v->present() ? boost::json::value(*v->value) : nullptr;
+  }
+  const auto& acct = result->account;
+  if (g.json()) {
+    boost::json::object o_json{{"strategy", id},
+                               {"symbol", symbol},
+                               {"bars", bars->size()},
+                               {"orders", result->orders},
+                               {"fills", result->fills.size()},
+                               {"final_equity", acct.equity()},
+                               {"cash", acct.cash},
+                               {"realised_pnl", acct.realised_pnl},
+                               {"unrealised_pnl", acct.unrealised_pnl()},
+                               {"fees", acct.fees},
+                               {"metrics", std::move(metric_values)}};
+    print_json(o_json, out);
+    return kExitOk;
+  }
+  out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", id, o.data, bars->size(),
+                     symbol, display_time(format_timestamp(bars->front().ts)),
+                     display_time(format_timestamp(bars->back().ts)));
+  out << fmt::format(
+      "orders {}, fills {}, final equity {:.2f} (cash {:.2f}, realised {:.2f}, "
+      "unrealised {:.2f}, fees {:.2f})\n",
+      result->orders, result->fills.size(), acct.equity(), acct.cash, acct.realised_pnl,
+      acct.unrealised_pnl(), acct.fees);
+  Table t({"METRIC", "VALUE"});
+  for (const auto& kv : metric_values)
+    t.add_row({std::string(kv.key()), display_number(&kv.value())});
+  t.print(out);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                          std::ostream& err) {
+  auto o = std::make_shared<BacktestOptions>();
+  auto* cmd =
+      app.add_subcommand("backtest",
+                         "run a declarative strategy over a CSV of bars through the paper broker\n"
+                         "  e.g. qmtl backtest examples/strategies/sma_cross.yml --data "
+                         "examples/data/ttrc_ohlcv.csv");
+  cmd->add_option("strategy", o->strategy, "strategy file (YAML or JSON)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", o->data, "CSV with date, open, high, low, close, volume")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--symbol", o->symbol, "symbol of the bars (default: the strategy's)");
+  cmd->add_option("--cash", o->cash, "starting cash")
+      ->default_str("100000")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--fee-bps", o->fee_bps, "fee in basis points of notional")
+      ->default_str("0")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--slippage-bps", o->slippage_bps, "slippage in basis points")
+      ->default_str("0")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
+      ->default_str("0.025")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--records", o->records,
+                  "also write the performance records (points and fills) as JSON to this file");
+  cmd->callback([o, &g, &rc, &out, &err] { rc = backtest(g, *o, out, err); });
+}
+
+}  // namespace qmtl::cli

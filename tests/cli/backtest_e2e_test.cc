@@ -1,0 +1,119 @@
+// `qmtl backtest` as the real binary: a hand-computed backtest, the example
+// strategy on real data, the records it writes, and its errors.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "qmtl/core/json.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+class BacktestTest : public ::testing::Test {
+ protected:
+  testing::ProcessResult qmtl(std::vector<std::string> args) {
+    args.insert(args.begin(), QMTL_BINARY);
+    return testing::run_process(args, {{"QMTL_CONFIG", dir_.file("none.yml")}});
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(BacktestTest, HandComputedCrossoverTrade) {
+  // fast SMA(2), slow SMA(3) of the closes 10 9 8 9 12 13: fast crosses above slow
+  // at the 5th bar (10.5 > 9.667 after 8.5 < 8.667), so one buy of 10 is decided
+  // there and filled at the 6th bar's open (12.5); marked at its close, 13.
+  const std::string strategy =
+      testing::write_file(dir_.file("s.yml"),
+                          "id: tiny\ninputs: {close: {interval: 1d}}\n"
+                          "nodes:\n  fast: {indicator: sma, input: close, n: 2}\n"
+                          "  slow: {indicator: sma, input: close, n: 3}\n"
+                          "  cross: {indicator: crossover, inputs: [fast, slow]}\n"
+                          "orders: {signal: cross, symbol: X, qty: 10}\n");
+  const std::string data = testing::write_file(dir_.file("bars.csv"),
+                                               "date,open,high,low,close,volume\n"
+                                               "2026-01-05,10,10,10,10,1000\n"
+                                               "2026-01-06,9,9,9,9,1000\n"
+                                               "2026-01-07,8,8,8,8,1000\n"
+                                               "2026-01-08,9,9,9,9,1000\n"
+                                               "2026-01-09,12,12,12,12,1000\n"
+                                               "2026-01-12,12.5,13,12.5,13,1000\n");
+  auto r = qmtl({"--output", "json", "backtest", strategy, "--data", data, "--cash", "1000",
+                 "--records", dir_.file("records.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = *json::parse(r.out);
+  EXPECT_EQ(doc.at("strategy").as_string(), "tiny");
+  EXPECT_EQ(doc.at("bars").as_int64(), 6);
+  EXPECT_EQ(doc.at("orders").as_int64(), 1);
+  EXPECT_EQ(doc.at("fills").as_int64(), 1);
+  // Whole numbers print without a fraction: read every number as a double.
+  auto num = [](const boost::json::value& v) { return v.to_number<double>(); };
+  EXPECT_DOUBLE_EQ(num(doc.at("final_equity")), 1000 - 125 + 130);
+  EXPECT_DOUBLE_EQ(num(doc.at("unrealised_pnl")), 5);
+  EXPECT_NEAR(num(doc.at("metrics").at("return")), 0.005, 1e-12);
+  EXPECT_EQ(doc.at("metrics").at("trades").as_int64(), 1);
+  // The records are the body of POST /strategies/{id}/performance.
+  std::ifstream f(dir_.file("records.json"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto rec = *json::parse(ss.str());
+  ASSERT_EQ(rec.at("points").as_array().size(), 6u);
+  EXPECT_EQ(num(rec.at("points").as_array()[5].at("equity")), 1005);
+  ASSERT_EQ(rec.at("fills").as_array().size(), 1u);
+  const auto& fill = rec.at("fills").as_array()[0];
+  EXPECT_EQ(fill.at("ts").as_string(), "2026-01-12T00:00:00Z");
+  EXPECT_EQ(fill.at("side").as_string(), "buy");
+  EXPECT_EQ(num(fill.at("price")), 12.5);
+}
+
+TEST_F(BacktestTest, TheExampleStrategyOnRealData) {
+  auto r = qmtl({"backtest", fmt::format("{}/examples/strategies/sma_cross.yml", QMTL_SOURCE_DIR),
+                 "--data", fmt::format("{}/examples/data/ttrc_ohlcv.csv", QMTL_SOURCE_DIR),
+                 "--fee-bps", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("backtest of 'sma-cross' on "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(5550 bars of TTRC, 1985-01-02T00:00:00Z .. 2006-12-29T00:00:00Z)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("METRIC            VALUE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sharpe"), std::string::npos);
+}
+
+TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
+  const std::string ok = testing::write_file(
+      dir_.file("ok.yml"),
+      "inputs: {close: {interval: 1d}}\norders: {signal: close, symbol: X, qty: 1}\n");
+  const std::string bad =
+      testing::write_file(dir_.file("bad.yml"),
+                          "inputs: {close: {interval: 1d}}\nnodes: {s: {indicator: macd, "
+                          "input: close}}\norders: {signal: s, symbol: X, qty: 1}\n");
+  const std::string tick = testing::write_file(
+      dir_.file("tick.yml"),
+      "inputs: {price: {interval: 1d}}\norders: {signal: price, symbol: X, qty: 1}\n");
+  const std::string data = testing::write_file(dir_.file("d.csv"),
+                                               "date,open,high,low,close,volume\n"
+                                               "2026-01-05,10,10,10,10,1000\n"
+                                               "2026-01-06,9,9,9,9,1000\n");
+  const std::string broken = testing::write_file(dir_.file("broken.csv"),
+                                                 "date,open,high,low,close,volume\n"
+                                                 "2026-01-05,10,10,10,10,1000\n"
+                                                 "2026-01-06,9,8,9,9,1000\n");
+  auto a = qmtl({"backtest", bad, "--data", data});
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_NE(a.err.find("nodes.s.indicator: unknown indicator 'macd'"), std::string::npos) << a.err;
+  auto b = qmtl({"backtest", ok, "--data", broken});
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.err.find("broken.csv:3: bar X at 2026-01-06T00:00:00Z is inconsistent"),
+            std::string::npos)
+      << b.err;
+  auto c = qmtl({"backtest", tick, "--data", data});
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.err.find("input 'price' is not a bar field"), std::string::npos) << c.err;
+  EXPECT_EQ(qmtl({"backtest", ok, "--data", dir_.file("missing.csv")}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace qmtl
