@@ -175,7 +175,9 @@ TEST_F(CliCommandsTest, EvaluateExplainActivateAndAudit) {
 
 TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
   testing::write_file(dir_.file("fresh.yml"),
-                      "id: fresh\nnodes:\n  - {type: sma, period: 20, name: '20'}\n");
+                      "id: fresh\ninputs: {close: {interval: 1d}}\n"
+                      "nodes:\n  fast: {indicator: sma, input: close, n: 20}\n"
+                      "orders: {signal: fast, symbol: X, qty: 1}\n");
   auto submit = qmtl({"strategy", "submit", dir_.file("fresh.yml"), "--world", "alpha"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   EXPECT_TRUE(has(submit.out, "submitted strategy 'fresh' to world 'alpha' (state Submitted)"));
@@ -183,8 +185,13 @@ TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
   for (const char* f : {"id", "world", "state", "state_since", "effective_mode", "spec"}) {
     EXPECT_TRUE(fresh.as_object().contains(f)) << f;
   }
-  EXPECT_EQ(fresh.at("spec").at("nodes").as_array()[0].at("period").as_int64(), 20);
-  EXPECT_EQ(fresh.at("spec").at("nodes").as_array()[0].at("name").as_string(), "20");
+  EXPECT_EQ(fresh.at("spec").at("nodes").at("fast").at("n").as_int64(), 20);
+  EXPECT_EQ(fresh.at("spec").at("inputs").at("close").at("interval").as_string(), "1d");
+  // A spec the runner could not build is refused before it reaches the server.
+  testing::write_file(dir_.file("nonsense.yml"), "inputs: {close: {interval: 1d}}\n");
+  auto nonsense = qmtl({"strategy", "submit", dir_.file("nonsense.yml"), "--world", "alpha"});
+  EXPECT_EQ(nonsense.exit_code, 2);
+  EXPECT_TRUE(has(nonsense.err, "nonsense.yml: orders is required")) << nonsense.err;
   testing::write_file(dir_.file("bad.yml"), "nodes: [1, 2\n");
   auto bad = qmtl({"strategy", "submit", dir_.file("bad.yml"), "--world", "alpha"});
   EXPECT_EQ(bad.exit_code, 2);

@@ -9,6 +9,7 @@
 #include "qmtl/cli/table.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
+#include "qmtl/sdk/spec.h"
 
 namespace qmtl::cli {
 namespace {
@@ -30,6 +31,10 @@ int strategy_submit(const Globals& g, const std::string& file, const std::string
   if (auto c = check_id("world", world); !c) return report(c.error(), err);
   auto spec = read_strategy_file(file);
   if (!spec) return report(spec.error(), err);
+  // The server stores any JSON object; what the runner cannot build is refused here.
+  if (auto s = sdk::parse_strategy(*spec); !s) {
+    return report({kExitUsage, fmt::format("{}: {}", file, s.error().message)}, err);
+  }
   // The id: --id, else the spec's own "id", else the file name without extension.
   std::string id = id_flag.value_or("");
   if (id.empty()) {
