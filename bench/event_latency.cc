@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "qmtl/cli/http_client.h"
-#include "tests/support/sse_client.h"
+#include "qmtl/sdk/event_stream.h"
+#include "qmtl/sdk/http_client.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -23,19 +23,32 @@ int main(int argc, char** argv) {
   }
   const std::string url = argv[1], token = argv[2], world = argv[3], strategy = argv[4];
   const int changes = argc > 5 ? std::stoi(argv[5]) : 1000;
-  qmtl::testing::SseClient sse(url, fmt::format("/worlds/{}/events?strategy={}", world, strategy),
-                               {{"Authorization", fmt::format("Bearer {}", token)}});
-  auto snap = sse.next_non_heartbeat(std::chrono::seconds(5));
+  auto sse = qmtl::sdk::EventStream::open(
+      {.base_url = url, .token = token, .world = world, .strategy = strategy});
+  if (!sse) {
+    std::fprintf(stderr, "event_latency: %s\n", sse.error().message.c_str());
+    return 1;
+  }
+  // The next event that is not a heartbeat, within five seconds.
+  auto next_event = [&]() -> std::optional<qmtl::sdk::ServerEvent> {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < until) {
+      auto e = (*sse)->next(std::chrono::milliseconds(500));
+      if (!e) return std::nullopt;
+      if (*e && (*e)->type != "heartbeat") return **e;
+    }
+    return std::nullopt;
+  };
+  auto snap = next_event();
   if (!snap || snap->type != "snapshot") {
-    std::fprintf(stderr, "event_latency: no snapshot from %s (status %d)\n", url.c_str(),
-                 sse.status());
+    std::fprintf(stderr, "event_latency: no snapshot from %s\n", url.c_str());
     return 1;
   }
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(changes));
   for (int i = 0; i < changes; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = qmtl::cli::http_request(
+    auto r = qmtl::sdk::http_request(
         url, {.method = "PUT",
               .path = fmt::format("/worlds/{}/activation", world),
               .body = fmt::format(R"({{"strategy":"{}","side":"long","active":{}}})", strategy,
@@ -46,7 +59,7 @@ int main(int argc, char** argv) {
                    r ? r->body.c_str() : r.error().message.c_str());
       return 1;
     }
-    auto e = sse.next_non_heartbeat(std::chrono::seconds(5));
+    auto e = next_event();
     const auto t1 = std::chrono::steady_clock::now();
     if (!e || e->type != "activation") {
       std::fprintf(stderr, "event_latency: no event for change %d\n", i);

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "qmtl/cli/http_client.h"
+#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
 #include "tests/support/process.h"
@@ -182,7 +182,7 @@ TEST_F(CliE2eTest, RawHttpErrorsFromTheRealServerAreProblemJson) {
            {"PATCH", "/worlds", "{}", 405, "PATCH is not allowed"},
        }) {
     auto r =
-        cli::http_request(server_->url(), {.method = c.method, .path = c.path, .body = c.body});
+        sdk::http_request(server_->url(), {.method = c.method, .path = c.path, .body = c.body});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->status, c.status) << c.path;
     EXPECT_EQ(r->content_type, "application/problem+json");

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "qmtl/cli/http_client.h"
+#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
 #include "qmtl/world/world_service.h"
@@ -19,7 +19,7 @@
 namespace qmtl {
 namespace {
 
-using cli::HttpReply;
+using sdk::HttpReply;
 using lifecycle::StrategyEvent;
 using std::chrono::milliseconds;
 
@@ -74,7 +74,7 @@ class ApiE2eTest : public ::testing::Test {
                  const std::string& body = "",
                  std::vector<std::pair<std::string, std::string>> headers = {},
                  const std::string& content_type = "application/json") {
-    auto r = cli::http_request(server_->url(), {.method = method,
+    auto r = sdk::http_request(server_->url(), {.method = method,
                                                 .path = path,
                                                 .body = body,
                                                 .content_type = content_type,

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "qmtl/cli/cli.h"
-#include "qmtl/cli/http_client.h"
+#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
 
@@ -18,6 +18,10 @@ class App;
 }
 
 namespace qmtl::cli {
+
+using sdk::HttpCall;
+using sdk::HttpReply;
+using sdk::http_request;
 
 inline constexpr std::string_view kDefaultGateway = "http://127.0.0.1:8080";
 

@@ -1,4 +1,4 @@
-// A small blocking HTTP/1.1 client for the CLI and the SDK's tests.
+// A small blocking HTTP/1.1 client: how the CLI and the runner reach the server.
 //
 // One request per call, on a fresh connection, with a deadline covering connect,
 // write and read. Only http:// URLs are supported.
@@ -14,7 +14,7 @@
 
 #include "qmtl/core/result.h"
 
-namespace qmtl::cli {
+namespace qmtl::sdk {
 
 struct HttpReply {
   int status = 0;
@@ -36,10 +36,19 @@ struct HttpCall {
   std::chrono::milliseconds timeout{10'000};
 };
 
+// A server base URL taken apart: only http:// is supported.
+struct ServerAddress {
+  std::string host;
+  std::string port;
+  std::string path_prefix;  // without a trailing slash
+};
+// kInvalidArgument for a malformed URL or another scheme, saying what to write.
+Result<ServerAddress> parse_server_url(std::string_view base_url);
+
 // Sends `call` to the server at `base_url` (e.g. "http://127.0.0.1:8080").
 // Any HTTP status is a successful reply. Errors: kInvalidArgument for a bad URL;
 // kUnavailable when the server cannot be reached or does not answer in time,
 // naming the URL that was tried.
 Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call);
 
-}  // namespace qmtl::cli
+}  // namespace qmtl::sdk

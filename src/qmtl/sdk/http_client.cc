@@ -1,4 +1,4 @@
-#include "qmtl/cli/http_client.h"
+#include "qmtl/sdk/http_client.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <boost/url/parse.hpp>
 #include <optional>
 
-namespace qmtl::cli {
+namespace qmtl::sdk {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -20,13 +20,11 @@ namespace {
 
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-struct Target {
-  std::string host;
-  std::string port;
-  std::string path_prefix;
-};
+using Target = ServerAddress;
 
-Result<Target> parse_base_url(std::string_view base_url) {
+}  // namespace
+
+Result<ServerAddress> parse_server_url(std::string_view base_url) {
   auto u = boost::urls::parse_absolute_uri(base_url);
   if (!u) {
     return make_error(
@@ -50,6 +48,8 @@ Result<Target> parse_base_url(std::string_view base_url) {
   while (!t.path_prefix.empty() && t.path_prefix.back() == '/') t.path_prefix.pop_back();
   return t;
 }
+
+namespace {
 
 asio::awaitable<Result<HttpReply>> exchange(const Target& t, const HttpCall& call,
                                             std::string url_for_errors) {
@@ -112,7 +112,7 @@ std::string HttpReply::header(std::string_view name) const {
 }
 
 Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call) {
-  auto target = parse_base_url(base_url);
+  auto target = parse_server_url(base_url);
   if (!target) return propagate(target);
   if (http::string_to_verb(call.method) == http::verb::unknown) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -129,4 +129,4 @@ Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call) 
   return std::move(*out);
 }
 
-}  // namespace qmtl::cli
+}  // namespace qmtl::sdk
