@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
+#include "qmtl/sdk/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 

@@ -8,9 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
+#include "qmtl/sdk/http_client.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
 #include "tests/support/sse_client.h"
@@ -19,8 +19,8 @@
 namespace qmtl {
 namespace {
 
-using sdk::HttpReply;
 using lifecycle::StrategyEvent;
+using sdk::HttpReply;
 using std::chrono::milliseconds;
 
 const std::string kAdmin = "admin-secret-0123456789";

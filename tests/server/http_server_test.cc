@@ -9,8 +9,8 @@
 
 #include <thread>
 
-#include "qmtl/sdk/http_client.h"
 #include "qmtl/core/json.h"
+#include "qmtl/sdk/http_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace qmtl::server {
