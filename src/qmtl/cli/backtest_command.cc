@@ -102,8 +102,9 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     return kExitOk;
   }
   out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", id, o.data, bars->size(),
-                     symbol, display_time(format_timestamp(bars->front().ts)),
-                     display_time(format_timestamp(bars->back().ts)));
+                     symbol,
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars->front().ts)),
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars->back().ts)));
   out << fmt::format(
       "orders {}, fills {}, final equity {:.2f} (cash {:.2f}, realised {:.2f}, "
       "unrealised {:.2f}, fees {:.2f})\n",

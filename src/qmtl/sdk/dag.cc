@@ -163,20 +163,17 @@ struct Dag::Impl {
     ++updates;
     std::optional<double> out;
     if (n.kind == Kind::kIndicator) {
-      const double a = nodes[n.inputs[0]].last->second;
-      if (auto* c = std::get_if<Crossover>(&*n.indicator)) {
-        out = c->update(a, nodes[n.inputs[1]].last->second);
-      } else {
-        out = std::visit(
-            [a](auto& ind) -> std::optional<double> {
-              if constexpr (std::is_same_v<std::decay_t<decltype(ind)>, Crossover>) {
-                return std::nullopt;
-              } else {
-                return ind.update(a);
-              }
-            },
-            *n.indicator);
-      }
+      // Every indicator reads its first input; only the crossover reads a second.
+      const double x = nodes[n.inputs[0]].last->second;
+      out = std::visit(
+          [&](auto& ind) -> std::optional<double> {
+            if constexpr (std::is_same_v<std::decay_t<decltype(ind)>, Crossover>) {
+              return ind.update(x, nodes[n.inputs[1]].last->second);
+            } else {
+              return ind.update(x);
+            }
+          },
+          *n.indicator);
     } else {
       std::vector<WindowView> windows;
       windows.reserve(n.inputs.size());

@@ -120,11 +120,6 @@ ApiResponse problem(const Error& error) {
 Result<boost::json::object> body_object(const ApiRequest& req,
                                         std::initializer_list<std::string_view> allowed,
                                         std::string_view what, bool empty_ok) {
-  if (!is_json_content_type(req.content_type)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("Content-Type '{}' is not supported here; send application/json",
-                                  req.content_type));
-  }
   if (empty_ok && req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return boost::json::object{};
   }

@@ -74,6 +74,9 @@ class Api : private world::WorldObserver {
   std::optional<ApiResponse> authorize(const Call& call, Role needed, std::string_view world) const;
   ApiResponse with_idempotency(const ApiRequest& req, Call& call, Handler handler);
   std::optional<ApiResponse> cached_activation(const ApiRequest& req, const std::string& world);
+  struct CachedActivation;
+  // 200 with the set, or 304 when If-None-Match names its ETag.
+  static ApiResponse activation_response(const ApiRequest& req, const CachedActivation& c);
 
   // WorldObserver
   void world_changed(std::string_view world_id) override;

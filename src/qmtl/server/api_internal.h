@@ -29,7 +29,8 @@ inline ApiResponse json_response(int status, const boost::json::value& v) {
 }
 
 // The request body as a JSON object whose keys are all in `allowed`. An empty
-// body counts as {} when `empty_ok`.
+// body counts as {} when `empty_ok`. (Api::dispatch has already refused a
+// Content-Type other than JSON.)
 Result<boost::json::object> body_object(const ApiRequest& req,
                                         std::initializer_list<std::string_view> allowed,
                                         std::string_view what, bool empty_ok = false);

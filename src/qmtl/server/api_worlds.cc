@@ -231,19 +231,22 @@ ApiResponse Api::get_evaluation(const ApiRequest&, Call& call) {
   return json_response(200, evaluation_json(*run));
 }
 
+ApiResponse Api::activation_response(const ApiRequest& req, const CachedActivation& c) {
+  ApiResponse r{.status = 200, .content_type = "application/json"};
+  if (!req.if_none_match.empty() && req.if_none_match == c.etag) {
+    r.status = 304;
+  } else {
+    r.shared_body = c.body;
+  }
+  r.headers.emplace_back("ETag", c.etag);
+  return r;
+}
+
 std::optional<ApiResponse> Api::cached_activation(const ApiRequest& req, const std::string& world) {
   std::lock_guard lock(cache_mu_);
   auto it = activation_cache_.find(world);
   if (it == activation_cache_.end()) return std::nullopt;
-  if (!req.if_none_match.empty() && req.if_none_match == it->second.etag) {
-    ApiResponse r{.status = 304};
-    r.headers.emplace_back("ETag", it->second.etag);
-    return r;
-  }
-  ApiResponse r{.status = 200, .content_type = "application/json"};
-  r.shared_body = it->second.body;
-  r.headers.emplace_back("ETag", it->second.etag);
-  return r;
+  return activation_response(req, it->second);
 }
 
 ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
@@ -266,15 +269,7 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
     // copy is stale and must not be cached.
     if (generation == generation_) activation_cache_[id] = c;
   }
-  if (!req.if_none_match.empty() && req.if_none_match == c.etag) {
-    ApiResponse r{.status = 304};
-    r.headers.emplace_back("ETag", c.etag);
-    return r;
-  }
-  ApiResponse r{.status = 200, .content_type = "application/json"};
-  r.shared_body = std::move(c.body);
-  r.headers.emplace_back("ETag", c.etag);
-  return r;
+  return activation_response(req, c);
 }
 
 ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {

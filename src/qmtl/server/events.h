@@ -46,7 +46,6 @@ class EventHub {
     std::vector<StreamEvent> take();
     // The stream must end: the server is stopping, or the client fell behind.
     bool closed() const { return closed_.load(); }
-    const std::string& world() const { return world_; }
 
    private:
     friend class EventHub;
@@ -81,6 +80,8 @@ class EventHub {
   // A "snapshot" event: the world and its activation set now; its id is the
   // world's newest audit seq.
   Result<StreamEvent> snapshot(const std::string& world, const std::string& strategy);
+  // The world's newest event id (its newest audit seq; 0 if none).
+  Result<int64_t> last_id(const std::string& world) { return worlds_.last_audit_seq(world); }
   // A "heartbeat" event (no id) saying the stream is alive as of `now`.
   StreamEvent heartbeat(TimePoint now, int64_t last_id) const;
 

@@ -219,9 +219,8 @@ asio::awaitable<void> HttpServer::Impl::event_stream(std::shared_ptr<Conn> conn,
   if (req.after_seq) {
     cursor = *req.after_seq;
   } else {
-    auto last = co_await blocking<Result<int64_t>>([this, &req] {
-      return api.events().snapshot(req.world, req.strategy).map([](auto e) { return e.id; });
-    });
+    auto last = co_await blocking<Result<int64_t>>(
+        [this, &req] { return api.events().last_id(req.world); });
     if (!last) co_return;
     cursor = *last;
   }
