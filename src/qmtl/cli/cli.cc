@@ -119,6 +119,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_world_commands(app, g, rc, out, err);
   add_strategy_commands(app, g, rc, out, err);
   add_backtest_command(app, g, rc, out, err);
+  add_run_command(app, g, rc, out, err);
 
   MetricsCommandOptions mo;
   auto* metrics_cmd =

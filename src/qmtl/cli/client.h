@@ -79,6 +79,9 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
                         std::ostream& err);
 void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
                            std::ostream& err);
+// Registers `qmtl run`.
+void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                     std::ostream& err);
 // Registers `qmtl backtest`.
 void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
                           std::ostream& err);

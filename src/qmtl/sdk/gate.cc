@@ -28,10 +28,20 @@ void OrderGate::set_strategy_state(std::string state) {
   state_ = std::move(state);
 }
 
+void OrderGate::set_world_state(std::string state) {
+  std::lock_guard lock(mu_);
+  world_state_ = std::move(state);
+}
+
 void OrderGate::set_entry(broker::Side side, const GateEntry& entry) {
   std::lock_guard lock(mu_);
   entries_[index(side)] = entry;
   last_heard_ = clock_.now();
+}
+
+void OrderGate::reset_entries() {
+  std::lock_guard lock(mu_);
+  entries_ = {};
 }
 
 void OrderGate::heard() {
@@ -49,14 +59,52 @@ uint64_t OrderGate::blocked() const {
   return blocked_;
 }
 
+OrderGate::View OrderGate::view() const {
+  std::lock_guard lock(mu_);
+  return View{.strategy_state = state_,
+              .world_state = world_state_,
+              .entries = entries_,
+              .connected = connected_};
+}
+
 GateDecision OrderGate::route(broker::Side side) {
   std::lock_guard lock(mu_);
-  auto block = [this](std::string why) {
-    ++blocked_;
+  auto d = route_locked(index(side));
+  if (d.route == Route::kBlocked) ++blocked_;
+  return d;
+}
+
+GateDecision OrderGate::route_order(double position, broker::Side side, double qty) {
+  const double signed_qty = side == broker::Side::kBuy ? qty : -qty;
+  const double after = position + signed_qty;
+  // Exposure changes on the long side when the position is long before or
+  // after the order (or a buy starts from flat); likewise for short.
+  const bool touches_long = position > 0 || after > 0;
+  const bool touches_short = position < 0 || after < 0;
+  std::lock_guard lock(mu_);
+  GateDecision d{.route = Route::kBlocked, .reason = "the order changes no position"};
+  bool first = true;
+  for (size_t i : {size_t{0}, size_t{1}}) {
+    if (!(i == 0 ? touches_long : touches_short)) continue;
+    auto one = route_locked(i);
+    // Both sides must agree; the first refusal is the answer.
+    if (first || one.route == Route::kBlocked) d = std::move(one);
+    first = false;
+    if (d.route == Route::kBlocked) break;
+  }
+  if (d.route == Route::kBlocked) ++blocked_;
+  return d;
+}
+
+GateDecision OrderGate::route_locked(size_t side_index) {
+  auto block = [](std::string why) {
     return GateDecision{.route = Route::kBlocked, .reason = std::move(why)};
   };
   if (!state_) return block("no decision from the world yet");
-  const auto& entry = entries_[index(side)];
+  if (world_state_ && (*world_state_ == "Paused" || *world_state_ == "Retired")) {
+    return block(fmt::format("the world is {}", *world_state_));
+  }
+  const auto& entry = entries_[side_index];
   if (entry && entry->frozen) return block("the gate is frozen: a hand-over is in progress");
   if (*state_ == "DryRun") return GateDecision{.route = Route::kPaper};
   if (*state_ != "Live") return block(fmt::format("the strategy is {}", *state_));

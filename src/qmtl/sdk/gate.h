@@ -4,6 +4,12 @@
 //   Live strategy, its side's gate active, not frozen, fresh, connected -> live broker
 //   DryRun strategy, not frozen                                         -> paper broker
 //   anything else                                                       -> blocked
+// and nothing trades, not even on paper, while the world is Paused or Retired
+// (SPEC §3: no strategy execution).
+//
+// Sides: the long gate governs orders that change long exposure (buys from
+// flat or long, sells that reduce a long), the short gate those that change
+// short exposure; an order that crosses zero needs both (route_order).
 //
 // "Fresh" means the runner heard from the server (an event or a heartbeat)
 // within the entry's TTL; a Live strategy whose decision is stale or whose
@@ -49,20 +55,42 @@ class OrderGate {
 
   // The strategy's lifecycle state ("DryRun", "Live", ...), from the server.
   void set_strategy_state(std::string state);
+  // The world's state ("Active", "EvalOnly", "Paused", "Retired"); unknown
+  // until set, which blocks nothing by itself.
+  void set_world_state(std::string state);
   // The entry of `side` (kBuy = long, kSell = short). Also counts as news.
   void set_entry(broker::Side side, const GateEntry& entry);
+  // Forgets both entries (a fresh snapshot replaces them all).
+  void reset_entries();
   // Any event or heartbeat from the server: the decisions are fresh as of now.
   void heard();
   void set_connected(bool connected);
 
-  // Where an order on `side` goes now; counts the blocked ones.
+  // Where an order on the `side` gate (kBuy = long, kSell = short) goes now;
+  // counts the blocked ones.
   GateDecision route(broker::Side side);
+  // Where an order goes given the strategy's position before it (> 0 long,
+  // < 0 short): the gates of every side whose exposure it changes must allow
+  // it (see above). Counts one blocked order at most.
+  GateDecision route_order(double position, broker::Side side, double qty);
+
+  // What the gate holds now, for logs, tests and the flip-latency benchmark.
+  struct View {
+    std::optional<std::string> strategy_state;
+    std::optional<std::string> world_state;
+    std::array<std::optional<GateEntry>, 2> entries;  // [long, short]
+    bool connected = false;
+  };
+  View view() const;
   uint64_t blocked() const;
 
  private:
   const Clock& clock_;
   mutable std::mutex mu_;
+  GateDecision route_locked(size_t side_index);
+
   std::optional<std::string> state_;
+  std::optional<std::string> world_state_;
   std::array<std::optional<GateEntry>, 2> entries_;
   std::optional<TimePoint> last_heard_;
   bool connected_ = false;

@@ -1,3 +1,6 @@
+// Runner: one strategy over bars, offline (a backtest) or live (following its
+// world's decisions).
+//
 // Runner::offline: a strategy over history (a backtest), producing the same
 // performance records that dry-run produces (equity points and fills).
 //
@@ -8,24 +11,44 @@
 // it arrives); each output of the signal node becomes an order stamped with
 // the bar's time; finally the account's equity is recorded at the bar's time.
 //
-// Thread safety: pure function over its arguments.
+// Runner::run: the same strategy over a live BarFeed, with every order routed
+// by an OrderGate that follows the world's event stream (see gate.h):
+//
+//   - A follower thread keeps GET /worlds/{w}/events?strategy={s} open: the
+//     snapshot gives the world's state, the strategy's state and its gates;
+//     later events and heartbeats keep them fresh. The gate counts as connected
+//     only from a snapshot on; a broken stream, or silence longer than the
+//     TTL, disconnects it and the follower reconnects with Last-Event-ID and
+//     exponential backoff (backoff_min doubling up to backoff_max).
+//   - Orders: live-routed ones go to `live` (none configured = blocked),
+//     paper-routed ones to the PaperBroker, blocked ones nowhere (counted, and
+//     reported through on_order with the reason). The paper book also takes a
+//     copy of every live order, so it is the strategy's continuous record
+//     across promotions and demotions, comparable with its backtest.
+//   - Performance: one equity point per bar (the paper book's equity) and the
+//     fills that happened (paper fills of paper orders, the live broker's
+//     fills) are posted to POST /strategies/{s}/performance by a poster thread
+//     in batches (every post_every or post_batch records); a failed post is
+//     retried with backoff; a batch the server refuses as invalid (4xx) is
+//     dropped and counted, since resending cannot fix it.
+//
+// Thread safety: offline is a pure function; run blocks the calling thread and
+// runs two helper threads of its own, which it joins before returning.
 #pragma once
 
+#include <functional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
+#include "qmtl/sdk/gate.h"
+
 #include "qmtl/broker/paper_broker.h"
 #include "qmtl/core/result.h"
+#include "qmtl/sdk/feed.h"
 #include "qmtl/sdk/spec.h"
 
 namespace qmtl::sdk {
-
-// Reads OHLCV bars: a header naming a time column (`date`, `timestamp`, `ts`,
-// `time`, `datetime`) and `open`, `high`, `low`, `close`, `volume`
-// (case-insensitive; other columns ignored). Errors name the line.
-Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::string_view source,
-                                                const std::string& symbol);
-Result<std::vector<broker::Bar>> read_bars_csv(const std::string& path, const std::string& symbol);
 
 struct EquityPoint {
   TimePoint ts;
@@ -45,6 +68,51 @@ struct OfflineOptions {
   double initial_cash = 100'000;
 };
 
+// One order the strategy decided and where it went.
+struct OrderRecord {
+  broker::Order order;
+  Route route = Route::kBlocked;
+  std::string reason;    // why it was blocked; empty otherwise
+  std::string order_id;  // the id the receiving broker gave it
+};
+
+struct RunOptions {
+  std::string gateway_url;  // e.g. http://127.0.0.1:8080
+  std::string token;        // bearer token (operator: it posts performance)
+  std::string world_id;
+  std::string strategy_id;
+  broker::BrokerageModel model;  // of the paper book
+  double initial_cash = 100'000;
+  broker::Broker* live = nullptr;  // must outlive run(); null: Live orders are blocked
+  const Clock* clock = nullptr;    // for the gate's freshness; null: the system clock
+  std::chrono::milliseconds post_every{1000};
+  size_t post_batch = 5000;
+  std::chrono::milliseconds backoff_min{200};
+  std::chrono::milliseconds backoff_max{10'000};
+  // How long run() waits for the world's first snapshot before reading bars
+  // (orders of bars read before it would be blocked).
+  std::chrono::milliseconds wait_for_world{5000};
+  // How long run() keeps trying to post what is left once the feed has ended.
+  std::chrono::milliseconds flush_timeout{5000};
+  std::stop_token stop;  // a stop request ends run() after the current bar
+  // Called on run()'s thread for every order.
+  std::function<void(const OrderRecord&)> on_order;
+  // Called on the follower thread after every change it made to the gate.
+  std::function<void(const OrderGate::View&)> on_gate;
+  // Status lines: connected, disconnected, posts failing.
+  std::function<void(std::string_view)> log;
+};
+
+struct RunSummary {
+  uint64_t bars = 0;
+  uint64_t orders = 0, live = 0, paper = 0, blocked = 0;
+  uint64_t points_posted = 0, fills_posted = 0;
+  uint64_t posts_failed = 0;      // attempts that will be retried
+  uint64_t records_dropped = 0;   // refused by the server, or beyond the queue's bound
+  uint64_t connects = 0;          // snapshots received (1 + reconnects)
+  broker::Account paper_account;  // the paper book at the end
+};
+
 class Runner {
  public:
   // Runs `strategy` (its Dag is consumed) over `bars`. kInvalidArgument when an
@@ -53,6 +121,21 @@ class Runner {
   static Result<BacktestResult> offline(DeclarativeStrategy strategy,
                                         const std::vector<broker::Bar>& bars,
                                         const OfflineOptions& options);
+
+  // Runs `strategy` over `feed` until the feed ends or options.stop is
+  // requested, then flushes its performance records (see above). The feed's
+  // bars must be of orders.symbol. Errors: kInvalidArgument for inputs that are
+  // not bar fields or missing options; the feed's error; kFailedPrecondition
+  // when a node fails. A server that cannot be reached is not an error: orders
+  // are blocked (or kept on paper for a DryRun strategy) until it is back.
+  static Result<RunSummary> run(DeclarativeStrategy strategy, BarFeed& feed,
+                                const RunOptions& options);
 };
+
+// kInvalidArgument unless every input of `dag` is a bar field (open, high, low,
+// close, volume).
+Result<void> check_bar_inputs(const Dag& dag);
+// Feeds the bar's fields to the inputs of the same name and closes their buckets.
+Result<void> push_bar(Dag& dag, const broker::Bar& bar);
 
 }  // namespace qmtl::sdk

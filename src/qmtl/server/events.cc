@@ -160,6 +160,17 @@ Result<StreamEvent> EventHub::snapshot(const std::string& world, const std::stri
   if (!gates) return propagate(gates);
   boost::json::object data{{"world", world_json(*w)},
                            {"activation", activation_set_json(*gates, ttl_s_, strategy)}};
+  if (!strategy.empty()) {
+    auto s = worlds_.get_strategy(strategy);
+    if (!s && s.error().code != ErrorCode::kNotFound) return propagate(s);
+    if (s && s->world_id == world) {
+      data["strategy"] = {{"id", s->id},
+                          {"state", lifecycle::strategy_state_name(s->state)},
+                          {"state_since", format_timestamp(s->state_since)}};
+    } else {
+      data["strategy"] = nullptr;
+    }
+  }
   return StreamEvent{.id = *seq, .type = "snapshot", .data = json::dump(data)};
 }
 

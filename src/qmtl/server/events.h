@@ -77,8 +77,10 @@ class EventHub {
   // replay), at most `limit`.
   Result<std::vector<StreamEvent>> replay(const std::string& world, int64_t after_seq,
                                           const std::string& strategy, size_t limit);
-  // A "snapshot" event: the world and its activation set now; its id is the
-  // world's newest audit seq.
+  // A "snapshot" event: the world and its activation set now, and with a
+  // `strategy` filter that strategy's {"id", "state", "state_since"} (null if
+  // it is not in the world), so a runner learns everything its gate needs from
+  // one event; its id is the world's newest audit seq.
   Result<StreamEvent> snapshot(const std::string& world, const std::string& strategy);
   // The world's newest event id (its newest audit seq; 0 if none).
   Result<int64_t> last_id(const std::string& world) { return worlds_.last_audit_seq(world); }

@@ -1,0 +1,227 @@
+// `qmtl run`: a submitted strategy on a live bar feed, its orders routed by
+// its world's decisions (sdk::Runner::run).
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "qmtl/broker/journal_broker.h"
+#include "qmtl/cli/client.h"
+#include "qmtl/core/json.h"
+#include "qmtl/sdk/runner.h"
+
+namespace qmtl::cli {
+namespace {
+
+struct RunCommandOptions {
+  std::string strategy, feed, spec, live_broker;
+  std::optional<std::string> symbol;
+  bool follow = false;
+  double cash = 100'000;
+  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
+  double post_every_s = 1;
+};
+
+// SIGINT and SIGTERM request a stop; the run ends after its current bar and
+// posts what is left. The signals are blocked in every thread and taken by a
+// watcher, so no handler runs inside library code.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    watcher_ = std::thread([this] {
+      const timespec slice{0, 100'000'000};
+      while (!done_.load()) {
+        if (sigtimedwait(&set_, nullptr, &slice) > 0) {
+          source_.request_stop();
+          return;
+        }
+      }
+    });
+  }
+  ~StopOnSignal() {
+    done_.store(true);
+    watcher_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  std::stop_token token() const { return source_.get_token(); }
+
+ private:
+  sigset_t set_{}, old_{};
+  std::stop_source source_;
+  std::atomic<bool> done_{false};
+  std::thread watcher_;
+};
+
+boost::json::object order_json(const sdk::OrderRecord& r) {
+  boost::json::object o{{"ts", format_timestamp(r.order.ts)},
+                        {"symbol", r.order.symbol},
+                        {"side", broker::side_name(r.order.side)},
+                        {"qty", r.order.qty},
+                        {"route", sdk::route_name(r.route)}};
+  if (!r.order_id.empty()) o["order_id"] = r.order_id;
+  if (!r.reason.empty()) o["reason"] = r.reason;
+  return o;
+}
+
+int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::ostream& err) {
+  if (auto r = check_id("strategy", o.strategy); !r) return report(r.error(), err);
+  // The strategy as submitted: its world and its spec.
+  auto record = call_server(g, {.path = fmt::format("/strategies/{}", o.strategy),
+                                .bearer_token = g.token});
+  if (!record) return report(record.error(), err);
+  const std::string world = str_field(record->as_object(), "world");
+  boost::json::value spec;
+  if (!o.spec.empty()) {
+    auto file = read_strategy_file(o.spec);
+    if (!file) return report(file.error(), err);
+    spec = std::move(*file);
+  } else {
+    spec = record->as_object().contains("spec") ? record->at("spec") : boost::json::value();
+  }
+  auto strategy = sdk::parse_strategy(spec);
+  if (!strategy) {
+    return report({kExitUsage, fmt::format("strategy '{}': {}", o.strategy,
+                                           strategy.error().message)},
+                  err);
+  }
+  const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
+  strategy->orders.symbol = symbol;
+
+  std::unique_ptr<sdk::CsvBarFeed> feed;
+  if (o.feed == "-") {
+    feed = sdk::CsvBarFeed::from_fd(STDIN_FILENO, symbol);
+  } else {
+    auto f = sdk::CsvBarFeed::open_file(o.feed, symbol, o.follow);
+    if (!f) return report({kExitUsage, f.error().message}, err);
+    feed = std::move(*f);
+  }
+  std::unique_ptr<broker::JournalBroker> live;
+  if (!o.live_broker.empty()) {
+    if (!o.live_broker.starts_with("journal:") || o.live_broker.size() == 8) {
+      return report({kExitUsage, fmt::format("--live-broker '{}': write journal:<file>",
+                                              o.live_broker)},
+                    err);
+    }
+    auto j = broker::JournalBroker::open(o.live_broker.substr(8));
+    if (!j) return report({kExitUsage, j.error().message}, err);
+    live = std::move(*j);
+  }
+
+  StopOnSignal signals;
+  std::mutex out_mu;
+  sdk::RunOptions options{
+      .gateway_url = g.gateway_url,
+      .token = g.token,
+      .world_id = world,
+      .strategy_id = o.strategy,
+      .model = {.fee = broker::PercentFee{.rate = o.fee_bps / 10'000},
+                .slippage = broker::FixedBps{.bps = o.slippage_bps},
+                .volume_limit = o.volume_limit},
+      .initial_cash = o.cash,
+      .live = live.get(),
+      .post_every = std::chrono::milliseconds(static_cast<int64_t>(o.post_every_s * 1000)),
+      .stop = signals.token(),
+      .on_order =
+          [&](const sdk::OrderRecord& r) {
+            std::lock_guard lock(out_mu);
+            if (g.json()) {
+              out << json::dump(order_json(r)) << std::endl;
+              return;
+            }
+            out << fmt::format("{} {} {} {} -> {}{}", format_timestamp(r.order.ts),
+                               broker::side_name(r.order.side), r.order.qty, r.order.symbol,
+                               sdk::route_name(r.route),
+                               r.reason.empty() ? fmt::format(" ({})", r.order_id)
+                                                : fmt::format(": {}", r.reason))
+                << std::endl;
+          },
+      .log =
+          [&](std::string_view line) {
+            std::lock_guard lock(out_mu);
+            err << "qmtl run: " << line << std::endl;
+          },
+  };
+  if (!g.json()) {
+    err << fmt::format("qmtl run: strategy '{}' in world '{}' on {} ({}), live broker: {}\n",
+                       o.strategy, world, o.feed == "-" ? "stdin" : o.feed, symbol,
+                       live ? o.live_broker : "none (live orders are blocked)");
+  }
+  auto summary = sdk::Runner::run(std::move(*strategy), *feed, options);
+  if (!summary) {
+    return report({kExitRefused, fmt::format("strategy '{}': {}", o.strategy,
+                                             summary.error().message)},
+                  err);
+  }
+  const auto& s = *summary;
+  if (g.json()) {
+    print_json(boost::json::object{{"strategy", o.strategy},
+                                   {"world", world},
+                                   {"bars", s.bars},
+                                   {"orders", s.orders},
+                                   {"live", s.live},
+                                   {"paper", s.paper},
+                                   {"blocked", s.blocked},
+                                   {"points_posted", s.points_posted},
+                                   {"fills_posted", s.fills_posted},
+                                   {"records_dropped", s.records_dropped},
+                                   {"connects", s.connects},
+                                   {"paper_equity", s.paper_account.equity()}},
+               out);
+  } else {
+    out << fmt::format(
+        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills, "
+        "{} dropped, paper equity {:.2f}\n",
+        s.bars, s.orders, s.live, s.paper, s.blocked, s.points_posted, s.fills_posted,
+        s.records_dropped, s.paper_account.equity());
+  }
+  return s.records_dropped > 0 ? kExitRefused : kExitOk;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                     std::ostream& err) {
+  auto o = std::make_shared<RunCommandOptions>();
+  auto* cmd = app.add_subcommand(
+      "run",
+      "run a submitted strategy on a live bar feed, routing its orders by its world's decisions\n"
+      "  e.g. qmtl run sma-cross --feed bars.csv --follow --live-broker journal:orders.jsonl");
+  cmd->add_option("strategy", o->strategy, "id of a submitted strategy")->required();
+  cmd->add_option("--feed", o->feed, "CSV of bars (date, open, high, low, close, volume), or -")
+      ->required();
+  cmd->add_flag("--follow", o->follow, "keep reading the feed file as it grows (like tail -f)");
+  cmd->add_option("--spec", o->spec,
+                  "run this strategy file instead of the submitted spec (same id and world)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--symbol", o->symbol, "symbol of the bars (default: the strategy's)");
+  cmd->add_option("--live-broker", o->live_broker,
+                  "where Live orders go: journal:<file> (one JSON line per order); "
+                  "default none: Live orders are blocked");
+  cmd->add_option("--cash", o->cash, "starting cash of the paper book")
+      ->default_str("100000")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--fee-bps", o->fee_bps, "paper fee in basis points of notional")
+      ->default_str("0")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--slippage-bps", o->slippage_bps, "paper slippage in basis points")
+      ->default_str("0")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
+      ->default_str("0.025")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
+      ->default_str("1")
+      ->check(CLI::Range(0.01, 3600.0));
+  cmd->callback([o, &g, &rc, &out, &err] { rc = run(g, *o, out, err); });
+}
+
+}  // namespace qmtl::cli

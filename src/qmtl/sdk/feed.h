@@ -1,0 +1,106 @@
+// Bar feeds: where a running strategy's bars come from.
+//
+// BarFeed is the interface a live runner reads; CsvBarFeed reads OHLCV CSV from
+// a file (optionally following it as it grows, like `tail -f`) or from a file
+// descriptor such as standard input. A market-data adapter implements the same
+// interface.
+//
+// CSV: a header naming a time column (`date`, `timestamp`, `ts`, `time`,
+// `datetime`) and `open`, `high`, `low`, `close`, `volume` (case-insensitive;
+// other columns ignored); then one bar per line in increasing time order.
+// Errors name the source and line. A line is read only once it is complete
+// (ends with a newline), so a writer may append bars a piece at a time.
+//
+// Thread safety: a feed is read by one thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qmtl/broker/order.h"
+#include "qmtl/core/result.h"
+
+namespace qmtl::sdk {
+
+// Turns CSV lines into bars: the first non-empty line is the header.
+class BarCsvParser {
+ public:
+  BarCsvParser(std::string source, std::string symbol)
+      : source_(std::move(source)), symbol_(std::move(symbol)) {}
+  // One line without its newline. A bar, nullopt for the header or a blank
+  // line, or kInvalidArgument naming source:line (the parser is unchanged then
+  // except for the line count).
+  Result<std::optional<broker::Bar>> line(std::string_view text);
+  bool has_header() const { return col_[0] >= 0; }
+  size_t line_number() const { return line_no_; }
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::string symbol_;
+  size_t line_no_ = 0;
+  std::array<int, 6> col_{-1, -1, -1, -1, -1, -1};  // time, open, high, low, close, volume
+  std::optional<TimePoint> last_ts_;
+};
+
+// All bars of a CSV text (see above). kInvalidArgument for an empty text, a bad
+// header or row, or rows out of order.
+Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::string_view source,
+                                                const std::string& symbol);
+Result<std::vector<broker::Bar>> read_bars_csv(const std::string& path, const std::string& symbol);
+
+struct FeedItem {
+  enum class Kind { kBar, kIdle, kEnd };
+  Kind kind = Kind::kIdle;  // kIdle: nothing arrived in time; kEnd: no more bars ever
+  broker::Bar bar;          // for kBar
+};
+
+class BarFeed {
+ public:
+  virtual ~BarFeed() = default;
+  // The next bar, waiting at most `timeout`. Errors (a malformed line, an
+  // unreadable source) end the feed: later calls return the same error.
+  virtual Result<FeedItem> next(std::chrono::milliseconds timeout) = 0;
+};
+
+class CsvBarFeed final : public BarFeed {
+ public:
+  // Reads the file at `path`. With `follow`, the end of the file is not the end
+  // of the feed: new lines are read as they are appended (checked every 20 ms),
+  // and a file that shrinks (truncated or replaced) is an error. kNotFound when
+  // the file cannot be opened.
+  static Result<std::unique_ptr<CsvBarFeed>> open_file(const std::string& path,
+                                                       const std::string& symbol, bool follow);
+  // Reads `fd` (e.g. 0 for standard input) until it ends; does not close it.
+  static std::unique_ptr<CsvBarFeed> from_fd(int fd, const std::string& symbol,
+                                             std::string source = "stdin");
+  ~CsvBarFeed() override;
+  CsvBarFeed(const CsvBarFeed&) = delete;
+  CsvBarFeed& operator=(const CsvBarFeed&) = delete;
+
+  Result<FeedItem> next(std::chrono::milliseconds timeout) override;
+
+ private:
+  CsvBarFeed(int fd, bool owns, bool follow, bool is_file, std::string source,
+             const std::string& symbol);
+  // Reads what is available within `wait`: the number of bytes read, 0 at the
+  // end, nullopt when a pipe had nothing in time.
+  Result<std::optional<size_t>> read_some(std::chrono::milliseconds wait);
+
+  int fd_;
+  bool owns_;
+  bool follow_;
+  bool is_file_;
+  uint64_t offset_ = 0;
+  BarCsvParser parser_;
+  std::string pending_;  // bytes after the last complete line
+  std::optional<Error> failed_;
+  bool ended_ = false;
+};
+
+}  // namespace qmtl::sdk

@@ -1,0 +1,476 @@
+// Runner::run: a strategy on live bars, its orders routed by the world's
+// decisions (see runner.h for the contract).
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "qmtl/core/json.h"
+#include "qmtl/core/time.h"
+#include "qmtl/sdk/event_stream.h"
+#include "qmtl/sdk/http_client.h"
+#include "qmtl/sdk/runner.h"
+
+namespace qmtl::sdk {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+constexpr milliseconds kReadSlice{200};
+constexpr size_t kMaxQueued = 1'000'000;
+
+void say(const RunOptions& o, std::string_view line) {
+  if (o.log) o.log(line);
+}
+
+// Sleeps `d` unless a stop is requested first; false when stopped.
+bool sleep_for(std::stop_token stop, milliseconds d) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  return !cv.wait_for(lock, stop, d, [] { return false; });
+}
+
+// Follows the world's event stream and keeps the gate current.
+class Follower {
+ public:
+  Follower(const RunOptions& o, OrderGate& gate) : o_(o), gate_(gate) {}
+
+  void run(std::stop_token stop) {
+    milliseconds backoff = o_.backoff_min;
+    while (!stop.stop_requested()) {
+      auto stream = EventStream::open({.base_url = o_.gateway_url,
+                                       .token = o_.token,
+                                       .world = o_.world_id,
+                                       .strategy = o_.strategy_id,
+                                       .last_event_id = last_id_});
+      if (stream) {
+        follow(**stream, stop, backoff);
+      } else {
+        say(o_, fmt::format("event stream: {}; retrying in {} ms", stream.error().message,
+                            backoff.count()));
+      }
+      disconnect();
+      if (!sleep_for(stop, backoff)) break;
+      backoff = std::min(backoff * 2, o_.backoff_max);
+    }
+    disconnect();
+  }
+
+  uint64_t connects() const { return connects_.load(); }
+
+  // Waits until the first snapshot has arrived, at most `timeout`.
+  bool wait_first_snapshot(std::stop_token stop, milliseconds timeout) {
+    std::unique_lock lock(first_mu_);
+    return first_cv_.wait_for(lock, stop, timeout, [&] { return connects_.load() > 0; });
+  }
+
+ private:
+  void follow(EventStream& stream, std::stop_token stop, milliseconds& backoff) {
+    SteadyTime heard = std::chrono::steady_clock::now();
+    while (!stop.stop_requested()) {
+      auto e = stream.next(kReadSlice);
+      if (!e) {
+        say(o_, fmt::format("event stream: {}; reconnecting", e.error().message));
+        return;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!*e) {
+        // Silence beyond the TTL: the connection may be dead without an error.
+        if (now - heard > ttl_) {
+          say(o_, fmt::format("event stream: nothing heard for {} ms; reconnecting",
+                              std::chrono::duration_cast<milliseconds>(now - heard).count()));
+          return;
+        }
+        continue;
+      }
+      heard = now;
+      if (stream.last_event_id()) last_id_ = stream.last_event_id();
+      if (auto r = apply(**e); !r) {
+        say(o_, fmt::format("event stream: {}; reconnecting", r.error().message));
+        return;
+      }
+      if ((*e)->type == "snapshot") backoff = o_.backoff_min;
+    }
+  }
+
+  void disconnect() {
+    if (!connected_) return;
+    connected_ = false;
+    gate_.set_connected(false);
+    if (o_.on_gate) o_.on_gate(gate_.view());
+  }
+
+  void take_entries(const boost::json::value& data) {
+    const auto* activation = data.is_object() ? data.as_object().if_contains("activation") : nullptr;
+    if (activation == nullptr || !activation->is_object()) return;
+    const auto* entries = activation->as_object().if_contains("entries");
+    if (entries == nullptr || !entries->is_array()) return;
+    for (const auto& v : entries->as_array()) {
+      if (!v.is_object()) continue;
+      const auto& en = v.as_object();
+      const auto* id = en.if_contains("strategy");
+      if (id == nullptr || !id->is_string() || id->as_string() != o_.strategy_id) continue;
+      const auto* side = en.if_contains("side");
+      if (side == nullptr || !side->is_string()) continue;
+      GateEntry g;
+      const auto* active = en.if_contains("active");
+      const auto* frozen = en.if_contains("frozen");
+      const auto* ttl = en.if_contains("ttl_s");
+      // A malformed entry stays closed.
+      g.active = active != nullptr && active->is_bool() && active->as_bool();
+      g.frozen = frozen == nullptr || !frozen->is_bool() || frozen->as_bool();
+      if (ttl != nullptr && ttl->is_number()) {
+        const double secs = ttl->to_number<double>();
+        if (secs > 0) {
+          g.ttl = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(secs));
+          ttl_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(g.ttl);
+        }
+      }
+      gate_.set_entry(side->as_string() == "short" ? broker::Side::kSell : broker::Side::kBuy, g);
+    }
+  }
+
+  static std::optional<std::string> string_at(const boost::json::value& v,
+                                              std::initializer_list<std::string_view> path) {
+    const boost::json::value* cur = &v;
+    for (auto key : path) {
+      if (!cur->is_object()) return std::nullopt;
+      cur = cur->as_object().if_contains(key);
+      if (cur == nullptr) return std::nullopt;
+    }
+    if (!cur->is_string()) return std::nullopt;
+    return std::string(cur->as_string());
+  }
+
+  Result<void> apply(const ServerEvent& e) {
+    auto data = json::parse(e.data);
+    if (!data) return propagate(data);
+    if (e.type == "heartbeat") {
+      const auto* ttl = data->is_object() ? data->as_object().if_contains("ttl_s") : nullptr;
+      if (ttl != nullptr && ttl->is_number() && ttl->to_number<double>() > 0) {
+        ttl_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(ttl->to_number<double>()));
+      }
+      gate_.heard();
+      return {};
+    }
+    if (e.type == "snapshot") {
+      gate_.reset_entries();
+      if (auto ws = string_at(*data, {"world", "state"})) gate_.set_world_state(*ws);
+      auto state = string_at(*data, {"strategy", "state"});
+      if (!state) {
+        say(o_, fmt::format("strategy '{}' is not in world '{}': every order is blocked",
+                            o_.strategy_id, o_.world_id));
+      }
+      gate_.set_strategy_state(state.value_or("not in the world"));
+      take_entries(*data);
+      gate_.heard();
+      gate_.set_connected(true);
+      if (!connected_) {
+        connected_ = true;
+        {
+          std::lock_guard lock(first_mu_);
+          ++connects_;
+        }
+        first_cv_.notify_all();
+        say(o_, fmt::format("following world '{}' (event {})", o_.world_id, e.id));
+      }
+    } else {
+      const auto entity_id = string_at(*data, {"entity_id"});
+      const auto after = string_at(*data, {"after"});
+      if (e.type == "strategy" && entity_id == o_.strategy_id && after) {
+        gate_.set_strategy_state(*after);
+      }
+      if (e.type == "world" && after) gate_.set_world_state(*after);
+      take_entries(*data);
+      gate_.heard();
+    }
+    if (o_.on_gate) o_.on_gate(gate_.view());
+    return {};
+  }
+
+  const RunOptions& o_;
+  OrderGate& gate_;
+  std::optional<std::string> last_id_;
+  bool connected_ = false;
+  std::atomic<uint64_t> connects_{0};
+  std::mutex first_mu_;
+  std::condition_variable_any first_cv_;
+  std::chrono::steady_clock::duration ttl_ = std::chrono::seconds(15);
+};
+
+// Posts performance records in batches, retrying what fails.
+class Poster {
+ public:
+  explicit Poster(const RunOptions& o) : o_(o) {}
+
+  void add_point(TimePoint ts, double equity) {
+    std::lock_guard lock(mu_);
+    bound_locked();
+    points_.push_back({ts, equity});
+    if (points_.size() + fills_.size() >= o_.post_batch) cv_.notify_one();
+  }
+  void add_fill(const broker::Fill& f) {
+    std::lock_guard lock(mu_);
+    bound_locked();
+    fills_.push_back(f);
+  }
+
+  // Until `stop`; then what is left, within flush_timeout.
+  void run(std::stop_token stop) {
+    milliseconds backoff = o_.backoff_min;
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, stop, o_.post_every,
+                     [&] { return points_.size() + fills_.size() >= o_.post_batch; });
+      }
+      if (stop.stop_requested()) break;
+      if (post_once()) {
+        backoff = o_.backoff_min;
+      } else {
+        if (!sleep_for(stop, backoff)) break;
+        backoff = std::min(backoff * 2, o_.backoff_max);
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + o_.flush_timeout;
+    while (pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (!post_once()) std::this_thread::sleep_for(o_.backoff_min);
+    }
+    std::lock_guard lock(mu_);
+    dropped_ += points_.size() + fills_.size();
+    if (!points_.empty() || !fills_.empty()) {
+      say(o_, fmt::format("{} performance records could not be posted before the end",
+                          points_.size() + fills_.size()));
+    }
+  }
+
+  void fill_summary(RunSummary& s) const {
+    std::lock_guard lock(mu_);
+    s.points_posted = points_posted_;
+    s.fills_posted = fills_posted_;
+    s.posts_failed = failed_;
+    s.records_dropped = dropped_;
+  }
+
+ private:
+  size_t pending() const {
+    std::lock_guard lock(mu_);
+    return points_.size() + fills_.size();
+  }
+
+  void bound_locked() {
+    // Memory is bounded even if the server stays away for days: the oldest go.
+    if (points_.size() + fills_.size() < kMaxQueued) return;
+    if (!points_.empty()) {
+      points_.pop_front();
+    } else {
+      fills_.pop_front();
+    }
+    ++dropped_;
+  }
+
+  // Posts one batch; true when there was nothing to do or it was settled.
+  bool post_once() {
+    boost::json::array points, fills;
+    size_t n_points = 0, n_fills = 0;
+    {
+      std::lock_guard lock(mu_);
+      n_points = std::min(points_.size(), o_.post_batch);
+      n_fills = std::min(fills_.size(), o_.post_batch - n_points);
+      for (size_t i = 0; i < n_points; ++i) {
+        points.push_back({{"ts", format_timestamp(points_[i].first)},
+                          {"equity", points_[i].second}});
+      }
+      for (size_t i = 0; i < n_fills; ++i) {
+        const auto& f = fills_[i];
+        fills.push_back({{"ts", format_timestamp(f.ts)},
+                         {"symbol", f.symbol},
+                         {"side", broker::side_name(f.side)},
+                         {"qty", f.qty},
+                         {"price", f.price},
+                         {"fee", f.fee}});
+      }
+    }
+    if (n_points + n_fills == 0) return true;
+    boost::json::object body{{"points", std::move(points)}, {"fills", std::move(fills)}};
+    auto reply = http_request(o_.gateway_url,
+                              {.method = "POST",
+                               .path = fmt::format("/strategies/{}/performance", o_.strategy_id),
+                               .body = json::dump(body),
+                               .bearer_token = o_.token});
+    std::lock_guard lock(mu_);
+    const bool ok = reply && reply->status == 200;
+    const bool refused = reply && reply->status >= 400 && reply->status < 500 &&
+                         reply->status != 401 && reply->status != 408 && reply->status != 429;
+    if (ok || refused) {
+      points_.erase(points_.begin(), points_.begin() + static_cast<ptrdiff_t>(n_points));
+      fills_.erase(fills_.begin(), fills_.begin() + static_cast<ptrdiff_t>(n_fills));
+    }
+    if (ok) {
+      points_posted_ += n_points;
+      fills_posted_ += n_fills;
+      return true;
+    }
+    if (refused) {
+      dropped_ += n_points + n_fills;
+      say(o_, fmt::format("the server refused {} performance records ({}): {}", n_points + n_fills,
+                          reply->status, reply->body));
+      return true;
+    }
+    ++failed_;
+    say(o_, fmt::format("posting performance failed: {}; will retry",
+                        reply ? fmt::format("HTTP {}: {}", reply->status, reply->body)
+                              : reply.error().message));
+    return false;
+  }
+
+  const RunOptions& o_;
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<std::pair<TimePoint, double>> points_;
+  std::deque<broker::Fill> fills_;
+  uint64_t points_posted_ = 0, fills_posted_ = 0, failed_ = 0, dropped_ = 0;
+};
+
+}  // namespace
+
+Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
+                               const RunOptions& options) {
+  if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
+  if (options.gateway_url.empty() || options.world_id.empty() || options.strategy_id.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a live run needs the gateway URL, the world and the strategy id");
+  }
+  if (options.post_batch == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "post_batch must be at least 1");
+  }
+  if (auto r = parse_server_url(options.gateway_url); !r) return propagate(r);
+  SystemClock system_clock;
+  const Clock& clock = options.clock != nullptr ? *options.clock : system_clock;
+  OrderGate gate(clock);
+  Follower follower(options, gate);
+  Poster poster(options);
+  broker::PaperBroker paper(options.model, options.initial_cash);
+  RunSummary summary;
+
+  std::jthread follow_thread([&](std::stop_token st) { follower.run(st); });
+  std::jthread post_thread([&](std::stop_token st) { poster.run(st); });
+
+  Dag& dag = strategy.dag;
+  const OrderRule rule = strategy.orders;
+  std::set<std::string> mirrors;  // paper ids of copies of live orders
+  std::optional<Error> order_error;
+  TimePoint now{};
+  dag.on_output([&](std::string_view node, TimePoint, double v) {
+    if (node != rule.signal || v == 0) return;
+    OrderRecord rec{.order = {.symbol = rule.symbol,
+                              .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
+                              .qty = rule.qty,
+                              .ts = now}};
+    const auto acct = paper.account();
+    const auto pos = acct.positions.find(rule.symbol);
+    auto d = gate.route_order(pos == acct.positions.end() ? 0.0 : pos->second.qty, rec.order.side,
+                              rec.order.qty);
+    rec.route = d.route;
+    rec.reason = std::move(d.reason);
+    if (rec.route == Route::kLive) {
+      auto id = options.live != nullptr
+                    ? options.live->submit(rec.order)
+                    : Result<std::string>(tl::unexpected(
+                          Error{ErrorCode::kFailedPrecondition, "no live broker is configured"}));
+      if (id) {
+        rec.order_id = *id;
+        if (auto copy = paper.submit(rec.order); copy) mirrors.insert(*copy);
+      } else {
+        rec.route = Route::kBlocked;
+        rec.reason = fmt::format("the live broker did not take it: {}", id.error().message);
+      }
+    } else if (rec.route == Route::kPaper) {
+      auto id = paper.submit(rec.order);
+      if (id) {
+        rec.order_id = *id;
+      } else if (!order_error) {
+        order_error = id.error();
+      }
+    }
+    ++summary.orders;
+    switch (rec.route) {
+      case Route::kLive:
+        ++summary.live;
+        break;
+      case Route::kPaper:
+        ++summary.paper;
+        break;
+      case Route::kBlocked:
+        ++summary.blocked;
+        break;
+    }
+    if (options.on_order) options.on_order(rec);
+  });
+
+  // Bars read before the world has been heard would only be blocked.
+  if (!follower.wait_first_snapshot(options.stop, options.wait_for_world)) {
+    say(options, fmt::format("no decision from world '{}' within {} ms: orders are blocked until "
+                             "one arrives",
+                             options.world_id, options.wait_for_world.count()));
+  }
+  Result<void> outcome;
+  while (!options.stop.stop_requested()) {
+    auto item = feed.next(kReadSlice);
+    if (!item) {
+      outcome = propagate(item);
+      break;
+    }
+    if (item->kind == FeedItem::Kind::kEnd) break;
+    if (item->kind == FeedItem::Kind::kIdle) continue;
+    const broker::Bar& bar = item->bar;
+    if (bar.symbol != rule.symbol) {
+      outcome = make_error(ErrorCode::kInvalidArgument,
+                           fmt::format("a bar of '{}' reached a strategy trading '{}'", bar.symbol,
+                                       rule.symbol));
+      break;
+    }
+    if (auto r = paper.on_bar(bar); !r) {
+      outcome = r;
+      break;
+    }
+    for (const auto& f : paper.take_fills()) {
+      if (!mirrors.contains(f.order_id)) poster.add_fill(f);
+    }
+    if (options.live != nullptr) {
+      for (const auto& f : options.live->take_fills()) poster.add_fill(f);
+    }
+    now = bar.ts;
+    ++summary.bars;
+    if (auto r = push_bar(dag, bar); !r) {
+      outcome = r;
+      break;
+    }
+    if (dag.failure()) {
+      outcome = tl::unexpected(*dag.failure());
+      break;
+    }
+    if (order_error) {
+      outcome = tl::unexpected(*order_error);
+      break;
+    }
+    poster.add_point(bar.ts, paper.account().equity());
+  }
+  follow_thread.request_stop();
+  post_thread.request_stop();
+  follow_thread.join();
+  post_thread.join();
+  summary.connects = follower.connects();
+  summary.paper_account = paper.account();
+  poster.fill_summary(summary);
+  if (!outcome) return tl::unexpected(outcome.error());
+  return summary;
+}
+
+}  // namespace qmtl::sdk
