@@ -84,5 +84,75 @@ TEST(OrderGate, GoesStaleExactlyAfterTheTtlAndRecoversOnNews) {
   EXPECT_EQ(gate.blocked(), 6u);
 }
 
+TEST(OrderGate, APausedOrRetiredWorldStopsEvenPaper) {
+  FakeClock clock(*parse_timestamp("2026-01-01T00:00:00Z"));
+  OrderGate gate(clock);
+  gate.set_strategy_state("DryRun");
+  gate.set_connected(true);
+  gate.set_entry(Side::kBuy, {.active = true});
+  for (const char* state : {"Active", "EvalOnly"}) {
+    gate.set_world_state(state);
+    EXPECT_EQ(gate.route(Side::kBuy).route, Route::kPaper) << state;
+  }
+  for (const char* state : {"Paused", "Retired"}) {
+    gate.set_world_state(state);
+    const auto d = gate.route(Side::kBuy);
+    EXPECT_EQ(d.route, Route::kBlocked) << state;
+    EXPECT_EQ(d.reason, fmt::format("the world is {}", state));
+  }
+  gate.set_strategy_state("Live");
+  EXPECT_EQ(gate.route(Side::kBuy).reason, "the world is Retired");
+  gate.set_world_state("Active");
+  EXPECT_EQ(gate.route(Side::kBuy).route, Route::kLive);
+  EXPECT_EQ(gate.blocked(), 3u);
+}
+
+// The long gate governs long exposure and the short gate short exposure,
+// whatever the order's side; an order through zero needs both.
+TEST(OrderGate, RoutesByTheExposureAnOrderChanges) {
+  FakeClock clock(*parse_timestamp("2026-01-01T00:00:00Z"));
+  OrderGate gate(clock);
+  gate.set_strategy_state("Live");
+  gate.set_connected(true);
+  gate.set_entry(Side::kBuy, {.active = true});    // long open
+  gate.set_entry(Side::kSell, {.active = false});  // short closed
+  struct Case {
+    double position;
+    Side side;
+    double qty;
+    Route want;
+  };
+  const std::vector<Case> cases = {
+      {0, Side::kBuy, 5, Route::kLive},      // opens a long
+      {5, Side::kBuy, 5, Route::kLive},      // adds to it
+      {5, Side::kSell, 5, Route::kLive},     // closes it: long side only
+      {5, Side::kSell, 3, Route::kLive},     // reduces it
+      {0, Side::kSell, 5, Route::kBlocked},  // opens a short
+      {-5, Side::kBuy, 5, Route::kBlocked},  // covers a short: short side
+      {5, Side::kSell, 8, Route::kBlocked},  // long to short: both sides
+      {-5, Side::kBuy, 8, Route::kBlocked},  // short to long: both sides
+  };
+  for (const auto& c : cases) {
+    const auto d = gate.route_order(c.position, c.side, c.qty);
+    EXPECT_EQ(d.route, c.want) << c.position << " " << broker::side_name(c.side) << " " << c.qty;
+    if (c.want == Route::kBlocked) {
+      EXPECT_EQ(d.reason, "the gate is closed");
+    }
+  }
+  EXPECT_EQ(gate.blocked(), 4u);
+  gate.set_entry(Side::kSell, {.active = true});
+  EXPECT_EQ(gate.route_order(5, Side::kSell, 8).route, Route::kLive);
+  gate.set_entry(Side::kBuy, {.active = true, .frozen = true});
+  EXPECT_NE(gate.route_order(-5, Side::kBuy, 8).reason.find("frozen"), std::string::npos);
+  EXPECT_EQ(gate.route_order(-5, Side::kBuy, 5).route, Route::kLive);
+  // A new snapshot replaces both entries.
+  gate.reset_entries();
+  EXPECT_EQ(gate.route_order(0, Side::kBuy, 1).reason, "no activation entry for this side");
+  const auto v = gate.view();
+  EXPECT_EQ(v.strategy_state, "Live");
+  EXPECT_FALSE(v.entries[0]);
+  EXPECT_TRUE(v.connected);
+}
+
 }  // namespace
 }  // namespace qmtl::sdk

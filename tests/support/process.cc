@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -176,7 +177,12 @@ namespace {
 
 std::vector<std::string> serve_argv(const std::string& binary, const std::string& db_path,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{binary, "serve", "--db", "sqlite:" + db_path, "--port", "0"};
+  std::vector<std::string> argv{binary, "serve", "--db", "sqlite:" + db_path};
+  // Any free port, unless the test names one (to restart a server where its
+  // clients expect it).
+  if (std::find(extra.begin(), extra.end(), "--port") == extra.end()) {
+    argv.insert(argv.end(), {"--port", "0"});
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

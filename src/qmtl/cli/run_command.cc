@@ -75,8 +75,8 @@ boost::json::object order_json(const sdk::OrderRecord& r) {
 int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::ostream& err) {
   if (auto r = check_id("strategy", o.strategy); !r) return report(r.error(), err);
   // The strategy as submitted: its world and its spec.
-  auto record = call_server(g, {.path = fmt::format("/strategies/{}", o.strategy),
-                                .bearer_token = g.token});
+  auto record =
+      call_server(g, {.path = fmt::format("/strategies/{}", o.strategy), .bearer_token = g.token});
   if (!record) return report(record.error(), err);
   const std::string world = str_field(record->as_object(), "world");
   boost::json::value spec;
@@ -89,9 +89,8 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
   }
   auto strategy = sdk::parse_strategy(spec);
   if (!strategy) {
-    return report({kExitUsage, fmt::format("strategy '{}': {}", o.strategy,
-                                           strategy.error().message)},
-                  err);
+    return report(
+        {kExitUsage, fmt::format("strategy '{}': {}", o.strategy, strategy.error().message)}, err);
   }
   const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
   strategy->orders.symbol = symbol;
@@ -107,9 +106,9 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
   std::unique_ptr<broker::JournalBroker> live;
   if (!o.live_broker.empty()) {
     if (!o.live_broker.starts_with("journal:") || o.live_broker.size() == 8) {
-      return report({kExitUsage, fmt::format("--live-broker '{}': write journal:<file>",
-                                              o.live_broker)},
-                    err);
+      return report(
+          {kExitUsage, fmt::format("--live-broker '{}': write journal:<file>", o.live_broker)},
+          err);
     }
     auto j = broker::JournalBroker::open(o.live_broker.substr(8));
     if (!j) return report({kExitUsage, j.error().message}, err);
@@ -157,9 +156,8 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
   }
   auto summary = sdk::Runner::run(std::move(*strategy), *feed, options);
   if (!summary) {
-    return report({kExitRefused, fmt::format("strategy '{}': {}", o.strategy,
-                                             summary.error().message)},
-                  err);
+    return report(
+        {kExitRefused, fmt::format("strategy '{}': {}", o.strategy, summary.error().message)}, err);
   }
   const auto& s = *summary;
   if (g.json()) {

@@ -155,12 +155,12 @@ Result<std::optional<size_t>> CsvBarFeed::read_some(std::chrono::milliseconds wa
     pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
     const int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
     if (ready < 0 && errno != EINTR) {
-      return make_error(ErrorCode::kUnavailable, fmt::format("{}: poll failed: {}",
-                                                             parser_.source(), std::strerror(errno)));
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("{}: poll failed: {}", parser_.source(), std::strerror(errno)));
     }
     if (ready <= 0) return std::optional<size_t>();
   } else if (follow_) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd_, &st) == 0 && static_cast<uint64_t>(st.st_size) < offset_) {
       return make_error(ErrorCode::kFailedPrecondition,
                         fmt::format("{}: the file shrank from {} to {} bytes while being followed; "

@@ -61,10 +61,15 @@ uint64_t OrderGate::blocked() const {
 
 OrderGate::View OrderGate::view() const {
   std::lock_guard lock(mu_);
+  bool fresh = last_heard_.has_value();
+  for (const auto& e : entries_) {
+    if (e && fresh) fresh = clock_.now() - *last_heard_ <= e->ttl;
+  }
   return View{.strategy_state = state_,
               .world_state = world_state_,
               .entries = entries_,
-              .connected = connected_};
+              .connected = connected_,
+              .fresh = fresh};
 }
 
 GateDecision OrderGate::route(broker::Side side) {

@@ -80,6 +80,8 @@ class OrderGate {
     std::optional<std::string> world_state;
     std::array<std::optional<GateEntry>, 2> entries;  // [long, short]
     bool connected = false;
+    // Heard from the server within every present entry's TTL, as of view().
+    bool fresh = false;
   };
   View view() const;
   uint64_t blocked() const;

@@ -106,7 +106,8 @@ class Follower {
   }
 
   void take_entries(const boost::json::value& data) {
-    const auto* activation = data.is_object() ? data.as_object().if_contains("activation") : nullptr;
+    const auto* activation =
+        data.is_object() ? data.as_object().if_contains("activation") : nullptr;
     if (activation == nullptr || !activation->is_object()) return;
     const auto* entries = activation->as_object().if_contains("entries");
     if (entries == nullptr || !entries->is_array()) return;
@@ -284,8 +285,8 @@ class Poster {
       n_points = std::min(points_.size(), o_.post_batch);
       n_fills = std::min(fills_.size(), o_.post_batch - n_points);
       for (size_t i = 0; i < n_points; ++i) {
-        points.push_back({{"ts", format_timestamp(points_[i].first)},
-                          {"equity", points_[i].second}});
+        points.push_back(
+            {{"ts", format_timestamp(points_[i].first)}, {"equity", points_[i].second}});
       }
       for (size_t i = 0; i < n_fills; ++i) {
         const auto& f = fills_[i];
@@ -431,9 +432,9 @@ Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
     if (item->kind == FeedItem::Kind::kIdle) continue;
     const broker::Bar& bar = item->bar;
     if (bar.symbol != rule.symbol) {
-      outcome = make_error(ErrorCode::kInvalidArgument,
-                           fmt::format("a bar of '{}' reached a strategy trading '{}'", bar.symbol,
-                                       rule.symbol));
+      outcome = make_error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("a bar of '{}' reached a strategy trading '{}'", bar.symbol, rule.symbol));
       break;
     }
     if (auto r = paper.on_bar(bar); !r) {

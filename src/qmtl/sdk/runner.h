@@ -41,11 +41,10 @@
 #include <string>
 #include <vector>
 
-#include "qmtl/sdk/gate.h"
-
 #include "qmtl/broker/paper_broker.h"
 #include "qmtl/core/result.h"
 #include "qmtl/sdk/feed.h"
+#include "qmtl/sdk/gate.h"
 #include "qmtl/sdk/spec.h"
 
 namespace qmtl::sdk {

@@ -1,0 +1,113 @@
+// Bar feeds: the CSV parser line by line, a file followed as it grows (lines
+// written a piece at a time), a file that shrinks, a pipe, and errors that end
+// the feed.
+#include "qmtl/sdk/feed.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
+
+namespace qmtl::sdk {
+namespace {
+
+using std::chrono::milliseconds;
+using Kind = FeedItem::Kind;
+
+void append(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::app);
+  f << text;
+}
+
+TEST(BarCsvParser, HeaderThenBarsWithErrorsNamingTheLine) {
+  BarCsvParser p("feed", "X");
+  ASSERT_TRUE(p.line(""));
+  auto header = p.line("Date,Open,High,Low,Close,Volume,Note\r");
+  ASSERT_TRUE(header);
+  EXPECT_FALSE(*header);
+  auto bar = p.line("2026-01-02,10,11,9,10.5,100,x");
+  ASSERT_TRUE(bar && *bar);
+  EXPECT_EQ((*bar)->symbol, "X");
+  EXPECT_DOUBLE_EQ((*bar)->close, 10.5);
+  EXPECT_EQ(p.line("2026-01-02,10,11,9,10.5,100,x").error().message,
+            "feed:4: rows must be in increasing time order");
+  EXPECT_EQ(p.line("2026-01-03,10,11,9").error().message,
+            "feed:5: 4 cells; the header has at least 6");
+  EXPECT_EQ(p.line("2026-01-03,10,11,9,abc,1").error().message, "feed:6: 'abc' is not a number");
+  EXPECT_TRUE(p.line("2026-01-03,10,11,9,10,1"));  // earlier errors changed nothing
+
+  BarCsvParser q("other", "X");
+  EXPECT_EQ(q.line("date,open,high,low,close").error().message,
+            "other:1: the header must name a date column and open, high, low, close, volume");
+}
+
+TEST(CsvBarFeed, FollowsAGrowingFileAndReadsOnlyCompleteLines) {
+  testing::TempDir dir;
+  const auto path = dir.file("bars.csv");
+  append(path, "date,open,high,low,close,volume\n2026-01-01T00:00:00Z,1,1,1,1,1\n");
+  auto feed = CsvBarFeed::open_file(path, "X", /*follow=*/true);
+  ASSERT_TRUE(feed) << feed.error().message;
+  auto a = (*feed)->next(milliseconds(100));
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->kind, Kind::kBar);
+  EXPECT_EQ(a->bar.ts, *parse_timestamp("2026-01-01T00:00:00Z"));
+  // At the end of a followed file: idle, not the end.
+  auto idle = (*feed)->next(milliseconds(50));
+  ASSERT_TRUE(idle);
+  EXPECT_EQ(idle->kind, Kind::kIdle);
+  // Half a line is not a bar yet.
+  append(path, "2026-01-01T00:01:00Z,2,2,");
+  EXPECT_EQ((*feed)->next(milliseconds(50))->kind, Kind::kIdle);
+  append(path, "2,2,7\n");
+  auto b = (*feed)->next(milliseconds(500));
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->kind, Kind::kBar);
+  EXPECT_DOUBLE_EQ(b->bar.volume, 7);
+  // A file rewritten under the reader is an error, and stays one.
+  std::ofstream(path, std::ios::trunc) << "date\n";
+  auto shrunk = (*feed)->next(milliseconds(100));
+  ASSERT_FALSE(shrunk);
+  EXPECT_NE(shrunk.error().message.find("shrank"), std::string::npos);
+  EXPECT_FALSE((*feed)->next(milliseconds(10)));
+}
+
+TEST(CsvBarFeed, AFileNotFollowedEndsAndItsLastLineNeedsNoNewline) {
+  testing::TempDir dir;
+  const auto path = dir.file("bars.csv");
+  append(path, "ts,open,high,low,close,volume\n2026-01-01,1,1,1,1,1\n2026-01-02,1,1,1,1,2");
+  auto feed = CsvBarFeed::open_file(path, "X", false);
+  ASSERT_TRUE(feed);
+  EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kBar);
+  auto last = (*feed)->next(milliseconds(10));
+  ASSERT_EQ(last->kind, Kind::kBar);
+  EXPECT_DOUBLE_EQ(last->bar.volume, 2);
+  EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kEnd);
+  EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kEnd);
+
+  auto missing = CsvBarFeed::open_file(dir.file("nope.csv"), "X", false);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+TEST(CsvBarFeed, ReadsAPipeUntilItCloses) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  auto feed = CsvBarFeed::from_fd(fds[0], "X");
+  EXPECT_EQ(feed->next(milliseconds(20))->kind, Kind::kIdle);
+  const std::string text = "date,open,high,low,close,volume\n2026-01-01,1,1,1,1,1\n";
+  ASSERT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  EXPECT_EQ(feed->next(milliseconds(500))->kind, Kind::kBar);
+  const std::string bad = "2026-01-02,1,1,1,-1,1\n";
+  ASSERT_EQ(::write(fds[1], bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+  ::close(fds[1]);
+  auto err = feed->next(milliseconds(500));
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().message.rfind("stdin:3: ", 0), 0u) << err.error().message;
+  ::close(fds[0]);
+}
+
+}  // namespace
+}  // namespace qmtl::sdk
