@@ -1,12 +1,12 @@
 // `qmtl run`: a submitted strategy on a live bar feed, its orders routed by
 // its world's decisions (sdk::Runner::run).
 #include <fmt/format.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -28,37 +28,29 @@ struct RunCommandOptions {
 };
 
 // SIGINT and SIGTERM request a stop; the run ends after its current bar and
-// posts what is left. The signals are blocked in every thread and taken by a
-// watcher, so no handler runs inside library code.
+// posts what is left. Asio's signal_set owns the handler (a self-pipe), so any
+// thread may take the signal, including library threads that block nothing.
 class StopOnSignal {
  public:
-  StopOnSignal() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    watcher_ = std::thread([this] {
-      const timespec slice{0, 100'000'000};
-      while (!done_.load()) {
-        if (sigtimedwait(&set_, nullptr, &slice) > 0) {
-          source_.request_stop();
-          return;
-        }
-      }
+  StopOnSignal() : signals_(io_, SIGINT, SIGTERM) {
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) source_.request_stop();
     });
+    thread_ = std::thread([this] { io_.run(); });
   }
   ~StopOnSignal() {
-    done_.store(true);
-    watcher_.join();
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    io_.stop();
+    thread_.join();
   }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
   std::stop_token token() const { return source_.get_token(); }
 
  private:
-  sigset_t set_{}, old_{};
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
   std::stop_source source_;
-  std::atomic<bool> done_{false};
-  std::thread watcher_;
+  std::thread thread_;
 };
 
 boost::json::object order_json(const sdk::OrderRecord& r) {

@@ -1,0 +1,173 @@
+// `qmtl run` as the real binary against a real server: a Live strategy's
+// orders reach the order journal, a DryRun one's stay on paper, SIGTERM ends a
+// followed run with its summary, and the errors a user can make.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "qmtl/core/json.h"
+#include "qmtl/world/world_service.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+using lifecycle::StrategyEvent;
+
+const char* kSpec = R"({
+    "inputs": {"close": {"interval": "1m"}},
+    "nodes": {"r": {"indicator": "returns", "input": "close"}},
+    "orders": {"signal": "r", "symbol": "ZZ", "qty": 2}})";
+
+class RunCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    {
+      auto store = std::move(*store::open_store(fmt::format("sqlite:{}", dir_.file("run.db"))));
+      SystemClock clock;
+      world::WorldService s(*store, clock);
+      ASSERT_TRUE(s.create_world({.id = "w"}));
+      // live: Live with both gates open; paper: DryRun; broken: a spec that is not one.
+      for (const auto& [id, spec] : std::vector<std::pair<std::string, std::string>>{
+               {"live", kSpec}, {"paper", kSpec}, {"broken", "{}"}}) {
+        ASSERT_TRUE(s.submit_strategy({.id = id, .world = "w", .spec = spec}));
+        ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kSubmit, "setup", ""));
+        ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kValidationPassed, "setup", ""));
+      }
+      ASSERT_TRUE(s.apply_strategy_event("live", StrategyEvent::kPromote, "setup", ""));
+      for (const char* side : {"long", "short"}) {
+        ASSERT_TRUE(s.set_activation("w", "live", side, true, "setup", ""));
+      }
+    }
+    server_ = std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, dir_.file("run.db"), dir_.file("server.log"),
+        std::vector<std::string>{"--no-auth", "--heartbeat", "100ms"});
+    bars_ = zigzag("bars.csv", std::chrono::hours(2));
+  }
+  // Six zigzag bars from `ago` before now, a minute apart: five orders,
+  // alternately buy and sell. Runs of one strategy need bars of their own
+  // times: the server refuses to rewrite an equity point.
+  std::string zigzag(const std::string& name, std::chrono::minutes ago) {
+    std::string csv = "date,open,high,low,close,volume\n";
+    const TimePoint start = std::chrono::floor<std::chrono::minutes>(SystemClock().now()) - ago;
+    for (int i = 0; i < 6; ++i) {
+      const int close = i % 2 == 0 ? 100 : 101;
+      csv += fmt::format("{},{},{},{},{},1000\n", format_timestamp(start + std::chrono::minutes(i)),
+                         close, close, close, close);
+    }
+    return testing::write_file(dir_.file(name), csv);
+  }
+  testing::ProcessResult qmtl(std::vector<std::string> args) {
+    args.insert(args.begin(), QMTL_BINARY);
+    return testing::run_process(args, env());
+  }
+  testing::EnvOverrides env() const {
+    return {{"QMTL_CONFIG", dir_.file("none.yml")}, {"QMTL_GATEWAY_URL", server_->url()}};
+  }
+  static std::vector<boost::json::value> json_lines(const std::string& text) {
+    std::vector<boost::json::value> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      auto v = json::parse(line);
+      EXPECT_TRUE(v) << line;
+      if (v) out.push_back(*v);
+    }
+    return out;
+  }
+  std::string slurp(const std::string& path) const {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::string bars_;
+};
+
+TEST_F(RunCommandTest, LiveOrdersReachTheJournalAndPerformanceIsPosted) {
+  const auto journal = dir_.file("orders.jsonl");
+  auto r = qmtl({"-o", "json", "run", "live", "--feed", bars_, "--live-broker",
+                 "journal:" + journal, "--post-every", "0.05"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 6u) << r.out;  // five orders, then the summary
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(lines[i].at("route").as_string(), "live") << r.out;
+    EXPECT_EQ(lines[i].at("side").as_string(), i % 2 == 0 ? "buy" : "sell");
+    EXPECT_EQ(lines[i].at("order_id").as_string(), fmt::format("j-{}", i + 1));
+  }
+  const auto& summary = lines.back();
+  EXPECT_EQ(summary.at("bars").as_int64(), 6);
+  EXPECT_EQ(summary.at("live").as_int64(), 5);
+  EXPECT_EQ(summary.at("blocked").as_int64(), 0);
+  EXPECT_EQ(summary.at("points_posted").as_int64(), 6);
+  auto orders = json_lines(slurp(journal));
+  ASSERT_EQ(orders.size(), 5u);
+  EXPECT_EQ(orders[0].at("symbol").as_string(), "ZZ");
+  EXPECT_EQ(orders[0].at("qty").to_number<double>(), 2);
+  EXPECT_EQ(orders[0].at("type").as_string(), "market");
+
+  // Without a live broker, Live orders are blocked and say why.
+  auto none = qmtl({"run", "live", "--feed", zigzag("later.csv", std::chrono::hours(1))});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_NE(none.out.find("-> blocked: the live broker did not take it: no live broker is "
+                          "configured"),
+            std::string::npos)
+      << none.out;
+  EXPECT_NE(none.err.find("live broker: none (live orders are blocked)"), std::string::npos);
+}
+
+TEST_F(RunCommandTest, DryRunTradesOnPaperAndSigtermEndsAFollowedRun) {
+  testing::ChildProcess run({QMTL_BINARY, "run", "paper", "--feed", bars_, "--follow"},
+                            dir_.file("run.err"), env());
+  for (int i = 0; i < 5; ++i) {
+    auto line = run.read_line(std::chrono::seconds(10));
+    ASSERT_TRUE(line) << slurp(dir_.file("run.err"));
+    EXPECT_NE(line->find("-> paper (paper-"), std::string::npos) << *line;
+  }
+  // Following: it waits for more bars until told to stop.
+  EXPECT_FALSE(run.read_line(std::chrono::milliseconds(300)));
+  ASSERT_EQ(::kill(run.pid(), SIGTERM), 0);
+  auto summary = run.read_line(std::chrono::seconds(10));
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->rfind("bars 6, orders 5 (live 0, paper 5, blocked 0), posted 6 points", 0), 0u)
+      << *summary;
+  EXPECT_EQ(run.stop(0, std::chrono::seconds(10)), 0);  // signal 0: just wait
+}
+
+TEST_F(RunCommandTest, ErrorsNameWhatToFix) {
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"run", "ghost", "--feed", bars_}, 1, "strategy 'ghost'"},
+      {{"run", "broken", "--feed", bars_}, 2, "strategy 'broken': inputs is required"},
+      {{"run", "live", "--feed", bars_, "--live-broker", "fix:x"},
+       2,
+       "--live-broker 'fix:x': write journal:<file>"},
+      {{"run", "live", "--feed", dir_.file("missing.csv")}, 2, "cannot open bar feed"},
+      {{"run", "live"}, 2, "--feed is required"},
+  };
+  for (const auto& c : cases) {
+    auto r = qmtl(c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << fmt::format("{}", fmt::join(c.args, " ")) << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+  // A malformed bar ends the run with the line named.
+  const auto bad = testing::write_file(dir_.file("bad.csv"),
+                                       "date,open,high,low,close,volume\n2026-01-01,1,1,1,x,1\n");
+  auto r = qmtl({"run", "paper", "--feed", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(bad + ":2: 'x' is not a number"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace qmtl
