@@ -13,7 +13,8 @@ cd "$(dirname "$0")/../.."
 secs="${1:-10}"
 qmtl="$PWD/build/release/apps/qmtl/qmtl"
 latency="$PWD/build/release/bench/event_latency"
-for f in "$qmtl" "$latency"; do
+flip="$PWD/build/release/bench/gate_flip"
+for f in "$qmtl" "$latency" "$flip"; do
   [ -x "$f" ] || { echo "api_load: $f is missing; run scripts/setup.sh" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "api_load: wrk is missing; run scripts/setup.sh" >&2; exit 1; }
@@ -108,4 +109,10 @@ line="$("$latency" "$url" "$token" bench s0 1000)"
 echo "  $line"
 ep99="$(sed -n 's/.*p99=\([0-9.]*\)ms.*/\1/p' <<<"$line")"
 check "p99 ms" "$ep99" "<=" 10
+
+echo "activation change -> gate flip in a connected runner (1000 changes):"
+line="$("$flip" "$url" "$token" bench s1 1000)"
+echo "  $line"
+fp99="$(sed -n 's/.*p99=\([0-9.]*\)ms.*/\1/p' <<<"$line")"
+check "p99 ms" "$fp99" "<=" 20
 exit $status
