@@ -148,6 +148,33 @@ TEST_F(DagTest, AFailingNodeStopsAndFlagsTheStrategy) {
   EXPECT_EQ(dag_.state("x"), NodeState::kCompleted);
 }
 
+// The order node hears its signal through subscribe(); inputs resolved once
+// feed the same buckets as inputs named each time.
+TEST(DagHandles, SubscribersAndInputIds) {
+  Dag dag;
+  dag.input("close", minutes(1), 1);
+  dag.indicator("sma", IndicatorKind::kSma, {"close"}, 2);
+  ASSERT_TRUE(dag.build());
+  std::vector<double> heard;
+  ASSERT_TRUE(dag.subscribe("sma", [&](TimePoint, double v) { heard.push_back(v); }));
+  EXPECT_EQ(dag.subscribe("nope", [](TimePoint, double) {}).error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(dag.find_input("sma"));  // not an input
+  EXPECT_FALSE(dag.find_input("nope"));
+  const auto close = dag.find_input("close");
+  ASSERT_TRUE(close);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(dag.push(*close, t0 + minutes(i), 10.0 + i));
+    dag.close_buckets();
+  }
+  EXPECT_EQ(heard, (std::vector<double>{10.5, 11.5}));
+  EXPECT_EQ(dag.push(*close, t0, 1).error().message,
+            "input 'close': the bucket of 2026-01-05T09:00:00Z is already closed");
+  EXPECT_EQ(dag.push(Dag::InputId{1}, t0 + minutes(5), 1).error().message,
+            "not an input node of this Dag");
+  EXPECT_EQ(dag.push(Dag::InputId{99}, t0 + minutes(5), 1).error().code,
+            ErrorCode::kInvalidArgument);
+}
+
 TEST(DagValidation, NamesTheProblem) {
   struct Case {
     std::function<void(Dag&)> declare;

@@ -32,6 +32,8 @@ class PaperBroker final : public Broker {
   Result<void> cancel(std::string_view order_id) override;
   std::vector<Fill> take_fills() override;
   Account account() const override { return account_; }
+  // account().equity() without copying the account (once per bar in a backtest).
+  double equity() const { return account_.equity(); }
 
   // Fills the open orders of bar.symbol that it can (see above) and marks the
   // symbol's position to the close. kInvalidArgument for an inconsistent bar

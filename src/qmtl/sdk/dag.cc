@@ -122,6 +122,8 @@ struct Dag::Impl {
     size_t closed_buckets = 0;
     // Several inputs: the bucket each has emitted last.
     std::vector<std::optional<TimePoint>> seen;
+    // Subscribers to this node's outputs (the order node, observers).
+    std::vector<std::function<void(TimePoint, double)>> sinks;
   };
 
   std::vector<Node> nodes;
@@ -147,6 +149,7 @@ struct Dag::Impl {
     n.hist[n.hist_head] = v;
     n.hist_size = std::min(n.hist_size + 1, n.hist.size());
     if (on_output) on_output(n.name, ts, v);
+    for (const auto& sink : n.sinks) sink(ts, v);
     for (size_t d : n.dependents) receive(d, i, ts);
   }
 
@@ -333,11 +336,39 @@ Result<void> Dag::push(std::string_view input, TimePoint ts, double value) {
   if (!impl_->built) {
     return make_error(ErrorCode::kFailedPrecondition, "call build() before feeding the Dag");
   }
-  auto it = impl_->by_name.find(input);
-  if (it == impl_->by_name.end() || impl_->nodes[it->second].kind != Impl::Kind::kInput) {
+  auto id = find_input(input);
+  if (!id) {
     return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not an input node", input));
   }
-  auto& n = impl_->nodes[it->second];
+  return push(*id, ts, value);
+}
+
+std::optional<Dag::InputId> Dag::find_input(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end() || impl_->nodes[it->second].kind != Impl::Kind::kInput) {
+    return std::nullopt;
+  }
+  return InputId{it->second};
+}
+
+Result<void> Dag::subscribe(std::string_view node, std::function<void(TimePoint, double)> fn) {
+  auto it = impl_->by_name.find(node);
+  if (it == impl_->by_name.end()) {
+    return make_error(ErrorCode::kNotFound, fmt::format("no node '{}'", node));
+  }
+  impl_->nodes[it->second].sinks.push_back(std::move(fn));
+  return {};
+}
+
+Result<void> Dag::push(InputId id, TimePoint ts, double value) {
+  if (!impl_->built) {
+    return make_error(ErrorCode::kFailedPrecondition, "call build() before feeding the Dag");
+  }
+  if (id.index >= impl_->nodes.size() || impl_->nodes[id.index].kind != Impl::Kind::kInput) {
+    return make_error(ErrorCode::kInvalidArgument, "not an input node of this Dag");
+  }
+  auto& n = impl_->nodes[id.index];
+  const std::string_view input = n.name;
   if (!std::isfinite(value)) {
     return make_error(
         ErrorCode::kInvalidArgument,
@@ -355,9 +386,9 @@ Result<void> Dag::push(std::string_view input, TimePoint ts, double value) {
                                   format_timestamp(ts), format_timestamp(*n.open_bucket)));
   }
   if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
-  if (n.open_bucket && bucket > *n.open_bucket) impl_->close_bucket(it->second);
-  impl_->nodes[it->second].open_bucket = bucket;
-  impl_->nodes[it->second].open_value = value;
+  if (n.open_bucket && bucket > *n.open_bucket) impl_->close_bucket(id.index);
+  impl_->nodes[id.index].open_bucket = bucket;
+  impl_->nodes[id.index].open_value = value;
   return {};
 }
 

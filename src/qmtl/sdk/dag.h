@@ -87,6 +87,13 @@ class Dag {
   // non-finite value, or a value older than the input's open bucket; the Dag
   // is unchanged then.
   Result<void> push(std::string_view input, TimePoint ts, double value);
+  // An input resolved once, for feeding it without a lookup by name.
+  struct InputId {
+    size_t index;
+  };
+  // The id of input node `name` (after build()), or nullopt.
+  std::optional<InputId> find_input(std::string_view name) const;
+  Result<void> push(InputId input, TimePoint ts, double value);
   // Closes every input's open bucket now, for sources whose values are complete
   // when they arrive (bars in a backtest): outputs follow without waiting for
   // the next bucket.
@@ -100,6 +107,9 @@ class Dag {
 
   // Called for every value a node emits: (node name, bucket time, value).
   void on_output(std::function<void(std::string_view, TimePoint, double)> fn);
+  // Called for every value `node` emits: (bucket time, value); how the order
+  // node of a strategy hears its signal. kNotFound for an unknown node.
+  Result<void> subscribe(std::string_view node, std::function<void(TimePoint, double)> fn);
 
   NodeState state(std::string_view node) const;
   // The node's latest output, if any.

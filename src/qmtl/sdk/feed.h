@@ -66,6 +66,8 @@ class BarFeed {
   // The next bar, waiting at most `timeout`. Errors (a malformed line, an
   // unreadable source) end the feed: later calls return the same error.
   virtual Result<FeedItem> next(std::chrono::milliseconds timeout) = 0;
+  // How many bars are left, when the feed knows (a backtest reserves for them).
+  virtual std::optional<size_t> size_hint() const { return std::nullopt; }
 };
 
 class CsvBarFeed final : public BarFeed {

@@ -4,25 +4,10 @@
 #include <cmath>
 
 namespace qmtl::sdk {
-namespace {
-
-// Running sums drift by rounding over millions of updates; they are summed
-// again from the window this often (in window lengths), which keeps updates O(1)
-// on average.
-constexpr size_t kResumEvery = 64;
-
-}  // namespace
-
-std::optional<double> Sma::update(double x) {
-  const auto old = ring_.push(x);
-  sum_ += x - old.value_or(0);
-  if (++since_resum_ >= kResumEvery * ring_.capacity()) {
-    since_resum_ = 0;
-    sum_ = 0;
-    for (size_t i = 0; i < ring_.size(); ++i) sum_ += ring_.at(i);
-  }
-  if (!ring_.full()) return std::nullopt;
-  return sum_ / static_cast<double>(ring_.capacity());
+void Sma::resum() {
+  since_resum_ = 0;
+  sum_ = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) sum_ += ring_.at(i);
 }
 
 std::optional<double> Ema::update(double x) {

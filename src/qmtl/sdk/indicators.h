@@ -46,6 +46,20 @@ class Ring {
     head_ = head_ + 1 == data_.size() ? 0 : head_ + 1;
     return out;
   }
+  // Adds x; returns the value it replaced, or 0 while the ring was not full.
+  // (A plain double: an optional built and read back at once stalls store
+  // forwarding in the hottest loop.)
+  double push_or_zero(double x) {
+    double out = 0;
+    if (size_ == data_.size()) {
+      out = data_[head_];
+    } else {
+      ++size_;
+    }
+    data_[head_] = x;
+    head_ = head_ + 1 == data_.size() ? 0 : head_ + 1;
+    return out;
+  }
   // The i-th value held (any order); i < size().
   double at(size_t i) const { return data_[i]; }
   bool full() const { return size_ == data_.size(); }
@@ -71,12 +85,24 @@ class Returns {
   std::optional<double> prev_;
 };
 
+// Running sums drift by rounding over millions of updates; they are summed
+// again from the window this often (in window lengths), which keeps updates O(1)
+// on average.
+inline constexpr size_t kResumEvery = 64;
+
 class Sma {
  public:
   explicit Sma(size_t n) : ring_(n) {}
-  std::optional<double> update(double x);
+  // Inline: it is the hottest call of a backtest.
+  std::optional<double> update(double x) {
+    sum_ += x - ring_.push_or_zero(x);
+    if (++since_resum_ >= kResumEvery * ring_.capacity()) resum();
+    if (!ring_.full()) return std::nullopt;
+    return sum_ / static_cast<double>(ring_.capacity());
+  }
 
  private:
+  void resum();
   Ring ring_;
   double sum_ = 0;
   size_t since_resum_ = 0;

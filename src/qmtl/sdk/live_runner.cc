@@ -368,8 +368,9 @@ Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
   std::set<std::string> mirrors;  // paper ids of copies of live orders
   std::optional<Error> order_error;
   TimePoint now{};
-  dag.on_output([&](std::string_view node, TimePoint, double v) {
-    if (node != rule.signal || v == 0) return;
+  const BarInputs inputs(dag);
+  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
+    if (v == 0) return;
     OrderRecord rec{.order = {.symbol = rule.symbol,
                               .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
                               .qty = rule.qty,
@@ -414,6 +415,7 @@ Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
     }
     if (options.on_order) options.on_order(rec);
   });
+  if (!subscribed) return propagate(subscribed);
 
   // Bars read before the world has been heard would only be blocked.
   if (!follower.wait_first_snapshot(options.stop, options.wait_for_world)) {
@@ -449,7 +451,7 @@ Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
     }
     now = bar.ts;
     ++summary.bars;
-    if (auto r = push_bar(dag, bar); !r) {
+    if (auto r = inputs.push(dag, bar); !r) {
       outcome = r;
       break;
     }
@@ -461,7 +463,7 @@ Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
       outcome = tl::unexpected(*order_error);
       break;
     }
-    poster.add_point(bar.ts, paper.account().equity());
+    poster.add_point(bar.ts, paper.equity());
   }
   follow_thread.request_stop();
   post_thread.request_stop();

@@ -18,33 +18,62 @@ Result<void> check_bar_inputs(const Dag& dag) {
   return {};
 }
 
-Result<void> push_bar(Dag& dag, const broker::Bar& bar) {
-  for (const auto& [field, value] :
-       std::array<std::pair<std::string_view, double>, 5>{{{"open", bar.open},
-                                                           {"high", bar.high},
-                                                           {"low", bar.low},
-                                                           {"close", bar.close},
-                                                           {"volume", bar.volume}}}) {
-    if (!dag.is_input(field)) continue;
-    if (auto r = dag.push(field, bar.ts, value); !r) return r;
+BarInputs::BarInputs(const Dag& dag) {
+  const std::array<std::string_view, 5> fields{"open", "high", "low", "close", "volume"};
+  for (size_t i = 0; i < fields.size(); ++i) ids_[i] = dag.find_input(fields[i]);
+}
+
+Result<void> BarInputs::push(Dag& dag, const broker::Bar& bar) const {
+  const std::array<double, 5> values{bar.open, bar.high, bar.low, bar.close, bar.volume};
+  for (size_t i = 0; i < ids_.size(); ++i) {
+    if (!ids_[i]) continue;
+    if (auto r = dag.push(*ids_[i], bar.ts, values[i]); !r) return r;
   }
   dag.close_buckets();
   return {};
 }
 
+namespace {
+
+// Bars already in memory, as a feed.
+class VectorFeed final : public BarFeed {
+ public:
+  explicit VectorFeed(const std::vector<broker::Bar>& bars) : bars_(bars) {}
+  Result<FeedItem> next(std::chrono::milliseconds) override {
+    if (i_ == bars_.size()) return FeedItem{.kind = FeedItem::Kind::kEnd};
+    return FeedItem{.kind = FeedItem::Kind::kBar, .bar = bars_[i_++]};
+  }
+  std::optional<size_t> size_hint() const override { return bars_.size() - i_; }
+
+ private:
+  const std::vector<broker::Bar>& bars_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
 Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy,
                                        const std::vector<broker::Bar>& bars,
+                                       const OfflineOptions& options) {
+  VectorFeed feed(bars);
+  auto r = offline(std::move(strategy), feed, options);
+  return r;
+}
+
+Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy, BarFeed& bars,
                                        const OfflineOptions& options) {
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   broker::PaperBroker paper(options.model, options.initial_cash);
   BacktestResult result;
-  result.points.reserve(bars.size());
+  if (auto n = bars.size_hint()) result.points.reserve(*n);
   Dag& dag = strategy.dag;
   const OrderRule rule = strategy.orders;
   std::optional<Error> order_error;
   TimePoint now{};
-  dag.on_output([&](std::string_view node, TimePoint, double v) {
-    if (node != rule.signal || v == 0) return;
+  const BarInputs inputs(dag);
+  // The order node: the signal's sign decides a buy or a sell of the rule's qty.
+  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
+    if (v == 0) return;
     auto id = paper.submit({.symbol = rule.symbol,
                             .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
                             .qty = rule.qty,
@@ -52,15 +81,21 @@ Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy,
     if (!id && !order_error) order_error = id.error();
     ++result.orders;
   });
-  for (const auto& bar : bars) {
+  if (!subscribed) return propagate(subscribed);
+  for (;;) {
+    auto item = bars.next(std::chrono::seconds(1));
+    if (!item) return propagate(item);
+    if (item->kind == FeedItem::Kind::kEnd) break;
+    if (item->kind == FeedItem::Kind::kIdle) continue;
+    const broker::Bar& bar = item->bar;
     if (auto r = paper.on_bar(bar); !r) return propagate(r);
     auto fills = paper.take_fills();
     result.fills.insert(result.fills.end(), fills.begin(), fills.end());
     now = bar.ts;
-    if (auto r = push_bar(dag, bar); !r) return propagate(r);
+    if (auto r = inputs.push(dag, bar); !r) return propagate(r);
     if (dag.failure()) return tl::unexpected(*dag.failure());
     if (order_error) return tl::unexpected(*order_error);
-    result.points.push_back({bar.ts, paper.account().equity()});
+    result.points.push_back({bar.ts, paper.equity()});
   }
   dag.finish();
   result.node_updates = dag.updates();

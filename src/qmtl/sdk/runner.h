@@ -36,6 +36,7 @@
 // runs two helper threads of its own, which it joins before returning.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -120,6 +121,10 @@ class Runner {
   static Result<BacktestResult> offline(DeclarativeStrategy strategy,
                                         const std::vector<broker::Bar>& bars,
                                         const OfflineOptions& options);
+  // The same over a finite feed read to its end (bars need not fit in memory);
+  // the feed's errors end the backtest.
+  static Result<BacktestResult> offline(DeclarativeStrategy strategy, BarFeed& bars,
+                                        const OfflineOptions& options);
 
   // Runs `strategy` over `feed` until the feed ends or options.stop is
   // requested, then flushes its performance records (see above). The feed's
@@ -134,7 +139,15 @@ class Runner {
 // kInvalidArgument unless every input of `dag` is a bar field (open, high, low,
 // close, volume).
 Result<void> check_bar_inputs(const Dag& dag);
-// Feeds the bar's fields to the inputs of the same name and closes their buckets.
-Result<void> push_bar(Dag& dag, const broker::Bar& bar);
+// The inputs of a Dag that take bar fields, resolved once.
+class BarInputs {
+ public:
+  explicit BarInputs(const Dag& dag);
+  // Feeds the bar's fields to the inputs of the same name and closes their buckets.
+  Result<void> push(Dag& dag, const broker::Bar& bar) const;
+
+ private:
+  std::array<std::optional<Dag::InputId>, 5> ids_;  // open, high, low, close, volume
+};
 
 }  // namespace qmtl::sdk
