@@ -73,7 +73,7 @@ class RecordingBroker final : public broker::Broker {
 // Runner::run on its own thread, with what it reports kept for the test.
 class RunnerThread {
  public:
-  RunnerThread(DeclarativeStrategy strategy, std::string feed_path, RunOptions options)
+  RunnerThread(Strategy strategy, std::string feed_path, RunOptions options)
       : feed_path_(std::move(feed_path)) {
     options.stop = stop_.get_token();
     options.on_order = [this](const OrderRecord& r) {
@@ -187,7 +187,7 @@ class RunnerE2eTest : public ::testing::Test {
     world::WorldService s(*store, clock);
     fn(s);
   }
-  DeclarativeStrategy submitted_strategy() {
+  Strategy submitted_strategy() {
     auto got = call("GET", "/strategies/zig");
     EXPECT_EQ(got.status, 200) << got.body;
     auto doc = json::parse(got.body);

@@ -20,7 +20,7 @@ const char* kCsv =
     "2026-01-09,12,12,12,12,1000\n"
     "2026-01-12,12.5,13,12.5,13,1000\n";
 
-DeclarativeStrategy crossover(const char* input = "close") {
+Strategy crossover(const char* input = "close") {
   auto s = parse_strategy(boost::json::parse(fmt::format(R"({{
       "inputs": {{"{}": {{"interval": "1d"}}}},
       "nodes": {{"fast": {{"indicator": "sma", "input": "{}", "n": 2}},

@@ -17,7 +17,7 @@ const char* kSmaCross = R"({"id": "sma-cross",
             "cross": {"indicator": "crossover", "inputs": ["fast", "slow"]}},
   "orders": {"signal": "cross", "symbol": "DAX", "qty": 10}})";
 
-TEST(DeclarativeStrategy, BuildsTheDagAndNamesTheSignal) {
+TEST(Strategy, BuildsTheDagAndNamesTheSignal) {
   auto s = parse_strategy(*json::parse(kSmaCross));
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->id, "sma-cross");
@@ -34,7 +34,7 @@ TEST(DeclarativeStrategy, BuildsTheDagAndNamesTheSignal) {
   EXPECT_EQ(s->dag.state("cross"), NodeState::kCompleted);
 }
 
-TEST(DeclarativeStrategy, MalformedFieldsAreRefusedWithTheirPath) {
+TEST(Strategy, MalformedFieldsAreRefusedWithTheirPath) {
   struct Case {
     std::string spec;
     std::string message;

@@ -341,7 +341,7 @@ class Poster {
 
 }  // namespace
 
-Result<RunSummary> Runner::run(DeclarativeStrategy strategy, BarFeed& feed,
+Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed,
                                const RunOptions& options) {
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   if (options.gateway_url.empty() || options.world_id.empty() || options.strategy_id.empty()) {

@@ -52,7 +52,7 @@ class VectorFeed final : public BarFeed {
 
 }  // namespace
 
-Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy,
+Result<BacktestResult> Runner::offline(Strategy strategy,
                                        const std::vector<broker::Bar>& bars,
                                        const OfflineOptions& options) {
   VectorFeed feed(bars);
@@ -60,7 +60,7 @@ Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy,
   return r;
 }
 
-Result<BacktestResult> Runner::offline(DeclarativeStrategy strategy, BarFeed& bars,
+Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
                                        const OfflineOptions& options) {
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   broker::PaperBroker paper(options.model, options.initial_cash);

@@ -118,12 +118,12 @@ class Runner {
   // Runs `strategy` (its Dag is consumed) over `bars`. kInvalidArgument when an
   // input is not a bar field or a bar is inconsistent; kFailedPrecondition when
   // a node fails (naming it).
-  static Result<BacktestResult> offline(DeclarativeStrategy strategy,
+  static Result<BacktestResult> offline(Strategy strategy,
                                         const std::vector<broker::Bar>& bars,
                                         const OfflineOptions& options);
   // The same over a finite feed read to its end (bars need not fit in memory);
   // the feed's errors end the backtest.
-  static Result<BacktestResult> offline(DeclarativeStrategy strategy, BarFeed& bars,
+  static Result<BacktestResult> offline(Strategy strategy, BarFeed& bars,
                                         const OfflineOptions& options);
 
   // Runs `strategy` over `feed` until the feed ends or options.stop is
@@ -132,7 +132,7 @@ class Runner {
   // not bar fields or missing options; the feed's error; kFailedPrecondition
   // when a node fails. A server that cannot be reached is not an error: orders
   // are blocked (or kept on paper for a DryRun strategy) until it is back.
-  static Result<RunSummary> run(DeclarativeStrategy strategy, BarFeed& feed,
+  static Result<RunSummary> run(Strategy strategy, BarFeed& feed,
                                 const RunOptions& options);
 };
 

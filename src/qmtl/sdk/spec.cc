@@ -50,13 +50,13 @@ Result<void> keys(const boost::json::object& o, std::initializer_list<std::strin
 
 }  // namespace
 
-Result<DeclarativeStrategy> parse_strategy(const boost::json::value& spec) {
+Result<Strategy> parse_strategy(const boost::json::value& spec) {
   if (!spec.is_object()) return bad("a strategy must be a mapping of fields");
   const auto& root = spec.get_object();
   if (auto r = keys(root, {"id", "inputs", "nodes", "orders", "description"}, ""); !r) {
     return propagate(r);
   }
-  DeclarativeStrategy s;
+  Strategy s;
   if (root.contains("id")) {
     auto id = string_field(root, "id", "");
     if (!id) return propagate(id);

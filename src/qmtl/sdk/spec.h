@@ -29,7 +29,10 @@ struct OrderRule {
   double qty = 0;
 };
 
-struct DeclarativeStrategy {
+// A strategy: its DAG and its order node (the rule above). A declarative file
+// becomes one through parse_strategy; C++ code builds one directly (a Dag with
+// compute nodes, then build()) and hands it to the same Runner.
+struct Strategy {
   std::string id;
   Dag dag;  // built
   OrderRule orders;
@@ -37,6 +40,6 @@ struct DeclarativeStrategy {
 
 // Parses and builds the strategy. Errors (kInvalidArgument) name the path of the
 // offending field, e.g. "nodes.fast.n must be a whole number from 1".
-Result<DeclarativeStrategy> parse_strategy(const boost::json::value& spec);
+Result<Strategy> parse_strategy(const boost::json::value& spec);
 
 }  // namespace qmtl::sdk
