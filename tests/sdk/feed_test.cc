@@ -53,7 +53,7 @@ TEST(CsvBarFeed, FollowsAGrowingFileAndReadsOnlyCompleteLines) {
   auto a = (*feed)->next(milliseconds(100));
   ASSERT_TRUE(a);
   ASSERT_EQ(a->kind, Kind::kBar);
-  EXPECT_EQ(a->bar.ts, *parse_timestamp("2026-01-01T00:00:00Z"));
+  EXPECT_EQ(a->bar->ts, *parse_timestamp("2026-01-01T00:00:00Z"));
   // At the end of a followed file: idle, not the end.
   auto idle = (*feed)->next(milliseconds(50));
   ASSERT_TRUE(idle);
@@ -65,7 +65,7 @@ TEST(CsvBarFeed, FollowsAGrowingFileAndReadsOnlyCompleteLines) {
   auto b = (*feed)->next(milliseconds(500));
   ASSERT_TRUE(b);
   ASSERT_EQ(b->kind, Kind::kBar);
-  EXPECT_DOUBLE_EQ(b->bar.volume, 7);
+  EXPECT_DOUBLE_EQ(b->bar->volume, 7);
   // A file rewritten under the reader is an error, and stays one.
   std::ofstream(path, std::ios::trunc) << "date\n";
   auto shrunk = (*feed)->next(milliseconds(100));
@@ -83,7 +83,7 @@ TEST(CsvBarFeed, AFileNotFollowedEndsAndItsLastLineNeedsNoNewline) {
   EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kBar);
   auto last = (*feed)->next(milliseconds(10));
   ASSERT_EQ(last->kind, Kind::kBar);
-  EXPECT_DOUBLE_EQ(last->bar.volume, 2);
+  EXPECT_DOUBLE_EQ(last->bar->volume, 2);
   EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kEnd);
   EXPECT_EQ((*feed)->next(milliseconds(10))->kind, Kind::kEnd);
 

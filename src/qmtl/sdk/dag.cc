@@ -128,6 +128,7 @@ struct Dag::Impl {
 
   std::vector<Node> nodes;
   std::map<std::string, size_t, std::less<>> by_name;
+  std::vector<size_t> input_ids;  // after build(), for close_buckets
   bool built = false;
   std::optional<Error> failure;
   std::function<void(std::string_view, TimePoint, double)> on_output;
@@ -145,7 +146,8 @@ struct Dag::Impl {
     Node& n = nodes[i];
     n.state = NodeState::kActive;
     n.last = {ts, v};
-    n.hist_head = (n.hist_head + 1) % n.hist.size();
+    // No modulo: a division per emitted value is measurable in a backtest.
+    if (++n.hist_head == n.hist.size()) n.hist_head = 0;
     n.hist[n.hist_head] = v;
     n.hist_size = std::min(n.hist_size + 1, n.hist.size());
     if (on_output) on_output(n.name, ts, v);
@@ -157,11 +159,15 @@ struct Dag::Impl {
     Node& n = nodes[i];
     if (n.state == NodeState::kError) return;
     if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      if (n.inputs[k] == from) n.seen[k] = ts;
-    }
-    for (const auto& s : n.seen) {
-      if (s != ts) return;  // wait until every input has this bucket
+    // A node with one input computes on each of its values; one with several
+    // waits until every input has this bucket.
+    if (n.inputs.size() > 1) {
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        if (n.inputs[k] == from) n.seen[k] = ts;
+      }
+      for (const auto& s : n.seen) {
+        if (s != ts) return;
+      }
     }
     ++updates;
     std::optional<double> out;
@@ -328,6 +334,10 @@ Result<void> Dag::build() {
       }
     }
   }
+  impl_->input_ids.clear();
+  for (size_t i = 0; i < impl_->nodes.size(); ++i) {
+    if (impl_->nodes[i].kind == Impl::Kind::kInput) impl_->input_ids.push_back(i);
+  }
   impl_->built = true;
   return {};
 }
@@ -393,10 +403,8 @@ Result<void> Dag::push(InputId id, TimePoint ts, double value) {
 }
 
 void Dag::close_buckets() {
-  for (size_t i = 0; i < impl_->nodes.size(); ++i) {
-    if (impl_->nodes[i].kind == Impl::Kind::kInput && impl_->nodes[i].open_bucket) {
-      impl_->close_bucket(i);
-    }
+  for (size_t i : impl_->input_ids) {
+    if (impl_->nodes[i].open_bucket) impl_->close_bucket(i);
   }
 }
 

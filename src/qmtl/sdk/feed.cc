@@ -197,7 +197,10 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
       auto bar = parser_.line(std::string_view(pending_).substr(0, nl));
       pending_.erase(0, nl + 1);
       if (!bar) return fail(bar.error());
-      if (*bar) return FeedItem{.kind = FeedItem::Kind::kBar, .bar = std::move(**bar)};
+      if (*bar) {
+        current_ = std::move(**bar);
+        return FeedItem{.kind = FeedItem::Kind::kBar, .bar = &current_};
+      }
     }
     if (ended_) {
       // The last line may lack its newline.
@@ -206,7 +209,10 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
         pending_.clear();
         auto bar = parser_.line(last);
         if (!bar) return fail(bar.error());
-        if (*bar) return FeedItem{.kind = FeedItem::Kind::kBar, .bar = std::move(**bar)};
+        if (*bar) {
+          current_ = std::move(**bar);
+          return FeedItem{.kind = FeedItem::Kind::kBar, .bar = &current_};
+        }
       }
       return FeedItem{.kind = FeedItem::Kind::kEnd};
     }

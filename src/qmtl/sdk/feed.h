@@ -54,10 +54,12 @@ Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::stri
                                                 const std::string& symbol);
 Result<std::vector<broker::Bar>> read_bars_csv(const std::string& path, const std::string& symbol);
 
+// What next() read. The bar is the feed's own, valid until the next call to
+// next() (no copy per bar: a backtest reads millions).
 struct FeedItem {
   enum class Kind { kBar, kIdle, kEnd };
-  Kind kind = Kind::kIdle;  // kIdle: nothing arrived in time; kEnd: no more bars ever
-  broker::Bar bar;          // for kBar
+  Kind kind = Kind::kIdle;           // kIdle: nothing arrived in time; kEnd: no more bars ever
+  const broker::Bar* bar = nullptr;  // for kBar
 };
 
 class BarFeed {
@@ -101,6 +103,7 @@ class CsvBarFeed final : public BarFeed {
   uint64_t offset_ = 0;
   BarCsvParser parser_;
   std::string pending_;  // bytes after the last complete line
+  broker::Bar current_;  // the bar next() returned last
   std::optional<Error> failed_;
   bool ended_ = false;
 };

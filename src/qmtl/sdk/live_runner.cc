@@ -341,8 +341,7 @@ class Poster {
 
 }  // namespace
 
-Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed,
-                               const RunOptions& options) {
+Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOptions& options) {
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   if (options.gateway_url.empty() || options.world_id.empty() || options.strategy_id.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -432,7 +431,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed,
     }
     if (item->kind == FeedItem::Kind::kEnd) break;
     if (item->kind == FeedItem::Kind::kIdle) continue;
-    const broker::Bar& bar = item->bar;
+    const broker::Bar& bar = *item->bar;
     if (bar.symbol != rule.symbol) {
       outcome = make_error(
           ErrorCode::kInvalidArgument,

@@ -41,7 +41,7 @@ class VectorFeed final : public BarFeed {
   explicit VectorFeed(const std::vector<broker::Bar>& bars) : bars_(bars) {}
   Result<FeedItem> next(std::chrono::milliseconds) override {
     if (i_ == bars_.size()) return FeedItem{.kind = FeedItem::Kind::kEnd};
-    return FeedItem{.kind = FeedItem::Kind::kBar, .bar = bars_[i_++]};
+    return FeedItem{.kind = FeedItem::Kind::kBar, .bar = &bars_[i_++]};
   }
   std::optional<size_t> size_hint() const override { return bars_.size() - i_; }
 
@@ -52,8 +52,7 @@ class VectorFeed final : public BarFeed {
 
 }  // namespace
 
-Result<BacktestResult> Runner::offline(Strategy strategy,
-                                       const std::vector<broker::Bar>& bars,
+Result<BacktestResult> Runner::offline(Strategy strategy, const std::vector<broker::Bar>& bars,
                                        const OfflineOptions& options) {
   VectorFeed feed(bars);
   auto r = offline(std::move(strategy), feed, options);
@@ -65,7 +64,7 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   broker::PaperBroker paper(options.model, options.initial_cash);
   BacktestResult result;
-  if (auto n = bars.size_hint()) result.points.reserve(*n);
+  if (auto n = bars.size_hint(); n && !options.on_point) result.points.reserve(*n);
   Dag& dag = strategy.dag;
   const OrderRule rule = strategy.orders;
   std::optional<Error> order_error;
@@ -87,7 +86,7 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
     if (!item) return propagate(item);
     if (item->kind == FeedItem::Kind::kEnd) break;
     if (item->kind == FeedItem::Kind::kIdle) continue;
-    const broker::Bar& bar = item->bar;
+    const broker::Bar& bar = *item->bar;
     if (auto r = paper.on_bar(bar); !r) return propagate(r);
     auto fills = paper.take_fills();
     result.fills.insert(result.fills.end(), fills.begin(), fills.end());
@@ -95,7 +94,12 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
     if (auto r = inputs.push(dag, bar); !r) return propagate(r);
     if (dag.failure()) return tl::unexpected(*dag.failure());
     if (order_error) return tl::unexpected(*order_error);
-    result.points.push_back({bar.ts, paper.equity()});
+    const EquityPoint point{bar.ts, paper.equity()};
+    if (options.on_point) {
+      options.on_point(point);
+    } else {
+      result.points.push_back(point);
+    }
   }
   dag.finish();
   result.node_updates = dag.updates();

@@ -56,7 +56,7 @@ struct EquityPoint {
 };
 
 struct BacktestResult {
-  std::vector<EquityPoint> points;  // one per bar
+  std::vector<EquityPoint> points;  // one per bar (none with OfflineOptions::on_point)
   std::vector<broker::Fill> fills;
   uint64_t orders = 0;        // orders the signal placed
   uint64_t node_updates = 0;  // node computations, for throughput figures
@@ -66,6 +66,9 @@ struct BacktestResult {
 struct OfflineOptions {
   broker::BrokerageModel model;
   double initial_cash = 100'000;
+  // When set, each equity point goes here as it is made instead of into
+  // BacktestResult::points: a backtest of any length in constant memory.
+  std::function<void(const EquityPoint&)> on_point;
 };
 
 // One order the strategy decided and where it went.
@@ -118,8 +121,7 @@ class Runner {
   // Runs `strategy` (its Dag is consumed) over `bars`. kInvalidArgument when an
   // input is not a bar field or a bar is inconsistent; kFailedPrecondition when
   // a node fails (naming it).
-  static Result<BacktestResult> offline(Strategy strategy,
-                                        const std::vector<broker::Bar>& bars,
+  static Result<BacktestResult> offline(Strategy strategy, const std::vector<broker::Bar>& bars,
                                         const OfflineOptions& options);
   // The same over a finite feed read to its end (bars need not fit in memory);
   // the feed's errors end the backtest.
@@ -132,8 +134,7 @@ class Runner {
   // not bar fields or missing options; the feed's error; kFailedPrecondition
   // when a node fails. A server that cannot be reached is not an error: orders
   // are blocked (or kept on paper for a DryRun strategy) until it is back.
-  static Result<RunSummary> run(Strategy strategy, BarFeed& feed,
-                                const RunOptions& options);
+  static Result<RunSummary> run(Strategy strategy, BarFeed& feed, const RunOptions& options);
 };
 
 // kInvalidArgument unless every input of `dag` is a bar field (open, high, low,
