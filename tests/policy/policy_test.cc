@@ -137,6 +137,8 @@ TEST(ParsePolicy, ErrorsNameLineColumnAndFix) {
             "'24' is not a valid hour field"},
            {"gates: {promote: 'true'}\nevaluation: {cron: '0 0 * JAN *'}",
             "not a valid month field"},
+           {"gates: {promote: 'true'}\nevaluation: {cron: '0 0 31 2 *'}",
+            "evaluation.cron: the cron schedule \"0 0 31 2 *\" never matches a real date"},
            {"gates: {promote: 'true'}\ntop_k: {k: 0}", "p.yml:2:12: top_k.k must be at least 1"},
            {"gates: {promote: 'true'}\ntop_k: {k: -2}", "top_k.k must be at least 1"},
            {"gates: {promote: 'true'}\ntop_k: {k: two}",

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "qmtl/core/cron.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
 #include "qmtl/policy/yaml_reader.h"
@@ -86,46 +87,11 @@ class Parser : public YamlReader {
   Result<void> cron(const YAML::Node& n) const {
     auto s = scalar(n, "evaluation.cron");
     if (!s) return propagate(s);
-    std::istringstream in(*s);
-    std::vector<std::string> fields;
-    for (std::string f; in >> f;) fields.push_back(f);
-    constexpr std::array<std::pair<int, int>, 5> kRange{
-        {{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}};
-    constexpr std::array<std::string_view, 5> kName{"minute", "hour", "day of month", "month",
-                                                    "day of week"};
-    if (fields.size() != 5) {
-      return fail(n, fmt::format("evaluation.cron needs 5 fields (minute hour day month weekday, "
-                                 "UTC), e.g. \"0 0 * * 1\"; got {}",
-                                 fields.size()));
-    }
-    for (size_t i = 0; i < 5; ++i) {
-      std::istringstream items(fields[i]);
-      for (std::string item; std::getline(items, item, ',');) {
-        auto bad = [&] {
-          return fail(n, fmt::format("evaluation.cron: '{}' is not a valid {} field; use *, a "
-                                     "number {}-{}, a range a-b, a list or a step */n",
-                                     fields[i], kName[i], kRange[i].first, kRange[i].second));
-        };
-        std::string range = item;
-        if (const auto slash = item.find('/'); slash != std::string::npos) {
-          range = item.substr(0, slash);
-          int step = 0;
-          const std::string st = item.substr(slash + 1);
-          const auto [p, ec] = std::from_chars(st.data(), st.data() + st.size(), step);
-          if (ec != std::errc() || p != st.data() + st.size() || step < 1) return bad();
-        }
-        if (range == "*") continue;
-        const auto dash = range.find('-');
-        const std::string lo = range.substr(0, dash);
-        const std::string hi = dash == std::string::npos ? lo : range.substr(dash + 1);
-        int a = 0, b = 0;
-        const auto [pa, ea] = std::from_chars(lo.data(), lo.data() + lo.size(), a);
-        const auto [pb, eb] = std::from_chars(hi.data(), hi.data() + hi.size(), b);
-        if (ea != std::errc() || eb != std::errc() || pa != lo.data() + lo.size() ||
-            pb != hi.data() + hi.size() || a < kRange[i].first || b > kRange[i].second || a > b) {
-          return bad();
-        }
-      }
+    auto c = CronSchedule::parse(*s);
+    if (!c) return fail(n, fmt::format("evaluation.cron: {}", c.error().message));
+    // "0 0 31 2 *" parses but never comes: refuse it here, not at the first tick.
+    if (auto next = c->next_after(TimePoint{}); !next) {
+      return fail(n, fmt::format("evaluation.cron: {}", next.error().message));
     }
     return {};
   }
