@@ -183,6 +183,11 @@ std::vector<std::string> serve_argv(const std::string& binary, const std::string
   if (std::find(extra.begin(), extra.end(), "--port") == extra.end()) {
     argv.insert(argv.end(), {"--port", "0"});
   }
+  // Tests drive evaluations themselves: a scheduled one at midnight UTC would
+  // make them depend on the time of day.
+  if (std::find(extra.begin(), extra.end(), "--scheduler") == extra.end()) {
+    argv.insert(argv.end(), {"--scheduler", "false"});
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

@@ -10,6 +10,7 @@
 
 #include "qmtl/cli/client.h"
 #include "qmtl/core/duration.h"
+#include "qmtl/scheduler/scheduler.h"
 #include "qmtl/server/http_server.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
@@ -29,6 +30,8 @@ struct ServeOptions {
   std::string heartbeat = "5s";
   std::string activation_ttl = "15s";
   bool access_log = true;
+  bool scheduler = true;
+  std::string scheduler_poll = "1s";
 };
 
 bool is_loopback(const std::string& address) {
@@ -83,6 +86,11 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     err << "qmtl: " << tokens.error().message << '\n';
     return kExitUsage;
   }
+  auto poll = parse_duration(o.scheduler_poll);
+  if (!poll || poll->count() < 10'000) {
+    err << "qmtl: --scheduler-poll takes a duration of at least 10ms, such as 1s\n";
+    return kExitUsage;
+  }
   auto heartbeat = parse_duration(o.heartbeat);
   auto ttl = parse_duration(o.activation_ttl);
   if (!heartbeat || !ttl || ttl->count() < 1'000'000) {
@@ -129,7 +137,36 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     spdlog::warn("authentication is OFF (--no-auth): anyone who can connect to {}:{} is admin",
                  o.address, (*srv)->port());
   }
+  // The scheduler evaluates and applies each world on its policy's schedule.
+  std::unique_ptr<scheduler::Scheduler> sched;
+  std::unique_ptr<scheduler::SchedulerThread> sched_thread;
+  if (o.scheduler) {
+    sched = std::make_unique<scheduler::Scheduler>(worlds, clock);
+    sched_thread = std::make_unique<scheduler::SchedulerThread>(
+        *sched, std::chrono::duration_cast<std::chrono::milliseconds>(*poll),
+        [](const scheduler::TickOutcome& t) {
+          const auto next = format_timestamp(std::chrono::floor<std::chrono::seconds>(t.next_run));
+          switch (t.kind) {
+            case scheduler::TickOutcome::Kind::kScheduled:
+              spdlog::info("scheduler: world '{}' next evaluation at {}", t.world, next);
+              break;
+            case scheduler::TickOutcome::Kind::kEvaluated:
+              spdlog::info("scheduler: world '{}' evaluated ({}{}); next at {}", t.world, t.run_id,
+                           t.applied ? ", applied" : "", next);
+              break;
+            case scheduler::TickOutcome::Kind::kSkipped:
+              spdlog::info("scheduler: {}; next at {}", t.message, next);
+              break;
+            case scheduler::TickOutcome::Kind::kFailed:
+              spdlog::error("scheduler: world '{}': {}", t.world, t.message);
+              break;
+          }
+        });
+  } else {
+    spdlog::warn("the scheduler is off (--scheduler false): worlds are evaluated only on request");
+  }
   (*srv)->run();
+  sched_thread.reset();
   spdlog::info("stopped");
   return kExitOk;
 }
@@ -157,6 +194,14 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
   serve_cmd->add_option("--io-threads", so->io_threads, "threads that run the sockets")
       ->default_str("1")
       ->check(CLI::Range(1, 64));
+  serve_cmd
+      ->add_option("--scheduler", so->scheduler,
+                   "evaluate and apply each world on its policy's schedule (true/false)")
+      ->default_str("true");
+  serve_cmd
+      ->add_option("--scheduler-poll", so->scheduler_poll,
+                   "how often the scheduler looks for due worlds")
+      ->default_str("1s");
   serve_cmd->add_option("--heartbeat", so->heartbeat, "event stream heartbeat interval")
       ->default_str(so->heartbeat);
   serve_cmd

@@ -174,6 +174,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/worlds/{id}/evaluate", &Api::evaluate},
       {"GET", "/worlds/{id}/evaluations", &Api::list_evaluations},
       {"GET", "/worlds/{id}/evaluations/{run}", &Api::get_evaluation},
+      {"GET", "/worlds/{id}/schedule", &Api::get_schedule},
       {"GET", "/worlds/{id}/activation", &Api::get_activation},
       {"PUT", "/worlds/{id}/activation", &Api::put_activation},
       {"POST", "/worlds/{id}/apply", &Api::apply},

@@ -98,6 +98,7 @@ class Api : private world::WorldObserver {
   ApiResponse evaluate(const ApiRequest&, Call&);
   ApiResponse list_evaluations(const ApiRequest&, Call&);
   ApiResponse get_evaluation(const ApiRequest&, Call&);
+  ApiResponse get_schedule(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);

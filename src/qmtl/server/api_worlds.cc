@@ -223,6 +223,26 @@ ApiResponse Api::list_evaluations(const ApiRequest&, Call& call) {
   return json_response(200, boost::json::object{{"world", id}, {"runs", std::move(arr)}});
 }
 
+ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto s = worlds_.get_schedule(id);
+  if (!s) return problem(s.error());
+  boost::json::object o{{"world", id}, {"scheduled", s->has_value()}};
+  if (*s) {
+    const auto& st = **s;
+    o["spec"] = st.spec;
+    o["next_run"] = format_timestamp(st.next_run);
+    o["last_run"] = st.last_run ? boost::json::value(format_timestamp(*st.last_run)) : nullptr;
+    o["last_run_id"] = st.last_run_id ? boost::json::value(*st.last_run_id) : nullptr;
+    o["last_error"] =
+        st.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(st.last_error);
+  }
+  return json_response(200, o);
+}
+
 ApiResponse Api::get_evaluation(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kViewer, id)) return *d;

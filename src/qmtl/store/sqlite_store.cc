@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 5> kMigrations{{
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -156,6 +156,17 @@ CREATE TABLE pending_activations (
   actor       TEXT NOT NULL,
   reason      TEXT NOT NULL,
   at_us       INTEGER NOT NULL
+) STRICT;
+)sql"},
+    {6, "evaluation schedules",
+     R"sql(
+CREATE TABLE schedules (
+  world_id     TEXT PRIMARY KEY REFERENCES worlds (id),
+  spec         TEXT NOT NULL,
+  next_run_us  INTEGER NOT NULL,
+  last_run_us  INTEGER,
+  last_run_id  TEXT,
+  last_error   TEXT NOT NULL DEFAULT ''
 ) STRICT;
 )sql"},
 }};
@@ -773,8 +784,53 @@ Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strateg
   });
 }
 
-Result<std::string> SqliteStore::insert_evaluation_run(const EvaluationRunRecord& run,
-                                                       const AuditRecord& audit) {
+Result<std::optional<ScheduleState>> SqliteStore::get_schedule(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(db_,
+                     "SELECT world_id, spec, next_run_us, last_run_us, last_run_id, last_error "
+                     "FROM schedules WHERE world_id = ?",
+                     world_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<ScheduleState>();
+  ScheduleState s{.world_id = st->column_text(0),
+                  .spec = st->column_text(1),
+                  .next_run = from_us(st->column_int(2)),
+                  .last_error = st->column_text(5)};
+  if (!st->column_is_null(3)) s.last_run = from_us(st->column_int(3));
+  if (!st->column_is_null(4)) s.last_run_id = st->column_text(4);
+  return std::optional<ScheduleState>(std::move(s));
+}
+
+Result<void> SqliteStore::write_schedule_locked(const ScheduleState& s) {
+  auto exists = prepared(db_, "SELECT 1 FROM worlds WHERE id = ?", s.world_id);
+  if (!exists) return propagate(exists);
+  auto found = exists->step();
+  if (!found) return propagate(found);
+  if (!*found) {
+    return make_error(ErrorCode::kNotFound, fmt::format("world '{}' does not exist", s.world_id));
+  }
+  return run_sql(db_,
+                 "INSERT INTO schedules (world_id, spec, next_run_us, last_run_us, last_run_id, "
+                 "last_error) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (world_id) DO UPDATE SET "
+                 "spec = excluded.spec, next_run_us = excluded.next_run_us, "
+                 "last_run_us = excluded.last_run_us, last_run_id = excluded.last_run_id, "
+                 "last_error = excluded.last_error",
+                 s.world_id, s.spec, s.next_run, s.last_run, s.last_run_id, s.last_error);
+}
+
+Result<void> SqliteStore::put_schedule(const ScheduleState& schedule) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto r = write_schedule_locked(schedule); !r) return r;
+  return tx->commit();
+}
+
+Result<std::string> SqliteStore::insert_evaluation_run(
+    const EvaluationRunRecord& run, const AuditRecord& audit,
+    const std::optional<ScheduleState>& schedule) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -810,6 +866,11 @@ Result<std::string> SqliteStore::insert_evaluation_run(const EvaluationRunRecord
   a.entity_id = id;
   a.run_id = id;
   if (auto r = append_audit(a); !r) return propagate(r);
+  if (schedule) {
+    ScheduleState s = *schedule;
+    s.last_run_id = id;
+    if (auto r = write_schedule_locked(s); !r) return propagate(r);
+  }
   if (auto r = tx->commit(); !r) return propagate(r);
   return id;
 }

@@ -50,8 +50,11 @@ class SqliteStore final : public Store {
   Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
                                                     TimePoint from) override;
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
+  Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) override;
+  Result<void> put_schedule(const ScheduleState& schedule) override;
   Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,
-                                            const AuditRecord& audit) override;
+                                            const AuditRecord& audit,
+                                            const std::optional<ScheduleState>& schedule) override;
   Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
                                                  std::string_view run_id) override;
   Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
@@ -86,6 +89,7 @@ class SqliteStore final : public Store {
                               std::optional<lifecycle::StrategyState> from,
                               lifecycle::StrategyState to, std::string_view event, TimePoint at);
   Result<World> get_world_locked(std::string_view id);
+  Result<void> write_schedule_locked(const ScheduleState& s);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,

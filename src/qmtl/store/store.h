@@ -127,6 +127,19 @@ struct Activation {
   friend bool operator==(const Activation&, const Activation&) = default;
 };
 
+// A world's evaluation schedule: when the next scheduled evaluation is due,
+// and what the last one did. `spec` is the schedule the times were computed
+// from ("every 1d", "cron 0 0 * * 1"); a policy with another one starts afresh.
+struct ScheduleState {
+  std::string world_id;
+  std::string spec;
+  TimePoint next_run;
+  std::optional<TimePoint> last_run;       // when the last scheduled evaluation was due
+  std::optional<std::string> last_run_id;  // its run (set by insert_evaluation_run)
+  std::string last_error;                  // why the last scheduled evaluation failed; "" if not
+  friend bool operator==(const ScheduleState&, const ScheduleState&) = default;
+};
+
 // Where a two-phase apply of an evaluation run stands.
 enum class ApplyPhase { kFrozen, kSwitched, kDone, kRolledBack };
 std::string_view apply_phase_name(ApplyPhase p);
@@ -201,8 +214,18 @@ class Store {
                                                      TimePoint from) = 0;
 
   // Stores an evaluation run with its per-strategy rows; returns the run id.
-  virtual Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,
-                                                    const AuditRecord& audit) = 0;
+  // With `schedule`, the world's schedule is written in the same transaction
+  // (its last_run_id set to the new run): a scheduled evaluation and the
+  // advance of its schedule commit together, so a crash neither repeats nor
+  // skips it.
+  virtual Result<std::string> insert_evaluation_run(
+      const EvaluationRunRecord& run, const AuditRecord& audit,
+      const std::optional<ScheduleState>& schedule) = 0;
+
+  // The world's schedule, or nullopt before the scheduler first saw it.
+  virtual Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) = 0;
+  // Inserts or replaces the world's schedule; kNotFound if the world is absent.
+  virtual Result<void> put_schedule(const ScheduleState& schedule) = 0;
   virtual Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
                                                          std::string_view run_id) = 0;
   // The newest `limit` runs of a world started at or after `since`, newest

@@ -97,12 +97,13 @@ Result<void> WorldService::record_performance(std::string_view strategy_id,
   return store_.append_performance(strategy_id, points, fills);
 }
 
-Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_id,
-                                                         std::string_view actor) {
+Result<EvaluationRunRecord> WorldService::evaluate_world(
+    std::string_view world_id, std::string_view actor,
+    const std::optional<store::ScheduleState>& schedule) {
   const auto lock = lock_world(world_id);
   const Notify notify(observer_, world_id);
   const auto start = std::chrono::steady_clock::now();
-  auto result = evaluate_world_locked(world_id, actor);
+  auto result = evaluate_world_locked(world_id, actor, schedule);
   if (observer_ != nullptr) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     observer_->evaluation_finished(world_id, took.count(), result.has_value());
@@ -110,8 +111,9 @@ Result<EvaluationRunRecord> WorldService::evaluate_world(std::string_view world_
   return result;
 }
 
-Result<EvaluationRunRecord> WorldService::evaluate_world_locked(std::string_view world_id,
-                                                                std::string_view actor) {
+Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
+    std::string_view world_id, std::string_view actor,
+    const std::optional<store::ScheduleState>& schedule) {
   const TimePoint started = clock_.now();
   auto w = get_world(world_id);
   if (!w) return propagate(w);
@@ -313,10 +315,20 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(std::string_view
       .entity = "evaluation",
       .event = "EVALUATE",
       .reason = fmt::format("policy v{}; {} strategies", pv->version, sel.results.size())};
-  auto id = store_.insert_evaluation_run(run, audit);
+  auto id = store_.insert_evaluation_run(run, audit, schedule);
   if (!id) return propagate(id);
   run.id = *id;
   return run;
+}
+
+Result<std::optional<store::ScheduleState>> WorldService::get_schedule(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.get_schedule(world_id);
+}
+
+Result<void> WorldService::put_schedule(const store::ScheduleState& schedule) {
+  if (auto r = validate_id("world", schedule.world_id); !r) return r;
+  return store_.put_schedule(schedule);
 }
 
 Result<EvaluationRunRecord> WorldService::get_evaluation(std::string_view world_id,

@@ -141,7 +141,16 @@ class WorldService {
   // shape in `detail`). Decisions are not applied here. A strategy whose records
   // cannot be evaluated is recorded as INELIGIBLE with the reason; the others
   // proceed. Refused in a Paused or Retired world and without a native policy.
-  Result<EvaluationRunRecord> evaluate_world(std::string_view world_id, std::string_view actor);
+  // `schedule`, from the scheduler, is stored with the run in one transaction.
+  Result<EvaluationRunRecord> evaluate_world(
+      std::string_view world_id, std::string_view actor,
+      const std::optional<store::ScheduleState>& schedule = std::nullopt);
+
+  // The world's evaluation schedule (see store::ScheduleState); nullopt before
+  // the scheduler first saw the world.
+  Result<std::optional<store::ScheduleState>> get_schedule(std::string_view world_id);
+  // Writes it; kNotFound for an unknown world.
+  Result<void> put_schedule(const store::ScheduleState& schedule);
   Result<EvaluationRunRecord> get_evaluation(std::string_view world_id, std::string_view run_id);
   Result<std::vector<EvaluationRunRecord>> list_evaluations(std::string_view world_id,
                                                             size_t limit = 50);
@@ -204,8 +213,9 @@ class WorldService {
   Result<ApplyJournalEntry> apply_run_locked(std::string_view world_id, std::string_view run_id,
                                              std::string_view actor, const ApplyHooks* hooks,
                                              bool& fresh);
-  Result<EvaluationRunRecord> evaluate_world_locked(std::string_view world_id,
-                                                    std::string_view actor);
+  Result<EvaluationRunRecord> evaluate_world_locked(
+      std::string_view world_id, std::string_view actor,
+      const std::optional<store::ScheduleState>& schedule);
   Result<void> check_policy_version(const World& w, std::optional<int64_t> if_current) const;
 
   Result<World> writable_world(std::string_view id);
