@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "bench/synthetic.h"
+#include "qmtl/scheduler/scheduler.h"
 #include "qmtl/world/world_service.h"
 
 namespace {
@@ -86,5 +87,63 @@ void BM_EvaluateWorld(benchmark::State& state) {
   state.counters["strategies"] = static_cast<double>(n);
 }
 BENCHMARK(BM_EvaluateWorld)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+// Issue 9: a world of N DryRun strategies with a year of daily points each,
+// evaluated and applied end to end by the scheduler at a due tick (read,
+// metrics, gates, Top-K with correlation groups, persist the run with the
+// schedule, two-phase apply of the promotions), target <= 2 s for 10,000.
+void BM_ScheduledTick(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  Db db;
+  FakeClock clock(*parse_timestamp("2026-01-01T00:00:00Z"));
+  world::WorldService svc(*db.store, clock);
+  (void)svc.create_world({.id = "w"});
+  (void)svc.add_policy("w",
+                       "evaluation: {every: 1d, window: 4w}\n"
+                       "gates: {promote: 'return >= 0.01 and sharpe >= 1 and max_drawdown <= 0.2', "
+                       "demote: 'sharpe < 0.5'}\n"
+                       "score: 'sharpe + 0.1 * win_rate'\ntop_k: {k: 10}\n"
+                       "correlation: {max: 0.8, per_group: 1}\n",
+                       "bench");
+  for (size_t i = 0; i < n; ++i) {
+    const std::string id = fmt::format("s{}", i);
+    (void)svc.submit_strategy({.id = id, .world = "w", .spec = "{}"});
+    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kSubmit, "bench", "");
+    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kValidationPassed, "bench", "");
+    std::vector<world::PerformancePoint> pts;
+    double eq = 100;
+    for (size_t k = 0; k <= 365; ++k) {
+      pts.push_back({clock.now() - hours(24 * static_cast<int64_t>(365 - k)), eq});
+      eq *= 1 + bench::synthetic_return(i, k);
+    }
+    (void)svc.record_performance(id, pts, {});
+  }
+  scheduler::Scheduler sched(svc, clock);
+  (void)sched.tick();  // first sight: the next midnight
+  size_t promoted = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    clock.set(**sched.next_due());
+    state.ResumeTiming();
+    auto out = sched.tick();
+    if (!out || out->size() != 1 || out->front().kind != scheduler::TickOutcome::Kind::kEvaluated) {
+      state.SkipWithError(out && !out->empty() ? out->front().message.c_str() : "no run");
+      break;
+    }
+    state.PauseTiming();
+    auto applied = svc.list_strategies("w");
+    promoted = 0;
+    for (const auto& s : *applied) promoted += s.state == lifecycle::StrategyState::kLive;
+    state.ResumeTiming();
+  }
+  state.counters["strategies"] = static_cast<double>(n);
+  state.counters["live"] = static_cast<double>(promoted);
+}
+BENCHMARK(BM_ScheduledTick)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 }  // namespace

@@ -82,6 +82,44 @@ TEST(CorrelationMatrix, MatchesPairwise) {
   EXPECT_FALSE(m.at(0, 5));
 }
 
+// The blocked pairs are exactly the matrix's pairs at or above the threshold,
+// across block boundaries (256 rows), with flat series pairing with nothing.
+TEST(CorrelatedPairs, MatchTheMatrixAboveTheThreshold) {
+  const size_t n = 600, t = 30;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> d(0, 0.01);
+  std::vector<double> data(n * t);
+  for (auto& x : data) x = d(rng);
+  // Clusters that straddle blocks: 10 + 300 + 590 follow 10; 255, 256, 257 follow 255.
+  for (size_t i : {size_t{300}, size_t{590}}) {
+    for (size_t k = 0; k < t; ++k) data[i * t + k] = data[10 * t + k] * 1.5 + d(rng) * 0.1;
+  }
+  for (size_t i : {size_t{256}, size_t{257}}) {
+    for (size_t k = 0; k < t; ++k) data[i * t + k] = data[255 * t + k] - d(rng) * 0.1;
+  }
+  for (size_t k = 0; k < t; ++k) data[400 * t + k] = 0.001;  // flat
+  const double threshold = 0.8;
+  const auto pairs = correlated_pairs(data, n, t, threshold);
+  const auto m = correlation_matrix(data, n, t);
+  size_t expected = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      const auto v = m.at(i, j);
+      if (v && *v >= threshold) ++expected;
+    }
+  }
+  ASSERT_EQ(pairs.size(), expected);
+  EXPECT_GE(expected, 6u);  // the two clusters at least
+  for (const auto& p : pairs) {
+    ASSERT_LT(p.i, p.j);
+    EXPECT_NEAR(p.value, *m.at(p.i, p.j), 1e-12);
+    EXPECT_NE(p.i, 400u);
+    EXPECT_NE(p.j, 400u);
+  }
+  EXPECT_TRUE(correlated_pairs(data, n, 2, 0.5).empty());  // too few periods
+  EXPECT_TRUE(correlated_pairs({}, 0, 0, 0.5).empty());
+}
+
 TEST(CorrelationMatrix, EmptyAndTooShort) {
   EXPECT_EQ(correlation_matrix({}, 0, 0).size(), 0u);
   std::vector<double> two{0.1, 0.2, 0.3, 0.1};

@@ -92,6 +92,60 @@ TEST_F(EvaluationTest, DecidesFromStoredRecordsAndExplains) {
   EXPECT_EQ(service_.get_strategy("good")->state, lifecycle::StrategyState::kDryRun);
 }
 
+// Correlation groups among the strategies that pass: twins with the same
+// timestamps (correlated in one block) and a copy missing a day (correlated
+// pair by pair) form one group that keeps its best; an unrelated strategy is
+// not in it; a strategy that fails its gate is not correlated at all.
+TEST_F(EvaluationTest, CorrelationGroupsAcrossTimestampSets) {
+  ASSERT_TRUE(service_.add_policy("desk",
+                                  "gates: {promote: 'return >= 0.01'}\nevaluation: {window: 4w}\n"
+                                  "correlation: {max: 0.8, per_group: 1}\n",
+                                  "alice"));
+  for (const char* id : {"a", "b", "c", "other", "loser"}) {
+    strategy(id, {kToDryRun[0], kToDryRun[1]});
+  }
+  record("a", 0.003);
+  record("b", 0.003);
+  record("loser", -0.003);
+  // c: a's path without the day 10 days ago (other timestamps than a and b).
+  {
+    std::vector<PerformancePoint> pts;
+    double eq = 100;
+    for (int d = 60; d >= 0; --d) {
+      if (d != 10) pts.push_back({clock_.now() - hours(24 * d), eq * 1.01});
+      eq *= 1 + 0.003 + (d % 2 == 0 ? 0.002 : -0.002);
+    }
+    ASSERT_TRUE(service_.record_performance("c", pts, {}));
+  }
+  // other: rising on a pattern of its own (period 3, not 2).
+  {
+    std::vector<PerformancePoint> pts;
+    double eq = 100;
+    for (int d = 60; d >= 0; --d) {
+      pts.push_back({clock_.now() - hours(24 * d), eq});
+      eq *= 1 + 0.003 + (d % 3 == 0 ? 0.004 : -0.002);
+    }
+    ASSERT_TRUE(service_.record_performance("other", pts, {}));
+  }
+  auto run = service_.evaluate_world("desk", "op");
+  ASSERT_TRUE(run) << run.error().message;
+  const auto d = detail(*run);
+  const auto& s = d.at("strategies");
+  auto group = [&](const char* id) { return s.at(id).at("group"); };
+  ASSERT_TRUE(group("a").is_int64()) << json::dump(s);
+  EXPECT_EQ(group("b"), group("a"));
+  EXPECT_EQ(group("c"), group("a"));
+  EXPECT_TRUE(group("other").is_null());
+  EXPECT_TRUE(group("loser").is_null());
+  int promoted_in_group = 0;
+  for (const char* id : {"a", "b", "c"}) {
+    promoted_in_group += s.at(id).at("decision").as_string() == "PROMOTE";
+  }
+  EXPECT_EQ(promoted_in_group, 1) << json::dump(s);
+  EXPECT_EQ(s.at("other").at("decision").as_string(), "PROMOTE");
+  EXPECT_EQ(s.at("loser").at("decision").as_string(), "HOLD");
+}
+
 TEST_F(EvaluationTest, TimeHysteresisAcrossRuns) {
   ASSERT_TRUE(service_.add_policy("desk",
                                   "gates: {promote: 'sharpe >= 1'}\nevaluation: {window: 2w}\n"

@@ -81,4 +81,41 @@ CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, 
   return m;
 }
 
+std::vector<CorrelatedPair> correlated_pairs(std::span<const double> returns, size_t n, size_t t,
+                                             double threshold) {
+  assert(returns.size() == n * t);
+  std::vector<CorrelatedPair> out;
+  if (n < 2 || t < kMinCorrelationPeriods) return out;
+  std::vector<double> z(returns.begin(), returns.end());
+  std::vector<char> varies(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    std::span<double> row(z.data() + i * t, t);
+    const double norm = centre(row);
+    varies[i] = norm > 0;
+    for (double& v : row) v = norm > 0 ? v / norm : 0.0;
+  }
+  constexpr size_t kBlock = 256;
+  std::vector<double> c;
+  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
+    const size_t rows = std::min(kBlock, n - b0);
+    const size_t cols = n - b0;  // only columns j >= b0 can hold j > i
+    c.assign(rows * cols, 0.0);
+    // C (rows x cols) = Z[b0 .. b0+rows) * Z[b0 .. n)^T
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
+                static_cast<blasint>(cols), static_cast<blasint>(t), 1.0, z.data() + b0 * t,
+                static_cast<blasint>(t), z.data() + b0 * t, static_cast<blasint>(t), 0.0, c.data(),
+                static_cast<blasint>(cols));
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t i = b0 + r;
+      if (!varies[i]) continue;
+      for (size_t col = r + 1; col < cols; ++col) {
+        const size_t j = b0 + col;
+        const double v = std::clamp(c[r * cols + col], -1.0, 1.0);
+        if (varies[j] && v >= threshold) out.push_back({i, j, v});
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace qmtl::metrics

@@ -54,4 +54,15 @@ class CorrelationMatrix {
 // returns[i*t .. i*t+t)). Requires returns.size() == n * t.
 CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, size_t t);
 
+// The pairs (i < j) of the n aligned series (as for correlation_matrix) whose
+// correlation is at least `threshold`, computed in blocks of rows (GEMM) so that
+// memory stays O(n * block) instead of n x n: what a correlation limit needs
+// from thousands of strategies. Series that do not vary pair with nothing.
+struct CorrelatedPair {
+  size_t i, j;
+  double value;
+};
+std::vector<CorrelatedPair> correlated_pairs(std::span<const double> returns, size_t n, size_t t,
+                                             double threshold);
+
 }  // namespace qmtl::metrics

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 
 #include "qmtl/core/duration.h"
 #include "qmtl/core/id.h"
@@ -21,6 +22,67 @@ namespace {
 
 using lifecycle::StrategyState;
 using policy::CandidateState;
+
+// The pairs among `ranked` whose return correlation over `window` is at least
+// `max` (metrics::correlation's definition: common periods, the window ending
+// at the latest common one). Series reporting the same timestamps — the usual
+// case, runners posting at the same bar closes — are correlated together in
+// blocks (BLAS), which is what makes thousands of strategies feasible; pairs
+// across different timestamp sets are computed one by one.
+std::vector<policy::CorrelationPair> correlated_among(
+    const std::vector<policy::Candidate>& cands, const std::vector<metrics::ReturnSeries>& series,
+    const std::vector<size_t>& ranked, Duration window, double max) {
+  std::vector<policy::CorrelationPair> out;
+  std::vector<std::vector<size_t>> groups;                  // indexes with identical timestamps
+  std::unordered_map<size_t, std::vector<size_t>> by_hash;  // hash -> group numbers
+  for (size_t i : ranked) {
+    size_t h = series[i].ts.size();
+    for (const auto& t : series[i].ts) {
+      h = h * 1000003u ^ static_cast<size_t>(t.time_since_epoch().count());
+    }
+    auto& candidates_groups = by_hash[h];
+    bool placed = false;
+    for (size_t g : candidates_groups) {
+      if (series[groups[g].front()].ts == series[i].ts) {
+        groups[g].push_back(i);
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) {
+      candidates_groups.push_back(groups.size());
+      groups.push_back({i});
+    }
+  }
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    const auto& ts = series[g.front()].ts;
+    if (ts.empty()) continue;
+    const auto k = static_cast<size_t>(std::upper_bound(ts.begin(), ts.end(), ts.back() - window) -
+                                       ts.begin());
+    const size_t t = ts.size() - k;
+    std::vector<double> returns;
+    returns.reserve(g.size() * t);
+    for (size_t i : g) {
+      returns.insert(returns.end(), series[i].r.begin() + static_cast<ptrdiff_t>(k),
+                     series[i].r.end());
+    }
+    for (const auto& p : metrics::correlated_pairs(returns, g.size(), t, max)) {
+      out.push_back({cands[g[p.i]].id, cands[g[p.j]].id, p.value});
+    }
+  }
+  for (size_t a = 0; a < groups.size(); ++a) {
+    for (size_t b = a + 1; b < groups.size(); ++b) {
+      for (size_t i : groups[a]) {
+        for (size_t j : groups[b]) {
+          const auto v = metrics::correlation(series[i], series[j], window);
+          if (v.present() && *v.value >= max) out.push_back({cands[i].id, cands[j].id, *v.value});
+        }
+      }
+    }
+  }
+  return out;
+}
 
 // At most this many earlier runs are read for the hysteresis: a promote_after or
 // demote_after that needs more evaluations than this cannot be satisfied.
@@ -232,26 +294,24 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
     cands.push_back(std::move(c));
   }
 
-  // Correlations over the correlation window, for strategies that compete.
-  policy::Correlations corr;
-  if (pol->correlation) {
-    const Duration cw = pol->correlation->window.value_or(pol->window);
-    for (size_t i = 0; i < cands.size(); ++i) {
-      if (cands[i].state != CandidateState::kDryRun && cands[i].state != CandidateState::kLive)
-        continue;
-      for (size_t j = i + 1; j < cands.size(); ++j) {
-        if (cands[j].state != CandidateState::kDryRun && cands[j].state != CandidateState::kLive)
-          continue;
-        const auto v = metrics::correlation(series[i], series[j], cw);
-        if (v.present()) corr.pairs.push_back({cands[i].id, cands[j].id, *v.value});
-      }
-    }
-  }
-
   policy::EvalContext ctx{.now = started};
   if (w->state == lifecycle::WorldState::kEvalOnly) {
     ctx.allow_promotion = false;
     ctx.promotion_blocked_why = "world is EvalOnly";
+  }
+  // Correlations over the correlation window, among the strategies that compete
+  // for a slot: those a selection without correlations ranks (gate passed, score
+  // present). Only pairs at or above the limit can join a group.
+  policy::Correlations corr;
+  if (pol->correlation) {
+    const policy::Selection first = policy::select(*pol, cands, ctx, {});
+    std::vector<size_t> ranked;
+    for (size_t i = 0; i < first.results.size(); ++i) {
+      if (first.results[i].rank) ranked.push_back(i);
+    }
+    corr.pairs =
+        correlated_among(cands, series, ranked, pol->correlation->window.value_or(pol->window),
+                         pol->correlation->max);
   }
   policy::Selection sel = policy::select(*pol, cands, ctx, corr);
   // A strategy whose records could not be read is reported, not silently skipped.
