@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "qmtl/core/json.h"
 #include "qmtl/store/store.h"
 #include "tests/support/temp_dir.h"
 
@@ -171,9 +172,10 @@ TEST_F(SchedulerTest, PausedSkipsEvalOnlyEvaluatesRetiredIsLeftAlone) {
   auto eval_only = tick(sched);
   ASSERT_EQ(eval_only.size(), 1u);
   EXPECT_EQ(eval_only[0].kind, Kind::kEvaluated);
-  EXPECT_FALSE(eval_only[0].applied);
-  EXPECT_EQ(eval_only[0].message, "world 'w' is EvalOnly: evaluated, not applied");
+  EXPECT_TRUE(eval_only[0].applied);  // nothing to promote in an EvalOnly world
   EXPECT_EQ(state("s"), "DryRun");
+  const auto detail = *json::parse(service_.get_evaluation("w", eval_only[0].run_id)->detail);
+  EXPECT_EQ(detail.at("strategies").at("s").at("decision").as_string(), "HOLD");
   ASSERT_TRUE(service_.set_world_state("w", WorldState::kRetired, "ops", "closed"));
   clock_.set(at("2026-03-04T00:00:00Z"));
   EXPECT_TRUE(tick(sched).empty());

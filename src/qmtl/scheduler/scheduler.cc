@@ -123,7 +123,7 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
     std::lock_guard lock(mu_);
     first_look = checked_.insert(w.id).second;
   }
-  if (first_look && state.last_run_id && w.state == lifecycle::WorldState::kActive) {
+  if (first_look && state.last_run_id && w.state != lifecycle::WorldState::kPaused) {
     auto latest = worlds_.list_evaluations(w.id, 1);
     if (latest && !latest->empty() && latest->front().id == *state.last_run_id) {
       (void)worlds_.apply_run(w.id, *state.last_run_id, kActor);
@@ -157,22 +157,19 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
                        .next_run = *next,
                        .message = fmt::format("evaluation failed: {}", run.error().message)};
   }
+  // In an EvalOnly world the evaluation promotes nothing, so applying it can
+  // only demote: a decaying Live strategy still goes back to DryRun.
   TickOutcome o{.world = w.id, .kind = Kind::kEvaluated, .run_id = run->id, .next_run = *next};
-  if (w.state == lifecycle::WorldState::kActive) {
-    auto applied = worlds_.apply_run(w.id, run->id, kActor);
-    if (!applied) {
-      advance.last_run_id = run->id;
-      advance.last_error = fmt::format("apply of {} failed: {}", run->id, applied.error().message);
-      if (auto r = worlds_.put_schedule(advance); !r) return propagate(r);
-      o.kind = Kind::kFailed;
-      o.message = advance.last_error;
-      return o;
-    }
-    o.applied = true;
-  } else {
-    o.message = fmt::format("world '{}' is {}: evaluated, not applied", w.id,
-                            lifecycle::world_state_name(w.state));
+  auto applied = worlds_.apply_run(w.id, run->id, kActor);
+  if (!applied) {
+    advance.last_run_id = run->id;
+    advance.last_error = fmt::format("apply of {} failed: {}", run->id, applied.error().message);
+    if (auto r = worlds_.put_schedule(advance); !r) return propagate(r);
+    o.kind = Kind::kFailed;
+    o.message = advance.last_error;
+    return o;
   }
+  o.applied = true;
   return o;
 }
 

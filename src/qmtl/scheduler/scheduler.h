@@ -14,9 +14,10 @@
 // caught up by one run at start-up (not one per missed tick). An evaluation
 // whose apply was interrupted is applied on the next tick (apply is idempotent).
 //
-// World states: Active worlds are evaluated and applied; EvalOnly worlds are
-// evaluated only (their decisions cannot promote); Paused and Retired worlds are
-// not evaluated: their due ticks are skipped, not queued.
+// World states: Active and EvalOnly worlds are evaluated and the decisions
+// applied (an EvalOnly world's evaluation promotes nothing, so only demotions
+// happen there); Paused and Retired worlds are not evaluated: their due ticks
+// are skipped, not queued.
 //
 // Thread safety: tick() may be called from any thread; the WorldService lock
 // makes one evaluation per world at a time, including manual ones.
@@ -63,7 +64,7 @@ class Schedule {
 struct TickOutcome {
   enum class Kind {
     kScheduled,  // first sight or a new schedule: next run set, nothing run
-    kEvaluated,  // evaluated (and applied in an Active world)
+    kEvaluated,  // evaluated and applied
     kSkipped,    // due, but the world is Paused or Retired
     kFailed,     // the evaluation or the apply failed (message says why)
   };
