@@ -28,6 +28,23 @@ struct Db {
   std::unique_ptr<store::Store> store;
 };
 
+// World "w" gets n DryRun strategies with a year of daily points each, ending now.
+void seed_dry_run_strategies(world::WorldService& svc, const Clock& clock, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const std::string id = fmt::format("s{}", i);
+    (void)svc.submit_strategy({.id = id, .world = "w", .spec = "{}"});
+    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kSubmit, "bench", "");
+    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kValidationPassed, "bench", "");
+    std::vector<world::PerformancePoint> pts;
+    double eq = 100;
+    for (size_t k = 0; k <= 365; ++k) {
+      pts.push_back({clock.now() - hours(24 * static_cast<int64_t>(365 - k)), eq});
+      eq *= 1 + bench::synthetic_return(i, k);
+    }
+    (void)svc.record_performance(id, pts, {});
+  }
+}
+
 void BM_IngestPoints(benchmark::State& state) {
   const auto batch = static_cast<size_t>(state.range(0));
   Db db;
@@ -64,19 +81,7 @@ void BM_EvaluateWorld(benchmark::State& state) {
                        "score: 'sharpe + 0.1 * win_rate'\ntop_k: {k: 10}\n"
                        "hysteresis: {promote_after: 2, demote_after: 2}\n",
                        "bench");
-  for (size_t i = 0; i < n; ++i) {
-    const std::string id = fmt::format("s{}", i);
-    (void)svc.submit_strategy({.id = id, .world = "w", .spec = "{}"});
-    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kSubmit, "bench", "");
-    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kValidationPassed, "bench", "");
-    std::vector<world::PerformancePoint> pts;
-    double eq = 100;
-    for (size_t k = 0; k <= 365; ++k) {
-      pts.push_back({clock.now() - hours(24 * static_cast<int64_t>(365 - k)), eq});
-      eq *= 1 + bench::synthetic_return(i, k);
-    }
-    (void)svc.record_performance(id, pts, {});
-  }
+  seed_dry_run_strategies(svc, clock, n);
   size_t runs = 0;
   for (auto _ : state) {
     auto run = svc.evaluate_world("w", "bench");
@@ -105,19 +110,7 @@ void BM_ScheduledTick(benchmark::State& state) {
                        "score: 'sharpe + 0.1 * win_rate'\ntop_k: {k: 10}\n"
                        "correlation: {max: 0.8, per_group: 1}\n",
                        "bench");
-  for (size_t i = 0; i < n; ++i) {
-    const std::string id = fmt::format("s{}", i);
-    (void)svc.submit_strategy({.id = id, .world = "w", .spec = "{}"});
-    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kSubmit, "bench", "");
-    (void)svc.apply_strategy_event(id, lifecycle::StrategyEvent::kValidationPassed, "bench", "");
-    std::vector<world::PerformancePoint> pts;
-    double eq = 100;
-    for (size_t k = 0; k <= 365; ++k) {
-      pts.push_back({clock.now() - hours(24 * static_cast<int64_t>(365 - k)), eq});
-      eq *= 1 + bench::synthetic_return(i, k);
-    }
-    (void)svc.record_performance(id, pts, {});
-  }
+  seed_dry_run_strategies(svc, clock, n);
   scheduler::Scheduler sched(svc, clock);
   (void)sched.tick();  // first sight: the next midnight
   size_t promoted = 0;

@@ -24,17 +24,8 @@ struct BacktestOptions {
 // The body of POST /strategies/{id}/performance: the same records dry-run sends.
 boost::json::object records_json(const sdk::BacktestResult& r) {
   boost::json::array points, fills;
-  for (const auto& p : r.points) {
-    points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
-  }
-  for (const auto& f : r.fills) {
-    fills.push_back({{"ts", format_timestamp(f.ts)},
-                     {"symbol", f.symbol},
-                     {"side", broker::side_name(f.side)},
-                     {"qty", f.qty},
-                     {"price", f.price},
-                     {"fee", f.fee}});
-  }
+  for (const auto& p : r.points) points.push_back(sdk::point_json(p.ts, p.equity));
+  for (const auto& f : r.fills) fills.push_back(sdk::fill_json(f));
   return {{"points", std::move(points)}, {"fills", std::move(fills)}};
 }
 

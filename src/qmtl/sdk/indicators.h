@@ -36,15 +36,9 @@ class Ring {
   explicit Ring(size_t n) : data_(n) {}
   // Adds x; returns the value it replaced, if the ring was full.
   std::optional<double> push(double x) {
-    std::optional<double> out;
-    if (size_ == data_.size()) {
-      out = data_[head_];
-    } else {
-      ++size_;
-    }
-    data_[head_] = x;
-    head_ = head_ + 1 == data_.size() ? 0 : head_ + 1;
-    return out;
+    const bool was_full = full();
+    const double out = push_or_zero(x);
+    return was_full ? std::optional<double>(out) : std::nullopt;
   }
   // Adds x; returns the value it replaced, or 0 while the ring was not full.
   // (A plain double: an optional built and read back at once stalls store

@@ -285,18 +285,9 @@ class Poster {
       n_points = std::min(points_.size(), o_.post_batch);
       n_fills = std::min(fills_.size(), o_.post_batch - n_points);
       for (size_t i = 0; i < n_points; ++i) {
-        points.push_back(
-            {{"ts", format_timestamp(points_[i].first)}, {"equity", points_[i].second}});
+        points.push_back(point_json(points_[i].first, points_[i].second));
       }
-      for (size_t i = 0; i < n_fills; ++i) {
-        const auto& f = fills_[i];
-        fills.push_back({{"ts", format_timestamp(f.ts)},
-                         {"symbol", f.symbol},
-                         {"side", broker::side_name(f.side)},
-                         {"qty", f.qty},
-                         {"price", f.price},
-                         {"fee", f.fee}});
-      }
+      for (size_t i = 0; i < n_fills; ++i) fills.push_back(fill_json(fills_[i]));
     }
     if (n_points + n_fills == 0) return true;
     boost::json::object body{{"points", std::move(points)}, {"fills", std::move(fills)}};

@@ -6,6 +6,19 @@
 
 namespace qmtl::sdk {
 
+boost::json::object point_json(TimePoint ts, double equity) {
+  return {{"ts", format_timestamp(ts)}, {"equity", equity}};
+}
+
+boost::json::object fill_json(const broker::Fill& f) {
+  return {{"ts", format_timestamp(f.ts)},
+          {"symbol", f.symbol},
+          {"side", broker::side_name(f.side)},
+          {"qty", f.qty},
+          {"price", f.price},
+          {"fee", f.fee}};
+}
+
 Result<void> check_bar_inputs(const Dag& dag) {
   for (const auto& in : dag.input_names()) {
     if (in != "open" && in != "high" && in != "low" && in != "close" && in != "volume") {

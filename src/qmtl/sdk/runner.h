@@ -37,6 +37,7 @@
 #pragma once
 
 #include <array>
+#include <boost/json.hpp>
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -136,6 +137,11 @@ class Runner {
   // are blocked (or kept on paper for a DryRun strategy) until it is back.
   static Result<RunSummary> run(Strategy strategy, BarFeed& feed, const RunOptions& options);
 };
+
+// One equity point and one fill as POST /strategies/{id}/performance takes them
+// (the same records from a backtest and from a live run).
+boost::json::object point_json(TimePoint ts, double equity);
+boost::json::object fill_json(const broker::Fill& f);
 
 // kInvalidArgument unless every input of `dag` is a bar field (open, high, low,
 // close, volume).
