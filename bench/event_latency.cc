@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/sdk/event_stream.h"
-#include "qmtl/sdk/http_client.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   ms.reserve(static_cast<size_t>(changes));
   for (int i = 0; i < changes; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = qmtl::sdk::http_request(
+    auto r = qmtl::http_request(
         url, {.method = "PUT",
               .path = fmt::format("/worlds/{}/activation", world),
               .body = fmt::format(R"({{"strategy":"{}","side":"long","active":{}}})", strategy,

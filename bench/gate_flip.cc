@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 #include "qmtl/sdk/runner.h"
 
 namespace {
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
       if (active == want) continue;  // already there (the first change)
     }
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = qmtl::sdk::http_request(
+    auto r = qmtl::http_request(
         url, {.method = "PUT",
               .path = fmt::format("/worlds/{}/activation", world),
               .body = fmt::format(R"({{"strategy":"{}","side":"long","active":{}}})", strategy,

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
-#include "qmtl/sdk/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -181,8 +181,7 @@ TEST_F(CliE2eTest, RawHttpErrorsFromTheRealServerAreProblemJson) {
            {"GET", "/no/such/route", "", 404, "no route for GET /no/such/route"},
            {"PATCH", "/worlds", "{}", 405, "PATCH is not allowed"},
        }) {
-    auto r =
-        sdk::http_request(server_->url(), {.method = c.method, .path = c.path, .body = c.body});
+    auto r = http_request(server_->url(), {.method = c.method, .path = c.path, .body = c.body});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->status, c.status) << c.path;
     EXPECT_EQ(r->content_type, "application/problem+json");

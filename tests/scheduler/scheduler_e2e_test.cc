@@ -5,8 +5,8 @@
 
 #include <thread>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -24,14 +24,14 @@ class SchedulerE2eTest : public ::testing::Test {
                                  "50ms"});
   }
   boost::json::value get(const std::string& path) {
-    auto r = sdk::http_request(server_->url(), {.path = path});
+    auto r = http_request(server_->url(), {.path = path});
     EXPECT_TRUE(r && r->status == 200) << (r ? r->body : r.error().message);
     auto v = r ? json::parse(r->body) : Result<boost::json::value>(boost::json::value());
     return v ? *v : boost::json::value();
   }
   int post(const std::string& path, const std::string& body, const std::string& type) {
-    auto r = sdk::http_request(
-        server_->url(), {.method = "POST", .path = path, .body = body, .content_type = type});
+    auto r = http_request(server_->url(),
+                          {.method = "POST", .path = path, .body = body, .content_type = type});
     EXPECT_TRUE(r) << r.error().message;
     return r ? r->status : 0;
   }
@@ -69,7 +69,7 @@ TEST_F(SchedulerE2eTest, TheServerEvaluatesAWorldOnItsSchedule) {
         a.at("event").as_string() == "EVALUATE" && a.at("actor").as_string() == "scheduler";
   }
   EXPECT_TRUE(by_scheduler);
-  auto unknown = sdk::http_request(server_->url(), {.path = "/worlds/nope/schedule"});
+  auto unknown = http_request(server_->url(), {.path = "/worlds/nope/schedule"});
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
 }

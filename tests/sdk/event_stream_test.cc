@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 

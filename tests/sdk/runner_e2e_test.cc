@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 #include "qmtl/sdk/runner.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"

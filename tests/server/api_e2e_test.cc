@@ -8,9 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
-#include "qmtl/sdk/http_client.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
 #include "tests/support/sse_client.h"
@@ -20,7 +20,7 @@ namespace qmtl {
 namespace {
 
 using lifecycle::StrategyEvent;
-using sdk::HttpReply;
+using qmtl::HttpReply;
 using std::chrono::milliseconds;
 
 const std::string kAdmin = "admin-secret-0123456789";
@@ -74,12 +74,12 @@ class ApiE2eTest : public ::testing::Test {
                  const std::string& body = "",
                  std::vector<std::pair<std::string, std::string>> headers = {},
                  const std::string& content_type = "application/json") {
-    auto r = sdk::http_request(server_->url(), {.method = method,
-                                                .path = path,
-                                                .body = body,
-                                                .content_type = content_type,
-                                                .bearer_token = token,
-                                                .headers = std::move(headers)});
+    auto r = http_request(server_->url(), {.method = method,
+                                           .path = path,
+                                           .body = body,
+                                           .content_type = content_type,
+                                           .bearer_token = token,
+                                           .headers = std::move(headers)});
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : HttpReply{};
   }

@@ -9,8 +9,8 @@
 
 #include <thread>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/http_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace qmtl::server {
@@ -47,23 +47,23 @@ class HttpServerTest : public ::testing::Test {
 
 TEST_F(HttpServerTest, ServesTheApiOverSockets) {
   auto created =
-      sdk::http_request(url_, {.method = "POST", .path = "/worlds", .body = R"({"id":"demo"})"});
+      http_request(url_, {.method = "POST", .path = "/worlds", .body = R"({"id":"demo"})"});
   ASSERT_TRUE(created) << created.error().message;
   EXPECT_EQ(created->status, 201);
   EXPECT_EQ(created->content_type, "application/json");
-  auto list = sdk::http_request(url_, {.method = "GET", .path = "/worlds"});
+  auto list = http_request(url_, {.method = "GET", .path = "/worlds"});
   ASSERT_TRUE(list);
   EXPECT_EQ(json::parse(list->body)->at("worlds").as_array().size(), 1u);
 }
 
 TEST_F(HttpServerTest, OversizedBodyIs413AndCreatesNothing) {
   const std::string big = R"({"id":"big","name":")" + std::string(2000, 'x') + "\"}";
-  auto r = sdk::http_request(url_, {.method = "POST", .path = "/worlds", .body = big});
+  auto r = http_request(url_, {.method = "POST", .path = "/worlds", .body = big});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(r->content_type, "application/problem+json");
   EXPECT_NE(r->body.find("exceeds 1024 bytes"), std::string::npos);
-  auto list = sdk::http_request(url_, {.method = "GET", .path = "/worlds"});
+  auto list = http_request(url_, {.method = "GET", .path = "/worlds"});
   EXPECT_EQ(json::parse(list->body)->at("worlds").as_array().size(), 0u);
 }
 
@@ -72,8 +72,8 @@ TEST_F(HttpServerTest, ConcurrentCreatesOfOneIdYieldExactlyOneWinner) {
   std::atomic<int> created{0}, conflicts{0};
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&] {
-      auto r = sdk::http_request(url_,
-                                 {.method = "POST", .path = "/worlds", .body = R"({"id":"race"})"});
+      auto r =
+          http_request(url_, {.method = "POST", .path = "/worlds", .body = R"({"id":"race"})"});
       if (r && r->status == 201) ++created;
       if (r && r->status == 409) ++conflicts;
     });
@@ -111,7 +111,7 @@ TEST(HttpClient, UnreachableServerNamesTheUrl) {
     port = (*s)->port();
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(port);
-  auto r = sdk::http_request(url, {.method = "GET", .path = "/healthz"});
+  auto r = http_request(url, {.method = "GET", .path = "/healthz"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(r.error().message.find(url), std::string::npos);
@@ -155,7 +155,7 @@ TEST(HttpServer, IdleConnectionsAreClosedAndHeartbeatMustBeShorterThanTheTtl) {
 
 TEST(HttpClient, RefusesBadUrls) {
   for (const char* url : {"", "127.0.0.1:8080", "https://127.0.0.1", "ftp://x", "http://"}) {
-    auto r = sdk::http_request(url, {});
+    auto r = http_request(url, {});
     ASSERT_FALSE(r) << url;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << url;
   }

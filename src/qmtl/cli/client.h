@@ -9,9 +9,9 @@
 #include <string_view>
 
 #include "qmtl/cli/cli.h"
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
-#include "qmtl/sdk/http_client.h"
 
 namespace CLI {
 class App;
@@ -19,9 +19,9 @@ class App;
 
 namespace qmtl::cli {
 
-using sdk::http_request;
-using sdk::HttpCall;
-using sdk::HttpReply;
+using qmtl::http_request;
+using qmtl::HttpCall;
+using qmtl::HttpReply;
 
 inline constexpr std::string_view kDefaultGateway = "http://127.0.0.1:8080";
 

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 
 namespace qmtl::sdk {
 namespace {

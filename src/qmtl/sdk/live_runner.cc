@@ -11,7 +11,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
 #include "qmtl/sdk/event_stream.h"
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 #include "qmtl/sdk/runner.h"
 
 namespace qmtl::sdk {

@@ -1,4 +1,4 @@
-#include "qmtl/sdk/http_client.h"
+#include "qmtl/core/http_client.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <boost/url/parse.hpp>
 #include <optional>
 
-namespace qmtl::sdk {
+namespace qmtl {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -129,4 +129,4 @@ Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call) 
   return std::move(*out);
 }
 
-}  // namespace qmtl::sdk
+}  // namespace qmtl

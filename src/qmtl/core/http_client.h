@@ -1,4 +1,5 @@
-// A small blocking HTTP/1.1 client: how the CLI and the runner reach the server.
+// A small blocking HTTP/1.1 client: how the CLI and the runner reach the server, and
+// how the server reaches webhooks.
 //
 // One request per call, on a fresh connection, with a deadline covering connect,
 // write and read. Only http:// URLs are supported.
@@ -14,7 +15,7 @@
 
 #include "qmtl/core/result.h"
 
-namespace qmtl::sdk {
+namespace qmtl {
 
 struct HttpReply {
   int status = 0;
@@ -51,4 +52,4 @@ Result<ServerAddress> parse_server_url(std::string_view base_url);
 // naming the URL that was tried.
 Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call);
 
-}  // namespace qmtl::sdk
+}  // namespace qmtl
