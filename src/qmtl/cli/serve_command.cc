@@ -144,7 +144,7 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     sched = std::make_unique<scheduler::Scheduler>(worlds, clock);
     sched_thread = std::make_unique<scheduler::SchedulerThread>(
         *sched, std::chrono::duration_cast<std::chrono::milliseconds>(*poll),
-        [](const scheduler::TickOutcome& t) {
+        [alerts = api.alerts()](const scheduler::TickOutcome& t) {
           const auto next = format_timestamp(std::chrono::floor<std::chrono::seconds>(t.next_run));
           switch (t.kind) {
             case scheduler::TickOutcome::Kind::kScheduled:
@@ -159,6 +159,9 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
               break;
             case scheduler::TickOutcome::Kind::kFailed:
               spdlog::error("scheduler: world '{}': {}", t.world, t.message);
+              if (alerts != nullptr && !t.world.empty()) {
+                alerts->failure(t.world, fmt::format("scheduled evaluation: {}", t.message));
+              }
               break;
           }
         });

@@ -68,8 +68,9 @@ asio::awaitable<Result<HttpReply>> exchange(const Target& t, const HttpCall& cal
   (void)ep;
   if (cec) co_return unreachable(cec);
 
-  http::request<http::string_body> req{http::string_to_verb(call.method), t.path_prefix + call.path,
-                                       11};
+  std::string target = t.path_prefix + call.path;
+  if (target.empty()) target = "/";
+  http::request<http::string_body> req{http::string_to_verb(call.method), target, 11};
   req.set(http::field::host, t.host);
   req.set(http::field::user_agent, "qmtl-cli");
   req.set(http::field::accept, "application/json, application/problem+json");

@@ -153,10 +153,16 @@ Api::Api(world::WorldService& worlds, const Clock& clock, ApiOptions options)
       events_(worlds, options.activation_ttl_s),
       metrics_(worlds),
       idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl) {
+  if (options_.alerts) {
+    alerts_ = std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options);
+  }
   worlds_.set_observer(this);
 }
 
-Api::~Api() { worlds_.set_observer(nullptr); }
+Api::~Api() {
+  worlds_.set_observer(nullptr);
+  alerts_.reset();
+}
 
 const std::vector<Api::Route>& Api::routes() {
   static const std::vector<Route> r = {
@@ -175,6 +181,8 @@ const std::vector<Api::Route>& Api::routes() {
       {"GET", "/worlds/{id}/evaluations", &Api::list_evaluations},
       {"GET", "/worlds/{id}/evaluations/{run}", &Api::get_evaluation},
       {"GET", "/worlds/{id}/schedule", &Api::get_schedule},
+      {"GET", "/worlds/{id}/alerts", &Api::get_alerts},
+      {"PUT", "/worlds/{id}/alerts", &Api::put_alerts},
       {"GET", "/worlds/{id}/activation", &Api::get_activation},
       {"PUT", "/worlds/{id}/activation", &Api::put_activation},
       {"POST", "/worlds/{id}/apply", &Api::apply},
@@ -342,6 +350,7 @@ void Api::world_changed(std::string_view world_id) {
     }
   }
   events_.publish(world_id);
+  if (alerts_) alerts_->world_changed(world_id);
 }
 
 void Api::evaluation_finished(std::string_view world_id, double seconds, bool ok) {

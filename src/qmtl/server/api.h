@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "qmtl/core/result.h"
+#include "qmtl/server/alerts.h"
 #include "qmtl/server/auth.h"
 #include "qmtl/server/events.h"
 #include "qmtl/server/idempotency.h"
@@ -37,6 +38,9 @@ struct ApiOptions {
   int64_t activation_ttl_s = 15;
   size_t idempotency_capacity = 10'000;
   Duration idempotency_ttl = std::chrono::hours(24);
+  // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
+  bool alerts = true;
+  AlertDispatcher::Options alert_options;
 };
 
 class Api : private world::WorldObserver {
@@ -56,6 +60,8 @@ class Api : private world::WorldObserver {
 
   EventHub& events() { return events_; }
   ServerMetrics& metrics() { return metrics_; }
+  // Null when alerts are off.
+  AlertDispatcher* alerts() { return alerts_.get(); }
   const Clock& clock() const { return clock_; }
   int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
 
@@ -99,6 +105,8 @@ class Api : private world::WorldObserver {
   ApiResponse list_evaluations(const ApiRequest&, Call&);
   ApiResponse get_evaluation(const ApiRequest&, Call&);
   ApiResponse get_schedule(const ApiRequest&, Call&);
+  ApiResponse get_alerts(const ApiRequest&, Call&);
+  ApiResponse put_alerts(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);
@@ -119,6 +127,7 @@ class Api : private world::WorldObserver {
   EventHub events_;
   ServerMetrics metrics_;
   IdempotencyCache idempotency_;
+  std::unique_ptr<AlertDispatcher> alerts_;  // after metrics_: stopped before it goes
 
   // The activation set of each world as served, dropped on every change.
   // `generation_` grows on every drop, so a reader that loaded the set from the

@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/server/api_internal.h"
 
@@ -241,6 +242,68 @@ ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
         st.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(st.last_error);
   }
   return json_response(200, o);
+}
+
+namespace {
+
+// A webhook URL without its path: the path of e.g. a Slack webhook is its secret.
+std::string redacted(const std::string& url) {
+  auto a = parse_server_url(url);
+  if (!a) return "(set)";
+  return fmt::format("http://{}:{}/…", a->host, a->port);
+}
+
+boost::json::object alerts_json(std::string_view world,
+                                const std::optional<store::AlertHook>& hook) {
+  boost::json::object o{{"world", world}};
+  if (!hook) {
+    o["webhook"] = nullptr;
+    o["events"] = boost::json::array();
+    return o;
+  }
+  o["webhook"] = redacted(hook->url);
+  boost::json::array events;
+  for (const auto& e : hook->events) events.emplace_back(e);
+  o["events"] = std::move(events);
+  o["updated_at"] = format_timestamp(hook->updated_at);
+  return o;
+}
+
+}  // namespace
+
+ApiResponse Api::get_alerts(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto hook = worlds_.get_alert_hook(id);
+  if (!hook) return problem(hook.error());
+  return json_response(200, alerts_json(id, *hook));
+}
+
+ApiResponse Api::put_alerts(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  auto obj = body_object(req, {"webhook", "events"}, "the alert settings");
+  if (!obj) return problem(obj.error());
+  auto url = json::get_optional_string(*obj, "webhook");
+  if (!url) return problem(url.error());
+  std::vector<std::string> events;
+  if (const auto* e = obj->if_contains("events")) {
+    if (!e->is_array()) {
+      return problem(400, "field 'events' must be a list of promote, demote, reject, failure");
+    }
+    for (const auto& x : e->as_array()) {
+      if (!x.is_string()) {
+        return problem(400, "field 'events' must be a list of promote, demote, reject, failure");
+      }
+      events.emplace_back(x.as_string());
+    }
+  }
+  auto hook = worlds_.set_alert_hook(id, url->value_or(""), std::move(events), call.principal.name);
+  if (!hook) return problem(hook.error());
+  return json_response(200, alerts_json(id, hook->url.empty() ? std::optional<store::AlertHook>()
+                                                              : std::optional(*hook)));
 }
 
 ApiResponse Api::get_evaluation(const ApiRequest&, Call& call) {

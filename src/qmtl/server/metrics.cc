@@ -95,7 +95,11 @@ struct ServerMetrics::Impl {
                    .Name("qmtl_events_sent_total")
                    .Help("Server-sent events written to event streams (heartbeats excluded)")
                    .Register(*registry)),
-        events_counter(events.Add({})) {}
+        events_counter(events.Add({})),
+        alerts(BuildCounter()
+                   .Name("qmtl_alerts_total")
+                   .Help("Alerts to world webhooks by result (delivered or failed after retries)")
+                   .Register(*registry)) {}
 
   std::shared_ptr<prometheus::Registry> registry;
   Family<Counter>& requests;
@@ -109,6 +113,7 @@ struct ServerMetrics::Impl {
   Family<Counter>& demotions;
   Family<Counter>& events;
   Counter& events_counter;
+  Family<Counter>& alerts;
 
   // The request counter and histogram of each (method, route, code), found once:
   // Family::Add builds a label map per call, which costs more than the request
@@ -169,6 +174,11 @@ void ServerMetrics::apply(std::string_view world, const world::ApplyJournalEntry
 
 void ServerMetrics::events_sent(size_t n) {
   impl_->events_counter.Increment(static_cast<double>(n));
+}
+
+void ServerMetrics::alert(std::string_view world, bool delivered) {
+  impl_->alerts.Add({{"world", std::string(world)}, {"result", delivered ? "delivered" : "failed"}})
+      .Increment();
 }
 
 Result<std::string> ServerMetrics::render(size_t open_streams) {

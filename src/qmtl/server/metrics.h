@@ -34,6 +34,8 @@ class ServerMetrics {
   void apply(std::string_view world, const world::ApplyJournalEntry* done, bool fresh,
              double seconds);
   void events_sent(size_t n);
+  // An alert delivered to a world's webhook, or given up on.
+  void alert(std::string_view world, bool delivered);
 
   // The exposition text of every metric; `open_streams` is the number of event
   // streams open now.

@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 6> kMigrations{{
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -167,6 +167,15 @@ CREATE TABLE schedules (
   last_run_us  INTEGER,
   last_run_id  TEXT,
   last_error   TEXT NOT NULL DEFAULT ''
+) STRICT;
+)sql"},
+    {7, "alert webhooks",
+     R"sql(
+CREATE TABLE alert_hooks (
+  world_id      TEXT PRIMARY KEY REFERENCES worlds (id),
+  url           TEXT NOT NULL,
+  events        TEXT NOT NULL,
+  updated_at_us INTEGER NOT NULL
 ) STRICT;
 )sql"},
 }};
@@ -782,6 +791,57 @@ Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strateg
                       .price = r.column_double(4),
                       .fee = r.column_double(5)};
   });
+}
+
+Result<std::optional<AlertHook>> SqliteStore::get_alert_hook(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_, "SELECT world_id, url, events, updated_at_us FROM alert_hooks WHERE world_id = ?",
+      world_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<AlertHook>();
+  AlertHook h{.world_id = st->column_text(0),
+              .url = st->column_text(1),
+              .updated_at = from_us(st->column_int(3))};
+  const std::string events = st->column_text(2);
+  size_t start = 0;
+  while (start < events.size()) {
+    const auto comma = events.find(',', start);
+    h.events.push_back(events.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return std::optional<AlertHook>(std::move(h));
+}
+
+Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(hook.world_id); !w) return propagate(w);
+  if (hook.url.empty()) {
+    if (auto r = run_sql(db_, "DELETE FROM alert_hooks WHERE world_id = ?", hook.world_id); !r) {
+      return r;
+    }
+  } else {
+    std::string events;
+    for (const auto& e : hook.events) {
+      if (!events.empty()) events += ',';
+      events += e;
+    }
+    if (auto r = run_sql(db_,
+                         "INSERT INTO alert_hooks (world_id, url, events, updated_at_us) VALUES "
+                         "(?, ?, ?, ?) ON CONFLICT (world_id) DO UPDATE SET url = excluded.url, "
+                         "events = excluded.events, updated_at_us = excluded.updated_at_us",
+                         hook.world_id, hook.url, events, hook.updated_at);
+        !r) {
+      return r;
+    }
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
 }
 
 Result<std::optional<ScheduleState>> SqliteStore::get_schedule(std::string_view world_id) {

@@ -50,6 +50,8 @@ class SqliteStore final : public Store {
   Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
                                                     TimePoint from) override;
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
+  Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) override;
+  Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) override;
   Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) override;
   Result<void> put_schedule(const ScheduleState& schedule) override;
   Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,

@@ -140,6 +140,17 @@ struct ScheduleState {
   friend bool operator==(const ScheduleState&, const ScheduleState&) = default;
 };
 
+// Where a world's alerts go: a webhook URL (may embed a secret, e.g. Slack's)
+// and the kinds of events that are sent ("promote", "demote", "reject",
+// "failure").
+struct AlertHook {
+  std::string world_id;
+  std::string url;
+  std::vector<std::string> events;
+  TimePoint updated_at;
+  friend bool operator==(const AlertHook&, const AlertHook&) = default;
+};
+
 // Where a two-phase apply of an evaluation run stands.
 enum class ApplyPhase { kFrozen, kSwitched, kDone, kRolledBack };
 std::string_view apply_phase_name(ApplyPhase p);
@@ -221,6 +232,12 @@ class Store {
   virtual Result<std::string> insert_evaluation_run(
       const EvaluationRunRecord& run, const AuditRecord& audit,
       const std::optional<ScheduleState>& schedule) = 0;
+
+  // The world's alert webhook, if one is set.
+  virtual Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) = 0;
+  // Sets (or, with an empty url, removes) the world's webhook and records
+  // `audit`. kNotFound if the world is absent.
+  virtual Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) = 0;
 
   // The world's schedule, or nullopt before the scheduler first saw it.
   virtual Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) = 0;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
@@ -315,6 +318,54 @@ Result<int64_t> WorldService::last_audit_seq(std::string_view world_id) {
   auto w = get_world(world_id);
   if (!w) return propagate(w);
   return store_.last_audit_seq(world_id);
+}
+
+Result<store::AlertHook> WorldService::set_alert_hook(std::string_view world_id,
+                                                      std::string_view url,
+                                                      std::vector<std::string> events,
+                                                      std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  if (!url.empty()) {
+    if (auto r = parse_server_url(url); !r) {
+      return make_error(ErrorCode::kInvalidArgument, fmt::format("webhook: {}", r.error().message));
+    }
+  }
+  static constexpr std::array<std::string_view, 4> kKinds{"promote", "demote", "reject", "failure"};
+  if (events.empty()) events.assign(kKinds.begin(), kKinds.end());
+  for (const auto& e : events) {
+    if (std::find(kKinds.begin(), kKinds.end(), e) == kKinds.end()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("alert event '{}' is not one of promote, demote, reject, "
+                                    "failure",
+                                    e));
+    }
+  }
+  const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  store::AlertHook hook{.world_id = std::string(world_id),
+                        .url = std::string(url),
+                        .events = url.empty() ? std::vector<std::string>{} : std::move(events),
+                        .updated_at = clock_.now()};
+  std::string kinds;
+  for (const auto& e : hook.events) kinds += fmt::format("{}{}", kinds.empty() ? "" : ",", e);
+  // The URL may carry a secret: the audit log says that it changed, not what it is.
+  const AuditRecord audit{.at = hook.updated_at,
+                          .actor = std::string(actor),
+                          .world_id = std::string(world_id),
+                          .entity = "world",
+                          .entity_id = std::string(world_id),
+                          .event = url.empty() ? "ALERTS_REMOVED" : "ALERTS_SET",
+                          .after = url.empty() ? std::nullopt : std::optional<std::string>(kinds)};
+  if (auto r = store_.put_alert_hook(hook, audit); !r) return propagate(r);
+  return hook;
+}
+
+Result<std::optional<store::AlertHook>> WorldService::get_alert_hook(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.get_alert_hook(world_id);
 }
 
 }  // namespace qmtl::world

@@ -146,6 +146,14 @@ class WorldService {
       std::string_view world_id, std::string_view actor,
       const std::optional<store::ScheduleState>& schedule = std::nullopt);
 
+  // Where the world's alerts go (SPEC §9): a webhook URL (http://; it may embed
+  // a secret, so it is never written to the audit log or logs) and the event
+  // kinds sent, a subset of "promote", "demote", "reject", "failure" (all when
+  // empty). An empty url removes the hook. kInvalidArgument names what to fix.
+  Result<store::AlertHook> set_alert_hook(std::string_view world_id, std::string_view url,
+                                          std::vector<std::string> events, std::string_view actor);
+  Result<std::optional<store::AlertHook>> get_alert_hook(std::string_view world_id);
+
   // The world's evaluation schedule (see store::ScheduleState); nullopt before
   // the scheduler first saw the world.
   Result<std::optional<store::ScheduleState>> get_schedule(std::string_view world_id);

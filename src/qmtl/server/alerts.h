@@ -1,0 +1,78 @@
+// AlertDispatcher: a world's promotions, demotions, rejections and failures,
+// posted to the world's webhook (SPEC §9) as Slack-compatible JSON:
+//
+//   {"text": "[qmtl] world 'desk': 'mom-1' promoted to Live (run desk-12, by scheduler)",
+//    "qmtl": {"world", "kind", "event", "entity", "entity_id", "run_id", "actor",
+//             "reason", "at", "seq"}}
+//
+// It reads the world's audit log after the last record it handled (the
+// records are the evidence; nothing is alerted that did not commit), in order,
+// on a thread of its own, so a slow webhook never slows an operation. Each
+// alert is tried `max_attempts` times with doubling backoff; a 4xx answer
+// other than 408 and 429 is not retried. Records committed while the server
+// was down are not alerted (the cursor starts at the newest record).
+//
+// Kinds: promote (PROMOTE), demote (DEMOTE), reject (VALIDATION_FAILED),
+// failure (a strategy's ERROR, an apply rolled back, and failures reported
+// through failure(), e.g. a scheduled evaluation that could not run).
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "qmtl/server/metrics.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::server {
+
+class AlertDispatcher {
+ public:
+  struct Options {
+    int max_attempts = 5;
+    std::chrono::milliseconds first_backoff{500};
+    std::chrono::milliseconds timeout{5000};  // per attempt
+  };
+  // `worlds` and `metrics` must outlive the dispatcher.
+  AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics, Options options);
+  ~AlertDispatcher();  // stops after the alert in flight; the rest are dropped (logged)
+  AlertDispatcher(const AlertDispatcher&) = delete;
+  AlertDispatcher& operator=(const AlertDispatcher&) = delete;
+
+  // The world's audit log grew: look for alerts. Cheap; never blocks on I/O.
+  void world_changed(std::string_view world);
+  // A failure that is not in the audit log (e.g. a scheduled evaluation).
+  void failure(std::string_view world, std::string text);
+
+ private:
+  struct Alert {
+    std::string world;
+    boost::json::object body;
+  };
+  void run();
+  void collect(const std::string& world);
+  void deliver(const Alert& a);
+
+  world::WorldService& worlds_;
+  ServerMetrics& metrics_;
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::set<std::string> dirty_;
+  std::deque<Alert> queue_;
+  // Last audit seq handled per world; set before the thread starts, then the
+  // thread's alone. A world created later starts at 0.
+  std::map<std::string, int64_t> cursor_;
+  std::thread thread_;
+};
+
+}  // namespace qmtl::server

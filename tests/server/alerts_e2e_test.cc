@@ -1,0 +1,129 @@
+// Alerts through the real server: a webhook set through the API (its secret
+// path never shown, logged or audited), a promotion posted as Slack-compatible
+// JSON after a failed first attempt, the alert counted in /metrics, and the
+// errors of a bad setting.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
+#include "qmtl/world/world_service.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/webhook_receiver.h"
+
+namespace qmtl {
+namespace {
+
+using lifecycle::StrategyEvent;
+
+class AlertsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    {
+      auto store = std::move(*store::open_store("sqlite:" + dir_.file("a.db")));
+      SystemClock clock;
+      world::WorldService s(*store, clock);
+      ASSERT_TRUE(s.create_world({.id = "alpha"}));
+      ASSERT_TRUE(s.add_policy("alpha", "gates: {promote: 'return >= 0.01'}\n", "desk"));
+      ASSERT_TRUE(s.submit_strategy({.id = "up", .world = "alpha", .spec = "{}"}));
+      for (auto e : {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed}) {
+        ASSERT_TRUE(s.apply_strategy_event("up", e, "setup", ""));
+      }
+      std::vector<world::PerformancePoint> pts;
+      double eq = 100;
+      for (int d = 30; d >= 0; --d) {
+        pts.push_back({clock.now() - std::chrono::hours(24 * d), eq});
+        eq *= d % 2 == 0 ? 1.004 : 1.002;
+      }
+      ASSERT_TRUE(s.record_performance("up", pts, {}));
+    }
+    server_ = std::make_unique<testing::ServerProcess>(QMTL_BINARY, dir_.file("a.db"),
+                                                       dir_.file("server.log"));
+  }
+  HttpReply call(const std::string& method, const std::string& path, const std::string& body = "") {
+    auto r = http_request(server_->url(), {.method = method, .path = path, .body = body});
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : HttpReply{};
+  }
+  std::string log() {
+    std::ifstream f(dir_.file("server.log"));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+};
+
+TEST_F(AlertsE2eTest, APromotionReachesTheWebhookAfterARetry) {
+  testing::WebhookReceiver hook({500});  // the first attempt fails
+  const std::string secret_url = hook.url("/services/T0KEN-very-secret");
+  auto set = call("PUT", "/worlds/alpha/alerts",
+                  fmt::format(R"({{"webhook":"{}","events":["promote","demote"]}})", secret_url));
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(set.body.find("T0KEN"), std::string::npos) << set.body;
+  auto shown = json::parse(call("GET", "/worlds/alpha/alerts").body);
+  EXPECT_EQ(shown->at("webhook").as_string().find("T0KEN"), std::string::npos);
+  EXPECT_EQ(json::dump(shown->at("events")), R"(["promote","demote"])");
+
+  auto run = call("POST", "/worlds/alpha/evaluate", R"({"apply":true})");
+  ASSERT_EQ(run.status, 201) << run.body;
+  const auto bodies = hook.wait_for(2, std::chrono::seconds(10));
+  ASSERT_EQ(bodies.size(), 2u) << "expected a failed attempt and a retry";
+  EXPECT_EQ(bodies[0], bodies[1]);
+  auto alert = json::parse(bodies[1]);
+  ASSERT_TRUE(alert) << bodies[1];
+  EXPECT_NE(alert->at("text").as_string().find("world 'alpha': 'up' promoted to Live (run alpha-1"),
+            std::string::npos)
+      << bodies[1];
+  EXPECT_EQ(alert->at("qmtl").at("kind").as_string(), "promote");
+  EXPECT_EQ(alert->at("qmtl").at("run_id").as_string(), "alpha-1");
+
+  // Counted, and the secret is nowhere the server writes.
+  bool counted = false;
+  for (int i = 0; i < 50 && !counted; ++i) {
+    counted = call("GET", "/metrics")
+                  .body.find(R"(qmtl_alerts_total{result="delivered",world="alpha"} 1)") !=
+              std::string::npos;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(counted);
+  EXPECT_EQ(log().find("T0KEN"), std::string::npos);
+  EXPECT_EQ(call("GET", "/worlds/alpha/audit").body.find("T0KEN"), std::string::npos);
+  EXPECT_NE(log().find("answered HTTP 500 (attempt 1 of 5)"), std::string::npos);
+
+  // Removing the hook stops the alerts.
+  ASSERT_EQ(call("PUT", "/worlds/alpha/alerts", R"({"webhook":""})").status, 200);
+  EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts").body)->at("webhook").is_null());
+}
+
+TEST_F(AlertsE2eTest, BadSettingsAreRefusedAndChangeNothing) {
+  struct Case {
+    std::string body;
+    std::string detail;
+  };
+  const std::vector<Case> cases = {
+      {R"({"webhook":"ftp://example.com/x"})", "webhook:"},
+      {R"({"webhook":"http://127.0.0.1:9/x","events":["boom"]})",
+       "alert event 'boom' is not one of promote, demote, reject, failure"},
+      {R"({"webhook":"http://127.0.0.1:9/x","events":"promote"})", "field 'events' must be a list"},
+      {R"({"webhook":1})", "webhook"},
+      {R"({"hook":"http://x"})", "hook"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("PUT", "/worlds/alpha/alerts", c.body);
+    EXPECT_EQ(r.status, 400) << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(c.detail), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts").body)->at("webhook").is_null());
+  EXPECT_EQ(call("PUT", "/worlds/nope/alerts", R"({"webhook":""})").status, 404);
+}
+
+}  // namespace
+}  // namespace qmtl
