@@ -219,6 +219,32 @@ TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
   EXPECT_TRUE(has(create.out, "created world 'beta' with policy version 1")) << create.err;
 }
 
+TEST_F(CliCommandsTest, AlertSettings) {
+  auto none = qmtl({"world", "alerts", "alpha"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "world 'alpha' sends no alerts\n");
+  auto set = qmtl({"world", "alerts", "alpha", "--webhook", "http://127.0.0.1:9/hooks/S3CRET",
+                   "--events", "promote,demote"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(set.out, "world 'alpha' alerts http://127.0.0.1:9/… (promote, demote)\n");
+  auto shown = json_of({"world", "alerts", "alpha"});
+  EXPECT_EQ(json::dump(shown.at("events")), R"(["promote","demote"])");
+  EXPECT_FALSE(has(json::dump(shown), "S3CRET"));
+  auto viewer = qmtl({"world", "alerts", "alpha"}, {{"QMTL_TOKEN", kViewer}});
+  EXPECT_EQ(viewer.exit_code, 1);
+  EXPECT_TRUE(has(viewer.err, "(HTTP 403)")) << viewer.err;
+  auto boom = qmtl({"world", "alerts", "alpha", "--webhook", "http://x:1/", "--events", "boom"});
+  EXPECT_EQ(boom.exit_code, 2);
+  auto lonely = qmtl({"world", "alerts", "alpha", "--events", "promote"});
+  EXPECT_EQ(lonely.exit_code, 2);
+  EXPECT_TRUE(has(lonely.err, "--events goes with --webhook")) << lonely.err;
+  auto ftp = qmtl({"world", "alerts", "alpha", "--webhook", "ftp://x/y"});
+  EXPECT_EQ(ftp.exit_code, 1);
+  EXPECT_TRUE(has(ftp.err, "webhook:")) << ftp.err;
+  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--webhook", ""}).out,
+            "world 'alpha' sends no alerts\n");
+}
+
 TEST_F(CliCommandsTest, ErrorsSayWhatHappenedWithHonestExitCodes) {
   auto unknown = qmtl({"world", "status", "nope"});
   EXPECT_EQ(unknown.exit_code, 1);

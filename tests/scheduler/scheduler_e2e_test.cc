@@ -69,6 +69,13 @@ TEST_F(SchedulerE2eTest, TheServerEvaluatesAWorldOnItsSchedule) {
         a.at("event").as_string() == "EVALUATE" && a.at("actor").as_string() == "scheduler";
   }
   EXPECT_TRUE(by_scheduler);
+  // `qmtl world status` says when the next evaluation is.
+  auto status = testing::run_process(
+      {QMTL_BINARY, "world", "status", "w"},
+      {{"QMTL_GATEWAY_URL", server_->url()}, {"QMTL_CONFIG", dir_.file("none.yml")}});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("next evaluation "), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("(every 1s); last scheduled run w-"), std::string::npos) << status.out;
   auto unknown = http_request(server_->url(), {.path = "/worlds/nope/schedule"});
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);

@@ -81,6 +81,16 @@ int world_status(const Globals& g, const std::string& id, const std::optional<st
     return kExitOk;
   }
   print_worlds_table(boost::json::array{*w}, out);
+  // When the scheduler evaluates it next (absent on servers before the scheduler).
+  if (auto sch = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/schedule", id)});
+      sch && sch->is_object() && sch->as_object().contains("next_run")) {
+    const auto& o = sch->as_object();
+    out << fmt::format(
+        "\nnext evaluation {} ({}); last scheduled run {}{}\n",
+        display_time(str_field(o, "next_run")), str_field(o, "spec"), str_field(o, "last_run_id"),
+        o.at("last_error").is_string() ? fmt::format(" failed: {}", str_field(o, "last_error"))
+                                       : "");
+  }
   const auto& list = array_at(*s, "strategies");
   if (list.empty()) {
     out << "\nno strategies; submit one with `qmtl strategy submit <file> --world " << id << "`\n";
@@ -95,6 +105,42 @@ int world_status(const Globals& g, const std::string& id, const std::optional<st
                display_age(str_field(o, "state_since"), now), str_field(o, "effective_mode")});
   }
   t.print(out);
+  return kExitOk;
+}
+
+int alerts(const Globals& g, const std::string& id, const std::optional<std::string>& webhook,
+           const std::vector<std::string>& events, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("world", id); !c) return report(c.error(), err);
+  if (!webhook && !events.empty()) {
+    return report({kExitUsage, "--events goes with --webhook"}, err);
+  }
+  CliResult<boost::json::value> r;
+  if (webhook) {
+    boost::json::array kinds;
+    for (const auto& e : events) kinds.emplace_back(e);
+    boost::json::object body{{"webhook", *webhook}};
+    if (!kinds.empty()) body["events"] = std::move(kinds);
+    r = call_server(
+        g,
+        {.method = "PUT", .path = fmt::format("/worlds/{}/alerts", id), .body = json::dump(body)});
+  } else {
+    r = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/alerts", id)});
+  }
+  if (!r) return report(r.error(), err);
+  if (g.json()) {
+    print_json(*r, out);
+    return kExitOk;
+  }
+  const auto& o = r->as_object();
+  if (o.at("webhook").is_null()) {
+    out << fmt::format("world '{}' sends no alerts\n", id);
+    return kExitOk;
+  }
+  std::string kinds;
+  for (const auto& e : array_at(*r, "events")) {
+    kinds += fmt::format("{}{}", kinds.empty() ? "" : ", ", std::string_view(e.as_string()));
+  }
+  out << fmt::format("world '{}' alerts {} ({})\n", id, str_field(o, "webhook"), kinds);
   return kExitOk;
 }
 
@@ -517,6 +563,26 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   aset->callback([=, &g, &rc, &out, &err] {
     rc = activation_set(g, act->id, act->strategy, act->side, act->active, act->reason, out, err);
   });
+
+  struct Alerts {
+    std::string id;
+    std::optional<std::string> webhook;
+    std::vector<std::string> events;
+  };
+  auto al = std::make_shared<Alerts>();
+  auto* alerts_cmd = world->add_subcommand(
+      "alerts",
+      "show or set where a world's alerts go (promote, demote, reject, failure)\n"
+      "  e.g. qmtl world alerts demo --webhook http://relay:8099/hooks/desk --events "
+      "promote,demote");
+  alerts_cmd->add_option("world", al->id, "world id")->required();
+  alerts_cmd->add_option("--webhook", al->webhook,
+                         "http:// URL that receives Slack-compatible JSON; \"\" removes it");
+  alerts_cmd->add_option("--events", al->events, "kinds to send (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"promote", "demote", "reject", "failure"}));
+  alerts_cmd->callback(
+      [=, &g, &rc, &out, &err] { rc = alerts(g, al->id, al->webhook, al->events, out, err); });
 
   struct Audit {
     std::string id;
