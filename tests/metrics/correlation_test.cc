@@ -116,7 +116,8 @@ TEST(CorrelatedPairs, MatchTheMatrixAboveTheThreshold) {
     EXPECT_NE(p.i, 400u);
     EXPECT_NE(p.j, 400u);
   }
-  EXPECT_TRUE(correlated_pairs(data, n, 2, 0.5).empty());  // too few periods
+  const std::vector<double> short_rows{0.1, 0.2, 0.3, 0.1};  // two series of two periods
+  EXPECT_TRUE(correlated_pairs(short_rows, 2, 2, 0.5).empty());
   EXPECT_TRUE(correlated_pairs({}, 0, 0, 0.5).empty());
 }
 
