@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "qmtl/core/json.h"
 #include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 

@@ -13,8 +13,8 @@
 #include <mutex>
 #include <thread>
 
-#include "qmtl/core/json.h"
 #include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
 #include "qmtl/sdk/runner.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "qmtl/core/json.h"
 #include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
 
 namespace qmtl::sdk {
 namespace {

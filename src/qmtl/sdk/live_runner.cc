@@ -8,10 +8,10 @@
 #include <set>
 #include <thread>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
 #include "qmtl/sdk/event_stream.h"
-#include "qmtl/core/http_client.h"
 #include "qmtl/sdk/runner.h"
 
 namespace qmtl::sdk {
