@@ -73,7 +73,10 @@ TEST_F(EvaluationTest, DecidesFromStoredRecordsAndExplains) {
   EXPECT_EQ(s.at("good").at("decision").as_string(), "PROMOTE");
   EXPECT_EQ(s.at("flat").at("decision").as_string(), "HOLD");
   EXPECT_EQ(s.at("fading").at("decision").as_string(), "DEMOTE");
-  EXPECT_EQ(s.at("fresh").at("decision").as_string(), "HOLD");  // validation passed: no reject gate
+  // Validating strategies are judged by their validation backtest, not here.
+  EXPECT_EQ(s.at("fresh").at("decision").as_string(), "INELIGIBLE");
+  EXPECT_NE(json::dump(s.at("fresh").at("reasons")).find("state Validating is not evaluated"),
+            std::string::npos);
   EXPECT_EQ(s.at("silent").at("decision").as_string(), "INELIGIBLE");
   EXPECT_NE(json::dump(s.at("silent").at("reasons")).find("of data; the evaluation window is 4w"),
             std::string::npos);

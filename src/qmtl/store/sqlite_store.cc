@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 7> kMigrations{{
+constexpr std::array<Migration, 8> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -177,6 +177,40 @@ CREATE TABLE alert_hooks (
   events        TEXT NOT NULL,
   updated_at_us INTEGER NOT NULL
 ) STRICT;
+)sql"},
+    {8, "execution settings and validation backtests",
+     R"sql(
+CREATE TABLE execution_configs (
+  world_id      TEXT PRIMARY KEY REFERENCES worlds (id),
+  doc           TEXT NOT NULL,
+  updated_at_us INTEGER NOT NULL
+) STRICT;
+CREATE TABLE validations (
+  strategy_id    TEXT PRIMARY KEY REFERENCES strategies (id),
+  world_id       TEXT NOT NULL REFERENCES worlds (id),
+  outcome        TEXT NOT NULL CHECK (outcome IN ('passed', 'rejected', 'failed')),
+  reason         TEXT NOT NULL,
+  detail         TEXT NOT NULL,
+  started_at_us  INTEGER NOT NULL,
+  finished_at_us INTEGER NOT NULL
+) STRICT;
+CREATE TABLE validation_points (
+  strategy_id TEXT NOT NULL REFERENCES validations (strategy_id),
+  ts_us       INTEGER NOT NULL,
+  equity      REAL NOT NULL,
+  PRIMARY KEY (strategy_id, ts_us)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE validation_fills (
+  strategy_id TEXT NOT NULL REFERENCES validations (strategy_id),
+  seq         INTEGER NOT NULL,
+  ts_us       INTEGER NOT NULL,
+  symbol      TEXT NOT NULL,
+  side        TEXT NOT NULL,
+  qty         REAL NOT NULL,
+  price       REAL NOT NULL,
+  fee         REAL NOT NULL,
+  PRIMARY KEY (strategy_id, seq)
+) STRICT, WITHOUT ROWID;
 )sql"},
 }};
 
@@ -672,6 +706,14 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
+  if (auto r = transition_strategy_locked(id, expected, next, at, audit); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqliteStore::transition_strategy_locked(std::string_view id,
+                                                     lifecycle::StrategyState expected,
+                                                     lifecycle::StrategyState next, TimePoint at,
+                                                     const AuditRecord& audit) {
   auto st = prepared(
       db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ? AND state = ?",
       lifecycle::strategy_state_name(next), at, id, lifecycle::strategy_state_name(expected));
@@ -698,7 +740,7 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
     if (auto r = set_gates(world->column_text(0), {std::string(id)}, open, std::nullopt, at); !r)
       return r;
   }
-  return tx->commit();
+  return {};
 }
 
 Result<void> SqliteStore::append_performance(std::string_view strategy_id,
@@ -842,6 +884,146 @@ Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecor
   }
   if (auto r = append_audit(audit); !r) return r;
   return tx->commit();
+}
+
+Result<std::optional<ExecutionConfig>> SqliteStore::get_execution_config(
+    std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_, "SELECT world_id, doc, updated_at_us FROM execution_configs WHERE world_id = ?",
+               world_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<ExecutionConfig>();
+  return std::optional<ExecutionConfig>(ExecutionConfig{.world_id = st->column_text(0),
+                                                        .doc = st->column_text(1),
+                                                        .updated_at = from_us(st->column_int(2))});
+}
+
+Result<void> SqliteStore::put_execution_config(const ExecutionConfig& config,
+                                               const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(config.world_id); !w) return propagate(w);
+  if (config.doc.empty()) {
+    if (auto r = run_sql(db_, "DELETE FROM execution_configs WHERE world_id = ?", config.world_id);
+        !r) {
+      return r;
+    }
+  } else if (auto r = run_sql(db_,
+                              "INSERT INTO execution_configs (world_id, doc, updated_at_us) "
+                              "VALUES (?, ?, ?) ON CONFLICT (world_id) DO UPDATE SET doc = "
+                              "excluded.doc, updated_at_us = excluded.updated_at_us",
+                              config.world_id, config.doc, config.updated_at);
+             !r) {
+    return r;
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqliteStore::finish_validation(const ValidationRecord& v,
+                                            lifecycle::StrategyState next,
+                                            const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto r = transition_strategy_locked(v.strategy_id, lifecycle::StrategyState::kValidating,
+                                          next, audit.at, audit);
+      !r) {
+    return r;
+  }
+  for (const char* sql : {"DELETE FROM validation_points WHERE strategy_id = ?",
+                          "DELETE FROM validation_fills WHERE strategy_id = ?",
+                          "DELETE FROM validations WHERE strategy_id = ?"}) {
+    if (auto r = run_sql(db_, sql, v.strategy_id); !r) return r;
+  }
+  if (auto r = run_sql(db_,
+                       "INSERT INTO validations (strategy_id, world_id, outcome, reason, detail, "
+                       "started_at_us, finished_at_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       v.strategy_id, v.world_id, v.outcome, v.reason, v.detail, v.started_at,
+                       v.finished_at);
+      !r) {
+    return r;
+  }
+  auto ins = prepared(db_,
+                      "INSERT INTO validation_points (strategy_id, ts_us, equity) VALUES (?, ?, ?) "
+                      "ON CONFLICT (strategy_id, ts_us) DO UPDATE SET equity = excluded.equity");
+  if (!ins) return propagate(ins);
+  for (const auto& p : v.points) {
+    ins->reset();
+    if (auto r = bind_one(*ins, 1, v.strategy_id); !r) return r;
+    if (auto r = bind_one(*ins, 2, p.ts); !r) return r;
+    if (auto r = ins->bind(3, p.equity); !r) return r;
+    if (auto r = ins->run(); !r) return r;
+  }
+  auto fill = prepared(db_,
+                       "INSERT INTO validation_fills (strategy_id, seq, ts_us, symbol, side, qty, "
+                       "price, fee) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!fill) return propagate(fill);
+  int64_t seq = 0;
+  for (const auto& f : v.fills) {
+    fill->reset();
+    if (auto r = bind_one(*fill, 1, v.strategy_id); !r) return r;
+    if (auto r = bind_one(*fill, 2, ++seq); !r) return r;
+    if (auto r = bind_one(*fill, 3, f.ts); !r) return r;
+    if (auto r = bind_one(*fill, 4, f.symbol); !r) return r;
+    if (auto r = bind_one(*fill, 5, f.side); !r) return r;
+    if (auto r = fill->bind(6, f.qty); !r) return r;
+    if (auto r = fill->bind(7, f.price); !r) return r;
+    if (auto r = fill->bind(8, f.fee); !r) return r;
+    if (auto r = fill->run(); !r) return r;
+  }
+  return tx->commit();
+}
+
+Result<std::optional<ValidationRecord>> SqliteStore::get_validation(std::string_view strategy_id,
+                                                                    bool with_records) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(db_,
+                     "SELECT strategy_id, world_id, outcome, reason, detail, started_at_us, "
+                     "finished_at_us FROM validations WHERE strategy_id = ?",
+                     strategy_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<ValidationRecord>();
+  ValidationRecord v{.strategy_id = st->column_text(0),
+                     .world_id = st->column_text(1),
+                     .outcome = st->column_text(2),
+                     .reason = st->column_text(3),
+                     .detail = st->column_text(4),
+                     .started_at = from_us(st->column_int(5)),
+                     .finished_at = from_us(st->column_int(6))};
+  if (with_records) {
+    auto pts = prepared(
+        db_, "SELECT ts_us, equity FROM validation_points WHERE strategy_id = ? ORDER BY ts_us",
+        strategy_id);
+    if (!pts) return propagate(pts);
+    auto points = collect(*pts, [](const Statement& r) {
+      return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
+    });
+    if (!points) return propagate(points);
+    v.points = std::move(*points);
+    auto fs = prepared(db_,
+                       "SELECT ts_us, symbol, side, qty, price, fee FROM validation_fills WHERE "
+                       "strategy_id = ? ORDER BY seq",
+                       strategy_id);
+    if (!fs) return propagate(fs);
+    auto fills = collect(*fs, [](const Statement& r) {
+      return FillRecord{.ts = from_us(r.column_int(0)),
+                        .symbol = r.column_text(1),
+                        .side = r.column_text(2),
+                        .qty = r.column_double(3),
+                        .price = r.column_double(4),
+                        .fee = r.column_double(5)};
+    });
+    if (!fills) return propagate(fills);
+    v.fills = std::move(*fills);
+  }
+  return std::optional<ValidationRecord>(std::move(v));
 }
 
 Result<std::optional<ScheduleState>> SqliteStore::get_schedule(std::string_view world_id) {

@@ -52,6 +52,13 @@ class SqliteStore final : public Store {
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
   Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) override;
   Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) override;
+  Result<std::optional<ExecutionConfig>> get_execution_config(std::string_view world_id) override;
+  Result<void> put_execution_config(const ExecutionConfig& config,
+                                    const AuditRecord& audit) override;
+  Result<void> finish_validation(const ValidationRecord& v, lifecycle::StrategyState next,
+                                 const AuditRecord& audit) override;
+  Result<std::optional<ValidationRecord>> get_validation(std::string_view strategy_id,
+                                                         bool with_records) override;
   Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) override;
   Result<void> put_schedule(const ScheduleState& schedule) override;
   Result<std::string> insert_evaluation_run(const EvaluationRunRecord& run,
@@ -91,6 +98,9 @@ class SqliteStore final : public Store {
                               std::optional<lifecycle::StrategyState> from,
                               lifecycle::StrategyState to, std::string_view event, TimePoint at);
   Result<World> get_world_locked(std::string_view id);
+  Result<void> transition_strategy_locked(std::string_view id, lifecycle::StrategyState expected,
+                                          lifecycle::StrategyState next, TimePoint at,
+                                          const AuditRecord& audit);
   Result<void> write_schedule_locked(const ScheduleState& s);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);

@@ -151,6 +151,33 @@ struct AlertHook {
   friend bool operator==(const AlertHook&, const AlertHook&) = default;
 };
 
+// How a world's strategies are executed by the server (issue #9): `doc` is a
+// JSON object the world service validated (history file and window for
+// validation backtests, live feed, live broker, concurrency limits).
+struct ExecutionConfig {
+  std::string world_id;
+  std::string doc;
+  TimePoint updated_at;
+  friend bool operator==(const ExecutionConfig&, const ExecutionConfig&) = default;
+};
+
+// The validation backtest of a strategy (SPEC §3 Validating): its outcome, why,
+// and the performance records the backtest made. Kept apart from the records
+// of dry-run and live trading, which the evaluation reads: a backtest's equity
+// over history must not blend into the equity a strategy earns in real time.
+struct ValidationRecord {
+  std::string strategy_id;
+  std::string world_id;
+  std::string outcome;  // "passed", "rejected" (the reject gate) or "failed" (the run)
+  std::string reason;
+  std::string detail;  // JSON: metrics, reject clauses, bars, time range
+  TimePoint started_at;
+  TimePoint finished_at;
+  std::vector<PerformancePoint> points;
+  std::vector<FillRecord> fills;
+  friend bool operator==(const ValidationRecord&, const ValidationRecord&) = default;
+};
+
 // Where a two-phase apply of an evaluation run stands.
 enum class ApplyPhase { kFrozen, kSwitched, kDone, kRolledBack };
 std::string_view apply_phase_name(ApplyPhase p);
@@ -238,6 +265,24 @@ class Store {
   // Sets (or, with an empty url, removes) the world's webhook and records
   // `audit`. kNotFound if the world is absent.
   virtual Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) = 0;
+
+  // The world's execution settings, if set.
+  virtual Result<std::optional<ExecutionConfig>> get_execution_config(
+      std::string_view world_id) = 0;
+  // Sets (or, with an empty doc, removes) them and records `audit`. kNotFound
+  // if the world is absent.
+  virtual Result<void> put_execution_config(const ExecutionConfig& config,
+                                            const AuditRecord& audit) = 0;
+
+  // Ends a strategy's validation in one transaction: stores `v` with its
+  // records (replacing an earlier one of the strategy), moves the strategy from
+  // Validating to `next` (history row) and appends `audit`.
+  // kFailedPrecondition if the strategy is no longer Validating.
+  virtual Result<void> finish_validation(const ValidationRecord& v, lifecycle::StrategyState next,
+                                         const AuditRecord& audit) = 0;
+  // The strategy's validation, records included only when `with_records`.
+  virtual Result<std::optional<ValidationRecord>> get_validation(std::string_view strategy_id,
+                                                                 bool with_records) = 0;
 
   // The world's schedule, or nullopt before the scheduler first saw it.
   virtual Result<std::optional<ScheduleState>> get_schedule(std::string_view world_id) = 0;

@@ -15,6 +15,7 @@
 #include "qmtl/metrics/kpi.h"
 #include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/policy/selection.h"
+#include "qmtl/world/world_internal.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::world {
@@ -106,8 +107,8 @@ std::pair<size_t, TimePoint> history_needed(const policy::Policy& p, TimePoint n
 
 CandidateState candidate_state(StrategyState s) {
   switch (s) {
-    case StrategyState::kValidating:
-      return CandidateState::kValidating;
+    // Validating strategies are judged by their validation backtest
+    // (finish_validation), whose records are not the ones evaluated here.
     case StrategyState::kDryRun:
       return CandidateState::kDryRun;
     case StrategyState::kLive:
@@ -117,11 +118,39 @@ CandidateState candidate_state(StrategyState s) {
   }
 }
 
+}  // namespace
+
 boost::json::value number_or_null(std::optional<double> v) {
   return v ? boost::json::value(*v) : boost::json::value(nullptr);
 }
 
-}  // namespace
+std::vector<std::optional<double>> policy_values(
+    const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
+    std::map<std::string, std::optional<double>>& shown) {
+  std::vector<std::optional<double>> values(pol.refs.size());
+  // One Metrics per distinct window; worst_loss(w) is read over the policy window.
+  std::map<Duration, metrics::Metrics> by_window;
+  auto metrics_for = [&](Duration w) -> const metrics::Metrics& {
+    auto it = by_window.find(w);
+    if (it == by_window.end()) {
+      metrics::MetricsOptions o{.window = w};
+      for (const auto& ref : pol.refs.refs()) {
+        if (ref.name == "worst_loss" && ref.arg) o.worst_loss_windows.push_back(*ref.arg);
+      }
+      it = by_window.emplace(w, metrics::compute_metrics(rs, o)).first;
+    }
+    return it->second;
+  };
+  for (size_t k = 0; k < pol.refs.size(); ++k) {
+    const auto& ref = pol.refs.refs()[k];
+    const bool lookback_arg = ref.arg && ref.name != "worst_loss";
+    const auto& m = metrics_for(lookback_arg ? *ref.arg : window);
+    const auto v = m.get(ref.name, ref.name == "worst_loss" ? ref.arg : std::nullopt);
+    values[k] = v ? v->value : std::nullopt;
+    shown[ref.text()] = values[k];
+  }
+  return values;
+}
 
 Result<void> WorldService::record_performance(std::string_view strategy_id,
                                               std::span<const PerformancePoint> points,
@@ -266,27 +295,7 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
           }
         }
         if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
-        // One Metrics per distinct window; worst_loss(w) is read over the policy window.
-        std::map<Duration, metrics::Metrics> by_window;
-        auto metrics_for = [&](Duration window) -> const metrics::Metrics& {
-          auto it = by_window.find(window);
-          if (it == by_window.end()) {
-            metrics::MetricsOptions o{.window = window};
-            for (const auto& ref : pol->refs.refs()) {
-              if (ref.name == "worst_loss" && ref.arg) o.worst_loss_windows.push_back(*ref.arg);
-            }
-            it = by_window.emplace(window, metrics::compute_metrics(rs, o)).first;
-          }
-          return it->second;
-        };
-        for (size_t k = 0; k < pol->refs.size(); ++k) {
-          const auto& ref = pol->refs.refs()[k];
-          const bool lookback_arg = ref.arg && ref.name != "worst_loss";
-          const auto& m = metrics_for(lookback_arg ? *ref.arg : pol->window);
-          const auto v = m.get(ref.name, ref.name == "worst_loss" ? ref.arg : std::nullopt);
-          c.values[k] = v ? v->value : std::nullopt;
-          shown[ref.text()] = c.values[k];
-        }
+        c.values = policy_values(*pol, rs, pol->window, shown);
       }
     }
     metric_values.push_back(std::move(shown));

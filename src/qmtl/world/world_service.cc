@@ -9,12 +9,9 @@
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
 #include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/world/world_internal.h"
 
 namespace qmtl::world {
-namespace {
-
-using lifecycle::StrategyEvent;
-using lifecycle::WorldState;
 
 // A display name or a reason is free text but one line: control characters would
 // break tables and logs. UTF-8 is allowed; limits are in bytes.
@@ -41,6 +38,11 @@ Result<void> validate_text(std::string_view what, std::string_view text, size_t 
 Result<void> validate_actor(std::string_view actor) {
   return validate_text("actor", actor, 200, false);
 }
+
+namespace {
+
+using lifecycle::StrategyEvent;
+using lifecycle::WorldState;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 // proceed in parallel; the store also detects concurrent changes.
 #pragma once
 
+#include <boost/json.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qmtl/core/duration.h"
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
 #include "qmtl/lifecycle/fsm.h"
@@ -57,6 +59,39 @@ struct SubmitStrategyRequest {
   std::string world;
   std::string spec;  // JSON object text: the declarative strategy (SPEC §8)
   std::string actor = "local";
+};
+
+// How the server executes a world's strategies (issue #9): validation
+// backtests over a history file, and one `qmtl run` per DryRun or Live
+// strategy on a live bar feed. Set by an admin; paths are on the server.
+struct ExecutionSettings {
+  std::string history;             // absolute path of an OHLCV CSV: validation backtests
+  std::optional<Duration> window;  // backtest only the last `window` of it (all when absent)
+  std::string feed;                // absolute path of the live bar CSV runners follow; "" = none
+  std::string live_broker;         // where Live orders go ("journal:/abs/path", where
+                                   // {strategy} becomes the strategy id); "" = blocked
+  std::string symbol;              // symbol of the bars; "" = each strategy's own
+  double cash = 100'000;           // starting cash of backtests and paper books
+  int max_runners = 8;             // runners at once in the world
+  int max_validations = 2;         // validation backtests at once in the world
+  TimePoint updated_at;
+};
+
+// Parses the JSON object of PUT /worlds/{id}/execution; kInvalidArgument names
+// the field and what to fix. Unknown keys are errors.
+Result<ExecutionSettings> parse_execution_settings(std::string_view json);
+// The settings as that JSON object (with "updated_at").
+boost::json::object execution_settings_json(const ExecutionSettings& s);
+
+// What a validation backtest produced, for finish_validation.
+struct BacktestOutcome {
+  bool ok = false;    // the run completed
+  std::string error;  // why it did not
+  std::vector<PerformancePoint> points;
+  std::vector<FillRecord> fills;
+  double initial_equity = 0;  // equity before the first bar
+  size_t bars = 0;
+  TimePoint started_at;  // when the job started
 };
 
 // Told about every change the service commits, for event streams, caches and
@@ -153,6 +188,26 @@ class WorldService {
   Result<store::AlertHook> set_alert_hook(std::string_view world_id, std::string_view url,
                                           std::vector<std::string> events, std::string_view actor);
   Result<std::optional<store::AlertHook>> get_alert_hook(std::string_view world_id);
+
+  // The world's execution settings; `doc` is their JSON (parse_execution_settings),
+  // or empty to remove them. Recorded in the audit log.
+  Result<std::optional<ExecutionSettings>> set_execution(std::string_view world_id,
+                                                         std::string_view doc,
+                                                         std::string_view actor);
+  Result<std::optional<ExecutionSettings>> get_execution(std::string_view world_id);
+
+  // Ends the validation of a Validating strategy (SPEC §3): a failed run, or a
+  // true or unevaluable `reject` gate of the world's current policy over the
+  // backtest's own records, moves it to Rejected (VALIDATION_FAILED, with the
+  // reason); otherwise to DryRun (VALIDATION_PASSED). The backtest's records
+  // and the explanation are stored with the transition in one transaction
+  // (store::ValidationRecord); they are not dry-run records and evaluations do
+  // not read them. Refused in a Paused or Retired world (kFailedPrecondition).
+  Result<store::ValidationRecord> finish_validation(std::string_view strategy_id,
+                                                    const BacktestOutcome& outcome,
+                                                    std::string_view actor);
+  Result<std::optional<store::ValidationRecord>> get_validation(std::string_view strategy_id,
+                                                                bool with_records);
 
   // The world's evaluation schedule (see store::ScheduleState); nullopt before
   // the scheduler first saw the world.

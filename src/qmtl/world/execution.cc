@@ -1,0 +1,325 @@
+// Execution settings of a world and the end of a strategy's validation.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include "qmtl/core/id.h"
+#include "qmtl/core/json.h"
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/selection.h"
+#include "qmtl/world/world_internal.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::world {
+namespace {
+
+using lifecycle::WorldState;
+
+tl::unexpected<Error> bad(std::string msg) {
+  return make_error(ErrorCode::kInvalidArgument, "execution: " + std::move(msg));
+}
+
+// An absolute path to a regular file the server can see: relative paths would
+// depend on the directory the server happened to start in.
+Result<std::string> server_file(const boost::json::object& o, std::string_view key, bool required) {
+  auto v = json::get_optional_string(o, key);
+  if (!v) return bad(v.error().message);
+  if (!*v || (*v)->empty()) {
+    if (required) return bad(fmt::format("field '{}' is required: an absolute path", key));
+    return std::string();
+  }
+  const std::filesystem::path p(**v);
+  if (!p.is_absolute()) {
+    return bad(fmt::format("'{}' must be an absolute path on the server, not '{}'", key, **v));
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec)) {
+    return bad(fmt::format("'{}': {} is not a file on the server", key, **v));
+  }
+  return **v;
+}
+
+Result<int> bounded_int(const boost::json::object& o, std::string_view key, int fallback, int lo,
+                        int hi) {
+  auto v = json::get_optional_int(o, key);
+  if (!v) return bad(v.error().message);
+  if (!*v) return fallback;
+  if (**v < lo || **v > hi) {
+    return bad(fmt::format("'{}' must be between {} and {}, not {}", key, lo, hi, **v));
+  }
+  return static_cast<int>(**v);
+}
+
+}  // namespace
+
+Result<ExecutionSettings> parse_execution_settings(std::string_view text) {
+  auto doc = json::parse(text);
+  if (!doc) return bad(doc.error().message);
+  auto o = json::as_object(*doc, "the execution settings");
+  if (!o) return bad(o.error().message);
+  // null means "not set", so what GET returns can be sent back as it is.
+  boost::json::object obj;
+  for (const auto& kv : **o) {
+    if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
+  }
+  if (auto r = json::check_keys(obj,
+                                {"history", "window", "feed", "live_broker", "symbol", "cash",
+                                 "max_runners", "max_validations", "updated_at"},
+                                "the execution settings");
+      !r) {
+    return bad(r.error().message);
+  }
+  ExecutionSettings s;
+  auto history = server_file(obj, "history", true);
+  if (!history) return propagate(history);
+  s.history = std::move(*history);
+  auto feed = server_file(obj, "feed", false);
+  if (!feed) return propagate(feed);
+  s.feed = std::move(*feed);
+  auto window = json::get_optional_string(obj, "window");
+  if (!window) return bad(window.error().message);
+  if (*window) {
+    auto d = parse_duration(**window);
+    if (!d || d->count() <= 0) {
+      return bad(fmt::format("'window' takes a positive duration such as 26w or 730d, not '{}'",
+                             **window));
+    }
+    s.window = *d;
+  }
+  auto broker = json::get_optional_string(obj, "live_broker");
+  if (!broker) return bad(broker.error().message);
+  if (*broker && !(*broker)->empty()) {
+    const std::string_view b = **broker;
+    if (!b.starts_with("journal:") || !std::filesystem::path(b.substr(8)).is_absolute()) {
+      return bad(fmt::format(
+          "'live_broker' takes journal:/absolute/file (FIX brokers come with issue #10), not '{}'",
+          b));
+    }
+    s.live_broker = std::string(b);
+  }
+  auto symbol = json::get_optional_string(obj, "symbol");
+  if (!symbol) return bad(symbol.error().message);
+  if (*symbol) {
+    if ((*symbol)->size() > 64 || !std::all_of((*symbol)->begin(), (*symbol)->end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
+                 c == '/';
+        })) {
+      return bad(fmt::format("'symbol' takes letters, digits and . - _ /, not '{}'", **symbol));
+    }
+    s.symbol = **symbol;
+  }
+  auto cash = json::get_optional_number(obj, "cash");
+  if (!cash) return bad(cash.error().message);
+  if (*cash) {
+    if (!std::isfinite(**cash) || **cash <= 0) return bad("'cash' must be a positive number");
+    s.cash = **cash;
+  }
+  auto runners = bounded_int(obj, "max_runners", s.max_runners, 0, 1000);
+  if (!runners) return propagate(runners);
+  s.max_runners = *runners;
+  auto validations = bounded_int(obj, "max_validations", s.max_validations, 1, 64);
+  if (!validations) return propagate(validations);
+  s.max_validations = *validations;
+  return s;
+}
+
+boost::json::object execution_settings_json(const ExecutionSettings& s) {
+  boost::json::object o{
+      {"history", s.history},
+      {"window",
+       s.window ? boost::json::value(format_duration(*s.window)) : boost::json::value(nullptr)},
+      {"feed", s.feed.empty() ? boost::json::value(nullptr) : boost::json::value(s.feed)},
+      {"live_broker",
+       s.live_broker.empty() ? boost::json::value(nullptr) : boost::json::value(s.live_broker)},
+      {"symbol", s.symbol.empty() ? boost::json::value(nullptr) : boost::json::value(s.symbol)},
+      {"cash", s.cash},
+      {"max_runners", s.max_runners},
+      {"max_validations", s.max_validations}};
+  if (s.updated_at != TimePoint{}) o["updated_at"] = format_timestamp(s.updated_at);
+  return o;
+}
+
+Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string_view world_id,
+                                                                     std::string_view doc,
+                                                                     std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  std::optional<ExecutionSettings> settings;
+  if (!doc.empty()) {
+    auto s = parse_execution_settings(doc);
+    if (!s) return propagate(s);
+    settings = std::move(*s);
+  }
+  const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  const TimePoint now = clock_.now();
+  store::ExecutionConfig config{.world_id = std::string(world_id), .updated_at = now};
+  if (settings) {
+    settings->updated_at = now;
+    auto o = execution_settings_json(*settings);
+    o.erase("updated_at");
+    config.doc = json::dump(o);
+  }
+  const AuditRecord audit{
+      .at = now,
+      .actor = std::string(actor),
+      .world_id = std::string(world_id),
+      .entity = "world",
+      .entity_id = std::string(world_id),
+      .event = settings ? "EXECUTION_SET" : "EXECUTION_REMOVED",
+      .after = settings ? std::optional<std::string>(config.doc) : std::nullopt};
+  if (auto r = store_.put_execution_config(config, audit); !r) return propagate(r);
+  return settings;
+}
+
+Result<std::optional<ExecutionSettings>> WorldService::get_execution(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  auto c = store_.get_execution_config(world_id);
+  if (!c) return propagate(c);
+  if (!*c) return std::optional<ExecutionSettings>();
+  auto s = parse_execution_settings((*c)->doc);
+  if (!s) {
+    // Files named in the settings may have gone since they were set.
+    return make_error(s.error().code,
+                      fmt::format("{} (in the stored settings of world '{}'; set them again)",
+                                  s.error().message, world_id));
+  }
+  s->updated_at = (*c)->updated_at;
+  return std::optional<ExecutionSettings>(std::move(*s));
+}
+
+Result<store::ValidationRecord> WorldService::finish_validation(std::string_view strategy_id,
+                                                                const BacktestOutcome& outcome,
+                                                                std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  auto s = get_strategy(strategy_id);
+  if (!s) return propagate(s);
+  const auto lock = lock_world(s->world_id);
+  const Notify notify(observer_, s->world_id);
+  auto w = writable_world(s->world_id);
+  if (!w) return propagate(w);
+  if (w->state == WorldState::kPaused) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' is Paused: no strategy transitions until it is resumed", w->id));
+  }
+  if (s->state != lifecycle::StrategyState::kValidating) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("strategy '{}' is {}, not Validating", s->id,
+                                  lifecycle::strategy_state_name(s->state)));
+  }
+  const TimePoint now = clock_.now();
+  store::ValidationRecord v{.strategy_id = s->id,
+                            .world_id = s->world_id,
+                            .started_at = outcome.started_at,
+                            .finished_at = now,
+                            .points = outcome.points,
+                            .fills = outcome.fills};
+  boost::json::object detail{
+      {"bars", outcome.bars}, {"points", outcome.points.size()}, {"fills", outcome.fills.size()}};
+  if (!outcome.points.empty()) {
+    detail["from"] = format_timestamp(outcome.points.front().ts);
+    detail["to"] = format_timestamp(outcome.points.back().ts);
+  }
+  if (!outcome.ok) {
+    v.outcome = "failed";
+    v.reason = fmt::format("validation backtest failed: {}", outcome.error);
+  } else if (outcome.points.empty()) {
+    v.outcome = "failed";
+    v.reason = "validation backtest produced no performance records (no bars in the window?)";
+  } else {
+    std::optional<policy::Policy> pol;
+    if (w->policy_version) {
+      auto pv = store_.get_policy_version(w->id, *w->policy_version);
+      if (!pv) return propagate(pv);
+      auto doc =
+          policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
+      if (!doc) return propagate(doc);
+      if (auto* p = std::get_if<policy::Policy>(&*doc)) pol = std::move(*p);
+      detail["policy_version"] = pv->version;
+    }
+    if (!pol || !pol->reject) {
+      v.outcome = "passed";
+      v.reason = pol ? "validation passed: the policy has no reject gate"
+                     : "validation passed: the world has no native policy to reject by";
+    } else {
+      // The equity before the first bar starts the series, one bar interval
+      // earlier, so the first bar's return counts.
+      const auto& pts = outcome.points;
+      const Duration step = pts.size() >= 2 ? pts[1].ts - pts[0].ts : std::chrono::hours(24);
+      std::vector<metrics::Sample> samples{{pts.front().ts - step, outcome.initial_equity}};
+      for (const auto& p : pts) samples.push_back({p.ts, p.equity});
+      auto rs = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+      if (!rs) {
+        v.outcome = "failed";
+        v.reason =
+            fmt::format("validation backtest records cannot be evaluated: {}", rs.error().message);
+      } else {
+        rs->fills.emplace();
+        for (const auto& f : outcome.fills) {
+          rs->fills->push_back({.ts = f.ts,
+                                .symbol = f.symbol,
+                                .qty = f.side == "buy" ? f.qty : -f.qty,
+                                .price = f.price,
+                                .fee = f.fee});
+        }
+        // The whole backtest is the window the reject gate judges.
+        const Duration window = pts.back().ts - samples.front().ts + std::chrono::hours(24);
+        std::map<std::string, std::optional<double>> shown;
+        policy::Candidate c{.id = s->id,
+                            .state = policy::CandidateState::kValidating,
+                            .state_name = "Validating",
+                            .values = policy_values(*pol, *rs, window, shown)};
+        const auto sel = policy::select(*pol, std::span(&c, 1), {.now = now});
+        const auto& r = sel.results.front();
+        v.outcome = r.decision == policy::Decision::kReject ? "rejected" : "passed";
+        v.reason = r.reasons.empty() ? std::string("validation passed") : r.reasons.front();
+        boost::json::object m;
+        for (const auto& [name, value] : shown) m[name] = number_or_null(value);
+        boost::json::array clauses;
+        for (const auto& cl : r.clauses) {
+          clauses.push_back({{"expr", cl.expr},
+                             {"value", number_or_null(cl.value)},
+                             {"pass", cl.pass == policy::Tri::kMissing
+                                          ? boost::json::value(nullptr)
+                                          : boost::json::value(cl.pass == policy::Tri::kTrue)}});
+        }
+        detail["metrics"] = std::move(m);
+        detail["clauses"] = std::move(clauses);
+      }
+    }
+  }
+  detail["outcome"] = v.outcome;
+  detail["reason"] = v.reason;
+  v.detail = json::dump(detail);
+  const bool passed = v.outcome == "passed";
+  const auto next =
+      passed ? lifecycle::StrategyState::kDryRun : lifecycle::StrategyState::kRejected;
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = s->world_id,
+                          .entity = "strategy",
+                          .entity_id = s->id,
+                          .event = passed ? "VALIDATION_PASSED" : "VALIDATION_FAILED",
+                          .before = std::string(lifecycle::strategy_state_name(s->state)),
+                          .after = std::string(lifecycle::strategy_state_name(next)),
+                          .reason = v.reason.size() > kMaxReasonLength
+                                        ? v.reason.substr(0, kMaxReasonLength)
+                                        : v.reason};
+  if (auto r = store_.finish_validation(v, next, audit); !r) return propagate(r);
+  return v;
+}
+
+Result<std::optional<store::ValidationRecord>> WorldService::get_validation(
+    std::string_view strategy_id, bool with_records) {
+  if (auto r = validate_id("strategy", strategy_id); !r) return propagate(r);
+  return store_.get_validation(strategy_id, with_records);
+}
+
+}  // namespace qmtl::world

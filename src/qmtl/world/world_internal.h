@@ -1,0 +1,34 @@
+// Helpers shared by the world part's source files. Not installed, not for
+// other parts.
+#pragma once
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qmtl/core/result.h"
+#include "qmtl/core/time.h"
+#include "qmtl/metrics/series.h"
+#include "qmtl/policy/policy.h"
+
+namespace qmtl::world {
+
+// Free text of one line (no control characters), at most `max` bytes.
+Result<void> validate_text(std::string_view what, std::string_view text, size_t max,
+                           bool allow_empty);
+Result<void> validate_actor(std::string_view actor);
+
+// A metric value for the run's JSON: null when absent.
+boost::json::value number_or_null(std::optional<double> v);
+
+// The value of every metric the policy refers to (one per policy.refs slot),
+// computed over `rs` with `window` as the policy window; `shown` gets each
+// reference's text -> value, for explanations.
+std::vector<std::optional<double>> policy_values(
+    const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
+    std::map<std::string, std::optional<double>>& shown);
+
+}  // namespace qmtl::world
