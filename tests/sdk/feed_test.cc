@@ -74,6 +74,32 @@ TEST(CsvBarFeed, FollowsAGrowingFileAndReadsOnlyCompleteLines) {
   EXPECT_FALSE((*feed)->next(milliseconds(10)));
 }
 
+TEST(CsvBarFeed, BarsAlreadyInAFollowedFileAreMarkedReplayed) {
+  testing::TempDir dir;
+  const auto path = dir.file("bars.csv");
+  append(path,
+         "date,open,high,low,close,volume\n2026-01-01T00:00:00Z,1,1,1,1,1\n"
+         "2026-01-01T00:01:00Z,1,1,1,1,1\n");
+  auto feed = CsvBarFeed::open_file(path, "X", /*follow=*/true);
+  ASSERT_TRUE(feed) << feed.error().message;
+  for (int i = 0; i < 2; ++i) {
+    auto a = (*feed)->next(milliseconds(100));
+    ASSERT_TRUE(a && a->kind == Kind::kBar);
+    EXPECT_TRUE(a->replayed) << i;
+  }
+  EXPECT_EQ((*feed)->next(milliseconds(30))->kind, Kind::kIdle);
+  append(path, "2026-01-01T00:02:00Z,1,1,1,1,1\n");
+  auto fresh = (*feed)->next(milliseconds(500));
+  ASSERT_TRUE(fresh && fresh->kind == Kind::kBar);
+  EXPECT_FALSE(fresh->replayed);
+  // A file read once through is the whole feed as given: nothing is "replayed".
+  auto once = CsvBarFeed::open_file(path, "X", /*follow=*/false);
+  ASSERT_TRUE(once);
+  auto first = (*once)->next(milliseconds(100));
+  ASSERT_TRUE(first && first->kind == Kind::kBar);
+  EXPECT_FALSE(first->replayed);
+}
+
 TEST(CsvBarFeed, AFileNotFollowedEndsAndItsLastLineNeedsNoNewline) {
   testing::TempDir dir;
   const auto path = dir.file("bars.csv");

@@ -199,7 +199,8 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
       if (!bar) return fail(bar.error());
       if (*bar) {
         current_ = std::move(**bar);
-        return FeedItem{.kind = FeedItem::Kind::kBar, .bar = &current_};
+        return FeedItem{
+            .kind = FeedItem::Kind::kBar, .bar = &current_, .replayed = follow_ && !caught_up_};
       }
     }
     if (ended_) {
@@ -226,7 +227,8 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
       ended_ = true;
       continue;
     }
-    // Following a file at its end: wait for it to grow.
+    // Following a file at its end: what comes now is new.
+    caught_up_ = true;
     if (left <= std::chrono::milliseconds(0)) return FeedItem{};
     std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(left, kFollowPoll));
   }

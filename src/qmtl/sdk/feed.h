@@ -60,6 +60,10 @@ struct FeedItem {
   enum class Kind { kBar, kIdle, kEnd };
   Kind kind = Kind::kIdle;           // kIdle: nothing arrived in time; kEnd: no more bars ever
   const broker::Bar* bar = nullptr;  // for kBar
+  // The bar was already in a followed file when the feed opened: history the
+  // runner replays to warm up and rebuild its paper book after a restart, never
+  // a reason to send an order to a real broker now.
+  bool replayed = false;
 };
 
 class BarFeed {
@@ -76,8 +80,9 @@ class CsvBarFeed final : public BarFeed {
  public:
   // Reads the file at `path`. With `follow`, the end of the file is not the end
   // of the feed: new lines are read as they are appended (checked every 20 ms),
-  // and a file that shrinks (truncated or replaced) is an error. kNotFound when
-  // the file cannot be opened.
+  // and a file that shrinks (truncated or replaced) is an error; the bars read
+  // before the end was first reached are marked `replayed`. kNotFound when the
+  // file cannot be opened.
   static Result<std::unique_ptr<CsvBarFeed>> open_file(const std::string& path,
                                                        const std::string& symbol, bool follow);
   // Reads `fd` (e.g. 0 for standard input) until it ends; does not close it.
@@ -106,6 +111,7 @@ class CsvBarFeed final : public BarFeed {
   broker::Bar current_;  // the bar next() returned last
   std::optional<Error> failed_;
   bool ended_ = false;
+  bool caught_up_ = false;  // a followed file's end has been reached once
 };
 
 }  // namespace qmtl::sdk

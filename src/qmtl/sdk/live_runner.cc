@@ -358,6 +358,9 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   std::set<std::string> mirrors;  // paper ids of copies of live orders
   std::optional<Error> order_error;
   TimePoint now{};
+  bool replaying = false;  // the current bar is history the feed replays
+  uint64_t replayed_bars = 0;
+  bool caught_up = false;
   const BarInputs inputs(dag);
   auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
     if (v == 0) return;
@@ -371,6 +374,10 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
                               rec.order.qty);
     rec.route = d.route;
     rec.reason = std::move(d.reason);
+    if (rec.route == Route::kLive && replaying) {
+      rec.route = Route::kPaper;
+      rec.reason = "a replayed bar (in the feed before this run started): never sent live";
+    }
     if (rec.route == Route::kLive) {
       auto id = options.live != nullptr
                     ? options.live->submit(rec.order)
@@ -421,8 +428,18 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       break;
     }
     if (item->kind == FeedItem::Kind::kEnd) break;
+    const bool replayed = item->kind == FeedItem::Kind::kBar && item->replayed;
+    if (replayed) {
+      ++replayed_bars;
+    } else if (replayed_bars > 0 && !caught_up) {
+      caught_up = true;
+      say(options, fmt::format("replayed {} bars that were in the feed before this run; orders "
+                               "of new bars may go live",
+                               replayed_bars));
+    }
     if (item->kind == FeedItem::Kind::kIdle) continue;
     const broker::Bar& bar = *item->bar;
+    replaying = replayed;
     if (bar.symbol != rule.symbol) {
       outcome = make_error(
           ErrorCode::kInvalidArgument,
