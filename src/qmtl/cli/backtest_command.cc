@@ -7,6 +7,7 @@
 
 #include "qmtl/cli/client.h"
 #include "qmtl/cli/table.h"
+#include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/kpi.h"
 #include "qmtl/sdk/runner.h"
@@ -15,7 +16,7 @@ namespace qmtl::cli {
 namespace {
 
 struct BacktestOptions {
-  std::string strategy, data, records;
+  std::string strategy, data, records, window;
   std::optional<std::string> symbol;
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
@@ -38,8 +39,25 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
   const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
   auto bars = sdk::read_bars_csv(o.data, symbol);
   if (!bars) return report({kExitUsage, bars.error().message}, err);
-  if (bars->size() < 2)
-    return report({kExitUsage, fmt::format("{}: fewer than two bars", o.data)}, err);
+  if (!o.window.empty()) {
+    // The last `window` of the data, as a validation over a history window asks.
+    auto w = parse_duration(o.window);
+    if (!w || w->count() <= 0) {
+      return report({kExitUsage, fmt::format("--window takes a positive duration such as 26w, not "
+                                             "'{}'",
+                                             o.window)},
+                    err);
+    }
+    if (!bars->empty()) {
+      const TimePoint from = bars->back().ts - *w;
+      std::erase_if(*bars, [from](const auto& b) { return b.ts < from; });
+    }
+  }
+  if (bars->size() < 2) {
+    return report({kExitUsage, fmt::format("{}: fewer than two bars{}", o.data,
+                                           o.window.empty() ? "" : " in the window")},
+                  err);
+  }
   const std::string id = strategy->id.empty() ? "strategy" : strategy->id;
   sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = o.fee_bps / 10'000},
                                         .slippage = broker::FixedBps{.bps = o.slippage_bps},
@@ -137,6 +155,8 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
   cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
       ->default_str("0.025")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--window", o->window,
+                  "use only the last W of the data (e.g. 26w, 730d), ending at its last bar");
   cmd->add_option("--records", o->records,
                   "also write the performance records (points and fills) as JSON to this file");
   cmd->callback([o, &g, &rc, &out, &err] { rc = backtest(g, *o, out, err); });

@@ -2,15 +2,18 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
 #include "qmtl/cli/client.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/scheduler/scheduler.h"
+#include "qmtl/server/execution.h"
 #include "qmtl/server/http_server.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
@@ -32,7 +35,18 @@ struct ServeOptions {
   bool access_log = true;
   bool scheduler = true;
   std::string scheduler_poll = "1s";
+  bool execution = true;
+  std::string exec_dir;     // default: next to the database file
+  std::string qmtl_binary;  // default: this executable
 };
+
+// Where children's files go when --exec-dir is not given: beside the SQLite
+// file, so one database has one set of logs.
+std::string default_exec_dir(const std::string& db) {
+  if (db.starts_with("sqlite:") && db != "sqlite::memory:") return db.substr(7) + ".exec";
+  return (std::filesystem::temp_directory_path() / fmt::format("qmtl-exec-{}", ::getpid()))
+      .string();
+}
 
 bool is_loopback(const std::string& address) {
   return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
@@ -168,7 +182,38 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   } else {
     spdlog::warn("the scheduler is off (--scheduler false): worlds are evaluated only on request");
   }
+  // The execution manager validates submitted strategies and runs the others.
+  std::unique_ptr<server::ExecutionManager> exec;
+  if (o.execution) {
+    std::string binary = o.qmtl_binary;
+    if (binary.empty()) {
+      std::error_code ec;
+      binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    }
+    const char* token = std::getenv("QMTL_RUNNER_TOKEN");
+    if (*tokens && (token == nullptr || *token == '\0')) {
+      spdlog::warn(
+          "QMTL_RUNNER_TOKEN is not set: runners the server starts cannot authenticate; set it "
+          "to a token with the operator role (see docs/execution.md)");
+    }
+    const std::string host =
+        o.address == "0.0.0.0" || o.address == "::" ? std::string("127.0.0.1") : o.address;
+    exec = std::make_unique<server::ExecutionManager>(
+        worlds, clock, &api.metrics(),
+        server::ExecutionOptions{
+            .qmtl_binary = binary,
+            .gateway_url = fmt::format("http://{}:{}", host, (*srv)->port()),
+            .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
+            .runner_token = token != nullptr ? token : ""});
+    if (auto r = exec->start(); !r) {
+      err << "qmtl: " << r.error().message << '\n';
+      return kExitRefused;
+    }
+    api.set_execution_manager(exec.get());
+  }
   (*srv)->run();
+  api.set_execution_manager(nullptr);
+  exec.reset();
   sched_thread.reset();
   spdlog::info("stopped");
   return kExitOk;
@@ -205,6 +250,15 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
       ->add_option("--scheduler-poll", so->scheduler_poll,
                    "how often the scheduler looks for due worlds")
       ->default_str("1s");
+  serve_cmd
+      ->add_option("--execution", so->execution,
+                   "validate submitted strategies and run DryRun/Live ones as child processes, "
+                   "in worlds with execution settings (true/false)")
+      ->default_str("true");
+  serve_cmd->add_option("--exec-dir", so->exec_dir,
+                        "where strategy files and child logs go (default: <db file>.exec)");
+  serve_cmd->add_option("--qmtl-binary", so->qmtl_binary,
+                        "the qmtl executable children run (default: this one)");
   serve_cmd->add_option("--heartbeat", so->heartbeat, "event stream heartbeat interval")
       ->default_str(so->heartbeat);
   serve_cmd

@@ -183,6 +183,9 @@ const std::vector<Api::Route>& Api::routes() {
       {"GET", "/worlds/{id}/schedule", &Api::get_schedule},
       {"GET", "/worlds/{id}/alerts", &Api::get_alerts},
       {"PUT", "/worlds/{id}/alerts", &Api::put_alerts},
+      {"GET", "/worlds/{id}/execution", &Api::get_execution},
+      {"PUT", "/worlds/{id}/execution", &Api::put_execution},
+      {"DELETE", "/worlds/{id}/execution", &Api::delete_execution},
       {"GET", "/worlds/{id}/activation", &Api::get_activation},
       {"PUT", "/worlds/{id}/activation", &Api::put_activation},
       {"POST", "/worlds/{id}/apply", &Api::apply},
@@ -195,6 +198,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/strategies/{id}/deactivate", &Api::strategy_deactivate},
       {"POST", "/strategies/{id}/archive", &Api::strategy_archive},
       {"POST", "/strategies/{id}/performance", &Api::post_performance},
+      {"GET", "/strategies/{id}/validation", &Api::get_validation},
   };
   return r;
 }
@@ -351,6 +355,7 @@ void Api::world_changed(std::string_view world_id) {
   }
   events_.publish(world_id);
   if (alerts_) alerts_->world_changed(world_id);
+  if (auto* m = execution_.load()) m->wake();
 }
 
 void Api::evaluation_finished(std::string_view world_id, double seconds, bool ok) {

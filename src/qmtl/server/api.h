@@ -10,6 +10,7 @@
 // threads at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "qmtl/server/alerts.h"
 #include "qmtl/server/auth.h"
 #include "qmtl/server/events.h"
+#include "qmtl/server/execution.h"
 #include "qmtl/server/idempotency.h"
 #include "qmtl/server/metrics.h"
 #include "qmtl/server/response.h"
@@ -63,6 +65,10 @@ class Api : private world::WorldObserver {
   // Null when alerts are off.
   AlertDispatcher* alerts() { return alerts_.get(); }
   const Clock& clock() const { return clock_; }
+  // The execution manager whose status GET /worlds/{id}/execution reports and
+  // which hears of every change; null (the default) when the server runs no
+  // strategies. Safe to call while requests are being served.
+  void set_execution_manager(ExecutionManager* m) { execution_.store(m); }
   int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
 
  private:
@@ -107,6 +113,10 @@ class Api : private world::WorldObserver {
   ApiResponse get_schedule(const ApiRequest&, Call&);
   ApiResponse get_alerts(const ApiRequest&, Call&);
   ApiResponse put_alerts(const ApiRequest&, Call&);
+  ApiResponse get_execution(const ApiRequest&, Call&);
+  ApiResponse put_execution(const ApiRequest&, Call&);
+  ApiResponse delete_execution(const ApiRequest&, Call&);
+  ApiResponse get_validation(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);
@@ -128,6 +138,7 @@ class Api : private world::WorldObserver {
   ServerMetrics metrics_;
   IdempotencyCache idempotency_;
   std::unique_ptr<AlertDispatcher> alerts_;  // after metrics_: stopped before it goes
+  std::atomic<ExecutionManager*> execution_{nullptr};
 
   // The activation set of each world as served, dropped on every change.
   // `generation_` grows on every drop, so a reader that loaded the set from the

@@ -43,6 +43,64 @@ Result<const boost::json::array*> optional_array(const boost::json::object& o,
 
 }  // namespace
 
+Result<PerformanceRecords> parse_performance_records(const boost::json::object& obj) {
+  auto points_json = optional_array(obj, "points");
+  if (!points_json) return propagate(points_json);
+  auto fills_json = optional_array(obj, "fills");
+  if (!fills_json) return propagate(fills_json);
+  std::vector<world::PerformancePoint> points;
+  if (*points_json != nullptr) {
+    points.reserve((*points_json)->size());
+    size_t i = 0;
+    for (const auto& v : **points_json) {
+      if (!v.is_object()) return element_error("points", i, "must be an object");
+      const auto& o = v.get_object();
+      if (auto r = json::check_keys(o, {"ts", "equity"}, "a point"); !r) {
+        return element_error("points", i, r.error().message);
+      }
+      auto ts = element_ts(o, "points", i);
+      if (!ts) return propagate(ts);
+      auto equity = element_number(o, "equity", "points", i, true);
+      if (!equity) return propagate(equity);
+      points.push_back({.ts = *ts, .equity = *equity});
+      ++i;
+    }
+  }
+  std::vector<world::FillRecord> fills;
+  if (*fills_json != nullptr) {
+    fills.reserve((*fills_json)->size());
+    size_t i = 0;
+    for (const auto& v : **fills_json) {
+      if (!v.is_object()) return element_error("fills", i, "must be an object");
+      const auto& o = v.get_object();
+      if (auto r = json::check_keys(o, {"ts", "symbol", "side", "qty", "price", "fee"}, "a fill");
+          !r) {
+        return element_error("fills", i, r.error().message);
+      }
+      auto ts = element_ts(o, "fills", i);
+      if (!ts) return propagate(ts);
+      auto symbol = json::get_string(o, "symbol");
+      if (!symbol) return element_error("fills", i, symbol.error().message);
+      auto side = json::get_string(o, "side");
+      if (!side) return element_error("fills", i, side.error().message);
+      auto qty = element_number(o, "qty", "fills", i, true);
+      if (!qty) return propagate(qty);
+      auto price = element_number(o, "price", "fills", i, true);
+      if (!price) return propagate(price);
+      auto fee = element_number(o, "fee", "fills", i, false);
+      if (!fee) return propagate(fee);
+      fills.push_back({.ts = *ts,
+                       .symbol = std::move(*symbol),
+                       .side = std::move(*side),
+                       .qty = *qty,
+                       .price = *price,
+                       .fee = *fee});
+      ++i;
+    }
+  }
+  return PerformanceRecords{std::move(points), std::move(fills)};
+}
+
 ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
   auto obj = body_object(req, {"id", "world", "spec"}, "the strategy");
   if (!obj) return problem(obj.error());
@@ -126,61 +184,9 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
   if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
   auto obj = body_object(req, {"points", "fills"}, "the performance records");
   if (!obj) return problem(obj.error());
-  auto points_json = optional_array(*obj, "points");
-  if (!points_json) return problem(points_json.error());
-  auto fills_json = optional_array(*obj, "fills");
-  if (!fills_json) return problem(fills_json.error());
-
-  std::vector<world::PerformancePoint> points;
-  if (*points_json != nullptr) {
-    points.reserve((*points_json)->size());
-    size_t i = 0;
-    for (const auto& v : **points_json) {
-      if (!v.is_object()) return problem(element_error("points", i, "must be an object").value());
-      const auto& o = v.get_object();
-      if (auto r = json::check_keys(o, {"ts", "equity"}, "a point"); !r) {
-        return problem(element_error("points", i, r.error().message).value());
-      }
-      auto ts = element_ts(o, "points", i);
-      if (!ts) return problem(ts.error());
-      auto equity = element_number(o, "equity", "points", i, true);
-      if (!equity) return problem(equity.error());
-      points.push_back({.ts = *ts, .equity = *equity});
-      ++i;
-    }
-  }
-  std::vector<world::FillRecord> fills;
-  if (*fills_json != nullptr) {
-    fills.reserve((*fills_json)->size());
-    size_t i = 0;
-    for (const auto& v : **fills_json) {
-      if (!v.is_object()) return problem(element_error("fills", i, "must be an object").value());
-      const auto& o = v.get_object();
-      if (auto r = json::check_keys(o, {"ts", "symbol", "side", "qty", "price", "fee"}, "a fill");
-          !r) {
-        return problem(element_error("fills", i, r.error().message).value());
-      }
-      auto ts = element_ts(o, "fills", i);
-      if (!ts) return problem(ts.error());
-      auto symbol = json::get_string(o, "symbol");
-      if (!symbol) return problem(element_error("fills", i, symbol.error().message).value());
-      auto side = json::get_string(o, "side");
-      if (!side) return problem(element_error("fills", i, side.error().message).value());
-      auto qty = element_number(o, "qty", "fills", i, true);
-      if (!qty) return problem(qty.error());
-      auto price = element_number(o, "price", "fills", i, true);
-      if (!price) return problem(price.error());
-      auto fee = element_number(o, "fee", "fills", i, false);
-      if (!fee) return problem(fee.error());
-      fills.push_back({.ts = *ts,
-                       .symbol = std::move(*symbol),
-                       .side = std::move(*side),
-                       .qty = *qty,
-                       .price = *price,
-                       .fee = *fee});
-      ++i;
-    }
-  }
+  auto records = parse_performance_records(*obj);
+  if (!records) return problem(records.error());
+  auto& [points, fills] = *records;
   if (points.empty() && fills.empty()) {
     return problem(400, "the body has no 'points' and no 'fills'; send at least one record");
   }
@@ -188,6 +194,51 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
   return json_response(
       200,
       boost::json::object{{"strategy", s->id}, {"points", points.size()}, {"fills", fills.size()}});
+}
+
+ApiResponse Api::get_validation(const ApiRequest&, Call& call) {
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  bool records = false;
+  if (auto it = call.query.find("records"); it != call.query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return problem(400, "query parameter 'records' takes true or false");
+    }
+    records = it->second == "true";
+  }
+  auto v = worlds_.get_validation(s->id, records);
+  if (!v) return problem(v.error());
+  if (!*v) {
+    return problem(404, fmt::format("strategy '{}' has no validation yet (it is {})", s->id,
+                                    lifecycle::strategy_state_name(s->state)));
+  }
+  const auto& rec = **v;
+  auto detail = json::parse(rec.detail);
+  boost::json::object o{{"strategy", rec.strategy_id},
+                        {"world", rec.world_id},
+                        {"outcome", rec.outcome},
+                        {"reason", rec.reason},
+                        {"started_at", format_timestamp(rec.started_at)},
+                        {"finished_at", format_timestamp(rec.finished_at)},
+                        {"detail", detail ? *detail : boost::json::value(nullptr)}};
+  if (records) {
+    boost::json::array points, fills;
+    for (const auto& p : rec.points) {
+      points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
+    }
+    for (const auto& f : rec.fills) {
+      fills.push_back({{"ts", format_timestamp(f.ts)},
+                       {"symbol", f.symbol},
+                       {"side", f.side},
+                       {"qty", f.qty},
+                       {"price", f.price},
+                       {"fee", f.fee}});
+    }
+    o["points"] = std::move(points);
+    o["fills"] = std::move(fills);
+  }
+  return json_response(200, o);
 }
 
 }  // namespace qmtl::server

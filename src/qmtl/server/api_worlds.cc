@@ -244,6 +244,49 @@ ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
   return json_response(200, o);
 }
 
+ApiResponse Api::get_execution(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kViewer, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto settings = worlds_.get_execution(id);
+  if (!settings) return problem(settings.error());
+  boost::json::object o{{"world", id}};
+  o["settings"] = *settings ? boost::json::value(world::execution_settings_json(**settings))
+                            : boost::json::value(nullptr);
+  auto* m = execution_.load();
+  o["manager"] = m != nullptr;
+  auto st = m != nullptr ? m->status(id)
+                         : boost::json::object{{"validations", boost::json::array()},
+                                               {"runners", boost::json::array()}};
+  o["validations"] = std::move(st["validations"]);
+  o["runners"] = std::move(st["runners"]);
+  return json_response(200, o);
+}
+
+ApiResponse Api::put_execution(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  if (req.body.empty()) {
+    return problem(400,
+                   "the body must be the execution settings: {\"history\": \"/abs/bars.csv\", "
+                   "\"feed\": \"/abs/live.csv\", ...} (see docs/api.md)");
+  }
+  auto settings = worlds_.set_execution(id, req.body, call.principal.name);
+  if (!settings) return problem(settings.error());
+  return json_response(
+      200,
+      boost::json::object{{"world", id}, {"settings", world::execution_settings_json(**settings)}});
+}
+
+ApiResponse Api::delete_execution(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  auto settings = worlds_.set_execution(id, "", call.principal.name);
+  if (!settings) return problem(settings.error());
+  return json_response(200, boost::json::object{{"world", id}, {"settings", nullptr}});
+}
+
 namespace {
 
 // A webhook URL without its path: the path of e.g. a Slack webhook is its secret.

@@ -99,7 +99,21 @@ struct ServerMetrics::Impl {
         alerts(BuildCounter()
                    .Name("qmtl_alerts_total")
                    .Help("Alerts to world webhooks by result (delivered or failed after retries)")
-                   .Register(*registry)) {}
+                   .Register(*registry)),
+        validations(BuildCounter()
+                        .Name("qmtl_validations_total")
+                        .Help("Validation backtests finished, by outcome (passed, rejected, "
+                              "failed)")
+                        .Register(*registry)),
+        runner_starts(BuildCounter()
+                          .Name("qmtl_runner_starts_total")
+                          .Help("Strategy runners started by the server; restarts have "
+                                "restart=\"true\"")
+                          .Register(*registry)),
+        runner_exits(BuildCounter()
+                         .Name("qmtl_runner_exits_total")
+                         .Help("Strategy runners that ended while they should have been running")
+                         .Register(*registry)) {}
 
   std::shared_ptr<prometheus::Registry> registry;
   Family<Counter>& requests;
@@ -114,6 +128,9 @@ struct ServerMetrics::Impl {
   Family<Counter>& events;
   Counter& events_counter;
   Family<Counter>& alerts;
+  Family<Counter>& validations;
+  Family<Counter>& runner_starts;
+  Family<Counter>& runner_exits;
 
   // The request counter and histogram of each (method, route, code), found once:
   // Family::Add builds a label map per call, which costs more than the request
@@ -179,6 +196,20 @@ void ServerMetrics::events_sent(size_t n) {
 void ServerMetrics::alert(std::string_view world, bool delivered) {
   impl_->alerts.Add({{"world", std::string(world)}, {"result", delivered ? "delivered" : "failed"}})
       .Increment();
+}
+
+void ServerMetrics::validation(std::string_view world, std::string_view outcome) {
+  impl_->validations.Add({{"world", std::string(world)}, {"outcome", std::string(outcome)}})
+      .Increment();
+}
+
+void ServerMetrics::runner_started(std::string_view world, bool restart) {
+  impl_->runner_starts.Add({{"world", std::string(world)}, {"restart", restart ? "true" : "false"}})
+      .Increment();
+}
+
+void ServerMetrics::runner_exited(std::string_view world) {
+  impl_->runner_exits.Add({{"world", std::string(world)}}).Increment();
 }
 
 Result<std::string> ServerMetrics::render(size_t open_streams) {

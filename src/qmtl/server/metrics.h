@@ -36,6 +36,12 @@ class ServerMetrics {
   void events_sent(size_t n);
   // An alert delivered to a world's webhook, or given up on.
   void alert(std::string_view world, bool delivered);
+  // A validation backtest ended: "passed", "rejected" or "failed".
+  void validation(std::string_view world, std::string_view outcome);
+  // The execution manager started a runner (a restart after it ended, or not).
+  void runner_started(std::string_view world, bool restart);
+  // A runner ended that should have kept running.
+  void runner_exited(std::string_view world);
 
   // The exposition text of every metric; `open_streams` is the number of event
   // streams open now.

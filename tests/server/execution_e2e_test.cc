@@ -1,0 +1,301 @@
+// The automated lifecycle on real processes (issue #9): `qmtl serve` with
+// execution settings validates submitted strategies by running `qmtl backtest`
+// children (passing two, rejecting one by the reject gate and one whose run
+// fails), starts a `qmtl run` child for each DryRun strategy on a followed bar
+// feed, an evaluation promotes one of them and its runner's orders reach the
+// live broker (a journal), a runner killed with SIGKILL is started again, an
+// archived strategy's runner is stopped, and stopping the server stops them all.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
+#include "qmtl/core/time.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qmtl {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Buys after a rising bar and sells after a falling one; `qty` tells the two
+// apart so their returns (and so their ranks) differ.
+std::string zigzag(const std::string& id, int qty) {
+  return fmt::format(
+      "id: {}\ninputs: {{close: {{interval: 1m}}}}\nnodes: {{r: {{indicator: returns, input: "
+      "close}}}}\norders: {{signal: r, symbol: ZZ, qty: {}}}\n",
+      id, qty);
+}
+
+// Never warm within the history: no orders, so `trades < 1` rejects it.
+const char* kIdle =
+    "id: idle\ninputs: {close: {interval: 1m, period: 100000}}\n"
+    "nodes: {r: {indicator: returns, input: close}}\norders: {signal: r, symbol: ZZ, qty: 1}\n";
+
+// Valid JSON, so the server takes it; `qmtl backtest` refuses the indicator.
+const char* kBroken =
+    R"({"id": "broken", "inputs": {"close": {"interval": "1m"}},
+        "nodes": {"r": {"indicator": "no-such-indicator", "input": "close"}},
+        "orders": {"signal": "r", "symbol": "ZZ", "qty": 1}})";
+
+// Minute bars whose close zigzags by 1, drifting up by `drift` per bar.
+void append_bars(const std::string& path, TimePoint start, int from, int to, double drift) {
+  std::ofstream f(path, std::ios::app);
+  for (int i = from; i < to; ++i) {
+    const double close = 100 + drift * i + (i % 2 == 0 ? 0 : 1);
+    f << fmt::format("{},{},{},{},{},1000000\n", format_timestamp(start + std::chrono::minutes(i)),
+                     close, close + 0.5, close - 0.5, close);
+  }
+}
+
+class ExecutionE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    history_ = dir_.file("history.csv");
+    feed_ = dir_.file("live.csv");
+    std::ofstream(history_) << "date,open,high,low,close,volume\n";
+    append_bars(history_, TimePoint(std::chrono::sys_days(std::chrono::year(2024) / 1 / 2)), 0, 600,
+                0.01);
+    // The live feed ends now: evaluations look back from the present.
+    feed_start_ = std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now()) -
+                  std::chrono::minutes(kLiveBars);
+    std::ofstream(feed_) << "date,open,high,low,close,volume\n";
+    append_bars(feed_, feed_start_, 0, kLiveBars - 20, 0.01);
+    server_ = std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, dir_.file("s.db"), dir_.file("server.log"),
+        std::vector<std::string>{"--no-auth", "--exec-dir", dir_.file("exec")});
+  }
+
+  HttpReply call(const std::string& method, const std::string& path, const std::string& body = "",
+                 const std::string& type = "application/json") {
+    auto r = http_request(server_->url(),
+                          {.method = method, .path = path, .body = body, .content_type = type});
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : HttpReply{};
+  }
+  boost::json::value get(const std::string& path) {
+    auto r = call("GET", path);
+    EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+    auto v = json::parse(r.body);
+    return v ? *v : boost::json::value();
+  }
+  std::string state_of(const std::string& id) {
+    auto s = get("/strategies/" + id);
+    return s.is_object() ? std::string(s.at("state").as_string()) : "";
+  }
+  // The world's runner entry for `id`, or null.
+  boost::json::value runner(const std::string& id) {
+    auto e = get("/worlds/w/execution");
+    for (const auto& r : e.at("runners").as_array()) {
+      if (r.at("strategy").as_string() == id) return r;
+    }
+    return nullptr;
+  }
+  // Polls `pred` every 50 ms for up to `timeout`.
+  static bool eventually(const std::function<bool()>& pred, milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return pred();
+  }
+  static size_t lines_of(const std::string& path) {
+    std::ifstream f(path);
+    size_t n = 0;
+    for (std::string line; std::getline(f, line);) n += line.empty() ? 0u : 1u;
+    return n;
+  }
+  std::string server_log() { return read(dir_.file("server.log")); }
+  static std::string read(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  static constexpr int kLiveBars = 60;
+  testing::TempDir dir_;
+  std::string history_, feed_;
+  TimePoint feed_start_;
+  std::unique_ptr<testing::ServerProcess> server_;
+};
+
+TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  ASSERT_EQ(call("POST", "/worlds/w/policy",
+                 "evaluation: {every: 1d, min_dry_run: 0s, window: 20m}\n"
+                 "gates: {promote: 'trades >= 1', demote: 'trades < 0', "
+                 "reject: 'max_drawdown > 0.5 or trades < 1'}\n"
+                 "score: return\ntop_k: {k: 1}\n",
+                 "application/yaml")
+                .status,
+            201);
+  // Bad settings are refused and change nothing.
+  auto bad = call("PUT", "/worlds/w/execution", R"({"history": "relative.csv"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("absolute path"), std::string::npos) << bad.body;
+  EXPECT_TRUE(get("/worlds/w/execution").at("settings").is_null());
+  const std::string journal = dir_.file("orders-{strategy}.jsonl");
+  auto put = call("PUT", "/worlds/w/execution",
+                  fmt::format(R"({{"history": "{}", "window": "8h", "feed": "{}",
+                                  "live_broker": "journal:{}", "max_runners": 4}})",
+                              history_, feed_, journal));
+  ASSERT_EQ(put.status, 200) << put.body;
+
+  for (const auto& [id, spec] : std::vector<std::pair<std::string, std::string>>{
+           {"zig-a", zigzag("zig-a", 1)}, {"zig-b", zigzag("zig-b", 3)}, {"idle", kIdle}}) {
+    const auto file = testing::write_file(dir_.file(id + ".yml"), spec);
+    auto r = testing::run_process(
+        {QMTL_BINARY, "--gateway-url", server_->url(), "strategy", "submit", file, "--world", "w"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  ASSERT_EQ(call("POST", "/strategies",
+                 fmt::format(R"({{"id": "broken", "world": "w", "spec": {}}})", kBroken))
+                .status,
+            201);
+
+  // Validation: two pass, the idle one is rejected by the gate, the broken one by its run.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return state_of("zig-a") == "DryRun" && state_of("zig-b") == "DryRun" &&
+               state_of("idle") == "Rejected" && state_of("broken") == "Rejected";
+      },
+      seconds(30)))
+      << server_log();
+  auto va = get("/strategies/zig-a/validation");
+  EXPECT_EQ(va.at("outcome").as_string(), "passed");
+  EXPECT_EQ(va.at("detail").at("bars").as_int64(), 481);  // 8 hours of minute bars, both ends
+  EXPECT_GT(va.at("detail").at("fills").as_int64(), 100);
+  auto vi = get("/strategies/idle/validation?records=true");
+  EXPECT_EQ(vi.at("outcome").as_string(), "rejected");
+  EXPECT_NE(vi.at("reason").as_string().find("trades < 1"), std::string::npos) << vi;
+  EXPECT_EQ(vi.at("fills").as_array().size(), 0u);
+  EXPECT_EQ(vi.at("points").as_array().size(), 481u);
+  auto vb = get("/strategies/broken/validation");
+  EXPECT_EQ(vb.at("outcome").as_string(), "failed");
+  EXPECT_NE(vb.at("reason").as_string().find("no-such-indicator"), std::string::npos) << vb;
+  // The audit log says why, with the actor that did it.
+  const std::string audit = boost::json::serialize(get("/worlds/w/audit"));
+  EXPECT_NE(audit.find("VALIDATION_FAILED"), std::string::npos);
+  EXPECT_NE(audit.find("\"actor\":\"execution\""), std::string::npos);
+
+  // Runners: one per DryRun strategy, none for the rejected.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto a = runner("zig-a"), b = runner("zig-b");
+        return a.is_object() && a.at("state") == "running" && b.is_object() &&
+               b.at("state") == "running";
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  EXPECT_TRUE(runner("idle").is_null());
+  EXPECT_TRUE(runner("broken").is_null());
+
+  // Their paper records reach the server; an evaluation then promotes exactly one.
+  std::string run_id, promoted;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = call("POST", "/worlds/w/evaluate");
+        auto v = json::parse(r.body);
+        if (r.status != 201 || !v) return false;
+        for (const auto& [id, res] : v->at("strategies").as_object()) {
+          if (res.at("decision") == "PROMOTE") {
+            promoted = std::string(id);
+            run_id = std::string(v->at("id").as_string());
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(30)))
+      << server_log();
+  ASSERT_EQ(call("POST", "/worlds/w/apply", fmt::format(R"({{"run_id": "{}"}})", run_id)).status,
+            200);
+  EXPECT_EQ(state_of(promoted), "Live");
+  const std::string other = promoted == "zig-a" ? "zig-b" : "zig-a";
+  EXPECT_EQ(state_of(other), "DryRun");
+
+  // New bars: the promoted runner's orders go to the live journal, the other's stay paper.
+  const std::string live_journal = dir_.file(fmt::format("orders-{}.jsonl", promoted));
+  const std::string other_journal = dir_.file(fmt::format("orders-{}.jsonl", other));
+  append_bars(feed_, feed_start_, kLiveBars - 20, kLiveBars - 10, 0.01);
+  ASSERT_TRUE(eventually([&] { return lines_of(live_journal) >= 5; }, seconds(20)))
+      << "live orders: " << lines_of(live_journal) << "\n"
+      << server_log();
+  EXPECT_EQ(lines_of(other_journal), 0u);
+
+  // A runner killed is started again, with the exit recorded.
+  const auto before = runner(promoted);
+  const auto pid = static_cast<pid_t>(before.at("pid").as_int64());
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = runner(promoted);
+        return r.is_object() && r.at("state") == "running" && r.at("restarts").as_int64() == 1 &&
+               r.at("pid").is_int64() && r.at("pid").as_int64() != pid;
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  EXPECT_EQ(runner(promoted).at("last_exit").as_string(), "signal 9 (Killed)");
+  // ...and trades live again once it has replayed the feed (bars it replays
+  // warm it up and rebuild its paper book but are never sent live again).
+  const std::string runner_log = dir_.file(fmt::format("exec/{}.runner.log", promoted));
+  ASSERT_TRUE(eventually(
+      [&] { return read(runner_log).find("replayed 50 bars") != std::string::npos; }, seconds(20)))
+      << read(runner_log);
+  const size_t live_before = lines_of(live_journal);
+  append_bars(feed_, feed_start_, kLiveBars - 10, kLiveBars, 0.01);
+  EXPECT_TRUE(eventually([&] { return lines_of(live_journal) > live_before; }, seconds(20)))
+      << read(runner_log);
+
+  // Archiving the other strategy stops its runner.
+  const auto other_pid = static_cast<pid_t>(runner(other).at("pid").as_int64());
+  ASSERT_EQ(call("POST", "/strategies/" + other + "/archive", R"({"reason": "test"})").status, 200);
+  EXPECT_TRUE(eventually([&] { return runner(other).is_null(); }, seconds(10)));
+  EXPECT_TRUE(eventually([&] { return ::kill(other_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
+
+  // Metrics count what happened.
+  auto m = call("GET", "/metrics");
+  EXPECT_NE(m.body.find(R"(qmtl_validations_total{outcome="rejected",world="w"} 1)"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find(R"(qmtl_runner_starts_total{restart="true",world="w"} 1)"),
+            std::string::npos);
+
+  // Stopping the server stops its runners.
+  const auto last_pid = static_cast<pid_t>(runner(promoted).at("pid").as_int64());
+  EXPECT_EQ(server_->stop(), 0);
+  EXPECT_TRUE(eventually([&] { return ::kill(last_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
+}
+
+TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  const auto file = testing::write_file(dir_.file("z.yml"), zigzag("z", 1));
+  auto r = testing::run_process(
+      {QMTL_BINARY, "--gateway-url", server_->url(), "strategy", "submit", file, "--world", "w"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_EQ(state_of("z"), "Submitted");
+  auto e = get("/worlds/w/execution");
+  EXPECT_TRUE(e.at("settings").is_null());
+  EXPECT_TRUE(e.at("manager").as_bool());
+  EXPECT_EQ(call("GET", "/strategies/z/validation").status, 404);
+  // Only an admin-shaped body is taken; unknown keys are refused by name.
+  auto bad = call("PUT", "/worlds/w/execution",
+                  fmt::format(R"({{"history": "{}", "speed": 3}})", history_));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("speed"), std::string::npos) << bad.body;
+}
+
+}  // namespace
+}  // namespace qmtl
