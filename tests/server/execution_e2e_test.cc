@@ -115,6 +115,10 @@ class ExecutionE2eTest : public ::testing::Test {
     for (std::string line; std::getline(f, line);) n += line.empty() ? 0u : 1u;
     return n;
   }
+  testing::ProcessResult qmtl(std::vector<std::string> args) {
+    args.insert(args.begin(), {QMTL_BINARY, "--gateway-url", server_->url()});
+    return testing::run_process(args);
+  }
   std::string server_log() { return read(dir_.file("server.log")); }
   static std::string read(const std::string& path) {
     std::ifstream f(path);
@@ -146,11 +150,10 @@ TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
   EXPECT_NE(bad.body.find("absolute path"), std::string::npos) << bad.body;
   EXPECT_TRUE(get("/worlds/w/execution").at("settings").is_null());
   const std::string journal = dir_.file("orders-{strategy}.jsonl");
-  auto put = call("PUT", "/worlds/w/execution",
-                  fmt::format(R"({{"history": "{}", "window": "8h", "feed": "{}",
-                                  "live_broker": "journal:{}", "max_runners": 4}})",
-                              history_, feed_, journal));
-  ASSERT_EQ(put.status, 200) << put.body;
+  auto set = qmtl({"world", "execution", "w", "--history", history_, "--window", "8h", "--feed",
+                   feed_, "--live-broker", "journal:" + journal, "--max-runners", "4"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(set.out, "world 'w' execution settings saved\n");
 
   for (const auto& [id, spec] : std::vector<std::pair<std::string, std::string>>{
            {"zig-a", zigzag("zig-a", 1)}, {"zig-b", zigzag("zig-b", 3)}, {"idle", kIdle}}) {
@@ -181,6 +184,10 @@ TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
   EXPECT_NE(vi.at("reason").as_string().find("trades < 1"), std::string::npos) << vi;
   EXPECT_EQ(vi.at("fills").as_array().size(), 0u);
   EXPECT_EQ(vi.at("points").as_array().size(), 481u);
+  auto shown = qmtl({"strategy", "validation", "idle"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("strategy 'idle' validation rejected"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("trades"), std::string::npos) << shown.out;
   auto vb = get("/strategies/broken/validation");
   EXPECT_EQ(vb.at("outcome").as_string(), "failed");
   EXPECT_NE(vb.at("reason").as_string().find("no-such-indicator"), std::string::npos) << vb;
@@ -200,6 +207,10 @@ TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
       << boost::json::serialize(get("/worlds/w/execution"));
   EXPECT_TRUE(runner("idle").is_null());
   EXPECT_TRUE(runner("broken").is_null());
+  auto table = qmtl({"world", "execution", "w"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("at most 4 runners"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("zig-a     runner"), std::string::npos) << table.out;
 
   // Their paper records reach the server; an evaluation then promotes exactly one.
   std::string run_id, promoted;
@@ -278,6 +289,61 @@ TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
   EXPECT_TRUE(eventually([&] { return ::kill(last_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
 }
 
+TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  ASSERT_EQ(
+      call("PUT", "/worlds/w/execution",
+           fmt::format(R"({{"history": "{}", "feed": "{}", "max_runners": 1}})", history_, feed_))
+          .status,
+      200);
+  for (const char* id : {"one", "two"}) {
+    ASSERT_EQ(call("POST", "/strategies",
+                   fmt::format(R"({{"id": "{}", "world": "w", "spec": {{"inputs": {{"close":
+                   {{"interval": "1m"}}}}, "nodes": {{"r": {{"indicator": "returns", "input":
+                   "close"}}}}, "orders": {{"signal": "r", "symbol": "ZZ", "qty": 1}}}}}})",
+                               id))
+                  .status,
+              201);
+  }
+  // One slot: the first runs, the second waits and says why.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto a = runner("one"), b = runner("two");
+        return a.is_object() && a.at("state") == "running" && b.is_object() &&
+               b.at("state") == "waiting";
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  EXPECT_EQ(runner("two").at("why").as_string(), "max_runners 1 reached in world 'w'");
+  EXPECT_TRUE(runner("two").at("pid").is_null());
+  // The slot frees when the first is archived.
+  ASSERT_EQ(call("POST", "/strategies/one/archive").status, 200);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto b = runner("two");
+        return runner("one").is_null() && b.is_object() && b.at("state") == "running";
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+
+  // A restarted server starts the runners of its DryRun strategies again.
+  const auto old_pid = static_cast<pid_t>(runner("two").at("pid").as_int64());
+  const std::string port = server_->url().substr(server_->url().rfind(':') + 1);
+  ASSERT_EQ(server_->stop(), 0);
+  EXPECT_TRUE(eventually([&] { return ::kill(old_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("s.db"), dir_.file("server2.log"),
+      std::vector<std::string>{"--no-auth", "--exec-dir", dir_.file("exec"), "--port", port});
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto b = runner("two");
+        return b.is_object() && b.at("state") == "running" && b.at("pid").as_int64() != old_pid;
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  EXPECT_EQ(state_of("two"), "DryRun");
+}
+
 TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {
   ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
   const auto file = testing::write_file(dir_.file("z.yml"), zigzag("z", 1));
@@ -290,6 +356,12 @@ TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {
   EXPECT_TRUE(e.at("settings").is_null());
   EXPECT_TRUE(e.at("manager").as_bool());
   EXPECT_EQ(call("GET", "/strategies/z/validation").status, 404);
+  auto shown = qmtl({"world", "execution", "w"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("has no execution settings"), std::string::npos) << shown.out;
+  auto usage = qmtl({"world", "execution", "w", "--feed", feed_});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.err.find("--history is required"), std::string::npos) << usage.err;
   // Only an admin-shaped body is taken; unknown keys are refused by name.
   auto bad = call("PUT", "/worlds/w/execution",
                   fmt::format(R"({{"history": "{}", "speed": 3}})", history_));

@@ -87,6 +87,34 @@ int strategy_status(const Globals& g, const std::string& id, std::ostream& out, 
   return kExitOk;
 }
 
+// The validation backtest's outcome, reason and the metrics the reject gate read.
+int strategy_validation(const Globals& g, const std::string& id, std::ostream& out,
+                        std::ostream& err) {
+  if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
+  int rc = kExitOk;
+  auto r =
+      answer_for_table(g, {.path = fmt::format("/strategies/{}/validation", id)}, out, err, rc);
+  if (!r) return rc;
+  const auto& o = r->as_object();
+  const auto& detail = object_at(*r, "detail");
+  out << fmt::format("strategy '{}' validation {} at {}: {}\n", id, str_field(o, "outcome"),
+                     display_time(str_field(o, "finished_at")), str_field(o, "reason"));
+  if (detail.contains("bars")) {
+    out << fmt::format("{} bars, {} .. {}, {} fills\n", display_number(detail.if_contains("bars")),
+                       display_time(str_field(detail, "from")),
+                       display_time(str_field(detail, "to")),
+                       display_number(detail.if_contains("fills")));
+  }
+  if (const auto* m = detail.if_contains("metrics"); m != nullptr && m->is_object()) {
+    Table t({"METRIC", "VALUE"});
+    for (const auto& kv : m->as_object()) {
+      t.add_row({std::string(kv.key()), display_number(&kv.value())});
+    }
+    t.print(out);
+  }
+  return kExitOk;
+}
+
 int strategy_event(const Globals& g, const std::string& verb, const std::string& id,
                    const std::string& reason, std::ostream& out, std::ostream& err) {
   if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
@@ -132,6 +160,12 @@ void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostrea
       "status", "show one strategy\n  e.g. qmtl strategy status s1 --output json");
   status->add_option("id", o->id, "strategy id")->required();
   status->callback([=, &g, &rc, &out, &err] { rc = strategy_status(g, o->id, out, err); });
+  auto* validation =
+      strategy->add_subcommand("validation",
+                               "show a strategy's validation backtest: outcome, reason, metrics\n"
+                               "  e.g. qmtl strategy validation s1");
+  validation->add_option("id", o->id, "strategy id")->required();
+  validation->callback([=, &g, &rc, &out, &err] { rc = strategy_validation(g, o->id, out, err); });
   for (const auto& [verb, help] : std::vector<std::pair<std::string, std::string>>{
            {"activate", "bring an Inactive strategy back to DryRun"},
            {"deactivate", "stop a DryRun or Live strategy (Inactive)"},

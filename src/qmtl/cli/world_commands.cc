@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <optional>
 
 #include "qmtl/cli/client.h"
@@ -141,6 +142,95 @@ int alerts(const Globals& g, const std::string& id, const std::optional<std::str
     kinds += fmt::format("{}{}", kinds.empty() ? "" : ", ", std::string_view(e.as_string()));
   }
   out << fmt::format("world '{}' alerts {} ({})\n", id, str_field(o, "webhook"), kinds);
+  return kExitOk;
+}
+
+struct ExecutionOptions {
+  std::string id;
+  std::optional<std::string> history, window, feed, live_broker, symbol;
+  std::optional<double> cash;
+  std::optional<int> max_runners, max_validations;
+  bool clear = false;
+};
+
+// Without options: the settings and the runners. With --history (and the
+// rest): sets them, paths made absolute here since the server has its own
+// working directory.
+int execution(const Globals& g, const ExecutionOptions& o, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("world", o.id); !c) return report(c.error(), err);
+  const bool setting = o.history || o.window || o.feed || o.live_broker || o.symbol || o.cash ||
+                       o.max_runners || o.max_validations;
+  if (setting && !o.history) {
+    return report({kExitUsage, "--history is required when setting the execution settings"}, err);
+  }
+  if (setting && o.clear) return report({kExitUsage, "--clear goes alone"}, err);
+  const std::string path = fmt::format("/worlds/{}/execution", o.id);
+  if (o.clear || setting) {
+    HttpCall call{.method = o.clear ? "DELETE" : "PUT", .path = path};
+    if (setting) {
+      auto absolute = [](const std::string& p) {
+        return std::filesystem::absolute(p).lexically_normal().string();
+      };
+      boost::json::object body{{"history", absolute(*o.history)}};
+      if (o.window) body["window"] = *o.window;
+      if (o.feed) body["feed"] = absolute(*o.feed);
+      if (o.live_broker) {
+        body["live_broker"] = o.live_broker->starts_with("journal:")
+                                  ? "journal:" + absolute(o.live_broker->substr(8))
+                                  : *o.live_broker;
+      }
+      if (o.symbol) body["symbol"] = *o.symbol;
+      if (o.cash) body["cash"] = *o.cash;
+      if (o.max_runners) body["max_runners"] = *o.max_runners;
+      if (o.max_validations) body["max_validations"] = *o.max_validations;
+      call.body = json::dump(body);
+    }
+    auto r = call_server(g, call);
+    if (!r) return report(r.error(), err);
+    if (g.json()) {
+      print_json(*r, out);
+      return kExitOk;
+    }
+    out << (o.clear ? fmt::format("world '{}' has no execution settings: the server runs none of "
+                                  "its strategies\n",
+                                  o.id)
+                    : fmt::format("world '{}' execution settings saved\n", o.id));
+    return kExitOk;
+  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, {.path = path}, out, err, rc);
+  if (!r) return rc;
+  const auto& settings = r->as_object().at("settings");
+  if (settings.is_null()) {
+    out << fmt::format(
+        "world '{}' has no execution settings: the server runs none of its "
+        "strategies (set them with --history ...)\n",
+        o.id);
+  } else {
+    const auto& st = settings.as_object();
+    out << fmt::format(
+        "world '{}': validation on {} (window {}), runners on {}, live broker {}, at most {} "
+        "runners and {} validations\n",
+        o.id, str_field(st, "history"), str_field(st, "window"), str_field(st, "feed"),
+        str_field(st, "live_broker"), display_number(st.if_contains("max_runners")),
+        display_number(st.if_contains("max_validations")));
+  }
+  if (!r->as_object().at("manager").as_bool()) {
+    out << "the server runs with --execution false: nothing is validated or run\n";
+  }
+  Table t({"STRATEGY", "JOB", "STATE", "PID", "RESTARTS", "LAST EXIT", "NOTE"});
+  for (const auto& v : array_at(*r, "validations")) {
+    const auto& x = v.as_object();
+    t.add_row({str_field(x, "strategy"), "validation", str_field(x, "state"),
+               display_number(x.if_contains("pid")), "-", "-", ""});
+  }
+  for (const auto& v : array_at(*r, "runners")) {
+    const auto& x = v.as_object();
+    t.add_row({str_field(x, "strategy"), "runner", str_field(x, "state"),
+               display_number(x.if_contains("pid")), display_number(x.if_contains("restarts")),
+               str_field(x, "last_exit"), x.contains("why") ? str_field(x, "why") : ""});
+  }
+  t.print(out);
   return kExitOk;
 }
 
@@ -583,6 +673,26 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
       ->check(CLI::IsMember({"promote", "demote", "reject", "failure"}));
   alerts_cmd->callback(
       [=, &g, &rc, &out, &err] { rc = alerts(g, al->id, al->webhook, al->events, out, err); });
+
+  auto ex = std::make_shared<ExecutionOptions>();
+  auto* exec_cmd = world->add_subcommand(
+      "execution",
+      "show or set how the server validates and runs a world's strategies (docs/execution.md)\n"
+      "  e.g. qmtl world execution demo --history data/hist.csv --window 26w --feed "
+      "data/live.csv --live-broker journal:orders-{strategy}.jsonl");
+  exec_cmd->add_option("world", ex->id, "world id")->required();
+  exec_cmd->add_option("--history", ex->history, "OHLCV CSV the validation backtests run on");
+  exec_cmd->add_option("--window", ex->window, "backtest only the last W of it (e.g. 26w)");
+  exec_cmd->add_option("--feed", ex->feed, "OHLCV CSV the runners follow");
+  exec_cmd->add_option("--live-broker", ex->live_broker,
+                       "journal:FILE ({strategy} becomes the strategy id)");
+  exec_cmd->add_option("--symbol", ex->symbol, "symbol of the bars (default: each strategy's)");
+  exec_cmd->add_option("--cash", ex->cash, "starting cash of backtests and paper books");
+  exec_cmd->add_option("--max-runners", ex->max_runners, "runners at once in the world");
+  exec_cmd->add_option("--max-validations", ex->max_validations,
+                       "validation backtests at once in the world");
+  exec_cmd->add_flag("--clear", ex->clear, "remove the settings: the server stops running them");
+  exec_cmd->callback([=, &g, &rc, &out, &err] { rc = execution(g, *ex, out, err); });
 
   struct Audit {
     std::string id;
