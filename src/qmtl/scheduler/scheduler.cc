@@ -91,14 +91,32 @@ Result<std::optional<TimePoint>> Scheduler::next_due() {
 Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, TimePoint now) {
   using Kind = TickOutcome::Kind;
   if (!w.policy_version || w.state == lifecycle::WorldState::kRetired) return std::nullopt;
-  auto pv = worlds_.get_policy(w.id, std::nullopt);
-  if (!pv) return propagate(pv);
-  auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
-  if (!doc) return propagate(doc);
-  const auto* pol = std::get_if<policy::Policy>(&*doc);
-  if (pol == nullptr) return std::nullopt;  // QMTL-form policies are not world-evaluated
-  auto schedule = Schedule::from_policy(*pol);
-  if (!schedule) return propagate(schedule);
+  // Policy versions never change, so a version's schedule is parsed once.
+  std::optional<std::optional<Schedule>> cached;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = schedules_.find(w.id);
+        it != schedules_.end() && it->second.first == *w.policy_version) {
+      cached = it->second.second;
+    }
+  }
+  if (!cached) {
+    auto pv = worlds_.get_policy(w.id, *w.policy_version);
+    if (!pv) return propagate(pv);
+    auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
+    if (!doc) return propagate(doc);
+    std::optional<Schedule> parsed;  // none: QMTL-form policies are not world-evaluated
+    if (const auto* pol = std::get_if<policy::Policy>(&*doc)) {
+      auto sch = Schedule::from_policy(*pol);
+      if (!sch) return propagate(sch);
+      parsed = std::move(*sch);
+    }
+    std::lock_guard lock(mu_);
+    schedules_[w.id] = {pv->version, parsed};
+    cached = std::move(parsed);
+  }
+  if (!*cached) return std::nullopt;
+  const Schedule* schedule = &**cached;
 
   auto stored = worlds_.get_schedule(w.id);
   if (!stored) return propagate(stored);

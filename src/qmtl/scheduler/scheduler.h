@@ -26,6 +26,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -98,6 +99,8 @@ class Scheduler {
   const Clock& clock_;
   std::mutex mu_;
   std::set<std::string, std::less<>> checked_;  // worlds whose last apply was checked
+  // By world: the policy version last seen and its schedule (none: QMTL form).
+  std::map<std::string, std::pair<int64_t, std::optional<Schedule>>, std::less<>> schedules_;
 };
 
 // Runs Scheduler::tick() on its own thread: at each due time, and at least
