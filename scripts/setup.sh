@@ -15,7 +15,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev
-  libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev
+  libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy
   prometheus wrk

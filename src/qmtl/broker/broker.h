@@ -37,6 +37,10 @@ struct Account {
   double equity() const;
 };
 
+// Books one fill into `account`: position by average cost (long and short,
+// flips included), realised PnL of what it closed, cash and fees.
+void book_fill(Account& account, const Fill& fill);
+
 class Broker {
  public:
   virtual ~Broker() = default;

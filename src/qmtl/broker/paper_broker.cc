@@ -55,15 +55,17 @@ std::vector<Fill> PaperBroker::take_fills() {
   return out;
 }
 
-void PaperBroker::book(const Fill& f) {
-  Position& p = account_.positions[f.symbol];
+void PaperBroker::book(const Fill& f) { book_fill(account_, f); }
+
+void book_fill(Account& account, const Fill& f) {
+  Position& p = account.positions[f.symbol];
   const double delta = f.side == Side::kBuy ? f.qty : -f.qty;
   if (std::fabs(p.qty) < kEpsilon || sign(p.qty) == sign(delta)) {
     p.avg_price = (p.avg_price * std::fabs(p.qty) + f.price * f.qty) / (std::fabs(p.qty) + f.qty);
     p.qty += delta;
   } else {
     const double closing = std::min(std::fabs(delta), std::fabs(p.qty));
-    account_.realised_pnl += closing * (f.price - p.avg_price) * sign(p.qty);
+    account.realised_pnl += closing * (f.price - p.avg_price) * sign(p.qty);
     p.qty += delta;
     if (std::fabs(p.qty) < kEpsilon) {
       p.qty = 0;
@@ -73,9 +75,9 @@ void PaperBroker::book(const Fill& f) {
     }
   }
   p.last_price = f.price;
-  account_.cash -= delta * f.price + f.fee;
-  account_.fees += f.fee;
-  if (p.qty == 0) account_.positions.erase(f.symbol);
+  account.cash -= delta * f.price + f.fee;
+  account.fees += f.fee;
+  if (p.qty == 0) account.positions.erase(f.symbol);
 }
 
 Result<void> PaperBroker::on_bar(const Bar& bar) {
