@@ -11,6 +11,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
 
 namespace qmtl {
@@ -123,6 +124,57 @@ TEST_F(RunCommandTest, LiveOrdersReachTheJournalAndPerformanceIsPosted) {
   EXPECT_NE(none.err.find("live broker: none (live orders are blocked)"), std::string::npos);
 }
 
+TEST_F(RunCommandTest, LiveOrdersGoToAFixExchangeAndAreBlockedWhileItIsDown) {
+  const int port = testing::free_port();
+  testing::EnvOverrides sim_env{{"SIM_PASS", "hunter2-fix"}};
+  auto sim = std::make_unique<testing::ChildProcess>(
+      std::vector<std::string>{EXCHANGE_SIM, "--port", std::to_string(port), "--store",
+                               dir_.file("sim-store"), "--log", dir_.file("sim.log"),
+                               "--password-env", "SIM_PASS", "--path", "ZZ=100,101"},
+      dir_.file("sim.err"), sim_env);
+  auto ready = sim->read_line(std::chrono::seconds(10));
+  ASSERT_TRUE(ready && ready->find("listening") != std::string::npos)
+      << slurp(dir_.file("sim.err"));
+  const auto broker = testing::write_file(
+      dir_.file("broker.yml"),
+      fmt::format("port: {}\nsender_comp_id: QMTL\ntarget_comp_id: EXCH\naccount: A1\n"
+                  "password_env: FIX_PASS\nstore_dir: {}\nheartbeat: 1s\n",
+                  port, dir_.file("fix-store")));
+  auto run = [&](const std::string& bars) {
+    std::vector<std::string> args{QMTL_BINARY,     "-o",           "json", "run",
+                                  "live",          "--feed",       bars,   "--live-broker",
+                                  "fix:" + broker, "--post-every", "0.05"};
+    auto e = env();
+    e["FIX_PASS"] = "hunter2-fix";
+    return testing::run_process(args, e);
+  };
+  auto r = run(bars_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 6u) << r.out;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(lines[i].at("route").as_string(), "live") << r.out;
+    EXPECT_EQ(lines[i].at("order_id").as_string(), fmt::format("fix-{}", i + 1));
+  }
+  EXPECT_EQ(lines.back().at("live").as_int64(), 5);
+  EXPECT_EQ(slurp(dir_.file("sim.log")).find("hunter2"), std::string::npos);
+  EXPECT_NE(slurp(dir_.file("sim.log")).find("|35=8|"), std::string::npos);  // filled there
+
+  // The exchange is gone: live orders are blocked with the reason, never sent elsewhere.
+  ASSERT_EQ(sim->stop(SIGTERM, std::chrono::seconds(10)), 0);
+  auto down = run(zigzag("down.csv", std::chrono::hours(1)));
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  auto blocked = json_lines(down.out);
+  ASSERT_EQ(blocked.size(), 6u) << down.out;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(blocked[i].at("route").as_string(), "blocked") << down.out;
+    EXPECT_NE(blocked[i].at("reason").as_string().find("not logged on"), std::string::npos)
+        << down.out;
+  }
+  EXPECT_NE(down.err.find("not logged on yet"), std::string::npos) << down.err;
+  EXPECT_EQ(down.err.find("hunter2"), std::string::npos);
+}
+
 TEST_F(RunCommandTest, DryRunTradesOnPaperAndSigtermEndsAFollowedRun) {
   testing::ChildProcess run({QMTL_BINARY, "run", "paper", "--feed", bars_, "--follow"},
                             dir_.file("run.err"), env());
@@ -150,9 +202,16 @@ TEST_F(RunCommandTest, ErrorsNameWhatToFix) {
   const std::vector<Case> cases = {
       {{"run", "ghost", "--feed", bars_}, 1, "strategy 'ghost'"},
       {{"run", "broken", "--feed", bars_}, 2, "strategy 'broken': inputs is required"},
-      {{"run", "live", "--feed", bars_, "--live-broker", "fix:x"},
+      {{"run", "live", "--feed", bars_, "--live-broker", "ib:x"},
        2,
-       "--live-broker 'fix:x': write journal:<file>"},
+       "--live-broker 'ib:x': write journal:<file> or fix:<broker.yml>"},
+      {{"run", "live", "--feed", bars_, "--live-broker", "fix:" + dir_.file("none.yml")},
+       2,
+       "cannot open broker file"},
+      {{"run", "live", "--feed", bars_, "--live-broker",
+        "fix:" + testing::write_file(dir_.file("bad.yml"), "port: 1\npassword: x\n")},
+       2,
+       "unknown key 'password' (a password goes in password_env or password_file"},
       {{"run", "live", "--feed", dir_.file("missing.csv")}, 2, "cannot open bar feed"},
       {{"run", "live"}, 2, "--feed is required"},
   };

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "qmtl/broker/fix/fix_broker.h"
 #include "qmtl/broker/journal_broker.h"
 #include "qmtl/cli/client.h"
 #include "qmtl/core/json.h"
@@ -95,16 +96,31 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
     if (!f) return report({kExitUsage, f.error().message}, err);
     feed = std::move(*f);
   }
-  std::unique_ptr<broker::JournalBroker> live;
+  SystemClock clock;  // outlives the broker that reads it
+  std::unique_ptr<broker::Broker> live;
   if (!o.live_broker.empty()) {
-    if (!o.live_broker.starts_with("journal:") || o.live_broker.size() == 8) {
-      return report(
-          {kExitUsage, fmt::format("--live-broker '{}': write journal:<file>", o.live_broker)},
-          err);
+    if (o.live_broker.starts_with("journal:") && o.live_broker.size() > 8) {
+      auto j = broker::JournalBroker::open(o.live_broker.substr(8));
+      if (!j) return report({kExitUsage, j.error().message}, err);
+      live = std::move(*j);
+    } else if (o.live_broker.starts_with("fix:") && o.live_broker.size() > 4) {
+      // A FIX session: it connects in the background; until it is logged on,
+      // live orders are refused by it and so blocked, never sent elsewhere.
+      auto config = broker::load_fix_config(o.live_broker.substr(4));
+      if (!config) return report({kExitUsage, config.error().message}, err);
+      auto f = broker::FixBroker::connect(std::move(*config), clock);
+      if (!f) return report({kExitUsage, f.error().message}, err);
+      if (!(*f)->wait_logged_on(std::chrono::seconds(5))) {
+        err << "qmtl run: the FIX session is not logged on yet: live orders are blocked until "
+               "it is\n";
+      }
+      live = std::move(*f);
+    } else {
+      return report({kExitUsage, fmt::format("--live-broker '{}': write journal:<file> or "
+                                             "fix:<broker.yml>",
+                                             o.live_broker)},
+                    err);
     }
-    auto j = broker::JournalBroker::open(o.live_broker.substr(8));
-    if (!j) return report({kExitUsage, j.error().message}, err);
-    live = std::move(*j);
   }
 
   StopOnSignal signals;
@@ -194,7 +210,8 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
       ->check(CLI::ExistingFile);
   cmd->add_option("--symbol", o->symbol, "symbol of the bars (default: the strategy's)");
   cmd->add_option("--live-broker", o->live_broker,
-                  "where Live orders go: journal:<file> (one JSON line per order); "
+                  "where Live orders go: journal:<file> (one JSON line per order) or "
+                  "fix:<broker.yml> (a FIX 4.4 session, docs/brokers.md); "
                   "default none: Live orders are blocked");
   cmd->add_option("--cash", o->cash, "starting cash of the paper book")
       ->default_str("100000")
