@@ -95,7 +95,6 @@ int main(int argc, char** argv) {
   CLI::App app{"a FIX 4.4 exchange simulator: fills orders against quoted price paths"};
   qmtl::fix::ExchangeConfig c;
   c.session.sender_comp_id = "EXCH";
-  c.session.target_comp_id = "QMTL";
   c.session.heartbeat_s = 30;
   std::vector<std::string> paths, csvs;
   std::string password_env, tick = "0s";
@@ -103,7 +102,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1, 65535));
   app.add_option("--sender", c.session.sender_comp_id, "its SenderCompID")->default_str("EXCH");
-  app.add_option("--target", c.session.target_comp_id, "the client's CompID")->default_str("QMTL");
+  std::vector<std::string> targets{"QMTL"};
+  app.add_option("--target", targets, "the clients' CompIDs (repeatable)")->default_str("QMTL");
   app.add_option("--store", c.session.store_dir, "sequence numbers and sent messages")->required();
   app.add_option("--log", c.session.log_path, "session log file (passwords as ***)");
   app.add_option("--password-env", password_env,
@@ -118,6 +118,8 @@ int main(int argc, char** argv) {
                  "reject the first N orders as throttled (transient)");
   CLI11_PARSE(app, argc, argv);
 
+  c.session.target_comp_id = targets.front();
+  c.more_targets.assign(targets.begin() + 1, targets.end());
   std::string error;
   for (const auto& p : paths) {
     qmtl::fix::ExchangeConfig::Path path;

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -222,6 +223,16 @@ TEST_F(FixBrokerTest, SequenceNumbersSurviveARestartAndThePasswordIsNeverLogged)
     EXPECT_EQ(text.find(kSecret), std::string::npos) << file;
     EXPECT_NE(text.find("554=***"), std::string::npos) << file;
   }
+  // Nor the stores, which keep every message sent (the Logon included).
+  size_t files = 0;
+  for (const auto* store : {"client-store", "exch-store"}) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.file(store))) {
+      if (!e.is_regular_file()) continue;
+      ++files;
+      EXPECT_EQ(read(e.path().string()).find(kSecret), std::string::npos) << e.path();
+    }
+  }
+  EXPECT_GE(files, 4u);
 }
 
 TEST_F(FixBrokerTest, AWrongPasswordIsRefusedAtLogon) {

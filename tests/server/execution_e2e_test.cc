@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/core/time.h"
 #include "tests/support/process.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
 
 namespace qmtl {
@@ -342,6 +344,128 @@ TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {
       seconds(20)))
       << boost::json::serialize(get("/worlds/w/execution"));
   EXPECT_EQ(state_of("two"), "DryRun");
+}
+
+// A world's FIX broker, configured through the CLI with the password named,
+// not given: the server's runner trades live on the exchange simulator, and
+// the password appears in no log, store, audit record, API answer or error.
+TEST_F(ExecutionE2eTest, AWorldsFixBrokerTradesLiveAndItsSecretLeaksNowhere) {
+  const std::string secret = "Zq9-fix-SECRET-77";
+  const int port = testing::free_port();
+  testing::ChildProcess sim(
+      {EXCHANGE_SIM, "--port", std::to_string(port), "--store", dir_.file("sim-store"), "--log",
+       dir_.file("sim.log"), "--password-env", "SIM_PASS", "--target", "QMTL-zig", "--path",
+       "ZZ=100,101"},
+      dir_.file("sim.err"), {{"SIM_PASS", secret}});
+  auto ready = sim.read_line(seconds(10));
+  ASSERT_TRUE(ready && ready->find("listening") != std::string::npos) << read(dir_.file("sim.err"));
+  // The server (and so its runners) has the password in its environment.
+  ASSERT_EQ(server_->stop(), 0);
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("s2.db"), dir_.file("server.log"),
+      std::vector<std::string>{"--no-auth", "--exec-dir", dir_.file("exec")},
+      testing::EnvOverrides{{"FIX_PASS", secret}});
+
+  std::vector<std::string> said;  // every answer and error, to search
+  auto cli = [&](std::vector<std::string> args) {
+    auto r = qmtl(std::move(args));
+    said.push_back(r.out + r.err);
+    return r;
+  };
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  ASSERT_EQ(call("POST", "/worlds/w/policy",
+                 "evaluation: {every: 1d, min_dry_run: 0s, window: 20m}\n"
+                 "gates: {promote: 'trades >= 1', demote: 'trades < 0'}\n",
+                 "application/yaml")
+                .status,
+            201);
+  ASSERT_EQ(cli({"world", "execution", "w", "--history", history_, "--feed", feed_}).exit_code, 0);
+  // A secret written into the file is refused without being repeated.
+  const auto leaky = testing::write_file(
+      dir_.file("leaky.yml"),
+      fmt::format("port: {}\nsender_comp_id: QMTL-{{strategy}}\ntarget_comp_id: EXCH\n"
+                  "password: {}\n",
+                  port, secret));
+  auto refused = cli({"world", "broker", "set", "w", "--config", leaky});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("a secret never goes in the settings"), std::string::npos)
+      << refused.err;
+  const auto good = testing::write_file(
+      dir_.file("broker.yml"),
+      fmt::format("port: {}\nsender_comp_id: QMTL-{{strategy}}\ntarget_comp_id: EXCH\n"
+                  "account: ACC-7\npassword_env: FIX_PASS\nheartbeat: 1s\n",
+                  port));
+  auto set = cli({"world", "broker", "set", "w", "--config", good});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(set.out.find("from environment variable FIX_PASS"), std::string::npos) << set.out;
+  cli({"world", "broker", "show", "w"});
+  cli({"-o", "json", "world", "broker", "show", "w"});
+
+  const auto file = testing::write_file(dir_.file("zig.yml"), zigzag("zig", 1));
+  ASSERT_EQ(cli({"strategy", "submit", file, "--world", "w"}).exit_code, 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = runner("zig");
+        return r.is_object() && r.at("state") == "running";
+      },
+      seconds(30)))
+      << server_log();
+  std::string run_id;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = call("POST", "/worlds/w/evaluate");
+        auto v = json::parse(r.body);
+        if (r.status != 201 || !v) return false;
+        if (v->at("strategies").at("zig").at("decision") != "PROMOTE") return false;
+        run_id = std::string(v->at("id").as_string());
+        return true;
+      },
+      seconds(30)))
+      << server_log();
+  ASSERT_EQ(call("POST", "/worlds/w/apply", fmt::format(R"({{"run_id": "{}"}})", run_id)).status,
+            200);
+  const std::string runner_log = dir_.file("exec/zig.runner.log");
+  ASSERT_TRUE(eventually([&] { return read(runner_log).find("replayed") != std::string::npos; },
+                         seconds(20)))
+      << read(runner_log);
+  append_bars(feed_, feed_start_, kLiveBars - 20, kLiveBars - 10, 0.01);
+  // Live orders reach the exchange over the runner's own FIX session and fill.
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto log = read(dir_.file("sim.log"));
+        return log.find("|35=D|") != std::string::npos &&
+               log.find("|49=QMTL-zig|") != std::string::npos &&
+               log.find("|150=F|") != std::string::npos;
+      },
+      seconds(20)))
+      << read(runner_log) << read(dir_.file("exec/zig.fix.log"));
+  EXPECT_NE(read(runner_log).find("-> live (fix-"), std::string::npos) << read(runner_log);
+
+  // Now look everywhere for the password.
+  said.push_back(call("GET", "/worlds/w/broker").body);
+  said.push_back(call("GET", "/worlds/w/audit").body);
+  said.push_back(call("GET", "/worlds/w/execution").body);
+  said.push_back(call("GET", "/metrics").body);
+  ASSERT_EQ(server_->stop(), 0);
+  std::vector<std::string> files{dir_.file("server.log"), dir_.file("sim.log"),
+                                 dir_.file("sim.err")};
+  for (const auto* tree : {"exec", "sim-store"}) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.file(tree))) {
+      if (e.is_regular_file()) files.push_back(e.path().string());
+    }
+  }
+  size_t fix_files = 0;
+  for (const auto& f : files) {
+    EXPECT_EQ(read(f).find(secret), std::string::npos) << f;
+    if (f.find("fix") != std::string::npos) ++fix_files;
+  }
+  EXPECT_GE(fix_files, 3u);  // the runner's session log and store were searched
+  // The database itself: the audit log and settings as stored.
+  std::ifstream db(dir_.file("s2.db"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(db)), std::istreambuf_iterator<char>());
+  EXPECT_GT(bytes.size(), 0u);
+  EXPECT_EQ(bytes.find(secret), std::string::npos);
+  for (const auto& text : said) EXPECT_EQ(text.find(secret), std::string::npos) << text;
 }
 
 TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {

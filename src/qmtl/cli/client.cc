@@ -161,7 +161,12 @@ boost::json::value yaml_to_json(const YAML::Node& n) {
 }  // namespace
 
 CliResult<boost::json::object> read_strategy_file(const std::string& path) {
-  auto text = read_file(path, "strategy file");
+  return read_mapping_file(path, "strategy file", "a strategy");
+}
+
+CliResult<boost::json::object> read_mapping_file(const std::string& path, std::string_view what,
+                                                 std::string_view thing) {
+  auto text = read_file(path, what);
   if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
   boost::json::value v;
   if (path.ends_with(".json")) {
@@ -179,7 +184,7 @@ CliResult<boost::json::object> read_strategy_file(const std::string& path) {
   }
   if (!v.is_object()) {
     return tl::unexpected(
-        Failure{kExitUsage, fmt::format("{}: a strategy must be a mapping of fields", path)});
+        Failure{kExitUsage, fmt::format("{}: {} must be a mapping of fields", path, thing)});
   }
   return std::move(v.as_object());
 }

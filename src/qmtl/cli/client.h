@@ -70,6 +70,10 @@ const boost::json::array& array_at(const boost::json::value& v, std::string_view
 // The declarative strategy in `path` (JSON, or YAML converted to JSON); usage
 // errors (exit 2) name the file, line and column.
 CliResult<boost::json::object> read_strategy_file(const std::string& path);
+// Any mapping file the same way; `what` names the file in errors ("broker
+// file"), `thing` what it must hold ("a broker configuration").
+CliResult<boost::json::object> read_mapping_file(const std::string& path, std::string_view what,
+                                                 std::string_view thing);
 
 void print_worlds_table(const boost::json::array& worlds, std::ostream& out);
 

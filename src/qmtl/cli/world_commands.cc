@@ -234,6 +234,40 @@ int execution(const Globals& g, const ExecutionOptions& o, std::ostream& out, st
   return kExitOk;
 }
 
+// `world broker set|show|clear`: the world's live broker, secrets by name only.
+int broker(const Globals& g, const std::string& verb, const std::string& id,
+           const std::string& file, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("world", id); !c) return report(c.error(), err);
+  HttpCall call{.path = fmt::format("/worlds/{}/broker", id)};
+  if (verb == "set") {
+    auto doc = read_mapping_file(file, "broker file", "a broker configuration");
+    if (!doc) return report(doc.error(), err);
+    call.method = "PUT";
+    call.body = json::dump(*doc);
+  } else if (verb == "clear") {
+    call.method = "DELETE";
+  }
+  int rc = kExitOk;
+  auto r = answer_for_table(g, call, out, err, rc);
+  if (!r) return rc;
+  const auto& b = r->as_object().at("broker");
+  if (b.is_null()) {
+    out << fmt::format(
+        "world '{}' has no live broker: live orders are blocked or go to the "
+        "execution settings' journal\n",
+        id);
+    return kExitOk;
+  }
+  Table t({"SETTING", "VALUE"});
+  for (const auto& kv : b.as_object()) {
+    if (kv.key() == "password_env" || kv.key() == "password_file") continue;
+    t.add_row({std::string(kv.key()), kv.value().is_string() ? std::string(kv.value().as_string())
+                                                             : display_number(&kv.value())});
+  }
+  t.print(out);
+  return kExitOk;
+}
+
 int policy_set(const Globals& g, const std::string& id, const std::string& file, std::ostream& out,
                std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
@@ -673,6 +707,28 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
       ->check(CLI::IsMember({"promote", "demote", "reject", "failure"}));
   alerts_cmd->callback(
       [=, &g, &rc, &out, &err] { rc = alerts(g, al->id, al->webhook, al->events, out, err); });
+
+  struct BrokerCmd {
+    std::string id, file;
+  };
+  auto bk = std::make_shared<BrokerCmd>();
+  auto* broker_cmd = world->add_subcommand(
+      "broker", "a world's live broker (FIX), secrets by reference only (docs/brokers.md)");
+  broker_cmd->require_subcommand(1);
+  auto* bset = broker_cmd->add_subcommand(
+      "set",
+      "set it from a YAML file (admin)\n  e.g. qmtl world broker set demo --config broker.yml");
+  bset->add_option("world", bk->id, "world id")->required();
+  bset->add_option("--config", bk->file, "broker file: host, port, comp ids, password_env, ...")
+      ->required()
+      ->check(CLI::ExistingFile);
+  bset->callback([=, &g, &rc, &out, &err] { rc = broker(g, "set", bk->id, bk->file, out, err); });
+  auto* bshow = broker_cmd->add_subcommand("show", "show it\n  e.g. qmtl world broker show demo");
+  bshow->add_option("world", bk->id, "world id")->required();
+  bshow->callback([=, &g, &rc, &out, &err] { rc = broker(g, "show", bk->id, "", out, err); });
+  auto* bclear = broker_cmd->add_subcommand("clear", "remove it (admin)");
+  bclear->add_option("world", bk->id, "world id")->required();
+  bclear->callback([=, &g, &rc, &out, &err] { rc = broker(g, "clear", bk->id, "", out, err); });
 
   auto ex = std::make_shared<ExecutionOptions>();
   auto* exec_cmd = world->add_subcommand(

@@ -117,6 +117,9 @@ class Api : private world::WorldObserver {
   ApiResponse put_execution(const ApiRequest&, Call&);
   ApiResponse delete_execution(const ApiRequest&, Call&);
   ApiResponse get_validation(const ApiRequest&, Call&);
+  ApiResponse get_broker(const ApiRequest&, Call&);
+  ApiResponse put_broker(const ApiRequest&, Call&);
+  ApiResponse delete_broker(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);

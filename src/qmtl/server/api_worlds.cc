@@ -287,6 +287,39 @@ ApiResponse Api::delete_execution(const ApiRequest&, Call& call) {
   return json_response(200, boost::json::object{{"world", id}, {"settings", nullptr}});
 }
 
+ApiResponse Api::get_broker(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto b = worlds_.get_broker(id);
+  if (!b) return problem(b.error());
+  return json_response(
+      200, boost::json::object{{"world", id},
+                               {"broker", *b ? boost::json::value(world::broker_settings_json(**b))
+                                             : boost::json::value(nullptr)}});
+}
+
+ApiResponse Api::put_broker(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  if (req.body.empty()) {
+    return problem(400, "the body must be the broker settings (see docs/brokers.md)");
+  }
+  auto b = worlds_.set_broker(id, req.body, call.principal.name);
+  if (!b) return problem(b.error());
+  return json_response(
+      200, boost::json::object{{"world", id}, {"broker", world::broker_settings_json(**b)}});
+}
+
+ApiResponse Api::delete_broker(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  auto b = worlds_.set_broker(id, "", call.principal.name);
+  if (!b) return problem(b.error());
+  return json_response(200, boost::json::object{{"world", id}, {"broker", nullptr}});
+}
+
 namespace {
 
 // A webhook URL without its path: the path of e.g. a Slack webhook is its secret.

@@ -240,6 +240,14 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
   }
   const bool executing =
       settings && (w.state == WorldState::kActive || w.state == WorldState::kEvalOnly);
+  std::optional<world::BrokerSettings> broker;
+  if (executing) {
+    if (auto b = worlds_.get_broker(w.id); !b) {
+      spdlog::error("execution: world '{}': {}", w.id, b.error().message);
+    } else {
+      broker = std::move(*b);
+    }
+  }
   std::set<std::string, std::less<>> validating, wanted;
   std::vector<world::Strategy> strategies;
   if (executing) {
@@ -317,9 +325,9 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
         continue;
       }
       ++slots;
-      start_runner(r, *settings, now);
+      start_runner(r, *settings, broker ? &*broker : nullptr, now);
     } else if (r.state == Runner::State::kRestarting && now >= r.next_start) {
-      start_runner(r, *settings, now);
+      start_runner(r, *settings, broker ? &*broker : nullptr, now);
     }
   }
 }
@@ -427,7 +435,7 @@ void ExecutionManager::finish_job(Job& job) {
 }
 
 void ExecutionManager::start_runner(Runner& r, const world::ExecutionSettings& settings,
-                                    SteadyTime now) {
+                                    const world::BrokerSettings* broker, SteadyTime now) {
   std::vector<std::string> argv{options_.qmtl_binary,
                                 "--gateway-url",
                                 options_.gateway_url,
@@ -438,14 +446,40 @@ void ExecutionManager::start_runner(Runner& r, const world::ExecutionSettings& s
                                 "--follow",
                                 "--cash",
                                 fmt::format("{}", settings.cash)};
-  if (!settings.live_broker.empty()) {
-    // One journal per strategy when the path asks for it.
-    std::string broker = settings.live_broker;
-    for (size_t at; (at = broker.find("{strategy}")) != std::string::npos;) {
-      broker.replace(at, 10, r.strategy);
+  auto per_strategy = [&r](std::string text) {
+    for (size_t at; (at = text.find("{strategy}")) != std::string::npos;) {
+      text.replace(at, 10, r.strategy);
+    }
+    return text;
+  };
+  if (broker != nullptr) {
+    // The world's FIX broker, one session per runner. The file names where the
+    // password is, never the password: the runner reads it from its
+    // environment (inherited from the server) or the file.
+    std::string yml = fmt::format(
+        "host: {}\nport: {}\nsender_comp_id: {}\ntarget_comp_id: {}\nstore_dir: {}\n"
+        "log: {}\nheartbeat: {}s\n",
+        broker->host, broker->port, per_strategy(broker->sender_comp_id),
+        per_strategy(broker->target_comp_id), path_for(r.strategy, "fix-store"),
+        path_for(r.strategy, "fix.log"), broker->heartbeat_s);
+    if (!broker->account.empty()) yml += fmt::format("account: {}\n", broker->account);
+    if (!broker->username.empty()) yml += fmt::format("username: {}\n", broker->username);
+    if (!broker->password_env.empty())
+      yml += fmt::format("password_env: {}\n", broker->password_env);
+    if (!broker->password_file.empty()) {
+      yml += fmt::format("password_file: {}\n", broker->password_file);
+    }
+    const std::string file = path_for(r.strategy, "broker.yml");
+    if (auto w = write_file_atomically(file, yml); !w) {
+      spdlog::error("execution: cannot write {}: {}", file, w.error().message);
+      return;
     }
     argv.push_back("--live-broker");
-    argv.push_back(broker);
+    argv.push_back("fix:" + file);
+  } else if (!settings.live_broker.empty()) {
+    // One journal per strategy when the path asks for it.
+    argv.push_back("--live-broker");
+    argv.push_back(per_strategy(settings.live_broker));
   }
   if (!settings.symbol.empty()) {
     argv.push_back("--symbol");

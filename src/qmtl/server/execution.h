@@ -87,7 +87,8 @@ class ExecutionManager {
   void finish_job(Job& job);
   void start_job(const world::Strategy& s, const world::ExecutionSettings& settings,
                  SteadyTime now);
-  void start_runner(Runner& r, const world::ExecutionSettings& settings, SteadyTime now);
+  void start_runner(Runner& r, const world::ExecutionSettings& settings,
+                    const world::BrokerSettings* broker, SteadyTime now);
   void stop_runner(Runner& r, SteadyTime now, std::string why);
   std::string path_for(std::string_view strategy, std::string_view what) const;
 

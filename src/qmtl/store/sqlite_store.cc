@@ -178,12 +178,14 @@ CREATE TABLE alert_hooks (
   updated_at_us INTEGER NOT NULL
 ) STRICT;
 )sql"},
-    {8, "execution settings and validation backtests",
+    {8, "world settings and validation backtests",
      R"sql(
-CREATE TABLE execution_configs (
-  world_id      TEXT PRIMARY KEY REFERENCES worlds (id),
+CREATE TABLE world_settings (
+  world_id      TEXT NOT NULL REFERENCES worlds (id),
+  kind          TEXT NOT NULL,
   doc           TEXT NOT NULL,
-  updated_at_us INTEGER NOT NULL
+  updated_at_us INTEGER NOT NULL,
+  PRIMARY KEY (world_id, kind)
 ) STRICT;
 CREATE TABLE validations (
   strategy_id    TEXT PRIMARY KEY REFERENCES strategies (id),
@@ -886,37 +888,39 @@ Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecor
   return tx->commit();
 }
 
-Result<std::optional<ExecutionConfig>> SqliteStore::get_execution_config(
-    std::string_view world_id) {
+Result<std::optional<WorldSetting>> SqliteStore::get_world_setting(std::string_view world_id,
+                                                                   std::string_view kind) {
   std::lock_guard lock(mu_);
-  auto st =
-      prepared(db_, "SELECT world_id, doc, updated_at_us FROM execution_configs WHERE world_id = ?",
-               world_id);
+  auto st = prepared(db_,
+                     "SELECT world_id, kind, doc, updated_at_us FROM world_settings WHERE "
+                     "world_id = ? AND kind = ?",
+                     world_id, kind);
   if (!st) return propagate(st);
   auto row = st->step();
   if (!row) return propagate(row);
-  if (!*row) return std::optional<ExecutionConfig>();
-  return std::optional<ExecutionConfig>(ExecutionConfig{.world_id = st->column_text(0),
-                                                        .doc = st->column_text(1),
-                                                        .updated_at = from_us(st->column_int(2))});
+  if (!*row) return std::optional<WorldSetting>();
+  return std::optional<WorldSetting>(WorldSetting{.world_id = st->column_text(0),
+                                                  .kind = st->column_text(1),
+                                                  .doc = st->column_text(2),
+                                                  .updated_at = from_us(st->column_int(3))});
 }
 
-Result<void> SqliteStore::put_execution_config(const ExecutionConfig& config,
-                                               const AuditRecord& audit) {
+Result<void> SqliteStore::put_world_setting(const WorldSetting& setting, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
-  if (auto w = get_world_locked(config.world_id); !w) return propagate(w);
-  if (config.doc.empty()) {
-    if (auto r = run_sql(db_, "DELETE FROM execution_configs WHERE world_id = ?", config.world_id);
+  if (auto w = get_world_locked(setting.world_id); !w) return propagate(w);
+  if (setting.doc.empty()) {
+    if (auto r = run_sql(db_, "DELETE FROM world_settings WHERE world_id = ? AND kind = ?",
+                         setting.world_id, setting.kind);
         !r) {
       return r;
     }
   } else if (auto r = run_sql(db_,
-                              "INSERT INTO execution_configs (world_id, doc, updated_at_us) "
-                              "VALUES (?, ?, ?) ON CONFLICT (world_id) DO UPDATE SET doc = "
-                              "excluded.doc, updated_at_us = excluded.updated_at_us",
-                              config.world_id, config.doc, config.updated_at);
+                              "INSERT INTO world_settings (world_id, kind, doc, updated_at_us) "
+                              "VALUES (?, ?, ?, ?) ON CONFLICT (world_id, kind) DO UPDATE SET "
+                              "doc = excluded.doc, updated_at_us = excluded.updated_at_us",
+                              setting.world_id, setting.kind, setting.doc, setting.updated_at);
              !r) {
     return r;
   }

@@ -52,9 +52,9 @@ class SqliteStore final : public Store {
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
   Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) override;
   Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) override;
-  Result<std::optional<ExecutionConfig>> get_execution_config(std::string_view world_id) override;
-  Result<void> put_execution_config(const ExecutionConfig& config,
-                                    const AuditRecord& audit) override;
+  Result<std::optional<WorldSetting>> get_world_setting(std::string_view world_id,
+                                                        std::string_view kind) override;
+  Result<void> put_world_setting(const WorldSetting& setting, const AuditRecord& audit) override;
   Result<void> finish_validation(const ValidationRecord& v, lifecycle::StrategyState next,
                                  const AuditRecord& audit) override;
   Result<std::optional<ValidationRecord>> get_validation(std::string_view strategy_id,

@@ -151,14 +151,15 @@ struct AlertHook {
   friend bool operator==(const AlertHook&, const AlertHook&) = default;
 };
 
-// How a world's strategies are executed by the server (issue #9): `doc` is a
-// JSON object the world service validated (history file and window for
-// validation backtests, live feed, live broker, concurrency limits).
-struct ExecutionConfig {
+// A world's settings of one kind, as a JSON object the world service
+// validated: "execution" (how the server validates and runs its strategies),
+// "broker" (its live broker connection; names of secrets, never secrets).
+struct WorldSetting {
   std::string world_id;
+  std::string kind;
   std::string doc;
   TimePoint updated_at;
-  friend bool operator==(const ExecutionConfig&, const ExecutionConfig&) = default;
+  friend bool operator==(const WorldSetting&, const WorldSetting&) = default;
 };
 
 // The validation backtest of a strategy (SPEC §3 Validating): its outcome, why,
@@ -266,13 +267,12 @@ class Store {
   // `audit`. kNotFound if the world is absent.
   virtual Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) = 0;
 
-  // The world's execution settings, if set.
-  virtual Result<std::optional<ExecutionConfig>> get_execution_config(
-      std::string_view world_id) = 0;
+  // The world's settings of `kind`, if set.
+  virtual Result<std::optional<WorldSetting>> get_world_setting(std::string_view world_id,
+                                                                std::string_view kind) = 0;
   // Sets (or, with an empty doc, removes) them and records `audit`. kNotFound
   // if the world is absent.
-  virtual Result<void> put_execution_config(const ExecutionConfig& config,
-                                            const AuditRecord& audit) = 0;
+  virtual Result<void> put_world_setting(const WorldSetting& setting, const AuditRecord& audit) = 0;
 
   // Ends a strategy's validation in one transaction: stores `v` with its
   // records (replacing an earlier one of the strategy), moves the strategy from

@@ -143,6 +143,178 @@ boost::json::object execution_settings_json(const ExecutionSettings& s) {
   return o;
 }
 
+namespace {
+
+tl::unexpected<Error> bad_broker(std::string msg) {
+  return make_error(ErrorCode::kInvalidArgument, "broker: " + std::move(msg));
+}
+
+bool comp_id_ok(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '{' || c == '}';
+  });
+}
+
+}  // namespace
+
+Result<BrokerSettings> parse_broker_settings(std::string_view text) {
+  auto doc = json::parse(text);
+  if (!doc) return bad_broker(doc.error().message);
+  auto o = json::as_object(*doc, "the broker settings");
+  if (!o) return bad_broker(o.error().message);
+  boost::json::object obj;
+  for (const auto& kv : **o) {
+    const std::string_view key = kv.key();
+    // Never echo what might be a secret: only the key is named.
+    if (key.find("password") != std::string_view::npos && key != "password_env" &&
+        key != "password_file") {
+      return bad_broker(
+          fmt::format("'{}' is not taken: a secret never goes in the settings; "
+                      "name the variable (password_env) or file (password_file) "
+                      "that holds it on the server",
+                      key));
+    }
+    if (key == "secret" || key == "token" || key == "api_key") {
+      return bad_broker(
+          fmt::format("'{}' is not taken: name the variable or file that holds it", key));
+    }
+    if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
+  }
+  if (auto r = json::check_keys(
+          obj,
+          {"type", "host", "port", "sender_comp_id", "target_comp_id", "account", "username",
+           "password_env", "password_file", "heartbeat", "credentials", "updated_at"},
+          "the broker settings");
+      !r) {
+    return bad_broker(r.error().message);
+  }
+  BrokerSettings s;
+  auto str = [&](std::string_view key, std::string& out, bool required) -> Result<void> {
+    auto v = json::get_optional_string(obj, key);
+    if (!v) return bad_broker(v.error().message);
+    if (!*v || (*v)->empty()) {
+      if (required) return bad_broker(fmt::format("field '{}' is required", key));
+      return {};
+    }
+    out = **v;
+    return {};
+  };
+  std::string type = "fix";
+  if (auto r = str("type", type, false); !r) return propagate(r);
+  if (type != "fix") return bad_broker(fmt::format("type '{}' is not one of: fix", type));
+  if (auto r = str("host", s.host, false); !r) return propagate(r);
+  auto port = json::get_optional_int(obj, "port");
+  if (!port) return bad_broker(port.error().message);
+  if (!*port || **port < 1 || **port > 65535) {
+    return bad_broker("field 'port' is required: a number from 1 to 65535");
+  }
+  s.port = static_cast<int>(**port);
+  for (auto [key, out] : {std::pair{"sender_comp_id", &s.sender_comp_id},
+                          std::pair{"target_comp_id", &s.target_comp_id}}) {
+    if (auto r = str(key, *out, true); !r) return propagate(r);
+    if (!comp_id_ok(*out)) {
+      return bad_broker(fmt::format("'{}' takes letters, digits, - _ . and {{strategy}}", key));
+    }
+  }
+  if (auto r = str("account", s.account, false); !r) return propagate(r);
+  if (auto r = str("username", s.username, false); !r) return propagate(r);
+  if (auto r = str("password_env", s.password_env, false); !r) return propagate(r);
+  if (auto r = str("password_file", s.password_file, false); !r) return propagate(r);
+  if (!s.password_env.empty() && !s.password_file.empty()) {
+    return bad_broker("give password_env or password_file, not both");
+  }
+  if (!s.password_env.empty() &&
+      !std::all_of(s.password_env.begin(), s.password_env.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      })) {
+    return bad_broker("'password_env' takes the name of an environment variable");
+  }
+  if (!s.password_file.empty() && !std::filesystem::path(s.password_file).is_absolute()) {
+    return bad_broker("'password_file' must be an absolute path on the server");
+  }
+  std::string hb;
+  if (auto r = str("heartbeat", hb, false); !r) return propagate(r);
+  if (!hb.empty()) {
+    auto d = parse_duration(hb);
+    if (!d || *d < std::chrono::seconds(1)) {
+      return bad_broker("'heartbeat' takes a duration of at least 1s, such as 30s");
+    }
+    s.heartbeat_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
+  }
+  return s;
+}
+
+boost::json::object broker_settings_json(const BrokerSettings& s) {
+  auto opt = [](const std::string& v) {
+    return v.empty() ? boost::json::value(nullptr) : boost::json::value(v);
+  };
+  boost::json::object o{
+      {"type", s.type},
+      {"host", s.host},
+      {"port", s.port},
+      {"sender_comp_id", s.sender_comp_id},
+      {"target_comp_id", s.target_comp_id},
+      {"account", opt(s.account)},
+      {"username", opt(s.username)},
+      {"password_env", opt(s.password_env)},
+      {"password_file", opt(s.password_file)},
+      {"heartbeat", format_duration(std::chrono::seconds(s.heartbeat_s))},
+      {"credentials", !s.password_env.empty()    ? "from environment variable " + s.password_env
+                      : !s.password_file.empty() ? "from file " + s.password_file
+                                                 : std::string("none")}};
+  if (s.updated_at != TimePoint{}) o["updated_at"] = format_timestamp(s.updated_at);
+  return o;
+}
+
+Result<std::optional<BrokerSettings>> WorldService::set_broker(std::string_view world_id,
+                                                               std::string_view doc,
+                                                               std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  std::optional<BrokerSettings> settings;
+  if (!doc.empty()) {
+    auto s = parse_broker_settings(doc);
+    if (!s) return propagate(s);
+    settings = std::move(*s);
+  }
+  const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  const TimePoint now = clock_.now();
+  store::WorldSetting setting{
+      .world_id = std::string(world_id), .kind = "broker", .updated_at = now};
+  if (settings) {
+    settings->updated_at = now;
+    auto o = broker_settings_json(*settings);
+    o.erase("updated_at");
+    o.erase("credentials");
+    setting.doc = json::dump(o);
+  }
+  const AuditRecord audit{
+      .at = now,
+      .actor = std::string(actor),
+      .world_id = std::string(world_id),
+      .entity = "world",
+      .entity_id = std::string(world_id),
+      .event = settings ? "BROKER_SET" : "BROKER_REMOVED",
+      .after = settings ? std::optional<std::string>(setting.doc) : std::nullopt};
+  if (auto r = store_.put_world_setting(setting, audit); !r) return propagate(r);
+  return settings;
+}
+
+Result<std::optional<BrokerSettings>> WorldService::get_broker(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  auto c = store_.get_world_setting(world_id, "broker");
+  if (!c) return propagate(c);
+  if (!*c) return std::optional<BrokerSettings>();
+  auto s = parse_broker_settings((*c)->doc);
+  if (!s) return propagate(s);
+  s->updated_at = (*c)->updated_at;
+  return std::optional<BrokerSettings>(std::move(*s));
+}
+
 Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string_view world_id,
                                                                      std::string_view doc,
                                                                      std::string_view actor) {
@@ -159,7 +331,8 @@ Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string
   auto w = writable_world(world_id);
   if (!w) return propagate(w);
   const TimePoint now = clock_.now();
-  store::ExecutionConfig config{.world_id = std::string(world_id), .updated_at = now};
+  store::WorldSetting config{
+      .world_id = std::string(world_id), .kind = "execution", .updated_at = now};
   if (settings) {
     settings->updated_at = now;
     auto o = execution_settings_json(*settings);
@@ -174,13 +347,13 @@ Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string
       .entity_id = std::string(world_id),
       .event = settings ? "EXECUTION_SET" : "EXECUTION_REMOVED",
       .after = settings ? std::optional<std::string>(config.doc) : std::nullopt};
-  if (auto r = store_.put_execution_config(config, audit); !r) return propagate(r);
+  if (auto r = store_.put_world_setting(config, audit); !r) return propagate(r);
   return settings;
 }
 
 Result<std::optional<ExecutionSettings>> WorldService::get_execution(std::string_view world_id) {
   if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  auto c = store_.get_execution_config(world_id);
+  auto c = store_.get_world_setting(world_id, "execution");
   if (!c) return propagate(c);
   if (!*c) return std::optional<ExecutionSettings>();
   auto s = parse_execution_settings((*c)->doc);

@@ -83,6 +83,30 @@ Result<ExecutionSettings> parse_execution_settings(std::string_view json);
 // The settings as that JSON object (with "updated_at").
 boost::json::object execution_settings_json(const ExecutionSettings& s);
 
+// A world's live broker (SPEC §8): a FIX 4.4 session per runner. Holds the
+// *names* of its secrets (an environment variable or a file on the server),
+// never a secret itself. In sender_comp_id and store paths, {strategy}
+// becomes the strategy id, so each runner has a session of its own.
+struct BrokerSettings {
+  std::string type = "fix";
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string sender_comp_id;
+  std::string target_comp_id;
+  std::string account;
+  std::string username;
+  std::string password_env;   // the variable that holds the password, or
+  std::string password_file;  // the file that does (absolute path)
+  int heartbeat_s = 30;
+  TimePoint updated_at;
+};
+// Parses the JSON object of PUT /worlds/{id}/broker. kInvalidArgument names
+// the field; a field that would hold a secret ("password", "secret", ...) is
+// refused without repeating its value.
+Result<BrokerSettings> parse_broker_settings(std::string_view json);
+// As shown by the API and CLI: references to secrets, never values.
+boost::json::object broker_settings_json(const BrokerSettings& s);
+
 // What a validation backtest produced, for finish_validation.
 struct BacktestOutcome {
   bool ok = false;    // the run completed
@@ -195,6 +219,11 @@ class WorldService {
                                                          std::string_view doc,
                                                          std::string_view actor);
   Result<std::optional<ExecutionSettings>> get_execution(std::string_view world_id);
+  // The world's live broker; `doc` empty removes it. Audited as BROKER_SET
+  // with the settings as shown (no secret exists in them to leak).
+  Result<std::optional<BrokerSettings>> set_broker(std::string_view world_id, std::string_view doc,
+                                                   std::string_view actor);
+  Result<std::optional<BrokerSettings>> get_broker(std::string_view world_id);
 
   // Ends the validation of a Validating strategy (SPEC §3): a failed run, or a
   // true or unevaluable `reject` gate of the world's current policy over the

@@ -65,7 +65,7 @@ Result<FixBrokerConfig> load_fix_config(const std::string& path) {
   if (!root.IsMap()) return bad(path, "must be a mapping of host, port, sender_comp_id, ...");
   static constexpr std::string_view kKeys[] = {
       "host",         "port",          "sender_comp_id", "target_comp_id", "account", "username",
-      "password_env", "password_file", "store_dir",      "heartbeat",      "cash"};
+      "password_env", "password_file", "store_dir",      "heartbeat",      "cash",    "log"};
   FixBrokerConfig c;
   try {
     for (const auto& kv : root) {
@@ -131,6 +131,9 @@ Result<FixBrokerConfig> load_fix_config(const std::string& path) {
     auto store = str("store_dir", false);
     if (!store) return propagate(store);
     c.store_dir = store->empty() ? path + ".store" : *store;
+    auto log = str("log", false);
+    if (!log) return propagate(log);
+    c.log_path = *log;
     auto hb = str("heartbeat", false);
     if (!hb) return propagate(hb);
     if (!hb->empty()) {

@@ -61,6 +61,7 @@ struct FixBrokerConfig {
 //   username: desk          # optional
 //   password_env: FIX_PASS  # or password_file: /etc/qmtl/fix.secret
 //   store_dir: /var/lib/qmtl/fix   # default: <file>.store
+//   log: /var/log/qmtl/fix.log     # the session log; default none
 //   heartbeat: 30s
 // The password is read from the named variable or file, never from the YAML
 // itself. kInvalidArgument names the field; no message ever contains the

@@ -87,6 +87,63 @@ class RedactingLogFactory : public FIX::LogFactory {
   std::shared_ptr<LogFile> out_;
 };
 
+// QuickFIX keeps every message it sends, the Logon with its password
+// included, for resends; this store keeps them with tag 554 as ***. (Admin
+// messages are never resent, so nothing is lost.)
+class RedactingStore : public FIX::MessageStore {
+ public:
+  explicit RedactingStore(FIX::MessageStore* inner) : inner_(inner) {}
+  FIX::MessageStore* inner() { return inner_; }
+  bool set(int n, const std::string& m) throw(FIX::IOException) override {
+    return inner_->set(n, m.find("554=") == std::string::npos ? m : redact(m));
+  }
+  void get(int b, int e, std::vector<std::string>& out) const throw(FIX::IOException) override {
+    inner_->get(b, e, out);
+  }
+  int getNextSenderMsgSeqNum() const throw(FIX::IOException) override {
+    return inner_->getNextSenderMsgSeqNum();
+  }
+  int getNextTargetMsgSeqNum() const throw(FIX::IOException) override {
+    return inner_->getNextTargetMsgSeqNum();
+  }
+  void setNextSenderMsgSeqNum(int n) throw(FIX::IOException) override {
+    inner_->setNextSenderMsgSeqNum(n);
+  }
+  void setNextTargetMsgSeqNum(int n) throw(FIX::IOException) override {
+    inner_->setNextTargetMsgSeqNum(n);
+  }
+  void incrNextSenderMsgSeqNum() throw(FIX::IOException) override {
+    inner_->incrNextSenderMsgSeqNum();
+  }
+  void incrNextTargetMsgSeqNum() throw(FIX::IOException) override {
+    inner_->incrNextTargetMsgSeqNum();
+  }
+  FIX::UtcTimeStamp getCreationTime() const throw(FIX::IOException) override {
+    return inner_->getCreationTime();
+  }
+  void reset() throw(FIX::IOException) override { inner_->reset(); }
+  void refresh() throw(FIX::IOException) override { inner_->refresh(); }
+
+ private:
+  FIX::MessageStore* inner_;
+};
+
+class RedactingStoreFactory : public FIX::MessageStoreFactory {
+ public:
+  explicit RedactingStoreFactory(const FIX::SessionSettings& s) : files_(s) {}
+  FIX::MessageStore* create(const FIX::SessionID& id) override {
+    return new RedactingStore(files_.create(id));
+  }
+  void destroy(FIX::MessageStore* store) override {
+    auto* r = static_cast<RedactingStore*>(store);
+    files_.destroy(r->inner());
+    delete r;
+  }
+
+ private:
+  FIX::FileStoreFactory files_;
+};
+
 void make_dirs(const std::string& path) {
   std::string partial;
   std::stringstream ss(path);
@@ -154,7 +211,7 @@ class ClientImpl : public Client, public FIX::Application {
   bool open(std::string* error) {
     try {
       settings_ = settings_for(config_, true, &id_);
-      store_.reset(new FIX::FileStoreFactory(settings_));
+      store_.reset(new RedactingStoreFactory(settings_));
       logs_.reset(new RedactingLogFactory(config_.log_path));
       initiator_.reset(new FIX::SocketInitiator(*this, *store_, settings_, *logs_));
       initiator_->start();
@@ -275,7 +332,7 @@ class ClientImpl : public Client, public FIX::Application {
   ClientListener* listener_;
   FIX::SessionID id_;
   FIX::SessionSettings settings_;
-  std::unique_ptr<FIX::FileStoreFactory> store_;
+  std::unique_ptr<RedactingStoreFactory> store_;
   std::unique_ptr<RedactingLogFactory> logs_;
   std::unique_ptr<FIX::SocketInitiator> initiator_;
   std::atomic<bool> logged_on_{false};
@@ -297,7 +354,12 @@ class ExchangeImpl : public Exchange, public FIX::Application {
   bool open(std::string* error) {
     try {
       settings_ = settings_for(config_.session, false, &id_);
-      store_.reset(new FIX::FileStoreFactory(settings_));
+      for (const auto& target : config_.more_targets) {
+        FIX::Dictionary d = settings_.get(id_);
+        d.setString("TargetCompID", target);
+        settings_.set(FIX::SessionID("FIX.4.4", config_.session.sender_comp_id, target), d);
+      }
+      store_.reset(new RedactingStoreFactory(settings_));
       logs_.reset(new RedactingLogFactory(config_.session.log_path));
       acceptor_.reset(new FIX::SocketAcceptor(*this, *store_, settings_, *logs_));
       acceptor_->start();
@@ -349,15 +411,15 @@ class ExchangeImpl : public Exchange, public FIX::Application {
     }
   }
   void fromApp(const FIX::Message& m,
-               const FIX::SessionID&) throw(FIX::FieldNotFound, FIX::IncorrectDataFormat,
-                                            FIX::IncorrectTagValue,
-                                            FIX::UnsupportedMessageType) override {
+               const FIX::SessionID& session) throw(FIX::FieldNotFound, FIX::IncorrectDataFormat,
+                                                    FIX::IncorrectTagValue,
+                                                    FIX::UnsupportedMessageType) override {
     const std::string type = m.getHeader().getField(FIX::FIELD::MsgType);
     std::lock_guard<std::mutex> lock(mu_);
     if (type == "D") {
-      on_new_order(m);
+      on_new_order(m, session);
     } else if (type == "F") {
-      on_cancel(m);
+      on_cancel(m, session);
     } else {
       throw FIX::UnsupportedMessageType();
     }
@@ -373,11 +435,13 @@ class ExchangeImpl : public Exchange, public FIX::Application {
     char side = '1', ord_type = '1';
     double qty = 0, cum = 0, price = 0, stop_px = 0;
     bool triggered = false;
+    FIX::SessionID session;  // the client's, for its reports
   };
 
-  void on_new_order(const FIX::Message& m) {
+  void on_new_order(const FIX::Message& m, const FIX::SessionID& session) {
     ++received_;
     Resting o;
+    o.session = session;
     o.cl_ord_id = field_or(m, FIX::FIELD::ClOrdID);
     o.symbol = field_or(m, FIX::FIELD::Symbol);
     o.side = field_or(m, FIX::FIELD::Side, "1")[0];
@@ -398,7 +462,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
     if (open_[o.cl_ord_id].cum >= o.qty) open_.erase(o.cl_ord_id);
   }
 
-  void on_cancel(const FIX::Message& m) {
+  void on_cancel(const FIX::Message& m, const FIX::SessionID& session) {
     const std::string orig = field_or(m, FIX::FIELD::OrigClOrdID);
     const std::string cl = field_or(m, FIX::FIELD::ClOrdID);
     auto it = open_.find(orig);
@@ -406,7 +470,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
       FIX44::OrderCancelReject r(FIX::OrderID("NONE"), FIX::ClOrdID(cl), FIX::OrigClOrdID(orig),
                                  FIX::OrdStatus('8'), FIX::CxlRejResponseTo('1'));
       r.set(FIX::Text("unknown order: not open"));
-      FIX::Session::sendToTarget(r, id_);
+      FIX::Session::sendToTarget(r, session);
       return;
     }
     Resting o = it->second;
@@ -417,7 +481,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
     r.set(FIX::ClOrdID(cl));
     r.set(FIX::OrigClOrdID(o.cl_ord_id));
     r.set(FIX::Symbol(o.symbol));
-    FIX::Session::sendToTarget(r, id_);
+    FIX::Session::sendToTarget(r, o.session);
   }
 
   void reject(const Resting& o, int reason, const std::string& text) {
@@ -428,7 +492,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
     r.set(FIX::Symbol(o.symbol));
     r.set(FIX::OrdRejReason(reason));
     r.set(FIX::Text(text));
-    FIX::Session::sendToTarget(r, id_);
+    FIX::Session::sendToTarget(r, o.session);
   }
 
   void report(const Resting& o, char exec_type, char status, double last_qty, double last_px,
@@ -445,7 +509,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
       r.set(FIX::LastPx(last_px));
     }
     if (!text.empty()) r.set(FIX::Text(text));
-    FIX::Session::sendToTarget(r, id_);
+    FIX::Session::sendToTarget(r, o.session);
   }
 
   // Fills what the current quote allows, in pieces of at most max_fill_qty.
@@ -482,7 +546,7 @@ class ExchangeImpl : public Exchange, public FIX::Application {
   ExchangeConfig config_;
   FIX::SessionID id_;
   FIX::SessionSettings settings_;
-  std::unique_ptr<FIX::FileStoreFactory> store_;
+  std::unique_ptr<RedactingStoreFactory> store_;
   std::unique_ptr<RedactingLogFactory> logs_;
   std::unique_ptr<FIX::SocketAcceptor> acceptor_;
   mutable std::mutex mu_;

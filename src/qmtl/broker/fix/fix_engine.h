@@ -109,6 +109,8 @@ class Client {
 // quote of the symbol; the quote moves only through set_price/advance.
 struct ExchangeConfig {
   SessionConfig session;  // port = listen port
+  // Further clients (TargetCompIDs) it accepts beside session.target_comp_id.
+  std::vector<std::string> more_targets;
   // A symbol's price path; advance() moves each symbol to its next price (the
   // last one stays).
   struct Path {
