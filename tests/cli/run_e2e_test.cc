@@ -7,7 +7,9 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
@@ -173,6 +175,136 @@ TEST_F(RunCommandTest, LiveOrdersGoToAFixExchangeAndAreBlockedWhileItIsDown) {
   }
   EXPECT_NE(down.err.find("not logged on yet"), std::string::npos) << down.err;
   EXPECT_EQ(down.err.find("hunter2"), std::string::npos);
+}
+
+// The world's position policy on real processes: promoted with carry, the
+// runner buys its paper position on the FIX exchange; demoted with flatten, it
+// sells what it holds live; both are in the audit log with their orders.
+TEST_F(RunCommandTest, HandsPositionsOverOnPromotionAndDemotion) {
+  const int port = testing::free_port();
+  testing::ChildProcess sim(
+      {EXCHANGE_SIM, "--port", std::to_string(port), "--store", dir_.file("sim-store"), "--log",
+       dir_.file("sim.log"), "--path", "ZZ=100"},
+      dir_.file("sim.err"));
+  auto ready = sim.read_line(std::chrono::seconds(10));
+  ASSERT_TRUE(ready && ready->find("listening") != std::string::npos)
+      << slurp(dir_.file("sim.err"));
+  const auto broker = testing::write_file(
+      dir_.file("broker.yml"),
+      fmt::format("port: {}\nsender_comp_id: QMTL\ntarget_comp_id: EXCH\nstore_dir: {}\n"
+                  "heartbeat: 1s\n",
+                  port, dir_.file("fix-store")));
+  // Three bars: a buy after the rise fills at the third bar's open, so the
+  // paper book holds +2 ZZ (the sell after the fall is still open).
+  std::string csv = "date,open,high,low,close,volume\n";
+  const TimePoint start =
+      std::chrono::floor<std::chrono::minutes>(SystemClock().now()) - std::chrono::minutes(10);
+  for (int i = 0; i < 3; ++i) {
+    const int close = i == 1 ? 101 : 100;
+    csv += fmt::format("{},{},{},{},{},1000\n", format_timestamp(start + std::chrono::minutes(i)),
+                       close, close, close, close);
+  }
+  const auto feed = testing::write_file(dir_.file("paper.csv"), csv);
+  auto e = env();
+  testing::ChildProcess runner(
+      {QMTL_BINARY, "-o", "json", "run", "paper", "--feed", feed, "--follow", "--live-broker",
+       "fix:" + broker, "--post-every", "0.05"},
+      dir_.file("runner.err"), e);
+  std::vector<boost::json::value> lines;
+  auto next_line = [&](const std::string& key) -> boost::json::value {
+    for (int i = 0; i < 20; ++i) {
+      auto l = runner.read_line(std::chrono::seconds(10));
+      if (!l) break;
+      auto v = json::parse(*l);
+      if (v && v->is_object() && v->as_object().contains(key)) return *v;
+    }
+    ADD_FAILURE() << "no line with '" << key << "'; stderr: " << slurp(dir_.file("runner.err"));
+    return nullptr;
+  };
+  ASSERT_FALSE(next_line("route").is_null());  // the buy
+  ASSERT_FALSE(next_line("route").is_null());  // the sell
+
+  auto post = [&](const std::string& path, const std::string& body, const std::string& type) {
+    auto r = http_request(server_->url(),
+                          {.method = "POST", .path = path, .body = body, .content_type = type});
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : HttpReply{};
+  };
+  // Evaluate until the decision for 'paper' is `want`, then apply that run.
+  auto evaluate_and_apply = [&](const std::string& want) {
+    for (int i = 0; i < 100; ++i) {
+      auto r = post("/worlds/w/evaluate", "", "application/json");
+      auto v = json::parse(r.body);
+      if (r.status == 201 && v && v->at("strategies").at("paper").at("decision") == want.c_str()) {
+        auto a = post("/worlds/w/apply",
+                      fmt::format(R"({{"run_id": "{}"}})", v->at("id").as_string().c_str()),
+                      "application/json");
+        EXPECT_EQ(a.status, 200) << a.body;
+        return true;
+      }
+      if (i == 99) ADD_FAILURE() << r.body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_EQ(post("/worlds/w/policy",
+                 "evaluation: {every: 1d, min_dry_run: 0s, window: 1m}\n"
+                 "gates: {promote: 'trades >= 0'}\nscore: trades\n"
+                 "position: {on_promote: carry, on_demote: flatten}\n",
+                 "application/yaml")
+                .status,
+            201);
+  ASSERT_TRUE(evaluate_and_apply("PROMOTE"));
+  auto promoted = next_line("handover");
+  ASSERT_TRUE(promoted.is_object());
+  EXPECT_EQ(promoted.at("handover"), "PROMOTE");
+  EXPECT_EQ(promoted.at("policy"), "carry");
+  EXPECT_TRUE(promoted.at("live_positions").as_object().empty());  // a fresh live account
+  ASSERT_EQ(promoted.at("orders").as_array().size(), 1u) << promoted;
+  EXPECT_EQ(promoted.at("orders").at(0), "buy 2 ZZ (fix-1)");
+  // Filled at the exchange before the demotion.
+  for (int i = 0; i < 100 && slurp(dir_.file("sim.log")).find("|150=F|") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  ASSERT_EQ(post("/worlds/w/policy",
+                 "evaluation: {every: 1d, min_dry_run: 0s, window: 1m}\n"
+                 "gates: {promote: 'trades < 0'}\nscore: trades\n"
+                 "position: {on_promote: carry, on_demote: flatten}\n",
+                 "application/yaml")
+                .status,
+            201);
+  ASSERT_TRUE(evaluate_and_apply("DEMOTE"));
+  auto demoted = next_line("handover");
+  ASSERT_TRUE(demoted.is_object());
+  EXPECT_EQ(demoted.at("handover"), "DEMOTE");
+  EXPECT_EQ(demoted.at("policy"), "flatten");
+  EXPECT_EQ(demoted.at("live_positions").at("ZZ").to_number<double>(), 2);  // what carry made
+  ASSERT_EQ(demoted.at("orders").as_array().size(), 1u) << demoted;
+  EXPECT_EQ(demoted.at("orders").at(0), "sell 2 ZZ (fix-2)");
+
+  // The audit log has both, with their orders.
+  auto audit = http_request(server_->url(), {.path = "/worlds/w/audit"});
+  ASSERT_TRUE(audit);
+  EXPECT_NE(audit->body.find("on_promote carry; buy 2 ZZ (fix-1)"), std::string::npos)
+      << audit->body;
+  EXPECT_NE(audit->body.find("on_demote flatten; sell 2 ZZ (fix-2)"), std::string::npos);
+
+  // Once the flatten has filled, the live account is flat.
+  for (int i = 0; i < 100; ++i) {
+    const auto log = slurp(dir_.file("sim.log"));
+    size_t fills = 0;
+    for (size_t at = 0; (at = log.find("|150=F|", at)) != std::string::npos; ++at) ++fills;
+    if (fills >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(runner.stop(SIGTERM, std::chrono::seconds(10)), 0);
+  auto summary = next_line("bars");
+  ASSERT_TRUE(summary.is_object());
+  EXPECT_EQ(summary.at("handovers").as_int64(), 2);
+  EXPECT_TRUE(summary.at("live_positions").as_object().empty()) << summary;
 }
 
 TEST_F(RunCommandTest, DryRunTradesOnPaperAndSigtermEndsAFollowedRun) {

@@ -54,6 +54,12 @@ class StopOnSignal {
   std::thread thread_;
 };
 
+boost::json::object live_positions_json(const sdk::RunSummary& s) {
+  boost::json::object o;
+  for (const auto& [sym, qty] : s.live_positions) o[sym] = qty;
+  return o;
+}
+
 boost::json::object order_json(const sdk::OrderRecord& r) {
   boost::json::object o{{"ts", format_timestamp(r.order.ts)},
                         {"symbol", r.order.symbol},
@@ -151,6 +157,32 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
                                                 : fmt::format(": {}", r.reason))
                 << std::endl;
           },
+      .on_handover =
+          [&](const sdk::HandoverRecord& h) {
+            std::lock_guard lock(out_mu);
+            boost::json::object positions;
+            for (const auto& [sym, qty] : h.live_positions) positions[sym] = qty;
+            if (g.json()) {
+              boost::json::array orders, failed;
+              for (const auto& x : h.orders) orders.emplace_back(x);
+              for (const auto& x : h.failed) failed.emplace_back(x);
+              out << json::dump(boost::json::object{{"handover", h.event},
+                                                    {"policy", h.policy},
+                                                    {"live_positions", std::move(positions)},
+                                                    {"orders", std::move(orders)},
+                                                    {"failed", std::move(failed)}})
+                  << std::endl;
+              return;
+            }
+            std::string what;
+            for (const auto& x : h.orders) what += fmt::format("{}{}", what.empty() ? "" : "; ", x);
+            for (const auto& x : h.failed) {
+              what += fmt::format("{}not sent: {}", what.empty() ? "" : "; ", x);
+            }
+            out << fmt::format("hand-over on {}: {} ({})", h.event, h.policy,
+                               what.empty() ? "no orders" : what)
+                << std::endl;
+          },
       .log =
           [&](std::string_view line) {
             std::lock_guard lock(out_mu);
@@ -180,6 +212,8 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
                                    {"fills_posted", s.fills_posted},
                                    {"records_dropped", s.records_dropped},
                                    {"connects", s.connects},
+                                   {"handovers", s.handovers},
+                                   {"live_positions", live_positions_json(s)},
                                    {"paper_equity", s.paper_account.equity()}},
                out);
   } else {

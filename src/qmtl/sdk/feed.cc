@@ -141,7 +141,11 @@ Result<std::unique_ptr<CsvBarFeed>> CsvBarFeed::open_file(const std::string& pat
     return make_error(ErrorCode::kNotFound,
                       fmt::format("cannot open bar feed '{}': {}", path, std::strerror(errno)));
   }
-  return std::unique_ptr<CsvBarFeed>(new CsvBarFeed(fd, true, follow, true, path, symbol));
+  std::unique_ptr<CsvBarFeed> feed(new CsvBarFeed(fd, true, follow, true, path, symbol));
+  // What is in a followed file now is history (see FeedItem::replayed).
+  struct stat st {};
+  if (follow && ::fstat(fd, &st) == 0) feed->history_bytes_ = static_cast<uint64_t>(st.st_size);
+  return feed;
 }
 
 std::unique_ptr<CsvBarFeed> CsvBarFeed::from_fd(int fd, const std::string& symbol,
@@ -196,11 +200,13 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
       if (nl == std::string::npos) break;
       auto bar = parser_.line(std::string_view(pending_).substr(0, nl));
       pending_.erase(0, nl + 1);
+      consumed_ += nl + 1;
       if (!bar) return fail(bar.error());
       if (*bar) {
         current_ = std::move(**bar);
-        return FeedItem{
-            .kind = FeedItem::Kind::kBar, .bar = &current_, .replayed = follow_ && !caught_up_};
+        return FeedItem{.kind = FeedItem::Kind::kBar,
+                        .bar = &current_,
+                        .replayed = consumed_ <= history_bytes_};
       }
     }
     if (ended_) {
@@ -227,8 +233,7 @@ Result<FeedItem> CsvBarFeed::next(std::chrono::milliseconds timeout) {
       ended_ = true;
       continue;
     }
-    // Following a file at its end: what comes now is new.
-    caught_up_ = true;
+    // Following a file at its end: wait for it to grow.
     if (left <= std::chrono::milliseconds(0)) return FeedItem{};
     std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(left, kFollowPoll));
   }

@@ -60,7 +60,7 @@ struct FeedItem {
   enum class Kind { kBar, kIdle, kEnd };
   Kind kind = Kind::kIdle;           // kIdle: nothing arrived in time; kEnd: no more bars ever
   const broker::Bar* bar = nullptr;  // for kBar
-  // The bar was already in a followed file when the feed opened: history the
+  // The bar was already in a followed file when the feed was opened: history the
   // runner replays to warm up and rebuild its paper book after a restart, never
   // a reason to send an order to a real broker now.
   bool replayed = false;
@@ -80,8 +80,8 @@ class CsvBarFeed final : public BarFeed {
  public:
   // Reads the file at `path`. With `follow`, the end of the file is not the end
   // of the feed: new lines are read as they are appended (checked every 20 ms),
-  // and a file that shrinks (truncated or replaced) is an error; the bars read
-  // before the end was first reached are marked `replayed`. kNotFound when the
+  // and a file that shrinks (truncated or replaced) is an error; the bars that
+  // were in the file when it was opened are marked `replayed`. kNotFound when the
   // file cannot be opened.
   static Result<std::unique_ptr<CsvBarFeed>> open_file(const std::string& path,
                                                        const std::string& symbol, bool follow);
@@ -111,7 +111,8 @@ class CsvBarFeed final : public BarFeed {
   broker::Bar current_;  // the bar next() returned last
   std::optional<Error> failed_;
   bool ended_ = false;
-  bool caught_up_ = false;  // a followed file's end has been reached once
+  uint64_t consumed_ = 0;       // bytes of the complete lines read so far
+  uint64_t history_bytes_ = 0;  // a followed file's size when it was opened
 };
 
 }  // namespace qmtl::sdk

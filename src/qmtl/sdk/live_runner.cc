@@ -186,6 +186,17 @@ class Follower {
       const auto after = string_at(*data, {"after"});
       if (e.type == "strategy" && entity_id == o_.strategy_id && after) {
         gate_.set_strategy_state(*after);
+        // A promotion or demotion hands positions over by the world's policy.
+        const auto event = string_at(*data, {"event"});
+        if (event == "PROMOTE" || event == "DEMOTE") {
+          const bool promote = event == "PROMOTE";
+          auto policy = string_at(*data, {"position", promote ? "on_promote" : "on_demote"});
+          HandoverRecord h{.event = *event,
+                           .policy = policy.value_or(promote ? "flat" : "flatten"),
+                           .run_id = string_at(*data, {"run_id"})};
+          std::lock_guard lock(handover_mu_);
+          handovers_.push_back(std::move(h));
+        }
       }
       if (e.type == "world" && after) gate_.set_world_state(*after);
       take_entries(*data);
@@ -197,6 +208,16 @@ class Follower {
 
   const RunOptions& o_;
   OrderGate& gate_;
+  std::mutex handover_mu_;
+  std::vector<HandoverRecord> handovers_;  // seen, not yet acted on
+
+ public:
+  std::vector<HandoverRecord> take_handovers() {
+    std::lock_guard lock(handover_mu_);
+    return std::exchange(handovers_, {});
+  }
+
+ private:
   std::optional<std::string> last_id_;
   bool connected_ = false;
   std::atomic<uint64_t> connects_{0};
@@ -420,8 +441,61 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
                              "one arrives",
                              options.world_id, options.wait_for_world.count()));
   }
+  // Positions at a promotion (carry: the paper positions are bought or sold
+  // live) or a demotion (flatten: the live positions are closed), reported to
+  // the server's audit log. These orders pass no gate: they are the
+  // hand-over the world decided, and a flatten only ever reduces risk.
+  auto hand_over = [&](HandoverRecord h) {
+    if (options.live != nullptr) {
+      for (const auto& [sym, p] : options.live->account().positions) h.live_positions[sym] = p.qty;
+    }
+    std::map<std::string, double> target;  // what to trade, by symbol: + buy, - sell
+    if (h.event == "PROMOTE" && h.policy == "carry") {
+      for (const auto& [sym, p] : paper.account().positions) target[sym] = p.qty;
+    } else if (h.event == "DEMOTE" && h.policy == "flatten") {
+      for (const auto& [sym, qty] : h.live_positions) target[sym] = -qty;
+    }
+    for (const auto& [sym, qty] : target) {
+      if (qty == 0) continue;
+      const broker::Order o{.symbol = sym,
+                            .side = qty > 0 ? broker::Side::kBuy : broker::Side::kSell,
+                            .qty = std::abs(qty),
+                            .ts = now};
+      const std::string what = fmt::format("{} {} {}", broker::side_name(o.side), o.qty, o.symbol);
+      auto id = options.live != nullptr
+                    ? options.live->submit(o)
+                    : Result<std::string>(tl::unexpected(
+                          Error{ErrorCode::kFailedPrecondition, "no live broker is configured"}));
+      if (id) {
+        h.orders.push_back(fmt::format("{} ({})", what, *id));
+      } else {
+        h.failed.push_back(fmt::format("{}: {}", what, id.error().message));
+      }
+    }
+    boost::json::array orders, failed;
+    for (const auto& x : h.orders) orders.emplace_back(x);
+    for (const auto& x : h.failed) failed.emplace_back(x);
+    boost::json::object body{{"event", h.event},
+                             {"policy", h.policy},
+                             {"orders", std::move(orders)},
+                             {"failed", std::move(failed)}};
+    if (h.run_id) body["run_id"] = *h.run_id;
+    auto r = http_request(options.gateway_url,
+                          {.method = "POST",
+                           .path = fmt::format("/strategies/{}/handover", options.strategy_id),
+                           .body = json::dump(body),
+                           .bearer_token = options.token});
+    if (!r || r->status / 100 != 2) {
+      say(options, fmt::format("the hand-over could not be recorded on the server: {}",
+                               r ? r->body : r.error().message));
+    }
+    ++summary.handovers;
+    if (options.on_handover) options.on_handover(h);
+  };
+
   Result<void> outcome;
   while (!options.stop.stop_requested()) {
+    for (auto& h : follower.take_handovers()) hand_over(std::move(h));
     auto item = feed.next(kReadSlice);
     if (!item) {
       outcome = propagate(item);
@@ -478,6 +552,11 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   post_thread.join();
   summary.connects = follower.connects();
   summary.paper_account = paper.account();
+  if (options.live != nullptr) {
+    for (const auto& [sym, p] : options.live->account().positions) {
+      summary.live_positions[sym] = p.qty;
+    }
+  }
   poster.fill_summary(summary);
   if (!outcome) return tl::unexpected(outcome.error());
   return summary;

@@ -39,6 +39,7 @@
 #include <array>
 #include <boost/json.hpp>
 #include <functional>
+#include <map>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -80,6 +81,17 @@ struct OrderRecord {
   std::string order_id;  // the id the receiving broker gave it
 };
 
+// What the runner did with its positions when its strategy was promoted or
+// demoted (the world policy's position.on_promote / on_demote, SPEC §8).
+struct HandoverRecord {
+  std::string event;   // "PROMOTE" or "DEMOTE"
+  std::string policy;  // "flat" | "carry" | "flatten" | "keep"
+  std::optional<std::string> run_id;
+  std::map<std::string, double> live_positions;  // the live account's, before the orders
+  std::vector<std::string> orders;               // "buy 2 ZZ (fix-1)"
+  std::vector<std::string> failed;               // "sell 2 ZZ: <why>"
+};
+
 struct RunOptions {
   std::string gateway_url;  // e.g. http://127.0.0.1:8080
   std::string token;        // bearer token (operator: it posts performance)
@@ -103,6 +115,8 @@ struct RunOptions {
   std::function<void(const OrderRecord&)> on_order;
   // Called on the follower thread after every change it made to the gate.
   std::function<void(const OrderGate::View&)> on_gate;
+  // Called on run()'s thread after each hand-over (also reported to the server).
+  std::function<void(const HandoverRecord&)> on_handover;
   // Status lines: connected, disconnected, posts failing.
   std::function<void(std::string_view)> log;
 };
@@ -115,6 +129,8 @@ struct RunSummary {
   uint64_t records_dropped = 0;   // refused by the server, or beyond the queue's bound
   uint64_t connects = 0;          // snapshots received (1 + reconnects)
   broker::Account paper_account;  // the paper book at the end
+  std::map<std::string, double> live_positions;  // the live broker's at the end
+  uint64_t handovers = 0;
 };
 
 class Runner {

@@ -201,6 +201,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/strategies/{id}/deactivate", &Api::strategy_deactivate},
       {"POST", "/strategies/{id}/archive", &Api::strategy_archive},
       {"POST", "/strategies/{id}/performance", &Api::post_performance},
+      {"POST", "/strategies/{id}/handover", &Api::post_handover},
       {"GET", "/strategies/{id}/validation", &Api::get_validation},
   };
   return r;

@@ -133,6 +133,7 @@ class Api : private world::WorldObserver {
   ApiResponse strategy_archive(const ApiRequest&, Call&);
   ApiResponse strategy_event(const ApiRequest&, Call&, lifecycle::StrategyEvent event);
   ApiResponse post_performance(const ApiRequest&, Call&);
+  ApiResponse post_handover(const ApiRequest&, Call&);
 
   world::WorldService& worlds_;
   const Clock& clock_;

@@ -241,4 +241,35 @@ ApiResponse Api::get_validation(const ApiRequest&, Call& call) {
   return json_response(200, o);
 }
 
+ApiResponse Api::post_handover(const ApiRequest& req, Call& call) {
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  auto obj = body_object(req, {"event", "policy", "orders", "failed", "run_id"}, "the hand-over");
+  if (!obj) return problem(obj.error());
+  world::HandoverReport report;
+  auto event = json::get_string(*obj, "event");
+  if (!event) return problem(event.error());
+  report.event = *event;
+  auto policy = json::get_string(*obj, "policy");
+  if (!policy) return problem(policy.error());
+  report.policy = *policy;
+  auto run_id = json::get_optional_string(*obj, "run_id");
+  if (!run_id) return problem(run_id.error());
+  report.run_id = *run_id;
+  for (auto [key, out] :
+       {std::pair{"orders", &report.orders}, std::pair{"failed", &report.failed}}) {
+    auto arr = optional_array(*obj, key);
+    if (!arr) return problem(arr.error());
+    if (*arr == nullptr) continue;
+    for (const auto& v : **arr) {
+      if (!v.is_string()) return problem(400, fmt::format("'{}' must be a list of strings", key));
+      out->emplace_back(v.as_string());
+    }
+  }
+  auto audit = worlds_.record_handover(s->id, report, call.principal.name);
+  if (!audit) return problem(audit.error());
+  return json_response(201, audit_json(*audit));
+}
+
 }  // namespace qmtl::server

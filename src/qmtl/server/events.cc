@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "qmtl/core/json.h"
+#include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/server/shapes.h"
 
 namespace qmtl::server {
@@ -16,6 +17,23 @@ std::string strategy_of(const world::AuditRecord& a) {
   if (a.entity == "strategy") return a.entity_id;
   if (a.entity == "activation") return a.entity_id.substr(0, a.entity_id.find('/'));
   return "";
+}
+
+// The world's position hand-over policy (SPEC §8), for runners that act on a
+// promotion or demotion: {"on_promote": "flat"|"carry", "on_demote":
+// "flatten"|"keep"}; the defaults when the world has no native policy.
+boost::json::object position_json(world::WorldService& worlds, const std::string& world) {
+  policy::Policy defaults;
+  const policy::Policy* p = &defaults;
+  std::optional<policy::PolicyDocument> doc;
+  if (auto pv = worlds.get_policy(world, std::nullopt)) {
+    if (auto d = policy::parse_policy_document(pv->canonical, "policy")) {
+      doc = std::move(*d);
+      if (const auto* native = std::get_if<policy::Policy>(&*doc)) p = native;
+    }
+  }
+  return {{"on_promote", p->on_promote == policy::OnPromote::kCarry ? "carry" : "flat"},
+          {"on_demote", p->on_demote == policy::OnDemote::kKeep ? "keep" : "flatten"}};
 }
 
 bool wanted(const StreamEvent& e, const std::string& strategy) {
@@ -61,6 +79,10 @@ Result<std::vector<StreamEvent>> EventHub::read_events(const std::string& world,
     // change moves its gates only.
     if (a.entity == "world" || a.entity == "apply" || !e.strategy.empty()) {
       data["activation"] = activation_set_json(*gates, ttl_s_, e.strategy);
+    }
+    // A runner hands its positions over by the policy on these.
+    if (a.entity == "strategy" && (a.event == "PROMOTE" || a.event == "DEMOTE")) {
+      data["position"] = position_json(worlds_, world);
     }
     e.data = json::dump(data);
     out.push_back(std::move(e));
@@ -166,7 +188,8 @@ Result<StreamEvent> EventHub::snapshot(const std::string& world, const std::stri
     if (s && s->world_id == world) {
       data["strategy"] = {{"id", s->id},
                           {"state", lifecycle::strategy_state_name(s->state)},
-                          {"state_since", format_timestamp(s->state_since)}};
+                          {"state_since", format_timestamp(s->state_since)},
+                          {"position", position_json(worlds_, world)}};
     } else {
       data["strategy"] = nullptr;
     }

@@ -888,6 +888,15 @@ Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecor
   return tx->commit();
 }
 
+Result<void> SqliteStore::insert_audit(const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto w = get_world_locked(audit.world_id); !w) return propagate(w);
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
 Result<std::optional<WorldSetting>> SqliteStore::get_world_setting(std::string_view world_id,
                                                                    std::string_view kind) {
   std::lock_guard lock(mu_);

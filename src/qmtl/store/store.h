@@ -328,6 +328,10 @@ class Store {
   // Journal entries not yet Done or RolledBack (left by a crash).
   virtual Result<std::vector<ApplyJournalEntry>> unfinished_applies() = 0;
 
+  // Appends a record that goes with no other change (e.g. a runner's report
+  // of the orders a hand-over caused). kNotFound if the world is absent.
+  virtual Result<void> insert_audit(const AuditRecord& audit) = 0;
+
   // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                                       size_t limit) = 0;

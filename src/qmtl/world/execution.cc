@@ -495,4 +495,45 @@ Result<std::optional<store::ValidationRecord>> WorldService::get_validation(
   return store_.get_validation(strategy_id, with_records);
 }
 
+Result<AuditRecord> WorldService::record_handover(std::string_view strategy_id,
+                                                  const HandoverReport& report,
+                                                  std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  const bool promote = report.event == "PROMOTE";
+  if (!promote && report.event != "DEMOTE") {
+    return make_error(ErrorCode::kInvalidArgument, "handover: 'event' must be PROMOTE or DEMOTE");
+  }
+  if (promote ? report.policy != "flat" && report.policy != "carry"
+              : report.policy != "flatten" && report.policy != "keep") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      promote ? "handover: on PROMOTE 'policy' must be flat or carry"
+                              : "handover: on DEMOTE 'policy' must be flatten or keep");
+  }
+  std::string reason = fmt::format("on_{} {}", promote ? "promote" : "demote", report.policy);
+  if (report.orders.empty() && report.failed.empty()) reason += ": no orders";
+  for (const auto& o : report.orders) reason += "; " + o;
+  for (const auto& f : report.failed) reason += "; not sent: " + f;
+  for (char& c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  if (reason.size() > kMaxReasonLength) reason = reason.substr(0, kMaxReasonLength - 3) + "...";
+  auto s = get_strategy(strategy_id);
+  if (!s) return propagate(s);
+  AuditRecord audit{.at = clock_.now(),
+                    .actor = std::string(actor),
+                    .world_id = s->world_id,
+                    // Not "strategy": those records carry lifecycle states, which
+                    // runners read from the event stream.
+                    .entity = "handover",
+                    .entity_id = s->id,
+                    .event = "HANDOVER",
+                    .before = report.event,
+                    .after = report.policy,
+                    .reason = std::move(reason),
+                    .run_id = report.run_id};
+  const Notify notify(observer_, s->world_id);
+  if (auto r = store_.insert_audit(audit); !r) return propagate(r);
+  return audit;
+}
+
 }  // namespace qmtl::world

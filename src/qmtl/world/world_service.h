@@ -107,6 +107,16 @@ Result<BrokerSettings> parse_broker_settings(std::string_view json);
 // As shown by the API and CLI: references to secrets, never values.
 boost::json::object broker_settings_json(const BrokerSettings& s);
 
+// What a runner did with its positions when its strategy was promoted or
+// demoted (SPEC §8 position policy), as it reports it.
+struct HandoverReport {
+  std::string event;                // "PROMOTE" or "DEMOTE"
+  std::string policy;               // "flat" | "carry" (PROMOTE), "flatten" | "keep" (DEMOTE)
+  std::vector<std::string> orders;  // "buy 2 ZZ (fix-1)", one per order sent
+  std::vector<std::string> failed;  // "sell 2 ZZ: <why>", one per order not sent
+  std::optional<std::string> run_id;
+};
+
 // What a validation backtest produced, for finish_validation.
 struct BacktestOutcome {
   bool ok = false;    // the run completed
@@ -186,6 +196,12 @@ class WorldService {
   Result<Strategy> apply_strategy_event(std::string_view id, lifecycle::StrategyEvent event,
                                         std::string_view actor, std::string_view reason,
                                         std::optional<std::string> run_id = std::nullopt);
+
+  // Records a hand-over in the audit log (entity "handover", event HANDOVER,
+  // before = PROMOTE|DEMOTE, after = the policy, reason = the orders). kInvalidArgument names what
+  // is wrong.
+  Result<AuditRecord> record_handover(std::string_view strategy_id, const HandoverReport& report,
+                                      std::string_view actor);
 
   // Validates and stores a batch of performance points (equity > 0, finite) and
   // fills of a strategy in one transaction. Re-sending a stored point is a no-op;
