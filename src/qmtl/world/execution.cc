@@ -267,40 +267,48 @@ boost::json::object broker_settings_json(const BrokerSettings& s) {
   return o;
 }
 
+Result<TimePoint> WorldService::write_setting(std::string_view world_id, std::string_view kind,
+                                              std::string doc, std::string_view event,
+                                              std::string_view actor) {
+  const auto lock = lock_world(world_id);
+  const Notify notify(observer_, world_id);
+  auto w = writable_world(world_id);
+  if (!w) return propagate(w);
+  const TimePoint now = clock_.now();
+  const bool removing = doc.empty();
+  const AuditRecord audit{.at = now,
+                          .actor = std::string(actor),
+                          .world_id = std::string(world_id),
+                          .entity = "world",
+                          .entity_id = std::string(world_id),
+                          .event = fmt::format("{}_{}", event, removing ? "REMOVED" : "SET"),
+                          .after = removing ? std::nullopt : std::optional<std::string>(doc)};
+  const store::WorldSetting setting{.world_id = std::string(world_id),
+                                    .kind = std::string(kind),
+                                    .doc = std::move(doc),
+                                    .updated_at = now};
+  if (auto r = store_.put_world_setting(setting, audit); !r) return propagate(r);
+  return now;
+}
+
 Result<std::optional<BrokerSettings>> WorldService::set_broker(std::string_view world_id,
                                                                std::string_view doc,
                                                                std::string_view actor) {
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_id("world", world_id); !r) return propagate(r);
   std::optional<BrokerSettings> settings;
+  std::string stored;
   if (!doc.empty()) {
     auto s = parse_broker_settings(doc);
     if (!s) return propagate(s);
     settings = std::move(*s);
-  }
-  const auto lock = lock_world(world_id);
-  const Notify notify(observer_, world_id);
-  auto w = writable_world(world_id);
-  if (!w) return propagate(w);
-  const TimePoint now = clock_.now();
-  store::WorldSetting setting{
-      .world_id = std::string(world_id), .kind = "broker", .updated_at = now};
-  if (settings) {
-    settings->updated_at = now;
     auto o = broker_settings_json(*settings);
-    o.erase("updated_at");
     o.erase("credentials");
-    setting.doc = json::dump(o);
+    stored = json::dump(o);
   }
-  const AuditRecord audit{
-      .at = now,
-      .actor = std::string(actor),
-      .world_id = std::string(world_id),
-      .entity = "world",
-      .entity_id = std::string(world_id),
-      .event = settings ? "BROKER_SET" : "BROKER_REMOVED",
-      .after = settings ? std::optional<std::string>(setting.doc) : std::nullopt};
-  if (auto r = store_.put_world_setting(setting, audit); !r) return propagate(r);
+  auto at = write_setting(world_id, "broker", std::move(stored), "BROKER", actor);
+  if (!at) return propagate(at);
+  if (settings) settings->updated_at = *at;
   return settings;
 }
 
@@ -321,33 +329,16 @@ Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_id("world", world_id); !r) return propagate(r);
   std::optional<ExecutionSettings> settings;
+  std::string stored;
   if (!doc.empty()) {
     auto s = parse_execution_settings(doc);
     if (!s) return propagate(s);
     settings = std::move(*s);
+    stored = json::dump(execution_settings_json(*settings));
   }
-  const auto lock = lock_world(world_id);
-  const Notify notify(observer_, world_id);
-  auto w = writable_world(world_id);
-  if (!w) return propagate(w);
-  const TimePoint now = clock_.now();
-  store::WorldSetting config{
-      .world_id = std::string(world_id), .kind = "execution", .updated_at = now};
-  if (settings) {
-    settings->updated_at = now;
-    auto o = execution_settings_json(*settings);
-    o.erase("updated_at");
-    config.doc = json::dump(o);
-  }
-  const AuditRecord audit{
-      .at = now,
-      .actor = std::string(actor),
-      .world_id = std::string(world_id),
-      .entity = "world",
-      .entity_id = std::string(world_id),
-      .event = settings ? "EXECUTION_SET" : "EXECUTION_REMOVED",
-      .after = settings ? std::optional<std::string>(config.doc) : std::nullopt};
-  if (auto r = store_.put_world_setting(config, audit); !r) return propagate(r);
+  auto at = write_setting(world_id, "execution", std::move(stored), "EXECUTION", actor);
+  if (!at) return propagate(at);
+  if (settings) settings->updated_at = *at;
   return settings;
 }
 

@@ -325,6 +325,10 @@ class WorldService {
       std::string_view world_id, std::string_view actor,
       const std::optional<store::ScheduleState>& schedule);
   Result<void> check_policy_version(const World& w, std::optional<int64_t> if_current) const;
+  // Writes the world's settings of `kind` (`doc` empty: removes them) with the
+  // audit record <event>_SET or <event>_REMOVED; returns when.
+  Result<TimePoint> write_setting(std::string_view world_id, std::string_view kind, std::string doc,
+                                  std::string_view event, std::string_view actor);
 
   Result<World> writable_world(std::string_view id);
   // Serialises the operations on one world.
