@@ -235,6 +235,41 @@ TEST_F(FixBrokerTest, SequenceNumbersSurviveARestartAndThePasswordIsNeverLogged)
   EXPECT_GE(files, 4u);
 }
 
+TEST_F(FixBrokerTest, ARestartedBrokerBooksAFillResentAfterItAndKeepsItsAccount) {
+  start_exchange();
+  std::string resting;
+  {
+    auto b = connect(exchange_port_);
+    ASSERT_TRUE(b);
+    auto filled = b->submit(market("ES", Side::kBuy, 4));
+    ASSERT_TRUE(filled && b->wait_status(*filled, FixOrderStatus::kFilled, seconds(5)));
+    Order limit{
+        .symbol = "ES", .side = Side::kBuy, .qty = 3, .type = OrderType::kLimit, .limit_price = 99};
+    auto r = b->submit(limit);
+    ASSERT_TRUE(r && b->wait_status(*r, FixOrderStatus::kNew, seconds(5)));
+    resting = *r;
+  }
+  // While no broker runs, the limit fills at the exchange (100 -> 101 -> 102 -> 99).
+  for (int i = 0; i < 3; ++i) exchange_->advance();
+  auto b = connect(exchange_port_);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->wait_status(resting, FixOrderStatus::kFilled, seconds(10)))
+      << read(dir_.file("client.log"));
+  auto fills = b->take_fills();
+  ASSERT_EQ(fills.size(), 1u);
+  EXPECT_EQ(fills[0].order_id, resting);
+  EXPECT_EQ(fills[0].price, 99);
+  // The account holds both: the fill booked before the restart and the resent one.
+  EXPECT_EQ(b->account().positions.at("ES").qty, 7);
+  EXPECT_DOUBLE_EQ(b->account().cash, 100'000 - 4 * 100 - 3 * 99);
+  // New orders do not reuse ids.
+  auto next = b->submit(market("ES", Side::kSell, 7));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, "fix-3");
+  ASSERT_TRUE(b->wait_status(*next, FixOrderStatus::kFilled, seconds(5)));
+  EXPECT_TRUE(b->account().positions.empty());
+}
+
 TEST_F(FixBrokerTest, AWrongPasswordIsRefusedAtLogon) {
   start_exchange();
   FixBrokerConfig c{.port = exchange_port_,

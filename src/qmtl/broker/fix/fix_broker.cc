@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
@@ -172,6 +174,7 @@ Result<std::unique_ptr<FixBroker>> FixBroker::connect(FixBrokerConfig config, co
                       "directory");
   }
   std::unique_ptr<FixBroker> b(new FixBroker(std::move(config), clock));
+  if (auto r = b->load_journal(); !r) return propagate(r);
   fix::SessionConfig s{.host = b->config_.host,
                        .port = b->config_.port,
                        .sender_comp_id = b->config_.sender_comp_id,
@@ -237,8 +240,17 @@ Result<std::string> FixBroker::submit(const Order& order) {
     id = o->id;
     orders_.emplace(id, std::move(o));
   }
+  // Journaled before it is sent: a fill must always find its order, after a
+  // restart too.
+  journal({{"order", id},
+           {"cl_ord_id", n.cl_ord_id},
+           {"symbol", order.symbol},
+           {"side", side_name(order.side)},
+           {"qty", order.qty},
+           {"type", order_type_name(order.type)}});
   std::string error;
   if (!client_->send_new_order(n, &error)) {
+    journal({{"unsent", id}});
     std::lock_guard lock(mu_);
     orders_.erase(id);
     by_cl_ord_id_.erase(n.cl_ord_id);
@@ -343,6 +355,11 @@ void FixBroker::on_exec(const fix::ExecReport& r) {
                  .qty = r.last_qty,
                  .price = r.last_px};
           book_fill(account_, f);
+          journal({{"fill", o.id},
+                   {"exec_id", r.exec_id},
+                   {"ts", format_timestamp(f.ts)},
+                   {"qty", f.qty},
+                   {"price", f.price}});
           fills_.push_back(std::move(f));
           o.cum_qty += r.last_qty;
         }
@@ -400,6 +417,7 @@ void FixBroker::retry_loop(std::stop_token stop) {
       }
       if (auto o = orders_.find(it->order_id); o != orders_.end()) {
         due.emplace_back(o->first, prepare_locked(*o->second));
+        journal({{"retry", o->first}, {"cl_ord_id", due.back().second.cl_ord_id}});
       }
       it = retries_.erase(it);
     }
@@ -421,6 +439,96 @@ void FixBroker::retry_loop(std::stop_token stop) {
     }
     cv_.wait_for(lock, std::chrono::milliseconds(20));
   }
+}
+
+std::string FixBroker::journal_path() const {
+  return (std::filesystem::path(config_.store_dir) / "qmtl-orders.jsonl").string();
+}
+
+void FixBroker::journal(const boost::json::object& line) {
+  // Callers may hold mu_; the file has its own lock.
+  std::lock_guard lock(journal_mu_);
+  if (!journal_) return;
+  *journal_ << boost::json::serialize(line) << '\n';
+  journal_->flush();
+}
+
+// Orders and fills of earlier runs on this store: a report resent after a
+// restart then finds its order, a fill seen before is not booked twice, and
+// the account is what the broker holds.
+Result<void> FixBroker::load_journal() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.store_dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot create {}: {}", config_.store_dir, ec.message()));
+  }
+  const std::string path = journal_path();
+  if (std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++n;
+      if (line.empty()) continue;
+      boost::system::error_code jec;
+      auto v = boost::json::parse(line, jec);
+      if (jec || !v.is_object()) {
+        // A line cut by a crash mid-write can only be the last one.
+        if (in.peek() == EOF) break;
+        return make_error(ErrorCode::kInternal, fmt::format("{}:{}: not a journal line", path, n));
+      }
+      const auto& o = v.as_object();
+      auto str = [&](std::string_view k) {
+        const auto* x = o.if_contains(k);
+        return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string();
+      };
+      auto num = [&](std::string_view k) {
+        const auto* x = o.if_contains(k);
+        return x != nullptr && x->is_number() ? x->to_number<double>() : 0.0;
+      };
+      if (o.contains("order")) {
+        auto st = std::make_unique<OrderState>();
+        st->id = str("order");
+        st->cl_ord_id = str("cl_ord_id");
+        st->order.symbol = str("symbol");
+        st->order.side = str("side") == "sell" ? Side::kSell : Side::kBuy;
+        st->order.qty = num("qty");
+        st->status = FixOrderStatus::kNew;
+        by_cl_ord_id_[st->cl_ord_id] = st->id;
+        if (const auto d = st->id.rfind('-'); d != std::string::npos) {
+          next_order_ = std::max<uint64_t>(next_order_, std::stoull(st->id.substr(d + 1)));
+        }
+        orders_[st->id] = std::move(st);
+      } else if (o.contains("unsent")) {
+        orders_.erase(str("unsent"));
+      } else if (o.contains("retry")) {
+        by_cl_ord_id_[str("cl_ord_id")] = str("retry");
+        if (auto it = orders_.find(str("retry")); it != orders_.end()) {
+          it->second->cl_ord_id = str("cl_ord_id");
+        }
+      } else if (o.contains("fill")) {
+        exec_ids_.insert(str("exec_id"));
+        auto it = orders_.find(str("fill"));
+        if (it == orders_.end()) continue;
+        Fill f{.order_id = it->first,
+               .symbol = it->second->order.symbol,
+               .side = it->second->order.side,
+               .qty = num("qty"),
+               .price = num("price")};
+        if (auto ts = parse_timestamp(str("ts"))) f.ts = *ts;
+        book_fill(account_, f);
+        it->second->cum_qty += f.qty;
+        if (it->second->cum_qty >= it->second->order.qty) {
+          it->second->status = FixOrderStatus::kFilled;
+        }
+      }
+    }
+  }
+  journal_ = std::make_unique<std::ofstream>(path, std::ios::app);
+  if (!*journal_) {
+    return make_error(ErrorCode::kUnavailable, fmt::format("cannot write {}", path));
+  }
+  return {};
 }
 
 }  // namespace qmtl::broker

@@ -2,11 +2,13 @@
 // the C++14 engine in fix_engine.h).
 //
 // submit() sends a NewOrderSingle and returns the broker-side order id
-// ("fix-<n>"); the id stays the same when a transiently rejected order is
-// sent again under a new ClOrdID. ExecutionReports become fills (deduplicated
-// by ExecID, so a resend after a reconnect is not booked twice), order states
-// and reject records. While the session is not logged on, submit() refuses
-// with kUnavailable: the runner then blocks the order (it never fails open).
+// ("fix-<n>"); orders and fills are journaled in the store directory
+// (qmtl-orders.jsonl), so a broker restarted on it books a report the other
+// side resends after the restart, and its account is what it holds; the id stays the same when a
+// transiently rejected order is sent again under a new ClOrdID. ExecutionReports become fills
+// (deduplicated by ExecID, so a resend after a reconnect is not booked twice), order states and
+// reject records. While the session is not logged on, submit() refuses with kUnavailable: the
+// runner then blocks the order (it never fails open).
 //
 // Reject policy (docs/brokers.md): a reject is transient when OrdRejReason is
 // 2 (exchange closed) or 99 (other) with a Text beginning "throttled"; such an
@@ -17,9 +19,11 @@
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,6 +119,9 @@ class FixBroker final : public Broker, private fix::ClientListener {
   void retry_loop(std::stop_token stop);
   // A new ClOrdID for the order, registered; the message to send.
   fix::NewOrder prepare_locked(OrderState& o);
+  Result<void> load_journal();
+  void journal(const boost::json::object& line);
+  std::string journal_path() const;
 
   const FixBrokerConfig config_;
   const Clock& clock_;
@@ -134,6 +141,8 @@ class FixBroker final : public Broker, private fix::ClientListener {
     std::string order_id;
   };
   std::deque<Retry> retries_;
+  std::mutex journal_mu_;
+  std::unique_ptr<std::ofstream> journal_;  // store_dir/qmtl-orders.jsonl
   std::jthread retry_thread_;
 };
 
