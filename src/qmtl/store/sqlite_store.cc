@@ -306,10 +306,31 @@ Result<void> bind_one(Statement& st, int i, const std::string& v) {
   return st.bind(i, std::string_view(v));
 }
 Result<void> bind_one(Statement& st, int i, int64_t v) { return st.bind(i, v); }
+
 Result<void> bind_one(Statement& st, int i, TimePoint v) { return st.bind(i, to_us(v)); }
 template <typename T>
 Result<void> bind_one(Statement& st, int i, const std::optional<T>& v) {
   return v ? bind_one(st, i, *v) : st.bind_null(i);
+}
+
+// A fill's columns (ts_us, symbol, side, qty, price, fee) from parameter `first` on.
+Result<void> bind_fill(Statement& st, int first, const FillRecord& f) {
+  if (auto r = bind_one(st, first, f.ts); !r) return r;
+  if (auto r = bind_one(st, first + 1, f.symbol); !r) return r;
+  if (auto r = bind_one(st, first + 2, f.side); !r) return r;
+  if (auto r = st.bind(first + 3, f.qty); !r) return r;
+  if (auto r = st.bind(first + 4, f.price); !r) return r;
+  return st.bind(first + 5, f.fee);
+}
+
+// The same six columns as selected, from column 0.
+FillRecord read_fill(const Statement& r) {
+  return FillRecord{.ts = from_us(r.column_int(0)),
+                    .symbol = r.column_text(1),
+                    .side = r.column_text(2),
+                    .qty = r.column_double(3),
+                    .price = r.column_double(4),
+                    .fee = r.column_double(5)};
 }
 
 template <typename... Args>
@@ -793,12 +814,7 @@ Result<void> SqliteStore::append_performance(std::string_view strategy_id,
   for (const auto& f : fills) {
     fill->reset();
     if (auto r = bind_one(*fill, 1, strategy_id); !r) return r;
-    if (auto r = bind_one(*fill, 2, f.ts); !r) return r;
-    if (auto r = bind_one(*fill, 3, f.symbol); !r) return r;
-    if (auto r = bind_one(*fill, 4, f.side); !r) return r;
-    if (auto r = fill->bind(5, f.qty); !r) return r;
-    if (auto r = fill->bind(6, f.price); !r) return r;
-    if (auto r = fill->bind(7, f.fee); !r) return r;
+    if (auto r = bind_fill(*fill, 2, f); !r) return r;
     if (auto r = fill->run(); !r) return r;
   }
   return tx->commit();
@@ -827,14 +843,7 @@ Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strateg
       "ORDER BY ts_us, seq",
       strategy_id, from);
   if (!st) return propagate(st);
-  return collect(*st, [](const Statement& r) {
-    return FillRecord{.ts = from_us(r.column_int(0)),
-                      .symbol = r.column_text(1),
-                      .side = r.column_text(2),
-                      .qty = r.column_double(3),
-                      .price = r.column_double(4),
-                      .fee = r.column_double(5)};
-  });
+  return collect(*st, read_fill);
 }
 
 Result<std::optional<AlertHook>> SqliteStore::get_alert_hook(std::string_view world_id) {
@@ -981,12 +990,7 @@ Result<void> SqliteStore::finish_validation(const ValidationRecord& v,
     fill->reset();
     if (auto r = bind_one(*fill, 1, v.strategy_id); !r) return r;
     if (auto r = bind_one(*fill, 2, ++seq); !r) return r;
-    if (auto r = bind_one(*fill, 3, f.ts); !r) return r;
-    if (auto r = bind_one(*fill, 4, f.symbol); !r) return r;
-    if (auto r = bind_one(*fill, 5, f.side); !r) return r;
-    if (auto r = fill->bind(6, f.qty); !r) return r;
-    if (auto r = fill->bind(7, f.price); !r) return r;
-    if (auto r = fill->bind(8, f.fee); !r) return r;
+    if (auto r = bind_fill(*fill, 3, f); !r) return r;
     if (auto r = fill->run(); !r) return r;
   }
   return tx->commit();
@@ -1025,14 +1029,7 @@ Result<std::optional<ValidationRecord>> SqliteStore::get_validation(std::string_
                        "strategy_id = ? ORDER BY seq",
                        strategy_id);
     if (!fs) return propagate(fs);
-    auto fills = collect(*fs, [](const Statement& r) {
-      return FillRecord{.ts = from_us(r.column_int(0)),
-                        .symbol = r.column_text(1),
-                        .side = r.column_text(2),
-                        .qty = r.column_double(3),
-                        .price = r.column_double(4),
-                        .fee = r.column_double(5)};
-    });
+    auto fills = collect(*fs, read_fill);
     if (!fills) return propagate(fills);
     v.fills = std::move(*fills);
   }

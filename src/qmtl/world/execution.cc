@@ -368,11 +368,7 @@ Result<store::ValidationRecord> WorldService::finish_validation(std::string_view
   const Notify notify(observer_, s->world_id);
   auto w = writable_world(s->world_id);
   if (!w) return propagate(w);
-  if (w->state == WorldState::kPaused) {
-    return make_error(
-        ErrorCode::kFailedPrecondition,
-        fmt::format("world '{}' is Paused: no strategy transitions until it is resumed", w->id));
-  }
+  if (auto r = check_transitions_allowed(*w); !r) return propagate(r);
   if (s->state != lifecycle::StrategyState::kValidating) {
     return make_error(ErrorCode::kFailedPrecondition,
                       fmt::format("strategy '{}' is {}, not Validating", s->id,

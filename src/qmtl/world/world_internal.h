@@ -13,6 +13,7 @@
 #include "qmtl/core/time.h"
 #include "qmtl/metrics/series.h"
 #include "qmtl/policy/policy.h"
+#include "qmtl/store/store.h"
 
 namespace qmtl::world {
 
@@ -20,6 +21,9 @@ namespace qmtl::world {
 Result<void> validate_text(std::string_view what, std::string_view text, size_t max,
                            bool allow_empty);
 Result<void> validate_actor(std::string_view actor);
+
+// kFailedPrecondition when the world is Paused: no strategy changes state then.
+Result<void> check_transitions_allowed(const store::World& w);
 
 // A metric value for the run's JSON: null when absent.
 boost::json::value number_or_null(std::optional<double> v);

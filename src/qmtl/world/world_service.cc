@@ -35,6 +35,13 @@ Result<void> validate_text(std::string_view what, std::string_view text, size_t 
   return {};
 }
 
+Result<void> check_transitions_allowed(const store::World& w) {
+  if (w.state != lifecycle::WorldState::kPaused) return {};
+  return make_error(
+      ErrorCode::kFailedPrecondition,
+      fmt::format("world '{}' is Paused: no strategy transitions until it is resumed", w.id));
+}
+
 Result<void> validate_actor(std::string_view actor) {
   return validate_text("actor", actor, 200, false);
 }
@@ -278,11 +285,7 @@ Result<Strategy> WorldService::apply_strategy_event(std::string_view id, Strateg
   if (!s) return s;
   auto w = writable_world(s->world_id);
   if (!w) return propagate(w);
-  if (w->state == WorldState::kPaused) {
-    return make_error(
-        ErrorCode::kFailedPrecondition,
-        fmt::format("world '{}' is Paused: no strategy transitions until it is resumed", w->id));
-  }
+  if (auto r = check_transitions_allowed(*w); !r) return propagate(r);
   if (w->state == WorldState::kEvalOnly && event == StrategyEvent::kPromote) {
     return make_error(ErrorCode::kFailedPrecondition,
                       fmt::format("world '{}' is EvalOnly: nothing is promoted to live", w->id));
