@@ -84,6 +84,7 @@ class RunnerThread {
     options.on_gate = [this](const OrderGate::View& v) {
       std::lock_guard lock(mu_);
       gate_ = v;
+      ++gate_updates_;
       cv_.notify_all();
     };
     options.log = [](std::string_view line) { fmt::print(stderr, "runner: {}\n", line); };
@@ -125,6 +126,15 @@ class RunnerThread {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return gate_ && pred(*gate_); });
   }
+  // Like wait_gate, but only a view the runner reports after this call counts:
+  // a view taken before the server froze still says "fresh".
+  bool wait_next_gate(const std::function<bool(const OrderGate::View&)>& pred,
+                      milliseconds timeout = milliseconds(10'000)) {
+    std::unique_lock lock(mu_);
+    const uint64_t seen = gate_updates_;
+    return cv_.wait_for(lock, timeout,
+                        [&] { return gate_updates_ > seen && gate_ && pred(*gate_); });
+  }
   size_t order_count() {
     std::lock_guard lock(mu_);
     return orders_.size();
@@ -148,6 +158,7 @@ class RunnerThread {
   std::condition_variable cv_;
   std::vector<OrderRecord> orders_;
   std::optional<OrderGate::View> gate_;
+  uint64_t gate_updates_ = 0;
   std::optional<Result<RunSummary>> result_;
   std::thread thread_;
 };
@@ -353,7 +364,7 @@ TEST_F(RunnerE2eTest, ServerFrozenOrKilledMidRunBlocksLiveOrdersThenRecovers) {
       << stale.reason;
   EXPECT_LT(std::chrono::steady_clock::now() - frozen_at, seconds(3));
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
-  ASSERT_TRUE(runner.wait_gate(live_and_open));
+  ASSERT_TRUE(runner.wait_next_gate(live_and_open));
   EXPECT_EQ(runner.bar().route, Route::kLive);
 
   // Killed: the stream breaks and orders are blocked at once.

@@ -158,6 +158,8 @@ class Follower {
             std::chrono::duration<double>(ttl->to_number<double>()));
       }
       gate_.heard();
+      // Freshness is part of the view: a watcher must see it come back.
+      if (o_.on_gate) o_.on_gate(gate_.view());
       return {};
     }
     if (e.type == "snapshot") {
