@@ -164,6 +164,12 @@ Api::~Api() {
   alerts_.reset();
 }
 
+std::vector<std::string> Api::route_names() {
+  std::vector<std::string> out;
+  for (const auto& r : routes()) out.push_back(fmt::format("{} {}", r.method, r.path));
+  return out;
+}
+
 const std::vector<Api::Route>& Api::routes() {
   static const std::vector<Route> r = {
       {"GET", "/healthz", &Api::get_health},

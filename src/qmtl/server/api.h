@@ -70,6 +70,9 @@ class Api : private world::WorldObserver {
   // strategies. Safe to call while requests are being served.
   void set_execution_manager(ExecutionManager* m) { execution_.store(m); }
   int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
+  // Every route served, as "METHOD /template" ("GET /worlds/{id}"), in routing
+  // order; docs/api.md is checked against it. Thread-safe.
+  static std::vector<std::string> route_names();
 
  private:
   struct Call;
