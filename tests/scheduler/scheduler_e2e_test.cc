@@ -76,6 +76,15 @@ TEST_F(SchedulerE2eTest, TheServerEvaluatesAWorldOnItsSchedule) {
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("next evaluation "), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("(every 1s); last scheduled run w-"), std::string::npos) << status.out;
+  // Prometheus sees the period and the last run, for the "no evaluation for two
+  // periods" alert (deploy/prometheus/qmtl_rules.yml).
+  auto metrics = http_request(server_->url(), {.path = "/metrics"});
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("qmtl_world_evaluation_period_seconds{world=\"w\"} 1\n"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("qmtl_world_last_evaluation_timestamp_seconds{world=\"w\"} "),
+            std::string::npos);
   auto unknown = http_request(server_->url(), {.path = "/worlds/nope/schedule"});
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);

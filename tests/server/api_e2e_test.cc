@@ -556,6 +556,19 @@ TEST_F(ApiE2eTest, MetricsAreValidPrometheusText) {
        }) {
     EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
   }
+  // The evaluation just run, in Unix seconds; the DryRun strategy's age.
+  const auto gauge = [&](std::string_view name) -> std::optional<double> {
+    const auto at = m.body.find(fmt::format("\n{} ", name));
+    if (at == std::string::npos) return std::nullopt;
+    return std::strtod(m.body.c_str() + at + name.size() + 2, nullptr);
+  };
+  const auto last = gauge("qmtl_world_last_evaluation_timestamp_seconds{world=\"alpha\"}");
+  ASSERT_TRUE(last) << m.body;
+  EXPECT_NEAR(*last, static_cast<double>(std::time(nullptr)), 60);
+  const auto dry = gauge("qmtl_dry_run_age_max_seconds{world=\"alpha\"}");
+  ASSERT_TRUE(dry) << m.body;
+  EXPECT_GE(*dry, 0);
+  EXPECT_LT(*dry, 600);
   const std::string path = testing::write_file(dir_.file("metrics.txt"), m.body);
   auto check =
       testing::run_process({"/bin/sh", "-c", fmt::format("{} check metrics < {}", PROMTOOL, path)});

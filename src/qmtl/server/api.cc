@@ -151,7 +151,7 @@ Api::Api(world::WorldService& worlds, const Clock& clock, ApiOptions options)
       clock_(clock),
       options_(options),
       events_(worlds, options.activation_ttl_s),
-      metrics_(worlds),
+      metrics_(worlds, clock),
       idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl) {
   if (options_.alerts) {
     alerts_ = std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options);

@@ -10,7 +10,10 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
+
+#include "qmtl/core/duration.h"
 
 namespace qmtl::server {
 namespace {
@@ -39,6 +42,19 @@ const Histogram::BucketBoundaries& job_buckets() {
 
 MetricFamily gauge_family(std::string name, std::string help) {
   return MetricFamily{.name = std::move(name), .help = std::move(help), .type = MetricType::Gauge};
+}
+
+// The period of a stored schedule: the duration of "every 1d"; for a cron
+// schedule, the gap between its last and its next run.
+std::optional<Duration> schedule_period(const std::optional<store::ScheduleState>& s) {
+  if (!s) return std::nullopt;
+  if (s->spec.starts_with("every ")) {
+    if (auto d = parse_duration(std::string_view(s->spec).substr(6)); d && d->count() > 0) {
+      return *d;
+    }
+  }
+  if (s->last_run && s->next_run > *s->last_run) return s->next_run - *s->last_run;
+  return std::nullopt;
 }
 
 void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
@@ -143,8 +159,8 @@ struct ServerMetrics::Impl {
   std::unordered_map<std::string, RequestSeries> series;
 };
 
-ServerMetrics::ServerMetrics(world::WorldService& worlds)
-    : worlds_(worlds), impl_(std::make_unique<Impl>()) {}
+ServerMetrics::ServerMetrics(world::WorldService& worlds, const Clock& clock)
+    : worlds_(worlds), clock_(clock), impl_(std::make_unique<Impl>()) {}
 ServerMetrics::~ServerMetrics() = default;
 
 void ServerMetrics::request(std::string_view method, std::string_view route, int status,
@@ -224,15 +240,55 @@ Result<std::string> ServerMetrics::render(size_t open_streams) {
       gauge_family("qmtl_strategies", "Strategies by world and lifecycle state");
   MetricFamily gates = gauge_family(
       "qmtl_gates", "Activation gates (strategy sides) by world and state: open, closed, frozen");
+  MetricFamily last_eval = gauge_family(
+      "qmtl_world_last_evaluation_timestamp_seconds",
+      "When the world's latest evaluation run finished (Unix seconds); absent before the first");
+  MetricFamily period = gauge_family(
+      "qmtl_world_evaluation_period_seconds",
+      "The world's evaluation period from its policy's schedule, for scheduled Active and "
+      "EvalOnly worlds");
+  MetricFamily dry_max =
+      gauge_family("qmtl_dry_run_age_max_seconds",
+                   "How long the world's longest-waiting DryRun strategy has been in DryRun");
+  MetricFamily dry_mean =
+      gauge_family("qmtl_dry_run_age_mean_seconds",
+                   "Mean time the world's DryRun strategies have been in DryRun");
   static constexpr std::array kStates = {"Submitted", "Validating", "Rejected", "DryRun",
                                          "Live",      "Inactive",   "Archived"};
+  const TimePoint now = clock_.now();
+  const auto seconds = [](Duration d) { return std::chrono::duration<double>(d).count(); };
   for (const auto& w : *worlds) {
     ++by_state[std::string(lifecycle::world_state_name(w.state))];
     auto list = worlds_.list_strategies(w.id);
     if (!list) return propagate(list);
     std::map<std::string, int> counts;
     for (const char* s : kStates) counts[s] = 0;
-    for (const auto& s : *list) ++counts[std::string(lifecycle::strategy_state_name(s.state))];
+    double dry_total = 0, dry_oldest = 0;
+    int dry_n = 0;
+    for (const auto& s : *list) {
+      ++counts[std::string(lifecycle::strategy_state_name(s.state))];
+      if (s.state == lifecycle::StrategyState::kDryRun) {
+        const double age = std::max(0.0, seconds(now - s.state_since));
+        dry_total += age;
+        dry_oldest = std::max(dry_oldest, age);
+        ++dry_n;
+      }
+    }
+    if (dry_n > 0) {
+      add_gauge(dry_max, {{"world", w.id}}, dry_oldest);
+      add_gauge(dry_mean, {{"world", w.id}}, dry_total / dry_n);
+    }
+    auto runs = worlds_.list_evaluations(w.id, 1);
+    if (!runs) return propagate(runs);
+    if (!runs->empty()) {
+      add_gauge(last_eval, {{"world", w.id}},
+                seconds(runs->front().finished_at.time_since_epoch()));
+    }
+    if (w.state == lifecycle::WorldState::kActive || w.state == lifecycle::WorldState::kEvalOnly) {
+      auto sched = worlds_.get_schedule(w.id);
+      if (!sched) return propagate(sched);
+      if (auto p = schedule_period(*sched)) add_gauge(period, {{"world", w.id}}, seconds(*p));
+    }
     for (const auto& [state, n] : counts) {
       add_gauge(strategies, {{"world", w.id}, {"state", state}}, n);
     }
@@ -258,6 +314,10 @@ Result<std::string> ServerMetrics::render(size_t open_streams) {
   families.push_back(std::move(world_states));
   families.push_back(std::move(strategies));
   families.push_back(std::move(gates));
+  families.push_back(std::move(last_eval));
+  families.push_back(std::move(period));
+  families.push_back(std::move(dry_max));
+  families.push_back(std::move(dry_mean));
   families.push_back(std::move(streams));
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -2,7 +2,8 @@
 //
 // Counters and histograms are updated as requests, evaluations and applies
 // finish; the per-world gauges (worlds by state, strategies by world and state,
-// gates by world and state) are read from the store at scrape time so they are
+// gates by world and state, the last evaluation and the schedule's period, the
+// age of dry-run strategies) are read from the store at scrape time so they are
 // never out of date. Label values are world ids, route templates, methods and
 // status codes: bounded sets, never raw paths or strategy ids.
 //
@@ -23,8 +24,8 @@ namespace qmtl::server {
 
 class ServerMetrics {
  public:
-  // `worlds` must outlive the metrics.
-  explicit ServerMetrics(world::WorldService& worlds);
+  // `worlds` and `clock` must outlive the metrics; ages are measured on `clock`.
+  ServerMetrics(world::WorldService& worlds, const Clock& clock);
   ~ServerMetrics();
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
@@ -50,6 +51,7 @@ class ServerMetrics {
  private:
   struct Impl;
   world::WorldService& worlds_;
+  const Clock& clock_;
   std::unique_ptr<Impl> impl_;
 };
 
