@@ -18,7 +18,7 @@ PACKAGES=(
   libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy
-  prometheus wrk
+  prometheus wrk systemd curl libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev
 )
 

@@ -159,6 +159,34 @@ struct ServerMetrics::Impl {
   std::unordered_map<std::string, RequestSeries> series;
 };
 
+const std::vector<ServerMetrics::FamilyName>& ServerMetrics::families() {
+  static const std::vector<FamilyName> kFamilies = {
+      {"qmtl_http_requests_total", "counter"},
+      {"qmtl_http_request_duration_seconds", "histogram"},
+      {"qmtl_evaluations_total", "counter"},
+      {"qmtl_evaluation_duration_seconds", "histogram"},
+      {"qmtl_applies_total", "counter"},
+      {"qmtl_apply_failures_total", "counter"},
+      {"qmtl_apply_duration_seconds", "histogram"},
+      {"qmtl_promotions_total", "counter"},
+      {"qmtl_demotions_total", "counter"},
+      {"qmtl_events_sent_total", "counter"},
+      {"qmtl_alerts_total", "counter"},
+      {"qmtl_validations_total", "counter"},
+      {"qmtl_runner_starts_total", "counter"},
+      {"qmtl_runner_exits_total", "counter"},
+      {"qmtl_worlds", "gauge"},
+      {"qmtl_strategies", "gauge"},
+      {"qmtl_gates", "gauge"},
+      {"qmtl_world_last_evaluation_timestamp_seconds", "gauge"},
+      {"qmtl_world_evaluation_period_seconds", "gauge"},
+      {"qmtl_dry_run_age_max_seconds", "gauge"},
+      {"qmtl_dry_run_age_mean_seconds", "gauge"},
+      {"qmtl_event_streams_open", "gauge"},
+  };
+  return kFamilies;
+}
+
 ServerMetrics::ServerMetrics(world::WorldService& worlds, const Clock& clock)
     : worlds_(worlds), clock_(clock), impl_(std::make_unique<Impl>()) {}
 ServerMetrics::~ServerMetrics() = default;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qmtl/world/world_service.h"
 
@@ -43,6 +44,15 @@ class ServerMetrics {
   void runner_started(std::string_view world, bool restart);
   // A runner ended that should have kept running.
   void runner_exited(std::string_view world);
+
+  // Every metric family render() can produce, with its Prometheus type
+  // ("counter", "gauge", "histogram"); a family appears in the text once it has
+  // a series. Dashboards and alert rules are checked against it. Thread-safe.
+  struct FamilyName {
+    std::string_view name;
+    std::string_view type;
+  };
+  static const std::vector<FamilyName>& families();
 
   // The exposition text of every metric; `open_streams` is the number of event
   // streams open now.
