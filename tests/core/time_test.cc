@@ -109,6 +109,21 @@ TEST(FakeClock, MovesOnlyWhenTold) {
   EXPECT_EQ(clock.now(), at(2030, 6, 1));
 }
 
+TEST(ScaledClock, RunsSpeedTimesFasterFromItsStart) {
+  FakeClock real(at(2026, 11, 27));
+  const ScaledClock sim(at(1994, 1, 3), 86'400, real);
+  EXPECT_EQ(sim.now(), at(1994, 1, 3));
+  real.advance(seconds(1));
+  EXPECT_EQ(sim.now(), at(1994, 1, 4));  // a day per second
+  real.advance(milliseconds(250));
+  EXPECT_EQ(sim.now(), at(1994, 1, 4, 6));
+  // A speed below 1 would run time backwards or stop it: it is 1.
+  const ScaledClock slow(at(2000, 1, 1), 0, real);
+  real.advance(hours(2));
+  EXPECT_EQ(slow.now(), at(2000, 1, 1, 2));
+  EXPECT_EQ(slow.speed(), 1);
+}
+
 TEST(SystemClock, IsNearTheRealTime) {
   const auto sys = time_point_cast<Duration>(system_clock::now());
   EXPECT_LT(abs((SystemClock().now() - sys).count()), Duration(seconds(5)).count());

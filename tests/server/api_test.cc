@@ -68,7 +68,7 @@ TEST_F(ApiTest, CreateGetList) {
 TEST_F(ApiTest, Healthz) {
   auto r = call("GET", "/healthz");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"status":"ok"})");
+  EXPECT_EQ(r.body, R"({"status":"ok","time":"2026-02-01T00:00:00Z","clock":"system"})");
 }
 
 TEST_F(ApiTest, BadInputIsA4xxProblemAndChangesNothing) {

@@ -157,6 +157,9 @@ TEST_F(ValidationTest, ExecutionSettingsAreValidatedAndAudited) {
             "'cash' must be a positive number"},
            {fmt::format(R"({{"history": "{}", "symbol": "a b"}})", history), "'symbol' takes"},
            {fmt::format(R"({{"history": "{}", "feeds": "x"}})", history), "feeds"},
+           {R"({"history": "/nonexistent/{symbol}.csv"})", "is not a directory on the server"},
+           {fmt::format(R"({{"history": "{}/{{symbol}}/{{symbol}}.csv"}})", dir_.path().string()),
+            "{symbol} may appear once, in the file name"},
        }) {
     auto r = service_.set_execution("desk", c.doc, "alice");
     ASSERT_FALSE(r) << c.doc;
@@ -173,6 +176,13 @@ TEST_F(ValidationTest, ExecutionSettingsAreValidatedAndAudited) {
   ASSERT_TRUE(got && *got);
   EXPECT_EQ((*got)->history, history);
   EXPECT_EQ((*got)->window, std::chrono::hours(24 * 7 * 26));
+  // One file per symbol: the directory must exist, the files are named later.
+  const auto per_symbol = fmt::format(R"({{"history": "{0}/{{symbol}}.csv",
+      "feed": "{0}/{{symbol}}.live.csv"}})",
+                                      dir_.path().string());
+  auto sym = service_.set_execution("desk", per_symbol, "alice");
+  ASSERT_TRUE(sym) << sym.error().message;
+  EXPECT_EQ((*service_.get_execution("desk"))->feed, dir_.path().string() + "/{symbol}.live.csv");
   EXPECT_EQ((*got)->max_runners, 3);
   EXPECT_EQ((*got)->max_validations, 2);
   // What GET shows can be sent back as it is (nulls are "not set").
@@ -185,7 +195,7 @@ TEST_F(ValidationTest, ExecutionSettingsAreValidatedAndAudited) {
   std::vector<std::string> events;
   for (const auto& a : *audit) events.push_back(a.event);
   EXPECT_EQ(events, (std::vector<std::string>{"CREATE", "EXECUTION_SET", "EXECUTION_SET",
-                                              "EXECUTION_REMOVED"}));
+                                              "EXECUTION_SET", "EXECUTION_REMOVED"}));
 }
 
 }  // namespace

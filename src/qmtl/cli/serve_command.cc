@@ -38,6 +38,9 @@ struct ServeOptions {
   bool execution = true;
   std::string exec_dir;     // default: next to the database file
   std::string qmtl_binary;  // default: this executable
+  bool demo = false;          // allows a simulated clock
+  double clock_speed = 0;     // > 0: simulated time, this many times real time
+  std::string clock_start;    // where simulated time starts (default: now)
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -112,12 +115,36 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
            "least 1s\n";
     return kExitUsage;
   }
+  // Simulated time only in demo mode: a server whose "1 day" passes in seconds
+  // must never be mistaken for one that decides about real money.
+  if (!o.demo && (o.clock_speed != 0 || !o.clock_start.empty())) {
+    err << "qmtl: --clock-speed and --clock-start are for demonstrations only; add --demo\n";
+    return kExitUsage;
+  }
+  if (o.demo && !(o.clock_speed >= 1 && o.clock_speed <= 1e9)) {
+    err << "qmtl: --demo needs --clock-speed N, from 1 to 1e9 (86400 = a day per second)\n";
+    return kExitUsage;
+  }
+  SystemClock system_clock;
+  std::optional<ScaledClock> demo_clock;
+  if (o.demo) {
+    TimePoint start = system_clock.now();
+    if (!o.clock_start.empty()) {
+      auto t = parse_timestamp(o.clock_start);
+      if (!t) {
+        err << "qmtl: --clock-start: " << t.error().message << '\n';
+        return kExitUsage;
+      }
+      start = *t;
+    }
+    demo_clock.emplace(start, o.clock_speed, system_clock);
+  }
+  const Clock& clock = demo_clock ? static_cast<const Clock&>(*demo_clock) : system_clock;
   auto store = store::open_store(o.db);
   if (!store) {
     err << "qmtl: " << store.error().message << '\n';
     return kExitRefused;
   }
-  SystemClock clock;
   world::WorldService worlds(**store, clock);
   if (auto r = worlds.recover_applies(); !r) {
     err << "qmtl: recovering interrupted applies failed: " << r.error().message << '\n';
@@ -128,7 +155,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   server::Api api(
       worlds, clock,
       {.tokens = *tokens ? &**tokens : nullptr,
-       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count()});
+       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count(),
+       .simulated_clock_speed = o.demo ? o.clock_speed : 0});
   auto srv = server::HttpServer::start(
       {.address = o.address,
        .port = o.port,
@@ -145,6 +173,10 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   out << fmt::format("qmtl serve: listening on http://{}:{} (db {})", o.address, (*srv)->port(),
                      (*store)->describe())
       << std::endl;
+  if (demo_clock) {
+    spdlog::warn("DEMO: simulated clock from {} at {}x real time; not for real money",
+                 format_timestamp(clock.now()), o.clock_speed);
+  }
   if (*tokens) {
     spdlog::info("authentication on: {} token(s)", (*tokens)->size());
   } else {
@@ -265,6 +297,14 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
       ->add_option("--activation-ttl", so->activation_ttl,
                    "how long runners may trust a gate without hearing from the server")
       ->default_str(so->activation_ttl);
+  serve_cmd->add_flag("--demo", so->demo,
+                      "demonstration mode: allows the simulated clock below (never for real money)");
+  serve_cmd
+      ->add_option("--clock-speed", so->clock_speed,
+                   "with --demo: simulated time runs N times real time (86400 = a day per second)")
+      ->check(CLI::Range(1.0, 1e9));
+  serve_cmd->add_option("--clock-start", so->clock_start,
+                        "with --demo: where simulated time starts, e.g. 1994-01-03 (default: now)");
   serve_cmd->add_option("--access-log", so->access_log, "log one line per request (true/false)")
       ->default_str("true");
   serve_cmd->callback([so, &rc, &out, &err] { rc = serve(*so, out, err); });

@@ -62,4 +62,26 @@ class FakeClock final : public Clock {
   std::atomic<Duration::rep> now_;
 };
 
+// Simulated time for demonstrations (`qmtl serve --demo --clock-speed N`):
+// starts at `start` and runs `speed` times as fast as `real` (at least 1).
+// Everything that reads "now" from it — schedules, dry-run durations, hysteresis,
+// evaluation windows — sees the simulated time. Never for real money: an
+// operator's "1 day" passes in seconds. Thread-safe; `real` must outlive it.
+class ScaledClock final : public Clock {
+ public:
+  ScaledClock(TimePoint start, double speed, const Clock& real)
+      : start_(start), speed_(speed < 1 ? 1 : speed), real_(real), real_start_(real.now()) {}
+  TimePoint now() const override {
+    const auto elapsed = std::chrono::duration<double, Duration::period>(real_.now() - real_start_);
+    return start_ + Duration(static_cast<Duration::rep>(elapsed.count() * speed_));
+  }
+  double speed() const { return speed_; }
+
+ private:
+  const TimePoint start_;
+  const double speed_;
+  const Clock& real_;
+  const TimePoint real_start_;
+};
+
 }  // namespace qmtl

@@ -378,7 +378,14 @@ void Api::apply_finished(std::string_view world_id, const world::ApplyJournalEnt
 }
 
 ApiResponse Api::get_health(const ApiRequest&, Call&) {
-  return json_response(200, boost::json::object{{"status", "ok"}});
+  boost::json::object o{{"status", "ok"}, {"time", format_timestamp(clock_.now())}};
+  if (options_.simulated_clock_speed > 0) {
+    o["clock"] = "simulated";
+    o["clock_speed"] = options_.simulated_clock_speed;
+  } else {
+    o["clock"] = "system";
+  }
+  return json_response(200, std::move(o));
 }
 
 ApiResponse Api::get_metrics(const ApiRequest&, Call& call) {

@@ -40,6 +40,9 @@ struct ApiOptions {
   int64_t activation_ttl_s = 15;
   size_t idempotency_capacity = 10'000;
   Duration idempotency_ttl = std::chrono::hours(24);
+  // > 0: the clock is simulated, running this many times real time (`qmtl serve
+  // --demo`); GET /healthz says so.
+  double simulated_clock_speed = 0;
   // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
   bool alerts = true;
   AlertDispatcher::Options alert_options;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -74,6 +75,7 @@ struct ExecutionManager::Job {
 struct ExecutionManager::Runner {
   enum class State { kRunning, kRestarting, kWaiting, kStopping };
   std::string strategy, world;
+  std::string symbol;  // the strategy's orders.symbol, for {symbol} in the feed path
   State state = State::kWaiting;
   std::optional<ChildProcess> proc;
   SteadyTime started{}, next_start{}, stop_deadline{};
@@ -85,6 +87,24 @@ struct ExecutionManager::Runner {
 };
 
 namespace {
+
+// The symbol a strategy spec trades (orders.symbol); "" when it names none.
+std::string symbol_of(const std::string& spec) {
+  auto doc = json::parse(spec);
+  if (!doc || !doc->is_object()) return {};
+  const auto* orders = doc->as_object().if_contains("orders");
+  if (orders == nullptr || !orders->is_object()) return {};
+  const auto* symbol = orders->as_object().if_contains("symbol");
+  return symbol != nullptr && symbol->is_string() ? std::string(symbol->as_string()) : "";
+}
+
+// A settings path with {symbol} replaced: one history or feed file per symbol.
+std::string per_symbol(std::string path, const std::string& symbol) {
+  for (size_t at; (at = path.find("{symbol}")) != std::string::npos;) {
+    path.replace(at, 8, symbol);
+  }
+  return path;
+}
 
 std::string_view runner_state_name(int s) {
   static constexpr std::string_view kNames[] = {"running", "restarting", "waiting", "stopping"};
@@ -249,6 +269,7 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
     }
   }
   std::set<std::string, std::less<>> validating, wanted;
+  std::map<std::string, std::string> symbols;  // of the wanted, by strategy id
   std::vector<world::Strategy> strategies;
   if (executing) {
     auto list = worlds_.list_strategies(w.id);
@@ -280,6 +301,7 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
     } else if ((s.state == StrategyState::kDryRun || s.state == StrategyState::kLive) &&
                !settings->feed.empty()) {
       wanted.insert(s.id);
+      symbols[s.id] = symbol_of(s.spec);
     }
   }
   // A job whose strategy is no longer Validating (archived meanwhile, or the
@@ -315,6 +337,7 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       auto r = std::make_unique<Runner>();
       r->strategy = id;
       r->world = w.id;
+      r->symbol = symbols[id];
       it = runners_.emplace(id, std::move(r)).first;
     }
     Runner& r = *it->second;
@@ -354,7 +377,7 @@ void ExecutionManager::start_job(const world::Strategy& s, const world::Executio
                                 "backtest",
                                 spec,
                                 "--data",
-                                settings.history,
+                                per_symbol(settings.history, symbol_of(s.spec)),
                                 "--records",
                                 records,
                                 "--cash",
@@ -374,7 +397,8 @@ void ExecutionManager::start_job(const world::Strategy& s, const world::Executio
                   child.error().message);
     return;
   }
-  spdlog::info("execution: validating '{}' (pid {}) on {}", s.id, child->pid(), settings.history);
+  spdlog::info("execution: validating '{}' (pid {}) on {}", s.id, child->pid(),
+               per_symbol(settings.history, symbol_of(s.spec)));
   jobs_.emplace(s.id, std::make_unique<Job>(Job{.strategy = s.id,
                                                 .world = s.world_id,
                                                 .proc = std::move(*child),
@@ -442,7 +466,7 @@ void ExecutionManager::start_runner(Runner& r, const world::ExecutionSettings& s
                                 "run",
                                 r.strategy,
                                 "--feed",
-                                settings.feed,
+                                per_symbol(settings.feed, r.symbol),
                                 "--follow",
                                 "--cash",
                                 fmt::format("{}", settings.cash)};

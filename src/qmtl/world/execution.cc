@@ -37,6 +37,20 @@ Result<std::string> server_file(const boost::json::object& o, std::string_view k
     return bad(fmt::format("'{}' must be an absolute path on the server, not '{}'", key, **v));
   }
   std::error_code ec;
+  if ((*v)->find("{symbol}") != std::string::npos) {
+    // One file per symbol, named when a strategy needs it: its directory must
+    // exist now; a missing file fails that strategy's validation or runner.
+    if ((*v)->find('{') != (*v)->rfind('{') ||
+        p.parent_path().string().find("{symbol}") != std::string::npos) {
+      return bad(fmt::format("'{}': {{symbol}} may appear once, in the file name, not in '{}'",
+                             key, **v));
+    }
+    if (!std::filesystem::is_directory(p.parent_path(), ec)) {
+      return bad(fmt::format("'{}': {} is not a directory on the server", key,
+                             p.parent_path().string()));
+    }
+    return **v;
+  }
   if (!std::filesystem::is_regular_file(p, ec)) {
     return bad(fmt::format("'{}': {} is not a file on the server", key, **v));
   }
