@@ -174,6 +174,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   });
 
   add_serve_command(app, rc, out, err);
+  add_demo_command(app, rc, out, err);
 
   auto* completion = app.add_subcommand(
       "completion", "print a shell completion script\n  e.g. eval \"$(qmtl completion bash)\"");

@@ -91,5 +91,7 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
                           std::ostream& err);
 // Registers `qmtl serve`.
 void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& err);
+// Registers `qmtl demo`.
+void add_demo_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& err);
 
 }  // namespace qmtl::cli

@@ -38,9 +38,9 @@ struct ServeOptions {
   bool execution = true;
   std::string exec_dir;     // default: next to the database file
   std::string qmtl_binary;  // default: this executable
-  bool demo = false;          // allows a simulated clock
-  double clock_speed = 0;     // > 0: simulated time, this many times real time
-  std::string clock_start;    // where simulated time starts (default: now)
+  bool demo = false;        // allows a simulated clock
+  double clock_speed = 0;   // > 0: simulated time, this many times real time
+  std::string clock_start;  // where simulated time starts (default: now)
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -236,7 +236,9 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
             .qmtl_binary = binary,
             .gateway_url = fmt::format("http://{}:{}", host, (*srv)->port()),
             .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
-            .runner_token = token != nullptr ? token : ""});
+            .runner_token = token != nullptr ? token : "",
+            // On a simulated clock a second is days: runners post ten times as often.
+            .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000)});
     if (auto r = exec->start(); !r) {
       err << "qmtl: " << r.error().message << '\n';
       return kExitRefused;
@@ -297,8 +299,9 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
       ->add_option("--activation-ttl", so->activation_ttl,
                    "how long runners may trust a gate without hearing from the server")
       ->default_str(so->activation_ttl);
-  serve_cmd->add_flag("--demo", so->demo,
-                      "demonstration mode: allows the simulated clock below (never for real money)");
+  serve_cmd->add_flag(
+      "--demo", so->demo,
+      "demonstration mode: allows the simulated clock below (never for real money)");
   serve_cmd
       ->add_option("--clock-speed", so->clock_speed,
                    "with --demo: simulated time runs N times real time (86400 = a day per second)")

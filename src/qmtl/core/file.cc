@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,23 @@ Result<std::string> read_file(const std::string& path, std::string_view what) {
     return make_error(ErrorCode::kNotFound, fmt::format("cannot read {} '{}'", what, path));
   }
   return ss.str();
+}
+
+Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) return make_error(ErrorCode::kUnavailable, fmt::format("cannot write {}", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot write {}: {}", path, ec.message()));
+  }
+  return {};
 }
 
 }  // namespace qmtl

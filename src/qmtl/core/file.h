@@ -1,6 +1,8 @@
-// Reading whole files for the parsers (CSV series, policies, JSON inputs).
+// Reading whole files for the parsers (CSV series, policies, JSON inputs), and
+// writing one whole.
 //
-// Thread safety: pure function.
+// Thread safety: functions of the file system only; concurrent writers of one
+// path race (the last rename wins).
 #pragma once
 
 #include <string>
@@ -13,5 +15,10 @@ namespace qmtl {
 // The bytes of the file at `path`. kNotFound, naming `what` (e.g. "policy file")
 // and the path with the system's reason, if it cannot be opened or read.
 Result<std::string> read_file(const std::string& path, std::string_view what = "file");
+
+// Writes `text` to `path` whole or not at all (a temporary file renamed over
+// it), so a crash mid-write never leaves half a file for a reader.
+// kUnavailable naming the path if it cannot be written.
+Result<void> write_file_atomically(const std::string& path, std::string_view text);
 
 }  // namespace qmtl

@@ -48,6 +48,19 @@ class UnionFind {
   std::vector<size_t> parent_;
 };
 
+// A held time for people, in its two largest units: "8d 23h", "5h 12m", "42s".
+std::string held_text(Duration d) {
+  using namespace std::chrono;
+  const auto secs = duration_cast<seconds>(d).count();
+  const auto two = [](int64_t big, const char* bu, int64_t small, const char* su) {
+    return small == 0 ? fmt::format("{}{}", big, bu) : fmt::format("{}{} {}{}", big, bu, small, su);
+  };
+  if (secs >= 86'400) return two(secs / 86'400, "d", secs % 86'400 / 3600, "h");
+  if (secs >= 3600) return two(secs / 3600, "h", secs % 3600 / 60, "m");
+  if (secs >= 60) return two(secs / 60, "m", secs % 60, "s");
+  return fmt::format("{}s", secs);
+}
+
 // How long (or how many evaluations) `holds` has been true up to and including
 // now, and whether that satisfies `need`.
 template <typename Pred>
@@ -61,10 +74,7 @@ std::pair<bool, std::string> held(const Holding& need, const std::vector<PastEva
   }
   if (const auto* d = std::get_if<Duration>(&need.value)) {
     const Duration held_for = now - since;
-    return {
-        held_for >= *d,
-        fmt::format("{} of {}", format_duration(std::chrono::floor<std::chrono::seconds>(held_for)),
-                    format_duration(*d))};
+    return {held_for >= *d, fmt::format("{} of {}", held_text(held_for), format_duration(*d))};
   }
   const int n = std::get<int>(need.value);
   return {static_cast<int>(streak) >= n, fmt::format("{} of {} evaluations", streak, n)};

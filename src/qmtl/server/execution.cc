@@ -37,24 +37,6 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
-// Written whole or not at all: a crash mid-write must not leave half a spec
-// for the next run to read.
-Result<void> write_file_atomically(const std::string& path, std::string_view text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) return make_error(ErrorCode::kUnavailable, fmt::format("cannot write {}", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
-    return make_error(ErrorCode::kUnavailable,
-                      fmt::format("cannot write {}: {}", path, ec.message()));
-  return {};
-}
-
 std::string iso(TimePoint t) {
   return format_timestamp(std::chrono::floor<std::chrono::seconds>(t));
 }
@@ -460,16 +442,19 @@ void ExecutionManager::finish_job(Job& job) {
 
 void ExecutionManager::start_runner(Runner& r, const world::ExecutionSettings& settings,
                                     const world::BrokerSettings* broker, SteadyTime now) {
-  std::vector<std::string> argv{options_.qmtl_binary,
-                                "--gateway-url",
-                                options_.gateway_url,
-                                "run",
-                                r.strategy,
-                                "--feed",
-                                per_symbol(settings.feed, r.symbol),
-                                "--follow",
-                                "--cash",
-                                fmt::format("{}", settings.cash)};
+  std::vector<std::string> argv{
+      options_.qmtl_binary,
+      "--gateway-url",
+      options_.gateway_url,
+      "run",
+      r.strategy,
+      "--feed",
+      per_symbol(settings.feed, r.symbol),
+      "--follow",
+      "--cash",
+      fmt::format("{}", settings.cash),
+      "--post-every",
+      fmt::format("{}", std::chrono::duration<double>(options_.runner_post_every).count())};
   auto per_strategy = [&r](std::string text) {
     for (size_t at; (at = text.find("{strategy}")) != std::string::npos;) {
       text.replace(at, 10, r.strategy);

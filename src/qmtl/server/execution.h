@@ -48,6 +48,9 @@ struct ExecutionOptions {
   std::chrono::milliseconds stable_after{60'000};  // a run this long resets the backoff
   std::chrono::milliseconds stop_grace{5000};
   std::chrono::seconds validation_timeout{600};
+  // How often runners post performance records (`qmtl run --post-every`); a
+  // demo on a fast simulated clock needs them sooner than real time does.
+  std::chrono::milliseconds runner_post_every{1000};
 };
 
 class ExecutionManager {
