@@ -222,11 +222,14 @@ TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
 TEST_F(CliCommandsTest, AlertSettings) {
   auto none = qmtl({"world", "alerts", "alpha"});
   ASSERT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(none.out, "world 'alpha' sends no alerts\n");
+  EXPECT_EQ(none.out,
+            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n");
   auto set = qmtl({"world", "alerts", "alpha", "--webhook", "http://127.0.0.1:9/hooks/S3CRET",
                    "--events", "promote,demote"});
   ASSERT_EQ(set.exit_code, 0) << set.err;
-  EXPECT_EQ(set.out, "world 'alpha' alerts http://127.0.0.1:9/… (promote, demote)\n");
+  EXPECT_EQ(set.out,
+            "world 'alpha' alerts http://127.0.0.1:9/… (promote, demote)\n"
+            "world 'alpha' mails no alerts\n");
   auto shown = json_of({"world", "alerts", "alpha"});
   EXPECT_EQ(json::dump(shown.at("events")), R"(["promote","demote"])");
   EXPECT_FALSE(has(json::dump(shown), "S3CRET"));
@@ -241,8 +244,29 @@ TEST_F(CliCommandsTest, AlertSettings) {
   auto ftp = qmtl({"world", "alerts", "alpha", "--webhook", "ftp://x/y"});
   EXPECT_EQ(ftp.exit_code, 1);
   EXPECT_TRUE(has(ftp.err, "webhook:")) << ftp.err;
-  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--webhook", ""}).out,
-            "world 'alpha' sends no alerts\n");
+  // E-mail settings from a file; the password by name only.
+  const auto mail = testing::write_file(
+      dir_.file("mail.yml"),
+      "smtp: smtp://127.0.0.1:2525\nfrom: qmtl@desk.example\nto: [ops@desk.example]\n"
+      "username: qmtl\npassword_env: SMTP_PASS\nevents: [promote, reject]\n");
+  auto mailed = qmtl({"world", "alerts", "alpha", "--email", mail});
+  ASSERT_EQ(mailed.exit_code, 0) << mailed.err;
+  EXPECT_TRUE(has(mailed.out,
+                  "world 'alpha' mails ops@desk.example via smtp://127.0.0.1:2525 (promote, "
+                  "reject); credentials from environment variable SMTP_PASS"))
+      << mailed.out;
+  EXPECT_EQ(json_of({"world", "alerts", "alpha"}).at("email").at("from").as_string(),
+            "qmtl@desk.example");
+  const auto secret =
+      testing::write_file(dir_.file("bad-mail.yml"),
+                          "smtp: smtp://h:25\nfrom: q@d.example\nto: [a@b.example]\n"
+                          "password: hunter2\n");
+  auto refused = qmtl({"world", "alerts", "alpha", "--email", secret});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(has(refused.err, "'password' is not taken")) << refused.err;
+  EXPECT_FALSE(has(refused.err, "hunter2"));
+  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--webhook", "", "--no-email"}).out,
+            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n");
 }
 
 TEST_F(CliCommandsTest, ErrorsSayWhatHappenedWithHonestExitCodes) {

@@ -13,6 +13,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
+#include "tests/support/smtp_receiver.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/webhook_receiver.h"
 
@@ -88,9 +89,11 @@ TEST_F(AlertsE2eTest, APromotionReachesTheWebhookAfterARetry) {
   // Counted, and the secret is nowhere the server writes.
   bool counted = false;
   for (int i = 0; i < 50 && !counted; ++i) {
-    counted = call("GET", "/metrics")
-                  .body.find(R"(qmtl_alerts_total{result="delivered",world="alpha"} 1)") !=
-              std::string::npos;
+    counted =
+        call("GET", "/metrics")
+            .body.find(
+                R"(qmtl_alerts_total{channel="webhook",result="delivered",world="alpha"} 1)") !=
+        std::string::npos;
     if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(counted);
@@ -123,6 +126,96 @@ TEST_F(AlertsE2eTest, BadSettingsAreRefusedAndChangeNothing) {
   }
   EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts").body)->at("webhook").is_null());
   EXPECT_EQ(call("PUT", "/worlds/nope/alerts", R"({"webhook":""})").status, 404);
+}
+
+TEST_F(AlertsE2eTest, APromotionIsMailedThroughSmtpAfterATransientError) {
+  // The server must have the password in its environment; the settings name it.
+  server_.reset();
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("a.db"), dir_.file("server.log"),
+      std::vector<std::string>{"--no-auth"},
+      testing::EnvOverrides{{"QMTL_SMTP_PASS", "s3cret-smtp-pw"}});
+  testing::SmtpReceiver relay(1);  // the first DATA gets 451: try again later
+  const std::string settings = fmt::format(
+      R"({{"smtp":"{}","from":"qmtl@desk.example","to":["ops@desk.example","risk@desk.example"],
+          "username":"qmtl","password_env":"QMTL_SMTP_PASS","events":["promote","demote"]}})",
+      relay.url());
+  auto set = call("PUT", "/worlds/alpha/alerts/email", settings);
+  ASSERT_EQ(set.status, 200) << set.body;
+  auto shown = json::parse(call("GET", "/worlds/alpha/alerts/email").body);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->at("email").at("credentials").as_string(),
+            "from environment variable QMTL_SMTP_PASS");
+  EXPECT_EQ(json::dump(shown->at("email").at("to")), R"(["ops@desk.example","risk@desk.example"])");
+
+  ASSERT_EQ(call("POST", "/worlds/alpha/evaluate", R"({"apply":true})").status, 201);
+  const auto mails = relay.wait_for(1, std::chrono::seconds(15));
+  ASSERT_EQ(mails.size(), 1u);
+  EXPECT_EQ(relay.rejected(), 1);
+  const auto& m = mails[0];
+  EXPECT_EQ(m.auth, std::string("\0qmtl\0s3cret-smtp-pw", 20)) << "AUTH PLAIN with the password";
+  EXPECT_EQ(m.from, "<qmtl@desk.example>");
+  EXPECT_EQ(m.to, (std::vector<std::string>{"<ops@desk.example>", "<risk@desk.example>"}));
+  EXPECT_NE(m.data.find("Subject: [qmtl] world 'alpha': 'up' promoted to Live (run alpha-1"),
+            std::string::npos)
+      << m.data;
+  EXPECT_NE(m.data.find("From: qmtl@desk.example\r\n"), std::string::npos) << m.data;
+  EXPECT_NE(m.data.find("\r\nkind: promote\r\n"), std::string::npos) << m.data;
+  EXPECT_NE(m.data.find("\r\nrun_id: alpha-1\r\n"), std::string::npos) << m.data;
+
+  // Counted by channel; the password is nowhere the server writes or shows.
+  bool counted = false;
+  for (int i = 0; i < 50 && !counted; ++i) {
+    counted = call("GET", "/metrics")
+                  .body.find(
+                      R"(qmtl_alerts_total{channel="email",result="delivered",world="alpha"} 1)") !=
+              std::string::npos;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(counted);
+  EXPECT_NE(log().find("(SMTP 451)"), std::string::npos) << log();
+  for (const auto& where : {log(), call("GET", "/worlds/alpha/audit").body,
+                            call("GET", "/worlds/alpha/alerts/email").body}) {
+    EXPECT_EQ(where.find("s3cret"), std::string::npos);
+  }
+
+  // Removed: audited, and shown as null.
+  ASSERT_EQ(call("DELETE", "/worlds/alpha/alerts/email").status, 200);
+  EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts/email").body)->at("email").is_null());
+  const auto audit = call("GET", "/worlds/alpha/audit").body;
+  EXPECT_NE(audit.find("EMAIL_ALERTS_SET"), std::string::npos);
+  EXPECT_NE(audit.find("EMAIL_ALERTS_REMOVED"), std::string::npos);
+}
+
+TEST_F(AlertsE2eTest, BadEmailSettingsAreRefusedWithoutEchoingSecrets) {
+  struct Case {
+    std::string body;
+    std::string detail;
+  };
+  const std::string ok = R"("smtp":"smtp://127.0.0.1:25","from":"q@d.example")";
+  const std::vector<Case> cases = {
+      {R"({"smtp":"http://x","from":"q@d.example","to":["a@b.example"]})", "field 'smtp' takes"},
+      {R"({"smtp":"smtp://x/path","from":"q@d.example","to":["a@b.example"]})",
+       "field 'smtp' takes"},
+      {"{" + ok + R"(,"to":[]})", "field 'to' takes a list of 1 to 50"},
+      {"{" + ok + R"(,"to":["ops@x.example\r\nBcc: evil@x.example"]})", "is not an address"},
+      {R"({"smtp":"smtp://h:25","from":"nobody","to":["a@b.example"]})", "field 'from' takes"},
+      {"{" + ok + R"(,"to":["a@b.example"],"password":"hunter2"})", "'password' is not taken"},
+      {"{" + ok + R"(,"to":["a@b.example"],"password_env":"A-B"})", "'password_env' takes"},
+      {"{" + ok + R"(,"to":["a@b.example"],"events":["boom"]})", "is not one of promote"},
+      {"{" + ok + R"(,"to":["a@b.example"],"cc":["x@y.example"]})", "cc"},
+      {"", "the body must be the e-mail settings"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("PUT", "/worlds/alpha/alerts/email", c.body);
+    EXPECT_EQ(r.status, 400) << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(c.detail), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("hunter2"), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts/email").body)->at("email").is_null());
+  EXPECT_EQ(call("GET", "/worlds/alpha/audit").body.find("EMAIL_ALERTS"), std::string::npos);
+  EXPECT_EQ(call("PUT", "/worlds/nope/alerts/email", "{" + ok + R"(,"to":["a@b.example"]})").status,
+            404);
 }
 
 }  // namespace

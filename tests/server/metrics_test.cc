@@ -85,7 +85,7 @@ TEST(ServerMetricsTest, EveryFamilyAppearsOnceItHasASeriesAndNothingElse) {
   m.apply("w", &done, true, 0.01);
   m.apply("w", nullptr, true, 0.01);
   m.events_sent(3);
-  m.alert("w", true);
+  m.alert("w", "webhook", true);
   m.validation("w", "passed");
   m.runner_started("w", false);
   m.runner_exited("w");

@@ -110,11 +110,13 @@ int world_status(const Globals& g, const std::string& id, const std::optional<st
 }
 
 int alerts(const Globals& g, const std::string& id, const std::optional<std::string>& webhook,
-           const std::vector<std::string>& events, std::ostream& out, std::ostream& err) {
+           const std::vector<std::string>& events, const std::optional<std::string>& email_file,
+           bool no_email, std::ostream& out, std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
   if (!webhook && !events.empty()) {
-    return report({kExitUsage, "--events goes with --webhook"}, err);
+    return report({kExitUsage, "--events goes with --webhook (e-mail kinds are in its file)"}, err);
   }
+  if (email_file && no_email) return report({kExitUsage, "--email and --no-email conflict"}, err);
   CliResult<boost::json::value> r;
   if (webhook) {
     boost::json::array kinds;
@@ -128,20 +130,48 @@ int alerts(const Globals& g, const std::string& id, const std::optional<std::str
     r = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/alerts", id)});
   }
   if (!r) return report(r.error(), err);
+  const std::string email_path = fmt::format("/worlds/{}/alerts/email", id);
+  CliResult<boost::json::value> e;
+  if (email_file) {
+    auto doc = read_mapping_file(*email_file, "e-mail file", "e-mail alert settings");
+    if (!doc) return report(doc.error(), err);
+    e = call_server(g, {.method = "PUT", .path = email_path, .body = json::dump(*doc)});
+  } else if (no_email) {
+    e = call_server(g, {.method = "DELETE", .path = email_path});
+  } else {
+    e = call_server(g, {.path = email_path});
+  }
+  if (!e) return report(e.error(), err);
+  boost::json::object all = r->as_object();
+  all["email"] = e->as_object().at("email");
   if (g.json()) {
-    print_json(*r, out);
+    print_json(all, out);
     return kExitOk;
   }
-  const auto& o = r->as_object();
-  if (o.at("webhook").is_null()) {
-    out << fmt::format("world '{}' sends no alerts\n", id);
-    return kExitOk;
+  const auto kinds_of = [](const boost::json::value& v) {
+    std::string kinds;
+    for (const auto& k : array_at(v, "events")) {
+      kinds += fmt::format("{}{}", kinds.empty() ? "" : ", ", std::string_view(k.as_string()));
+    }
+    return kinds;
+  };
+  if (all.at("webhook").is_null()) {
+    out << fmt::format("world '{}' posts no alerts to a webhook\n", id);
+  } else {
+    out << fmt::format("world '{}' alerts {} ({})\n", id, str_field(all, "webhook"), kinds_of(*r));
   }
-  std::string kinds;
-  for (const auto& e : array_at(*r, "events")) {
-    kinds += fmt::format("{}{}", kinds.empty() ? "" : ", ", std::string_view(e.as_string()));
+  if (all.at("email").is_null()) {
+    out << fmt::format("world '{}' mails no alerts\n", id);
+  } else {
+    const auto& m = all.at("email");
+    std::string to;
+    for (const auto& a : array_at(m, "to")) {
+      to += fmt::format("{}{}", to.empty() ? "" : ", ", std::string_view(a.as_string()));
+    }
+    out << fmt::format("world '{}' mails {} via {} ({}); credentials {}\n", id, to,
+                       str_field(m.as_object(), "smtp"), kinds_of(m),
+                       str_field(m.as_object(), "credentials"));
   }
-  out << fmt::format("world '{}' alerts {} ({})\n", id, str_field(o, "webhook"), kinds);
   return kExitOk;
 }
 
@@ -692,21 +722,30 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
     std::string id;
     std::optional<std::string> webhook;
     std::vector<std::string> events;
+    std::optional<std::string> email;
+    bool no_email = false;
   };
   auto al = std::make_shared<Alerts>();
   auto* alerts_cmd = world->add_subcommand(
       "alerts",
       "show or set where a world's alerts go (promote, demote, reject, failure)\n"
       "  e.g. qmtl world alerts demo --webhook http://relay:8099/hooks/desk --events "
-      "promote,demote");
+      "promote,demote --email mail.yml");
   alerts_cmd->add_option("world", al->id, "world id")->required();
   alerts_cmd->add_option("--webhook", al->webhook,
                          "http:// URL that receives Slack-compatible JSON; \"\" removes it");
   alerts_cmd->add_option("--events", al->events, "kinds to send (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember({"promote", "demote", "reject", "failure"}));
-  alerts_cmd->callback(
-      [=, &g, &rc, &out, &err] { rc = alerts(g, al->id, al->webhook, al->events, out, err); });
+  alerts_cmd
+      ->add_option("--email", al->email,
+                   "YAML/JSON file of e-mail settings: smtp, from, to, username, password_env, "
+                   "events (docs/api.md#alerts)")
+      ->check(CLI::ExistingFile);
+  alerts_cmd->add_flag("--no-email", al->no_email, "stop mailing alerts");
+  alerts_cmd->callback([=, &g, &rc, &out, &err] {
+    rc = alerts(g, al->id, al->webhook, al->events, al->email, al->no_email, out, err);
+  });
 
   struct BrokerCmd {
     std::string id, file;

@@ -1,10 +1,15 @@
 #include "qmtl/server/alerts.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
+#include "qmtl/core/file.h"
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
+#include "qmtl/server/smtp.h"
 
 namespace qmtl::server {
 namespace {
@@ -79,6 +84,7 @@ void AlertDispatcher::failure(std::string_view world, std::string text) {
     std::lock_guard lock(mu_);
     queue_.push_back(
         {.world = std::string(world),
+         .kind = "failure",
          .body = {{"text", fmt::format("[qmtl] world '{}': {}", world, text)},
                   {"qmtl", boost::json::object{{"world", world}, {"kind", "failure"}}}}});
   }
@@ -106,6 +112,14 @@ void AlertDispatcher::run() {
 
 void AlertDispatcher::collect(const std::string& world) {
   auto hook = worlds_.get_alert_hook(world);
+  auto email = worlds_.get_email_alerts(world);
+  const auto wanted = [&](std::string_view kind) {
+    const auto has = [&](const std::vector<std::string>& kinds) {
+      return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+    };
+    return (hook && *hook && !(*hook)->url.empty() && has((*hook)->events)) ||
+           (email && *email && has((*email)->events));
+  };
   int64_t& cursor = cursor_[world];
   for (;;) {
     auto records = worlds_.list_audit(world, cursor, 1000);
@@ -117,9 +131,7 @@ void AlertDispatcher::collect(const std::string& world) {
     for (const auto& a : *records) {
       cursor = a.seq;
       const auto kind = kind_of(a);
-      if (kind.empty() || !hook || !*hook) continue;
-      const auto& kinds = (*hook)->events;
-      if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) continue;
+      if (kind.empty() || !wanted(kind)) continue;
       boost::json::object detail{{"world", a.world_id},
                                  {"kind", kind},
                                  {"event", a.event},
@@ -131,17 +143,37 @@ void AlertDispatcher::collect(const std::string& world) {
                                  {"seq", a.seq}};
       detail["run_id"] = a.run_id ? boost::json::value(*a.run_id) : nullptr;
       std::lock_guard lock(mu_);
-      queue_.push_back(
-          {.world = world, .body = {{"text", text_of(a, kind)}, {"qmtl", std::move(detail)}}});
+      queue_.push_back({.world = world,
+                        .kind = std::string(kind),
+                        .body = {{"text", text_of(a, kind)}, {"qmtl", std::move(detail)}}});
     }
     if (records->size() < 1000) return;
   }
 }
 
 void AlertDispatcher::deliver(const Alert& a) {
-  auto hook = worlds_.get_alert_hook(a.world);
-  if (!hook || !*hook) return;  // removed since
-  const std::string url = (*hook)->url;
+  // Settings are read at delivery: a channel removed since is not used.
+  const auto wants = [&](const std::vector<std::string>& kinds) {
+    return std::find(kinds.begin(), kinds.end(), a.kind) != kinds.end();
+  };
+  if (auto hook = worlds_.get_alert_hook(a.world);
+      hook && *hook && !(*hook)->url.empty() && wants((*hook)->events)) {
+    deliver_webhook(a, (*hook)->url);
+  }
+  if (auto email = worlds_.get_email_alerts(a.world); email && *email && wants((*email)->events)) {
+    deliver_email(a, **email);
+  } else if (!email) {
+    spdlog::error("alerts: the e-mail settings of world '{}' are unreadable: {}", a.world,
+                  email.error().message);
+  }
+}
+
+bool AlertDispatcher::wait_backoff(std::chrono::milliseconds backoff) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, backoff, [this] { return stop_; });
+}
+
+void AlertDispatcher::deliver_webhook(const Alert& a, const std::string& url) {
   auto address = parse_server_url(url);
   if (!address) return;
   // The URL may hold a secret: logs name the host only.
@@ -153,7 +185,7 @@ void AlertDispatcher::deliver(const Alert& a) {
     auto reply = http_request(
         url, {.method = "POST", .path = "", .body = body, .timeout = options_.timeout});
     if (reply && reply->status >= 200 && reply->status < 300) {
-      metrics_.alert(a.world, true);
+      metrics_.alert(a.world, "webhook", true);
       return;
     }
     const bool permanent = reply && reply->status >= 400 && reply->status < 500 &&
@@ -163,13 +195,78 @@ void AlertDispatcher::deliver(const Alert& a) {
                  options_.max_attempts);
     if (permanent) break;
     if (attempt < options_.max_attempts) {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, backoff, [this] { return stop_; })) break;
+      if (!wait_backoff(backoff)) break;
       backoff *= 2;
     }
   }
-  metrics_.alert(a.world, false);
+  metrics_.alert(a.world, "webhook", false);
   spdlog::error("alerts: gave up on an alert for world '{}' to {}", a.world, where);
+}
+
+void AlertDispatcher::deliver_email(const Alert& a, const world::EmailSettings& email) {
+  MailMessage m{.smtp_url = email.smtp,
+                .starttls = email.starttls,
+                .username = email.username,
+                .from = email.from,
+                .to = email.to};
+  // The password is read now, from where the settings say, and never logged.
+  if (!email.password_env.empty()) {
+    const char* v = std::getenv(email.password_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      metrics_.alert(a.world, "email", false);
+      spdlog::error(
+          "alerts: e-mail of world '{}' not sent: {} is not set in the server's "
+          "environment",
+          a.world, email.password_env);
+      return;
+    }
+    m.password = v;
+  } else if (!email.password_file.empty()) {
+    auto p = read_file(email.password_file, "e-mail password file");
+    if (!p) {
+      metrics_.alert(a.world, "email", false);
+      spdlog::error("alerts: e-mail of world '{}' not sent: {}", a.world, p.error().message);
+      return;
+    }
+    m.password = *p;
+    while (!m.password.empty() && (m.password.back() == '\n' || m.password.back() == '\r')) {
+      m.password.pop_back();
+    }
+  }
+  const auto text = a.body.if_contains("text");
+  m.subject = text != nullptr && text->is_string() ? std::string(text->as_string()) : "[qmtl]";
+  m.body = m.subject + "\n\n";
+  if (const auto* d = a.body.if_contains("qmtl"); d != nullptr && d->is_object()) {
+    for (const auto& kv : d->as_object()) {
+      const std::string v =
+          kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
+      m.body += fmt::format("{}: {}\n", std::string_view(kv.key()), v);
+    }
+  }
+  m.body += "\n-- \nqmtl alerts; the evidence is in the world's audit log.\n";
+  const auto now = std::chrono::system_clock::now();
+  m.date =
+      fmt::format("{:%a, %d %b %Y %H:%M:%S} +0000", std::chrono::floor<std::chrono::seconds>(now));
+  m.message_id = fmt::format(
+      "<qmtl-{}-{}@{}>", a.world,
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count(),
+      email.from.substr(email.from.find('@') + 1));
+  std::chrono::milliseconds backoff = options_.first_backoff;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    auto sent = send_mail(m, options_.timeout);
+    if (sent) {
+      metrics_.alert(a.world, "email", true);
+      return;
+    }
+    spdlog::warn("alerts: {} (world '{}', attempt {} of {})", sent.error().message, a.world,
+                 attempt, options_.max_attempts);
+    if (attempt < options_.max_attempts) {
+      if (!wait_backoff(backoff)) break;
+      backoff *= 2;
+    }
+  }
+  metrics_.alert(a.world, "email", false);
+  spdlog::error("alerts: gave up on an e-mail alert for world '{}' to {}", a.world, email.smtp);
 }
 
 }  // namespace qmtl::server

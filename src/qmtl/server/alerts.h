@@ -1,5 +1,7 @@
 // AlertDispatcher: a world's promotions, demotions, rejections and failures,
-// posted to the world's webhook (SPEC §9) as Slack-compatible JSON:
+// posted to the world's webhook (SPEC §9) as Slack-compatible JSON, and mailed
+// to the world's e-mail recipients (SMTP through libcurl; the subject is the
+// text, the body adds the details):
 //
 //   {"text": "[qmtl] world 'desk': 'mom-1' promoted to Live (run desk-12, by scheduler)",
 //    "qmtl": {"world", "kind", "event", "entity", "entity_id", "run_id", "actor",
@@ -55,11 +57,16 @@ class AlertDispatcher {
  private:
   struct Alert {
     std::string world;
+    std::string kind;
     boost::json::object body;
   };
   void run();
   void collect(const std::string& world);
   void deliver(const Alert& a);
+  void deliver_webhook(const Alert& a, const std::string& url);
+  void deliver_email(const Alert& a, const world::EmailSettings& email);
+  // Waits `backoff` unless the dispatcher is stopping (then false).
+  bool wait_backoff(std::chrono::milliseconds backoff);
 
   world::WorldService& worlds_;
   ServerMetrics& metrics_;

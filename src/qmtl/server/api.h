@@ -126,6 +126,9 @@ class Api : private world::WorldObserver {
   ApiResponse get_broker(const ApiRequest&, Call&);
   ApiResponse put_broker(const ApiRequest&, Call&);
   ApiResponse delete_broker(const ApiRequest&, Call&);
+  ApiResponse get_email_alerts(const ApiRequest&, Call&);
+  ApiResponse put_email_alerts(const ApiRequest&, Call&);
+  ApiResponse delete_email_alerts(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);

@@ -320,6 +320,39 @@ ApiResponse Api::delete_broker(const ApiRequest&, Call& call) {
   return json_response(200, boost::json::object{{"world", id}, {"broker", nullptr}});
 }
 
+ApiResponse Api::get_email_alerts(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kOperator, id)) return *d;
+  auto w = worlds_.get_world(id);
+  if (!w) return problem(w.error());
+  auto e = worlds_.get_email_alerts(id);
+  if (!e) return problem(e.error());
+  return json_response(
+      200, boost::json::object{{"world", id},
+                               {"email", *e ? boost::json::value(world::email_settings_json(**e))
+                                            : boost::json::value(nullptr)}});
+}
+
+ApiResponse Api::put_email_alerts(const ApiRequest& req, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  if (req.body.empty()) {
+    return problem(400, "the body must be the e-mail settings (see docs/api.md#alerts)");
+  }
+  auto e = worlds_.set_email_alerts(id, req.body, call.principal.name);
+  if (!e) return problem(e.error());
+  return json_response(
+      200, boost::json::object{{"world", id}, {"email", world::email_settings_json(**e)}});
+}
+
+ApiResponse Api::delete_email_alerts(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
+  auto e = worlds_.set_email_alerts(id, "", call.principal.name);
+  if (!e) return problem(e.error());
+  return json_response(200, boost::json::object{{"world", id}, {"email", nullptr}});
+}
+
 namespace {
 
 // A webhook URL without its path: the path of e.g. a Slack webhook is its secret.

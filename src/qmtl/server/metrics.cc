@@ -237,8 +237,11 @@ void ServerMetrics::events_sent(size_t n) {
   impl_->events_counter.Increment(static_cast<double>(n));
 }
 
-void ServerMetrics::alert(std::string_view world, bool delivered) {
-  impl_->alerts.Add({{"world", std::string(world)}, {"result", delivered ? "delivered" : "failed"}})
+void ServerMetrics::alert(std::string_view world, std::string_view channel, bool delivered) {
+  impl_->alerts
+      .Add({{"world", std::string(world)},
+            {"channel", std::string(channel)},
+            {"result", delivered ? "delivered" : "failed"}})
       .Increment();
 }
 

@@ -36,8 +36,9 @@ class ServerMetrics {
   void apply(std::string_view world, const world::ApplyJournalEntry* done, bool fresh,
              double seconds);
   void events_sent(size_t n);
-  // An alert delivered to a world's webhook, or given up on.
-  void alert(std::string_view world, bool delivered);
+  // An alert delivered to a world's webhook or e-mail (`channel` "webhook" or
+  // "email"), or given up on.
+  void alert(std::string_view world, std::string_view channel, bool delivered);
   // A validation backtest ended: "passed", "rejected" or "failed".
   void validation(std::string_view world, std::string_view outcome);
   // The execution manager started a runner (a restart after it ended, or not).

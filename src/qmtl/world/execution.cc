@@ -42,12 +42,12 @@ Result<std::string> server_file(const boost::json::object& o, std::string_view k
     // exist now; a missing file fails that strategy's validation or runner.
     if ((*v)->find('{') != (*v)->rfind('{') ||
         p.parent_path().string().find("{symbol}") != std::string::npos) {
-      return bad(fmt::format("'{}': {{symbol}} may appear once, in the file name, not in '{}'",
-                             key, **v));
+      return bad(
+          fmt::format("'{}': {{symbol}} may appear once, in the file name, not in '{}'", key, **v));
     }
     if (!std::filesystem::is_directory(p.parent_path(), ec)) {
-      return bad(fmt::format("'{}': {} is not a directory on the server", key,
-                             p.parent_path().string()));
+      return bad(
+          fmt::format("'{}': {} is not a directory on the server", key, p.parent_path().string()));
     }
     return **v;
   }
@@ -177,24 +177,9 @@ Result<BrokerSettings> parse_broker_settings(std::string_view text) {
   if (!doc) return bad_broker(doc.error().message);
   auto o = json::as_object(*doc, "the broker settings");
   if (!o) return bad_broker(o.error().message);
-  boost::json::object obj;
-  for (const auto& kv : **o) {
-    const std::string_view key = kv.key();
-    // Never echo what might be a secret: only the key is named.
-    if (key.find("password") != std::string_view::npos && key != "password_env" &&
-        key != "password_file") {
-      return bad_broker(
-          fmt::format("'{}' is not taken: a secret never goes in the settings; "
-                      "name the variable (password_env) or file (password_file) "
-                      "that holds it on the server",
-                      key));
-    }
-    if (key == "secret" || key == "token" || key == "api_key") {
-      return bad_broker(
-          fmt::format("'{}' is not taken: name the variable or file that holds it", key));
-    }
-    if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
-  }
+  auto cleaned = without_secrets(**o);
+  if (!cleaned) return bad_broker(cleaned.error().message);
+  boost::json::object obj = std::move(*cleaned);
   if (auto r = json::check_keys(
           obj,
           {"type", "host", "port", "sender_comp_id", "target_comp_id", "account", "username",
@@ -235,17 +220,8 @@ Result<BrokerSettings> parse_broker_settings(std::string_view text) {
   if (auto r = str("username", s.username, false); !r) return propagate(r);
   if (auto r = str("password_env", s.password_env, false); !r) return propagate(r);
   if (auto r = str("password_file", s.password_file, false); !r) return propagate(r);
-  if (!s.password_env.empty() && !s.password_file.empty()) {
-    return bad_broker("give password_env or password_file, not both");
-  }
-  if (!s.password_env.empty() &&
-      !std::all_of(s.password_env.begin(), s.password_env.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-      })) {
-    return bad_broker("'password_env' takes the name of an environment variable");
-  }
-  if (!s.password_file.empty() && !std::filesystem::path(s.password_file).is_absolute()) {
-    return bad_broker("'password_file' must be an absolute path on the server");
+  if (auto r = check_secret_reference(s.password_env, s.password_file); !r) {
+    return bad_broker(r.error().message);
   }
   std::string hb;
   if (auto r = str("heartbeat", hb, false); !r) return propagate(r);
@@ -535,6 +511,47 @@ Result<AuditRecord> WorldService::record_handover(std::string_view strategy_id,
   const Notify notify(observer_, s->world_id);
   if (auto r = store_.insert_audit(audit); !r) return propagate(r);
   return audit;
+}
+
+Result<boost::json::object> without_secrets(const boost::json::object& o) {
+  boost::json::object obj;
+  for (const auto& kv : o) {
+    const std::string_view key = kv.key();
+    // Never echo what might be a secret: only the key is named.
+    if (key.find("password") != std::string_view::npos && key != "password_env" &&
+        key != "password_file") {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("'{}' is not taken: a secret never goes in the settings; "
+                                    "name the variable (password_env) or file (password_file) "
+                                    "that holds it on the server",
+                                    key));
+    }
+    if (key == "secret" || key == "token" || key == "api_key") {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("'{}' is not taken: name the variable or file that holds it", key));
+    }
+    if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
+  }
+  return obj;
+}
+
+Result<void> check_secret_reference(const std::string& password_env,
+                                    const std::string& password_file) {
+  if (!password_env.empty() && !password_file.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "give password_env or password_file, not both");
+  }
+  if (!password_env.empty() && !std::all_of(password_env.begin(), password_env.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      })) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "'password_env' takes the name of an environment variable");
+  }
+  if (!password_file.empty() && !std::filesystem::path(password_file).is_absolute()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "'password_file' must be an absolute path on the server");
+  }
+  return {};
 }
 
 }  // namespace qmtl::world

@@ -35,4 +35,15 @@ std::vector<std::optional<double>> policy_values(
     const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
     std::map<std::string, std::optional<double>>& shown);
 
+// A settings object with null members dropped, or kInvalidArgument naming a
+// member that would hold a secret ("password", "secret", "token", "api_key")
+// — by its key only, never its value. password_env and password_file (names of
+// where a secret is) pass.
+Result<boost::json::object> without_secrets(const boost::json::object& o);
+
+// Checks the password_env / password_file pair of a settings object: at most
+// one, a variable name, an absolute path. The message names what to fix.
+Result<void> check_secret_reference(const std::string& password_env,
+                                    const std::string& password_file);
+
 }  // namespace qmtl::world

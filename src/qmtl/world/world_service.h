@@ -107,6 +107,27 @@ Result<BrokerSettings> parse_broker_settings(std::string_view json);
 // As shown by the API and CLI: references to secrets, never values.
 boost::json::object broker_settings_json(const BrokerSettings& s);
 
+// Where a world's alerts also go by e-mail (SPEC §9), beside the webhook: an
+// SMTP server (smtp:// or smtps://host[:port]), a sender and recipients, and
+// which kinds of alert. Like the broker it names where its password is (an
+// environment variable or a file on the server), never the password.
+struct EmailSettings {
+  std::string smtp;  // smtp://host:port (STARTTLS when `starttls`) or smtps://host:port
+  bool starttls = false;
+  std::string from;
+  std::vector<std::string> to;
+  std::string username;
+  std::string password_env;
+  std::string password_file;
+  std::vector<std::string> events;  // promote, demote, reject, failure (default: all)
+  TimePoint updated_at;
+};
+// Parses the JSON object of PUT /worlds/{id}/alerts/email; kInvalidArgument
+// names the field; secret-looking fields are refused without their value.
+Result<EmailSettings> parse_email_settings(std::string_view json);
+// As shown by the API and CLI (and audited): references to secrets only.
+boost::json::object email_settings_json(const EmailSettings& s);
+
 // What a runner did with its positions when its strategy was promoted or
 // demoted (SPEC §8 position policy), as it reports it.
 struct HandoverReport {
@@ -240,6 +261,12 @@ class WorldService {
   Result<std::optional<BrokerSettings>> set_broker(std::string_view world_id, std::string_view doc,
                                                    std::string_view actor);
   Result<std::optional<BrokerSettings>> get_broker(std::string_view world_id);
+  // The world's e-mail alerts; `doc` empty removes them. Audited as
+  // EMAIL_ALERTS_SET / EMAIL_ALERTS_REMOVED.
+  Result<std::optional<EmailSettings>> set_email_alerts(std::string_view world_id,
+                                                        std::string_view doc,
+                                                        std::string_view actor);
+  Result<std::optional<EmailSettings>> get_email_alerts(std::string_view world_id);
 
   // Ends the validation of a Validating strategy (SPEC §3): a failed run, or a
   // true or unevaluable `reject` gate of the world's current policy over the
