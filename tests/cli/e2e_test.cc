@@ -1,9 +1,12 @@
 // End to end: the real `qmtl` binary as server (`qmtl serve`) and as client, over
 // real sockets, on a real SQLite file.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -235,6 +238,40 @@ TEST(CliE2e, ServeNeverStartsOpenByAccident) {
             std::string::npos)
       << bad.err;
   EXPECT_EQ(bad.err.find("token:short"), std::string::npos);
+}
+
+// docs/operations.md: the SQLite file is backed up while the server runs and
+// writes (sqlite3's .backup uses SQLite's online backup API), and the copy is a
+// database a server starts on.
+TEST_F(CliE2eTest, TheDatabaseIsBackedUpWhileTheServerWritesAndTheCopyServes) {
+  start_server();
+  ASSERT_EQ(qmtl({"world", "create", "desk"}).exit_code, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      auto r = http_request(
+          server_->url(),
+          {.method = "POST", .path = "/worlds", .body = fmt::format(R"({{"id":"w{}"}})", i)});
+      if (r && r->status == 201) ++writes;
+    }
+  });
+  while (writes < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::string copy = dir_.file("backup.db");
+  const auto backup =
+      testing::run_process({"/usr/bin/sqlite3", db_path(), fmt::format(".backup '{}'", copy)});
+  stop = true;
+  writer.join();
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  EXPECT_GT(writes.load(), 20);
+  const auto check = testing::run_process({"/usr/bin/sqlite3", copy, "PRAGMA integrity_check;"});
+  EXPECT_EQ(check.out, "ok\n") << check.err;
+  // Restore = start on the copy: everything committed before the backup is there.
+  server_ = std::make_unique<testing::ServerProcess>(QMTL_BINARY, copy, dir_.file("restored.log"));
+  const auto ids = world_ids();
+  ASSERT_GE(ids.size(), 21u);
+  EXPECT_EQ(ids.front(), "desk");
+  EXPECT_EQ(qmtl({"world", "status", "desk"}).exit_code, 0);
 }
 
 }  // namespace
