@@ -244,6 +244,20 @@ ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
   return json_response(200, o);
 }
 
+namespace {
+
+// {"world": id, key: the settings as shown | null}, or the problem.
+template <typename T, typename ToJson>
+ApiResponse setting_answer(const std::string& world, std::string_view key,
+                           const Result<std::optional<T>>& r, ToJson to_json) {
+  if (!r) return problem(r.error());
+  return json_response(200, boost::json::object{{"world", world},
+                                                {key, *r ? boost::json::value(to_json(**r))
+                                                         : boost::json::value(nullptr)}});
+}
+
+}  // namespace
+
 ApiResponse Api::get_execution(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kViewer, id)) return *d;
@@ -272,32 +286,22 @@ ApiResponse Api::put_execution(const ApiRequest& req, Call& call) {
                    "the body must be the execution settings: {\"history\": \"/abs/bars.csv\", "
                    "\"feed\": \"/abs/live.csv\", ...} (see docs/api.md)");
   }
-  auto settings = worlds_.set_execution(id, req.body, call.principal.name);
-  if (!settings) return problem(settings.error());
-  return json_response(
-      200,
-      boost::json::object{{"world", id}, {"settings", world::execution_settings_json(**settings)}});
+  return setting_answer(id, "settings", worlds_.set_execution(id, req.body, call.principal.name),
+                        world::execution_settings_json);
 }
 
 ApiResponse Api::delete_execution(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  auto settings = worlds_.set_execution(id, "", call.principal.name);
-  if (!settings) return problem(settings.error());
-  return json_response(200, boost::json::object{{"world", id}, {"settings", nullptr}});
+  return setting_answer(id, "settings", worlds_.set_execution(id, "", call.principal.name),
+                        world::execution_settings_json);
 }
 
 ApiResponse Api::get_broker(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kOperator, id)) return *d;
-  auto w = worlds_.get_world(id);
-  if (!w) return problem(w.error());
-  auto b = worlds_.get_broker(id);
-  if (!b) return problem(b.error());
-  return json_response(
-      200, boost::json::object{{"world", id},
-                               {"broker", *b ? boost::json::value(world::broker_settings_json(**b))
-                                             : boost::json::value(nullptr)}});
+  if (auto w = worlds_.get_world(id); !w) return problem(w.error());
+  return setting_answer(id, "broker", worlds_.get_broker(id), world::broker_settings_json);
 }
 
 ApiResponse Api::put_broker(const ApiRequest& req, Call& call) {
@@ -306,31 +310,22 @@ ApiResponse Api::put_broker(const ApiRequest& req, Call& call) {
   if (req.body.empty()) {
     return problem(400, "the body must be the broker settings (see docs/brokers.md)");
   }
-  auto b = worlds_.set_broker(id, req.body, call.principal.name);
-  if (!b) return problem(b.error());
-  return json_response(
-      200, boost::json::object{{"world", id}, {"broker", world::broker_settings_json(**b)}});
+  return setting_answer(id, "broker", worlds_.set_broker(id, req.body, call.principal.name),
+                        world::broker_settings_json);
 }
 
 ApiResponse Api::delete_broker(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  auto b = worlds_.set_broker(id, "", call.principal.name);
-  if (!b) return problem(b.error());
-  return json_response(200, boost::json::object{{"world", id}, {"broker", nullptr}});
+  return setting_answer(id, "broker", worlds_.set_broker(id, "", call.principal.name),
+                        world::broker_settings_json);
 }
 
 ApiResponse Api::get_email_alerts(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kOperator, id)) return *d;
-  auto w = worlds_.get_world(id);
-  if (!w) return problem(w.error());
-  auto e = worlds_.get_email_alerts(id);
-  if (!e) return problem(e.error());
-  return json_response(
-      200, boost::json::object{{"world", id},
-                               {"email", *e ? boost::json::value(world::email_settings_json(**e))
-                                            : boost::json::value(nullptr)}});
+  if (auto w = worlds_.get_world(id); !w) return problem(w.error());
+  return setting_answer(id, "email", worlds_.get_email_alerts(id), world::email_settings_json);
 }
 
 ApiResponse Api::put_email_alerts(const ApiRequest& req, Call& call) {
@@ -339,18 +334,15 @@ ApiResponse Api::put_email_alerts(const ApiRequest& req, Call& call) {
   if (req.body.empty()) {
     return problem(400, "the body must be the e-mail settings (see docs/api.md#alerts)");
   }
-  auto e = worlds_.set_email_alerts(id, req.body, call.principal.name);
-  if (!e) return problem(e.error());
-  return json_response(
-      200, boost::json::object{{"world", id}, {"email", world::email_settings_json(**e)}});
+  return setting_answer(id, "email", worlds_.set_email_alerts(id, req.body, call.principal.name),
+                        world::email_settings_json);
 }
 
 ApiResponse Api::delete_email_alerts(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  auto e = worlds_.set_email_alerts(id, "", call.principal.name);
-  if (!e) return problem(e.error());
-  return json_response(200, boost::json::object{{"world", id}, {"email", nullptr}});
+  return setting_answer(id, "email", worlds_.set_email_alerts(id, "", call.principal.name),
+                        world::email_settings_json);
 }
 
 namespace {

@@ -149,33 +149,11 @@ boost::json::object email_settings_json(const EmailSettings& s) {
 Result<std::optional<EmailSettings>> WorldService::set_email_alerts(std::string_view world_id,
                                                                     std::string_view doc,
                                                                     std::string_view actor) {
-  if (auto r = validate_actor(actor); !r) return propagate(r);
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  std::optional<EmailSettings> settings;
-  std::string stored;
-  if (!doc.empty()) {
-    auto s = parse_email_settings(doc);
-    if (!s) return propagate(s);
-    settings = std::move(*s);
-    auto o = email_settings_json(*settings);
-    o.erase("credentials");
-    stored = json::dump(o);
-  }
-  auto at = write_setting(world_id, "email", std::move(stored), "EMAIL_ALERTS", actor);
-  if (!at) return propagate(at);
-  if (settings) settings->updated_at = *at;
-  return settings;
+  return set_setting<EmailSettings>(world_id, doc, actor);
 }
 
 Result<std::optional<EmailSettings>> WorldService::get_email_alerts(std::string_view world_id) {
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  auto c = store_.get_world_setting(world_id, "email");
-  if (!c) return propagate(c);
-  if (!*c) return std::optional<EmailSettings>();
-  auto s = parse_email_settings((*c)->doc);
-  if (!s) return propagate(s);
-  s->updated_at = (*c)->updated_at;
-  return std::optional<EmailSettings>(std::move(*s));
+  return get_setting<EmailSettings>(world_id);
 }
 
 }  // namespace qmtl::world

@@ -284,68 +284,28 @@ Result<TimePoint> WorldService::write_setting(std::string_view world_id, std::st
 Result<std::optional<BrokerSettings>> WorldService::set_broker(std::string_view world_id,
                                                                std::string_view doc,
                                                                std::string_view actor) {
-  if (auto r = validate_actor(actor); !r) return propagate(r);
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  std::optional<BrokerSettings> settings;
-  std::string stored;
-  if (!doc.empty()) {
-    auto s = parse_broker_settings(doc);
-    if (!s) return propagate(s);
-    settings = std::move(*s);
-    auto o = broker_settings_json(*settings);
-    o.erase("credentials");
-    stored = json::dump(o);
-  }
-  auto at = write_setting(world_id, "broker", std::move(stored), "BROKER", actor);
-  if (!at) return propagate(at);
-  if (settings) settings->updated_at = *at;
-  return settings;
+  return set_setting<BrokerSettings>(world_id, doc, actor);
 }
 
 Result<std::optional<BrokerSettings>> WorldService::get_broker(std::string_view world_id) {
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  auto c = store_.get_world_setting(world_id, "broker");
-  if (!c) return propagate(c);
-  if (!*c) return std::optional<BrokerSettings>();
-  auto s = parse_broker_settings((*c)->doc);
-  if (!s) return propagate(s);
-  s->updated_at = (*c)->updated_at;
-  return std::optional<BrokerSettings>(std::move(*s));
+  return get_setting<BrokerSettings>(world_id);
 }
 
 Result<std::optional<ExecutionSettings>> WorldService::set_execution(std::string_view world_id,
                                                                      std::string_view doc,
                                                                      std::string_view actor) {
-  if (auto r = validate_actor(actor); !r) return propagate(r);
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  std::optional<ExecutionSettings> settings;
-  std::string stored;
-  if (!doc.empty()) {
-    auto s = parse_execution_settings(doc);
-    if (!s) return propagate(s);
-    settings = std::move(*s);
-    stored = json::dump(execution_settings_json(*settings));
-  }
-  auto at = write_setting(world_id, "execution", std::move(stored), "EXECUTION", actor);
-  if (!at) return propagate(at);
-  if (settings) settings->updated_at = *at;
-  return settings;
+  return set_setting<ExecutionSettings>(world_id, doc, actor);
 }
 
 Result<std::optional<ExecutionSettings>> WorldService::get_execution(std::string_view world_id) {
-  if (auto r = validate_id("world", world_id); !r) return propagate(r);
-  auto c = store_.get_world_setting(world_id, "execution");
-  if (!c) return propagate(c);
-  if (!*c) return std::optional<ExecutionSettings>();
-  auto s = parse_execution_settings((*c)->doc);
-  if (!s) {
+  auto s = get_setting<ExecutionSettings>(world_id);
+  if (!s && s.error().code == ErrorCode::kInvalidArgument) {
     // Files named in the settings may have gone since they were set.
     return make_error(s.error().code,
                       fmt::format("{} (in the stored settings of world '{}'; set them again)",
                                   s.error().message, world_id));
   }
-  s->updated_at = (*c)->updated_at;
-  return std::optional<ExecutionSettings>(std::move(*s));
+  return s;
 }
 
 Result<store::ValidationRecord> WorldService::finish_validation(std::string_view strategy_id,

@@ -9,11 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "qmtl/core/id.h"
+#include "qmtl/core/json.h"
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
 #include "qmtl/metrics/series.h"
 #include "qmtl/policy/policy.h"
 #include "qmtl/store/store.h"
+#include "qmtl/world/world_service.h"
 
 namespace qmtl::world {
 
@@ -45,5 +48,63 @@ Result<boost::json::object> without_secrets(const boost::json::object& o);
 // one, a variable name, an absolute path. The message names what to fix.
 Result<void> check_secret_reference(const std::string& password_env,
                                     const std::string& password_file);
+
+// What set_setting/get_setting need to know of each kind of world settings.
+template <typename T>
+struct SettingKind;
+template <>
+struct SettingKind<ExecutionSettings> {
+  static constexpr std::string_view kKind = "execution", kEvent = "EXECUTION";
+  static Result<ExecutionSettings> parse(std::string_view d) { return parse_execution_settings(d); }
+  static boost::json::object to_json(const ExecutionSettings& s) {
+    return execution_settings_json(s);
+  }
+};
+template <>
+struct SettingKind<BrokerSettings> {
+  static constexpr std::string_view kKind = "broker", kEvent = "BROKER";
+  static Result<BrokerSettings> parse(std::string_view d) { return parse_broker_settings(d); }
+  static boost::json::object to_json(const BrokerSettings& s) { return broker_settings_json(s); }
+};
+template <>
+struct SettingKind<EmailSettings> {
+  static constexpr std::string_view kKind = "email", kEvent = "EMAIL_ALERTS";
+  static Result<EmailSettings> parse(std::string_view d) { return parse_email_settings(d); }
+  static boost::json::object to_json(const EmailSettings& s) { return email_settings_json(s); }
+};
+
+template <typename T>
+Result<std::optional<T>> WorldService::set_setting(std::string_view world_id, std::string_view doc,
+                                                   std::string_view actor) {
+  if (auto r = validate_actor(actor); !r) return propagate(r);
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  std::optional<T> settings;
+  std::string stored;
+  if (!doc.empty()) {
+    auto s = SettingKind<T>::parse(doc);
+    if (!s) return propagate(s);
+    settings = std::move(*s);
+    auto o = SettingKind<T>::to_json(*settings);
+    o.erase("credentials");  // derived from the references, shown but not stored
+    stored = json::dump(o);
+  }
+  auto at = write_setting(world_id, SettingKind<T>::kKind, std::move(stored),
+                          SettingKind<T>::kEvent, actor);
+  if (!at) return propagate(at);
+  if (settings) settings->updated_at = *at;
+  return settings;
+}
+
+template <typename T>
+Result<std::optional<T>> WorldService::get_setting(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  auto c = store_.get_world_setting(world_id, SettingKind<T>::kKind);
+  if (!c) return propagate(c);
+  if (!*c) return std::optional<T>();
+  auto s = SettingKind<T>::parse((*c)->doc);
+  if (!s) return propagate(s);
+  s->updated_at = (*c)->updated_at;
+  return std::optional<T>(std::move(*s));
+}
 
 }  // namespace qmtl::world

@@ -356,6 +356,14 @@ class WorldService {
   // audit record <event>_SET or <event>_REMOVED; returns when.
   Result<TimePoint> write_setting(std::string_view world_id, std::string_view kind, std::string doc,
                                   std::string_view event, std::string_view actor);
+  // Parses, stores (as shown, minus "credentials") and audits, or reads back, a
+  // settings document of type T; SettingKind<T> (world_internal.h) names its
+  // kind, audit event, parser and JSON form.
+  template <typename T>
+  Result<std::optional<T>> set_setting(std::string_view world_id, std::string_view doc,
+                                       std::string_view actor);
+  template <typename T>
+  Result<std::optional<T>> get_setting(std::string_view world_id);
 
   Result<World> writable_world(std::string_view id);
   // Serialises the operations on one world.
