@@ -64,6 +64,8 @@ TEST_F(SelectionTest, GatesDecideAndExplain) {
   add("live-blind", CandidateState::kLive, {{"sharpe", std::nullopt}});
   auto s = run();
   EXPECT_EQ(of(s, "good").decision, Decision::kPromote);
+  // No hysteresis in this policy: nothing is said about how long the gate held.
+  EXPECT_EQ(of(s, "good").reasons.back(), "selected at rank 1");
   EXPECT_EQ(of(s, "good").clauses.size(), 2u);
   EXPECT_EQ(of(s, "good").clauses[0].expr, "sharpe >= 1.5");
   EXPECT_EQ(of(s, "good").clauses[0].value, 2.0);
