@@ -307,29 +307,36 @@ TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {
                   .status,
               201);
   }
-  // One slot: the first runs, the second waits and says why.
+  // One slot: whichever passed validation first runs, the other waits and says
+  // why (the two validations run in parallel and may finish in either order).
+  std::string first, second;
   ASSERT_TRUE(eventually(
       [&] {
         auto a = runner("one"), b = runner("two");
-        return a.is_object() && a.at("state") == "running" && b.is_object() &&
-               b.at("state") == "waiting";
+        if (!a.is_object() || !b.is_object()) return false;
+        if (a.at("state") == "running" && b.at("state") == "waiting") {
+          first = "one", second = "two";
+        } else if (b.at("state") == "running" && a.at("state") == "waiting") {
+          first = "two", second = "one";
+        }
+        return !first.empty();
       },
       seconds(20)))
       << boost::json::serialize(get("/worlds/w/execution"));
-  EXPECT_EQ(runner("two").at("why").as_string(), "max_runners 1 reached in world 'w'");
-  EXPECT_TRUE(runner("two").at("pid").is_null());
+  EXPECT_EQ(runner(second).at("why").as_string(), "max_runners 1 reached in world 'w'");
+  EXPECT_TRUE(runner(second).at("pid").is_null());
   // The slot frees when the first is archived.
-  ASSERT_EQ(call("POST", "/strategies/one/archive").status, 200);
+  ASSERT_EQ(call("POST", fmt::format("/strategies/{}/archive", first)).status, 200);
   ASSERT_TRUE(eventually(
       [&] {
-        auto b = runner("two");
-        return runner("one").is_null() && b.is_object() && b.at("state") == "running";
+        auto b = runner(second);
+        return runner(first).is_null() && b.is_object() && b.at("state") == "running";
       },
       seconds(20)))
       << boost::json::serialize(get("/worlds/w/execution"));
 
   // A restarted server starts the runners of its DryRun strategies again.
-  const auto old_pid = static_cast<pid_t>(runner("two").at("pid").as_int64());
+  const auto old_pid = static_cast<pid_t>(runner(second).at("pid").as_int64());
   const std::string port = server_->url().substr(server_->url().rfind(':') + 1);
   ASSERT_EQ(server_->stop(), 0);
   EXPECT_TRUE(eventually([&] { return ::kill(old_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
@@ -338,12 +345,12 @@ TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {
       std::vector<std::string>{"--no-auth", "--exec-dir", dir_.file("exec"), "--port", port});
   ASSERT_TRUE(eventually(
       [&] {
-        auto b = runner("two");
+        auto b = runner(second);
         return b.is_object() && b.at("state") == "running" && b.at("pid").as_int64() != old_pid;
       },
       seconds(20)))
       << boost::json::serialize(get("/worlds/w/execution"));
-  EXPECT_EQ(state_of("two"), "DryRun");
+  EXPECT_EQ(state_of(second), "DryRun");
 }
 
 // A world's FIX broker, configured through the CLI with the password named,
