@@ -108,8 +108,8 @@ TEST_F(DemoE2eTest, CtrlCStopsEverythingAndLeavesAConsistentDatabase) {
   const auto log = testing::run_process({"/bin/cat", dir_.file("demo/server.log")});
   EXPECT_NE(log.out.find("stopped"), std::string::npos) << log.out;
   // ... SQLite finds nothing wrong, and a new server reads the world.
-  const auto check = testing::run_process(
-      {"/usr/bin/sqlite3", dir_.file("demo/qmtl.db"), "PRAGMA integrity_check; PRAGMA foreign_key_check;"});
+  const auto check = testing::run_process({"/usr/bin/sqlite3", dir_.file("demo/qmtl.db"),
+                                           "PRAGMA integrity_check; PRAGMA foreign_key_check;"});
   EXPECT_EQ(check.exit_code, 0) << check.err;
   EXPECT_EQ(check.out, "ok\n");
   const auto status = status_after();

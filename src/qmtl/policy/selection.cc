@@ -308,12 +308,11 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
         continue;
       }
       r.decision = Decision::kPromote;
-      const bool no_hysteresis = std::visit(
-          [](auto need) { return need == decltype(need){}; }, policy.promote_after.value);
-      r.reasons.push_back(
-          no_hysteresis
-              ? fmt::format("selected at rank {}", r.rank.value())
-              : fmt::format("selected at rank {}; promote gate held {}", r.rank.value(), how));
+      const bool no_hysteresis = std::visit([](auto need) { return need == decltype(need){}; },
+                                            policy.promote_after.value);
+      r.reasons.push_back(no_hysteresis ? fmt::format("selected at rank {}", r.rank.value())
+                                        : fmt::format("selected at rank {}; promote gate held {}",
+                                                      r.rank.value(), how));
       live_after.push_back(i);
     } else if (c.state == CandidateState::kLive) {
       if (target[i]) {
