@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +40,26 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
                       fmt::format("cannot write {}: {}", path, ec.message()));
   }
   return {};
+}
+
+Result<std::string> read_secret(const std::string& env, const std::string& file) {
+  if (!env.empty()) {
+    const char* v = std::getenv(env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return make_error(ErrorCode::kNotFound,
+                        fmt::format("password_env names {}, which is not set", env));
+    }
+    return std::string(v);
+  }
+  if (file.empty()) return std::string();
+  auto secret = read_file(file, "password file");
+  if (!secret) {
+    return make_error(ErrorCode::kNotFound, fmt::format("password_file {} cannot be read", file));
+  }
+  while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+    secret->pop_back();
+  }
+  return secret;
 }
 
 }  // namespace qmtl

@@ -21,4 +21,10 @@ Result<std::string> read_file(const std::string& path, std::string_view what = "
 // kUnavailable naming the path if it cannot be written.
 Result<void> write_file_atomically(const std::string& path, std::string_view text);
 
+// A secret named by settings: the value of environment variable `env`, or
+// else the contents of `file` without trailing line breaks. kNotFound naming
+// the variable or file (never the value) when it is unset, empty or unreadable;
+// "" when both names are empty. Thread-safe as long as nobody calls setenv.
+Result<std::string> read_secret(const std::string& env, const std::string& file);
+
 }  // namespace qmtl

@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "qmtl/core/file.h"
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -210,29 +208,13 @@ void AlertDispatcher::deliver_email(const Alert& a, const world::EmailSettings& 
                 .from = email.from,
                 .to = email.to};
   // The password is read now, from where the settings say, and never logged.
-  if (!email.password_env.empty()) {
-    const char* v = std::getenv(email.password_env.c_str());
-    if (v == nullptr || *v == '\0') {
-      metrics_.alert(a.world, "email", false);
-      spdlog::error(
-          "alerts: e-mail of world '{}' not sent: {} is not set in the server's "
-          "environment",
-          a.world, email.password_env);
-      return;
-    }
-    m.password = v;
-  } else if (!email.password_file.empty()) {
-    auto p = read_file(email.password_file, "e-mail password file");
-    if (!p) {
-      metrics_.alert(a.world, "email", false);
-      spdlog::error("alerts: e-mail of world '{}' not sent: {}", a.world, p.error().message);
-      return;
-    }
-    m.password = *p;
-    while (!m.password.empty() && (m.password.back() == '\n' || m.password.back() == '\r')) {
-      m.password.pop_back();
-    }
+  auto password = read_secret(email.password_env, email.password_file);
+  if (!password) {
+    metrics_.alert(a.world, "email", false);
+    spdlog::error("alerts: e-mail of world '{}' not sent: {}", a.world, password.error().message);
+    return;
   }
+  m.password = std::move(*password);
   const auto text = a.body.if_contains("text");
   m.subject = text != nullptr && text->is_string() ? std::string(text->as_string()) : "[qmtl]";
   m.body = m.subject + "\n\n";

@@ -250,8 +250,9 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       broker = std::move(*b);
     }
   }
-  std::set<std::string, std::less<>> validating, wanted;
-  std::map<std::string, std::string> symbols;  // of the wanted, by strategy id
+  std::set<std::string, std::less<>> validating;
+  // Strategies that should have a runner, with their specs.
+  std::map<std::string, const std::string*, std::less<>> wanted;
   std::vector<world::Strategy> strategies;
   if (executing) {
     auto list = worlds_.list_strategies(w.id);
@@ -282,8 +283,7 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       }
     } else if ((s.state == StrategyState::kDryRun || s.state == StrategyState::kLive) &&
                !settings->feed.empty()) {
-      wanted.insert(s.id);
-      symbols[s.id] = symbol_of(s.spec);
+      wanted.emplace(s.id, &s.spec);
     }
   }
   // A job whose strategy is no longer Validating (archived meanwhile, or the
@@ -313,13 +313,13 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       ++slots;
     }
   }
-  for (const auto& id : wanted) {
+  for (const auto& [id, spec] : wanted) {
     auto it = runners_.find(id);
     if (it == runners_.end()) {
       auto r = std::make_unique<Runner>();
       r->strategy = id;
       r->world = w.id;
-      r->symbol = symbols[id];
+      r->symbol = symbol_of(*spec);  // parsed once, when its runner is made
       it = runners_.emplace(id, std::move(r)).first;
     }
     Runner& r = *it->second;

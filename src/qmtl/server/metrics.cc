@@ -309,12 +309,9 @@ Result<std::string> ServerMetrics::render(size_t open_streams) {
       add_gauge(dry_max, {{"world", w.id}}, dry_oldest);
       add_gauge(dry_mean, {{"world", w.id}}, dry_total / dry_n);
     }
-    auto runs = worlds_.list_evaluations(w.id, 1);
-    if (!runs) return propagate(runs);
-    if (!runs->empty()) {
-      add_gauge(last_eval, {{"world", w.id}},
-                seconds(runs->front().finished_at.time_since_epoch()));
-    }
+    auto last = worlds_.last_evaluation_finished(w.id);
+    if (!last) return propagate(last);
+    if (*last) add_gauge(last_eval, {{"world", w.id}}, seconds((*last)->time_since_epoch()));
     if (w.state == lifecycle::WorldState::kActive || w.state == lifecycle::WorldState::kEvalOnly) {
       auto sched = worlds_.get_schedule(w.id);
       if (!sched) return propagate(sched);

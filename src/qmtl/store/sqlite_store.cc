@@ -1618,6 +1618,19 @@ Result<int64_t> SqliteStore::last_audit_seq(std::string_view world_id) {
   return st->column_int(0);
 }
 
+Result<std::optional<TimePoint>> SqliteStore::last_evaluation_finished(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(
+      db_,
+      "SELECT finished_at_us FROM evaluation_runs WHERE world_id = ? ORDER BY seq DESC LIMIT 1",
+      world_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<TimePoint>();
+  return std::optional<TimePoint>(from_us(st->column_int(0)));
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {

@@ -84,6 +84,7 @@ class SqliteStore final : public Store {
   Result<std::optional<ApplyJournalEntry>> get_apply(std::string_view run_id) override;
   Result<std::vector<ApplyJournalEntry>> unfinished_applies() override;
   Result<int64_t> last_audit_seq(std::string_view world_id) override;
+  Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) override;
   Result<void> insert_audit(const AuditRecord& audit) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;

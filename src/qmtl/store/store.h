@@ -294,6 +294,9 @@ class Store {
   // first (results included).
   virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) = 0;
+  // When the world's newest evaluation run finished; nullopt before the first.
+  // One indexed read, without the results (for /metrics at every scrape).
+  virtual Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) = 0;
 
   // An operator's manual activation of one strategy side: sets the gate and
   // records the override. kFailedPrecondition when `expected_version` is given and

@@ -406,6 +406,11 @@ Result<EvaluationRunRecord> WorldService::get_evaluation(std::string_view world_
   return store_.get_evaluation_run(world_id, run_id);
 }
 
+Result<std::optional<TimePoint>> WorldService::last_evaluation_finished(std::string_view world_id) {
+  if (auto r = validate_id("world", world_id); !r) return propagate(r);
+  return store_.last_evaluation_finished(world_id);
+}
+
 Result<std::vector<EvaluationRunRecord>> WorldService::list_evaluations(std::string_view world_id,
                                                                         size_t limit) {
   auto w = get_world(world_id);

@@ -328,6 +328,8 @@ class WorldService {
                                               size_t limit = 1000);
   // The seq of the world's newest audit record (0 if none).
   Result<int64_t> last_audit_seq(std::string_view world_id);
+  // When the world's newest evaluation run finished; nullopt before the first.
+  Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id);
 
  private:
   // Tells the observer, when the enclosing write operation returns, that

@@ -116,20 +116,9 @@ Result<FixBrokerConfig> load_fix_config(const std::string& path) {
     if (!env->empty() && !file->empty()) {
       return bad(path, "give password_env or password_file, not both");
     }
-    if (!env->empty()) {
-      const char* v = std::getenv(env->c_str());
-      if (v == nullptr || *v == '\0') {
-        return bad(path, fmt::format("password_env names {}, which is not set", *env));
-      }
-      c.password = v;
-    } else if (!file->empty()) {
-      auto secret = read_file(*file, "password file");
-      if (!secret) return bad(path, fmt::format("password_file {} cannot be read", *file));
-      c.password = *secret;
-      while (!c.password.empty() && (c.password.back() == '\n' || c.password.back() == '\r')) {
-        c.password.pop_back();
-      }
-    }
+    auto secret = read_secret(*env, *file);
+    if (!secret) return bad(path, secret.error().message);
+    c.password = std::move(*secret);
     auto store = str("store_dir", false);
     if (!store) return propagate(store);
     c.store_dir = store->empty() ? path + ".store" : *store;
