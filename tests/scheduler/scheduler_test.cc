@@ -9,6 +9,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/store/store.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::scheduler {
 namespace {
@@ -38,7 +39,7 @@ TEST(Schedule, EveryTicksOnMultiplesOfItsIntervalSinceTheEpoch) {
 class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("s.db")))),
+      : store_(std::move(*store::open_store(testing::fresh_store_url(dir_, "s.db")))),
         clock_(at("2026-03-01T10:00:00Z")),
         service_(*store_, clock_) {
     EXPECT_TRUE(service_.create_world({.id = "w"}));

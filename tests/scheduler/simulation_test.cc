@@ -23,6 +23,7 @@
 #include "qmtl/scheduler/scheduler.h"
 #include "qmtl/store/store.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::scheduler {
 namespace {
@@ -86,7 +87,7 @@ std::ostream& operator<<(std::ostream& os, const Event& e) {
 
 TEST(Simulation, NinetyDaysOfOneWorld) {
   testing::TempDir dir;
-  auto store = std::move(*store::open_store("sqlite:" + dir.file("sim.db")));
+  auto store = std::move(*store::open_store(testing::fresh_store_url(dir, "sim.db")));
   const TimePoint t0 = *parse_timestamp("2026-01-05T00:00:00Z");
   auto day_at = [&](int d) { return t0 + std::chrono::hours(24 * d); };
   FakeClock clock(t0);

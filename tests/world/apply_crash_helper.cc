@@ -1,26 +1,27 @@
 // Child process for the apply crash tests: applies an evaluation run and kills
 // itself with SIGKILL at the given point, like a power cut.
-//   apply_crash_helper DB WORLD RUN frozen|switched|done|in-transaction
+//   apply_crash_helper DB_URL WORLD RUN frozen|switched|done|in-transaction
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
 
-#include "qmtl/store/sqlite_db.h"
+#include "qmtl/store/sql_store.h"
 #include "qmtl/world/world_service.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: apply_crash_helper DB WORLD RUN PHASE\n");
+    std::fprintf(stderr, "usage: apply_crash_helper DB_URL WORLD RUN PHASE\n");
     return 2;
   }
   const std::string db = argv[1], world = argv[2], run = argv[3], at = argv[4];
   if (at == "in-transaction") {
     // Half of a write: state changed and audited, never committed.
-    auto conn = qmtl::store::SqliteDb::open(db);
-    if (!conn) return 3;
-    (void)conn->exec("BEGIN IMMEDIATE");
+    auto opened = qmtl::store::open_sql_db(db);
+    if (!opened) return 3;
+    auto& conn = *opened;
+    (void)conn->begin_write();
     (void)conn->exec("UPDATE strategies SET state = 'Live' WHERE state = 'DryRun'");
     (void)conn->exec("UPDATE activations SET active = 1, frozen = 1");
     (void)conn->exec(
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
         "VALUES (0, 'x', 'w', 'strategy', 's', 'PROMOTE', 'torn')");
     ::kill(::getpid(), SIGKILL);
   }
-  auto store = qmtl::store::open_store("sqlite:" + db);
+  auto store = qmtl::store::open_store(db);
   if (!store) return 3;
   qmtl::SystemClock clock;
   qmtl::world::WorldService svc(**store, clock);

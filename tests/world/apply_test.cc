@@ -11,6 +11,7 @@
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::world {
 namespace {
@@ -24,14 +25,13 @@ class ApplyTest : public ::testing::Test {
   void SetUp() override { open(); }
   void open() {
     service_.reset();
-    store_ = std::move(*store::open_store("sqlite:" + db()));
+    store_ = std::move(*store::open_store(url_));
     service_ = std::make_unique<WorldService>(*store_, clock_);
   }
   void close() {
     service_.reset();
     store_.reset();
   }
-  std::string db() const { return dir_.file("a.db"); }
 
   // A world where `up` should be promoted and `down` demoted; returns the run id.
   std::string evaluated_world() {
@@ -87,6 +87,7 @@ class ApplyTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  const std::string url_ = testing::fresh_store_url(dir_, "a.db");
   FakeClock clock_{*parse_timestamp("2026-03-01T00:00:00Z")};
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<WorldService> service_;
@@ -269,7 +270,7 @@ TEST_P(CrashTest, RecoveryLeavesAConsistentWorld) {
   const std::string run = evaluated_world();
   const auto before = states();
   close();
-  auto child = testing::run_process({APPLY_CRASH_HELPER, db(), "w", run, GetParam()});
+  auto child = testing::run_process({APPLY_CRASH_HELPER, url_, "w", run, GetParam()});
   ASSERT_EQ(child.exit_code, 128 + 9) << child.err;  // SIGKILL
   open();
   auto recovered = service_->recover_applies();

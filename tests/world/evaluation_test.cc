@@ -7,6 +7,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::world {
 namespace {
@@ -17,7 +18,7 @@ using std::chrono::hours;
 class EvaluationTest : public ::testing::Test {
  protected:
   EvaluationTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("e.db")))),
+      : store_(std::move(*store::open_store(testing::fresh_store_url(dir_, "e.db")))),
         clock_(*parse_timestamp("2026-03-01T00:00:00Z")),
         service_(*store_, clock_) {
     EXPECT_TRUE(service_.create_world({.id = "desk"}));

@@ -8,9 +8,10 @@
 #include <fstream>
 
 #include "qmtl/core/json.h"
-#include "qmtl/store/sqlite_store.h"
+#include "qmtl/store/sql_store.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::world {
 namespace {
@@ -22,7 +23,7 @@ using lifecycle::WorldState;
 class ValidationTest : public ::testing::Test {
  protected:
   ValidationTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("w.db")))),
+      : store_(std::move(*store::open_store(testing::fresh_store_url(dir_, "w.db")))),
         clock_(*parse_timestamp("2026-01-05T10:00:00Z")),
         service_(*store_, clock_) {
     EXPECT_TRUE(service_.create_world({.id = "desk"}));

@@ -3,10 +3,11 @@
 // operations leaving the database logically identical.
 #include <gtest/gtest.h>
 
+#include "qmtl/store/sql_store.h"
 #include "qmtl/store/sqlite_db.h"
-#include "qmtl/store/sqlite_store.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::world {
 namespace {
@@ -21,7 +22,7 @@ constexpr const char* kPolicy =
 class WorldLifecycleTest : public ::testing::Test {
  protected:
   WorldLifecycleTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("w.db")))),
+      : store_(std::move(*store::open_store(url_))),
         clock_(*parse_timestamp("2026-01-05T10:00:00Z")),
         service_(*store_, clock_) {
     EXPECT_TRUE(service_.create_world({.id = "desk", .actor = "alice"}));
@@ -29,12 +30,12 @@ class WorldLifecycleTest : public ::testing::Test {
 
   // Every row of every table, in a fixed order: the database's logical content.
   std::string dump() {
-    auto db = store::SqliteDb::open(dir_.file("w.db"));
+    auto db = store::open_sql_db(url_);
     EXPECT_TRUE(db);
     std::string out;
     for (const char* table : {"worlds", "audit_log", "policy_versions", "strategies",
                               "strategy_state_history", "schema_migrations"}) {
-      auto st = db->prepare(std::string("SELECT * FROM ") + table + " ORDER BY rowid");
+      auto st = (*db)->prepare(std::string("SELECT * FROM ") + table + " ORDER BY 1, 2");
       EXPECT_TRUE(st);
       out += std::string("[") + table + "]\n";
       while (*st->step()) {
@@ -59,6 +60,7 @@ class WorldLifecycleTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  const std::string url_ = testing::fresh_store_url(dir_, "w.db");
   std::unique_ptr<store::Store> store_;
   FakeClock clock_;
   WorldService service_;
@@ -188,9 +190,10 @@ TEST_F(WorldLifecycleTest, PolicyVersionsAreImmutableWithRollback) {
   ASSERT_TRUE(v3) << v3.error().message;
   EXPECT_EQ(v3->checksum, v1->checksum);
   // The database itself refuses edits of a stored version.
-  auto db = store::SqliteDb::open(dir_.file("w.db"));
-  EXPECT_FALSE(db->exec("UPDATE policy_versions SET document = 'x' WHERE version = 1"));
-  EXPECT_FALSE(db->exec("DELETE FROM audit_log"));
+  auto db = store::open_sql_db(url_);
+  ASSERT_TRUE(db);
+  EXPECT_FALSE((*db)->exec("UPDATE policy_versions SET document = 'x' WHERE version = 1"));
+  EXPECT_FALSE((*db)->exec("DELETE FROM audit_log"));
   auto events = *service_.list_audit("desk");
   EXPECT_EQ(events[1].event, "POLICY_ADD");
   EXPECT_EQ(events[3].event, "POLICY_CURRENT");
@@ -248,11 +251,11 @@ TEST_F(WorldLifecycleTest, ConcurrentChangeIsDetectedByTheStore) {
   EXPECT_NE(w.error().message.find("changed concurrently"), std::string::npos);
 }
 
-TEST(Migrations, AVersionOneDatabaseIsUpgradedKeepingItsWorlds) {
+TEST(SqliteMigrations, AVersionOneDatabaseIsUpgradedKeepingItsWorlds) {
   testing::TempDir dir;
   {
     auto db = store::SqliteDb::open(dir.file("old.db"));
-    ASSERT_TRUE(db->exec(
+    ASSERT_TRUE((*db)->exec(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
         "applied_at_us INTEGER NOT NULL) STRICT;"
         "INSERT INTO schema_migrations VALUES (1, 'worlds', 0);"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::world {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 class WorldServiceTest : public ::testing::Test {
  protected:
   WorldServiceTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("w.db")))),
+      : store_(std::move(*store::open_store(testing::fresh_store_url(dir_, "w.db")))),
         clock_(*parse_timestamp("2026-01-05T10:00:00Z")),
         service_(*store_, clock_) {}
 

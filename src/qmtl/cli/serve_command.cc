@@ -259,7 +259,10 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
   auto so = std::make_shared<ServeOptions>();
   auto* serve_cmd = app.add_subcommand(
       "serve", "run the qmtl server\n  e.g. qmtl serve --db sqlite:qmtl.db --token-file tokens");
-  serve_cmd->add_option("--db", so->db, "database URL: sqlite:PATH")->default_str(so->db);
+  serve_cmd
+      ->add_option("--db", so->db,
+                   "database URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE")
+      ->default_str(so->db);
   serve_cmd->add_option("--address", so->address, "listen address")->default_str(so->address);
   serve_cmd->add_option("--port", so->port, "listen port (0 = any free port)")->default_str("8080");
   serve_cmd->add_option("--log-level", so->log_level, "trace, debug, info, warn or error")

@@ -1,99 +1,41 @@
-// A thin RAII wrapper over the SQLite3 C API.
+// SQLite connection for the store: a thin RAII wrapper over the SQLite3 C API.
 //
-// SqliteDb owns one connection; Statement owns one prepared statement. Both are
-// move-only and release their handle in the destructor. Every call that can fail
-// returns Result with SQLite's own message attached.
-//
-// Thread safety: a SqliteDb and its Statements must be used by one thread at a
-// time; callers serialise access (SqliteStore holds a mutex).
+// Thread safety: as SqlDb (one thread at a time).
 #pragma once
 
-#include <cstdint>
-#include <optional>
+#include <memory>
 #include <string>
-#include <string_view>
 
-#include "qmtl/core/result.h"
+#include "qmtl/store/sql_db.h"
 
 struct sqlite3;
-struct sqlite3_stmt;
 
 namespace qmtl::store {
 
-class Statement {
- public:
-  Statement() = default;
-  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  Statement(Statement&& other) noexcept;
-  Statement& operator=(Statement&& other) noexcept;
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement();
-
-  // Parameters are 1-based, as in SQLite.
-  Result<void> bind(int index, std::string_view text);
-  Result<void> bind(int index, int64_t value);
-  Result<void> bind(int index, double value);
-  Result<void> bind_null(int index);
-
-  // Advances the statement. True while a row is available, false when done.
-  Result<bool> step();
-  // Runs the statement to completion, ignoring rows.
-  Result<void> run();
-  // Clears bindings and rewinds so the statement can be executed again.
-  void reset();
-
-  // Column accessors for the current row; 0-based.
-  std::string column_text(int col) const;
-  int64_t column_int(int col) const;
-  double column_double(int col) const;
-  bool column_is_null(int col) const;
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-class SqliteDb {
+class SqliteDb final : public SqlDb {
  public:
   // Opens (creating if needed) the database file at `path` with foreign keys on,
   // WAL journaling and a 5 s busy timeout. ":memory:" opens a private in-memory db.
-  static Result<SqliteDb> open(const std::string& path);
+  static Result<std::unique_ptr<SqliteDb>> open(const std::string& path);
 
-  SqliteDb(SqliteDb&& other) noexcept;
-  SqliteDb& operator=(SqliteDb&& other) noexcept;
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
-  ~SqliteDb();
+  ~SqliteDb() override;
 
-  // Runs one or more SQL statements that take no parameters.
-  Result<void> exec(std::string_view sql);
-  Result<Statement> prepare(std::string_view sql);
-  // SQLite's extended result code of the last failed call (for constraint checks).
-  int last_error_code() const;
-  // Rows changed by the last INSERT, UPDATE or DELETE.
-  int64_t changes() const;
+  Result<void> exec(std::string_view sql) override;
+  Result<Statement> prepare(std::string_view sql) override;
+  bool last_error_is_unique_violation() const override;
+  int64_t changes() const override;
+  Result<void> begin_write() override { return exec("BEGIN IMMEDIATE"); }
+  Result<void> commit() override { return exec("COMMIT"); }
+  void rollback() override { (void)exec("ROLLBACK"); }
+  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  std::string describe() const override { return "sqlite:" + path_; }
 
  private:
-  explicit SqliteDb(sqlite3* db) : db_(db) {}
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_ = nullptr;
-};
-
-// Runs BEGIN IMMEDIATE on construction; rolls back in the destructor unless
-// commit() succeeded. Use one per service operation so a failure anywhere leaves
-// the database as it was.
-class Transaction {
- public:
-  static Result<Transaction> begin(SqliteDb& db);
-  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
-  Transaction& operator=(Transaction&&) = delete;
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  ~Transaction();
-  Result<void> commit();
-
- private:
-  explicit Transaction(SqliteDb* db) : db_(db) {}
-  SqliteDb* db_;
+  const std::string path_;
 };
 
 }  // namespace qmtl::store

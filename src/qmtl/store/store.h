@@ -352,6 +352,9 @@ class Store {
 // Opens the store named by `url` and brings its schema up to date:
 //   sqlite:PATH        embedded SQLite file (created if missing)
 //   sqlite::memory:    private in-memory database (tests)
+//   postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]
+//                      PostgreSQL (also postgresql://; libpq's URI syntax;
+//                      the password is better kept in PGPASSWORD or ~/.pgpass)
 // A database whose schema is newer than this build is refused, not touched.
 Result<std::unique_ptr<Store>> open_store(std::string_view url);
 

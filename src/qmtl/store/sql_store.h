@@ -1,4 +1,8 @@
-// SQLite implementation of Store: the embedded default.
+// The Store on a SQL database: SQLite (the embedded default) or PostgreSQL.
+//
+// One implementation for both: the queries are written in the SQL both accept
+// and run through SqlDb; only the schema (the migrations) is written per
+// dialect, with the same versions and the same tables, columns and rules.
 #pragma once
 
 #include <memory>
@@ -6,24 +10,30 @@
 #include <span>
 #include <string>
 
-#include "qmtl/store/sqlite_db.h"
+#include "qmtl/store/sql_db.h"
 #include "qmtl/store/store.h"
 
 namespace qmtl::store {
 
-// The migrations SqliteStore knows, as (version, SQL). Applied in order, each in
-// its own transaction together with its row in schema_migrations.
+// The migrations SqlStore knows, as (version, SQL), one list per dialect with
+// the same versions and descriptions. Applied in order, each in its own
+// transaction together with its row in schema_migrations.
 struct Migration {
   int version;
   std::string_view description;
   std::string_view sql;
 };
 std::span<const Migration> sqlite_migrations();
+std::span<const Migration> postgres_migrations();
 
-class SqliteStore final : public Store {
+// Opens the SQL connection `url` names (see open_store()) without touching
+// its schema: for tools and tests that read or check the database directly.
+Result<std::unique_ptr<SqlDb>> open_sql_db(std::string_view url);
+
+class SqlStore final : public Store {
  public:
-  // Opens `path` and applies pending migrations. See open_store().
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  // Takes over `db` and applies pending migrations. See open_store().
+  static Result<std::unique_ptr<SqlStore>> open(std::unique_ptr<SqlDb> db);
 
   Result<void> insert_world(const World& world, const AuditRecord& audit) override;
   Result<World> get_world(std::string_view id) override;
@@ -89,10 +99,10 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
   Result<int> schema_version() override;
-  std::string describe() const override { return "sqlite:" + path_; }
+  std::string describe() const override { return db_.describe(); }
 
  private:
-  SqliteStore(SqliteDb db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  explicit SqlStore(std::unique_ptr<SqlDb> db) : owned_db_(std::move(db)), db_(*owned_db_) {}
   Result<void> migrate();
   // Callers hold mu_ and an open transaction.
   Result<void> append_audit(const AuditRecord& a);
@@ -115,8 +125,8 @@ class SqliteStore final : public Store {
                          std::optional<bool> active, std::optional<bool> frozen, TimePoint at);
 
   std::mutex mu_;  // serialises all use of db_
-  SqliteDb db_;
-  const std::string path_;
+  const std::unique_ptr<SqlDb> owned_db_;
+  SqlDb& db_;
 };
 
 }  // namespace qmtl::store

@@ -1,220 +1,14 @@
-#include "qmtl/store/sqlite_store.h"
+#include "qmtl/store/sql_store.h"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
-#include <array>
 #include <type_traits>
+
+#include "qmtl/store/pg_db.h"
+#include "qmtl/store/sqlite_db.h"
 
 namespace qmtl::store {
 namespace {
-
-// Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 8> kMigrations{{
-    {1, "worlds",
-     R"sql(
-CREATE TABLE worlds (
-  id             TEXT PRIMARY KEY,
-  name           TEXT NOT NULL,
-  state          TEXT NOT NULL CHECK (state IN ('Active', 'EvalOnly', 'Paused', 'Retired')),
-  policy_version INTEGER,
-  created_at_us  INTEGER NOT NULL,
-  updated_at_us  INTEGER NOT NULL
-) STRICT;
-)sql"},
-    {2, "audit log, policy versions, strategies",
-     R"sql(
-CREATE TABLE audit_log (
-  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-  at_us      INTEGER NOT NULL,
-  actor      TEXT NOT NULL,
-  world_id   TEXT NOT NULL,
-  entity     TEXT NOT NULL,
-  entity_id  TEXT NOT NULL,
-  event      TEXT NOT NULL,
-  before     TEXT,
-  after      TEXT,
-  reason     TEXT NOT NULL,
-  run_id     TEXT
-) STRICT;
-CREATE INDEX audit_log_by_world ON audit_log (world_id, seq);
-CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-
-CREATE TABLE policy_versions (
-  world_id      TEXT NOT NULL REFERENCES worlds (id),
-  version       INTEGER NOT NULL CHECK (version >= 1),
-  document      TEXT NOT NULL,
-  canonical     TEXT NOT NULL,
-  checksum      TEXT NOT NULL,
-  created_at_us INTEGER NOT NULL,
-  PRIMARY KEY (world_id, version)
-) STRICT;
-CREATE TRIGGER policy_versions_immutable_update BEFORE UPDATE ON policy_versions
-  BEGIN SELECT RAISE(ABORT, 'policy versions are immutable'); END;
-CREATE TRIGGER policy_versions_immutable_delete BEFORE DELETE ON policy_versions
-  BEGIN SELECT RAISE(ABORT, 'policy versions are immutable'); END;
-
-CREATE TABLE strategies (
-  id             TEXT PRIMARY KEY,
-  world_id       TEXT NOT NULL REFERENCES worlds (id),
-  state          TEXT NOT NULL CHECK (state IN ('Submitted', 'Validating', 'Rejected', 'DryRun',
-                                                'Live', 'Inactive', 'Archived')),
-  state_since_us INTEGER NOT NULL,
-  spec           TEXT NOT NULL,
-  created_at_us  INTEGER NOT NULL
-) STRICT;
-CREATE INDEX strategies_by_world ON strategies (world_id, id);
-
-CREATE TABLE strategy_state_history (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-  strategy_id TEXT NOT NULL REFERENCES strategies (id),
-  at_us       INTEGER NOT NULL,
-  from_state  TEXT,
-  to_state    TEXT NOT NULL,
-  event       TEXT NOT NULL
-) STRICT;
-CREATE INDEX strategy_state_history_by_strategy ON strategy_state_history (strategy_id, seq);
-)sql"},
-    {3, "performance records and evaluation runs",
-     R"sql(
-CREATE TABLE performance_points (
-  strategy_id TEXT NOT NULL REFERENCES strategies (id),
-  ts_us       INTEGER NOT NULL,
-  equity      REAL NOT NULL CHECK (equity > 0),
-  PRIMARY KEY (strategy_id, ts_us)
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE fills (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-  strategy_id TEXT NOT NULL REFERENCES strategies (id),
-  ts_us       INTEGER NOT NULL,
-  symbol      TEXT NOT NULL,
-  side        TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-  qty         REAL NOT NULL CHECK (qty > 0),
-  price       REAL NOT NULL CHECK (price > 0),
-  fee         REAL NOT NULL
-) STRICT;
-CREATE INDEX fills_by_strategy ON fills (strategy_id, ts_us);
-
-CREATE TABLE evaluation_runs (
-  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-  id             TEXT NOT NULL UNIQUE,
-  world_id       TEXT NOT NULL REFERENCES worlds (id),
-  policy_version INTEGER NOT NULL,
-  started_at_us  INTEGER NOT NULL,
-  finished_at_us INTEGER NOT NULL,
-  detail         TEXT NOT NULL
-) STRICT;
-CREATE INDEX evaluation_runs_by_world ON evaluation_runs (world_id, seq);
-
-CREATE TABLE evaluation_results (
-  run_id       TEXT NOT NULL REFERENCES evaluation_runs (id),
-  strategy_id  TEXT NOT NULL,
-  decision     TEXT NOT NULL,
-  promote_pass INTEGER NOT NULL,
-  out          INTEGER NOT NULL,
-  PRIMARY KEY (run_id, strategy_id)
-) STRICT;
-CREATE INDEX evaluation_results_by_strategy ON evaluation_results (strategy_id);
-)sql"},
-    {4, "activation gates and the apply journal",
-     R"sql(
-CREATE TABLE activations (
-  world_id      TEXT NOT NULL REFERENCES worlds (id),
-  strategy_id   TEXT NOT NULL REFERENCES strategies (id),
-  side          TEXT NOT NULL CHECK (side IN ('long', 'short')),
-  active        INTEGER NOT NULL CHECK (active IN (0, 1)),
-  weight        REAL NOT NULL,
-  frozen        INTEGER NOT NULL CHECK (frozen IN (0, 1)),
-  version       INTEGER NOT NULL,
-  updated_at_us INTEGER NOT NULL,
-  PRIMARY KEY (world_id, strategy_id, side)
-) STRICT;
-
-CREATE TABLE apply_journal (
-  run_id        TEXT PRIMARY KEY REFERENCES evaluation_runs (id),
-  world_id      TEXT NOT NULL REFERENCES worlds (id),
-  phase         TEXT NOT NULL CHECK (phase IN ('Frozen', 'Switched', 'Done', 'RolledBack')),
-  promote       TEXT NOT NULL,
-  demote        TEXT NOT NULL,
-  started_at_us INTEGER NOT NULL,
-  updated_at_us INTEGER NOT NULL
-) STRICT;
-)sql"},
-    {5, "manual activation overrides and the queue of a paused world",
-     R"sql(
-ALTER TABLE activations ADD COLUMN manual INTEGER CHECK (manual IN (0, 1));
-CREATE TABLE pending_activations (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-  world_id    TEXT NOT NULL REFERENCES worlds (id),
-  strategy_id TEXT NOT NULL REFERENCES strategies (id),
-  side        TEXT NOT NULL CHECK (side IN ('long', 'short')),
-  active      INTEGER NOT NULL CHECK (active IN (0, 1)),
-  actor       TEXT NOT NULL,
-  reason      TEXT NOT NULL,
-  at_us       INTEGER NOT NULL
-) STRICT;
-)sql"},
-    {6, "evaluation schedules",
-     R"sql(
-CREATE TABLE schedules (
-  world_id     TEXT PRIMARY KEY REFERENCES worlds (id),
-  spec         TEXT NOT NULL,
-  next_run_us  INTEGER NOT NULL,
-  last_run_us  INTEGER,
-  last_run_id  TEXT,
-  last_error   TEXT NOT NULL DEFAULT ''
-) STRICT;
-)sql"},
-    {7, "alert webhooks",
-     R"sql(
-CREATE TABLE alert_hooks (
-  world_id      TEXT PRIMARY KEY REFERENCES worlds (id),
-  url           TEXT NOT NULL,
-  events        TEXT NOT NULL,
-  updated_at_us INTEGER NOT NULL
-) STRICT;
-)sql"},
-    {8, "world settings and validation backtests",
-     R"sql(
-CREATE TABLE world_settings (
-  world_id      TEXT NOT NULL REFERENCES worlds (id),
-  kind          TEXT NOT NULL,
-  doc           TEXT NOT NULL,
-  updated_at_us INTEGER NOT NULL,
-  PRIMARY KEY (world_id, kind)
-) STRICT;
-CREATE TABLE validations (
-  strategy_id    TEXT PRIMARY KEY REFERENCES strategies (id),
-  world_id       TEXT NOT NULL REFERENCES worlds (id),
-  outcome        TEXT NOT NULL CHECK (outcome IN ('passed', 'rejected', 'failed')),
-  reason         TEXT NOT NULL,
-  detail         TEXT NOT NULL,
-  started_at_us  INTEGER NOT NULL,
-  finished_at_us INTEGER NOT NULL
-) STRICT;
-CREATE TABLE validation_points (
-  strategy_id TEXT NOT NULL REFERENCES validations (strategy_id),
-  ts_us       INTEGER NOT NULL,
-  equity      REAL NOT NULL,
-  PRIMARY KEY (strategy_id, ts_us)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE validation_fills (
-  strategy_id TEXT NOT NULL REFERENCES validations (strategy_id),
-  seq         INTEGER NOT NULL,
-  ts_us       INTEGER NOT NULL,
-  symbol      TEXT NOT NULL,
-  side        TEXT NOT NULL,
-  qty         REAL NOT NULL,
-  price       REAL NOT NULL,
-  fee         REAL NOT NULL,
-  PRIMARY KEY (strategy_id, seq)
-) STRICT, WITHOUT ROWID;
-)sql"},
-}};
 
 int64_t to_us(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint from_us(int64_t us) { return TimePoint(Duration(us)); }
@@ -241,36 +35,36 @@ Result<World> read_world(const Statement& st) {
 
 }  // namespace
 
-std::span<const Migration> sqlite_migrations() { return kMigrations; }
-
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
-  auto db = SqliteDb::open(path);
-  if (!db) return propagate(db);
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(*db), path));
+Result<std::unique_ptr<SqlStore>> SqlStore::open(std::unique_ptr<SqlDb> db) {
+  std::unique_ptr<SqlStore> store(new SqlStore(std::move(db)));
   if (auto r = store->migrate(); !r) return propagate(r);
   return store;
 }
 
-Result<void> SqliteStore::migrate() {
+Result<void> SqlStore::migrate() {
   std::lock_guard lock(mu_);
-  if (auto r = db_.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                        " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-                        " applied_at_us INTEGER NOT NULL) STRICT");
-      !r) {
-    return r;
-  }
-  for (const Migration& m : kMigrations) {
+  const bool sqlite = db_.dialect() == SqlDialect::kSqlite;
+  const auto migrations = sqlite ? sqlite_migrations() : postgres_migrations();
+  // Created inside the write transaction: replicas starting together on one
+  // PostgreSQL database take turns, and only the first one migrates.
+  const std::string_view ddl =
+      sqlite ? "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+               "description TEXT NOT NULL, applied_at_us INTEGER NOT NULL) STRICT"
+             : "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
+               "description TEXT NOT NULL, applied_at_us BIGINT NOT NULL)";
+  for (const Migration& m : migrations) {
     auto tx = Transaction::begin(db_);
     if (!tx) return propagate(tx);
+    if (auto r = db_.exec(ddl); !r) return r;
     auto current = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     if (!current) return propagate(current);
     if (auto r = current->step(); !r) return propagate(r);
     const int64_t have = current->column_int(0);
-    if (have > static_cast<int64_t>(kMigrations.size())) {
+    if (have > static_cast<int64_t>(migrations.size())) {
       return make_error(ErrorCode::kFailedPrecondition,
                         fmt::format("database '{}' has schema version {}, newer than this qmtl "
                                     "supports ({}); upgrade qmtl",
-                                    path_, have, kMigrations.size()));
+                                    db_.describe(), have, migrations.size()));
     }
     if (have >= m.version) continue;  // tx rolls back a read-only transaction
     if (auto r = db_.exec(m.sql); !r) {
@@ -289,7 +83,7 @@ Result<void> SqliteStore::migrate() {
   return {};
 }
 
-Result<int> SqliteStore::schema_version() {
+Result<int> SqlStore::schema_version() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (!st) return propagate(st);
@@ -334,7 +128,7 @@ FillRecord read_fill(const Statement& r) {
 }
 
 template <typename... Args>
-Result<Statement> prepared(SqliteDb& db, std::string_view sql, const Args&... args) {
+Result<Statement> prepared(SqlDb& db, std::string_view sql, const Args&... args) {
   auto st = db.prepare(sql);
   if (!st) return st;
   int i = 0;
@@ -374,7 +168,7 @@ auto collect(Statement& st, Read read) {
 }
 
 template <typename... Args>
-Result<void> run_sql(SqliteDb& db, std::string_view sql, const Args&... args) {
+Result<void> run_sql(SqlDb& db, std::string_view sql, const Args&... args) {
   auto st = prepared(db, sql, args...);
   if (!st) return propagate(st);
   return st->run();
@@ -423,7 +217,7 @@ tl::unexpected<Error> world_not_found(std::string_view id) {
 
 }  // namespace
 
-Result<void> SqliteStore::append_audit(const AuditRecord& a) {
+Result<void> SqlStore::append_audit(const AuditRecord& a) {
   return run_sql(db_,
                  "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, before, "
                  "after, reason, "
@@ -432,10 +226,10 @@ Result<void> SqliteStore::append_audit(const AuditRecord& a) {
                  a.reason, a.run_id);
 }
 
-Result<void> SqliteStore::append_history(std::string_view strategy_id,
-                                         std::optional<lifecycle::StrategyState> from,
-                                         lifecycle::StrategyState to, std::string_view event,
-                                         TimePoint at) {
+Result<void> SqlStore::append_history(std::string_view strategy_id,
+                                      std::optional<lifecycle::StrategyState> from,
+                                      lifecycle::StrategyState to, std::string_view event,
+                                      TimePoint at) {
   std::optional<std::string> from_text;
   if (from) from_text = std::string(lifecycle::strategy_state_name(*from));
   return run_sql(
@@ -445,7 +239,7 @@ Result<void> SqliteStore::append_history(std::string_view strategy_id,
       strategy_id, at, from_text, lifecycle::strategy_state_name(to), event);
 }
 
-Result<void> SqliteStore::insert_world(const World& w, const AuditRecord& audit) {
+Result<void> SqlStore::insert_world(const World& w, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -453,7 +247,7 @@ Result<void> SqliteStore::insert_world(const World& w, const AuditRecord& audit)
       db_, fmt::format("INSERT INTO worlds ({}) VALUES (?, ?, ?, ?, ?, ?)", kWorldColumns), w.id,
       w.name, lifecycle::world_state_name(w.state), w.policy_version, w.created_at, w.updated_at);
   if (!r) {
-    if (db_.last_error_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    if (db_.last_error_is_unique_violation()) {
       return make_error(ErrorCode::kAlreadyExists,
                         fmt::format("world '{}' already exists; choose another id", w.id));
     }
@@ -463,7 +257,7 @@ Result<void> SqliteStore::insert_world(const World& w, const AuditRecord& audit)
   return tx->commit();
 }
 
-Result<World> SqliteStore::get_world_locked(std::string_view id) {
+Result<World> SqlStore::get_world_locked(std::string_view id) {
   auto st = prepared(db_, fmt::format("SELECT {} FROM worlds WHERE id = ?", kWorldColumns), id);
   if (!st) return propagate(st);
   auto row = st->step();
@@ -472,21 +266,21 @@ Result<World> SqliteStore::get_world_locked(std::string_view id) {
   return read_world(*st);
 }
 
-Result<World> SqliteStore::get_world(std::string_view id) {
+Result<World> SqlStore::get_world(std::string_view id) {
   std::lock_guard lock(mu_);
   return get_world_locked(id);
 }
 
-Result<std::vector<World>> SqliteStore::list_worlds() {
+Result<std::vector<World>> SqlStore::list_worlds() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(fmt::format("SELECT {} FROM worlds ORDER BY id", kWorldColumns));
   if (!st) return propagate(st);
   return collect(*st, read_world);
 }
 
-Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldState expected,
-                                          lifecycle::WorldState next, TimePoint at,
-                                          const AuditRecord& audit, bool archive_strategies) {
+Result<void> SqlStore::set_world_state(std::string_view id, lifecycle::WorldState expected,
+                                       lifecycle::WorldState next, TimePoint at,
+                                       const AuditRecord& audit, bool archive_strategies) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -576,11 +370,11 @@ Result<void> SqliteStore::set_world_state(std::string_view id, lifecycle::WorldS
   return tx->commit();
 }
 
-Result<PolicyVersion> SqliteStore::add_policy_version(std::string_view world_id,
-                                                      std::string_view document,
-                                                      std::string_view canonical,
-                                                      std::string_view checksum, TimePoint at,
-                                                      const AuditRecord& audit) {
+Result<PolicyVersion> SqlStore::add_policy_version(std::string_view world_id,
+                                                   std::string_view document,
+                                                   std::string_view canonical,
+                                                   std::string_view checksum, TimePoint at,
+                                                   const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -614,8 +408,8 @@ Result<PolicyVersion> SqliteStore::add_policy_version(std::string_view world_id,
   return v;
 }
 
-Result<void> SqliteStore::set_current_policy(std::string_view world_id, int64_t version,
-                                             TimePoint at, const AuditRecord& audit) {
+Result<void> SqlStore::set_current_policy(std::string_view world_id, int64_t version, TimePoint at,
+                                          const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -641,7 +435,7 @@ Result<void> SqliteStore::set_current_policy(std::string_view world_id, int64_t 
   return tx->commit();
 }
 
-Result<PolicyVersion> SqliteStore::get_policy_version(std::string_view world_id, int64_t version) {
+Result<PolicyVersion> SqlStore::get_policy_version(std::string_view world_id, int64_t version) {
   std::lock_guard lock(mu_);
   auto st =
       prepared(db_,
@@ -659,7 +453,7 @@ Result<PolicyVersion> SqliteStore::get_policy_version(std::string_view world_id,
   return read_policy(*st);
 }
 
-Result<std::vector<PolicyVersion>> SqliteStore::list_policy_versions(std::string_view world_id) {
+Result<std::vector<PolicyVersion>> SqlStore::list_policy_versions(std::string_view world_id) {
   std::lock_guard lock(mu_);
   if (auto w = get_world_locked(world_id); !w) return propagate(w);
   auto st =
@@ -671,7 +465,7 @@ Result<std::vector<PolicyVersion>> SqliteStore::list_policy_versions(std::string
   return collect(*st, read_policy);
 }
 
-Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& audit) {
+Result<void> SqlStore::insert_strategy(const Strategy& s, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -681,7 +475,7 @@ Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& 
       s.id, s.world_id, lifecycle::strategy_state_name(s.state), s.state_since, s.spec,
       s.created_at);
   if (!r) {
-    if (db_.last_error_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    if (db_.last_error_is_unique_violation()) {
       return make_error(
           ErrorCode::kAlreadyExists,
           fmt::format("strategy '{}' already exists; strategy ids are unique across worlds", s.id));
@@ -694,7 +488,7 @@ Result<void> SqliteStore::insert_strategy(const Strategy& s, const AuditRecord& 
   return tx->commit();
 }
 
-Result<Strategy> SqliteStore::get_strategy(std::string_view id) {
+Result<Strategy> SqlStore::get_strategy(std::string_view id) {
   std::lock_guard lock(mu_);
   auto st =
       prepared(db_, fmt::format("SELECT {} FROM strategies WHERE id = ?", kStrategyColumns), id);
@@ -711,7 +505,7 @@ Result<Strategy> SqliteStore::get_strategy(std::string_view id) {
   return read_strategy(*st);
 }
 
-Result<std::vector<Strategy>> SqliteStore::list_strategies(std::string_view world_id) {
+Result<std::vector<Strategy>> SqlStore::list_strategies(std::string_view world_id) {
   std::lock_guard lock(mu_);
   if (auto w = get_world_locked(world_id); !w) return propagate(w);
   auto st = prepared(
@@ -722,10 +516,9 @@ Result<std::vector<Strategy>> SqliteStore::list_strategies(std::string_view worl
   return collect(*st, read_strategy);
 }
 
-Result<void> SqliteStore::transition_strategy(std::string_view id,
-                                              lifecycle::StrategyState expected,
-                                              lifecycle::StrategyState next, TimePoint at,
-                                              const AuditRecord& audit) {
+Result<void> SqlStore::transition_strategy(std::string_view id, lifecycle::StrategyState expected,
+                                           lifecycle::StrategyState next, TimePoint at,
+                                           const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -733,10 +526,10 @@ Result<void> SqliteStore::transition_strategy(std::string_view id,
   return tx->commit();
 }
 
-Result<void> SqliteStore::transition_strategy_locked(std::string_view id,
-                                                     lifecycle::StrategyState expected,
-                                                     lifecycle::StrategyState next, TimePoint at,
-                                                     const AuditRecord& audit) {
+Result<void> SqlStore::transition_strategy_locked(std::string_view id,
+                                                  lifecycle::StrategyState expected,
+                                                  lifecycle::StrategyState next, TimePoint at,
+                                                  const AuditRecord& audit) {
   auto st = prepared(
       db_, "UPDATE strategies SET state = ?, state_since_us = ? WHERE id = ? AND state = ?",
       lifecycle::strategy_state_name(next), at, id, lifecycle::strategy_state_name(expected));
@@ -766,9 +559,9 @@ Result<void> SqliteStore::transition_strategy_locked(std::string_view id,
   return {};
 }
 
-Result<void> SqliteStore::append_performance(std::string_view strategy_id,
-                                             std::span<const PerformancePoint> points,
-                                             std::span<const FillRecord> fills) {
+Result<void> SqlStore::append_performance(std::string_view strategy_id,
+                                          std::span<const PerformancePoint> points,
+                                          std::span<const FillRecord> fills) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -820,8 +613,8 @@ Result<void> SqliteStore::append_performance(std::string_view strategy_id,
   return tx->commit();
 }
 
-Result<std::vector<PerformancePoint>> SqliteStore::load_points(std::string_view strategy_id,
-                                                               TimePoint from) {
+Result<std::vector<PerformancePoint>> SqlStore::load_points(std::string_view strategy_id,
+                                                            TimePoint from) {
   std::lock_guard lock(mu_);
   auto st =
       prepared(db_,
@@ -834,8 +627,7 @@ Result<std::vector<PerformancePoint>> SqliteStore::load_points(std::string_view 
   });
 }
 
-Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strategy_id,
-                                                        TimePoint from) {
+Result<std::vector<FillRecord>> SqlStore::load_fills(std::string_view strategy_id, TimePoint from) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
@@ -846,7 +638,7 @@ Result<std::vector<FillRecord>> SqliteStore::load_fills(std::string_view strateg
   return collect(*st, read_fill);
 }
 
-Result<std::optional<AlertHook>> SqliteStore::get_alert_hook(std::string_view world_id) {
+Result<std::optional<AlertHook>> SqlStore::get_alert_hook(std::string_view world_id) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_, "SELECT world_id, url, events, updated_at_us FROM alert_hooks WHERE world_id = ?",
@@ -869,7 +661,7 @@ Result<std::optional<AlertHook>> SqliteStore::get_alert_hook(std::string_view wo
   return std::optional<AlertHook>(std::move(h));
 }
 
-Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecord& audit) {
+Result<void> SqlStore::put_alert_hook(const AlertHook& hook, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -897,7 +689,7 @@ Result<void> SqliteStore::put_alert_hook(const AlertHook& hook, const AuditRecor
   return tx->commit();
 }
 
-Result<void> SqliteStore::insert_audit(const AuditRecord& audit) {
+Result<void> SqlStore::insert_audit(const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -906,8 +698,8 @@ Result<void> SqliteStore::insert_audit(const AuditRecord& audit) {
   return tx->commit();
 }
 
-Result<std::optional<WorldSetting>> SqliteStore::get_world_setting(std::string_view world_id,
-                                                                   std::string_view kind) {
+Result<std::optional<WorldSetting>> SqlStore::get_world_setting(std::string_view world_id,
+                                                                std::string_view kind) {
   std::lock_guard lock(mu_);
   auto st = prepared(db_,
                      "SELECT world_id, kind, doc, updated_at_us FROM world_settings WHERE "
@@ -923,7 +715,7 @@ Result<std::optional<WorldSetting>> SqliteStore::get_world_setting(std::string_v
                                                   .updated_at = from_us(st->column_int(3))});
 }
 
-Result<void> SqliteStore::put_world_setting(const WorldSetting& setting, const AuditRecord& audit) {
+Result<void> SqlStore::put_world_setting(const WorldSetting& setting, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -946,9 +738,8 @@ Result<void> SqliteStore::put_world_setting(const WorldSetting& setting, const A
   return tx->commit();
 }
 
-Result<void> SqliteStore::finish_validation(const ValidationRecord& v,
-                                            lifecycle::StrategyState next,
-                                            const AuditRecord& audit) {
+Result<void> SqlStore::finish_validation(const ValidationRecord& v, lifecycle::StrategyState next,
+                                         const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -996,8 +787,8 @@ Result<void> SqliteStore::finish_validation(const ValidationRecord& v,
   return tx->commit();
 }
 
-Result<std::optional<ValidationRecord>> SqliteStore::get_validation(std::string_view strategy_id,
-                                                                    bool with_records) {
+Result<std::optional<ValidationRecord>> SqlStore::get_validation(std::string_view strategy_id,
+                                                                 bool with_records) {
   std::lock_guard lock(mu_);
   auto st = prepared(db_,
                      "SELECT strategy_id, world_id, outcome, reason, detail, started_at_us, "
@@ -1036,7 +827,7 @@ Result<std::optional<ValidationRecord>> SqliteStore::get_validation(std::string_
   return std::optional<ValidationRecord>(std::move(v));
 }
 
-Result<std::optional<ScheduleState>> SqliteStore::get_schedule(std::string_view world_id) {
+Result<std::optional<ScheduleState>> SqlStore::get_schedule(std::string_view world_id) {
   std::lock_guard lock(mu_);
   auto st = prepared(db_,
                      "SELECT world_id, spec, next_run_us, last_run_us, last_run_id, last_error "
@@ -1055,7 +846,7 @@ Result<std::optional<ScheduleState>> SqliteStore::get_schedule(std::string_view 
   return std::optional<ScheduleState>(std::move(s));
 }
 
-Result<void> SqliteStore::write_schedule_locked(const ScheduleState& s) {
+Result<void> SqlStore::write_schedule_locked(const ScheduleState& s) {
   auto exists = prepared(db_, "SELECT 1 FROM worlds WHERE id = ?", s.world_id);
   if (!exists) return propagate(exists);
   auto found = exists->step();
@@ -1072,7 +863,7 @@ Result<void> SqliteStore::write_schedule_locked(const ScheduleState& s) {
                  s.world_id, s.spec, s.next_run, s.last_run, s.last_run_id, s.last_error);
 }
 
-Result<void> SqliteStore::put_schedule(const ScheduleState& schedule) {
+Result<void> SqlStore::put_schedule(const ScheduleState& schedule) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1080,9 +871,9 @@ Result<void> SqliteStore::put_schedule(const ScheduleState& schedule) {
   return tx->commit();
 }
 
-Result<std::string> SqliteStore::insert_evaluation_run(
-    const EvaluationRunRecord& run, const AuditRecord& audit,
-    const std::optional<ScheduleState>& schedule) {
+Result<std::string> SqlStore::insert_evaluation_run(const EvaluationRunRecord& run,
+                                                    const AuditRecord& audit,
+                                                    const std::optional<ScheduleState>& schedule) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1127,7 +918,7 @@ Result<std::string> SqliteStore::insert_evaluation_run(
   return id;
 }
 
-Result<std::vector<EvaluationResultRow>> SqliteStore::load_results(std::string_view run_id) {
+Result<std::vector<EvaluationResultRow>> SqlStore::load_results(std::string_view run_id) {
   auto st = prepared(
       db_,
       "SELECT strategy_id, decision, promote_pass, out FROM evaluation_results WHERE run_id = ? "
@@ -1158,8 +949,8 @@ EvaluationRunRecord read_run(const Statement& st) {
 
 }  // namespace
 
-Result<EvaluationRunRecord> SqliteStore::get_evaluation_run(std::string_view world_id,
-                                                            std::string_view run_id) {
+Result<EvaluationRunRecord> SqlStore::get_evaluation_run(std::string_view world_id,
+                                                         std::string_view run_id) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_, fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? AND id = ?", kRunColumns),
@@ -1178,8 +969,9 @@ Result<EvaluationRunRecord> SqliteStore::get_evaluation_run(std::string_view wor
   return run;
 }
 
-Result<std::vector<EvaluationRunRecord>> SqliteStore::list_evaluation_runs(
-    std::string_view world_id, size_t limit, TimePoint since) {
+Result<std::vector<EvaluationRunRecord>> SqlStore::list_evaluation_runs(std::string_view world_id,
+                                                                        size_t limit,
+                                                                        TimePoint since) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
@@ -1281,11 +1073,11 @@ constexpr std::string_view kUpsertManual =
     "updated_at_us, "
     "manual) VALUES (?1, ?2, ?3, ?4, 1.0, 0, 1, ?5, ?4) ON CONFLICT (world_id, strategy_id, side) "
     "DO UPDATE "
-    "SET active = ?4, manual = ?4, version = version + 1, updated_at_us = ?5";
+    "SET active = ?4, manual = ?4, version = activations.version + 1, updated_at_us = ?5";
 
 }  // namespace
 
-Result<std::vector<Activation>> SqliteStore::list_activations(std::string_view world_id) {
+Result<std::vector<Activation>> SqlStore::list_activations(std::string_view world_id) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
@@ -1296,9 +1088,9 @@ Result<std::vector<Activation>> SqliteStore::list_activations(std::string_view w
   return collect(*st, read_activation);
 }
 
-Result<std::optional<Activation>> SqliteStore::get_activation_locked(std::string_view world_id,
-                                                                     std::string_view strategy_id,
-                                                                     std::string_view side) {
+Result<std::optional<Activation>> SqlStore::get_activation_locked(std::string_view world_id,
+                                                                  std::string_view strategy_id,
+                                                                  std::string_view side) {
   auto st = prepared(
       db_,
       fmt::format("SELECT {} FROM activations WHERE world_id = ? AND strategy_id = ? AND side = ?",
@@ -1311,11 +1103,11 @@ Result<std::optional<Activation>> SqliteStore::get_activation_locked(std::string
   return std::optional<Activation>(read_activation(*st));
 }
 
-Result<Activation> SqliteStore::set_manual_activation(std::string_view world_id,
-                                                      std::string_view strategy_id,
-                                                      std::string_view side, bool active,
-                                                      std::optional<int64_t> expected_version,
-                                                      TimePoint at, const AuditRecord& audit) {
+Result<Activation> SqlStore::set_manual_activation(std::string_view world_id,
+                                                   std::string_view strategy_id,
+                                                   std::string_view side, bool active,
+                                                   std::optional<int64_t> expected_version,
+                                                   TimePoint at, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1349,9 +1141,9 @@ Result<Activation> SqliteStore::set_manual_activation(std::string_view world_id,
   return **after;
 }
 
-Result<void> SqliteStore::queue_activation(std::string_view world_id, std::string_view strategy_id,
-                                           std::string_view side, bool active, TimePoint at,
-                                           const AuditRecord& audit) {
+Result<void> SqlStore::queue_activation(std::string_view world_id, std::string_view strategy_id,
+                                        std::string_view side, bool active, TimePoint at,
+                                        const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1368,9 +1160,9 @@ Result<void> SqliteStore::queue_activation(std::string_view world_id, std::strin
   return tx->commit();
 }
 
-Result<void> SqliteStore::apply_queued_activations(std::string_view world_id,
-                                                   lifecycle::WorldState next, TimePoint at,
-                                                   const AuditRecord& audit) {
+Result<void> SqlStore::apply_queued_activations(std::string_view world_id,
+                                                lifecycle::WorldState next, TimePoint at,
+                                                const AuditRecord& audit) {
   struct Pending {
     std::string strategy, side, actor, reason;
     bool active;
@@ -1412,16 +1204,17 @@ Result<void> SqliteStore::apply_queued_activations(std::string_view world_id,
   return run_sql(db_, "DELETE FROM pending_activations WHERE world_id = ?", world_id);
 }
 
-Result<void> SqliteStore::set_gates(std::string_view world_id,
-                                    const std::vector<std::string>& strategies,
-                                    std::optional<bool> active, std::optional<bool> frozen,
-                                    TimePoint at) {
+Result<void> SqlStore::set_gates(std::string_view world_id,
+                                 const std::vector<std::string>& strategies,
+                                 std::optional<bool> active, std::optional<bool> frozen,
+                                 TimePoint at) {
   auto st = prepared(
       db_,
       "INSERT INTO activations (world_id, strategy_id, side, active, weight, frozen, version, "
       "updated_at_us) VALUES (?1, ?2, ?3, COALESCE(?4, 0), 1.0, COALESCE(?5, 0), 1, ?6) "
-      "ON CONFLICT (world_id, strategy_id, side) DO UPDATE SET active = COALESCE(?4, active), "
-      "frozen = COALESCE(?5, frozen), version = version + 1, updated_at_us = ?6");
+      "ON CONFLICT (world_id, strategy_id, side) DO UPDATE SET "
+      "active = COALESCE(?4, activations.active), frozen = COALESCE(?5, activations.frozen), "
+      "version = activations.version + 1, updated_at_us = ?6");
   if (!st) return propagate(st);
   for (const auto& id : strategies) {
     for (std::string_view side : {"long", "short"}) {
@@ -1441,7 +1234,7 @@ Result<void> SqliteStore::set_gates(std::string_view world_id,
   return {};
 }
 
-Result<std::optional<ApplyJournalEntry>> SqliteStore::get_apply_locked(std::string_view run_id) {
+Result<std::optional<ApplyJournalEntry>> SqlStore::get_apply_locked(std::string_view run_id) {
   auto st = prepared(
       db_, fmt::format("SELECT {} FROM apply_journal WHERE run_id = ?", kJournalColumns), run_id);
   if (!st) return propagate(st);
@@ -1451,12 +1244,12 @@ Result<std::optional<ApplyJournalEntry>> SqliteStore::get_apply_locked(std::stri
   return std::optional<ApplyJournalEntry>(read_journal(*st));
 }
 
-Result<std::optional<ApplyJournalEntry>> SqliteStore::get_apply(std::string_view run_id) {
+Result<std::optional<ApplyJournalEntry>> SqlStore::get_apply(std::string_view run_id) {
   std::lock_guard lock(mu_);
   return get_apply_locked(run_id);
 }
 
-Result<std::vector<ApplyJournalEntry>> SqliteStore::unfinished_applies() {
+Result<std::vector<ApplyJournalEntry>> SqlStore::unfinished_applies() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(fmt::format(
       "SELECT {} FROM apply_journal WHERE phase IN ('Frozen', 'Switched') ORDER BY started_at_us",
@@ -1465,7 +1258,7 @@ Result<std::vector<ApplyJournalEntry>> SqliteStore::unfinished_applies() {
   return collect(*st, read_journal);
 }
 
-Result<void> SqliteStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
+Result<void> SqlStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1492,8 +1285,8 @@ Result<void> SqliteStore::apply_freeze(const ApplyJournalEntry& e, const AuditRe
   return tx->commit();
 }
 
-Result<void> SqliteStore::apply_switch(std::string_view run_id, TimePoint at,
-                                       const AuditRecord& audit) {
+Result<void> SqlStore::apply_switch(std::string_view run_id, TimePoint at,
+                                    const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1553,8 +1346,8 @@ Result<void> SqliteStore::apply_switch(std::string_view run_id, TimePoint at,
   return tx->commit();
 }
 
-Result<void> SqliteStore::apply_finish(std::string_view run_id, ApplyPhase final_phase,
-                                       TimePoint at, const AuditRecord& audit) {
+Result<void> SqlStore::apply_finish(std::string_view run_id, ApplyPhase final_phase, TimePoint at,
+                                    const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1584,8 +1377,8 @@ Result<void> SqliteStore::apply_finish(std::string_view run_id, ApplyPhase final
   return tx->commit();
 }
 
-Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_id,
-                                                         int64_t after_seq, size_t limit) {
+Result<std::vector<AuditRecord>> SqlStore::list_audit(std::string_view world_id, int64_t after_seq,
+                                                      size_t limit) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
@@ -1608,7 +1401,7 @@ Result<std::vector<AuditRecord>> SqliteStore::list_audit(std::string_view world_
   });
 }
 
-Result<int64_t> SqliteStore::last_audit_seq(std::string_view world_id) {
+Result<int64_t> SqlStore::last_audit_seq(std::string_view world_id) {
   std::lock_guard lock(mu_);
   auto st =
       prepared(db_, "SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE world_id = ?", world_id);
@@ -1618,7 +1411,7 @@ Result<int64_t> SqliteStore::last_audit_seq(std::string_view world_id) {
   return st->column_int(0);
 }
 
-Result<std::optional<TimePoint>> SqliteStore::last_evaluation_finished(std::string_view world_id) {
+Result<std::optional<TimePoint>> SqlStore::last_evaluation_finished(std::string_view world_id) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
@@ -1631,7 +1424,7 @@ Result<std::optional<TimePoint>> SqliteStore::last_evaluation_finished(std::stri
   return std::optional<TimePoint>(from_us(st->column_int(0)));
 }
 
-Result<std::unique_ptr<Store>> open_store(std::string_view url) {
+Result<std::unique_ptr<SqlDb>> open_sql_db(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {
     std::string path(url.substr(kSqlite.size()));
@@ -1639,16 +1432,27 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url) {
       return make_error(ErrorCode::kInvalidArgument,
                         "the sqlite database URL needs a path, e.g. sqlite:qmtl.db");
     }
-    auto s = SqliteStore::open(path);
-    if (!s) return propagate(s);
-    return std::unique_ptr<Store>(std::move(*s));
+    auto db = SqliteDb::open(path);
+    if (!db) return propagate(db);
+    return std::unique_ptr<SqlDb>(std::move(*db));
   }
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "PostgreSQL is not supported by this build yet; use sqlite:PATH");
+    auto db = PgDb::open(url);
+    if (!db) return propagate(db);
+    return std::unique_ptr<SqlDb>(std::move(*db));
   }
   return make_error(ErrorCode::kInvalidArgument,
-                    fmt::format("unknown database URL '{}'; use sqlite:PATH", url));
+                    fmt::format("unknown database URL '{}'; use sqlite:PATH or "
+                                "postgres://USER@HOST:PORT/DATABASE",
+                                url));
+}
+
+Result<std::unique_ptr<Store>> open_store(std::string_view url) {
+  auto db = open_sql_db(url);
+  if (!db) return propagate(db);
+  auto s = SqlStore::open(std::move(*db));
+  if (!s) return propagate(s);
+  return std::unique_ptr<Store>(std::move(*s));
 }
 
 }  // namespace qmtl::store

@@ -1,0 +1,270 @@
+#include "qmtl/store/pg_db.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace qmtl::store {
+
+void PgResultDeleter::operator()(pg_result* r) const { PQclear(r); }
+
+namespace {
+
+std::string trimmed(const char* msg) {
+  std::string s = msg != nullptr ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class PgStatement final : public StatementImpl {
+ public:
+  PgStatement(PgDb& db, std::string sql, int params)
+      : db_(db), sql_(std::move(sql)), params_(static_cast<size_t>(params)) {}
+
+  Result<void> bind(int index, std::string_view text) override {
+    return set(index, std::string(text));
+  }
+  Result<void> bind(int index, int64_t value) override { return set(index, std::to_string(value)); }
+  Result<void> bind(int index, double value) override {
+    if (std::isnan(value)) return set(index, "NaN");
+    if (std::isinf(value)) return set(index, value > 0 ? "Infinity" : "-Infinity");
+    return set(index, fmt::format("{}", value));  // shortest text that reads back exactly
+  }
+  Result<void> bind_null(int index) override { return set(index, std::nullopt); }
+
+  Result<bool> step() override {
+    if (!res_) {
+      auto r = db_.run(sql_, params_);
+      if (!r) return propagate(r);
+      res_ = std::move(*r);
+      row_ = -1;
+    }
+    ++row_;
+    return row_ < PQntuples(res_.get());
+  }
+  void reset() override {
+    res_.reset();
+    for (auto& p : params_) p.reset();
+  }
+
+  std::string column_text(int col) const override {
+    if (col >= PQnfields(res_.get())) return std::string();  // as SQLite answers
+    return std::string(PQgetvalue(res_.get(), row_, col),
+                       static_cast<size_t>(PQgetlength(res_.get(), row_, col)));
+  }
+  int64_t column_int(int col) const override {
+    const char* p = PQgetvalue(res_.get(), row_, col);
+    int64_t v = 0;
+    std::from_chars(p, p + PQgetlength(res_.get(), row_, col), v);
+    return v;
+  }
+  double column_double(int col) const override {
+    return std::strtod(PQgetvalue(res_.get(), row_, col), nullptr);
+  }
+  bool column_is_null(int col) const override { return PQgetisnull(res_.get(), row_, col) == 1; }
+
+ private:
+  Result<void> set(int index, std::optional<std::string> v) {
+    if (index < 1 || static_cast<size_t>(index) > params_.size()) {
+      return make_error(ErrorCode::kInternal,
+                        fmt::format("parameter {} is out of range for: {}", index, sql_));
+    }
+    params_[static_cast<size_t>(index - 1)] = std::move(v);
+    return {};
+  }
+
+  PgDb& db_;
+  const std::string sql_;
+  std::vector<std::optional<std::string>> params_;
+  PgResult res_;
+  int row_ = -1;
+};
+
+// 64-bit FNV-1a: the advisory lock key of a schema, stable across processes.
+int64_t lock_key_of(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(h);
+}
+
+}  // namespace
+
+std::string to_postgres_placeholders(std::string_view sql, int& params) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  params = 0;
+  bool quoted = false;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (c == '\'') quoted = !quoted;
+    if (quoted || c != '?') {
+      out += c;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < sql.size() && sql[j] >= '0' && sql[j] <= '9') ++j;
+    int n = 0;
+    if (j > i + 1) {
+      std::from_chars(sql.data() + i + 1, sql.data() + j, n);
+      i = j - 1;
+    } else {
+      n = params + 1;  // as SQLite numbers a bare `?`: one past the highest so far
+    }
+    params = std::max(params, n);
+    out += '$';
+    out += std::to_string(n);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<PgDb>> PgDb::open(std::string_view url) {
+  const std::string u(url);
+  pg_conn* conn = PQconnectdb(u.c_str());
+  if (conn == nullptr)
+    return make_error(ErrorCode::kInternal, "out of memory connecting to PostgreSQL");
+  // Said without the URL, which may hold a password.
+  const auto describe_conn = [&] {
+    std::string d =
+        fmt::format("postgres://{}@{}:{}/{}", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
+    return d;
+  };
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string msg = trimmed(PQerrorMessage(conn));
+    PQfinish(conn);
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot connect to PostgreSQL: {}; check the URL, that the "
+                                  "server runs, and the password (PGPASSWORD or ~/.pgpass)",
+                                  msg));
+  }
+  // Notices ("relation already exists, skipping") are not errors; keep them
+  // out of the server's output.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  std::string description = describe_conn();
+  PgResult schema(PQexec(conn, "SELECT current_schema()"));
+  if (PQresultStatus(schema.get()) != PGRES_TUPLES_OK || PQntuples(schema.get()) != 1 ||
+      PQgetisnull(schema.get(), 0, 0) == 1) {
+    PQfinish(conn);
+    return make_error(ErrorCode::kFailedPrecondition,
+                      fmt::format("{} has no schema to create qmtl's tables in: the search_path "
+                                  "names no existing schema; create it or fix the URL's options",
+                                  description));
+  }
+  const std::string schema_name = PQgetvalue(schema.get(), 0, 0);
+  if (schema_name != "public") description += fmt::format(" (schema {})", schema_name);
+  std::unique_ptr<PgDb> db(new PgDb(conn, std::move(description)));
+  db->lock_key_ = lock_key_of("qmtl.store:" + schema_name);
+  return db;
+}
+
+PgDb::~PgDb() { PQfinish(conn_); }
+
+Result<void> PgDb::ensure_connected() {
+  if (PQstatus(conn_) == CONNECTION_OK) return {};
+  if (in_transaction_) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("lost the connection to {} in a transaction; nothing of it "
+                                  "was committed, retry",
+                                  description_));
+  }
+  prepared_.clear();  // prepared statements die with their session
+  PQreset(conn_);
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    return make_error(ErrorCode::kUnavailable, fmt::format("cannot reach {}: {}", description_,
+                                                           trimmed(PQerrorMessage(conn_))));
+  }
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
+  return {};
+}
+
+tl::unexpected<Error> PgDb::failure(const pg_result* res, std::string_view what) {
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state != nullptr ? state : "";
+  const std::string msg =
+      trimmed(res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn_));
+  // Class 08: connection exceptions; 40001/40P01: serialization failure and
+  // deadlock; 57P0x: the server is shutting down. All are worth a retry.
+  const bool transient = PQstatus(conn_) != CONNECTION_OK || last_sqlstate_.starts_with("08") ||
+                         last_sqlstate_ == "40001" || last_sqlstate_ == "40P01" ||
+                         last_sqlstate_.starts_with("57P0");
+  return make_error(transient ? ErrorCode::kUnavailable : ErrorCode::kInternal,
+                    fmt::format("database {} failed: {}", what, msg.empty() ? "no answer" : msg));
+}
+
+Result<void> PgDb::exec(std::string_view sql) {
+  if (auto r = ensure_connected(); !r) return r;
+  const std::string s(sql);
+  PgResult res(PQexec(conn_, s.c_str()));
+  const auto status = PQresultStatus(res.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    return failure(res.get(), "statement");
+  last_sqlstate_.clear();
+  return {};
+}
+
+Result<Statement> PgDb::prepare(std::string_view sql) {
+  int params = 0;
+  std::string converted = to_postgres_placeholders(sql, params);
+  return Statement(std::make_unique<PgStatement>(*this, std::move(converted), params));
+}
+
+Result<PgResult> PgDb::run(const std::string& sql,
+                           const std::vector<std::optional<std::string>>& params) {
+  if (auto r = ensure_connected(); !r) return propagate(r);
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = fmt::format("qmtl_{}", prepared_.size() + 1);
+    PgResult res(
+        PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr));
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) return failure(res.get(), "prepare");
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PgResult res(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
+                              values.data(), nullptr, nullptr, 0));
+  const auto status = PQresultStatus(res.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    return failure(res.get(), "statement");
+  last_sqlstate_.clear();
+  const char* n = PQcmdTuples(res.get());
+  changes_ = (n != nullptr && *n != '\0') ? std::atoll(n) : 0;
+  return res;
+}
+
+Result<void> PgDb::begin_write() {
+  if (auto r = ensure_connected(); !r) return r;
+  if (auto r = exec(fmt::format("BEGIN; SELECT pg_advisory_xact_lock({})", lock_key_)); !r) {
+    (void)exec("ROLLBACK");
+    return r;
+  }
+  in_transaction_ = true;
+  return {};
+}
+
+Result<void> PgDb::commit() {
+  in_transaction_ = false;
+  PgResult res(PQexec(conn_, "COMMIT"));
+  if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) return failure(res.get(), "commit");
+  // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
+  if (std::string_view(PQcmdStatus(res.get())) != "COMMIT") {
+    return make_error(ErrorCode::kInternal,
+                      "database commit failed: the transaction was rolled back");
+  }
+  return {};
+}
+
+void PgDb::rollback() {
+  in_transaction_ = false;
+  if (PQstatus(conn_) == CONNECTION_OK) PgResult(PQexec(conn_, "ROLLBACK"));
+}
+
+}  // namespace qmtl::store

@@ -1,0 +1,237 @@
+// The store's own rules, on whichever backend the run uses (SQLite, or
+// PostgreSQL in the postgres.* run; tests/support/test_store.h).
+#include <gtest/gtest.h>
+
+#include "qmtl/store/sql_store.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
+
+namespace qmtl::store {
+namespace {
+
+World make_world(const std::string& id, int64_t t_us = 1'700'000'000'000'000) {
+  const TimePoint t{Duration(t_us)};
+  return World{.id = id, .name = "World " + id, .created_at = t, .updated_at = t};
+}
+
+AuditRecord audit_of(const World& w, std::string event = "CREATE") {
+  return AuditRecord{.at = w.created_at,
+                     .actor = "test",
+                     .world_id = w.id,
+                     .entity = "world",
+                     .entity_id = w.id,
+                     .event = std::move(event)};
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> open() {
+    auto s = open_store(url_);
+    EXPECT_TRUE(s) << s.error().message;
+    return s ? std::move(*s) : nullptr;
+  }
+  std::unique_ptr<SqlDb> raw() {
+    auto db = open_sql_db(url_);
+    EXPECT_TRUE(db) << db.error().message;
+    return db ? std::move(*db) : nullptr;
+  }
+  size_t migrations() const {
+    return testing::on_postgres() ? postgres_migrations().size() : sqlite_migrations().size();
+  }
+  testing::TempDir dir_;
+  const std::string url_ = testing::fresh_store_url(dir_, "qmtl.db");
+};
+
+TEST_F(StoreTest, MigratesAFreshDatabaseToTheLatestVersion) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s->schema_version(), static_cast<int>(migrations()));
+  EXPECT_EQ(s->describe().starts_with(testing::on_postgres() ? "postgres://" : "sqlite:"), true);
+}
+
+TEST_F(StoreTest, WorldsSurviveReopening) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->insert_world(make_world("beta"), audit_of(make_world("beta"))));
+    ASSERT_TRUE(s->insert_world(make_world("alpha"), audit_of(make_world("alpha"))));
+  }
+  auto s = open();  // migrations run again and find nothing to do
+  auto all = s->list_worlds();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0], make_world("alpha"));  // ordered by id, every field intact
+  EXPECT_EQ((*all)[1].id, "beta");
+  EXPECT_EQ(*s->get_world("beta"), make_world("beta"));
+  EXPECT_EQ(*s->schema_version(), static_cast<int>(migrations()));
+}
+
+TEST_F(StoreTest, DuplicateWorldIsRefusedAndChangesNothing) {
+  auto s = open();
+  ASSERT_TRUE(s->insert_world(make_world("alpha", 1), audit_of(make_world("alpha", 1))));
+  World again = make_world("alpha", 2);
+  again.name = "different";
+  auto r = s->insert_world(again, audit_of(again));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_NE(r.error().message.find("world 'alpha' already exists"), std::string::npos);
+  EXPECT_EQ(*s->get_world("alpha"), make_world("alpha", 1));
+  EXPECT_EQ(s->list_worlds()->size(), 1u);
+  EXPECT_EQ(s->list_audit("alpha", 0, 10)->size(), 1u);  // the refused insert left no record
+  // The store goes on working after the failed transaction.
+  ASSERT_TRUE(s->insert_world(make_world("beta"), audit_of(make_world("beta"))));
+}
+
+TEST_F(StoreTest, UnknownWorldIsNotFound) {
+  auto s = open();
+  auto r = s->get_world("nope");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(s->list_worlds()->empty());
+}
+
+TEST_F(StoreTest, TimestampsAndOptionalFieldsRoundTripExactly) {
+  auto s = open();
+  World w = make_world("p", 1'234'567'890'123'456);  // beyond 32 bits, microsecond precision
+  w.policy_version = 7;
+  w.state = lifecycle::WorldState::kPaused;
+  ASSERT_TRUE(s->insert_world(w, audit_of(w)));
+  EXPECT_EQ(*s->get_world("p"), w);
+  AuditRecord a = audit_of(w, "NOTE");
+  a.before = "it's \"quoted\" ? and ?1 stay text";  // placeholders inside values are data
+  a.reason = "über 100% — unicode";
+  ASSERT_TRUE(s->insert_audit(a));
+  auto log = s->list_audit("p", 0, 10);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[1].before, a.before);
+  EXPECT_EQ((*log)[1].after, std::nullopt);
+  EXPECT_EQ((*log)[1].reason, a.reason);
+  EXPECT_LT((*log)[0].seq, (*log)[1].seq);
+}
+
+TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {
+  auto s = open();
+  ASSERT_TRUE(s->insert_world(make_world("w"), audit_of(make_world("w"))));
+  const TimePoint t0{Duration(1'700'000'000'000'000)};
+  ASSERT_TRUE(s->insert_strategy(
+      Strategy{.id = "s", .world_id = "w", .state_since = t0, .spec = "{}", .created_at = t0},
+      audit_of(make_world("w"), "SUBMIT")));
+  const std::vector<PerformancePoint> pts{
+      {t0, 0.1 + 0.2}, {t0 + Duration(1), 1e-300}, {t0 + Duration(2), 123456789.123456789}};
+  ASSERT_TRUE(s->append_performance("s", pts, {}));
+  EXPECT_EQ(*s->load_points("s", TimePoint::min()), pts);
+  // A retry of the same points is accepted; another value at a stored time is not.
+  ASSERT_TRUE(s->append_performance("s", pts, {}));
+  const std::vector<PerformancePoint> other{{t0, 0.3}};
+  auto r = s->append_performance("s", other, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 3u);
+}
+
+TEST_F(StoreTest, RefusesADatabaseFromANewerQmtl) {
+  { ASSERT_TRUE(open()); }
+  {
+    auto db = raw();
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("INSERT INTO schema_migrations VALUES (999, 'future', 0)"));
+  }
+  auto s = open_store(url_);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("newer than this qmtl"), std::string::npos);
+}
+
+TEST_F(StoreTest, SchemaRejectsCorruptStatesEvenBehindTheService) {
+  auto s = open();
+  auto db = raw();
+  ASSERT_TRUE(db);
+  EXPECT_FALSE(db->exec("INSERT INTO worlds VALUES ('x', 'x', 'Bogus', NULL, 0, 0)"));
+  EXPECT_TRUE(s->list_worlds()->empty());
+}
+
+TEST_F(StoreTest, AuditLogAndPolicyVersionsCannotBeRewrittenEvenBehindTheService) {
+  auto s = open();
+  const World w = make_world("w");
+  ASSERT_TRUE(s->insert_world(w, audit_of(w)));
+  ASSERT_TRUE(
+      s->add_policy_version("w", "doc", "canon", "sum", w.created_at, audit_of(w, "POLICY_ADD")));
+  auto db = raw();
+  ASSERT_TRUE(db);
+  for (const char* sql :
+       {"UPDATE audit_log SET reason = 'forged'", "DELETE FROM audit_log",
+        "UPDATE policy_versions SET document = 'forged'", "DELETE FROM policy_versions"}) {
+    auto r = db->exec(sql);
+    ASSERT_FALSE(r) << sql;
+    EXPECT_TRUE(r.error().message.find("append-only") != std::string::npos ||
+                r.error().message.find("immutable") != std::string::npos)
+        << r.error().message;
+  }
+  if (testing::on_postgres()) {
+    EXPECT_FALSE(db->exec("TRUNCATE audit_log"));
+  }
+  EXPECT_EQ(s->list_audit("w", 0, 10)->size(), 2u);
+  EXPECT_EQ(s->get_policy_version("w", 1)->document, "doc");
+}
+
+TEST_F(StoreTest, TransactionRollsBackUnlessCommitted) {
+  auto db = raw();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->exec("CREATE TABLE t (x BIGINT)"));
+  {
+    auto tx = Transaction::begin(*db);
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(db->exec("INSERT INTO t VALUES (1)"));
+  }
+  {
+    auto tx = Transaction::begin(*db);
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(db->exec("INSERT INTO t VALUES (2)"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto st = db->prepare("SELECT x FROM t");
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(*st->step());
+  EXPECT_EQ(st->column_int(0), 2);
+  EXPECT_FALSE(*st->step());
+}
+
+TEST_F(StoreTest, PreparedStatementsRebindAndCountChanges) {
+  auto db = raw();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v DOUBLE PRECISION, n BIGINT)"));
+  auto ins = db->prepare("INSERT INTO kv (k, v, n) VALUES (?, ?, ?3)");
+  ASSERT_TRUE(ins);
+  for (int i = 0; i < 3; ++i) {
+    ins->reset();
+    ASSERT_TRUE(ins->bind(1, std::string_view("k" + std::to_string(i))));
+    ASSERT_TRUE(ins->bind(2, 0.5 * i));
+    ASSERT_TRUE(ins->bind(3, int64_t{i}));
+    ASSERT_TRUE(ins->run());
+    EXPECT_EQ(db->changes(), 1);
+  }
+  ins->reset();
+  ASSERT_TRUE(ins->bind(1, std::string_view("k0")));
+  ASSERT_TRUE(ins->bind(2, 1.0));
+  ASSERT_TRUE(ins->bind_null(3));
+  EXPECT_FALSE(ins->run());
+  EXPECT_TRUE(db->last_error_is_unique_violation());
+  auto upd = db->prepare("UPDATE kv SET n = NULL WHERE v >= ?");
+  ASSERT_TRUE(upd);
+  ASSERT_TRUE(upd->bind(1, 0.5));
+  ASSERT_TRUE(upd->run());
+  EXPECT_EQ(db->changes(), 2);
+  EXPECT_FALSE(db->last_error_is_unique_violation());
+  auto sel = db->prepare("SELECT k, v, n FROM kv ORDER BY k");
+  ASSERT_TRUE(sel);
+  ASSERT_TRUE(*sel->step());
+  EXPECT_EQ(sel->column_text(0), "k0");
+  EXPECT_EQ(sel->column_double(1), 0.0);
+  EXPECT_FALSE(sel->column_is_null(2));
+  ASSERT_TRUE(*sel->step());
+  EXPECT_EQ(sel->column_double(1), 0.5);
+  EXPECT_TRUE(sel->column_is_null(2));
+}
+
+}  // namespace
+}  // namespace qmtl::store
