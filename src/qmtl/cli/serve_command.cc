@@ -203,6 +203,9 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
             case scheduler::TickOutcome::Kind::kSkipped:
               spdlog::info("scheduler: {}; next at {}", t.message, next);
               break;
+            case scheduler::TickOutcome::Kind::kLeadership:
+              spdlog::warn("scheduler: {}", t.message);
+              break;
             case scheduler::TickOutcome::Kind::kFailed:
               spdlog::error("scheduler: world '{}': {}", t.world, t.message);
               if (alerts != nullptr && !t.world.empty()) {

@@ -54,15 +54,48 @@ std::string_view tick_kind_name(TickOutcome::Kind k) {
       return "skipped";
     case TickOutcome::Kind::kFailed:
       return "failed";
+    case TickOutcome::Kind::kLeadership:
+      return "leadership";
   }
   return "failed";
 }
 
 Result<std::vector<TickOutcome>> Scheduler::tick() {
+  std::vector<TickOutcome> out;
+  auto lead = worlds_.lead_scheduler();
+  if (!lead) return propagate(lead);
+  bool took_over = false;
+  {
+    std::lock_guard lock(mu_);
+    if (*lead != leading_) {
+      // A server that leads from its first pass has nothing to announce.
+      if (leading_.has_value() || !*lead) {
+        out.push_back({.kind = TickOutcome::Kind::kLeadership,
+                       .message = *lead ? "this server now leads the scheduler"
+                                        : "another server leads the scheduler; standing by"});
+      }
+      leading_ = *lead;
+      took_over = *lead;
+      // A new leader looks at every world's last apply again.
+      checked_.clear();
+    }
+  }
+  if (!*lead) return out;
+  if (took_over) {
+    // Applies the previous leader left half done (its session ended with it).
+    auto recovered = worlds_.recover_applies(kActor);
+    if (!recovered) return propagate(recovered);
+    for (const auto& e : *recovered) {
+      out.push_back({.world = e.world_id,
+                     .kind = TickOutcome::Kind::kLeadership,
+                     .run_id = e.run_id,
+                     .message = fmt::format("recovered the apply of {} left by a stopped server: {}",
+                                            e.run_id, store::apply_phase_name(e.phase))});
+    }
+  }
   auto worlds = worlds_.list_worlds();
   if (!worlds) return propagate(worlds);
   const TimePoint now = clock_.now();
-  std::vector<TickOutcome> out;
   for (const auto& w : *worlds) {
     auto o = tick_world(w, now);
     if (!o) {
@@ -165,6 +198,13 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
   advance.next_run = *next;
   advance.last_error.clear();
   auto run = worlds_.evaluate_world(w.id, kActor, advance);
+  if (!run && run.error().code == ErrorCode::kVersionMismatch) {
+    // Another server evaluated this due time first: nothing to repeat or record.
+    return TickOutcome{.world = w.id,
+                       .kind = Kind::kSkipped,
+                       .next_run = *next,
+                       .message = run.error().message};
+  }
   if (!run) {
     // Not retried every poll: the next tick tries again; the error is kept.
     state.next_run = *next;

@@ -68,6 +68,7 @@ struct TickOutcome {
     kEvaluated,  // evaluated and applied
     kSkipped,    // due, but the world is Paused or Retired
     kFailed,     // the evaluation or the apply failed (message says why)
+    kLeadership,  // this server took or lost the scheduler leadership (message says which)
   };
   std::string world;
   Kind kind = Kind::kScheduled;
@@ -87,6 +88,12 @@ class Scheduler {
   // policy, in world id order; returns one outcome per world it touched. A
   // world's failure is reported in its outcome and does not stop the others;
   // the call fails only when the worlds cannot be listed.
+  //
+  // Several servers on one database: only the leader (Store::lead_scheduler)
+  // ticks; the others return nothing. A server that takes the leadership first
+  // recovers the applies a dead leader left (reported as kLeadership), and a
+  // tick another server already evaluated is skipped, not repeated (the store
+  // refuses a second run for one due time).
   Result<std::vector<TickOutcome>> tick();
 
   // The earliest next run over all scheduled worlds, if any (to sleep until).
@@ -99,6 +106,7 @@ class Scheduler {
   const Clock& clock_;
   std::mutex mu_;
   std::set<std::string, std::less<>> checked_;  // worlds whose last apply was checked
+  std::optional<bool> leading_;  // none before the first pass
   // By world: the policy version last seen and its schedule (none: QMTL form).
   std::map<std::string, std::pair<int64_t, std::optional<Schedule>>, std::less<>> schedules_;
 };

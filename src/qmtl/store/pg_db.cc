@@ -159,6 +159,7 @@ Result<std::unique_ptr<PgDb>> PgDb::open(std::string_view url) {
   const std::string schema_name = PQgetvalue(schema.get(), 0, 0);
   if (schema_name != "public") description += fmt::format(" (schema {})", schema_name);
   std::unique_ptr<PgDb> db(new PgDb(conn, std::move(description)));
+  db->schema_ = schema_name;
   db->lock_key_ = lock_key_of("qmtl.store:" + schema_name);
   return db;
 }
@@ -260,6 +261,36 @@ Result<void> PgDb::commit() {
                       "database commit failed: the transaction was rolled back");
   }
   return {};
+}
+
+// Session locks use non-negative keys, so pg_locks shows them as classid
+// (high 32 bits) and objid (low 32 bits) as they are.
+int64_t PgDb::session_key(std::string_view name) const {
+  return lock_key_of(fmt::format("qmtl.{}:{}", schema_, name)) & 0x3fffffffffffffff;
+}
+
+Result<bool> PgDb::hold_session_lock(std::string_view name) {
+  const int64_t key = session_key(name);
+  auto r = run(fmt::format("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = "
+                           "'advisory' AND pid = pg_backend_pid() AND granted AND classid = {} "
+                           "AND objid = {} AND objsubid = 1) THEN true ELSE "
+                           "pg_try_advisory_lock({}) END",
+                           key >> 32, key & 0xffffffff, key),
+               {});
+  if (!r) return propagate(r);
+  return PQntuples(r->get()) == 1 && std::string_view(PQgetvalue(r->get(), 0, 0)) == "t";
+}
+
+Result<bool> PgDb::try_session_lock(std::string_view name) {
+  const int64_t key = session_key(name);
+  auto r = run(fmt::format("SELECT pg_try_advisory_lock({})", key), {});
+  if (!r) return propagate(r);
+  return PQntuples(r->get()) == 1 && std::string_view(PQgetvalue(r->get(), 0, 0)) == "t";
+}
+
+void PgDb::session_unlock(std::string_view name) {
+  const int64_t key = session_key(name);
+  (void)run(fmt::format("SELECT pg_advisory_unlock({})", key), {});
 }
 
 void PgDb::rollback() {

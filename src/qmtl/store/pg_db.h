@@ -56,6 +56,9 @@ class PgDb final : public SqlDb {
   Result<void> begin_write() override;
   Result<void> commit() override;
   void rollback() override;
+  Result<bool> try_session_lock(std::string_view name) override;
+  void session_unlock(std::string_view name) override;
+  Result<bool> hold_session_lock(std::string_view name) override;
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
   std::string describe() const override { return description_; }
 
@@ -67,10 +70,12 @@ class PgDb final : public SqlDb {
   PgDb(pg_conn* conn, std::string description)
       : conn_(conn), description_(std::move(description)) {}
   Result<void> ensure_connected();
+  int64_t session_key(std::string_view name) const;
   tl::unexpected<Error> failure(const pg_result* res, std::string_view what);
 
   pg_conn* conn_;
   const std::string description_;
+  std::string schema_;
   int64_t lock_key_ = 0;
   bool in_transaction_ = false;
   std::string last_sqlstate_;

@@ -89,6 +89,16 @@ class SqlDb {
   // is rolled back by the server.
   virtual void rollback() = 0;
 
+  // Session-scoped locks across processes, named (PostgreSQL: advisory locks,
+  // released when the session ends; SQLite: one process per file, so always
+  // granted). try_session_lock nests: each success needs one session_unlock.
+  virtual Result<bool> try_session_lock(std::string_view name) = 0;
+  virtual void session_unlock(std::string_view name) = 0;
+  // As try_session_lock, but taking a lock this session holds already is a
+  // no-op success rather than a second hold: for locks kept until the session
+  // ends.
+  virtual Result<bool> hold_session_lock(std::string_view name) = 0;
+
   virtual SqlDialect dialect() const = 0;
   // For logs and messages; never includes a password.
   virtual std::string describe() const = 0;

@@ -83,6 +83,23 @@ Result<void> SqlStore::migrate() {
   return {};
 }
 
+Result<bool> SqlStore::claim_apply(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  return db_.try_session_lock(fmt::format("apply:{}", world_id));
+}
+
+void SqlStore::release_apply(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  db_.session_unlock(fmt::format("apply:{}", world_id));
+}
+
+Result<bool> SqlStore::lead_scheduler() {
+  std::lock_guard lock(mu_);
+  // Asked anew each pass: a lost session shows up here as an error (not
+  // leading this pass) or as the lock now held by another server.
+  return db_.hold_session_lock("scheduler-leader");
+}
+
 Result<int> SqlStore::schema_version() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
@@ -877,6 +894,20 @@ Result<std::string> SqlStore::insert_evaluation_run(const EvaluationRunRecord& r
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
+  if (schedule && schedule->last_run) {
+    // A scheduled evaluation consumes the due time the schedule holds; once
+    // another server has consumed it, this one is a repeat.
+    auto due = prepared(db_, "SELECT next_run_us FROM schedules WHERE world_id = ?", run.world_id);
+    if (!due) return propagate(due);
+    auto row = due->step();
+    if (!row) return propagate(row);
+    if (*row && from_us(due->column_int(0)) != *schedule->last_run) {
+      return make_error(ErrorCode::kVersionMismatch,
+                        fmt::format("world '{}': the evaluation due at {} was already made "
+                                    "(by another server); the schedule has moved on",
+                                    run.world_id, format_timestamp(*schedule->last_run)));
+    }
+  }
   auto next =
       prepared(db_, "SELECT COUNT(*) + 1 FROM evaluation_runs WHERE world_id = ?", run.world_id);
   if (!next) return propagate(next);

@@ -98,6 +98,9 @@ class SqlStore final : public Store {
   Result<void> insert_audit(const AuditRecord& audit) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
+  Result<bool> claim_apply(std::string_view world_id) override;
+  void release_apply(std::string_view world_id) override;
+  Result<bool> lead_scheduler() override;
   Result<int> schema_version() override;
   std::string describe() const override { return db_.describe(); }
 

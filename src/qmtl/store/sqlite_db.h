@@ -29,6 +29,9 @@ class SqliteDb final : public SqlDb {
   Result<void> begin_write() override { return exec("BEGIN IMMEDIATE"); }
   Result<void> commit() override { return exec("COMMIT"); }
   void rollback() override { (void)exec("ROLLBACK"); }
+  Result<bool> try_session_lock(std::string_view) override { return true; }
+  void session_unlock(std::string_view) override {}
+  Result<bool> hold_session_lock(std::string_view) override { return true; }
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
   std::string describe() const override { return "sqlite:" + path_; }
 

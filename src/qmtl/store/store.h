@@ -343,6 +343,21 @@ class Store {
   // commit order, so records with a greater seq are newer than this read.
   virtual Result<int64_t> last_audit_seq(std::string_view world_id) = 0;
 
+  // Several servers on one database (PostgreSQL replicas) coordinate here.
+  // SQLite serves one server per file: there every claim succeeds at once.
+  //
+  // claim_apply: true when this process now owns the applies of `world_id`
+  // until release_apply, false while another live process owns them. Ownership
+  // ends with the owner's database session, so a crashed owner's applies can be
+  // recovered at once. Claims nest; each successful claim needs one release.
+  virtual Result<bool> claim_apply(std::string_view world_id) = 0;
+  virtual void release_apply(std::string_view world_id) = 0;
+  // Whether this process leads the scheduler of the database, taking the
+  // leadership when it is free. Once taken it is kept until this process's
+  // session ends (exit, crash, or a lost connection), when another server's
+  // next call takes it. Call it before each scheduler pass.
+  virtual Result<bool> lead_scheduler() = 0;
+
   // The schema version the store is at (the highest applied migration).
   virtual Result<int> schema_version() = 0;
   // A short description for logs, e.g. "sqlite:/var/lib/qmtl/qmtl.db".

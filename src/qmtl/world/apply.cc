@@ -21,6 +21,19 @@ AuditRecord apply_audit(const ApplyJournalEntry& e, std::string_view actor, Time
                      .run_id = e.run_id};
 }
 
+// Releases a successful Store::claim_apply when it goes out of scope.
+class ApplyClaim {
+ public:
+  ApplyClaim(store::Store& store, std::string_view world) : store_(store), world_(world) {}
+  ~ApplyClaim() { store_.release_apply(world_); }
+  ApplyClaim(const ApplyClaim&) = delete;
+  ApplyClaim& operator=(const ApplyClaim&) = delete;
+
+ private:
+  store::Store& store_;
+  std::string world_;
+};
+
 }  // namespace
 
 Result<std::vector<Activation>> WorldService::list_activations(std::string_view world_id) {
@@ -87,9 +100,15 @@ Result<WorldService::ActivationChange> WorldService::set_activation(
 }
 
 Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string_view actor) {
-  auto open = store_.unfinished_applies();
-  if (!open) return open;
-  for (auto& e : *open) {
+  auto unfinished = store_.unfinished_applies();
+  if (!unfinished) return unfinished;
+  std::vector<ApplyJournalEntry> recovered;
+  for (auto& e : *unfinished) {
+    // Another live server still applying this world is not a crash: leave it.
+    auto claimed = store_.claim_apply(e.world_id);
+    if (!claimed) return propagate(claimed);
+    if (!*claimed) continue;
+    const ApplyClaim claim(store_, e.world_id);
     const TimePoint now = clock_.now();
     // Past the switch the new states are committed: finish. Before it nothing
     // moved: roll back, which only unfreezes the gates.
@@ -103,8 +122,9 @@ Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string
     if (observer_ != nullptr) observer_->world_changed(e.world_id);
     if (!r) return propagate(r);
     e.phase = final_phase;
+    recovered.push_back(std::move(e));
   }
-  return open;
+  return recovered;
 }
 
 Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
@@ -114,6 +134,17 @@ Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
   const Notify notify(observer_, world_id);
   const auto start = std::chrono::steady_clock::now();
   bool fresh = false;
+  // Servers sharing a database apply one world at a time; the journal would
+  // refuse a second apply of the run anyway, but not one of another run.
+  auto claimed = store_.claim_apply(world_id);
+  if (!claimed) return propagate(claimed);
+  if (!*claimed) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("another server is applying an evaluation of world '{}'; "
+                                  "retry when it is done",
+                                  world_id));
+  }
+  const ApplyClaim claim(store_, world_id);
   auto result = apply_run_locked(world_id, run_id, actor, hooks, fresh);
   if (observer_ != nullptr) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;

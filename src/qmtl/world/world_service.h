@@ -300,13 +300,17 @@ class WorldService {
   // apply: freeze the gates of every strategy entering or leaving live, switch
   // states and gates, unfreeze. Idempotent by run id: a run already Done is
   // returned as is; one interrupted by a crash is recovered first. Refused in a
-  // Paused or Retired world, and in an EvalOnly world when it would promote.
+  // Paused or Retired world, and in an EvalOnly world when it would promote;
+  // kUnavailable while another server sharing the database applies the world.
   Result<ApplyJournalEntry> apply_run(std::string_view world_id, std::string_view run_id,
                                       std::string_view actor, const ApplyHooks* hooks = nullptr);
   // Finishes what a crash interrupted: a run that reached the switch is
   // completed, one that did not is rolled back; the audit log says which. Call
-  // on start-up. Returns the entries it finished.
+  // on start-up. Applies another live server is still making (Store::claim_apply)
+  // are left to it. Returns the entries it finished.
   Result<std::vector<ApplyJournalEntry>> recover_applies(std::string_view actor = "recovery");
+  // Whether this server leads the scheduler (Store::lead_scheduler).
+  Result<bool> lead_scheduler() { return store_.lead_scheduler(); }
   Result<std::vector<Activation>> list_activations(std::string_view world_id);
 
   struct ActivationChange {
