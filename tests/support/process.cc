@@ -177,7 +177,9 @@ namespace {
 
 std::vector<std::string> serve_argv(const std::string& binary, const std::string& db_path,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{binary, "serve", "--db", "sqlite:" + db_path};
+  // A path, or a database URL (postgres://...).
+  const bool url = db_path.find("://") != std::string::npos || db_path.starts_with("sqlite:");
+  std::vector<std::string> argv{binary, "serve", "--db", url ? db_path : "sqlite:" + db_path};
   // Any free port, unless the test names one (to restart a server where its
   // clients expect it).
   if (std::find(extra.begin(), extra.end(), "--port") == extra.end()) {

@@ -51,7 +51,8 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
-// `qmtl serve` on a SQLite file and a free port, ready when constructed.
+// `qmtl serve` on a SQLite file (or a database URL) and a free port, ready
+// when constructed.
 // `extra` are further arguments (by default --no-auth).
 class ServerProcess {
  public:

@@ -1,6 +1,8 @@
 // Child process for the apply crash tests: applies an evaluation run and kills
 // itself with SIGKILL at the given point, like a power cut.
 //   apply_crash_helper DB_URL WORLD RUN frozen|switched|done|in-transaction
+// With PHASE pause-frozen or pause-switched it stops itself (SIGSTOP) there
+// instead, holding its claim on the apply, for the test to kill later.
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   qmtl::world::WorldService svc(**store, clock);
   qmtl::world::WorldService::ApplyHooks hooks{.after_phase = [&](std::string_view phase) {
     if (phase == at) ::kill(::getpid(), SIGKILL);
+    if ("pause-" + std::string(phase) == at) ::kill(::getpid(), SIGSTOP);
   }};
   auto r = svc.apply_run(world, run, "crash-helper", &hooks);
   if (!r) {

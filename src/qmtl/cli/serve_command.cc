@@ -15,6 +15,7 @@
 #include "qmtl/scheduler/scheduler.h"
 #include "qmtl/server/execution.h"
 #include "qmtl/server/http_server.h"
+#include "qmtl/store/change_listener.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
 
@@ -157,6 +158,20 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
       {.tokens = *tokens ? &**tokens : nullptr,
        .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count(),
        .simulated_clock_speed = o.demo ? o.clock_speed : 0});
+  // Several servers may share a PostgreSQL database: hear the changes the
+  // others commit (null for SQLite, which serves one server per file).
+  auto listener = store::listen_for_changes(
+      o.db, {.changed = [&api](std::string_view w) { api.changed_elsewhere(w); },
+             .connection =
+                 [&api](bool up) {
+                   if (!up) spdlog::warn("lost the change feed of the database; reconnecting");
+                   api.set_change_feed(up);
+                 }});
+  if (!listener) {
+    err << "qmtl: " << listener.error().message << '\n';
+    return kExitRefused;
+  }
+  const bool shared_db = *listener != nullptr;
   auto srv = server::HttpServer::start(
       {.address = o.address,
        .port = o.port,
@@ -217,6 +232,14 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   } else {
     spdlog::warn("the scheduler is off (--scheduler false): worlds are evaluated only on request");
   }
+  // On a shared database the scheduler leader also sends the alerts and runs
+  // the strategies, so each happens once; a server without a scheduler never
+  // leads.
+  std::function<bool()> leads;
+  if (shared_db) {
+    leads = [s = sched.get()] { return s != nullptr && s->leading(); };
+    if (api.alerts() != nullptr) api.alerts()->set_sender(leads);
+  }
   // The execution manager validates submitted strategies and runs the others.
   std::unique_ptr<server::ExecutionManager> exec;
   if (o.execution) {
@@ -241,7 +264,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
             .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
             .runner_token = token != nullptr ? token : "",
             // On a simulated clock a second is days: runners post ten times as often.
-            .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000)});
+            .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000),
+            .active = leads});
     if (auto r = exec->start(); !r) {
       err << "qmtl: " << r.error().message << '\n';
       return kExitRefused;

@@ -64,7 +64,6 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
   std::vector<TickOutcome> out;
   auto lead = worlds_.lead_scheduler();
   if (!lead) return propagate(lead);
-  bool took_over = false;
   {
     std::lock_guard lock(mu_);
     if (*lead != leading_) {
@@ -75,22 +74,23 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
                                         : "another server leads the scheduler; standing by"});
       }
       leading_ = *lead;
-      took_over = *lead;
       // A new leader looks at every world's last apply again.
       checked_.clear();
     }
   }
   if (!*lead) return out;
-  if (took_over) {
-    // Applies the previous leader left half done (its session ended with it).
+  {
+    // Applies a stopped server left half done (its session ended with it):
+    // the leader finishes or rolls them back within one pass.
     auto recovered = worlds_.recover_applies(kActor);
     if (!recovered) return propagate(recovered);
     for (const auto& e : *recovered) {
-      out.push_back({.world = e.world_id,
-                     .kind = TickOutcome::Kind::kLeadership,
-                     .run_id = e.run_id,
-                     .message = fmt::format("recovered the apply of {} left by a stopped server: {}",
-                                            e.run_id, store::apply_phase_name(e.phase))});
+      out.push_back(
+          {.world = e.world_id,
+           .kind = TickOutcome::Kind::kLeadership,
+           .run_id = e.run_id,
+           .message = fmt::format("recovered the apply of {} left by a stopped server: {}",
+                                  e.run_id, store::apply_phase_name(e.phase))});
     }
   }
   auto worlds = worlds_.list_worlds();
@@ -107,6 +107,11 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
     if (*o) out.push_back(std::move(**o));
   }
   return out;
+}
+
+bool Scheduler::leading() const {
+  std::lock_guard lock(mu_);
+  return leading_.value_or(false);
 }
 
 Result<std::optional<TimePoint>> Scheduler::next_due() {
@@ -200,10 +205,8 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
   auto run = worlds_.evaluate_world(w.id, kActor, advance);
   if (!run && run.error().code == ErrorCode::kVersionMismatch) {
     // Another server evaluated this due time first: nothing to repeat or record.
-    return TickOutcome{.world = w.id,
-                       .kind = Kind::kSkipped,
-                       .next_run = *next,
-                       .message = run.error().message};
+    return TickOutcome{
+        .world = w.id, .kind = Kind::kSkipped, .next_run = *next, .message = run.error().message};
   }
   if (!run) {
     // Not retried every poll: the next tick tries again; the error is kept.

@@ -64,10 +64,10 @@ class Schedule {
 // What a tick did for one world.
 struct TickOutcome {
   enum class Kind {
-    kScheduled,  // first sight or a new schedule: next run set, nothing run
-    kEvaluated,  // evaluated and applied
-    kSkipped,    // due, but the world is Paused or Retired
-    kFailed,     // the evaluation or the apply failed (message says why)
+    kScheduled,   // first sight or a new schedule: next run set, nothing run
+    kEvaluated,   // evaluated and applied
+    kSkipped,     // due, but the world is Paused or Retired
+    kFailed,      // the evaluation or the apply failed (message says why)
     kLeadership,  // this server took or lost the scheduler leadership (message says which)
   };
   std::string world;
@@ -96,6 +96,10 @@ class Scheduler {
   // refuses a second run for one due time).
   Result<std::vector<TickOutcome>> tick();
 
+  // Whether the last tick found this server leading (false before the first).
+  // Thread-safe.
+  bool leading() const;
+
   // The earliest next run over all scheduled worlds, if any (to sleep until).
   Result<std::optional<TimePoint>> next_due();
 
@@ -104,9 +108,9 @@ class Scheduler {
 
   world::WorldService& worlds_;
   const Clock& clock_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::set<std::string, std::less<>> checked_;  // worlds whose last apply was checked
-  std::optional<bool> leading_;  // none before the first pass
+  std::optional<bool> leading_;                 // none before the first pass
   // By world: the policy version last seen and its schedule (none: QMTL form).
   std::map<std::string, std::pair<int64_t, std::optional<Schedule>>, std::less<>> schedules_;
 };

@@ -119,6 +119,7 @@ void AlertDispatcher::collect(const std::string& world) {
            (email && *email && has((*email)->events));
   };
   int64_t& cursor = cursor_[world];
+  const bool sending = !sends_ || sends_();
   for (;;) {
     auto records = worlds_.list_audit(world, cursor, 1000);
     if (!records) {
@@ -129,7 +130,7 @@ void AlertDispatcher::collect(const std::string& world) {
     for (const auto& a : *records) {
       cursor = a.seq;
       const auto kind = kind_of(a);
-      if (kind.empty() || !wanted(kind)) continue;
+      if (!sending || kind.empty() || !wanted(kind)) continue;
       boost::json::object detail{{"world", a.world_id},
                                  {"kind", kind},
                                  {"event", a.event},

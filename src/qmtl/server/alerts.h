@@ -25,6 +25,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -53,6 +54,11 @@ class AlertDispatcher {
   void world_changed(std::string_view world);
   // A failure that is not in the audit log (e.g. a scheduled evaluation).
   void failure(std::string_view world, std::string text);
+  // Several servers on one database: each reads every world's audit log, and
+  // only the one for which `sends` answers true (the scheduler leader) sends,
+  // so an alert goes out once. Unset: this server sends everything. Call
+  // before the first world_changed.
+  void set_sender(std::function<bool()> sends) { sends_ = std::move(sends); }
 
  private:
   struct Alert {
@@ -62,6 +68,7 @@ class AlertDispatcher {
   };
   void run();
   void collect(const std::string& world);
+  std::function<bool()> sends_;
   void deliver(const Alert& a);
   void deliver_webhook(const Alert& a, const std::string& url);
   void deliver_email(const Alert& a, const world::EmailSettings& email);

@@ -371,6 +371,22 @@ void Api::world_changed(std::string_view world_id) {
   if (auto* m = execution_.load()) m->wake();
 }
 
+void Api::set_change_feed(bool up) {
+  {
+    std::lock_guard lock(cache_mu_);
+    cache_trusted_ = up;
+    ++generation_;
+    activation_cache_.clear();
+  }
+  if (!up) return;
+  // Changes made while the feed was down were not heard: every world may have
+  // changed (event streams read the audit log from their cursors, so nothing
+  // is lost for them).
+  auto worlds = worlds_.list_worlds();
+  if (!worlds) return;
+  for (const auto& w : *worlds) world_changed(w.id);
+}
+
 void Api::evaluation_finished(std::string_view world_id, double seconds, bool ok) {
   metrics_.evaluation(world_id, seconds, ok);
 }

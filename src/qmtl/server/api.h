@@ -73,6 +73,18 @@ class Api : private world::WorldObserver {
   // strategies. Safe to call while requests are being served.
   void set_execution_manager(ExecutionManager* m) { execution_.store(m); }
   int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
+
+  // Several servers on one database: `world` changed, on this server or
+  // another (store::ChangeListener). Drops cached state, wakes event streams.
+  // Thread-safe.
+  void changed_elsewhere(std::string_view world) { world_changed(world); }
+  // Whether this server hears every change other servers make. While it does
+  // not (the listener's connection is down) activation reads bypass the cache,
+  // so a gate another server closed is never served open; when it comes back
+  // every world is treated as changed. Servers alone on their database never
+  // call this. Thread-safe.
+  void set_change_feed(bool up);
+
   // Every route served, as "METHOD /template" ("GET /worlds/{id}"), in routing
   // order; docs/api.md is checked against it. Thread-safe.
   static std::vector<std::string> route_names();
@@ -162,6 +174,7 @@ class Api : private world::WorldObserver {
   };
   std::mutex cache_mu_;
   uint64_t generation_ = 0;
+  bool cache_trusted_ = true;  // false while another server's changes may go unheard
   std::map<std::string, CachedActivation, std::less<>> activation_cache_;
 };
 

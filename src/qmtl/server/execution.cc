@@ -163,6 +163,10 @@ void ExecutionManager::tick() {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   reap(now);
+  if (options_.active && !options_.active()) {
+    for (auto& [id, r] : runners_) stop_runner(*r, now, "another server leads");
+    return;
+  }
   auto worlds = worlds_.list_worlds();
   if (!worlds) {
     spdlog::error("execution: cannot list worlds: {}", worlds.error().message);

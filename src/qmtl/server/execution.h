@@ -23,6 +23,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,10 @@ struct ExecutionOptions {
   // How often runners post performance records (`qmtl run --post-every`); a
   // demo on a fast simulated clock needs them sooner than real time does.
   std::chrono::milliseconds runner_post_every{1000};
+  // Several servers on one database: runs strategies only while this answers
+  // true (the scheduler leader), and stops its runners when it turns false, so
+  // each strategy runs once. Unset: always.
+  std::function<bool()> active;
 };
 
 class ExecutionManager {

@@ -95,6 +95,11 @@ int64_t lock_key_of(std::string_view s) {
 
 }  // namespace
 
+std::string change_channel(std::string_view schema) {
+  return fmt::format("qmtl_changes_{:016x}",
+                     static_cast<uint64_t>(lock_key_of(fmt::format("qmtl.changes:{}", schema))));
+}
+
 std::string to_postgres_placeholders(std::string_view sql, int& params) {
   std::string out;
   out.reserve(sql.size() + 16);
@@ -160,6 +165,7 @@ Result<std::unique_ptr<PgDb>> PgDb::open(std::string_view url) {
   if (schema_name != "public") description += fmt::format(" (schema {})", schema_name);
   std::unique_ptr<PgDb> db(new PgDb(conn, std::move(description)));
   db->schema_ = schema_name;
+  db->channel_ = change_channel(schema_name);
   db->lock_key_ = lock_key_of("qmtl.store:" + schema_name);
   return db;
 }
@@ -291,6 +297,12 @@ Result<bool> PgDb::try_session_lock(std::string_view name) {
 void PgDb::session_unlock(std::string_view name) {
   const int64_t key = session_key(name);
   (void)run(fmt::format("SELECT pg_advisory_unlock({})", key), {});
+}
+
+Result<void> PgDb::notify_change(std::string_view world) {
+  auto r = run("SELECT pg_notify($1, $2)", {channel_, std::string(world)});
+  if (!r) return propagate(r);
+  return {};
 }
 
 void PgDb::rollback() {

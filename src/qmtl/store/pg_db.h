@@ -38,6 +38,9 @@ using PgResult = std::unique_ptr<pg_result, PgResultDeleter>;
 // `params` to the number of parameters the statement takes.
 std::string to_postgres_placeholders(std::string_view sql, int& params);
 
+// The NOTIFY channel that carries the changes of qmtl's tables in `schema`.
+std::string change_channel(std::string_view schema);
+
 class PgDb final : public SqlDb {
  public:
   // Connects to `url` (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS],
@@ -59,6 +62,7 @@ class PgDb final : public SqlDb {
   Result<bool> try_session_lock(std::string_view name) override;
   void session_unlock(std::string_view name) override;
   Result<bool> hold_session_lock(std::string_view name) override;
+  Result<void> notify_change(std::string_view world) override;
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
   std::string describe() const override { return description_; }
 
@@ -76,6 +80,7 @@ class PgDb final : public SqlDb {
   pg_conn* conn_;
   const std::string description_;
   std::string schema_;
+  std::string channel_;  // NOTIFY channel of the schema's changes
   int64_t lock_key_ = 0;
   bool in_transaction_ = false;
   std::string last_sqlstate_;

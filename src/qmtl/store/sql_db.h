@@ -99,6 +99,11 @@ class SqlDb {
   // ends.
   virtual Result<bool> hold_session_lock(std::string_view name) = 0;
 
+  // Within a write transaction: tells the servers listening on this database
+  // (ChangeListener) that `world` changed, when the transaction commits.
+  // SQLite: nothing to tell (one server per file).
+  virtual Result<void> notify_change(std::string_view world) = 0;
+
   virtual SqlDialect dialect() const = 0;
   // For logs and messages; never includes a password.
   virtual std::string describe() const = 0;

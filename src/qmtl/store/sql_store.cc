@@ -235,6 +235,9 @@ tl::unexpected<Error> world_not_found(std::string_view id) {
 }  // namespace
 
 Result<void> SqlStore::append_audit(const AuditRecord& a) {
+  // Every change of a world is audited, so this is where other servers on the
+  // database hear of it (delivered at commit, once per world and transaction).
+  if (auto r = db_.notify_change(a.world_id); !r) return r;
   return run_sql(db_,
                  "INSERT INTO audit_log (at_us, actor, world_id, entity, entity_id, event, before, "
                  "after, reason, "

@@ -32,6 +32,7 @@ class SqliteDb final : public SqlDb {
   Result<bool> try_session_lock(std::string_view) override { return true; }
   void session_unlock(std::string_view) override {}
   Result<bool> hold_session_lock(std::string_view) override { return true; }
+  Result<void> notify_change(std::string_view) override { return {}; }
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
   std::string describe() const override { return "sqlite:" + path_; }
 

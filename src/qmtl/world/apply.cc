@@ -103,28 +103,45 @@ Result<std::vector<ApplyJournalEntry>> WorldService::recover_applies(std::string
   auto unfinished = store_.unfinished_applies();
   if (!unfinished) return unfinished;
   std::vector<ApplyJournalEntry> recovered;
-  for (auto& e : *unfinished) {
-    // Another live server still applying this world is not a crash: leave it.
-    auto claimed = store_.claim_apply(e.world_id);
-    if (!claimed) return propagate(claimed);
-    if (!*claimed) continue;
-    const ApplyClaim claim(store_, e.world_id);
-    const TimePoint now = clock_.now();
-    // Past the switch the new states are committed: finish. Before it nothing
-    // moved: roll back, which only unfreezes the gates.
-    const bool switched = e.phase == ApplyPhase::kSwitched;
-    const ApplyPhase final_phase = switched ? ApplyPhase::kDone : ApplyPhase::kRolledBack;
-    auto r = store_.apply_finish(
-        e.run_id, final_phase, now,
-        apply_audit(e, actor, now, switched ? "APPLY_COMPLETED" : "APPLY_ROLLED_BACK",
-                    switched ? "the switch had committed before a crash; finished on recovery"
-                             : "a crash came before the switch; gates restored on recovery"));
-    if (observer_ != nullptr) observer_->world_changed(e.world_id);
+  for (const auto& e : *unfinished) {
+    // An apply of this process in flight holds the world's lock: wait for it,
+    // then look again (it has most likely finished).
+    const auto lock = lock_world(e.world_id);
+    auto r = recover_apply_locked(e.run_id, actor);
     if (!r) return propagate(r);
-    e.phase = final_phase;
-    recovered.push_back(std::move(e));
+    if (*r) recovered.push_back(std::move(**r));
   }
   return recovered;
+}
+
+Result<std::optional<ApplyJournalEntry>> WorldService::recover_apply_locked(
+    std::string_view run_id, std::string_view actor) {
+  auto current = store_.get_apply(run_id);
+  if (!current) return propagate(current);
+  if (!*current ||
+      ((*current)->phase != ApplyPhase::kFrozen && (*current)->phase != ApplyPhase::kSwitched)) {
+    return std::optional<ApplyJournalEntry>();
+  }
+  ApplyJournalEntry e = std::move(**current);
+  // Another live server still applying this world is not a crash: leave it.
+  auto claimed = store_.claim_apply(e.world_id);
+  if (!claimed) return propagate(claimed);
+  if (!*claimed) return std::optional<ApplyJournalEntry>();
+  const ApplyClaim claim(store_, e.world_id);
+  const TimePoint now = clock_.now();
+  // Past the switch the new states are committed: finish. Before it nothing
+  // moved: roll back, which only unfreezes the gates.
+  const bool switched = e.phase == ApplyPhase::kSwitched;
+  const ApplyPhase final_phase = switched ? ApplyPhase::kDone : ApplyPhase::kRolledBack;
+  auto r = store_.apply_finish(
+      e.run_id, final_phase, now,
+      apply_audit(e, actor, now, switched ? "APPLY_COMPLETED" : "APPLY_ROLLED_BACK",
+                  switched ? "the switch had committed before a crash; finished on recovery"
+                           : "a crash came before the switch; gates restored on recovery"));
+  if (observer_ != nullptr) observer_->world_changed(e.world_id);
+  if (!r) return propagate(r);
+  e.phase = final_phase;
+  return std::optional<ApplyJournalEntry>(std::move(e));
 }
 
 Result<ApplyJournalEntry> WorldService::apply_run(std::string_view world_id,
@@ -172,7 +189,7 @@ Result<ApplyJournalEntry> WorldService::apply_run_locked(std::string_view world_
                         fmt::format("world '{}' has no evaluation run '{}'", world_id, run_id));
     }
     if ((*existing)->phase == ApplyPhase::kFrozen || (*existing)->phase == ApplyPhase::kSwitched) {
-      if (auto r = recover_applies(actor); !r) return propagate(r);
+      if (auto r = recover_apply_locked(run_id, actor); !r) return propagate(r);
       auto after = store_.get_apply(run_id);
       if (!after) return propagate(after);
       fresh = (*after)->phase == ApplyPhase::kDone;

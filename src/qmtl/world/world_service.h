@@ -306,8 +306,10 @@ class WorldService {
                                       std::string_view actor, const ApplyHooks* hooks = nullptr);
   // Finishes what a crash interrupted: a run that reached the switch is
   // completed, one that did not is rolled back; the audit log says which. Call
-  // on start-up. Applies another live server is still making (Store::claim_apply)
-  // are left to it. Returns the entries it finished.
+  // on start-up and from time to time (the scheduler leader does, every pass).
+  // Applies another live server is still making (Store::claim_apply) are left
+  // to it, and one this process is making is waited for. Returns the entries
+  // it finished.
   Result<std::vector<ApplyJournalEntry>> recover_applies(std::string_view actor = "recovery");
   // Whether this server leads the scheduler (Store::lead_scheduler).
   Result<bool> lead_scheduler() { return store_.lead_scheduler(); }
@@ -374,6 +376,10 @@ class WorldService {
   Result<World> writable_world(std::string_view id);
   // Serialises the operations on one world.
   std::unique_lock<std::mutex> lock_world(std::string_view id);
+  // Recovers run `run_id` if it is still unfinished and no live server owns
+  // it; the caller holds the world's lock. The entry it finished, if any.
+  Result<std::optional<ApplyJournalEntry>> recover_apply_locked(std::string_view run_id,
+                                                                std::string_view actor);
 
   store::Store& store_;
   const Clock& clock_;

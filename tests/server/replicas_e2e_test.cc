@@ -1,0 +1,266 @@
+// Several `qmtl serve` replicas on one PostgreSQL database, as real processes:
+// one scheduler leader with failover and each due time evaluated exactly once,
+// an apply left by a killed server finished or rolled back by another, and
+// activation events reaching the clients of every replica.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "qmtl/core/http_client.h"
+#include "qmtl/core/json.h"
+#include "qmtl/world/world_service.h"
+#include "tests/support/process.h"
+#include "tests/support/sse_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
+
+namespace qmtl {
+namespace {
+
+using lifecycle::StrategyEvent;
+using lifecycle::StrategyState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(testing::on_postgres()); }
+
+  testing::ServerProcess& start(const std::string& name) {
+    logs_.push_back(dir_.file(name + ".log"));
+    replicas_.push_back(std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, url_, logs_.back(),
+        std::vector<std::string>{"--no-auth", "--scheduler", "true", "--scheduler-poll", "50ms",
+                                 "--execution", "false", "--heartbeat", "200ms"}));
+    return *replicas_.back();
+  }
+  int request(const testing::ServerProcess& s, const std::string& method, const std::string& path,
+              const std::string& body = "", const std::string& type = "application/json") {
+    auto r =
+        http_request(s.url(), {.method = method, .path = path, .body = body, .content_type = type});
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? r->status : 0;
+  }
+  boost::json::value get(const testing::ServerProcess& s, const std::string& path) {
+    auto r = http_request(s.url(), {.path = path});
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : r.error().message);
+    auto v = r ? json::parse(r->body) : Result<boost::json::value>(boost::json::value());
+    return v ? *v : boost::json::value();
+  }
+  // The replica whose log does not say it stands by (the others do within a pass).
+  size_t leader() {
+    for (int i = 0; i < 100; ++i) {
+      std::vector<size_t> leading;
+      for (size_t k = 0; k < replicas_.size(); ++k) {
+        if (replicas_[k] && slurp(logs_[k]).find("standing by") == std::string::npos) {
+          leading.push_back(k);
+        }
+      }
+      if (leading.size() == 1) return leading[0];
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ADD_FAILURE() << "no single leader";
+    return 0;
+  }
+
+  testing::TempDir dir_;
+  const std::string url_ = testing::fresh_store_url(dir_, "");
+  std::vector<std::string> logs_;
+  std::vector<std::unique_ptr<testing::ServerProcess>> replicas_;
+};
+
+TEST_F(ReplicasTest, ThreeReplicasEvaluateEachDueTimeOnceAcrossAFailover) {
+  auto& first = start("r0");
+  ASSERT_EQ(request(first, "POST", "/worlds", R"({"id":"w"})"), 201);
+  ASSERT_EQ(
+      request(first, "POST", "/worlds/w/policy",
+              "gates: {promote: 'return >= 0.01'}\nevaluation: {every: 1s}\n", "application/yaml"),
+      201);
+  start("r1");
+  start("r2");
+  // The schedule as another replica reads it: the first due time.
+  std::optional<TimePoint> t0;
+  for (int i = 0; i < 100 && !t0; ++i) {
+    auto s = get(*replicas_[1], "/worlds/w/schedule");
+    if (s.as_object().contains("next_run") && s.at("next_run").is_string()) {
+      t0 = *parse_timestamp(std::string(s.at("next_run").as_string()));
+    } else {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+  ASSERT_TRUE(t0);
+  const size_t lead = leader();
+  // Half way, the leader dies (SIGKILL: no goodbye); another takes over.
+  std::this_thread::sleep_until(std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          (*t0 + milliseconds(4500)).time_since_epoch())));
+  ASSERT_EQ(replicas_[lead]->child().stop(SIGKILL, seconds(5)), 128 + 9);
+  replicas_[lead].reset();
+  std::this_thread::sleep_until(std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          (*t0 + milliseconds(9500)).time_since_epoch())));
+  for (auto& r : replicas_) {
+    if (r) r->child().stop(SIGSTOP, milliseconds(0));  // freeze all at once, then read
+  }
+  auto store = store::open_store(url_);
+  ASSERT_TRUE(store) << store.error().message;
+  auto runs = (*store)->list_evaluation_runs("w", 100);
+  ASSERT_TRUE(runs);
+  // Ten due times (t0 .. t0+9s), ten runs: one in each second, none twice.
+  ASSERT_EQ(runs->size(), 10u);
+  std::set<int64_t> seconds_seen;
+  for (const auto& r : *runs) {
+    const auto since = std::chrono::duration_cast<milliseconds>(r.started_at - *t0).count();
+    EXPECT_GE(since, 0) << r.id;
+    seconds_seen.insert(since / 1000);
+  }
+  EXPECT_EQ(seconds_seen, (std::set<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  size_t took_over = 0;
+  for (size_t k = 0; k < logs_.size(); ++k) {
+    if (k != lead && slurp(logs_[k]).find("now leads the scheduler") != std::string::npos) {
+      ++took_over;
+    }
+  }
+  EXPECT_EQ(took_over, 1u) << "exactly one standby takes over";
+  for (auto& r : replicas_) {
+    if (r) r->child().stop(SIGKILL, seconds(5));
+  }
+}
+
+TEST_F(ReplicasTest, AChangeOnOneReplicaReachesEventStreamsAndReadsOnTheOthers) {
+  auto& a = start("a");
+  auto& b = start("b");
+  ASSERT_EQ(request(a, "POST", "/worlds", R"({"id":"w"})"), 201);
+  ASSERT_EQ(request(a, "POST", "/strategies", R"({"id":"s","world":"w","spec":{"nodes":[]}})"),
+            201);
+  // b serves the activation set (and caches it) before the change.
+  ASSERT_EQ(get(b, "/worlds/w/activation").at("entries").as_array().size(), 0u);
+  testing::SseClient stream(b.url(), "/worlds/w/events", {});
+  ASSERT_EQ(stream.status(), 200);
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(request(a, "PUT", "/worlds/w/activation",
+                    R"({"strategy":"s","side":"long","active":false,"reason":"ops"})"),
+            200);
+  std::optional<testing::SseEvent> e;
+  for (;;) {
+    e = stream.next_non_heartbeat(milliseconds(3000));
+    ASSERT_TRUE(e) << "no event on replica b";
+    if (e->type == "activation") break;
+  }
+  const auto took = std::chrono::steady_clock::now() - sent;
+  EXPECT_LT(took, milliseconds(1000));
+  std::cout << "change on replica a -> event on replica b: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us\n";
+  EXPECT_NE(e->data.find("\"active\":false"), std::string::npos) << e->data;
+  // b's cached activation set was dropped: it serves the new entry.
+  auto entries = get(b, "/worlds/w/activation").at("entries").as_array();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_FALSE(entries[0].at("active").as_bool());
+}
+
+class KilledMidApply : public ReplicasTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  // A world where `up` is promoted and `down` demoted by run w-1.
+  std::string evaluated_world() {
+    auto store = store::open_store(url_);
+    EXPECT_TRUE(store);
+    FakeClock clock(*parse_timestamp("2026-03-01T00:00:00Z"));
+    world::WorldService svc(**store, clock);
+    EXPECT_TRUE(svc.create_world({.id = "w"}));
+    EXPECT_TRUE(svc.add_policy(
+        "w", "gates: {promote: 'return >= 0.03', demote: 'return < 0'}\nevaluation: {window: 2w}",
+        "alice"));
+    const auto add = [&](const std::string& id, double daily, std::vector<StrategyEvent> events) {
+      ASSERT_TRUE(svc.submit_strategy({.id = id, .world = "w", .spec = "{}"}));
+      for (auto e : events) ASSERT_TRUE(svc.apply_strategy_event(id, e, "setup", ""));
+      std::vector<store::PerformancePoint> pts;
+      double eq = 100;
+      for (int d = 30; d >= 0; --d) {
+        pts.push_back({clock.now() - std::chrono::hours(24 * d), eq});
+        eq *= 1 + daily + (d % 2 == 0 ? 0.001 : -0.001);
+      }
+      ASSERT_TRUE(svc.record_performance(id, pts, {}));
+    };
+    add("up", 0.003, {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed});
+    add("down", -0.003,
+        {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed, StrategyEvent::kPromote});
+    auto run = svc.evaluate_world("w", "test");
+    EXPECT_TRUE(run) << run.error().message;
+    return run ? run->id : "";
+  }
+  std::optional<store::ApplyPhase> phase(const std::string& run) {
+    auto store = store::open_store(url_);
+    auto e = (*store)->get_apply(run);
+    if (!e || !*e) return std::nullopt;
+    return (*e)->phase;
+  }
+};
+
+TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
+  const std::string run = evaluated_world();
+  ASSERT_FALSE(run.empty());
+  start("a");
+  start("b");
+  // A server applying run w-1 stops in the middle (SIGSTOP: alive, holding
+  // its claim on the apply).
+  testing::ChildProcess applier({APPLY_CRASH_HELPER, url_, "w", run, "pause-" + GetParam()},
+                                dir_.file("applier.log"));
+  const auto paused =
+      GetParam() == "frozen" ? store::ApplyPhase::kFrozen : store::ApplyPhase::kSwitched;
+  for (int i = 0; i < 200 && phase(run) != paused; ++i)
+    std::this_thread::sleep_for(milliseconds(25));
+  ASSERT_EQ(phase(run), paused);
+  // The replicas leave a live server's apply alone, however long it takes.
+  std::this_thread::sleep_for(milliseconds(1000));
+  ASSERT_EQ(phase(run), paused) << "a replica recovered an apply its owner was still making";
+  // Now it dies. The leader recovers the apply within a pass or two.
+  ASSERT_EQ(applier.stop(SIGKILL, seconds(5)), 128 + 9);
+  const auto killed = std::chrono::steady_clock::now();
+  const auto done =
+      GetParam() == "frozen" ? store::ApplyPhase::kRolledBack : store::ApplyPhase::kDone;
+  while (phase(run) != done && std::chrono::steady_clock::now() - killed < seconds(10)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  const auto took = std::chrono::steady_clock::now() - killed;
+  ASSERT_EQ(phase(run), done);
+  std::cout << "apply recovered " << std::chrono::duration_cast<milliseconds>(took).count()
+            << " ms after its server was killed\n";
+  EXPECT_LT(took, milliseconds(2000))
+      << "recovered after " << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+  auto audit = get(*replicas_[0], "/worlds/w/audit").at("records").as_array();
+  const auto& last = audit.back();
+  EXPECT_EQ(last.at("event").as_string(),
+            GetParam() == "frozen" ? "APPLY_ROLLED_BACK" : "APPLY_COMPLETED");
+  EXPECT_EQ(last.at("actor").as_string(), "scheduler");
+  // No gate is left frozen, and each is open exactly when its strategy is Live.
+  auto store = store::open_store(url_);
+  std::map<std::string, StrategyState> states;
+  const auto strategies = (*store)->list_strategies("w");  // held: a range-for over *f() dangles
+  ASSERT_TRUE(strategies);
+  for (const auto& s : *strategies) states[s.id] = s.state;
+  EXPECT_EQ(states.at("up"),
+            GetParam() == "frozen" ? StrategyState::kDryRun : StrategyState::kLive);
+  const auto gates = (*store)->list_activations("w");
+  ASSERT_TRUE(gates);
+  for (const auto& a : *gates) {
+    EXPECT_FALSE(a.frozen) << a.strategy_id;
+    EXPECT_EQ(a.active, states.at(a.strategy_id) == StrategyState::kLive) << a.strategy_id;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Phases, KilledMidApply, ::testing::Values("frozen", "switched"));
+
+}  // namespace
+}  // namespace qmtl
