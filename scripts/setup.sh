@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev sqlite3 libpq-dev postgresql
+  libsqlite3-dev sqlite3 libpq-dev postgresql libhiredis-dev redis-server
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev
   libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev

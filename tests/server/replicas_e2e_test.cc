@@ -16,6 +16,7 @@
 #include "qmtl/world/world_service.h"
 #include "tests/support/process.h"
 #include "tests/support/sse_client.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
 
@@ -38,12 +39,14 @@ class ReplicasTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(testing::on_postgres()); }
 
-  testing::ServerProcess& start(const std::string& name) {
+  testing::ServerProcess& start(const std::string& name, std::vector<std::string> extra = {}) {
     logs_.push_back(dir_.file(name + ".log"));
-    replicas_.push_back(std::make_unique<testing::ServerProcess>(
-        QMTL_BINARY, url_, logs_.back(),
-        std::vector<std::string>{"--no-auth", "--scheduler", "true", "--scheduler-poll", "50ms",
-                                 "--execution", "false", "--heartbeat", "200ms"}));
+    std::vector<std::string> args{"--no-auth", "--scheduler", "true",  "--scheduler-poll",
+                                  "50ms",      "--execution", "false", "--heartbeat",
+                                  "200ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    replicas_.push_back(
+        std::make_unique<testing::ServerProcess>(QMTL_BINARY, url_, logs_.back(), args));
     return *replicas_.back();
   }
   int request(const testing::ServerProcess& s, const std::string& method, const std::string& path,
@@ -261,6 +264,149 @@ TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Phases, KilledMidApply, ::testing::Values("frozen", "switched"));
+
+// Two replicas with a shared Redis activation cache; Redis is killed,
+// restarted empty, and restarted from a snapshot older than the last change.
+class RedisCacheTest : public ReplicasTest {
+ protected:
+  void start_redis() {
+    redis_ = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(redis_port_),
+                                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                 dir_.path().string(), "--dbfilename", "dump.rdb"},
+        dir_.file("redis.log"));
+    for (int i = 0; i < 100; ++i) {
+      if (redis_cli({"PING"}) == "PONG\n") return;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    FAIL() << "redis-server did not start: " << slurp(dir_.file("redis.log"));
+  }
+  std::string redis_cli(std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/redis-cli", "-p", std::to_string(redis_port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_process(argv).out;
+  }
+  bool cached_in_redis() {
+    return redis_cli({"--scan", "--pattern", "qmtl:*:act:w"}).find(":act:w") != std::string::npos;
+  }
+  bool active(const testing::ServerProcess& s, int* status = nullptr) {
+    auto r = http_request(s.url(), {.path = "/worlds/w/activation"});
+    if (status != nullptr) *status = r ? r->status : 0;
+    if (!r || r->status != 200) return false;
+    auto v = json::parse(r->body);
+    const auto& entries = v->at("entries").as_array();
+    for (const auto& e : entries) {
+      if (e.at("side").as_string() == "long") return e.at("active").as_bool();
+    }
+    return false;
+  }
+  void set(const testing::ServerProcess& s, bool on) {
+    ASSERT_EQ(request(s, "PUT", "/worlds/w/activation",
+                      fmt::format(R"({{"strategy":"s","side":"long","active":{}}})", on)),
+              200);
+  }
+
+  const int redis_port_ = testing::free_port();
+  std::unique_ptr<testing::ChildProcess> redis_;
+};
+
+TEST_F(RedisCacheTest, RedisLostRestartedOrRolledBackNeverServesAStaleOpenGate) {
+  start_redis();
+  const std::vector<std::string> with_redis{"--redis",
+                                            fmt::format("redis://127.0.0.1:{}", redis_port_)};
+  auto& a = start("a", with_redis);
+  auto& b = start("b", with_redis);
+  ASSERT_EQ(request(a, "POST", "/worlds", R"({"id":"w"})"), 201);
+  ASSERT_EQ(request(a, "POST", "/strategies", R"({"id":"s","world":"w","spec":{"nodes":[]}})"),
+            201);
+  set(a, true);
+  EXPECT_TRUE(active(b));
+  EXPECT_TRUE(cached_in_redis()) << "reads go through Redis";
+
+  // Readers on both replicas while the gate flips on a; after each close is
+  // acknowledged, no read that starts before the next open may see it open.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> closed_window{false};
+  std::atomic<int> reads{0}, errors{0}, stale{0};
+  std::vector<std::thread> readers;
+  for (auto* s : {&a, &b}) {
+    readers.emplace_back([&, s] {
+      while (!stop) {
+        const bool must_be_closed = closed_window.load();
+        int status = 0;
+        const bool open = active(*s, &status);
+        ++reads;
+        if (status != 200) ++errors;
+        if (must_be_closed && open) ++stale;
+      }
+    });
+  }
+  for (int i = 0; i < 30; ++i) {
+    if (i == 10) redis_->stop(SIGKILL, seconds(5));  // Redis dies mid-reads
+    if (i == 20) start_redis();                      // and comes back empty
+    set(a, false);
+    closed_window = true;
+    std::this_thread::sleep_for(milliseconds(60));
+    closed_window = false;
+    set(a, true);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(errors.load(), 0) << "of " << reads.load() << " reads";
+  EXPECT_EQ(stale.load(), 0) << "of " << reads.load() << " reads";
+  EXPECT_GT(reads.load(), 300);
+  // Back in use after the restart.
+  set(a, false);
+  set(a, true);
+  for (int i = 0; i < 40 && !cached_in_redis(); ++i) {
+    (void)active(b);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(cached_in_redis()) << "the cache is rebuilt after Redis restarts";
+
+  // A snapshot taken while the gate was open, restored after it was closed:
+  // its entry is of an old generation and never served.
+  EXPECT_TRUE(active(b));
+  ASSERT_EQ(redis_cli({"SAVE"}), "OK\n");
+  set(a, false);
+  redis_->stop(SIGKILL, seconds(5));
+  start_redis();  // loads dump.rdb: the open gate of before the close
+  EXPECT_NE(redis_cli({"--scan", "--pattern", "qmtl:*"}), "") << "the snapshot was restored";
+  auto& c = start("c", with_redis);  // a replica whose first read goes to Redis
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(active(c)) << "read " << i << " on c";
+    EXPECT_FALSE(active(b)) << "read " << i << " on b";
+    EXPECT_FALSE(active(a)) << "read " << i << " on a";
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+}
+
+// One server alone on its SQLite file hears no change feed: it is the bump on
+// connecting that voids a snapshot restored from before its last change.
+TEST_F(RedisCacheTest, ASqliteServerRestartedOnARestoredSnapshotServesTheClosedGate) {
+  start_redis();
+  const std::vector<std::string> args{"--no-auth", "--execution", "false", "--redis",
+                                      fmt::format("redis://127.0.0.1:{}", redis_port_)};
+  auto server = std::make_unique<testing::ServerProcess>(QMTL_BINARY, dir_.file("one.db"),
+                                                         dir_.file("one.log"), args);
+  ASSERT_EQ(request(*server, "POST", "/worlds", R"({"id":"w"})"), 201);
+  ASSERT_EQ(
+      request(*server, "POST", "/strategies", R"({"id":"s","world":"w","spec":{"nodes":[]}})"),
+      201);
+  set(*server, true);
+  EXPECT_TRUE(active(*server));
+  ASSERT_TRUE(cached_in_redis());
+  ASSERT_EQ(redis_cli({"SAVE"}), "OK\n");  // the open gate, at the current generation
+  set(*server, false);
+  EXPECT_FALSE(active(*server));
+  ASSERT_EQ(server->stop(), 0);
+  redis_->stop(SIGKILL, seconds(5));
+  start_redis();  // back from the snapshot: open, and the generation of then
+  server = std::make_unique<testing::ServerProcess>(QMTL_BINARY, dir_.file("one.db"),
+                                                    dir_.file("one.log"), args);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(active(*server)) << "read " << i;
+}
 
 }  // namespace
 }  // namespace qmtl

@@ -12,9 +12,11 @@
 
 #include "qmtl/cli/client.h"
 #include "qmtl/core/duration.h"
+#include "qmtl/core/sha256.h"
 #include "qmtl/scheduler/scheduler.h"
 #include "qmtl/server/execution.h"
 #include "qmtl/server/http_server.h"
+#include "qmtl/server/redis_cache.h"
 #include "qmtl/store/change_listener.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
@@ -42,6 +44,7 @@ struct ServeOptions {
   bool demo = false;        // allows a simulated clock
   double clock_speed = 0;   // > 0: simulated time, this many times real time
   std::string clock_start;  // where simulated time starts (default: now)
+  std::string redis;        // redis://HOST[:PORT][/DB]: the shared activation cache
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -153,11 +156,23 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   } else if (!r->empty()) {
     spdlog::warn("recovered {} apply(s) interrupted by a crash; see the audit log", r->size());
   }
+  std::unique_ptr<server::RedisActivationCache> redis;
+  if (!o.redis.empty()) {
+    // One namespace per database, so qmtl installations may share a Redis.
+    auto r =
+        server::RedisActivationCache::open(o.redis, sha256_hex((*store)->describe()).substr(0, 16));
+    if (!r) {
+      err << "qmtl: " << r.error().message << '\n';
+      return kExitUsage;
+    }
+    redis = std::move(*r);
+  }
   server::Api api(
       worlds, clock,
       {.tokens = *tokens ? &**tokens : nullptr,
        .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count(),
-       .simulated_clock_speed = o.demo ? o.clock_speed : 0});
+       .simulated_clock_speed = o.demo ? o.clock_speed : 0,
+       .redis = redis.get()});
   // Several servers may share a PostgreSQL database: hear the changes the
   // others commit (null for SQLite, which serves one server per file).
   auto listener = store::listen_for_changes(
@@ -290,6 +305,9 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
       ->add_option("--db", so->db,
                    "database URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE")
       ->default_str(so->db);
+  serve_cmd->add_option("--redis", so->redis,
+                        "shared activation cache: redis://HOST[:PORT][/DB] (password in "
+                        "QMTL_REDIS_PASSWORD)");
   serve_cmd->add_option("--address", so->address, "listen address")->default_str(so->address);
   serve_cmd->add_option("--port", so->port, "listen port (0 = any free port)")->default_str("8080");
   serve_cmd->add_option("--log-level", so->log_level, "trace, debug, info, warn or error")

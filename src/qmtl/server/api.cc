@@ -7,6 +7,7 @@
 
 #include "qmtl/core/sha256.h"
 #include "qmtl/server/api_internal.h"
+#include "qmtl/server/redis_cache.h"
 
 namespace qmtl::server {
 namespace {
@@ -359,6 +360,8 @@ ApiResponse Api::with_idempotency(const ApiRequest& req, Call& call, Handler han
 }
 
 void Api::world_changed(std::string_view world_id) {
+  // Before the change is acknowledged: no server serves the old gates from Redis after.
+  if (options_.redis != nullptr) options_.redis->changed();
   {
     std::lock_guard lock(cache_mu_);
     ++generation_;

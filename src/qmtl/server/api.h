@@ -31,6 +31,8 @@
 
 namespace qmtl::server {
 
+class RedisActivationCache;
+
 struct ApiOptions {
   // The accepted tokens; null turns authentication off (`qmtl serve --no-auth`):
   // every caller is the admin "local".
@@ -43,6 +45,9 @@ struct ApiOptions {
   // > 0: the clock is simulated, running this many times real time (`qmtl serve
   // --demo`); GET /healthz says so.
   double simulated_clock_speed = 0;
+  // A shared activation cache in Redis behind the Api's own (redis_cache.h);
+  // null: none. Must outlive the Api.
+  RedisActivationCache* redis = nullptr;
   // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
   bool alerts = true;
   AlertDispatcher::Options alert_options;
@@ -79,8 +84,8 @@ class Api : private world::WorldObserver {
   // Thread-safe.
   void changed_elsewhere(std::string_view world) { world_changed(world); }
   // Whether this server hears every change other servers make. While it does
-  // not (the listener's connection is down) activation reads bypass the cache,
-  // so a gate another server closed is never served open; when it comes back
+  // not (the listener's connection is down) activation reads bypass the caches
+  // (its own and Redis), so a gate another server closed is never served open; when it comes back
   // every world is treated as changed. Servers alone on their database never
   // call this. Thread-safe.
   void set_change_feed(bool up);

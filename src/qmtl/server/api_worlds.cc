@@ -6,6 +6,7 @@
 #include "qmtl/core/http_client.h"
 #include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/server/api_internal.h"
+#include "qmtl/server/redis_cache.h"
 
 namespace qmtl::server {
 namespace {
@@ -439,21 +440,34 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
   if (auto d = authorize(call, Role::kViewer, id)) return *d;
   if (auto cached = cached_activation(req, id)) return *cached;
   uint64_t generation = 0;
+  bool trusted = true;
   {
     std::lock_guard lock(cache_mu_);
     generation = generation_;
+    trusted = cache_trusted_;
+  }
+  const auto remember = [&](const CachedActivation& c) {
+    std::lock_guard lock(cache_mu_);
+    // A change committed since the read would have bumped the generation: the
+    // copy is stale and must not be cached.
+    if (generation == generation_ && cache_trusted_) activation_cache_[id] = c;
+  };
+  std::optional<RedisActivationCache::Ticket> ticket;
+  if (trusted && options_.redis != nullptr) {
+    if (auto hit = options_.redis->get(id, ticket)) {
+      CachedActivation c{.body = std::make_shared<const std::string>(std::move(hit->body)),
+                         .etag = std::move(hit->etag)};
+      remember(c);
+      return activation_response(req, c);
+    }
   }
   auto gates = worlds_.list_activations(id);
   if (!gates) return problem(gates.error());
   CachedActivation c{.body = std::make_shared<const std::string>(
                          json::dump(activation_set_json(*gates, options_.activation_ttl_s))),
                      .etag = etag(activation_set_version(*gates))};
-  {
-    std::lock_guard lock(cache_mu_);
-    // A change committed since the read would have bumped the generation: the
-    // copy is stale and must not be cached.
-    if (generation == generation_ && cache_trusted_) activation_cache_[id] = c;
-  }
+  remember(c);
+  if (ticket) options_.redis->put(id, *ticket, {.body = *c.body, .etag = c.etag});
   return activation_response(req, c);
 }
 
