@@ -5,11 +5,13 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 
 #include "bench/synthetic.h"
 #include "qmtl/scheduler/scheduler.h"
+#include "qmtl/store/sql_store.h"
 #include "qmtl/world/world_service.h"
 
 namespace {
@@ -17,11 +19,31 @@ namespace {
 using namespace qmtl;
 using std::chrono::hours;
 
+// SQLite in a temporary directory, or with QMTL_BENCH_PG=postgres://... a
+// fresh schema on that server (bench/store_compare.sh runs both).
 struct Db {
   Db() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "qmtl-bench-XXXXXX").string();
     dir = mkdtemp(tmpl.data());
-    store = std::move(*store::open_store("sqlite:" + dir + "/bench.db"));
+    std::string url = "sqlite:" + dir + "/bench.db";
+    if (const char* pg = std::getenv("QMTL_BENCH_PG"); pg != nullptr && *pg != '\0') {
+      static int n = 0;
+      const std::string schema = fmt::format("bench_{}_{}", getpid(), ++n);
+      auto admin = store::open_sql_db(pg);
+      if (!admin || !(*admin)->exec(fmt::format("CREATE SCHEMA {}", schema))) std::abort();
+      // pg may carry options already (e.g. synchronous_commit).
+      const std::string base(pg);
+      const auto opt = base.find("options=");
+      url = opt == std::string::npos
+                ? fmt::format("{}?options=-c%20search_path%3D{}", base, schema)
+                : fmt::format("{}%20-c%20search_path%3D{}", base, schema);
+    }
+    auto s = store::open_store(url);
+    if (!s) {
+      fmt::print(stderr, "{}\n", s.error().message);
+      std::abort();
+    }
+    store = std::move(*s);
   }
   ~Db() { std::filesystem::remove_all(dir); }
   std::string dir;

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Starts or stops a throw-away PostgreSQL server for the tests: a fresh cluster
-# under /tmp on a free loopback port, trust auth, fsync off (test data only).
+# under /tmp on a free loopback port, trust auth, fsync off (test data only)
+# unless QMTL_PG_DURABLE=1.
 #
 #   scripts/pg_test_cluster.sh start URL_FILE   # writes the server's URL to URL_FILE
 #   scripts/pg_test_cluster.sh stop URL_FILE    # stops it and removes the cluster
+#   QMTL_PG_DURABLE=1 scripts/pg_test_cluster.sh start URL_FILE
+#                                               # fsync and synchronous commit on, as in
+#                                               # production (the benchmarks)
 #
 # CTest runs these as the `pg` fixture around the postgres.* tests. As root the
 # server runs as the `postgres` user (PostgreSQL refuses to run as root).
@@ -37,10 +41,12 @@ case "$action" in
     if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; fi
     as_pg "$bin/initdb" -D "$dir/data" -U qmtl -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${QMTL_PG_DURABLE:-0}" = 1 ]; then settings=""; fi
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
       port=$(( 20000 + RANDOM % 30000 ))
       if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 $settings" \
           start >/dev/null 2>&1; then
         echo "postgres://qmtl@127.0.0.1:$port/postgres" >"$url_file"
         echo "pg_test_cluster: $(cat "$url_file") in $dir"

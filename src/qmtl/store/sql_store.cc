@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <type_traits>
 
 #include "qmtl/store/pg_db.h"
@@ -592,6 +595,12 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
     return make_error(ErrorCode::kNotFound,
                       fmt::format("strategy '{}' does not exist", strategy_id));
   }
+  if (db_.dialect() == SqlDialect::kPostgres) {
+    // A round trip per row would cap ingest at the network's latency: one
+    // statement per table and batch instead, the rows as arrays.
+    if (auto r = append_performance_batched(strategy_id, points, fills); !r) return r;
+    return tx->commit();
+  }
   // One prepared statement per table, re-bound per row: this is the ingest path.
   auto ins =
       prepared(db_,
@@ -631,6 +640,119 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
     if (auto r = fill->run(); !r) return r;
   }
   return tx->commit();
+}
+
+namespace {
+
+// PostgreSQL array literals ('{...}') of a column of the batch.
+template <typename T, typename F>
+std::string array_literal(std::span<const T> rows, F value) {
+  std::string out = "{";
+  for (const auto& r : rows) {
+    if (out.size() > 1) out += ',';
+    value(out, r);
+  }
+  out += '}';
+  return out;
+}
+void append_double(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "Infinity" : "-Infinity";
+  } else {
+    fmt::format_to(std::back_inserter(out), "{}", v);
+  }
+}
+void append_quoted(std::string& out, std::string_view v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
+                                                  std::span<const PerformancePoint> points,
+                                                  std::span<const FillRecord> fills) {
+  // Within the batch: the same time twice must carry the same equity, as
+  // against the stored rows.
+  std::vector<PerformancePoint> sorted(points.begin(), points.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i].ts == sorted[i - 1].ts && sorted[i].equity != sorted[i - 1].equity) {
+      return make_error(
+          ErrorCode::kFailedPrecondition,
+          fmt::format("strategy '{}' already has equity {} at {}, not {}; performance records "
+                      "are not rewritten",
+                      strategy_id, sorted[i - 1].equity, format_timestamp(sorted[i].ts),
+                      sorted[i].equity));
+    }
+  }
+  if (!points.empty()) {
+    const std::string ts = array_literal(points, [](std::string& o, const PerformancePoint& p) {
+      fmt::format_to(std::back_inserter(o), "{}", to_us(p.ts));
+    });
+    const std::string eq = array_literal(
+        points, [](std::string& o, const PerformancePoint& p) { append_double(o, p.equity); });
+    // Insert what is new (the primary key arbitrates); only when fewer rows
+    // went in than the batch has times (a retry, or a conflict) look at the
+    // stored ones.
+    if (auto r = run_sql(db_,
+                         "INSERT INTO performance_points (strategy_id, ts_us, equity) SELECT ?1, "
+                         "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) AS i (ts_us, "
+                         "equity) ON CONFLICT (strategy_id, ts_us) DO NOTHING",
+                         strategy_id, ts, eq);
+        !r) {
+      return r;
+    }
+    const auto distinct = static_cast<int64_t>(std::distance(
+        sorted.begin(), std::unique(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) {
+          return x.ts == y.ts;
+        })));
+    if (db_.changes() < distinct) {
+      auto st = prepared(db_,
+                         "SELECT i.ts_us, p.equity, i.equity FROM unnest(?2::bigint[], "
+                         "?3::float8[]) AS i (ts_us, equity) JOIN performance_points p ON "
+                         "p.strategy_id = ?1 AND p.ts_us = i.ts_us WHERE p.equity <> i.equity "
+                         "LIMIT 1",
+                         strategy_id, ts, eq);
+      if (!st) return propagate(st);
+      auto row = st->step();
+      if (!row) return propagate(row);
+      if (*row) {
+        return make_error(
+            ErrorCode::kFailedPrecondition,
+            fmt::format("strategy '{}' already has equity {} at {}, not {}; performance "
+                        "records are not rewritten",
+                        strategy_id, st->column_double(1),
+                        format_timestamp(from_us(st->column_int(0))), st->column_double(2)));
+      }
+    }
+  }
+  if (!fills.empty()) {
+    const auto col = [&](auto value) { return array_literal(fills, value); };
+    auto st = prepared(
+        db_,
+        "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee) SELECT ?1, * FROM "
+        "unnest(?2::bigint[], ?3::text[], ?4::text[], ?5::float8[], ?6::float8[], ?7::float8[])",
+        strategy_id,
+        col([](std::string& o, const FillRecord& f) {
+          fmt::format_to(std::back_inserter(o), "{}", to_us(f.ts));
+        }),
+        col([](std::string& o, const FillRecord& f) { append_quoted(o, f.symbol); }),
+        col([](std::string& o, const FillRecord& f) { append_quoted(o, f.side); }),
+        col([](std::string& o, const FillRecord& f) { append_double(o, f.qty); }),
+        col([](std::string& o, const FillRecord& f) { append_double(o, f.price); }),
+        col([](std::string& o, const FillRecord& f) { append_double(o, f.fee); }));
+    if (!st) return propagate(st);
+    if (auto r = st->run(); !r) return r;
+  }
+  return {};
 }
 
 Result<std::vector<PerformancePoint>> SqlStore::load_points(std::string_view strategy_id,

@@ -117,6 +117,10 @@ class SqlStore final : public Store {
                                           lifecycle::StrategyState next, TimePoint at,
                                           const AuditRecord& audit);
   Result<void> write_schedule_locked(const ScheduleState& s);
+  // PostgreSQL's ingest path: a statement per table and batch.
+  Result<void> append_performance_batched(std::string_view strategy_id,
+                                          std::span<const PerformancePoint> points,
+                                          std::span<const FillRecord> fills);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,
