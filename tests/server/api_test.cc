@@ -4,6 +4,7 @@
 
 #include "qmtl/core/json.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::server {
 namespace {
@@ -11,7 +12,7 @@ namespace {
 class ApiTest : public ::testing::Test {
  protected:
   ApiTest()
-      : store_(std::move(*store::open_store("sqlite:" + dir_.file("api.db")))),
+      : store_(std::move(*store::open_store(testing::fresh_store_url(dir_, "api.db")))),
         clock_(*parse_timestamp("2026-02-01T00:00:00Z")),
         worlds_(*store_, clock_),
         api_(worlds_, clock_) {}

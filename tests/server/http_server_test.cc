@@ -12,6 +12,7 @@
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::server {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*store::open_store("sqlite:" + dir_.file("http.db")));
+    store_ = std::move(*store::open_store(testing::fresh_store_url(dir_, "http.db")));
     worlds_ = std::make_unique<world::WorldService>(*store_, clock_);
     api_ = std::make_unique<Api>(*worlds_, clock_);
     ServerOptions o{.address = "127.0.0.1", .port = 0, .max_body_bytes = 1024};
@@ -85,7 +86,7 @@ TEST_F(HttpServerTest, ConcurrentCreatesOfOneIdYieldExactlyOneWinner) {
 
 TEST(HttpServer, PortInUseIsAClearError) {
   testing::TempDir dir;
-  auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
+  auto store = std::move(*store::open_store(testing::fresh_store_url(dir, "x.db")));
   SystemClock clock;
   world::WorldService worlds(*store, clock);
   Api api(worlds, clock);
@@ -100,7 +101,7 @@ TEST(HttpServer, PortInUseIsAClearError) {
 TEST(HttpClient, UnreachableServerNamesTheUrl) {
   // Bind-and-release gives a port that nothing listens on.
   testing::TempDir dir;
-  auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
+  auto store = std::move(*store::open_store(testing::fresh_store_url(dir, "x.db")));
   SystemClock clock;
   world::WorldService worlds(*store, clock);
   Api api(worlds, clock);
@@ -119,7 +120,7 @@ TEST(HttpClient, UnreachableServerNamesTheUrl) {
 
 TEST(HttpServer, IdleConnectionsAreClosedAndHeartbeatMustBeShorterThanTheTtl) {
   testing::TempDir dir;
-  auto store = std::move(*store::open_store("sqlite:" + dir.file("x.db")));
+  auto store = std::move(*store::open_store(testing::fresh_store_url(dir, "x.db")));
   SystemClock clock;
   world::WorldService worlds(*store, clock);
   Api api(worlds, clock, {.activation_ttl_s = 2});

@@ -14,6 +14,7 @@
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
 
 namespace qmtl::server {
 namespace {
@@ -59,7 +60,7 @@ std::set<std::string> qmtl_names_in(const std::string& text) {
 
 TEST(ServerMetricsTest, EveryFamilyAppearsOnceItHasASeriesAndNothingElse) {
   testing::TempDir dir;
-  auto store = store::open_store("sqlite:" + dir.file("m.db"));
+  auto store = store::open_store(testing::fresh_store_url(dir, "m.db"));
   ASSERT_TRUE(store);
   FakeClock clock(*parse_timestamp("2026-03-02T00:00:00Z"));
   world::WorldService worlds(**store, clock);
