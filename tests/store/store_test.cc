@@ -133,9 +133,9 @@ TEST_F(StoreTest, ABatchIsAllOrNothingAndFillsKeepEveryCharacter) {
   auto s = open();
   ASSERT_TRUE(s->insert_world(make_world("w"), audit_of(make_world("w"))));
   const TimePoint t0{Duration(1'700'000'000'000'000)};
-  ASSERT_TRUE(s->insert_strategy(Strategy{.id = "s", .world_id = "w", .state_since = t0,
-                                          .spec = "{}", .created_at = t0},
-                                 audit_of(make_world("w"), "SUBMIT")));
+  ASSERT_TRUE(s->insert_strategy(
+      Strategy{.id = "s", .world_id = "w", .state_since = t0, .spec = "{}", .created_at = t0},
+      audit_of(make_world("w"), "SUBMIT")));
   // The same time twice in one batch with two equities: refused, nothing kept.
   const std::vector<PerformancePoint> torn{{t0, 1.0}, {t0 + Duration(1), 2.0}, {t0, 1.5}};
   auto r = s->append_performance("s", torn, {});
@@ -153,7 +153,8 @@ TEST_F(StoreTest, ABatchIsAllOrNothingAndFillsKeepEveryCharacter) {
   EXPECT_EQ(*s->load_fills("s", TimePoint::min()), fills);  // in order, every byte
   // A bad fill fails the batch, points included.
   const std::vector<PerformancePoint> more{{t0 + Duration(5), 3.0}};
-  const std::vector<FillRecord> bad{{.ts = t0, .symbol = "x", .side = "hold", .qty = 1, .price = 1}};
+  const std::vector<FillRecord> bad{
+      {.ts = t0, .symbol = "x", .side = "hold", .qty = 1, .price = 1}};
   EXPECT_FALSE(s->append_performance("s", more, bad));
   EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 1u);
   EXPECT_EQ(s->load_fills("s", TimePoint::min())->size(), 2u);

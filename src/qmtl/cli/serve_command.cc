@@ -172,7 +172,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
       {.tokens = *tokens ? &**tokens : nullptr,
        .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count(),
        .simulated_clock_speed = o.demo ? o.clock_speed : 0,
-       .redis = redis.get()});
+       .redis = redis.get(),
+       .shared_store = (*store)->shared()});
   // Several servers may share a PostgreSQL database: hear the changes the
   // others commit (null for SQLite, which serves one server per file).
   auto listener = store::listen_for_changes(
@@ -252,7 +253,7 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   // leads.
   std::function<bool()> leads;
   if (shared_db) {
-    leads = [s = sched.get()] { return s != nullptr && s->leading(); };
+    leads = [flag = sched ? sched->leading_flag() : nullptr] { return flag && *flag; };
     if (api.alerts() != nullptr) api.alerts()->set_sender(leads);
   }
   // The execution manager validates submitted strategies and runs the others.

@@ -74,6 +74,7 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
                                         : "another server leads the scheduler; standing by"});
       }
       leading_ = *lead;
+      *leading_flag_ = *lead;
       // A new leader looks at every world's last apply again.
       checked_.clear();
     }
@@ -107,11 +108,6 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
     if (*o) out.push_back(std::move(**o));
   }
   return out;
-}
-
-bool Scheduler::leading() const {
-  std::lock_guard lock(mu_);
-  return leading_.value_or(false);
 }
 
 Result<std::optional<TimePoint>> Scheduler::next_due() {

@@ -23,10 +23,12 @@
 // makes one evaluation per world at a time, including manual ones.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -98,7 +100,10 @@ class Scheduler {
 
   // Whether the last tick found this server leading (false before the first).
   // Thread-safe.
-  bool leading() const;
+  bool leading() const { return *leading_flag_; }
+  // The same, as a flag that outlives the scheduler (for threads that may ask
+  // after it is gone, e.g. an alert sender during shutdown).
+  std::shared_ptr<const std::atomic<bool>> leading_flag() const { return leading_flag_; }
 
   // The earliest next run over all scheduled worlds, if any (to sleep until).
   Result<std::optional<TimePoint>> next_due();
@@ -111,6 +116,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::set<std::string, std::less<>> checked_;  // worlds whose last apply was checked
   std::optional<bool> leading_;                 // none before the first pass
+  std::shared_ptr<std::atomic<bool>> leading_flag_ = std::make_shared<std::atomic<bool>>(false);
   // By world: the policy version last seen and its schedule (none: QMTL form).
   std::map<std::string, std::pair<int64_t, std::optional<Schedule>>, std::less<>> schedules_;
 };

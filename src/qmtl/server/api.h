@@ -48,6 +48,12 @@ struct ApiOptions {
   // A shared activation cache in Redis behind the Api's own (redis_cache.h);
   // null: none. Must outlive the Api.
   RedisActivationCache* redis = nullptr;
+  // Other servers share the database (Store::shared). The Api's own cache of
+  // activation sets is then off: it would serve a gate another server closed
+  // until the change feed says so, milliseconds after that close was
+  // acknowledged. Reads go to Redis, which every server updates before it
+  // acknowledges a change, or to the database.
+  bool shared_store = false;
   // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
   bool alerts = true;
   AlertDispatcher::Options alert_options;

@@ -428,6 +428,7 @@ ApiResponse Api::activation_response(const ApiRequest& req, const CachedActivati
 }
 
 std::optional<ApiResponse> Api::cached_activation(const ApiRequest& req, const std::string& world) {
+  if (options_.shared_store) return std::nullopt;
   std::lock_guard lock(cache_mu_);
   if (!cache_trusted_) return std::nullopt;
   auto it = activation_cache_.find(world);
@@ -450,7 +451,9 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
     std::lock_guard lock(cache_mu_);
     // A change committed since the read would have bumped the generation: the
     // copy is stale and must not be cached.
-    if (generation == generation_ && cache_trusted_) activation_cache_[id] = c;
+    if (generation == generation_ && cache_trusted_ && !options_.shared_store) {
+      activation_cache_[id] = c;
+    }
   };
   std::optional<RedisActivationCache::Ticket> ticket;
   if (trusted && options_.redis != nullptr) {

@@ -176,10 +176,14 @@ void RedisActivationCache::put(std::string_view world, const Ticket& ticket, con
 
 void RedisActivationCache::changed() {
   std::lock_guard lock(mu_);
-  if (ctx_ == nullptr) return;  // the next connection bumps it first
-  if (is_error(command(ctx_, {"INCR", prefix_ + "gen"}))) {
-    drop(ctx_ != nullptr && ctx_->err != 0 ? ctx_->errstr : "INCR failed");
-  }
+  if (ctx_ != nullptr && !is_error(command(ctx_, {"INCR", prefix_ + "gen"}))) return;
+  // The connection is gone (Redis restarted, say) or was: a change must not
+  // wait for the next read to bump the generation, or another server that
+  // reconnected first would serve what it cached before the change. A new
+  // connection bumps it; try one now, whatever the retry pacing says.
+  if (ctx_ != nullptr) drop(ctx_->err != 0 ? ctx_->errstr : "INCR failed");
+  retry_after_ = {};
+  (void)ensure_connected();
 }
 
 bool RedisActivationCache::connected() const {

@@ -13,9 +13,10 @@
 // Redis down, slow, flushed or restarted is never an error for the caller:
 // the read goes to the database, the cache is skipped for 500 ms, and a new
 // connection bumps the generation before it is used (a Redis restored from an
-// old snapshot holds entries of an old generation). A server that cannot bump
-// the generation after a change drops its connection, so it bumps it first
-// thing when it reconnects.
+// old snapshot holds entries of an old generation). A server whose connection
+// fails when it bumps after a change reconnects at once (which bumps). Only a
+// server that cannot reach a Redis that others can leaves a window: theirs
+// close when they hear the change from the database's change feed.
 //
 // Thread safety: all methods are thread-safe (one connection, a mutex).
 #pragma once

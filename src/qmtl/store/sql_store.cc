@@ -711,9 +711,8 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
       return r;
     }
     const auto distinct = static_cast<int64_t>(std::distance(
-        sorted.begin(), std::unique(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) {
-          return x.ts == y.ts;
-        })));
+        sorted.begin(), std::unique(sorted.begin(), sorted.end(),
+                                    [](const auto& x, const auto& y) { return x.ts == y.ts; })));
     if (db_.changes() < distinct) {
       auto st = prepared(db_,
                          "SELECT i.ts_us, p.equity, i.equity FROM unnest(?2::bigint[], "
@@ -740,8 +739,7 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
         db_,
         "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee) SELECT ?1, * FROM "
         "unnest(?2::bigint[], ?3::text[], ?4::text[], ?5::float8[], ?6::float8[], ?7::float8[])",
-        strategy_id,
-        col([](std::string& o, const FillRecord& f) {
+        strategy_id, col([](std::string& o, const FillRecord& f) {
           fmt::format_to(std::back_inserter(o), "{}", to_us(f.ts));
         }),
         col([](std::string& o, const FillRecord& f) { append_quoted(o, f.symbol); }),

@@ -98,6 +98,7 @@ class SqlStore final : public Store {
   Result<void> insert_audit(const AuditRecord& audit) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
+  bool shared() const override { return db_.dialect() == SqlDialect::kPostgres; }
   Result<bool> claim_apply(std::string_view world_id) override;
   void release_apply(std::string_view world_id) override;
   Result<bool> lead_scheduler() override;

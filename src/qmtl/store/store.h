@@ -343,6 +343,10 @@ class Store {
   // commit order, so records with a greater seq are newer than this read.
   virtual Result<int64_t> last_audit_seq(std::string_view world_id) = 0;
 
+  // Whether several servers may share this database (PostgreSQL): then what
+  // one server caches another may change.
+  virtual bool shared() const = 0;
+
   // Several servers on one database (PostgreSQL replicas) coordinate here.
   // SQLite serves one server per file: there every claim succeeds at once.
   //
