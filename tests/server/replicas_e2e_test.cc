@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -173,7 +174,10 @@ TEST_F(ReplicasTest, AChangeOnOneReplicaReachesEventStreamsAndReadsOnTheOthers) 
   EXPECT_FALSE(entries[0].at("active").as_bool());
 }
 
-class KilledMidApply : public ReplicasTest, public ::testing::WithParamInterface<std::string> {
+// (phase where the applying server stops, whether it is the scheduler leader)
+using MidApply = std::tuple<std::string, bool>;
+
+class KilledMidApply : public ReplicasTest, public ::testing::WithParamInterface<MidApply> {
  protected:
   // A world where `up` is promoted and `down` demoted by run w-1.
   std::string evaluated_world() {
@@ -212,27 +216,42 @@ class KilledMidApply : public ReplicasTest, public ::testing::WithParamInterface
 };
 
 TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
+  const auto& [at, leads] = GetParam();
   const std::string run = evaluated_world();
   ASSERT_FALSE(run.empty());
-  start("a");
-  start("b");
-  // A server applying run w-1 stops in the middle (SIGSTOP: alive, holding
-  // its claim on the apply).
-  testing::ChildProcess applier({APPLY_CRASH_HELPER, url_, "w", run, "pause-" + GetParam()},
-                                dir_.file("applier.log"));
-  const auto paused =
-      GetParam() == "frozen" ? store::ApplyPhase::kFrozen : store::ApplyPhase::kSwitched;
-  for (int i = 0; i < 200 && phase(run) != paused; ++i)
+  // Not the leader: an apply asked of one replica over the API; the other
+  // replicas run, one of them leads.
+  if (!leads) {
+    start("a");
+    start("b");
+  }
+  // The applying server stops in the middle (SIGSTOP: alive, its database
+  // session holding its claim on the apply, and the leadership if it leads).
+  std::vector<std::string> argv{APPLY_CRASH_HELPER, url_, "w", run, "pause-" + at};
+  if (leads) argv.push_back("lead");
+  testing::ChildProcess applier(argv, dir_.file("applier.log"));
+  const auto paused = at == "frozen" ? store::ApplyPhase::kFrozen : store::ApplyPhase::kSwitched;
+  for (int i = 0; i < 200 && phase(run) != paused; ++i) {
     std::this_thread::sleep_for(milliseconds(25));
-  ASSERT_EQ(phase(run), paused);
+  }
+  ASSERT_EQ(phase(run), paused) << slurp(dir_.file("applier.log"));
+  if (leads) {
+    start("a");
+    start("b");
+  }
   // The replicas leave a live server's apply alone, however long it takes.
   std::this_thread::sleep_for(milliseconds(1000));
   ASSERT_EQ(phase(run), paused) << "a replica recovered an apply its owner was still making";
-  // Now it dies. The leader recovers the apply within a pass or two.
+  if (leads) {
+    for (const auto& log : logs_) {
+      EXPECT_NE(slurp(log).find("another server leads the scheduler"), std::string::npos) << log;
+    }
+  }
+  // Now it dies. The leader (a new one, if the dead server led) recovers the
+  // apply within a pass or two.
   ASSERT_EQ(applier.stop(SIGKILL, seconds(5)), 128 + 9);
   const auto killed = std::chrono::steady_clock::now();
-  const auto done =
-      GetParam() == "frozen" ? store::ApplyPhase::kRolledBack : store::ApplyPhase::kDone;
+  const auto done = at == "frozen" ? store::ApplyPhase::kRolledBack : store::ApplyPhase::kDone;
   while (phase(run) != done && std::chrono::steady_clock::now() - killed < seconds(10)) {
     std::this_thread::sleep_for(milliseconds(10));
   }
@@ -242,10 +261,16 @@ TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
             << " ms after its server was killed\n";
   EXPECT_LT(took, milliseconds(2000))
       << "recovered after " << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+  if (leads) {
+    size_t took_over = 0;
+    for (const auto& log : logs_) {
+      if (slurp(log).find("now leads the scheduler") != std::string::npos) ++took_over;
+    }
+    EXPECT_EQ(took_over, 1u) << "exactly one replica takes the leadership over";
+  }
   auto audit = get(*replicas_[0], "/worlds/w/audit").at("records").as_array();
   const auto& last = audit.back();
-  EXPECT_EQ(last.at("event").as_string(),
-            GetParam() == "frozen" ? "APPLY_ROLLED_BACK" : "APPLY_COMPLETED");
+  EXPECT_EQ(last.at("event").as_string(), at == "frozen" ? "APPLY_ROLLED_BACK" : "APPLY_COMPLETED");
   EXPECT_EQ(last.at("actor").as_string(), "scheduler");
   // No gate is left frozen, and each is open exactly when its strategy is Live.
   auto store = store::open_store(url_);
@@ -253,8 +278,7 @@ TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
   const auto strategies = (*store)->list_strategies("w");  // held: a range-for over *f() dangles
   ASSERT_TRUE(strategies);
   for (const auto& s : *strategies) states[s.id] = s.state;
-  EXPECT_EQ(states.at("up"),
-            GetParam() == "frozen" ? StrategyState::kDryRun : StrategyState::kLive);
+  EXPECT_EQ(states.at("up"), at == "frozen" ? StrategyState::kDryRun : StrategyState::kLive);
   const auto gates = (*store)->list_activations("w");
   ASSERT_TRUE(gates);
   for (const auto& a : *gates) {
@@ -263,7 +287,13 @@ TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Phases, KilledMidApply, ::testing::Values("frozen", "switched"));
+INSTANTIATE_TEST_SUITE_P(Phases, KilledMidApply,
+                         ::testing::Combine(::testing::Values("frozen", "switched"),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<MidApply>& p) {
+                           return std::get<0>(p.param) +
+                                  (std::get<1>(p.param) ? "_Leader" : "_NotLeader");
+                         });
 
 // Two replicas with a shared Redis activation cache; Redis is killed,
 // restarted empty, and restarted from a snapshot older than the last change.

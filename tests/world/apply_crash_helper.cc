@@ -2,7 +2,9 @@
 // itself with SIGKILL at the given point, like a power cut.
 //   apply_crash_helper DB_URL WORLD RUN frozen|switched|done|in-transaction
 // With PHASE pause-frozen or pause-switched it stops itself (SIGSTOP) there
-// instead, holding its claim on the apply, for the test to kill later.
+// instead, holding its claim on the apply, for the test to kill later; with
+// `lead` it first takes the scheduler leadership, as the leader applying a
+// scheduled run holds it.
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,11 +15,12 @@
 #include "qmtl/world/world_service.h"
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: apply_crash_helper DB_URL WORLD RUN PHASE\n");
+  if (argc != 5 && !(argc == 6 && std::string(argv[5]) == "lead")) {
+    std::fprintf(stderr, "usage: apply_crash_helper DB_URL WORLD RUN PHASE [lead]\n");
     return 2;
   }
   const std::string db = argv[1], world = argv[2], run = argv[3], at = argv[4];
+  const bool lead = argc == 6;
   if (at == "in-transaction") {
     // Half of a write: state changed and audited, never committed.
     auto opened = qmtl::store::open_sql_db(db);
@@ -35,6 +38,15 @@ int main(int argc, char** argv) {
   if (!store) return 3;
   qmtl::SystemClock clock;
   qmtl::world::WorldService svc(**store, clock);
+  // As the scheduler leader would: take the leadership first (and hold it
+  // while paused, so replicas started now stand by).
+  if (lead) {
+    auto l = svc.lead_scheduler();
+    if (!l || !*l) {
+      std::fprintf(stderr, "could not take the scheduler leadership\n");
+      return 4;
+    }
+  }
   qmtl::world::WorldService::ApplyHooks hooks{.after_phase = [&](std::string_view phase) {
     if (phase == at) ::kill(::getpid(), SIGKILL);
     if ("pause-" + std::string(phase) == at) ::kill(::getpid(), SIGSTOP);
