@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -122,15 +123,21 @@ TEST_F(ReplicasTest, ThreeReplicasEvaluateEachDueTimeOnceAcrossAFailover) {
   ASSERT_TRUE(store) << store.error().message;
   auto runs = (*store)->list_evaluation_runs("w", 100);
   ASSERT_TRUE(runs);
-  // Ten due times (t0 .. t0+9s), ten runs: one in each second, none twice.
-  ASSERT_EQ(runs->size(), 10u);
-  std::set<int64_t> seconds_seen;
+  ASSERT_FALSE(runs->empty());
+  // Each second is one due time: one run in each, none twice, and all of the
+  // ten from t0 to t0+9s there. (Under load t0 as read may already be the
+  // second due time; a run before it is counted in its own second.)
+  std::map<int64_t, int> per_second;
   for (const auto& r : *runs) {
-    const auto since = std::chrono::duration_cast<milliseconds>(r.started_at - *t0).count();
-    EXPECT_GE(since, 0) << r.id;
-    seconds_seen.insert(since / 1000);
+    const auto ms = std::chrono::duration_cast<milliseconds>(r.started_at - *t0).count();
+    ++per_second[ms >= 0 ? ms / 1000 : (ms - 999) / 1000];
   }
-  EXPECT_EQ(seconds_seen, (std::set<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  for (const auto& [second, n] : per_second) {
+    EXPECT_EQ(n, 1) << n << " runs in second " << second << " after t0";
+  }
+  for (int64_t k = 0; k < 10; ++k) EXPECT_EQ(per_second.count(k), 1u) << "no run in second " << k;
+  EXPECT_EQ(per_second.rbegin()->first, 9) << "a run after t0+9s";
+  std::cout << runs->size() << " runs, " << per_second.size() << " distinct seconds\n";
   size_t took_over = 0;
   for (size_t k = 0; k < logs_.size(); ++k) {
     if (k != lead && slurp(logs_[k]).find("now leads the scheduler") != std::string::npos) {
@@ -262,9 +269,13 @@ TEST_P(KilledMidApply, AnotherReplicaFinishesOrRollsBackAndTheAuditSaysSo) {
   EXPECT_LT(took, milliseconds(2000))
       << "recovered after " << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
   if (leads) {
+    // The scheduler logs its pass after the pass, so after the recovery.
     size_t took_over = 0;
-    for (const auto& log : logs_) {
-      if (slurp(log).find("now leads the scheduler") != std::string::npos) ++took_over;
+    for (int i = 0; i < 100 && took_over == 0; ++i) {
+      if (i > 0) std::this_thread::sleep_for(milliseconds(20));
+      for (const auto& log : logs_) {
+        if (slurp(log).find("now leads the scheduler") != std::string::npos) ++took_over;
+      }
     }
     EXPECT_EQ(took_over, 1u) << "exactly one replica takes the leadership over";
   }
@@ -396,6 +407,22 @@ TEST_F(RedisCacheTest, RedisLostRestartedOrRolledBackNeverServesAStaleOpenGate) 
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_TRUE(cached_in_redis()) << "the cache is rebuilt after Redis restarts";
+
+  // Flushed under the servers: nothing is lost, the cache fills again, and a
+  // close after the flush is served closed everywhere.
+  EXPECT_TRUE(active(b));
+  ASSERT_EQ(redis_cli({"FLUSHALL"}), "OK\n");
+  EXPECT_TRUE(active(b));
+  EXPECT_TRUE(active(a));
+  set(a, false);
+  EXPECT_FALSE(active(b));
+  EXPECT_FALSE(active(a));
+  set(a, true);
+  for (int i = 0; i < 40 && !cached_in_redis(); ++i) {
+    (void)active(b);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(cached_in_redis()) << "the cache is rebuilt after a flush";
 
   // A snapshot taken while the gate was open, restored after it was closed:
   // its entry is of an old generation and never served.

@@ -17,7 +17,7 @@ constexpr int kEntryTtlMs = 60'000;
 
 // Stores `entry` only while the generation is the one the reader saw.
 constexpr std::string_view kPutScript =
-    "if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then "
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 end return 0";
 
 struct ReplyDeleter {
@@ -96,6 +96,10 @@ Result<std::unique_ptr<RedisActivationCache>> RedisActivationCache::open(std::st
   return cache;
 }
 
+std::string RedisActivationCache::new_generation() {
+  return fmt::format("{:016x}{:016x}", rng_(), ++bumps_);
+}
+
 RedisActivationCache::~RedisActivationCache() {
   if (ctx_ != nullptr) redisFree(ctx_);
 }
@@ -130,7 +134,7 @@ bool RedisActivationCache::ensure_connected() {
   }
   // Whatever this Redis holds may predate changes this server did not see it
   // hear (a restart from a snapshot, a failed bump): void it all first.
-  if (is_error(command(ctx_, {"INCR", prefix_ + "gen"}))) {
+  if (is_error(command(ctx_, {"SET", prefix_ + "gen", new_generation()}))) {
     drop("cannot bump the generation");
     return false;
   }
@@ -149,8 +153,15 @@ std::optional<RedisActivationCache::Entry> RedisActivationCache::get(
     drop(ctx_ != nullptr && ctx_->err != 0 ? ctx_->errstr : "unexpected MGET answer");
     return std::nullopt;
   }
-  std::string gen = text_of(r->element[0]);
-  if (gen.empty()) gen.push_back('0');  // no generation yet (`gen = "0"` trips GCC 12's -Wrestrict)
+  const std::string gen = text_of(r->element[0]);
+  if (gen.empty()) {
+    // Flushed since this connection set one: set a new one (if no other
+    // server has) and cache nothing under the old.
+    if (is_error(command(ctx_, {"SET", prefix_ + "gen", new_generation(), "NX"}))) {
+      drop("cannot set the generation");
+    }
+    return std::nullopt;
+  }
   ticket = Ticket{gen};
   // "<generation>\n<etag>\n<body>"
   const redisReply* e = r->element[1];
@@ -176,12 +187,14 @@ void RedisActivationCache::put(std::string_view world, const Ticket& ticket, con
 
 void RedisActivationCache::changed() {
   std::lock_guard lock(mu_);
-  if (ctx_ != nullptr && !is_error(command(ctx_, {"INCR", prefix_ + "gen"}))) return;
+  if (ctx_ != nullptr && !is_error(command(ctx_, {"SET", prefix_ + "gen", new_generation()}))) {
+    return;
+  }
   // The connection is gone (Redis restarted, say) or was: a change must not
   // wait for the next read to bump the generation, or another server that
   // reconnected first would serve what it cached before the change. A new
   // connection bumps it; try one now, whatever the retry pacing says.
-  if (ctx_ != nullptr) drop(ctx_->err != 0 ? ctx_->errstr : "INCR failed");
+  if (ctx_ != nullptr) drop(ctx_->err != 0 ? ctx_->errstr : "cannot bump the generation");
   retry_after_ = {};
   (void)ensure_connected();
 }

@@ -3,8 +3,9 @@
 //
 // Reads that miss the server's own memory ask Redis; what Redis misses comes
 // from the database and is written back. Writes always go to the database
-// first; every committed change then bumps a generation counter in Redis,
-// which voids every entry cached under an older generation. An entry is only
+// first; every committed change then replaces a generation token in Redis,
+// which voids every entry cached under another. Tokens are random, never
+// reused: a flush or a restored snapshot cannot bring an old one back. An entry is only
 // written if the generation is still the one read before the database was, so
 // a read that raced a change cannot store what it read. Together: once a
 // change is acknowledged to its caller, no server serves the gates from
@@ -25,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -75,6 +77,8 @@ class RedisActivationCache {
         prefix_(std::move(prefix)) {}
   // Callers hold mu_. True when ctx_ is usable.
   bool ensure_connected();
+  // A generation token no server has used before. Callers hold mu_.
+  std::string new_generation();
   void drop(std::string_view why);
 
   const std::string host_;
@@ -86,6 +90,8 @@ class RedisActivationCache {
   redisContext* ctx_ = nullptr;
   std::chrono::steady_clock::time_point retry_after_{};
   bool warned_ = false;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uint64_t bumps_ = 0;
 };
 
 }  // namespace qmtl::server
