@@ -35,11 +35,25 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(db) << db.error().message;
     return db ? std::move(*db) : nullptr;
   }
+  // A store with world "w" and its strategy "s", submitted at t0_.
+  std::unique_ptr<Store> open_with_strategy() {
+    auto s = open();
+    if (!s || !s->insert_world(make_world("w"), audit_of(make_world("w"))) ||
+        !s->insert_strategy(
+            Strategy{
+                .id = "s", .world_id = "w", .state_since = t0_, .spec = "{}", .created_at = t0_},
+            audit_of(make_world("w"), "SUBMIT"))) {
+      ADD_FAILURE() << "cannot set up world w with strategy s";
+      return nullptr;
+    }
+    return s;
+  }
   size_t migrations() const {
     return testing::on_postgres() ? postgres_migrations().size() : sqlite_migrations().size();
   }
   testing::TempDir dir_;
   const std::string url_ = testing::fresh_store_url(dir_, "qmtl.db");
+  const TimePoint t0_{Duration(1'700'000'000'000'000)};
 };
 
 TEST_F(StoreTest, MigratesAFreshDatabaseToTheLatestVersion) {
@@ -110,12 +124,9 @@ TEST_F(StoreTest, TimestampsAndOptionalFieldsRoundTripExactly) {
 }
 
 TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {
-  auto s = open();
-  ASSERT_TRUE(s->insert_world(make_world("w"), audit_of(make_world("w"))));
-  const TimePoint t0{Duration(1'700'000'000'000'000)};
-  ASSERT_TRUE(s->insert_strategy(
-      Strategy{.id = "s", .world_id = "w", .state_since = t0, .spec = "{}", .created_at = t0},
-      audit_of(make_world("w"), "SUBMIT")));
+  auto s = open_with_strategy();
+  ASSERT_TRUE(s);
+  const TimePoint t0 = t0_;
   const std::vector<PerformancePoint> pts{
       {t0, 0.1 + 0.2}, {t0 + Duration(1), 1e-300}, {t0 + Duration(2), 123456789.123456789}};
   ASSERT_TRUE(s->append_performance("s", pts, {}));
@@ -130,12 +141,9 @@ TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {
 }
 
 TEST_F(StoreTest, ABatchIsAllOrNothingAndFillsKeepEveryCharacter) {
-  auto s = open();
-  ASSERT_TRUE(s->insert_world(make_world("w"), audit_of(make_world("w"))));
-  const TimePoint t0{Duration(1'700'000'000'000'000)};
-  ASSERT_TRUE(s->insert_strategy(
-      Strategy{.id = "s", .world_id = "w", .state_since = t0, .spec = "{}", .created_at = t0},
-      audit_of(make_world("w"), "SUBMIT")));
+  auto s = open_with_strategy();
+  ASSERT_TRUE(s);
+  const TimePoint t0 = t0_;
   // The same time twice in one batch with two equities: refused, nothing kept.
   const std::vector<PerformancePoint> torn{{t0, 1.0}, {t0 + Duration(1), 2.0}, {t0, 1.5}};
   auto r = s->append_performance("s", torn, {});
