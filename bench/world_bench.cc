@@ -34,9 +34,8 @@ struct Db {
       // pg may carry options already (e.g. synchronous_commit).
       const std::string base(pg);
       const auto opt = base.find("options=");
-      url = opt == std::string::npos
-                ? fmt::format("{}?options=-c%20search_path%3D{}", base, schema)
-                : fmt::format("{}%20-c%20search_path%3D{}", base, schema);
+      url = opt == std::string::npos ? fmt::format("{}?options=-c%20search_path%3D{}", base, schema)
+                                     : fmt::format("{}%20-c%20search_path%3D{}", base, schema);
     }
     auto s = store::open_store(url);
     if (!s) {
