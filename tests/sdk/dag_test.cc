@@ -148,6 +148,58 @@ TEST_F(DagTest, AFailingNodeStopsAndFlagsTheStrategy) {
   EXPECT_EQ(dag_.state("x"), NodeState::kCompleted);
 }
 
+// Nodes reading several inputs compute once per bucket that all of them have,
+// whichever input closes it last, and wait across a gap in one of them.
+TEST_F(DagTest, SeveralInputsComputeOncePerCommonBucket) {
+  dag_.input("bid", minutes(1), 1);
+  dag_.input("ask", minutes(1), 1);
+  dag_.compute("mid", {"bid", "ask"}, 1, [](const std::vector<WindowView>& w) {
+    return std::optional<double>((w[0][0] + w[1][0]) / 2);
+  });
+  // Reads one node twice, and an input together with a node derived from it.
+  dag_.compute("twice", {"mid", "mid"}, 1, [](const std::vector<WindowView>& w) {
+    return std::optional<double>(w[0][0] + w[1][0]);
+  });
+  dag_.compute("gap", {"bid", "mid"}, 1, [](const std::vector<WindowView>& w) {
+    return std::optional<double>(w[0][0] - w[1][0]);
+  });
+  ASSERT_TRUE(dag_.build());
+  record();
+  const auto bid = *dag_.find_input("bid");
+  const auto ask = *dag_.find_input("ask");
+  // Minute 0: both; minute 1: bid only (ask has a gap); minute 2: both.
+  ASSERT_TRUE(dag_.push(bid, t0, 10));
+  ASSERT_TRUE(dag_.push(ask, t0, 12));
+  ASSERT_TRUE(dag_.push(bid, t0 + minutes(1), 20));  // closes bid's minute 0: mid waits
+  EXPECT_TRUE(of("mid").empty());
+  EXPECT_EQ(dag_.state("mid"), NodeState::kPreWarmup);
+  ASSERT_TRUE(dag_.push(ask, t0 + minutes(2), 30));  // closes ask's minute 0: mid computes
+  ASSERT_EQ(of("mid").size(), 1u);
+  EXPECT_EQ(of("mid")[0].value, 11);
+  ASSERT_TRUE(dag_.push(bid, t0 + minutes(2), 40));  // bid's minute 1: no ask for it
+  ASSERT_EQ(of("mid").size(), 1u);
+  dag_.close_buckets();  // both close minute 2 in one call
+  const auto mid = of("mid");
+  ASSERT_EQ(mid.size(), 2u);
+  EXPECT_EQ(mid[1].ts, t0 + minutes(2));
+  EXPECT_EQ(mid[1].value, 35);
+  const auto twice = of("twice");
+  ASSERT_EQ(twice.size(), 2u);
+  EXPECT_EQ(twice[0].value, 22);
+  EXPECT_EQ(twice[1].value, 70);
+  const auto gap = of("gap");
+  ASSERT_EQ(gap.size(), 2u);
+  EXPECT_EQ(gap[0].value, -1);
+  EXPECT_EQ(gap[1].value, 5);
+  // mid, twice and gap computed minutes 0 and 2 once each.
+  EXPECT_EQ(dag_.updates(), 6u);
+  // A declaration after build() undoes it until build() runs again.
+  dag_.input("last", minutes(1), 1);
+  EXPECT_EQ(dag_.push(bid, t0 + minutes(3), 1).error().code, ErrorCode::kFailedPrecondition);
+  ASSERT_TRUE(dag_.build());
+  EXPECT_TRUE(dag_.push(bid, t0 + minutes(3), 1));
+}
+
 // The order node hears its signal through subscribe(); inputs resolved once
 // feed the same buckets as inputs named each time.
 TEST(DagHandles, SubscribersAndInputIds) {

@@ -50,6 +50,7 @@ Result<void> PaperBroker::cancel(std::string_view order_id) {
 }
 
 std::vector<Fill> PaperBroker::take_fills() {
+  if (fills_.empty()) return {};
   std::vector<Fill> out;
   out.swap(fills_);
   return out;
@@ -82,6 +83,14 @@ void book_fill(Account& account, const Fill& f) {
 
 Result<void> PaperBroker::on_bar(const Bar& bar) {
   if (auto r = validate_bar(bar); !r) return r;
+  if (!open_.empty()) fill_open_orders(bar);
+  if (auto it = account_.positions.find(bar.symbol); it != account_.positions.end()) {
+    it->second.last_price = bar.close;
+  }
+  return {};
+}
+
+void PaperBroker::fill_open_orders(const Bar& bar) {
   for (auto& o : open_) {
     const Order& ord = o.order;
     if (ord.symbol != bar.symbol || !(ord.ts < bar.ts)) continue;
@@ -128,10 +137,6 @@ Result<void> PaperBroker::on_bar(const Bar& bar) {
     o.remaining -= qty;
   }
   std::erase_if(open_, [](const Open& o) { return o.remaining <= kEpsilon; });
-  if (auto it = account_.positions.find(bar.symbol); it != account_.positions.end()) {
-    it->second.last_price = bar.close;
-  }
-  return {};
 }
 
 }  // namespace qmtl::broker

@@ -50,6 +50,8 @@ class PaperBroker final : public Broker {
     bool triggered = false;  // a stop order that has become a market order
   };
   void book(const Fill& f);
+  // Fills what `bar` can fill of the open orders; drops those done.
+  void fill_open_orders(const Bar& bar);
 
   BrokerageModel model_;
   Account account_;

@@ -94,9 +94,15 @@ Result<IndicatorKind> parse_indicator(std::string_view name) {
 
 double WindowView::operator[](size_t k) const {
   const size_t cap = values_->size();
-  return (*values_)[(head_ + cap - (k % cap)) % cap];
+  if (k >= cap) k %= cap;  // outside the contract (k < size()); wraps as before
+  return (*values_)[head_ >= k ? head_ - k : head_ + cap - k];
 }
 
+// Evaluation is a sweep, not a recursion: when inputs close buckets, the
+// derived nodes below them are visited once each in topological order, and a
+// node computes when all its inputs hold the same latest bucket and it has not
+// computed that bucket yet. A node with several inputs thus computes once per
+// bucket however many of its inputs closed it, with no per-input bookkeeping.
 struct Dag::Impl {
   enum class Kind { kInput, kIndicator, kCompute };
   struct Node {
@@ -104,24 +110,38 @@ struct Dag::Impl {
     std::string name;
     std::vector<std::string> input_names;
     std::vector<size_t> inputs;
-    std::vector<size_t> dependents;
+    // Derived nodes, from build(): the first and second inputs (the vector of
+    // nodes does not move after build()).
+    const Node* first = nullptr;
+    const Node* second = nullptr;
     Duration interval{0};
     size_t period = 1;
     IndicatorKind indicator_kind = IndicatorKind::kReturns;
-    std::optional<AnyIndicator> indicator;
+    AnyIndicator indicator;  // indicators only, from build()
     ComputeFn fn;
     NodeState state = NodeState::kInitialized;
-    // Emitted values, newest at hist_head, for the windows of compute dependents.
+    // The latest output (valid once `emitted`).
+    bool emitted = false;
+    TimePoint last_ts{};
+    double last_value = 0;
+    // Derived nodes: the bucket computed last, so each bucket computes once.
+    bool computed = false;
+    TimePoint computed_ts{};
+    // Emitted values, newest at hist_head, for the windows of compute dependents
+    // (kept only when a compute node reads this one).
+    bool keeps_history = false;
     std::vector<double> hist = std::vector<double>(1);
     size_t hist_head = 0, hist_size = 0;
-    std::optional<std::pair<TimePoint, double>> last;
     // Inputs only: the open bucket.
     std::optional<TimePoint> open_bucket;
     std::optional<TimePoint> last_closed;
     double open_value = 0;
     size_t closed_buckets = 0;
-    // Several inputs: the bucket each has emitted last.
-    std::vector<std::optional<TimePoint>> seen;
+    // Inputs only: the derived nodes that read this input, directly or not, in
+    // topological order.
+    std::vector<Node*> downstream;
+    // Compute nodes: the windows handed to `fn`, reused from call to call.
+    std::vector<WindowView> windows;
     // Subscribers to this node's outputs (the order node, observers).
     std::vector<std::function<void(TimePoint, double)>> sinks;
   };
@@ -129,6 +149,7 @@ struct Dag::Impl {
   std::vector<Node> nodes;
   std::map<std::string, size_t, std::less<>> by_name;
   std::vector<size_t> input_ids;  // after build(), for close_buckets
+  std::vector<Node*> derived;     // after build(): every non-input node, in topological order
   bool built = false;
   std::optional<Error> failure;
   std::function<void(std::string_view, TimePoint, double)> on_output;
@@ -142,78 +163,102 @@ struct Dag::Impl {
     }
   }
 
-  void emit(size_t i, TimePoint ts, double v) {
-    Node& n = nodes[i];
+  void emit(Node& n, TimePoint ts, double v) {
     n.state = NodeState::kActive;
-    n.last = {ts, v};
-    // No modulo: a division per emitted value is measurable in a backtest.
-    if (++n.hist_head == n.hist.size()) n.hist_head = 0;
-    n.hist[n.hist_head] = v;
-    n.hist_size = std::min(n.hist_size + 1, n.hist.size());
+    n.emitted = true;
+    n.last_ts = ts;
+    n.last_value = v;
+    if (n.keeps_history) {
+      // No modulo: a division per emitted value is measurable in a backtest.
+      if (++n.hist_head == n.hist.size()) n.hist_head = 0;
+      n.hist[n.hist_head] = v;
+      n.hist_size = std::min(n.hist_size + 1, n.hist.size());
+    }
     if (on_output) on_output(n.name, ts, v);
     for (const auto& sink : n.sinks) sink(ts, v);
-    for (size_t d : n.dependents) receive(d, i, ts);
   }
 
-  void receive(size_t i, size_t from, TimePoint ts) {
-    Node& n = nodes[i];
+  void sweep(const std::vector<Node*>& order) {
+    for (Node* n : order) step(*n);
+  }
+
+  // Computes `n` if its inputs hold a bucket it has not computed yet.
+  void step(Node& n) {
     if (n.state == NodeState::kError) return;
-    if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
-    // A node with one input computes on each of its values; one with several
-    // waits until every input has this bucket.
+    const Node& first = *n.first;
+    const TimePoint ts = first.last_ts;
+    bool ready = first.emitted;
     if (n.inputs.size() > 1) {
-      for (size_t k = 0; k < n.inputs.size(); ++k) {
-        if (n.inputs[k] == from) n.seen[k] = ts;
+      bool any = ready;
+      for (size_t k = 1; k < n.inputs.size(); ++k) {
+        const Node& src = nodes[n.inputs[k]];
+        any |= src.emitted;
+        ready &= src.emitted && src.last_ts == ts;
       }
-      for (const auto& s : n.seen) {
-        if (s != ts) return;
-      }
+      if (any && n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
+    } else if (ready && n.state == NodeState::kInitialized) {
+      n.state = NodeState::kPreWarmup;
     }
+    if (!ready || (n.computed && n.computed_ts >= ts)) return;
+    n.computed = true;
+    n.computed_ts = ts;
     ++updates;
     std::optional<double> out;
     if (n.kind == Kind::kIndicator) {
       // Every indicator reads its first input; only the crossover reads a second.
-      const double x = nodes[n.inputs[0]].last->second;
+      const double x = first.last_value;
       out = std::visit(
           [&](auto& ind) -> std::optional<double> {
             if constexpr (std::is_same_v<std::decay_t<decltype(ind)>, Crossover>) {
-              return ind.update(x, nodes[n.inputs[1]].last->second);
+              return ind.update(x, n.second->last_value);
             } else {
               return ind.update(x);
             }
           },
-          *n.indicator);
+          n.indicator);
     } else {
-      std::vector<WindowView> windows;
-      windows.reserve(n.inputs.size());
-      for (size_t in : n.inputs) {
-        const Node& src = nodes[in];
-        if (src.hist_size < n.period) return;  // still warming up
-        windows.emplace_back(&src.hist, src.hist_head, n.period);
-      }
-      try {
-        out = n.fn(windows);
-      } catch (const std::exception& e) {
-        fail(n, fmt::format("its function threw: {}", e.what()));
-        return;
-      }
+      out = call_fn(n);
     }
     if (!out) return;
     if (!std::isfinite(*out)) {
-      fail(n, fmt::format("computed {} for {}", *out, format_timestamp(ts)));
+      fail_non_finite(n, *out, ts);
       return;
     }
-    emit(i, ts, *out);
+    emit(n, ts, *out);
   }
 
-  void close_bucket(size_t i) {
+  // A compute node's function over windows of its inputs; nullopt while an
+  // input has fewer than `period` values or when the function fails (which
+  // fails the node). Out of line: it keeps the indicators' path short.
+  [[gnu::noinline]] std::optional<double> call_fn(Node& n) {
+    n.windows.clear();
+    for (size_t in : n.inputs) {
+      const Node& src = nodes[in];
+      if (src.hist_size < n.period) return std::nullopt;  // still warming up
+      n.windows.emplace_back(&src.hist, src.hist_head, n.period);
+    }
+    try {
+      return n.fn(n.windows);
+    } catch (const std::exception& e) {
+      fail(n, fmt::format("its function threw: {}", e.what()));
+      return std::nullopt;
+    }
+  }
+
+  [[gnu::cold, gnu::noinline]] void fail_non_finite(Node& n, double v, TimePoint ts) {
+    fail(n, fmt::format("computed {} for {}", v, format_timestamp(ts)));
+  }
+
+  // Closes input `i`'s open bucket; true when it emitted (its window is full).
+  bool close_bucket(size_t i) {
     Node& n = nodes[i];
     const TimePoint ts = *n.open_bucket;
     n.open_bucket.reset();
     n.last_closed = ts;
     ++n.closed_buckets;
-    if (n.closed_buckets < n.period) return;  // PreWarmup: no output yet
-    emit(i, ts, n.open_value);
+    if (n.closed_buckets < n.period) return false;  // PreWarmup: no output yet
+    emit(n, ts, n.open_value);
+    return true;
   }
 };
 
@@ -226,6 +271,7 @@ void Dag::input(std::string name, Duration interval, size_t period) {
   Impl::Node n{
       .kind = Impl::Kind::kInput, .name = std::move(name), .interval = interval, .period = period};
   impl_->nodes.push_back(std::move(n));
+  impl_->built = false;  // the nodes may have moved: build() again
 }
 
 void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
@@ -236,6 +282,7 @@ void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::strin
                   .period = n,
                   .indicator_kind = kind};
   impl_->nodes.push_back(std::move(node));
+  impl_->built = false;  // the nodes may have moved: build() again
 }
 
 void Dag::compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn) {
@@ -245,10 +292,12 @@ void Dag::compute(std::string name, std::vector<std::string> inputs, size_t peri
                   .period = period,
                   .fn = std::move(fn)};
   impl_->nodes.push_back(std::move(node));
+  impl_->built = false;  // the nodes may have moved: build() again
 }
 
 Result<void> Dag::build() {
   auto& nodes = impl_->nodes;
+  impl_->built = false;
   auto bad = [](std::string msg) {
     return make_error(ErrorCode::kInvalidArgument, std::move(msg));
   };
@@ -286,7 +335,6 @@ Result<void> Dag::build() {
       }
       n.inputs.push_back(it->second);
     }
-    n.seen.assign(n.inputs.size(), std::nullopt);
   }
   // Depth-first order; a grey node met again closes a cycle.
   std::vector<int> color(nodes.size(), 0);
@@ -325,18 +373,35 @@ Result<void> Dag::build() {
     }
     if (n.kind == Impl::Kind::kIndicator) n.indicator = make_indicator(n.indicator_kind, n.period);
   }
-  for (auto& n : nodes) n.dependents.clear();
   for (size_t i : order) {
     for (size_t in : nodes[i].inputs) {
-      nodes[in].dependents.push_back(i);
-      if (nodes[i].kind == Impl::Kind::kCompute && nodes[in].hist.size() < nodes[i].period) {
-        nodes[in].hist.assign(nodes[i].period, 0.0);
-      }
+      if (nodes[i].kind != Impl::Kind::kCompute) continue;
+      nodes[in].keeps_history = true;
+      if (nodes[in].hist.size() < nodes[i].period) nodes[in].hist.assign(nodes[i].period, 0.0);
     }
   }
   impl_->input_ids.clear();
-  for (size_t i = 0; i < impl_->nodes.size(); ++i) {
-    if (impl_->nodes[i].kind == Impl::Kind::kInput) impl_->input_ids.push_back(i);
+  impl_->derived.clear();
+  for (size_t i : order) {
+    auto& n = nodes[i];
+    if (n.kind == Impl::Kind::kInput) continue;
+    n.first = &nodes[n.inputs[0]];
+    n.second = n.inputs.size() > 1 ? &nodes[n.inputs[1]] : nullptr;
+    impl_->derived.push_back(&n);
+  }
+  for (size_t j = 0; j < nodes.size(); ++j) {
+    if (nodes[j].kind != Impl::Kind::kInput) continue;
+    impl_->input_ids.push_back(j);
+    // Inputs come before their readers in `order`, so one pass marks every
+    // node that reads j, directly or through others.
+    std::vector<char> reads(nodes.size(), 0);
+    reads[j] = 1;
+    nodes[j].downstream.clear();
+    for (Impl::Node* n : impl_->derived) {
+      const auto i = static_cast<size_t>(n - nodes.data());
+      for (size_t in : n->inputs) reads[i] |= reads[in];
+      if (reads[i]) nodes[j].downstream.push_back(n);
+    }
   }
   impl_->built = true;
   return {};
@@ -396,15 +461,28 @@ Result<void> Dag::push(InputId id, TimePoint ts, double value) {
                                   format_timestamp(ts), format_timestamp(*n.open_bucket)));
   }
   if (n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
-  if (n.open_bucket && bucket > *n.open_bucket) impl_->close_bucket(id.index);
+  if (n.open_bucket && bucket > *n.open_bucket && impl_->close_bucket(id.index)) {
+    impl_->sweep(n.downstream);
+  }
   impl_->nodes[id.index].open_bucket = bucket;
   impl_->nodes[id.index].open_value = value;
   return {};
 }
 
 void Dag::close_buckets() {
+  // One sweep for all the buckets closed here: a node reading several inputs
+  // computes once, after all of them.
+  size_t emitted = 0, last = 0;
   for (size_t i : impl_->input_ids) {
-    if (impl_->nodes[i].open_bucket) impl_->close_bucket(i);
+    if (impl_->nodes[i].open_bucket && impl_->close_bucket(i)) {
+      ++emitted;
+      last = i;
+    }
+  }
+  if (emitted == 1) {
+    impl_->sweep(impl_->nodes[last].downstream);
+  } else if (emitted > 1) {
+    impl_->sweep(impl_->derived);
   }
 }
 
@@ -440,7 +518,9 @@ NodeState Dag::state(std::string_view node) const {
 std::optional<std::pair<TimePoint, double>> Dag::latest(std::string_view node) const {
   auto it = impl_->by_name.find(node);
   if (it == impl_->by_name.end()) return std::nullopt;
-  return impl_->nodes[it->second].last;
+  const auto& n = impl_->nodes[it->second];
+  if (!n.emitted) return std::nullopt;
+  return std::pair{n.last_ts, n.last_value};
 }
 
 const std::optional<Error>& Dag::failure() const { return impl_->failure; }

@@ -72,7 +72,8 @@ class Dag {
   Dag(Dag&&) noexcept;
   Dag& operator=(Dag&&) noexcept;
 
-  // Declarations; checked by build().
+  // Declarations; checked by build(). A declaration after build() undoes it:
+  // push() refuses values until build() succeeds again.
   void input(std::string name, Duration interval, size_t period);
   void indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
                  size_t n = 1);

@@ -32,15 +32,21 @@ Result<void> check_bar_inputs(const Dag& dag) {
 }
 
 BarInputs::BarInputs(const Dag& dag) {
-  const std::array<std::string_view, 5> fields{"open", "high", "low", "close", "volume"};
-  for (size_t i = 0; i < fields.size(); ++i) ids_[i] = dag.find_input(fields[i]);
+  using broker::Bar;
+  const std::array<std::pair<std::string_view, double Bar::*>, 5> fields{
+      {{"open", &Bar::open},
+       {"high", &Bar::high},
+       {"low", &Bar::low},
+       {"close", &Bar::close},
+       {"volume", &Bar::volume}}};
+  for (const auto& [name, value] : fields) {
+    if (auto id = dag.find_input(name)) fields_.push_back({value, *id});
+  }
 }
 
 Result<void> BarInputs::push(Dag& dag, const broker::Bar& bar) const {
-  const std::array<double, 5> values{bar.open, bar.high, bar.low, bar.close, bar.volume};
-  for (size_t i = 0; i < ids_.size(); ++i) {
-    if (!ids_[i]) continue;
-    if (auto r = dag.push(*ids_[i], bar.ts, values[i]); !r) return r;
+  for (const Field& f : fields_) {
+    if (auto r = dag.push(f.id, bar.ts, bar.*f.value); !r) return r;
   }
   dag.close_buckets();
   return {};

@@ -170,7 +170,11 @@ class BarInputs {
   Result<void> push(Dag& dag, const broker::Bar& bar) const;
 
  private:
-  std::array<std::optional<Dag::InputId>, 5> ids_;  // open, high, low, close, volume
+  struct Field {
+    double broker::Bar::*value;
+    Dag::InputId id;
+  };
+  std::vector<Field> fields_;  // only the fields the Dag reads
 };
 
 }  // namespace qmtl::sdk
