@@ -118,6 +118,8 @@ struct Dag::Impl {
     size_t period = 1;
     IndicatorKind indicator_kind = IndicatorKind::kReturns;
     AnyIndicator indicator;  // indicators only, from build()
+    // Derived nodes, from build(): computes the node if it is due.
+    void (*step)(Impl&, Node&) = nullptr;
     ComputeFn fn;
     NodeState state = NodeState::kInitialized;
     // The latest output (valid once `emitted`).
@@ -179,52 +181,76 @@ struct Dag::Impl {
   }
 
   void sweep(const std::vector<Node*>& order) {
-    for (Node* n : order) step(*n);
+    for (Node* n : order) n->step(*this, *n);
   }
 
-  // Computes `n` if its inputs hold a bucket it has not computed yet.
-  void step(Node& n) {
-    if (n.state == NodeState::kError) return;
+  // True when `n`'s inputs hold a bucket it has not computed yet, which is
+  // then `ts` and counted as computed; moves `n` to PreWarmup on its first
+  // input. kArity: 1 or 2 inputs known at compile time, 0 for any number.
+  template <int kArity>
+  bool due(Node& n, TimePoint& ts) {
     const Node& first = *n.first;
-    const TimePoint ts = first.last_ts;
+    ts = first.last_ts;
     bool ready = first.emitted;
-    if (n.inputs.size() > 1) {
-      bool any = ready;
+    bool any = ready;
+    if constexpr (kArity == 2) {
+      const Node& second = *n.second;
+      any |= second.emitted;
+      ready &= second.emitted && second.last_ts == ts;
+    } else if constexpr (kArity == 0) {
       for (size_t k = 1; k < n.inputs.size(); ++k) {
         const Node& src = nodes[n.inputs[k]];
         any |= src.emitted;
         ready &= src.emitted && src.last_ts == ts;
       }
-      if (any && n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
-    } else if (ready && n.state == NodeState::kInitialized) {
-      n.state = NodeState::kPreWarmup;
     }
-    if (!ready || (n.computed && n.computed_ts >= ts)) return;
+    if (any && n.state == NodeState::kInitialized) n.state = NodeState::kPreWarmup;
+    if (!ready || (n.computed && n.computed_ts >= ts)) return false;
     n.computed = true;
     n.computed_ts = ts;
     ++updates;
-    std::optional<double> out;
-    if (n.kind == Kind::kIndicator) {
-      // Every indicator reads its first input; only the crossover reads a second.
-      const double x = first.last_value;
-      out = std::visit(
-          [&](auto& ind) -> std::optional<double> {
-            if constexpr (std::is_same_v<std::decay_t<decltype(ind)>, Crossover>) {
-              return ind.update(x, n.second->last_value);
-            } else {
-              return ind.update(x);
-            }
-          },
-          n.indicator);
-    } else {
-      out = call_fn(n);
-    }
+    return true;
+  }
+
+  void deliver(Node& n, TimePoint ts, std::optional<double> out) {
     if (!out) return;
     if (!std::isfinite(*out)) {
       fail_non_finite(n, *out, ts);
       return;
     }
     emit(n, ts, *out);
+  }
+
+  // One step function per indicator type, chosen at build(): no dispatch on
+  // the node's kind or its indicator's type per value.
+  template <class Ind>
+  static void step_indicator(Impl& self, Node& n) {
+    if (n.state == NodeState::kError) return;
+    TimePoint ts;
+    constexpr bool kPair = std::is_same_v<Ind, Crossover>;
+    if (!self.due < kPair ? 2 : 1 > (n, ts)) return;
+    auto& ind = *std::get_if<Ind>(&n.indicator);
+    if constexpr (kPair) {
+      self.deliver(n, ts, ind.update(n.first->last_value, n.second->last_value));
+    } else {
+      self.deliver(n, ts, ind.update(n.first->last_value));
+    }
+  }
+
+  static void step_compute(Impl& self, Node& n) {
+    if (n.state == NodeState::kError) return;
+    TimePoint ts;
+    if (!self.due<0>(n, ts)) return;
+    self.deliver(n, ts, self.call_fn(n));
+  }
+
+  static auto step_for(const Node& n) -> void (*)(Impl&, Node&) {
+    if (n.kind == Kind::kCompute) return &step_compute;
+    return std::visit(
+        [](const auto& ind) -> void (*)(Impl&, Node&) {
+          return &step_indicator<std::decay_t<decltype(ind)>>;
+        },
+        n.indicator);
   }
 
   // A compute node's function over windows of its inputs; nullopt while an
@@ -387,6 +413,7 @@ Result<void> Dag::build() {
     if (n.kind == Impl::Kind::kInput) continue;
     n.first = &nodes[n.inputs[0]];
     n.second = n.inputs.size() > 1 ? &nodes[n.inputs[1]] : nullptr;
+    n.step = Impl::step_for(n);
     impl_->derived.push_back(&n);
   }
   for (size_t j = 0; j < nodes.size(); ++j) {
