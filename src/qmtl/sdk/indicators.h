@@ -33,7 +33,7 @@ namespace qmtl::sdk {
 // The last n values, oldest overwritten first.
 class Ring {
  public:
-  explicit Ring(size_t n) : data_(n) {}
+  explicit Ring(size_t n) : data_(n), cap_(n) {}
   // Adds x; returns the value it replaced, if the ring was full.
   std::optional<double> push(double x) {
     const bool was_full = full();
@@ -45,23 +45,24 @@ class Ring {
   // forwarding in the hottest loop.)
   double push_or_zero(double x) {
     double out = 0;
-    if (size_ == data_.size()) {
+    if (size_ == cap_) {
       out = data_[head_];
     } else {
       ++size_;
     }
     data_[head_] = x;
-    head_ = head_ + 1 == data_.size() ? 0 : head_ + 1;
+    head_ = head_ + 1 == cap_ ? 0 : head_ + 1;
     return out;
   }
   // The i-th value held (any order); i < size().
   double at(size_t i) const { return data_[i]; }
-  bool full() const { return size_ == data_.size(); }
+  bool full() const { return size_ == cap_; }
   size_t size() const { return size_; }
-  size_t capacity() const { return data_.size(); }
+  size_t capacity() const { return cap_; }
 
  private:
   std::vector<double> data_;
+  size_t cap_;  // data_.size(), kept apart: read on every push
   size_t head_ = 0;
   size_t size_ = 0;
 };
@@ -86,18 +87,20 @@ inline constexpr size_t kResumEvery = 64;
 
 class Sma {
  public:
-  explicit Sma(size_t n) : ring_(n) {}
+  explicit Sma(size_t n) : ring_(n), n_(static_cast<double>(n)), resum_every_(kResumEvery * n) {}
   // Inline: it is the hottest call of a backtest.
   std::optional<double> update(double x) {
     sum_ += x - ring_.push_or_zero(x);
-    if (++since_resum_ >= kResumEvery * ring_.capacity()) resum();
+    if (++since_resum_ >= resum_every_) resum();
     if (!ring_.full()) return std::nullopt;
-    return sum_ / static_cast<double>(ring_.capacity());
+    return sum_ / n_;
   }
 
  private:
   void resum();
   Ring ring_;
+  double n_;
+  size_t resum_every_;
   double sum_ = 0;
   size_t since_resum_ = 0;
 };
