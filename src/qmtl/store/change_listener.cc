@@ -20,31 +20,21 @@ class PgChangeListener final : public ChangeListener {
   ~PgChangeListener() override {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
-    if (conn_ != nullptr) PQfinish(conn_);
   }
   PgChangeListener(const PgChangeListener&) = delete;
   PgChangeListener& operator=(const PgChangeListener&) = delete;
 
   Result<void> connect() {
-    if (conn_ != nullptr) PQfinish(conn_);
-    conn_ = PQconnectdb(url_.c_str());
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      std::string msg = PQerrorMessage(conn_);
-      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-      PQfinish(conn_);
-      conn_ = nullptr;
-      return make_error(ErrorCode::kUnavailable,
-                        fmt::format("cannot listen for changes on PostgreSQL: {}", msg));
+    conn_.reset();
+    auto session = connect_pg(url_);
+    if (!session) {
+      return make_error(
+          ErrorCode::kUnavailable,
+          fmt::format("cannot listen for changes on PostgreSQL: {}", session.error().message));
     }
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-    PgResult schema(PQexec(conn_, "SELECT current_schema()"));
-    if (PQresultStatus(schema.get()) != PGRES_TUPLES_OK || PQntuples(schema.get()) != 1 ||
-        PQgetisnull(schema.get(), 0, 0) == 1) {
-      return drop("no schema to listen on");
-    }
-    const std::string channel = change_channel(PQgetvalue(schema.get(), 0, 0));
-    PgResult listen(PQexec(conn_, fmt::format("LISTEN {}", channel).c_str()));
+    conn_ = std::move(session->conn);
+    const std::string channel = change_channel(session->schema);
+    PgResult listen(PQexec(conn_.get(), fmt::format("LISTEN {}", channel).c_str()));
     if (PQresultStatus(listen.get()) != PGRES_COMMAND_OK) return drop("LISTEN failed");
     return {};
   }
@@ -55,10 +45,9 @@ class PgChangeListener final : public ChangeListener {
 
  private:
   tl::unexpected<Error> drop(std::string_view why) {
-    std::string msg =
-        fmt::format("cannot listen for changes on PostgreSQL: {}: {}", why, PQerrorMessage(conn_));
-    PQfinish(conn_);
-    conn_ = nullptr;
+    std::string msg = fmt::format("cannot listen for changes on PostgreSQL: {}: {}", why,
+                                  PQerrorMessage(conn_.get()));
+    conn_.reset();
     return make_error(ErrorCode::kUnavailable, std::move(msg));
   }
 
@@ -88,17 +77,16 @@ class PgChangeListener final : public ChangeListener {
         up = true;
         if (cb_.connection) cb_.connection(true);
       }
-      pollfd p{.fd = PQsocket(conn_), .events = POLLIN, .revents = 0};
+      pollfd p{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
       if (::poll(&p, 1, 200) < 0 && errno != EINTR) {
         (void)drop("poll failed");
         continue;
       }
-      if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
-        PQfinish(conn_);
-        conn_ = nullptr;
+      if (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) != CONNECTION_OK) {
+        conn_.reset();
         continue;
       }
-      while (PGnotify* n = PQnotifies(conn_)) {
+      while (PGnotify* n = PQnotifies(conn_.get())) {
         if (cb_.changed) cb_.changed(n->extra);
         PQfreemem(n);
       }
@@ -107,7 +95,7 @@ class PgChangeListener final : public ChangeListener {
 
   const std::string url_;
   const Callbacks cb_;
-  pg_conn* conn_ = nullptr;
+  PgConn conn_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

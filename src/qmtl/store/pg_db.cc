@@ -128,45 +128,46 @@ std::string to_postgres_placeholders(std::string_view sql, int& params) {
   return out;
 }
 
-Result<std::unique_ptr<PgDb>> PgDb::open(std::string_view url) {
+void PgConnCloser::operator()(pg_conn* c) const { PQfinish(c); }
+
+Result<PgSession> connect_pg(std::string_view url) {
   const std::string u(url);
-  pg_conn* conn = PQconnectdb(u.c_str());
+  PgConn conn(PQconnectdb(u.c_str()));
   if (conn == nullptr)
     return make_error(ErrorCode::kInternal, "out of memory connecting to PostgreSQL");
-  // Said without the URL, which may hold a password.
-  const auto describe_conn = [&] {
-    std::string d =
-        fmt::format("postgres://{}@{}:{}/{}", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
-    return d;
-  };
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string msg = trimmed(PQerrorMessage(conn));
-    PQfinish(conn);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
     return make_error(ErrorCode::kUnavailable,
                       fmt::format("cannot connect to PostgreSQL: {}; check the URL, that the "
                                   "server runs, and the password (PGPASSWORD or ~/.pgpass)",
-                                  msg));
+                                  trimmed(PQerrorMessage(conn.get()))));
   }
   // Notices ("relation already exists, skipping") are not errors; keep them
   // out of the server's output.
   PQsetNoticeProcessor(
-      conn, [](void*, const char*) {}, nullptr);
-  std::string description = describe_conn();
-  PgResult schema(PQexec(conn, "SELECT current_schema()"));
+      conn.get(), [](void*, const char*) {}, nullptr);
+  // Said without the URL, which may hold a password.
+  std::string description = fmt::format("postgres://{}@{}:{}/{}", PQuser(conn.get()),
+                                        PQhost(conn.get()), PQport(conn.get()), PQdb(conn.get()));
+  PgResult schema(PQexec(conn.get(), "SELECT current_schema()"));
   if (PQresultStatus(schema.get()) != PGRES_TUPLES_OK || PQntuples(schema.get()) != 1 ||
       PQgetisnull(schema.get(), 0, 0) == 1) {
-    PQfinish(conn);
     return make_error(ErrorCode::kFailedPrecondition,
                       fmt::format("{} has no schema to create qmtl's tables in: the search_path "
                                   "names no existing schema; create it or fix the URL's options",
                                   description));
   }
-  const std::string schema_name = PQgetvalue(schema.get(), 0, 0);
+  std::string schema_name = PQgetvalue(schema.get(), 0, 0);
   if (schema_name != "public") description += fmt::format(" (schema {})", schema_name);
-  std::unique_ptr<PgDb> db(new PgDb(conn, std::move(description)));
-  db->schema_ = schema_name;
-  db->channel_ = change_channel(schema_name);
-  db->lock_key_ = lock_key_of("qmtl.store:" + schema_name);
+  return PgSession{std::move(conn), std::move(schema_name), std::move(description)};
+}
+
+Result<std::unique_ptr<PgDb>> PgDb::open(std::string_view url) {
+  auto session = connect_pg(url);
+  if (!session) return propagate(session);
+  std::unique_ptr<PgDb> db(new PgDb(session->conn.release(), std::move(session->description)));
+  db->schema_ = session->schema;
+  db->channel_ = change_channel(session->schema);
+  db->lock_key_ = lock_key_of("qmtl.store:" + session->schema);
   return db;
 }
 

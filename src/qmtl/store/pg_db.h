@@ -41,6 +41,25 @@ std::string to_postgres_placeholders(std::string_view sql, int& params);
 // The NOTIFY channel that carries the changes of qmtl's tables in `schema`.
 std::string change_channel(std::string_view schema);
 
+struct PgConnCloser {
+  void operator()(pg_conn* c) const;
+};
+using PgConn = std::unique_ptr<pg_conn, PgConnCloser>;
+
+// A new session on `url` (libpq's URI), with notices silenced, and what the
+// store needs to know of it: its current schema and a description for
+// messages that leaves out the password.
+struct PgSession {
+  PgConn conn;
+  std::string schema;
+  std::string description;  // postgres://USER@HOST:PORT/DB[ (schema S)]
+};
+// kUnavailable when the server cannot be reached or refuses the login (the
+// message never repeats the URL, which may hold a password);
+// kFailedPrecondition when the search_path names no existing schema.
+// Thread safety: safe to call from any thread; the session belongs to the caller.
+Result<PgSession> connect_pg(std::string_view url);
+
 class PgDb final : public SqlDb {
  public:
   // Connects to `url` (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS],
