@@ -228,7 +228,8 @@ struct Dag::Impl {
     if (n.state == NodeState::kError) return;
     TimePoint ts;
     constexpr bool kPair = std::is_same_v<Ind, Crossover>;
-    if (!self.due < kPair ? 2 : 1 > (n, ts)) return;
+    constexpr int kArity = kPair ? 2 : 1;
+    if (!self.due<kArity>(n, ts)) return;
     auto& ind = *std::get_if<Ind>(&n.indicator);
     if constexpr (kPair) {
       self.deliver(n, ts, ind.update(n.first->last_value, n.second->last_value));

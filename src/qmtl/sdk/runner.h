@@ -36,7 +36,6 @@
 // runs two helper threads of its own, which it joins before returning.
 #pragma once
 
-#include <array>
 #include <boost/json.hpp>
 #include <functional>
 #include <map>
