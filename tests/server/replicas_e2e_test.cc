@@ -330,6 +330,14 @@ class RedisCacheTest : public ReplicasTest {
   bool cached_in_redis() {
     return redis_cli({"--scan", "--pattern", "qmtl:*:act:w"}).find(":act:w") != std::string::npos;
   }
+  // Reads through `s` until a read has cached the entry in Redis (2 s at most).
+  bool read_until_cached(const testing::ServerProcess& s) {
+    for (int i = 0; i < 40 && !cached_in_redis(); ++i) {
+      (void)active(s);
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return cached_in_redis();
+  }
   bool active(const testing::ServerProcess& s, int* status = nullptr) {
     auto r = http_request(s.url(), {.path = "/worlds/w/activation"});
     if (status != nullptr) *status = r ? r->status : 0;
@@ -402,11 +410,7 @@ TEST_F(RedisCacheTest, RedisLostRestartedOrRolledBackNeverServesAStaleOpenGate) 
   // Back in use after the restart.
   set(a, false);
   set(a, true);
-  for (int i = 0; i < 40 && !cached_in_redis(); ++i) {
-    (void)active(b);
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(cached_in_redis()) << "the cache is rebuilt after Redis restarts";
+  EXPECT_TRUE(read_until_cached(b)) << "the cache is rebuilt after Redis restarts";
 
   // Flushed under the servers: nothing is lost, the cache fills again, and a
   // close after the flush is served closed everywhere.
@@ -418,11 +422,7 @@ TEST_F(RedisCacheTest, RedisLostRestartedOrRolledBackNeverServesAStaleOpenGate) 
   EXPECT_FALSE(active(b));
   EXPECT_FALSE(active(a));
   set(a, true);
-  for (int i = 0; i < 40 && !cached_in_redis(); ++i) {
-    (void)active(b);
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(cached_in_redis()) << "the cache is rebuilt after a flush";
+  EXPECT_TRUE(read_until_cached(b)) << "the cache is rebuilt after a flush";
 
   // A snapshot taken while the gate was open, restored after it was closed:
   // its entry is of an old generation and never served.

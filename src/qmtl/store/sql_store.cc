@@ -229,6 +229,15 @@ PolicyVersion read_policy(const Statement& st) {
                        .created_at = from_us(st.column_int(5))};
 }
 
+// A batch that would change an equity point already stored (or given twice).
+tl::unexpected<Error> equity_rewrite_refused(std::string_view strategy_id, TimePoint ts,
+                                             double stored, double offered) {
+  return make_error(ErrorCode::kFailedPrecondition,
+                    fmt::format("strategy '{}' already has equity {} at {}, not {}; performance "
+                                "records are not rewritten",
+                                strategy_id, stored, format_timestamp(ts), offered));
+}
+
 tl::unexpected<Error> world_not_found(std::string_view id) {
   return make_error(
       ErrorCode::kNotFound,
@@ -622,11 +631,7 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
     if (auto r = bind_one(*same, 2, p.ts); !r) return r;
     if (auto r = same->step(); !r) return propagate(r);
     if (same->column_double(0) != p.equity) {
-      return make_error(
-          ErrorCode::kFailedPrecondition,
-          fmt::format("strategy '{}' already has equity {} at {}, not {}; performance records "
-                      "are not rewritten",
-                      strategy_id, same->column_double(0), format_timestamp(p.ts), p.equity));
+      return equity_rewrite_refused(strategy_id, p.ts, same->column_double(0), p.equity);
     }
   }
   auto fill = prepared(db_,
@@ -685,12 +690,8 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
                    [](const auto& a, const auto& b) { return a.ts < b.ts; });
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i].ts == sorted[i - 1].ts && sorted[i].equity != sorted[i - 1].equity) {
-      return make_error(
-          ErrorCode::kFailedPrecondition,
-          fmt::format("strategy '{}' already has equity {} at {}, not {}; performance records "
-                      "are not rewritten",
-                      strategy_id, sorted[i - 1].equity, format_timestamp(sorted[i].ts),
-                      sorted[i].equity));
+      return equity_rewrite_refused(strategy_id, sorted[i].ts, sorted[i - 1].equity,
+                                    sorted[i].equity);
     }
   }
   if (!points.empty()) {
@@ -724,12 +725,8 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
       auto row = st->step();
       if (!row) return propagate(row);
       if (*row) {
-        return make_error(
-            ErrorCode::kFailedPrecondition,
-            fmt::format("strategy '{}' already has equity {} at {}, not {}; performance "
-                        "records are not rewritten",
-                        strategy_id, st->column_double(1),
-                        format_timestamp(from_us(st->column_int(0))), st->column_double(2)));
+        return equity_rewrite_refused(strategy_id, from_us(st->column_int(0)), st->column_double(1),
+                                      st->column_double(2));
       }
     }
   }
