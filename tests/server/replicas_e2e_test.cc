@@ -160,6 +160,11 @@ TEST_F(ReplicasTest, AChangeOnOneReplicaReachesEventStreamsAndReadsOnTheOthers) 
   ASSERT_EQ(get(b, "/worlds/w/activation").at("entries").as_array().size(), 0u);
   testing::SseClient stream(b.url(), "/worlds/w/events", {});
   ASSERT_EQ(stream.status(), 200);
+  // The stream subscribes after its headers and before its snapshot: a change
+  // made before the snapshot arrives would be in it, not an event after it.
+  auto snap = stream.next_non_heartbeat(milliseconds(5000));
+  ASSERT_TRUE(snap);
+  ASSERT_EQ(snap->type, "snapshot");
   const auto sent = std::chrono::steady_clock::now();
   ASSERT_EQ(request(a, "PUT", "/worlds/w/activation",
                     R"({"strategy":"s","side":"long","active":false,"reason":"ops"})"),
