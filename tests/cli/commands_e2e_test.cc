@@ -143,19 +143,30 @@ TEST_F(CliCommandsTest, EvaluateExplainActivateAndAudit) {
   EXPECT_TRUE(run.at("strategies").at("up").at("clauses").is_array());
   EXPECT_EQ(qmtl({"world", "evaluations", "alpha", "--run", "alpha-9"}).exit_code, 1);
 
-  // Closing a gate the policy keeps open: warned, with the time it would be undone.
+  // Closing one side of a Live strategy: it stays Live and no evaluation
+  // reopens the side, so there is nothing to warn about.
   auto close = qmtl({"world", "activation", "set", "alpha", "--strategy", "steady", "--side",
                      "long", "--active", "false", "--reason", "risk check"});
   ASSERT_EQ(close.exit_code, 0) << close.err;
   EXPECT_TRUE(has(close.out, "closed steady/long in world 'alpha'")) << close.out;
-  EXPECT_TRUE(has(close.err, "warning: the next scheduled evaluation (due 20")) << close.err;
-  EXPECT_TRUE(has(close.err, "would open 'steady' again")) << close.err;
-  // Opening a gate the policy keeps open needs no warning.
+  EXPECT_TRUE(has(close.out, "next evaluation (")) << close.out;
+  EXPECT_TRUE(has(close.out, "): HOLD - demote gate is false")) << close.out;
+  EXPECT_TRUE(close.err.empty()) << close.err;
+  // Closing its other side demotes it; the policy would promote it again at
+  // the next evaluation, and the warning says so with the reasons.
+  auto last = qmtl({"world", "activation", "set", "alpha", "--strategy", "steady", "--side",
+                    "short", "--active", "false", "--reason", "stop it"});
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_TRUE(has(last.out, "strategy 'steady' is now DryRun (alpha-m")) << last.out;
+  EXPECT_TRUE(has(last.err, "qmtl: warning: the next evaluation (due 20")) << last.err;
+  EXPECT_TRUE(has(last.err, "would promote 'steady' again: promote gate passed")) << last.err;
+  // Opening a gate of a Live strategy the policy keeps: no warning.
   auto open = qmtl({"--output", "json", "world", "activation", "set", "alpha", "--strategy", "up",
                     "--side", "long", "--active", "true"});
   ASSERT_EQ(open.exit_code, 0) << open.err;
   EXPECT_TRUE(open.err.empty()) << open.err;
   EXPECT_TRUE(json::parse(open.out)->at("warning").is_null());
+  EXPECT_EQ(json::parse(open.out)->at("next_evaluation").at("decision").as_string(), "HOLD");
   EXPECT_EQ(qmtl({"world", "activation", "set", "alpha", "--strategy", "up", "--side", "up",
                   "--active", "true"})
                 .exit_code,
@@ -201,6 +212,33 @@ TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
   EXPECT_TRUE(has(list.out, "STRATEGY  WORLD  STATE      FOR")) << list.out;
   EXPECT_TRUE(has(list.out, "fresh     alpha  Submitted  ")) << list.out;
   EXPECT_EQ(json_of({"strategy", "list"}).at("strategies").as_array().size(), 4u);
+
+  // Manual promotion and demotion (the design's strategy activate / deactivate).
+  auto early = qmtl({"strategy", "activate", "up"});
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_TRUE(has(early.err, "to trade it live use `qmtl strategy promote up`")) << early.err;
+  EXPECT_EQ(qmtl({"strategy", "promote", "up"}).exit_code, 2);  // --reason is required
+  auto promoted = qmtl({"strategy", "promote", "up", "--reason", "desk call"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.err;
+  // m1 and m2 are the setup's promotions of down and steady.
+  EXPECT_TRUE(has(promoted.out, "strategy 'up' is now Live (alpha-m3)")) << promoted.out;
+  EXPECT_FALSE(has(promoted.out, "next evaluation")) << "no policy, no forecast";
+  auto twice = qmtl({"strategy", "promote", "up", "--reason", "again"});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_TRUE(has(twice.err, "strategy 'up' is already Live (HTTP 409)")) << twice.err;
+  auto demoted = json_of({"strategy", "demote", "down", "--reason", "losing"});
+  EXPECT_EQ(demoted.at("strategy").at("state").as_string(), "DryRun");
+  EXPECT_EQ(demoted.at("apply_id").as_string(), "alpha-m4");
+  bool audited = false;
+  const auto log = json_of({"world", "audit", "alpha"});  // by value: the loop must not dangle
+  for (const auto& a : log.at("records").as_array()) {
+    audited |= a.at("event") == "DEMOTE" && a.at("entity_id") == "down" &&
+               a.at("reason") == "losing" && a.at("actor") == "admin";
+  }
+  EXPECT_TRUE(audited);
+  auto down_again = qmtl({"strategy", "demote", "down", "--reason", "x"});
+  EXPECT_EQ(down_again.exit_code, 1);
+  EXPECT_TRUE(has(down_again.err, "is DryRun, not Live")) << down_again.err;
 
   auto off = qmtl({"strategy", "deactivate", "up", "--reason", "decayed"});
   EXPECT_TRUE(has(off.out, "strategy 'up' is now Inactive")) << off.out << off.err;

@@ -1,8 +1,11 @@
 #include "qmtl/policy/selection.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <random>
 
 namespace qmtl::policy {
 namespace {
@@ -256,9 +259,183 @@ TEST_F(SelectionTest, ManualOverridesAreReportedWhenUndone) {
   add("kept", CandidateState::kLive, {{"sharpe", 2.0}}).manual = true;
   auto s = run();
   EXPECT_TRUE(of(s, "forced-live").undoes_manual);
-  EXPECT_TRUE(has_reason(of(s, "forced-live"), "undoes a manual activation"));
+  EXPECT_TRUE(has_reason(of(s, "forced-live"), "undoes a manual override (on)"));
+  EXPECT_TRUE(has_reason(of(s, "forced-off"), "undoes a manual override (off)"));
   EXPECT_TRUE(of(s, "forced-off").undoes_manual);
   EXPECT_FALSE(of(s, "kept").undoes_manual);
+}
+
+// The caps are hard (issue #20): a Live strategy waiting out its demotion
+// keeps its slot, and its replacement waits, naming it.
+TEST_F(SelectionTest, TopKWaitsForAPendingDemotion) {
+  policy(
+      "gates: {promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}\ntop_k: {k: 1}\n"
+      "hysteresis: {demote_after: 3}");
+  add("old", CandidateState::kLive, {{"sharpe", 0.2}});
+  add("new", CandidateState::kDryRun, {{"sharpe", 2.0}});
+  auto s = run();
+  EXPECT_EQ(of(s, "old").decision, Decision::kHold);
+  EXPECT_TRUE(has_reason(of(s, "old"), "demotion pending: out for 1 of 3"));
+  EXPECT_EQ(of(s, "new").decision, Decision::kHold);
+  EXPECT_TRUE(has_reason(of(s, "new"),
+                         "waiting for a slot: old stays Live until its demotion completes (top_k "
+                         "1 is full (old is Live))"))
+      << of(s, "new").reasons.back();
+  EXPECT_TRUE(of(s, "new").record.promote_pass);  // its hysteresis keeps counting
+  EXPECT_EQ(s.live, std::vector<std::string>{"old"});
+  // Once the demotion completes, the slot is free in the same evaluation.
+  cands_[0].past = {{.at = now() - days(2), .out = true}, {.at = now() - days(1), .out = true}};
+  s = run();
+  EXPECT_EQ(of(s, "old").decision, Decision::kDemote);
+  EXPECT_EQ(of(s, "new").decision, Decision::kPromote);
+  EXPECT_EQ(s.live, std::vector<std::string>{"new"});
+}
+
+TEST_F(SelectionTest, TopKOfTwoNeverHoldsThree) {
+  policy(
+      "gates: {promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}\ntop_k: {k: 2}\n"
+      "hysteresis: {demote_after: 2}");
+  add("keep", CandidateState::kLive, {{"sharpe", 1.5}});
+  add("fading", CandidateState::kLive, {{"sharpe", 0.1}});
+  add("x", CandidateState::kDryRun, {{"sharpe", 3.0}});
+  add("y", CandidateState::kDryRun, {{"sharpe", 2.5}});
+  auto s = run();
+  // x and y rank above keep, so keep is out too, and both wait out their demotions.
+  EXPECT_EQ(s.live, (std::vector<std::string>{"keep", "fading"}));
+  EXPECT_EQ(of(s, "x").decision, Decision::kHold);
+  EXPECT_EQ(of(s, "y").decision, Decision::kHold);
+  EXPECT_TRUE(has_reason(of(s, "x"), "keep and fading stay Live until their demotions complete"))
+      << of(s, "x").reasons.back();
+}
+
+TEST_F(SelectionTest, CorrelationGroupWaitsForAPendingDemotion) {
+  policy(
+      "gates: {promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}\n"
+      "correlation: {max: 0.8, per_group: 1}\nhysteresis: {demote_after: 3}");
+  add("old", CandidateState::kLive, {{"sharpe", 0.2}});  // out: not even ranked
+  add("twin", CandidateState::kDryRun, {{"sharpe", 2.0}});
+  add("other", CandidateState::kDryRun, {{"sharpe", 1.5}});
+  auto s = run({.pairs = {{"old", "twin", 1.0}}});
+  EXPECT_EQ(of(s, "old").decision, Decision::kHold);
+  EXPECT_EQ(of(s, "twin").decision, Decision::kHold);
+  EXPECT_TRUE(has_reason(of(s, "twin"),
+                         "waiting for a slot: old stays Live until its demotion completes "
+                         "(correlation 1.000 >= 0.8 with old (Live), and a correlation group may "
+                         "have at most 1 Live)"))
+      << of(s, "twin").reasons.back();
+  EXPECT_EQ(of(s, "other").decision, Decision::kPromote);  // another group: a free slot
+  EXPECT_EQ(s.live, (std::vector<std::string>{"other", "old"}));
+}
+
+TEST_F(SelectionTest, LiveBeyondACapIsDemotedAtOnce) {
+  // k lowered from 3 to 1 with three Live: hysteresis does not keep the excess.
+  policy(
+      "gates: {promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}\ntop_k: {k: 1}\n"
+      "hysteresis: {demote_after: 5}");
+  add("a", CandidateState::kLive, {{"sharpe", 3.0}});
+  add("b", CandidateState::kLive, {{"sharpe", 2.0}});
+  add("c", CandidateState::kLive, {{"sharpe", 0.1}});
+  auto s = run();
+  EXPECT_EQ(of(s, "a").decision, Decision::kHold);
+  EXPECT_EQ(of(s, "b").decision, Decision::kDemote);
+  EXPECT_TRUE(has_reason(of(s, "b"), "demoted now: top_k 1 is full (a is Live)"));
+  EXPECT_TRUE(of(s, "b").record.out);
+  EXPECT_EQ(of(s, "c").decision, Decision::kDemote);
+  EXPECT_EQ(s.live, std::vector<std::string>{"a"});
+  // Two Live strategies whose correlation rose: the lower ranked leaves now.
+  cands_.clear();
+  policy(
+      "gates: {promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}\n"
+      "correlation: {max: 0.8, per_group: 1}\nhysteresis: {demote_after: 5}");
+  add("p", CandidateState::kLive, {{"sharpe", 3.0}});
+  add("q", CandidateState::kLive, {{"sharpe", 2.0}});
+  s = run({.pairs = {{"p", "q", 0.95}}});
+  EXPECT_EQ(of(s, "q").decision, Decision::kDemote);
+  EXPECT_TRUE(has_reason(of(s, "q"), "demoted now: correlation 0.950 >= 0.8 with p (Live)"));
+  EXPECT_EQ(s.live, std::vector<std::string>{"p"});
+}
+
+TEST_F(SelectionTest, CapBreachForAManualPromotion) {
+  policy("gates: {promote: 'sharpe >= 1'}\ntop_k: {k: 2}\ncorrelation: {max: 0.8}");
+  add("a", CandidateState::kLive, {});
+  add("b", CandidateState::kLive, {});
+  add("c", CandidateState::kDryRun, {});
+  const std::vector<size_t> two{0, 1}, one{0};
+  EXPECT_EQ(cap_breach(policy_, cands_, two, 2), "top_k 2 is full (a and b are Live)");
+  EXPECT_EQ(cap_breach(policy_, cands_, one, 2), std::nullopt);
+  EXPECT_EQ(cap_breach(policy_, cands_, one, 2, {.pairs = {{"c", "a", 0.9}}}),
+            "correlation 0.900 >= 0.8 with a (Live), and a correlation group may have at most 1 "
+            "Live");
+}
+
+// Property: whatever the live set before (within the caps), the metrics, the
+// correlations and the hysteresis records, the live set after select() is
+// within the caps, and every Live strategy is either kept or demoted.
+TEST_F(SelectionTest, RandomWorldsNeverExceedTheCaps) {
+  std::mt19937_64 rng(20);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int world = 0; world < 400; ++world) {
+    const int k = 1 + static_cast<int>(rng() % 4), per_group = 1 + static_cast<int>(rng() % 2);
+    policy(
+        fmt::format("gates: {{promote: 'sharpe >= 1', demote: 'sharpe < 0.5'}}\n"
+                    "top_k: {{k: {}}}\ncorrelation: {{max: 0.8, per_group: {}}}\n"
+                    "hysteresis: {{demote_after: {}, promote_after: {}}}",
+                    k, per_group, 1 + rng() % 4, 1 + rng() % 2));
+    cands_.clear();
+    const size_t n = 2 + rng() % 10;
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < n; ++i) ids.push_back(fmt::format("s{}", i));
+    Correlations corr;
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = i + 1; j < n; ++j) {
+        if (u(rng) < 0.3) corr.pairs.push_back({ids[i], ids[j], 0.8 + 0.2 * u(rng)});
+      }
+    }
+    // A live set within the caps to start from.
+    std::vector<size_t> live;
+    std::vector<Candidate> tmp;
+    for (size_t i = 0; i < n; ++i) {
+      Candidate c;
+      c.id = ids[i];
+      tmp.push_back(c);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (u(rng) < 0.5 && !cap_breach(policy_, tmp, live, i, corr)) {
+        live.push_back(i);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const bool is_live = std::find(live.begin(), live.end(), i) != live.end();
+      std::optional<double> sharpe = 3 * u(rng);
+      if (u(rng) < 0.05) sharpe.reset();
+      auto& c = add(ids[i], is_live ? CandidateState::kLive : CandidateState::kDryRun,
+                    {{"sharpe", sharpe}});
+      for (int d = 3; d >= 1; --d) {
+        c.past.push_back(
+            {.at = now() - days(d), .promote_pass = u(rng) < 0.7, .out = u(rng) < 0.5});
+      }
+    }
+    const auto s = run(corr);
+    std::vector<size_t> after;
+    for (const auto& id : s.live) {
+      after.push_back(static_cast<size_t>(std::stoi(id.substr(1))));
+    }
+    ASSERT_LE(after.size(), static_cast<size_t>(k)) << "world " << world;
+    for (size_t m = 0; m < after.size(); ++m) {
+      std::vector<size_t> others(after.begin(), after.begin() + static_cast<ptrdiff_t>(m));
+      ASSERT_EQ(cap_breach(policy_, cands_, others, after[m], corr), std::nullopt)
+          << "world " << world << ": " << s.live[m];
+    }
+    for (size_t i = 0; i < cands_.size(); ++i) {
+      const auto& r = s.results[i];
+      const bool in_after = std::find(after.begin(), after.end(), i) != after.end();
+      if (cands_[i].state == CandidateState::kLive) {
+        ASSERT_EQ(in_after, r.decision != Decision::kDemote) << "world " << world << " " << r.id;
+      } else {
+        ASSERT_EQ(in_after, r.decision == Decision::kPromote) << "world " << world << " " << r.id;
+      }
+    }
+  }
 }
 
 TEST(DecisionName, All) {

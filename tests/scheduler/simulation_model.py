@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """An independent model of the 90-day world simulation in simulation_test.cc.
 
-It re-implements the documented selection rules (docs/policy.md "Selection",
-docs/scheduler.md) in plain Python, runs the same scenario, and prints the
+It re-implements the documented selection rules (docs/policy.md "Selection" and
+"Hard caps", docs/scheduler.md) in plain Python, runs the same scenario, and prints the
 promotions and demotions it expects, day by day, in the form the C++ test
 asserts. The C++ test does not run this script: its expected sequence was
 produced here, and reading this file is how to check it (or regenerate it after
@@ -155,27 +155,57 @@ def main():
                     break
                 n += 1
             return n
+        # Live strategies first: each stays (selected), waits out its demotion
+        # (and keeps its slot), or is demoted.
+        staying = []
         for sid, st in state.items():
             r = res[sid]
-            if st["state"] == "DryRun" and r["pass"] and r["score"] is not None:
-                if sid not in target or not allow_promotion:
-                    r["decision"] = "HOLD"
-                elif streak(sid, 0, True) >= PROMOTE_AFTER:
-                    r["decision"] = "PROMOTE"
-                else:
-                    r["decision"] = "HOLD"
-            elif st["state"] == "Live":
-                if sid in target and sid not in live_out:
-                    r["decision"] = "HOLD"
-                else:
-                    r["out"] = True
-                    r["decision"] = "DEMOTE" if streak(sid, 1, True) >= DEMOTE_AFTER else "HOLD"
+            if st["state"] != "Live":
+                continue
+            if sid in target and sid not in live_out:
+                r["decision"] = "HOLD"
+                staying.append((0, sid))
+            else:
+                r["out"] = True
+                r["decision"] = "DEMOTE" if streak(sid, 1, True) >= DEMOTE_AFTER else "HOLD"
+                if r["decision"] == "HOLD":
+                    staying.append((1, sid))
+        # The hard caps (docs/policy.md "Hard caps"): top_k, and per_group 1 among
+        # the Live strategies; selected first, then pending, each by rank.
+        rank = {s: i for i, s in enumerate(ranked)}
+        staying.sort(key=lambda x: (x[0], rank.get(x[1], len(ranked)), x[1]))
+        kept = []
+
+        def fits(sid):
+            if len(kept) >= TOP_K:
+                return False
+            for k in kept:
+                c = pearson(returns_window(sid, d), returns_window(k, d))
+                if c is not None and c >= CORR_MAX:
+                    return False
+            return True
+        for _, sid in staying:
+            if fits(sid):
+                kept.append(sid)
+            else:
+                res[sid].update(out=True, decision="DEMOTE")
+        for sid in ranked:
+            st, r = state[sid], res[sid]
+            if st["state"] != "DryRun":
+                continue
+            if sid not in target or not allow_promotion:
+                r["decision"] = "HOLD"
+            elif streak(sid, 0, True) < PROMOTE_AFTER or not fits(sid):
+                r["decision"] = "HOLD"
+            else:
+                r["decision"] = "PROMOTE"
+                kept.append(sid)
         for sid, st in state.items():
             st["past"].append((res[sid]["pass"], res[sid]["out"]))
         for sid in sorted(state):
             r = res[sid]
             if r["decision"] == "PROMOTE":
-                note = " (undoes a manual deactivation)" if manual.get(sid) is False else ""
+                note = " (undoes a manual override (off))" if manual.get(sid) is False else ""
                 events.append((d, "PROMOTE", sid, note))
                 state[sid].update(state="Live", live_since=d)
                 manual.pop(sid, None)

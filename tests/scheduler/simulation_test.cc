@@ -168,7 +168,7 @@ TEST(Simulation, NinetyDaysOfOneWorld) {
   const std::vector<Event> expected = {
       {16, "PROMOTE", "a1"},  // min_dry_run 14d, then the gate held 3 evaluations
       {16, "PROMOTE", "b"},   // a2 and a3 score above b but correlate with a1
-      {16, "PROMOTE", "f"},   // undoes the manual deactivation of day 15
+      {16, "PROMOTE", "f"},   // undoes the manual override (off) of day 15
       {46, "DEMOTE", "f"},    // out of the top 3 since e passed (day 44): 3 evaluations
       {49, "PROMOTE", "e"},   // selected since day 44, held back while EvalOnly
       {63, "DEMOTE", "b"},    // decaying; no evaluations while Paused (57-60)
@@ -190,7 +190,7 @@ TEST(Simulation, NinetyDaysOfOneWorld) {
             std::string::npos);
   const auto f16 = decision(16, "f");
   EXPECT_TRUE(f16.at("undoes_manual").as_bool());
-  EXPECT_NE(json::dump(f16.at("reasons")).find("this promotion undoes a manual deactivation"),
+  EXPECT_NE(json::dump(f16.at("reasons")).find("this promotion undoes a manual override (off)"),
             std::string::npos);
   const auto a2 = decision(16, "a2");
   EXPECT_EQ(a2.at("decision").as_string(), "HOLD");

@@ -50,17 +50,20 @@ TEST_F(EventStreamTest, SnapshotChangesResumeAndTheServerGoingAway) {
   ASSERT_TRUE(snap);
   EXPECT_EQ(snap->type, "snapshot");
   EXPECT_EQ((*s)->last_event_id(), snap->id);
-  ASSERT_EQ(call("PUT", "/worlds/w/activation", R"({"strategy":"s1","side":"long","active":true})"),
-            200);
+  // s1 is only Submitted: its gate can be closed by hand (recorded), not opened.
+  ASSERT_EQ(
+      call("PUT", "/worlds/w/activation", R"({"strategy":"s1","side":"long","active":false})"),
+      200);
   auto change = next_real(**s);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->type, "activation");
-  EXPECT_TRUE(json::parse(change->data)
-                  ->at("activation")
-                  .at("entries")
-                  .as_array()[0]
-                  .at("active")
-                  .as_bool());
+  EXPECT_FALSE(json::parse(change->data)
+                   ->at("activation")
+                   .at("entries")
+                   .as_array()[0]
+                   .at("active")
+                   .as_bool());
+  EXPECT_EQ(json::parse(change->data)->at("event").as_string(), "ACTIVATION_SET");
   // Heartbeats keep a quiet stream alive: silence is not an error.
   auto hb = (*s)->next(milliseconds(2000));
   ASSERT_TRUE(hb && *hb);
@@ -70,7 +73,7 @@ TEST_F(EventStreamTest, SnapshotChangesResumeAndTheServerGoingAway) {
   const auto resume_after = (*s)->last_event_id();
   s->reset();
   ASSERT_EQ(
-      call("PUT", "/worlds/w/activation", R"({"strategy":"s1","side":"long","active":false})"),
+      call("PUT", "/worlds/w/activation", R"({"strategy":"s1","side":"short","active":false})"),
       200);
   auto again = EventStream::open(
       {.base_url = server_->url(), .world = "w", .strategy = "s1", .last_event_id = resume_after});

@@ -278,15 +278,14 @@ TEST_F(RunnerE2eTest, SubmittedBacktestedThenPaperLiveBlockedAndBackToPaper) {
   }
   EXPECT_EQ(live.orders(), 3u);
 
-  // An operator closes both gates: blocked, not paper.
-  for (const char* side : {"long", "short"}) {
-    ASSERT_EQ(call("PUT", "/worlds/w/activation",
-                   fmt::format(R"({{"strategy":"zig","side":"{}","active":false}})", side))
-                  .status,
-              200);
-  }
+  // An operator closes the long gate (the side zig trades): blocked, not
+  // paper; it stays Live (closing the short side as well would demote it).
+  ASSERT_EQ(
+      call("PUT", "/worlds/w/activation", R"({"strategy":"zig","side":"long","active":false})")
+          .status,
+      200);
   ASSERT_TRUE(runner.wait_gate([](const auto& v) {
-    return v.entries[0] && !v.entries[0]->active && v.entries[1] && !v.entries[1]->active;
+    return v.strategy_state == "Live" && v.entries[0] && !v.entries[0]->active;
   }));
   const auto closed = runner.bar();
   EXPECT_EQ(closed.route, Route::kBlocked);

@@ -246,6 +246,11 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
        R"({"event":"PROMOTE","policy":"flat","orders":[],"run_id":"desk-1"})"},
       {"The validation of a strategy (404 until it has been validated by the server).", "GET",
        "/strategies/mom-1/validation", ""},
+      {"Promote a strategy by hand (operator): the answer says what the next evaluation would "
+       "do, and warns when it would undo this.",
+       "POST", "/strategies/rev-2/promote", R"({"reason":"desk head's call"})"},
+      {"Demote it by hand (operator).", "POST", "/strategies/rev-2/demote",
+       R"({"reason":"the warning was right"})"},
       {"Deactivate a strategy (DryRun or Live -> Inactive).", "POST",
        "/strategies/rev-2/deactivate", R"({"reason":"under review"})"},
       {"Reactivate it (Inactive -> DryRun).", "POST", "/strategies/rev-2/activate",

@@ -332,6 +332,21 @@ class RedisCacheTest : public ReplicasTest {
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::run_process(argv).out;
   }
+  // World w with strategy s Live (no policy, so no caps): its long gate is
+  // the one the tests flip; its short side stays open, so closing long keeps
+  // it Live.
+  void seed_live(const std::string& url) {
+    auto store = store::open_store(url);
+    ASSERT_TRUE(store) << store.error().message;
+    SystemClock clock;
+    world::WorldService svc(**store, clock);
+    ASSERT_TRUE(svc.create_world({.id = "w"}));
+    ASSERT_TRUE(svc.submit_strategy({.id = "s", .world = "w", .spec = R"({"nodes":[]})"}));
+    for (auto e : {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed}) {
+      ASSERT_TRUE(svc.apply_strategy_event("s", e, "setup", ""));
+    }
+    ASSERT_TRUE(svc.promote_strategy("s", {.actor = "setup", .reason = "gate under test"}));
+  }
   bool cached_in_redis() {
     return redis_cli({"--scan", "--pattern", "qmtl:*:act:w"}).find(":act:w") != std::string::npos;
   }
@@ -368,11 +383,9 @@ TEST_F(RedisCacheTest, RedisLostRestartedOrRolledBackNeverServesAStaleOpenGate) 
   start_redis();
   const std::vector<std::string> with_redis{"--redis",
                                             fmt::format("redis://127.0.0.1:{}", redis_port_)};
+  seed_live(url_);
   auto& a = start("a", with_redis);
   auto& b = start("b", with_redis);
-  ASSERT_EQ(request(a, "POST", "/worlds", R"({"id":"w"})"), 201);
-  ASSERT_EQ(request(a, "POST", "/strategies", R"({"id":"s","world":"w","spec":{"nodes":[]}})"),
-            201);
   set(a, true);
   EXPECT_TRUE(active(b));
   EXPECT_TRUE(cached_in_redis()) << "reads go through Redis";
@@ -452,12 +465,9 @@ TEST_F(RedisCacheTest, ASqliteServerRestartedOnARestoredSnapshotServesTheClosedG
   start_redis();
   const std::vector<std::string> args{"--no-auth", "--execution", "false", "--redis",
                                       fmt::format("redis://127.0.0.1:{}", redis_port_)};
+  seed_live("sqlite:" + dir_.file("one.db"));
   auto server = std::make_unique<testing::ServerProcess>(QMTL_BINARY, dir_.file("one.db"),
                                                          dir_.file("one.log"), args);
-  ASSERT_EQ(request(*server, "POST", "/worlds", R"({"id":"w"})"), 201);
-  ASSERT_EQ(
-      request(*server, "POST", "/strategies", R"({"id":"s","world":"w","spec":{"nodes":[]}})"),
-      201);
   set(*server, true);
   EXPECT_TRUE(active(*server));
   ASSERT_TRUE(cached_in_redis());

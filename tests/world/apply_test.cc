@@ -112,7 +112,8 @@ TEST_F(ApplyTest, AppliesDecisionsAndIsIdempotentByRunId) {
   for (const auto& r : audit()) {
     if (r.run_id == run) events.push_back(r.event);
   }
-  EXPECT_EQ(events, (std::vector<std::string>{"EVALUATE", "APPLY_FREEZE", "PROMOTE", "DEMOTE",
+  // Demotions before promotions: the apply closes before it opens.
+  EXPECT_EQ(events, (std::vector<std::string>{"EVALUATE", "APPLY_FREEZE", "DEMOTE", "PROMOTE",
                                               "APPLY_SWITCH", "APPLY_DONE"}));
 }
 
@@ -156,9 +157,9 @@ TEST_F(ApplyTest, ManualOverrideIsRecordedReportedAndClearedByApply) {
   auto set = service_->set_activation("w", "down", "long", true, "op", "keep it running", v);
   ASSERT_TRUE(set) << set.error().message;
   EXPECT_FALSE(set->queued);
-  EXPECT_TRUE(set->entry.active);
-  EXPECT_EQ(set->entry.manual, true);
-  EXPECT_EQ(set->entry.version, v + 1);
+  EXPECT_TRUE(set->entry->active);
+  EXPECT_EQ(set->entry->manual, true);
+  EXPECT_EQ(set->entry->version, v + 1);
   EXPECT_EQ(audit().back().event, "ACTIVATION_SET");
   EXPECT_EQ(audit().back().reason, "keep it running");
   // The next evaluation would demote it, and says that this undoes the override.
@@ -168,7 +169,7 @@ TEST_F(ApplyTest, ManualOverrideIsRecordedReportedAndClearedByApply) {
   const auto d = *json::parse(run->detail);
   EXPECT_TRUE(d.at("strategies").at("down").at("undoes_manual").as_bool());
   EXPECT_NE(
-      json::dump(d.at("strategies").at("down").at("reasons")).find("undoes a manual activation"),
+      json::dump(d.at("strategies").at("down").at("reasons")).find("undoes a manual override"),
       std::string::npos);
   ASSERT_TRUE(service_->apply_run("w", run->id, "scheduler"));
   EXPECT_FALSE(gate(activations(), "down", "long").manual);  // the policy took over
@@ -192,13 +193,25 @@ TEST_F(ApplyTest, PausedWorldQueuesManualActivationsUntilResume) {
   EXPECT_TRUE(q->queued);
   for (const auto& a : activations()) EXPECT_FALSE(a.strategy_id == "up" && a.active);
   ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kActive, "op", "resume"));
+  // Opening a side of a DryRun strategy promotes it, with that side only.
+  EXPECT_EQ(states().at("up"), StrategyState::kLive);
   EXPECT_TRUE(gate(activations(), "up", "long").active);
   EXPECT_EQ(gate(activations(), "up", "long").manual, true);
+  EXPECT_FALSE(gate(activations(), "up", "short").active);
+  EXPECT_EQ(gate(activations(), "up", "short").manual, false);
   std::vector<std::string> events;
   for (const auto& r : audit()) {
-    if (r.entity == "activation") events.push_back(r.event);
+    if (r.entity == "activation" ||
+        (r.entity == "strategy" && r.entity_id == "up" && r.event.starts_with("PROMOTE"))) {
+      events.push_back(r.event);
+      if (r.event == "PROMOTE") {
+        EXPECT_EQ(r.reason, "queued while Paused, applied on resume: start early");
+        EXPECT_EQ(r.actor, "op");
+      }
+    }
   }
-  EXPECT_EQ(events, (std::vector<std::string>{"ACTIVATION_QUEUED", "ACTIVATION_SET"}));
+  EXPECT_EQ(events, (std::vector<std::string>{"ACTIVATION_QUEUED", "PROMOTE"}));
+  EXPECT_TRUE(store_->list_queued_activations("w")->empty());
   // Queued openings are dropped when the world resumes into EvalOnly.
   ASSERT_TRUE(service_->set_world_state("w", lifecycle::WorldState::kPaused, "op", ""));
   ASSERT_TRUE(service_->set_activation("w", "down", "short", true, "op", ""));
@@ -210,6 +223,12 @@ TEST_F(ApplyTest, PausedWorldQueuesManualActivationsUntilResume) {
 TEST_F(ApplyTest, ManualActivationRefusals) {
   evaluated_world();
   const auto before = activations();
+  const auto marks = [&] {
+    std::vector<std::optional<bool>> out;
+    for (const auto& a : activations()) out.push_back(a.manual);
+    return out;
+  };
+  const auto marks_before = marks();
   EXPECT_EQ(service_->set_activation("w", "up", "both", true, "op", "").error().code,
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(service_->set_activation("w", "ghost", "long", true, "op", "").error().code,
@@ -221,7 +240,7 @@ TEST_F(ApplyTest, ManualActivationRefusals) {
   auto r = service_->set_activation("w", "steady", "long", true, "op", "");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("EvalOnly: gates stay closed"), std::string::npos);
-  for (const auto& a : activations()) EXPECT_FALSE(a.manual.has_value()) << a.strategy_id;
+  EXPECT_EQ(marks(), marks_before);
   EXPECT_EQ(activations().size(), before.size());
 }
 
@@ -237,7 +256,7 @@ TEST_F(ApplyTest, ConcurrentAppliesOfOneRunApplyOnce) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 4);  // the later ones find the run Done
   size_t freezes = 0;
-  for (const auto& r : audit()) freezes += r.event == "APPLY_FREEZE" ? 1U : 0U;
+  for (const auto& r : audit()) freezes += r.event == "APPLY_FREEZE" && r.run_id == run ? 1U : 0U;
   EXPECT_EQ(freezes, 1u);
   expect_consistent();
 }

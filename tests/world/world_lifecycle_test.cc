@@ -77,17 +77,22 @@ TEST_F(WorldLifecycleTest, StrategyWalksTheLifecycleWithHistoryAndAudit) {
   EXPECT_EQ(s->spec, R"({"nodes":[]})");
   auto audit = service_.list_audit("desk");
   ASSERT_TRUE(audit);
-  ASSERT_EQ(audit->size(),
-            5u);  // CREATE world, SUBMIT, SUBMIT (to Validating), VALIDATION_PASSED, PROMOTE
-  EXPECT_EQ((*audit)[0].event, "CREATE");
+  // CREATE world, SUBMIT, SUBMIT (to Validating), VALIDATION_PASSED, and the
+  // manual promotion's two-phase apply: APPLY_FREEZE, PROMOTE, APPLY_SWITCH, APPLY_DONE.
+  std::vector<std::string> events;
+  for (const auto& a : *audit) events.push_back(a.event);
+  ASSERT_EQ(events,
+            (std::vector<std::string>{"CREATE", "SUBMIT", "SUBMIT", "VALIDATION_PASSED",
+                                      "APPLY_FREEZE", "PROMOTE", "APPLY_SWITCH", "APPLY_DONE"}));
   EXPECT_EQ((*audit)[0].actor, "alice");
-  EXPECT_EQ((*audit)[4].event, "PROMOTE");
-  EXPECT_EQ((*audit)[4].before, "DryRun");
-  EXPECT_EQ((*audit)[4].after, "Live");
-  EXPECT_EQ((*audit)[4].actor, "scheduler");
+  EXPECT_EQ((*audit)[5].before, "DryRun");
+  EXPECT_EQ((*audit)[5].after, "Live");
+  EXPECT_EQ((*audit)[5].actor, "scheduler");
+  EXPECT_EQ((*audit)[5].run_id, "desk-m1");  // the manual change's journal entry
   for (size_t i = 1; i < audit->size(); ++i) EXPECT_GT((*audit)[i].seq, (*audit)[i - 1].seq);
   // Paging by sequence number.
-  EXPECT_EQ(service_.list_audit("desk", (*audit)[2].seq, 10)->size(), 2u);
+  EXPECT_EQ(service_.list_audit("desk", (*audit)[2].seq, 10)->size(), 5u);
+  EXPECT_EQ(service_.list_audit("desk", (*audit)[2].seq, 2)->size(), 2u);
 }
 
 TEST_F(WorldLifecycleTest, IllegalEventNamesStateAndEvent) {
@@ -96,7 +101,11 @@ TEST_F(WorldLifecycleTest, IllegalEventNamesStateAndEvent) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_EQ(r.error().message,
-            "strategy 'mom': strategy event PROMOTE is not allowed in state Submitted");
+            "strategy 'mom' is Submitted: only a DryRun strategy can be promoted");
+  auto back = service_.apply_strategy_event("mom", StrategyEvent::kReactivate, "op", "");
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().message,
+            "strategy 'mom': strategy event REACTIVATE is not allowed in state Submitted");
 }
 
 TEST_F(WorldLifecycleTest, EvalOnlyRefusesPromotionOnly) {

@@ -189,4 +189,30 @@ CliResult<boost::json::object> read_mapping_file(const std::string& path, std::s
   return std::move(v.as_object());
 }
 
+void print_manual_outcome(const Globals& g, const boost::json::value& answer,
+                          const std::string& summary, std::ostream& out, std::ostream& err) {
+  const auto& o = answer.as_object();
+  if (const auto* w = o.if_contains("warning"); w != nullptr && w->is_string()) {
+    err << "qmtl: warning: " << std::string_view(w->get_string()) << '\n';
+  }
+  if (g.json()) {
+    print_json(answer, out);
+    return;
+  }
+  out << summary << '\n';
+  if (const auto* f = o.if_contains("forced"); f != nullptr && f->is_string()) {
+    out << "  forced past the policy's caps: " << std::string_view(f->get_string()) << '\n';
+  }
+  const auto* next = o.if_contains("next_evaluation");
+  if (next == nullptr || !next->is_object()) return;
+  const auto& n = next->as_object();
+  std::vector<std::string> reasons;
+  for (const auto& r : array_at(*next, "reasons")) {
+    if (r.is_string()) reasons.emplace_back(r.get_string());
+  }
+  out << fmt::format("  next evaluation ({}): {}{}{}\n", display_time(str_field(n, "at")),
+                     str_field(n, "decision"), reasons.empty() ? "" : " - ",
+                     fmt::join(reasons, "; "));
+}
+
 }  // namespace qmtl::cli

@@ -77,6 +77,13 @@ CliResult<boost::json::object> read_mapping_file(const std::string& path, std::s
 
 void print_worlds_table(const boost::json::array& worlds, std::ostream& out);
 
+// A manual promotion, demotion or gate override as the server answered it
+// (docs/api.md, manual outcome): the JSON with --output json, else `summary`
+// and what the next evaluation would decide on `out`. The warning that the
+// next evaluation would undo the change goes to `err` in both modes.
+void print_manual_outcome(const Globals& g, const boost::json::value& answer,
+                          const std::string& summary, std::ostream& out, std::ostream& err);
+
 // Registers `qmtl world ...` and `qmtl strategy ...` on `app`. The callbacks
 // set `rc` and write to `out`/`err`; `g` is read when they run.
 void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,

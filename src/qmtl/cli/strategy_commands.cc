@@ -130,6 +130,28 @@ int strategy_event(const Globals& g, const std::string& verb, const std::string&
   return kExitOk;
 }
 
+// promote / demote: a manual change through the FSM and the two-phase apply.
+int strategy_manual(const Globals& g, const std::string& verb, const std::string& id,
+                    const std::string& reason, bool force, std::ostream& out, std::ostream& err) {
+  if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
+  boost::json::object body{{"reason", reason}};
+  if (force) body["force"] = true;
+  auto r = call_server(g, {.method = "POST",
+                           .path = fmt::format("/strategies/{}/{}", id, verb),
+                           .body = json::dump(body)});
+  if (!r) return report(r.error(), err);
+  const auto& o = r->as_object();
+  std::string summary;
+  if (const auto* q = o.if_contains("queued"); q != nullptr && q->is_bool() && q->get_bool()) {
+    summary = fmt::format("queued: the world is Paused; '{}' is {}d when it resumes", id, verb);
+  } else {
+    summary = fmt::format("strategy '{}' is now {} ({})", id,
+                          str_field(object_at(*r, "strategy"), "state"), str_field(o, "apply_id"));
+  }
+  print_manual_outcome(g, *r, summary, out, err);
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
@@ -166,8 +188,26 @@ void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostrea
                                "  e.g. qmtl strategy validation s1");
   validation->add_option("id", o->id, "strategy id")->required();
   validation->callback([=, &g, &rc, &out, &err] { rc = strategy_validation(g, o->id, out, err); });
+  auto force = std::make_shared<bool>(false);
   for (const auto& [verb, help] : std::vector<std::pair<std::string, std::string>>{
-           {"activate", "bring an Inactive strategy back to DryRun"},
+           {"promote",
+            "move a DryRun strategy to Live by hand (the design's `strategy activate`); refused "
+            "beyond top_k or a correlation group's per_group unless --force"},
+           {"demote", "move a Live strategy back to DryRun (paper) by hand"}}) {
+    auto* cmd = strategy->add_subcommand(
+        verb, fmt::format("{}\n  e.g. qmtl strategy {} s1 --reason \"...\"", help, verb));
+    cmd->add_option("id", o->id, "strategy id")->required();
+    cmd->add_option("--reason", o->reason, "why (required; recorded in the audit log)")->required();
+    if (verb == "promote") {
+      cmd->add_flag("--force", *force,
+                    "promote even beyond the policy's caps (recorded as forced)");
+    }
+    cmd->callback([=, &g, &rc, &out, &err, v = verb] {
+      rc = strategy_manual(g, v, o->id, o->reason, *force, out, err);
+    });
+  }
+  for (const auto& [verb, help] : std::vector<std::pair<std::string, std::string>>{
+           {"activate", "bring an Inactive strategy back to DryRun (see promote for Live)"},
            {"deactivate", "stop a DryRun or Live strategy (Inactive)"},
            {"archive", "retire a strategy for good"}}) {
     auto* cmd = strategy->add_subcommand(

@@ -489,60 +489,30 @@ int world_evaluations(const Globals& g, const std::string& id,
   return kExitOk;
 }
 
-// When the next scheduled evaluation is due (the policy's `every` after the
-// latest run) and, if the latest run's live set goes against the manual change,
-// a warning that names that time. Nothing when there is no policy or no run yet.
-std::optional<std::string> undo_warning(const Globals& g, const std::string& world,
-                                        const std::string& strategy, bool active) {
-  auto pol = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/policy", world)});
-  if (!pol) return std::nullopt;
-  auto doc = policy::parse_policy_document(str_field(pol->as_object(), "canonical"), "policy");
-  if (!doc || !std::holds_alternative<policy::Policy>(*doc)) return std::nullopt;
-  const auto& every = std::get<policy::Policy>(*doc).every;
-  auto runs = call_server(
-      g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations?limit=1", world)});
-  if (!runs || array_at(*runs, "runs").empty()) return std::nullopt;
-  const std::string run_id = str_field(array_at(*runs, "runs")[0].as_object(), "id");
-  auto run = call_server(
-      g, {.method = "GET", .path = fmt::format("/worlds/{}/evaluations/{}", world, run_id)});
-  if (!run) return std::nullopt;
-  bool live = false;
-  for (const auto& x : array_at(*run, "live"))
-    live = live || (x.is_string() && x.get_string() == strategy);
-  if (active == live) return std::nullopt;
-  auto started = parse_timestamp(str_field(run->as_object(), "started_at"));
-  if (!started) return std::nullopt;
-  const std::string when =
-      every ? format_timestamp(std::chrono::floor<std::chrono::seconds>(*started + *every))
-            : "on its cron schedule";
-  return fmt::format(
-      "warning: the next scheduled evaluation (due {}) would {} '{}' again (the latest run, {}, "
-      "{}); pause the world or change the policy to keep this override",
-      when, active ? "close" : "open", strategy, run_id,
-      live ? "kept it Live" : "did not select it for Live");
-}
-
 int activation_set(const Globals& g, const std::string& id, const std::string& strategy,
-                   const std::string& side, bool active, const std::string& reason,
+                   const std::string& side, bool active, bool force, const std::string& reason,
                    std::ostream& out, std::ostream& err) {
   if (auto c = check_id("world", id); !c) return report(c.error(), err);
-  auto r = call_server(
-      g, {.method = "PUT",
-          .path = fmt::format("/worlds/{}/activation", id),
-          .body = json::dump(boost::json::object{
-              {"strategy", strategy}, {"side", side}, {"active", active}, {"reason", reason}})});
+  boost::json::object body{
+      {"strategy", strategy}, {"side", side}, {"active", active}, {"reason", reason}};
+  if (force) body["force"] = true;
+  auto r = call_server(g, {.method = "PUT",
+                           .path = fmt::format("/worlds/{}/activation", id),
+                           .body = json::dump(body)});
   if (!r) return report(r.error(), err);
-  const auto warning = undo_warning(g, id, strategy, active);
-  if (warning) err << "qmtl: " << *warning << '\n';
-  if (g.json()) {
-    boost::json::object o = r->as_object();
-    o["warning"] = warning ? boost::json::value(*warning) : boost::json::value(nullptr);
-    print_json(o, out);
-    return kExitOk;
+  const auto& o = r->as_object();
+  const bool queued = o.at("queued").as_bool();
+  std::string summary =
+      fmt::format("{} {}/{} in world '{}'", active ? "opened" : "closed", strategy, side, id);
+  if (queued) {
+    summary += " (queued: the world is Paused; carried out on resume)";
+  } else if (const auto* a = o.if_contains("apply_id"); a != nullptr && a->is_string()) {
+    // The override was an FSM event: say which.
+    summary += fmt::format("; strategy '{}' is now {} ({})", strategy,
+                           str_field(object_at(*r, "strategy"), "state"),
+                           std::string_view(a->get_string()));
   }
-  const bool queued = r->as_object().at("queued").as_bool();
-  out << fmt::format("{} {}/{} in world '{}'{}\n", active ? "opened" : "closed", strategy, side, id,
-                     queued ? " (queued: the world is Paused; applied on resume)" : "");
+  print_manual_outcome(g, *r, summary, out, err);
   return kExitOk;
 }
 
@@ -699,13 +669,15 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   struct Act {
     std::string id, strategy, side, reason;
     bool active = false;
+    bool force = false;
   };
   auto act = std::make_shared<Act>();
   auto* activation =
       world->add_subcommand("activation", "manual gate overrides")->require_subcommand(1);
   auto* aset = activation->add_subcommand(
       "set",
-      "open or close one strategy side's gate by hand\n"
+      "open or close one strategy side's gate by hand: opening a side of a DryRun strategy\n"
+      "promotes it (that side only), closing the last open side of a Live one demotes it\n"
       "  e.g. qmtl world activation set demo --strategy s1 --side long --active false");
   aset->add_option("world", act->id, "world id")->required();
   aset->add_option("--strategy", act->strategy, "strategy id")->required();
@@ -714,8 +686,11 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
       ->check(CLI::IsMember({"long", "short"}));
   aset->add_option("--active", act->active, "true opens the gate, false closes it")->required();
   aset->add_option("--reason", act->reason, "why (recorded in the audit log)");
+  aset->add_flag("--force", act->force,
+                 "promote even beyond the policy's caps (recorded as forced)");
   aset->callback([=, &g, &rc, &out, &err] {
-    rc = activation_set(g, act->id, act->strategy, act->side, act->active, act->reason, out, err);
+    rc = activation_set(g, act->id, act->strategy, act->side, act->active, act->force, act->reason,
+                        out, err);
   });
 
   struct Alerts {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <unordered_map>
 
@@ -31,7 +32,7 @@ std::string clauses_with(const std::vector<ClauseResult>& clauses, Tri want) {
 
 class UnionFind {
  public:
-  explicit UnionFind(size_t n) : parent_(n) {
+  explicit UnionFind(size_t n) : parent_(n), size_(n, 1) {
     std::iota(parent_.begin(), parent_.end(), size_t{0});
   }
   size_t find(size_t x) {
@@ -41,11 +42,124 @@ class UnionFind {
   void unite(size_t a, size_t b) {
     a = find(a);
     b = find(b);
-    if (a != b) parent_[std::max(a, b)] = std::min(a, b);
+    if (a == b) return;
+    const size_t root = std::min(a, b), child = std::max(a, b);
+    parent_[child] = root;
+    size_[root] += size_[child];
   }
+  // Members of x's set (valid for roots and non-roots alike).
+  size_t size_of(size_t x) { return size_[find(x)]; }
 
  private:
   std::vector<size_t> parent_;
+  std::vector<size_t> size_;
+};
+
+// "a", "a and b", "a, b and c": names for a reason.
+std::string names_of(std::span<const Candidate> candidates, const std::vector<size_t>& who) {
+  std::vector<std::string_view> names;
+  names.reserve(who.size());
+  for (size_t i : who) names.push_back(candidates[i].id);
+  if (names.size() <= 1) return names.empty() ? std::string() : std::string(names.front());
+  return fmt::format("{} and {}", fmt::join(names.begin(), names.end() - 1, ", "), names.back());
+}
+
+// The live set being built, and whether one more strategy fits it: at most
+// top_k members, and no connected component of correlation >= max among the
+// members larger than per_group. Members are added one at a time; a union-find
+// over them keeps each component's size, so a check costs one correlation
+// lookup per member.
+class LiveCaps {
+ public:
+  struct Breach {
+    bool top_k = false;           // else the correlation group
+    std::vector<size_t> holders;  // the members that fill the slot(s)
+    double value = 0;             // group: the strongest correlation with a holder
+  };
+
+  LiveCaps(const Policy& policy, std::span<const Candidate> candidates,
+           const Correlations& correlations)
+      : policy_(policy),
+        candidates_(candidates),
+        correlations_(correlations),
+        groups_(candidates.size()) {
+    if (!policy.correlation || correlations.matrix != nullptr) return;
+    std::unordered_map<std::string_view, size_t> index;
+    for (size_t i = 0; i < candidates.size(); ++i) index.emplace(candidates[i].id, i);
+    for (const auto& p : correlations.pairs) {
+      const auto a = index.find(p.a), b = index.find(p.b);
+      if (a == index.end() || b == index.end() || a->second == b->second) continue;
+      pairs_[std::minmax(a->second, b->second)] = p.value;
+    }
+  }
+
+  std::optional<Breach> check(size_t i) {
+    if (policy_.top_k && members_.size() >= static_cast<size_t>(*policy_.top_k)) {
+      return Breach{.top_k = true, .holders = members_};
+    }
+    if (!policy_.correlation) return std::nullopt;
+    const double max = policy_.correlation->max;
+    std::vector<size_t> roots;
+    double strongest = 0;
+    bool linked = false;
+    for (size_t j : members_) {
+      const auto v = correlation(i, j);
+      if (!v || *v < max) continue;
+      strongest = linked ? std::max(strongest, *v) : *v;
+      linked = true;
+      const size_t r = groups_.find(j);
+      if (std::find(roots.begin(), roots.end(), r) == roots.end()) roots.push_back(r);
+    }
+    size_t size = 1;
+    for (size_t r : roots) size += groups_.size_of(r);
+    if (size <= static_cast<size_t>(policy_.correlation->per_group)) return std::nullopt;
+    Breach b{.top_k = false, .value = strongest};
+    for (size_t j : members_) {
+      if (std::find(roots.begin(), roots.end(), groups_.find(j)) != roots.end()) {
+        b.holders.push_back(j);
+      }
+    }
+    return b;
+  }
+
+  void add(size_t i) {
+    if (policy_.correlation) {
+      for (size_t j : members_) {
+        const auto v = correlation(i, j);
+        if (v && *v >= policy_.correlation->max) groups_.unite(i, j);
+      }
+    }
+    members_.push_back(i);
+  }
+
+  const std::vector<size_t>& members() const { return members_; }
+
+  // The breach as the end of a sentence: "top_k 2 is full (a and b are Live)".
+  std::string describe(const Breach& b) const {
+    if (b.top_k) {
+      return fmt::format("top_k {} is full ({} {} Live)", *policy_.top_k,
+                         names_of(candidates_, b.holders), b.holders.size() == 1 ? "is" : "are");
+    }
+    return fmt::format(
+        "correlation {:.3f} >= {} with {} (Live), and a correlation group may have at most {} Live",
+        b.value, policy_.correlation->max, names_of(candidates_, b.holders),
+        policy_.correlation->per_group);
+  }
+
+ private:
+  std::optional<double> correlation(size_t i, size_t j) const {
+    if (correlations_.matrix != nullptr) return correlations_.matrix->at(i, j);
+    const auto it = pairs_.find(std::minmax(i, j));
+    if (it == pairs_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  const Policy& policy_;
+  std::span<const Candidate> candidates_;
+  const Correlations& correlations_;
+  std::map<std::pair<size_t, size_t>, double> pairs_;
+  UnionFind groups_;
+  std::vector<size_t> members_;
 };
 
 // A held time for people, in its two largest units: "8d 23h", "5h 12m", "42s".
@@ -103,7 +217,6 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
   Selection sel;
   sel.results.resize(candidates.size());
   std::vector<size_t> ranked;  // candidates competing for live slots
-  std::vector<char> live_out(candidates.size(), 0);
 
   // 1-2. Eligibility and gates.
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -176,7 +289,6 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
         r.gate = "demote";
         r.gate_result = policy.demote.test(c.values, &r.clauses);
         if (r.gate_result != Tri::kFalse) {
-          live_out[i] = 1;
           r.reasons.push_back(
               r.gate_result == Tri::kTrue
                   ? fmt::format("demote gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
@@ -192,7 +304,6 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
     r.score = policy.score.value(c.values);
     if (!r.score) {
       r.reasons.push_back("score is missing");
-      if (c.state == CandidateState::kLive) live_out[i] = 1;
       continue;
     }
     ranked.push_back(i);
@@ -265,7 +376,6 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
       r.reasons.push_back(fmt::format(
           "correlation {:.3f} >= {} with {} (group {} keeps its best {})", link[i].second, max,
           candidates[link[i].first].id, r.group.value(), policy.correlation->per_group));
-      if (candidates[i].state == CandidateState::kLive) live_out[i] = 1;
     }
   } else {
     survivors = ranked;
@@ -278,82 +388,138 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
     if (policy.top_k && static_cast<int>(k) >= *policy.top_k) {
       sel.results[i].reasons.push_back(
           fmt::format("outside top_k {} (position {} after correlation)", *policy.top_k, k + 1));
-      if (candidates[i].state == CandidateState::kLive) live_out[i] = 1;
       continue;
     }
     target[i] = 1;
   }
 
-  // 6. Decisions with time hysteresis; the live set in rank order.
-  std::vector<size_t> live_after;
+  // 6. Decisions with time hysteresis, within the hard caps.
+  //
+  // The caps (top_k, per_group) hold for the live set after this evaluation,
+  // and since an apply switches every state in one transaction, at every moment.
+  // A Live strategy waiting out its demotion still holds its slot, so first the
+  // Live strategies that stay are placed (selected ones by rank, then those
+  // whose demotion is pending); any beyond a cap (k lowered, correlations that
+  // rose, a forced promotion) leaves now. Then the promotions, in rank order,
+  // into the slots that are left; one that does not fit waits and says for whom.
+  std::vector<char> pending(candidates.size(), 0);
+  std::vector<size_t> staying;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const Candidate& c = candidates[i];
     StrategyResult& r = sel.results[i];
-    if (c.state == CandidateState::kDryRun && r.gate == "promote" && r.gate_result == Tri::kTrue) {
-      if (!target[i]) {
-        r.decision = Decision::kHold;
-        continue;
-      }
-      if (!ctx.allow_promotion) {
-        r.decision = Decision::kHold;
-        r.reasons.push_back(
-            fmt::format("selected, but promotion is blocked: {}", ctx.promotion_blocked_why));
-        continue;
-      }
-      auto [ok, how] = held(policy.promote_after, c.past, ctx.now,
-                            [](const PastEvaluation& p) { return p.promote_pass; });
-      if (!ok) {
-        r.decision = Decision::kHold;
-        r.reasons.push_back(fmt::format("selected; promote gate has held {} (hysteresis)", how));
-        continue;
-      }
-      r.decision = Decision::kPromote;
-      const bool no_hysteresis = std::visit([](auto need) { return need == decltype(need){}; },
-                                            policy.promote_after.value);
-      r.reasons.push_back(no_hysteresis ? fmt::format("selected at rank {}", r.rank.value())
-                                        : fmt::format("selected at rank {}; promote gate held {}",
-                                                      r.rank.value(), how));
-      live_after.push_back(i);
-    } else if (c.state == CandidateState::kLive) {
-      if (target[i]) {
-        r.decision = Decision::kHold;
-        r.reasons.push_back(fmt::format("stays live at rank {}", r.rank.value()));
-        live_after.push_back(i);
-        continue;
-      }
-      live_out[i] = 1;
-      r.record.out = true;
-      auto [ok, how] =
-          held(policy.demote_after, c.past, ctx.now, [](const PastEvaluation& p) { return p.out; });
-      if (!ok) {
-        r.decision = Decision::kHold;
-        r.reasons.push_back(fmt::format("demotion pending: out for {} (hysteresis)", how));
-        live_after.push_back(i);
-        continue;
-      }
-      r.decision = Decision::kDemote;
-      r.reasons.push_back(fmt::format("demoted: out for {}", how));
-    } else if (c.state == CandidateState::kDryRun && r.gate == "promote") {
-      r.decision = Decision::kHold;  // passed the gate but the score was missing
+    if (c.state != CandidateState::kLive) continue;
+    if (target[i]) {
+      r.decision = Decision::kHold;
+      r.reasons.push_back(fmt::format("stays live at rank {}", r.rank.value()));
+      staying.push_back(i);
+      continue;
     }
-    if (c.manual) {
-      const bool undo = (*c.manual && r.decision == Decision::kDemote) ||
-                        (!*c.manual && r.decision == Decision::kPromote);
-      if (undo) {
-        r.undoes_manual = true;
-        r.reasons.push_back(*c.manual ? "this demotion undoes a manual activation"
-                                      : "this promotion undoes a manual deactivation");
+    r.record.out = true;
+    auto [ok, how] =
+        held(policy.demote_after, c.past, ctx.now, [](const PastEvaluation& p) { return p.out; });
+    if (!ok) {
+      r.decision = Decision::kHold;
+      r.reasons.push_back(fmt::format("demotion pending: out for {} (hysteresis)", how));
+      pending[i] = 1;
+      staying.push_back(i);
+      continue;
+    }
+    r.decision = Decision::kDemote;
+    r.reasons.push_back(fmt::format("demoted: out for {}", how));
+  }
+  const auto rank_of = [&](size_t i) { return sel.results[i].rank.value_or(INT32_MAX); };
+  std::stable_sort(staying.begin(), staying.end(), [&](size_t a, size_t b) {
+    if (pending[a] != pending[b]) return pending[a] < pending[b];
+    return rank_of(a) < rank_of(b);
+  });
+  LiveCaps caps(policy, candidates, correlations);
+  for (size_t i : staying) {
+    if (auto breach = caps.check(i)) {
+      StrategyResult& r = sel.results[i];
+      r.decision = Decision::kDemote;
+      r.record.out = true;
+      r.reasons.push_back(fmt::format(
+          "demoted now: {}; the caps are hard limits, which hysteresis does not wait out",
+          caps.describe(*breach)));
+      continue;
+    }
+    caps.add(i);
+  }
+  for (size_t i : ranked) {
+    const Candidate& c = candidates[i];
+    StrategyResult& r = sel.results[i];
+    if (c.state != CandidateState::kDryRun) continue;
+    if (!target[i]) {
+      r.decision = Decision::kHold;
+      continue;
+    }
+    if (!ctx.allow_promotion) {
+      r.decision = Decision::kHold;
+      r.reasons.push_back(
+          fmt::format("selected, but promotion is blocked: {}", ctx.promotion_blocked_why));
+      continue;
+    }
+    auto [ok, how] = held(policy.promote_after, c.past, ctx.now,
+                          [](const PastEvaluation& p) { return p.promote_pass; });
+    if (!ok) {
+      r.decision = Decision::kHold;
+      r.reasons.push_back(fmt::format("selected; promote gate has held {} (hysteresis)", how));
+      continue;
+    }
+    if (auto breach = caps.check(i)) {
+      r.decision = Decision::kHold;
+      std::vector<size_t> waiting_for;
+      for (size_t j : breach->holders) {
+        if (pending[j]) waiting_for.push_back(j);
       }
+      if (waiting_for.empty()) {
+        r.reasons.push_back(
+            fmt::format("selected, waiting for a slot: {}", caps.describe(*breach)));
+      } else {
+        r.reasons.push_back(fmt::format(
+            "selected, waiting for a slot: {} {} ({})", names_of(candidates, waiting_for),
+            waiting_for.size() == 1 ? "stays Live until its demotion completes"
+                                    : "stay Live until their demotions complete",
+            caps.describe(*breach)));
+      }
+      continue;
+    }
+    r.decision = Decision::kPromote;
+    const bool no_hysteresis =
+        std::visit([](auto need) { return need == decltype(need){}; }, policy.promote_after.value);
+    r.reasons.push_back(no_hysteresis ? fmt::format("selected at rank {}", r.rank.value())
+                                      : fmt::format("selected at rank {}; promote gate held {}",
+                                                    r.rank.value(), how));
+    caps.add(i);
+  }
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
+    StrategyResult& r = sel.results[i];
+    if (!c.manual) continue;
+    const bool undo = (*c.manual && r.decision == Decision::kDemote) ||
+                      (!*c.manual && r.decision == Decision::kPromote);
+    if (undo) {
+      r.undoes_manual = true;
+      r.reasons.push_back(*c.manual ? "this demotion undoes a manual override (on)"
+                                    : "this promotion undoes a manual override (off)");
     }
   }
   // Ranked first (by rank), then held Live strategies without a rank.
-  std::stable_sort(live_after.begin(), live_after.end(), [&](size_t a, size_t b) {
-    const auto ra = sel.results[a].rank.value_or(INT32_MAX),
-               rb = sel.results[b].rank.value_or(INT32_MAX);
-    return ra < rb;
-  });
+  std::vector<size_t> live_after = caps.members();
+  std::stable_sort(live_after.begin(), live_after.end(),
+                   [&](size_t a, size_t b) { return rank_of(a) < rank_of(b); });
   for (size_t i : live_after) sel.live.push_back(candidates[i].id);
   return sel;
+}
+
+std::optional<std::string> cap_breach(const Policy& policy, std::span<const Candidate> candidates,
+                                      std::span<const size_t> live, size_t newcomer,
+                                      const Correlations& correlations) {
+  LiveCaps caps(policy, candidates, correlations);
+  for (size_t i : live) caps.add(i);
+  auto b = caps.check(newcomer);
+  if (!b) return std::nullopt;
+  return caps.describe(*b);
 }
 
 }  // namespace qmtl::policy

@@ -5,7 +5,14 @@
 // Steps, in order, each recording its reason per strategy:
 //   1. eligibility (state, min_dry_run, enough data), 2. gates (promote for
 //   DryRun, demote for Live, reject for Validating), 3. score and rank,
-//   4. correlation groups, 5. top-K, 6. time hysteresis and manual overrides.
+//   4. correlation groups, 5. top-K, 6. time hysteresis within the hard caps.
+//
+// The caps are hard: the live set after select() never has more than top_k
+// members, nor a connected component of correlation >= correlation.max with
+// more than per_group members. A Live strategy waiting out its demotion
+// (hysteresis) keeps its slot, so a candidate that would exceed a cap waits
+// (HOLD, naming whom it waits for); Live strategies beyond a cap (a lowered
+// k, correlations that rose, a forced manual promotion) are demoted at once.
 //
 // Fail-closed rules: a DryRun strategy is promoted only if its promote gate is
 // definitely true; a Live strategy stays only while its demote gate is
@@ -87,5 +94,14 @@ struct Selection {
 
 Selection select(const Policy& policy, std::span<const Candidate> candidates,
                  const EvalContext& ctx, const Correlations& correlations = {});
+
+// Whether candidates[newcomer] can join the live set candidates[live...]
+// within the policy's caps. nullopt when it fits; otherwise why not, as the
+// end of a sentence ("top_k 2 is full (a and b are Live)", "correlation 0.930
+// >= 0.8 with a (Live), and a correlation group may have at most 1 Live").
+// Only ids of `candidates` are read. Pure; any thread.
+std::optional<std::string> cap_breach(const Policy& policy, std::span<const Candidate> candidates,
+                                      std::span<const size_t> live, size_t newcomer,
+                                      const Correlations& correlations = {});
 
 }  // namespace qmtl::policy

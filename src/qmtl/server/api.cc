@@ -210,6 +210,8 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/strategies/{id}/activate", &Api::strategy_activate},
       {"POST", "/strategies/{id}/deactivate", &Api::strategy_deactivate},
       {"POST", "/strategies/{id}/archive", &Api::strategy_archive},
+      {"POST", "/strategies/{id}/promote", &Api::strategy_promote},
+      {"POST", "/strategies/{id}/demote", &Api::strategy_demote},
       {"POST", "/strategies/{id}/performance", &Api::post_performance},
       {"POST", "/strategies/{id}/handover", &Api::post_handover},
       {"GET", "/strategies/{id}/validation", &Api::get_validation},

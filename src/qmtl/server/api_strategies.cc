@@ -164,6 +164,40 @@ ApiResponse Api::strategy_archive(const ApiRequest& req, Call& call) {
   return strategy_event(req, call, lifecycle::StrategyEvent::kArchive);
 }
 
+ApiResponse Api::strategy_promote(const ApiRequest& req, Call& call) {
+  return manual_change(req, call, true);
+}
+ApiResponse Api::strategy_demote(const ApiRequest& req, Call& call) {
+  return manual_change(req, call, false);
+}
+
+ApiResponse Api::manual_change(const ApiRequest& req, Call& call, bool promote) {
+  auto obj = body_object(req, {"reason", "force"}, "the request");
+  if (!obj) return problem(obj.error());
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  if (!*reason || (*reason)->empty()) {
+    return problem(400, fmt::format("field 'reason' is required: say why the strategy is {} by "
+                                    "hand (it is kept in the audit log)",
+                                    promote ? "promoted" : "demoted"));
+  }
+  auto force = json::get_optional_bool(*obj, "force");
+  if (!force) return problem(force.error());
+  if (!promote && force->value_or(false)) {
+    return problem(400, "field 'force' is for promotions: a demotion never breaks a cap");
+  }
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const world::WorldService::ManualChange change{
+      .actor = call.principal.name, .reason = **reason, .force = force->value_or(false)};
+  auto out =
+      promote ? worlds_.promote_strategy(s->id, change) : worlds_.demote_strategy(s->id, change);
+  if (!out) return problem(out.error());
+  return json_response(out->queued ? 202 : 200,
+                       manual_outcome_json(*out, options_.activation_ttl_s));
+}
+
 ApiResponse Api::strategy_event(const ApiRequest& req, Call& call, lifecycle::StrategyEvent event) {
   auto obj = body_object(req, {"reason"}, "the request", true);
   if (!obj) return problem(obj.error());

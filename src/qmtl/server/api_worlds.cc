@@ -477,7 +477,8 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
 ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
   if (auto d = authorize(call, Role::kOperator, id)) return *d;
-  auto obj = body_object(req, {"strategy", "side", "active", "reason"}, "the activation change");
+  auto obj =
+      body_object(req, {"strategy", "side", "active", "reason", "force"}, "the activation change");
   if (!obj) return problem(obj.error());
   auto strategy = json::get_string(*obj, "strategy");
   if (!strategy) return problem(strategy.error());
@@ -487,15 +488,16 @@ ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {
   if (!active) return problem(active.error());
   auto reason = json::get_optional_string(*obj, "reason");
   if (!reason) return problem(reason.error());
+  auto force = json::get_optional_bool(*obj, "force");
+  if (!force) return problem(force.error());
   auto expected = if_match(req);
   if (!expected) return problem(expected.error());
   auto change = worlds_.set_activation(id, *strategy, *side, *active, call.principal.name,
-                                       reason->value_or(""), *expected);
+                                       reason->value_or(""), *expected, force->value_or(false));
   if (!change) return problem(change.error());
-  boost::json::object o{{"queued", change->queued},
-                        {"entry", activation_json(change->entry, options_.activation_ttl_s)}};
-  ApiResponse r = json_response(change->queued ? 202 : 200, o);
-  r.headers.emplace_back("ETag", etag(change->entry.version));
+  ApiResponse r = json_response(change->queued ? 202 : 200,
+                                manual_outcome_json(*change, options_.activation_ttl_s));
+  if (change->entry) r.headers.emplace_back("ETag", etag(change->entry->version));
   return r;
 }
 

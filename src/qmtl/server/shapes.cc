@@ -89,6 +89,32 @@ boost::json::object apply_json(const world::ApplyJournalEntry& e) {
   return o;
 }
 
+boost::json::object manual_outcome_json(const world::WorldService::ManualOutcome& o,
+                                        int64_t ttl_s) {
+  const auto text_or_null = [](const std::optional<std::string>& v) {
+    return v ? boost::json::value(*v) : boost::json::value(nullptr);
+  };
+  boost::json::object strategy = strategy_json(o.strategy);
+  strategy.erase("spec");  // GET /strategies/{id} has it; here it would bury the answer
+  boost::json::object out{{"queued", o.queued},
+                          {"strategy", std::move(strategy)},
+                          {"apply_id", text_or_null(o.apply_id)},
+                          {"forced", text_or_null(o.forced)},
+                          {"warning", text_or_null(o.warning)}};
+  if (o.next) {
+    boost::json::array reasons;
+    for (const auto& r : o.next->reasons) reasons.emplace_back(r);
+    out["next_evaluation"] = boost::json::object{{"at", format_timestamp(o.next->at)},
+                                                 {"decision", o.next->decision},
+                                                 {"reasons", std::move(reasons)},
+                                                 {"undoes", o.next->undoes}};
+  } else {
+    out["next_evaluation"] = nullptr;
+  }
+  if (o.entry) out["entry"] = activation_json(*o.entry, ttl_s);
+  return out;
+}
+
 boost::json::object evaluation_json(const world::EvaluationRunRecord& run) {
   boost::json::object o;
   o["id"] = run.id;

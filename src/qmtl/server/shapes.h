@@ -18,6 +18,10 @@ boost::json::object strategy_json(const world::Strategy& s);
 boost::json::object policy_json(const world::PolicyVersion& p, bool current, bool with_document);
 boost::json::object audit_json(const world::AuditRecord& a);
 boost::json::object apply_json(const world::ApplyJournalEntry& e);
+// The outcome of a manual promotion, demotion or gate override: {"queued",
+// "strategy" (without its spec), "apply_id", "forced", "next_evaluation": {"at", "decision",
+// "reasons", "undoes"} | null, "warning"}, and "entry" for a gate override.
+boost::json::object manual_outcome_json(const world::WorldService::ManualOutcome& o, int64_t ttl_s);
 // The run as stored (SPEC §6 evaluation run) with its id.
 boost::json::object evaluation_json(const world::EvaluationRunRecord& run);
 // One line per run: id, times, policy version and the decision per strategy.

@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 8> kMigrations{{
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -218,6 +218,19 @@ CREATE TABLE validation_fills (
   fee         DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (strategy_id, seq)
 );
+)sql"},
+    {9, "manual promotions through the apply journal, apply basis, queued promotions",
+     R"sql(
+ALTER TABLE apply_journal DROP CONSTRAINT apply_journal_run_id_fkey;
+ALTER TABLE apply_journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'evaluation'
+  CHECK (kind IN ('evaluation', 'manual'));
+ALTER TABLE apply_journal ADD COLUMN only_side TEXT CHECK (only_side IN ('long', 'short'));
+ALTER TABLE apply_journal ADD COLUMN basis_policy BIGINT;
+ALTER TABLE apply_journal ADD COLUMN basis_live TEXT;
+ALTER TABLE pending_activations ADD COLUMN action TEXT NOT NULL DEFAULT 'gate'
+  CHECK (action IN ('gate', 'promote', 'demote'));
+ALTER TABLE pending_activations ADD COLUMN forced BIGINT NOT NULL DEFAULT 0
+  CHECK (forced IN (0, 1));
 )sql"},
 }};
 

@@ -59,10 +59,15 @@ Result<void> SqlStore::migrate() {
     auto tx = Transaction::begin(db_);
     if (!tx) return propagate(tx);
     if (auto r = db_.exec(ddl); !r) return r;
-    auto current = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-    if (!current) return propagate(current);
-    if (auto r = current->step(); !r) return propagate(r);
-    const int64_t have = current->column_int(0);
+    int64_t have = 0;
+    {
+      // Finalised before the migration runs: SQLite refuses to drop a table
+      // while a statement of the connection is still open.
+      auto current = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (!current) return propagate(current);
+      if (auto r = current->step(); !r) return propagate(r);
+      have = current->column_int(0);
+    }
     if (have > static_cast<int64_t>(migrations.size())) {
       return make_error(ErrorCode::kFailedPrecondition,
                         fmt::format("database '{}' has schema version {}, newer than this qmtl "
@@ -346,21 +351,15 @@ Result<void> SqlStore::set_world_state(std::string_view id, lifecycle::WorldStat
     }
     if (auto r = set_gates(id, ids, next == lifecycle::WorldState::kActive, std::nullopt, at); !r)
       return r;
-    // A manual override wins over the state rule: "off" stays closed; "on" opens
-    // again only in an Active world.
+    // A side closed by hand stays closed.
     if (auto r =
             run_sql(db_, "UPDATE activations SET active = 0 WHERE world_id = ? AND manual = 0", id);
         !r) {
       return r;
     }
-    if (auto r = run_sql(db_, "UPDATE activations SET active = ? WHERE world_id = ? AND manual = 1",
-                         int64_t{next == lifecycle::WorldState::kActive ? 1 : 0}, id);
-        !r) {
-      return r;
-    }
   }
-  if (expected == lifecycle::WorldState::kPaused) {
-    if (auto r = apply_queued_activations(id, next, at, audit); !r) return r;
+  if (next == lifecycle::WorldState::kRetired) {
+    if (auto r = drop_all_queued_locked(id, next, at, audit); !r) return r;
   }
   if (archive_strategies) {
     auto st =
@@ -587,6 +586,13 @@ Result<void> SqlStore::transition_strategy_locked(std::string_view id,
     const bool open = next == lifecycle::StrategyState::kLive && world->column_text(1) == "Active";
     if (auto r = set_gates(world->column_text(0), {std::string(id)}, open, std::nullopt, at); !r)
       return r;
+    if (expected == lifecycle::StrategyState::kLive) {
+      // Manual marks belong to a Live strategy's gates; they end with it.
+      if (auto r = run_sql(db_, "UPDATE activations SET manual = NULL WHERE strategy_id = ?", id);
+          !r) {
+        return r;
+      }
+    }
   }
   return {};
 }
@@ -1187,16 +1193,24 @@ std::optional<ApplyPhase> parse_phase(std::string_view name) {
 }
 
 constexpr std::string_view kJournalColumns =
-    "run_id, world_id, phase, promote, demote, started_at_us, updated_at_us";
+    "run_id, world_id, phase, promote, demote, started_at_us, updated_at_us, kind, only_side, "
+    "basis_policy, basis_live";
 
 ApplyJournalEntry read_journal(const Statement& st) {
-  return ApplyJournalEntry{.run_id = st.column_text(0),
-                           .world_id = st.column_text(1),
-                           .phase = parse_phase(st.column_text(2)).value_or(ApplyPhase::kFrozen),
-                           .promote = split_ids(st.column_text(3)),
-                           .demote = split_ids(st.column_text(4)),
-                           .started_at = from_us(st.column_int(5)),
-                           .updated_at = from_us(st.column_int(6))};
+  ApplyJournalEntry e{.run_id = st.column_text(0),
+                      .world_id = st.column_text(1),
+                      .phase = parse_phase(st.column_text(2)).value_or(ApplyPhase::kFrozen),
+                      .promote = split_ids(st.column_text(3)),
+                      .demote = split_ids(st.column_text(4)),
+                      .started_at = from_us(st.column_int(5)),
+                      .updated_at = from_us(st.column_int(6)),
+                      .kind = st.column_text(7),
+                      .only_side = optional_text(st, 8)};
+  if (!st.column_is_null(9)) {
+    e.basis = ApplyBasis{.policy_version = st.column_int(9),
+                         .live = split_ids(optional_text(st, 10).value_or(""))};
+  }
+  return e;
 }
 
 }  // namespace
@@ -1258,7 +1272,8 @@ Result<Activation> SqlStore::set_manual_activation(std::string_view world_id,
                                                    std::string_view strategy_id,
                                                    std::string_view side, bool active,
                                                    std::optional<int64_t> expected_version,
-                                                   TimePoint at, const AuditRecord& audit) {
+                                                   TimePoint at, const AuditRecord& audit,
+                                                   std::optional<int64_t> dequeue_seq) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -1286,24 +1301,23 @@ Result<Activation> SqlStore::set_manual_activation(std::string_view world_id,
     return propagate(r);
   }
   if (auto r = append_audit(audit); !r) return propagate(r);
+  if (auto r = dequeue_locked(dequeue_seq); !r) return propagate(r);
   auto after = get_activation_locked(world_id, strategy_id, side);
   if (!after) return propagate(after);
   if (auto r = tx->commit(); !r) return propagate(r);
   return **after;
 }
 
-Result<void> SqlStore::queue_activation(std::string_view world_id, std::string_view strategy_id,
-                                        std::string_view side, bool active, TimePoint at,
-                                        const AuditRecord& audit) {
+Result<void> SqlStore::queue_activation(const QueuedActivation& q, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
   if (auto r = run_sql(db_,
                        "INSERT INTO pending_activations (world_id, strategy_id, side, active, "
-                       "actor, reason, at_us) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       world_id, strategy_id, side, int64_t{active ? 1 : 0}, audit.actor,
-                       audit.reason, at);
+                       "actor, reason, at_us, action, forced) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       q.world_id, q.strategy_id, q.side, int64_t{q.active ? 1 : 0}, q.actor,
+                       q.reason, q.at, q.action, int64_t{q.forced ? 1 : 0});
       !r) {
     return r;
   }
@@ -1311,45 +1325,81 @@ Result<void> SqlStore::queue_activation(std::string_view world_id, std::string_v
   return tx->commit();
 }
 
-Result<void> SqlStore::apply_queued_activations(std::string_view world_id,
-                                                lifecycle::WorldState next, TimePoint at,
-                                                const AuditRecord& audit) {
-  struct Pending {
-    std::string strategy, side, actor, reason;
-    bool active;
-  };
-  auto st = prepared(
-      db_,
-      "SELECT strategy_id, side, active, actor, reason FROM pending_activations WHERE world_id = ? "
-      "ORDER BY seq",
-      world_id);
+namespace {
+
+constexpr std::string_view kQueuedColumns =
+    "seq, world_id, strategy_id, side, active, action, forced, actor, reason, at_us";
+
+QueuedActivation read_queued(const Statement& r) {
+  return QueuedActivation{.seq = r.column_int(0),
+                          .world_id = r.column_text(1),
+                          .strategy_id = r.column_text(2),
+                          .side = r.column_text(3),
+                          .active = r.column_int(4) != 0,
+                          .action = r.column_text(5),
+                          .forced = r.column_int(6) != 0,
+                          .actor = r.column_text(7),
+                          .reason = r.column_text(8),
+                          .at = from_us(r.column_int(9))};
+}
+
+}  // namespace
+
+Result<void> SqlStore::dequeue_locked(std::optional<int64_t> seq) {
+  if (!seq) return {};
+  if (auto r = run_sql(db_, "DELETE FROM pending_activations WHERE seq = ?", *seq); !r) return r;
+  if (db_.changes() != 1) {
+    return make_error(ErrorCode::kAlreadyExists,
+                      fmt::format("queued change {} was carried out already", *seq));
+  }
+  return {};
+}
+
+Result<std::vector<QueuedActivation>> SqlStore::list_queued_activations(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  auto st =
+      prepared(db_,
+               fmt::format("SELECT {} FROM pending_activations WHERE world_id = ? ORDER BY seq",
+                           kQueuedColumns),
+               world_id);
   if (!st) return propagate(st);
-  auto queued = collect(*st, [](const Statement& r) {
-    return Pending{r.column_text(0), r.column_text(1), r.column_text(3), r.column_text(4),
-                   r.column_int(2) != 0};
-  });
+  return collect(*st, read_queued);
+}
+
+Result<void> SqlStore::drop_queued_activation(int64_t seq, const AuditRecord& audit) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(db_);
+  if (!tx) return propagate(tx);
+  if (auto r = run_sql(db_, "DELETE FROM pending_activations WHERE seq = ?", seq); !r) return r;
+  if (db_.changes() != 1) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("queued change {} is not queued any more", seq));
+  }
+  if (auto r = append_audit(audit); !r) return r;
+  return tx->commit();
+}
+
+Result<void> SqlStore::drop_all_queued_locked(std::string_view world_id, lifecycle::WorldState next,
+                                              TimePoint at, const AuditRecord& audit) {
+  auto st =
+      prepared(db_,
+               fmt::format("SELECT {} FROM pending_activations WHERE world_id = ? ORDER BY seq",
+                           kQueuedColumns),
+               world_id);
+  if (!st) return propagate(st);
+  auto queued = collect(*st, read_queued);
   if (!queued) return propagate(queued);
   for (const auto& q : *queued) {
     AuditRecord a = audit;
-    a.entity = "activation";
-    a.entity_id = fmt::format("{}/{}", q.strategy, q.side);
+    a.at = at;
+    a.entity = q.action == "gate" ? "activation" : "strategy";
+    a.entity_id = q.action == "gate" ? fmt::format("{}/{}", q.strategy_id, q.side) : q.strategy_id;
     a.actor = q.actor;
+    a.event = "ACTIVATION_DROPPED";
     a.before = std::nullopt;
-    a.after = q.active ? "active" : "inactive";
-    if (next == lifecycle::WorldState::kRetired ||
-        (q.active && next != lifecycle::WorldState::kActive)) {
-      a.event = "ACTIVATION_DROPPED";
-      a.reason = fmt::format("queued while Paused; the world became {}",
-                             lifecycle::world_state_name(next));
-    } else {
-      a.event = "ACTIVATION_SET";
-      a.reason = fmt::format("queued while Paused, applied on resume: {}", q.reason);
-      if (auto r = run_sql(db_, kUpsertManual, world_id, q.strategy, q.side,
-                           int64_t{q.active ? 1 : 0}, at);
-          !r) {
-        return r;
-      }
-    }
+    a.after = q.action == "gate" ? (q.active ? "active" : "inactive") : q.action;
+    a.reason =
+        fmt::format("queued while Paused; the world became {}", lifecycle::world_state_name(next));
     if (auto r = append_audit(a); !r) return r;
   }
   return run_sql(db_, "DELETE FROM pending_activations WHERE world_id = ?", world_id);
@@ -1409,31 +1459,92 @@ Result<std::vector<ApplyJournalEntry>> SqlStore::unfinished_applies() {
   return collect(*st, read_journal);
 }
 
-Result<void> SqlStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
+Result<void> SqlStore::check_basis_locked(const ApplyJournalEntry& e) {
+  if (!e.basis) return {};
+  auto w = get_world_locked(e.world_id);
+  if (!w) return propagate(w);
+  const std::string what = e.kind == "manual" ? std::string("the change was checked")
+                                              : fmt::format("run '{}' was evaluated", e.run_id);
+  if (w->policy_version.value_or(0) != e.basis->policy_version) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' changed since {}: policy version {} is current, "
+                    "not {}; {}",
+                    e.world_id, what, w->policy_version.value_or(0), e.basis->policy_version,
+                    e.kind == "manual" ? "retry" : "evaluate again and apply that run"));
+  }
+  auto st =
+      prepared(db_, "SELECT id FROM strategies WHERE world_id = ? AND state = 'Live' ORDER BY id",
+               e.world_id);
+  if (!st) return propagate(st);
+  auto live = collect(*st, [](const Statement& r) { return r.column_text(0); });
+  if (!live) return propagate(live);
+  std::vector<std::string> expected = e.basis->live;
+  std::sort(expected.begin(), expected.end());
+  if (*live != expected) {
+    const auto list = [](const std::vector<std::string>& ids) {
+      return ids.empty() ? std::string("none") : fmt::format("{}", fmt::join(ids, ", "));
+    };
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("world '{}' changed since {}: the Live strategies are {} now, not {}; {}",
+                    e.world_id, what, list(*live), list(expected),
+                    e.kind == "manual" ? "retry" : "evaluate again and apply that run"));
+  }
+  return {};
+}
+
+Result<std::string> SqlStore::apply_freeze(const ApplyJournalEntry& e, const AuditRecord& audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
-  auto existing = get_apply_locked(e.run_id);
+  std::string run_id = e.run_id;
+  if (run_id.empty()) {
+    if (e.kind != "manual") {
+      return make_error(ErrorCode::kInvalidArgument, "an evaluation apply needs its run id");
+    }
+    auto n = prepared(db_,
+                      "SELECT COUNT(*) + 1 FROM apply_journal WHERE world_id = ? AND kind = "
+                      "'manual'",
+                      e.world_id);
+    if (!n) return propagate(n);
+    if (auto r = n->step(); !r) return propagate(r);
+    run_id = fmt::format("{}-m{}", e.world_id, n->column_int(0));
+  }
+  auto existing = get_apply_locked(run_id);
   if (!existing) return propagate(existing);
   if (*existing) {
     return make_error(ErrorCode::kAlreadyExists,
-                      fmt::format("run '{}' is already in the apply journal ({})", e.run_id,
+                      fmt::format("run '{}' is already in the apply journal ({})", run_id,
                                   apply_phase_name((*existing)->phase)));
   }
-  if (auto r =
-          run_sql(db_,
-                  fmt::format("INSERT INTO apply_journal ({}) VALUES (?, ?, 'Frozen', ?, ?, ?, ?)",
-                              kJournalColumns),
-                  e.run_id, e.world_id, join_ids(e.promote), join_ids(e.demote), e.started_at,
-                  e.started_at);
+  if (auto r = check_basis_locked(e); !r) return propagate(r);
+  std::optional<int64_t> basis_policy;
+  std::optional<std::string> basis_live;
+  if (e.basis) {
+    basis_policy = e.basis->policy_version;
+    basis_live = join_ids(e.basis->live);
+  }
+  if (auto r = run_sql(db_,
+                       fmt::format("INSERT INTO apply_journal ({}) VALUES (?, ?, 'Frozen', ?, ?, "
+                                   "?, ?, ?, ?, ?, ?)",
+                                   kJournalColumns),
+                       run_id, e.world_id, join_ids(e.promote), join_ids(e.demote), e.started_at,
+                       e.started_at, e.kind, e.only_side, basis_policy, basis_live);
       !r) {
-    return r;
+    return propagate(r);
   }
   std::vector<std::string> all = e.promote;
   all.insert(all.end(), e.demote.begin(), e.demote.end());
-  if (auto r = set_gates(e.world_id, all, std::nullopt, true, e.started_at); !r) return r;
-  if (auto r = append_audit(audit); !r) return r;
-  return tx->commit();
+  if (auto r = set_gates(e.world_id, all, std::nullopt, true, e.started_at); !r)
+    return propagate(r);
+  if (auto r = dequeue_locked(e.dequeue_seq); !r) return propagate(r);
+  AuditRecord a = audit;
+  a.entity_id = run_id;
+  a.run_id = run_id;
+  if (auto r = append_audit(a); !r) return propagate(r);
+  if (auto r = tx->commit(); !r) return propagate(r);
+  return run_id;
 }
 
 Result<void> SqlStore::apply_switch(std::string_view run_id, TimePoint at,
@@ -1448,6 +1559,8 @@ Result<void> SqlStore::apply_switch(std::string_view run_id, TimePoint at,
                       fmt::format("run '{}' is not frozen for apply", run_id));
   }
   const ApplyJournalEntry& j = **e;
+  if (auto r = check_basis_locked(j); !r) return r;
+  const bool manual = j.kind == "manual";
   using lifecycle::StrategyState;
   auto move = [&](const std::string& id, StrategyState from, StrategyState to,
                   std::string_view event, bool gate_open) -> Result<void> {
@@ -1472,17 +1585,36 @@ Result<void> SqlStore::apply_switch(std::string_view run_id, TimePoint at,
     a.after = std::string(lifecycle::strategy_state_name(to));
     if (auto r = append_audit(a); !r) return r;
     if (auto r = set_gates(j.world_id, {id}, gate_open, true, at); !r) return r;
-    // The policy took over again; the override was reported by the evaluation.
-    return run_sql(db_,
-                   "UPDATE activations SET manual = NULL WHERE world_id = ? AND strategy_id = ?",
-                   j.world_id, id);
-  };
-  for (const auto& id : j.promote) {
-    if (auto r = move(id, StrategyState::kDryRun, StrategyState::kLive, "PROMOTE", true); !r)
+    if (!manual) {
+      // The policy took over again; the override was reported by the evaluation.
+      return run_sql(db_,
+                     "UPDATE activations SET manual = NULL WHERE world_id = ? AND strategy_id = ?",
+                     j.world_id, id);
+    }
+    // An operator's change: its marks say so, and a side left out of a
+    // one-sided promotion stays closed (manual off) until opened by hand.
+    if (auto r =
+            run_sql(db_, "UPDATE activations SET manual = ? WHERE world_id = ? AND strategy_id = ?",
+                    int64_t{gate_open ? 1 : 0}, j.world_id, id);
+        !r) {
       return r;
-  }
+    }
+    if (gate_open && j.only_side) {
+      return run_sql(db_,
+                     "UPDATE activations SET active = 0, manual = 0 WHERE world_id = ? AND "
+                     "strategy_id = ? AND side <> ?",
+                     j.world_id, id, *j.only_side);
+    }
+    return {};
+  };
+  // Closing first: within the transaction nothing is seen half-done, and the
+  // order keeps every intermediate state within the caps as well.
   for (const auto& id : j.demote) {
     if (auto r = move(id, StrategyState::kLive, StrategyState::kDryRun, "DEMOTE", false); !r)
+      return r;
+  }
+  for (const auto& id : j.promote) {
+    if (auto r = move(id, StrategyState::kDryRun, StrategyState::kLive, "PROMOTE", true); !r)
       return r;
   }
   if (auto r = run_sql(

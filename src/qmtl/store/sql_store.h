@@ -82,11 +82,13 @@ class SqlStore final : public Store {
   Result<Activation> set_manual_activation(std::string_view world_id, std::string_view strategy_id,
                                            std::string_view side, bool active,
                                            std::optional<int64_t> expected_version, TimePoint at,
-                                           const AuditRecord& audit) override;
-  Result<void> queue_activation(std::string_view world_id, std::string_view strategy_id,
-                                std::string_view side, bool active, TimePoint at,
-                                const AuditRecord& audit) override;
-  Result<void> apply_freeze(const ApplyJournalEntry& entry, const AuditRecord& audit) override;
+                                           const AuditRecord& audit,
+                                           std::optional<int64_t> dequeue_seq) override;
+  Result<void> queue_activation(const QueuedActivation& q, const AuditRecord& audit) override;
+  Result<std::vector<QueuedActivation>> list_queued_activations(std::string_view world_id) override;
+  Result<void> drop_queued_activation(int64_t seq, const AuditRecord& audit) override;
+  Result<std::string> apply_freeze(const ApplyJournalEntry& entry,
+                                   const AuditRecord& audit) override;
   Result<void> apply_switch(std::string_view run_id, TimePoint at,
                             const AuditRecord& audit) override;
   Result<void> apply_finish(std::string_view run_id, ApplyPhase final_phase, TimePoint at,
@@ -127,8 +129,15 @@ class SqlStore final : public Store {
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,
                                                           std::string_view strategy_id,
                                                           std::string_view side);
-  Result<void> apply_queued_activations(std::string_view world_id, lifecycle::WorldState next,
-                                        TimePoint at, const AuditRecord& audit);
+  // Drops every queued change of a world that becomes `next` (Retired).
+  Result<void> drop_all_queued_locked(std::string_view world_id, lifecycle::WorldState next,
+                                      TimePoint at, const AuditRecord& audit);
+  // Removes queued change `seq` (if given); kAlreadyExists when it is gone
+  // (another server carried it out).
+  Result<void> dequeue_locked(std::optional<int64_t> seq);
+  // kFailedPrecondition unless the world still has the basis' policy version
+  // and Live set (ApplyBasis).
+  Result<void> check_basis_locked(const ApplyJournalEntry& e);
   Result<void> set_gates(std::string_view world_id, const std::vector<std::string>& strategies,
                          std::optional<bool> active, std::optional<bool> frozen, TimePoint at);
 

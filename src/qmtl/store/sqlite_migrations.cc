@@ -8,7 +8,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 8> kMigrations{{
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -211,6 +211,35 @@ CREATE TABLE validation_fills (
   fee         REAL NOT NULL,
   PRIMARY KEY (strategy_id, seq)
 ) STRICT, WITHOUT ROWID;
+)sql"},
+    {9, "manual promotions through the apply journal, apply basis, queued promotions",
+     // A manual promotion or demotion is applied like an evaluation run, so the
+     // journal's run_id no longer always names an evaluation run. SQLite cannot
+     // drop a constraint: the table is rebuilt.
+     R"sql(
+CREATE TABLE apply_journal_v9 (
+  run_id        TEXT PRIMARY KEY,
+  world_id      TEXT NOT NULL REFERENCES worlds (id),
+  phase         TEXT NOT NULL CHECK (phase IN ('Frozen', 'Switched', 'Done', 'RolledBack')),
+  promote       TEXT NOT NULL,
+  demote        TEXT NOT NULL,
+  started_at_us INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  kind          TEXT NOT NULL DEFAULT 'evaluation' CHECK (kind IN ('evaluation', 'manual')),
+  only_side     TEXT CHECK (only_side IN ('long', 'short')),
+  basis_policy  INTEGER,
+  basis_live    TEXT
+) STRICT;
+INSERT INTO apply_journal_v9 (run_id, world_id, phase, promote, demote, started_at_us,
+                              updated_at_us)
+  SELECT run_id, world_id, phase, promote, demote, started_at_us, updated_at_us
+  FROM apply_journal;
+DROP TABLE apply_journal;
+ALTER TABLE apply_journal_v9 RENAME TO apply_journal;
+ALTER TABLE pending_activations ADD COLUMN action TEXT NOT NULL DEFAULT 'gate'
+  CHECK (action IN ('gate', 'promote', 'demote'));
+ALTER TABLE pending_activations ADD COLUMN forced INTEGER NOT NULL DEFAULT 0
+  CHECK (forced IN (0, 1));
 )sql"},
 }};
 

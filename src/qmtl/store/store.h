@@ -183,14 +183,52 @@ struct ValidationRecord {
 enum class ApplyPhase { kFrozen, kSwitched, kDone, kRolledBack };
 std::string_view apply_phase_name(ApplyPhase p);
 
+// What an apply was decided on: the world's current policy version and its
+// Live strategies at the time. The caps of the policy (top_k, per_group) were
+// checked against exactly this live set, so an apply switches only while the
+// world still matches it (checked in the freeze and the switch transactions).
+struct ApplyBasis {
+  int64_t policy_version = 0;     // 0: the world had no policy
+  std::vector<std::string> live;  // sorted ids
+  friend bool operator==(const ApplyBasis&, const ApplyBasis&) = default;
+};
+
 struct ApplyJournalEntry {
-  std::string run_id;
+  std::string run_id;  // the evaluation run, or "<world>-m<n>" for a manual change
   std::string world_id;
   ApplyPhase phase = ApplyPhase::kFrozen;
   std::vector<std::string> promote;  // DryRun -> Live
   std::vector<std::string> demote;   // Live -> DryRun
   TimePoint started_at;
   TimePoint updated_at;
+  // "evaluation" (the decisions of run `run_id`) or "manual" (an operator's
+  // promotion or demotion: the switch marks the gates as manual instead of
+  // clearing the marks).
+  std::string kind = "evaluation";
+  // Manual promotion of one side only (an activation override): that side
+  // opens, the other stays closed (marked manual off).
+  std::optional<std::string> only_side;
+  std::optional<ApplyBasis> basis;  // none: not checked (entries from before it existed)
+  // Not stored: the queued manual change (QueuedActivation::seq) this apply
+  // carries out; removed from the queue in the freeze transaction.
+  std::optional<int64_t> dequeue_seq;
+};
+
+// A manual change asked for while the world was Paused, carried out when it
+// resumes (in `seq` order). `action` is "gate" (set one side's gate), "promote"
+// or "demote" (side unused).
+struct QueuedActivation {
+  int64_t seq = 0;
+  std::string world_id;
+  std::string strategy_id;
+  std::string side;
+  bool active = false;
+  std::string action = "gate";
+  bool forced = false;
+  std::string actor;
+  std::string reason;
+  TimePoint at;
+  friend bool operator==(const QueuedActivation&, const QueuedActivation&) = default;
 };
 
 class Store {
@@ -206,9 +244,12 @@ class Store {
 
   // Moves world `id` from `expected` to `next` and appends `audit`. The gates of
   // the world's Live strategies are opened when `next` is Active and closed
-  // otherwise. When
+  // otherwise; a side closed by hand (manual off) stays closed. When
   // `archive_strategies` is set, every strategy of the world that is not yet
-  // Archived is archived too, each with its own audit record and history row.
+  // Archived is archived too, each with its own audit record and history row,
+  // and every queued manual change is dropped (ACTIVATION_DROPPED). Queued
+  // changes of a world that resumes are left to the caller
+  // (list_queued_activations).
   // kFailedPrecondition if the world is no longer in `expected` (a concurrent change).
   virtual Result<void> set_world_state(std::string_view id, lifecycle::WorldState expected,
                                        lifecycle::WorldState next, TimePoint at,
@@ -235,6 +276,8 @@ class Store {
   // The strategies of a world ordered by id.
   virtual Result<std::vector<Strategy>> list_strategies(std::string_view world_id) = 0;
   // Moves a strategy from `expected` to `next` (history row + audit record).
+  // Its gates follow: open while Live in an Active world, closed otherwise; a
+  // strategy leaving Live loses its manual gate marks.
   // kFailedPrecondition if it is no longer in `expected`.
   virtual Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
                                            lifecycle::StrategyState next, TimePoint at,
@@ -299,18 +342,22 @@ class Store {
   virtual Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) = 0;
 
   // An operator's manual activation of one strategy side: sets the gate and
-  // records the override. kFailedPrecondition when `expected_version` is given and
-  // the entry has another version (If-Match), or the strategy is not in the world.
-  virtual Result<Activation> set_manual_activation(std::string_view world_id,
-                                                   std::string_view strategy_id,
-                                                   std::string_view side, bool active,
-                                                   std::optional<int64_t> expected_version,
-                                                   TimePoint at, const AuditRecord& audit) = 0;
-  // Queues a manual activation for when a Paused world resumes; set_world_state
-  // applies the queue (in order) when the world leaves Paused.
-  virtual Result<void> queue_activation(std::string_view world_id, std::string_view strategy_id,
-                                        std::string_view side, bool active, TimePoint at,
-                                        const AuditRecord& audit) = 0;
+  // records the override (manual on/off). kVersionMismatch when
+  // `expected_version` is given and the entry has another version (If-Match);
+  // kNotFound when the strategy is not in the world. With `dequeue_seq`, that
+  // queued change is removed in the same transaction.
+  virtual Result<Activation> set_manual_activation(
+      std::string_view world_id, std::string_view strategy_id, std::string_view side, bool active,
+      std::optional<int64_t> expected_version, TimePoint at, const AuditRecord& audit,
+      std::optional<int64_t> dequeue_seq = std::nullopt) = 0;
+  // Queues a manual change (q.seq is assigned) for when a Paused world resumes.
+  virtual Result<void> queue_activation(const QueuedActivation& q, const AuditRecord& audit) = 0;
+  // The world's queued changes, oldest first.
+  virtual Result<std::vector<QueuedActivation>> list_queued_activations(
+      std::string_view world_id) = 0;
+  // Removes queued change `seq` without carrying it out, recording `audit`
+  // (ACTIVATION_DROPPED and why). kNotFound if it is not queued any more.
+  virtual Result<void> drop_queued_activation(int64_t seq, const AuditRecord& audit) = 0;
 
   // Activation entries of a world ordered by strategy and side.
   virtual Result<std::vector<Activation>> list_activations(std::string_view world_id) = 0;
@@ -318,11 +365,17 @@ class Store {
   // Two-phase apply, one transaction per phase (SPEC §6):
   //  freeze: journal the run (phase Frozen) and freeze the gates of every strategy
   //          entering or leaving live; kAlreadyExists if the run was applied before.
+  //          A manual entry with an empty run_id gets the next "<world>-m<n>".
+  //          Returns the run id.
   //  switch: move promoted strategies DryRun -> Live and demoted Live -> DryRun
   //          (history + audit with the run id), open or close their gates; a
   //          strategy no longer in the expected state is skipped with an audit note.
   //  finish: unfreeze and mark Done (or RolledBack when rolling back a Frozen run).
-  virtual Result<void> apply_freeze(const ApplyJournalEntry& entry, const AuditRecord& audit) = 0;
+  // Freeze and switch refuse (kFailedPrecondition, nothing written) when the
+  // entry has a basis the world no longer matches: another policy version is
+  // current, or another set of strategies is Live.
+  virtual Result<std::string> apply_freeze(const ApplyJournalEntry& entry,
+                                           const AuditRecord& audit) = 0;
   virtual Result<void> apply_switch(std::string_view run_id, TimePoint at,
                                     const AuditRecord& audit) = 0;
   virtual Result<void> apply_finish(std::string_view run_id, ApplyPhase final_phase, TimePoint at,

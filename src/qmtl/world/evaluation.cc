@@ -120,6 +120,29 @@ CandidateState candidate_state(StrategyState s) {
 
 }  // namespace
 
+Result<std::vector<policy::CorrelationPair>> correlated_pairs_of(
+    store::Store& store, const std::vector<std::string>& ids, TimePoint now, Duration window,
+    double max) {
+  std::vector<policy::Candidate> cands(ids.size());
+  std::vector<metrics::ReturnSeries> series(ids.size());
+  std::vector<size_t> all(ids.size());
+  const TimePoint from = now - window - std::chrono::hours(24 * 7);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    cands[i].id = ids[i];
+    all[i] = i;
+    auto points = store.load_points(ids[i], from);
+    if (!points) return propagate(points);
+    std::vector<metrics::Sample> samples;
+    samples.reserve(points->size());
+    for (const auto& p : *points) samples.push_back({p.ts, p.equity});
+    // A series that cannot be built has no correlation with anything.
+    if (auto built = metrics::from_samples(metrics::SeriesKind::kEquity, samples)) {
+      series[i] = std::move(*built);
+    }
+  }
+  return correlated_among(cands, series, all, window, max);
+}
+
 boost::json::value number_or_null(std::optional<double> v) {
   return v ? boost::json::value(*v) : boost::json::value(nullptr);
 }
@@ -208,6 +231,26 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
   const TimePoint started = clock_.now();
   auto w = get_world(world_id);
   if (!w) return propagate(w);
+  auto prepared = prepare_run_locked(*w, started);
+  if (!prepared) return propagate(prepared);
+  EvaluationRunRecord& run = prepared->run;
+  const AuditRecord audit{
+      .at = run.finished_at,
+      .actor = std::string(actor),
+      .world_id = std::string(world_id),
+      .entity = "evaluation",
+      .event = "EVALUATE",
+      .reason = fmt::format("policy v{}; {} strategies", run.policy_version, run.results.size())};
+  auto id = store_.insert_evaluation_run(run, audit, schedule);
+  if (!id) return propagate(id);
+  run.id = *id;
+  return std::move(run);
+}
+
+Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& world,
+                                                                   TimePoint started) {
+  const std::string& world_id = world.id;
+  const World* w = &world;
   if (w->state == lifecycle::WorldState::kPaused || w->state == lifecycle::WorldState::kRetired) {
     return make_error(ErrorCode::kFailedPrecondition,
                       fmt::format("world '{}' is {}: it is not evaluated", world_id,
@@ -310,13 +353,14 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
   }
   // Correlations over the correlation window, among the strategies that compete
   // for a slot: those a selection without correlations ranks (gate passed, score
-  // present). Only pairs at or above the limit can join a group.
+  // present), and every Live strategy, which holds its slot until its demotion
+  // completes. Only pairs at or above the limit can join a group.
   policy::Correlations corr;
   if (pol->correlation) {
     const policy::Selection first = policy::select(*pol, cands, ctx, {});
     std::vector<size_t> ranked;
     for (size_t i = 0; i < first.results.size(); ++i) {
-      if (first.results[i].rank) ranked.push_back(i);
+      if (first.results[i].rank || cands[i].state == CandidateState::kLive) ranked.push_back(i);
     }
     corr.pairs =
         correlated_among(cands, series, ranked, pol->correlation->window.value_or(pol->window),
@@ -331,12 +375,15 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
                        fmt::format("performance records cannot be evaluated: {}", it->second));
     }
   }
-  const TimePoint finished = clock_.now();
+  // A forecast (next_evaluation) is made for a later time: it finishes when it starts.
+  const TimePoint finished = std::max(started, clock_.now());
 
-  EvaluationRunRecord run{.world_id = std::string(world_id),
-                          .policy_version = pv->version,
-                          .started_at = started,
-                          .finished_at = finished};
+  PreparedRun prepared;
+  EvaluationRunRecord& run = prepared.run;
+  run = EvaluationRunRecord{.world_id = std::string(world_id),
+                            .policy_version = pv->version,
+                            .started_at = started,
+                            .finished_at = finished};
   boost::json::object strategies_json;
   for (size_t i = 0; i < sel.results.size(); ++i) {
     const auto& r = sel.results[i];
@@ -344,6 +391,7 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
                            .decision = std::string(policy::decision_name(r.decision)),
                            .promote_pass = r.record.promote_pass,
                            .out = r.record.out});
+    prepared.reasons.push_back(r.reasons);
     boost::json::object m;
     for (const auto& [name, v] : metric_values[i]) m[name] = number_or_null(v);
     boost::json::array clauses;
@@ -377,17 +425,7 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
                              {"live", std::move(live)},
                              {"strategies", std::move(strategies_json)}};
   run.detail = json::dump(detail);
-  const AuditRecord audit{
-      .at = finished,
-      .actor = std::string(actor),
-      .world_id = std::string(world_id),
-      .entity = "evaluation",
-      .event = "EVALUATE",
-      .reason = fmt::format("policy v{}; {} strategies", pv->version, sel.results.size())};
-  auto id = store_.insert_evaluation_run(run, audit, schedule);
-  if (!id) return propagate(id);
-  run.id = *id;
-  return run;
+  return prepared;
 }
 
 Result<std::optional<store::ScheduleState>> WorldService::get_schedule(std::string_view world_id) {

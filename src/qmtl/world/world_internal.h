@@ -15,6 +15,7 @@
 #include "qmtl/core/time.h"
 #include "qmtl/metrics/series.h"
 #include "qmtl/policy/policy.h"
+#include "qmtl/policy/selection.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
 
@@ -37,6 +38,12 @@ boost::json::value number_or_null(std::optional<double> v);
 std::vector<std::optional<double>> policy_values(
     const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
     std::map<std::string, std::optional<double>>& shown);
+
+// The pairs among strategies `ids` whose return correlation over `window`
+// (from their stored dry-run and live records up to `now`) is at least `max`.
+Result<std::vector<policy::CorrelationPair>> correlated_pairs_of(
+    store::Store& store, const std::vector<std::string>& ids, TimePoint now, Duration window,
+    double max);
 
 // A settings object with null members dropped, or kInvalidArgument naming a
 // member that would hold a secret ("password", "secret", "token", "api_key")

@@ -138,6 +138,11 @@ Result<World> WorldService::set_world_state(std::string_view id, WorldState targ
       !r) {
     return propagate(r);
   }
+  if (w->state == WorldState::kPaused && *next != WorldState::kRetired) {
+    // The resume has committed; what was queued meanwhile follows. Should
+    // this fail, the queue stays and the next recovery pass carries it out.
+    (void)drain_queue_locked(id);
+  }
   return store_.get_world(id);
 }
 
@@ -286,9 +291,25 @@ Result<Strategy> WorldService::apply_strategy_event(std::string_view id, Strateg
   auto w = writable_world(s->world_id);
   if (!w) return propagate(w);
   if (auto r = check_transitions_allowed(*w); !r) return propagate(r);
-  if (w->state == WorldState::kEvalOnly && event == StrategyEvent::kPromote) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      fmt::format("world '{}' is EvalOnly: nothing is promoted to live", w->id));
+  if (event == StrategyEvent::kPromote || event == StrategyEvent::kDemote) {
+    // Into or out of Live only by the two-phase apply, within the caps.
+    auto o =
+        manual_strategy_change(id, {.actor = std::string(actor), .reason = std::string(reason)},
+                               event == StrategyEvent::kPromote);
+    if (!o) return propagate(o);
+    return std::move(o->strategy);
+  }
+  if (event == StrategyEvent::kReactivate && (s->state == lifecycle::StrategyState::kDryRun ||
+                                              s->state == lifecycle::StrategyState::kLive)) {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("strategy '{}' is {}: activate brings an Inactive strategy back to DryRun; {}",
+                    id, lifecycle::strategy_state_name(s->state),
+                    s->state == lifecycle::StrategyState::kLive
+                        ? "it is Live already"
+                        : fmt::format("to trade it live use `qmtl strategy promote {}` (POST "
+                                      "/strategies/{}/promote)",
+                                      id, id)));
   }
   auto next = lifecycle::next_strategy_state(s->state, event);
   if (!next)

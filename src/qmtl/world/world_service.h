@@ -213,7 +213,9 @@ class WorldService {
   Result<Strategy> get_strategy(std::string_view id);
   Result<std::vector<Strategy>> list_strategies(std::string_view world_id);
   // Applies a lifecycle event to a strategy, enforcing the world's state.
-  // `run_id` ties the change to an evaluation run in the audit log.
+  // `run_id` ties the change to an evaluation run in the audit log. PROMOTE
+  // and DEMOTE go through promote_strategy / demote_strategy (caps, two-phase
+  // apply); a queued one is an error here (use those for a Paused world).
   Result<Strategy> apply_strategy_event(std::string_view id, lifecycle::StrategyEvent event,
                                         std::string_view actor, std::string_view reason,
                                         std::optional<std::string> run_id = std::nullopt);
@@ -315,19 +317,63 @@ class WorldService {
   Result<bool> lead_scheduler() { return store_.lead_scheduler(); }
   Result<std::vector<Activation>> list_activations(std::string_view world_id);
 
-  struct ActivationChange {
-    bool queued = false;  // the world is Paused: applied when it resumes
-    Activation entry;     // the entry after the change (unchanged when queued)
+  // An operator's intervention (SPEC §5): who, why, and whether to promote
+  // past the policy's caps (top_k, per_group), which is then recorded.
+  struct ManualChange {
+    std::string actor;
+    std::string reason;
+    bool force = false;
   };
-  // An operator's manual override of one strategy side's gate (SPEC §6 PUT
-  // activation). Recorded in the audit log; the next evaluation says when it would
-  // undo it. `if_match` is the entry version the caller read (ETag). Refused in a
+  // What the next evaluation would decide for a strategy: the evaluation the
+  // scheduler runs (the same code, not persisted), on the records stored now,
+  // at the time it is due.
+  struct NextEvaluation {
+    TimePoint at;  // when it is due (now when the world has no schedule yet)
+    std::string decision;
+    std::vector<std::string> reasons;
+    bool undoes = false;  // it would reverse the change just made
+  };
+  struct ManualOutcome {
+    bool queued = false;                  // the world is Paused: carried out when it resumes
+    Strategy strategy;                    // as it is after the change
+    std::optional<std::string> apply_id;  // the apply journal entry of a state change
+    std::optional<Activation> entry;      // set_activation: the side's gate after the change
+    std::optional<std::string> forced;    // the cap a forced promotion went past
+    std::optional<NextEvaluation> next;   // none without a native policy, or when queued
+    std::optional<std::string> warning;   // set when the next evaluation would undo this
+  };
+  using ActivationChange = ManualOutcome;
+
+  // Manual promotion DryRun -> Live (the design's `strategy activate`) and
+  // demotion Live -> DryRun, by the two-phase apply like an evaluation's
+  // decisions (journal entry "<world>-m<n>", audited with the actor and
+  // reason). A promotion that would break the policy's caps is refused
+  // (kFailedPrecondition naming the cap) unless `force`. Refused in a Retired
+  // world and (promotion) in an EvalOnly one; queued in a Paused world. The
+  // outcome says what the next evaluation would do (NextEvaluation).
+  Result<ManualOutcome> promote_strategy(std::string_view id, const ManualChange& change);
+  Result<ManualOutcome> demote_strategy(std::string_view id, const ManualChange& change);
+
+  // An operator's override of one strategy side's gate (SPEC §6 PUT
+  // activation), an FSM event like the above: opening a side of a DryRun
+  // strategy promotes it with only that side open (within the caps unless
+  // `force`); closing the last side of a Live strategy that is not already
+  // closed by hand demotes it; otherwise the gate is set and marked manual.
+  // Opening a gate of a strategy that is neither DryRun nor Live is refused.
+  // `if_match` is the entry version the caller read (ETag). Refused in a
   // Retired world, for an Archived strategy, and when opening a gate in an
   // EvalOnly world; queued in a Paused world.
   Result<ActivationChange> set_activation(std::string_view world_id, std::string_view strategy_id,
                                           std::string_view side, bool active,
                                           std::string_view actor, std::string_view reason,
-                                          std::optional<int64_t> if_match = std::nullopt);
+                                          std::optional<int64_t> if_match = std::nullopt,
+                                          bool force = false);
+
+  // What the next evaluation of the world would decide for `strategy_id`, as
+  // in NextEvaluation (undoes = false). nullopt when the world has no native
+  // policy or is not evaluated (Paused, Retired).
+  Result<std::optional<NextEvaluation>> next_evaluation(std::string_view world_id,
+                                                        std::string_view strategy_id);
 
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,
@@ -359,6 +405,43 @@ class WorldService {
   Result<EvaluationRunRecord> evaluate_world_locked(
       std::string_view world_id, std::string_view actor,
       const std::optional<store::ScheduleState>& schedule);
+  // An evaluation of the world at `at`, not persisted: the run (no id yet)
+  // and each strategy's result. evaluate_world_locked persists it.
+  struct PreparedRun {
+    EvaluationRunRecord run;                        // no id yet
+    std::vector<std::vector<std::string>> reasons;  // per row of run.results
+  };
+  Result<PreparedRun> prepare_run_locked(const World& w, TimePoint at);
+  Result<std::optional<NextEvaluation>> next_evaluation_locked(const World& w,
+                                                               std::string_view strategy_id);
+  enum class ManualAction { kPromote, kDemote, kGate };
+  // Carries out a manual change; the caller holds the world's lock.
+  // `dequeue_seq`: the queued change this carries out (resume of a Paused world).
+  Result<ManualOutcome> manual_change_locked(const World& w, Strategy s, ManualAction action,
+                                             std::string_view side, bool active,
+                                             const ManualChange& change,
+                                             std::optional<int64_t> if_match,
+                                             std::optional<int64_t> dequeue_seq);
+  // Promotes or demotes `s` by a manual journal entry.
+  Result<ManualOutcome> manual_apply_locked(const World& w, const Strategy& s, bool promote,
+                                            std::optional<std::string> only_side,
+                                            const ManualChange& change,
+                                            std::optional<std::string> forced,
+                                            std::optional<int64_t> dequeue_seq);
+  // promote_strategy / demote_strategy.
+  Result<ManualOutcome> manual_strategy_change(std::string_view id, const ManualChange& change,
+                                               bool promote);
+  // Why promoting `strategy_id` would break the world's caps (policy::cap_breach
+  // over the current Live set, with correlations from stored records).
+  Result<std::optional<std::string>> promotion_cap_breach(const World& w,
+                                                          std::string_view strategy_id);
+  // Freeze, switch and finish of `e`, with its audit records; a basis that no
+  // longer holds at the switch rolls the entry back and returns the error.
+  Result<ApplyJournalEntry> two_phase_locked(ApplyJournalEntry e, const AuditRecord& tmpl,
+                                             std::string freeze_reason, const ApplyHooks* hooks);
+  // Carries out (or drops, with the reason) the changes queued while the world
+  // was Paused; the caller holds the world's lock.
+  Result<void> drain_queue_locked(std::string_view world_id);
   Result<void> check_policy_version(const World& w, std::optional<int64_t> if_current) const;
   // Writes the world's settings of `kind` (`doc` empty: removes them) with the
   // audit record <event>_SET or <event>_REMOVED; returns when.
