@@ -231,6 +231,8 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
       {"One strategy.", "GET", "/strategies/mom-1", ""},
       {"Post dry-run records (runners do this).", "POST", "/strategies/mom-1/performance",
        R"({"points":[{"ts":"2026-01-05T00:00:00Z","equity":104100}],"fills":[{"ts":"2026-01-05T00:00:00Z","symbol":"ES","side":"buy","qty":1,"price":4800.25,"fee":1.2}]})"},
+      {"Where the strategy's stored records end (runners resume after it).", "GET",
+       "/strategies/mom-1/performance/last", ""},
       {"Evaluate now without applying (operator).", "POST", "/worlds/desk/evaluate",
        R"({"apply":false})"},
       {"Evaluation runs, newest first.", "GET", "/worlds/desk/evaluations?limit=5", ""},

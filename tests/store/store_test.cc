@@ -131,29 +131,62 @@ TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {
       {t0, 0.1 + 0.2}, {t0 + Duration(1), 1e-300}, {t0 + Duration(2), 123456789.123456789}};
   ASSERT_TRUE(s->append_performance("s", pts, {}));
   EXPECT_EQ(*s->load_points("s", TimePoint::min()), pts);
-  // A retry of the same points is accepted; another value at a stored time is not.
-  ASSERT_TRUE(s->append_performance("s", pts, {}));
-  const std::vector<PerformancePoint> other{{t0, 0.3}};
-  auto r = s->append_performance("s", other, {});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 3u);
+  // A retry of the same points is a repeat, and so is a value that differs in
+  // the last bits (a recomputed history); another value at a stored time is a
+  // conflict, refused and reported while the rest of its batch is stored.
+  auto again = s->append_performance("s", pts, {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->points_stored, 0u);
+  EXPECT_EQ(again->points_repeated, 3u);
+  EXPECT_TRUE(again->conflicts.empty());
+  const std::vector<PerformancePoint> bits{{t0 + Duration(2), 123456789.12345681}};
+  EXPECT_EQ(s->append_performance("s", bits, {})->points_repeated, 1u);
+  const std::vector<PerformancePoint> other{{t0 + Duration(3), 7.0}, {t0, 0.31}};
+  const store::AuditRecord audit{.at = t0,
+                                 .actor = "runner",
+                                 .world_id = "w",
+                                 .entity = "strategy",
+                                 .entity_id = "s",
+                                 .event = "PERFORMANCE_CONFLICT"};
+  auto r = s->append_performance("s", other, {}, &audit);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->points_stored, 1u);
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0],
+            (store::PointConflict{.ts = t0, .stored = 0.1 + 0.2, .offered = 0.31}));
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 4u);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->front().equity, 0.1 + 0.2);  // not rewritten
+  EXPECT_EQ(s->last_point("s")->value(), (PerformancePoint{t0 + Duration(3), 7.0}));
+  const auto log = *s->list_audit("w", 0, 100);
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().event, "PERFORMANCE_CONFLICT");
+  EXPECT_NE(log.back().reason.find("1 performance point refused"), std::string::npos)
+      << log.back().reason;
+  EXPECT_NE(log.back().reason.find("stored 0.30000000000000004, offered 0.31"), std::string::npos)
+      << log.back().reason;
 }
 
-TEST_F(StoreTest, ABatchIsAllOrNothingAndFillsKeepEveryCharacter) {
+TEST_F(StoreTest, ABatchKeepsAllButItsConflictsAndFillsKeepEveryCharacter) {
   auto s = open_with_strategy();
   ASSERT_TRUE(s);
   const TimePoint t0 = t0_;
-  // The same time twice in one batch with two equities: refused, nothing kept.
+  EXPECT_EQ(*s->last_point("s"), std::nullopt);
+  // The same time twice in one batch with two equities: the first stands, the
+  // second is the conflict.
   const std::vector<PerformancePoint> torn{{t0, 1.0}, {t0 + Duration(1), 2.0}, {t0, 1.5}};
   auto r = s->append_performance("s", torn, {});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_TRUE(s->load_points("s", TimePoint::min())->empty());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->points_stored, 2u);
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].offered, 1.5);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->front().equity, 1.0);
   // ... and the same time twice with one equity is a retry within the batch.
-  const std::vector<PerformancePoint> twice{{t0, 1.0}, {t0, 1.0}};
-  ASSERT_TRUE(s->append_performance("s", twice, {}));
-  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 1u);
+  const std::vector<PerformancePoint> twice{{t0 + Duration(7), 1.0}, {t0 + Duration(7), 1.0}};
+  auto t = s->append_performance("s", twice, {});
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->points_stored, 1u);
+  EXPECT_EQ(t->points_repeated, 1u);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 3u);
   const std::vector<FillRecord> fills{
       {.ts = t0, .symbol = R"(a"b\c,{d} 'e')", .side = "buy", .qty = 0.1, .price = 1e-7, .fee = 0},
       {.ts = t0, .symbol = "NULL", .side = "sell", .qty = 3, .price = 2.5, .fee = 0.01}};
@@ -164,7 +197,7 @@ TEST_F(StoreTest, ABatchIsAllOrNothingAndFillsKeepEveryCharacter) {
   const std::vector<FillRecord> bad{
       {.ts = t0, .symbol = "x", .side = "hold", .qty = 1, .price = 1}};
   EXPECT_FALSE(s->append_performance("s", more, bad));
-  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 1u);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 3u);
   EXPECT_EQ(s->load_fills("s", TimePoint::min())->size(), 2u);
 }
 

@@ -203,13 +203,24 @@ TEST_F(EvaluationTest, PerformanceRecordsAreValidatedAndIdempotent) {
   ASSERT_TRUE(service_.record_performance("s", pts, {}));  // a retry changes nothing
   EXPECT_EQ(store_->load_points("s", TimePoint{})->size(), 2u);
   EXPECT_EQ(store_->load_fills("s", TimePoint{})->size(), 1u);
+  // A conflicting point is refused alone, the rest is kept, and the audit log
+  // (hence the alerts) says so.
   const std::vector<PerformancePoint> changed{{clock_.now() + hours(48), 102}, {clock_.now(), 99}};
-  auto conflict = service_.record_performance("s", changed, {});
-  ASSERT_FALSE(conflict);
-  EXPECT_NE(conflict.error().message.find("already has equity 100 at 2026-03-01T00:00:00Z, not 99"),
+  auto conflict = service_.record_performance("s", changed, {}, "runner-7");
+  ASSERT_TRUE(conflict) << conflict.error().message;
+  EXPECT_EQ(conflict->points_stored, 1u);
+  ASSERT_EQ(conflict->conflicts.size(), 1u);
+  EXPECT_EQ(conflict->conflicts[0].stored, 100);
+  EXPECT_EQ(conflict->conflicts[0].offered, 99);
+  EXPECT_EQ(store_->load_points("s", TimePoint{})->size(), 3u);
+  const auto log = *service_.list_audit("desk");
+  EXPECT_EQ(log.back().event, "PERFORMANCE_CONFLICT");
+  EXPECT_EQ(log.back().actor, "runner-7");
+  EXPECT_EQ(log.back().entity_id, "s");
+  EXPECT_NE(log.back().reason.find("at 2026-03-01T00:00:00Z stored 100, offered 99"),
             std::string::npos)
-      << conflict.error().message;
-  EXPECT_EQ(store_->load_points("s", TimePoint{})->size(), 2u);  // the whole batch was refused
+      << log.back().reason;
+  EXPECT_EQ(service_.last_point("s")->value().equity, 102);
   const std::vector<PerformancePoint> bad{{clock_.now(), -1}};
   EXPECT_EQ(service_.record_performance("s", bad, {}).error().message,
             "points[0]: equity must be a positive number");

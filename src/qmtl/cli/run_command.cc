@@ -26,6 +26,7 @@ struct RunCommandOptions {
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
   double post_every_s = 1;
+  size_t post_batch = 5000;
 };
 
 // SIGINT and SIGTERM request a stop; the run ends after its current bar and
@@ -142,6 +143,7 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
       .initial_cash = o.cash,
       .live = live.get(),
       .post_every = std::chrono::milliseconds(static_cast<int64_t>(o.post_every_s * 1000)),
+      .post_batch = o.post_batch,
       .stop = signals.token(),
       .on_order =
           [&](const sdk::OrderRecord& r) {
@@ -210,6 +212,9 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
                                    {"blocked", s.blocked},
                                    {"points_posted", s.points_posted},
                                    {"fills_posted", s.fills_posted},
+                                   {"points_repeated", s.points_repeated},
+                                   {"points_already_stored", s.points_already_stored},
+                                   {"points_conflicting", s.points_conflicting},
                                    {"records_dropped", s.records_dropped},
                                    {"connects", s.connects},
                                    {"handovers", s.handovers},
@@ -218,12 +223,12 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
                out);
   } else {
     out << fmt::format(
-        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills, "
-        "{} dropped, paper equity {:.2f}\n",
+        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills "
+        "({} already stored before this run), {} conflicting, {} dropped, paper equity {:.2f}\n",
         s.bars, s.orders, s.live, s.paper, s.blocked, s.points_posted, s.fills_posted,
-        s.records_dropped, s.paper_account.equity());
+        s.points_already_stored, s.points_conflicting, s.records_dropped, s.paper_account.equity());
   }
-  return s.records_dropped > 0 ? kExitRefused : kExitOk;
+  return s.records_dropped > 0 || s.points_conflicting > 0 ? kExitRefused : kExitOk;
 }
 
 }  // namespace
@@ -262,6 +267,9 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
   cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
       ->default_str("1")
       ->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--post-batch", o->post_batch, "records per post, at most (whole bars)")
+      ->default_str("5000")
+      ->check(CLI::Range(1, 1'000'000));
   cmd->callback([o, &g, &rc, &out, &err] { rc = run(g, *o, out, err); });
 }
 

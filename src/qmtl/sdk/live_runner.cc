@@ -228,21 +228,28 @@ class Follower {
   std::chrono::steady_clock::duration ttl_ = std::chrono::seconds(15);
 };
 
-// Posts performance records in batches, retrying what fails.
+// Posts performance records in batches of whole bars, retrying what fails.
+//
+// A bar's equity point and the fills taken at it travel in one batch, which
+// the server stores in one transaction; so the server's newest point says
+// that every record up to it is stored. The poster learns it before its first
+// post (a runner started again resumes after it instead of posting its
+// history twice, which would repeat fills and may not even match: a replay can
+// route differently) and again after any post whose outcome it could not see.
 class Poster {
  public:
   explicit Poster(const RunOptions& o) : o_(o) {}
 
-  void add_point(TimePoint ts, double equity) {
+  void add_bar(TimePoint ts, double equity, std::vector<broker::Fill> fills) {
     std::lock_guard lock(mu_);
+    if (synced_ && resume_after_ && ts <= *resume_after_) {
+      ++already_stored_;
+      return;
+    }
+    queued_records_ += 1 + fills.size();
+    bars_.push_back({ts, equity, std::move(fills)});
     bound_locked();
-    points_.push_back({ts, equity});
-    if (points_.size() + fills_.size() >= o_.post_batch) cv_.notify_one();
-  }
-  void add_fill(const broker::Fill& f) {
-    std::lock_guard lock(mu_);
-    bound_locked();
-    fills_.push_back(f);
+    if (queued_records_ >= o_.post_batch) cv_.notify_one();
   }
 
   // Until `stop`; then what is left, within flush_timeout.
@@ -252,10 +259,10 @@ class Poster {
       {
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, stop, o_.post_every,
-                     [&] { return points_.size() + fills_.size() >= o_.post_batch; });
+                     [&] { return synced_ && queued_records_ >= o_.post_batch; });
       }
       if (stop.stop_requested()) break;
-      if (post_once()) {
+      if (step()) {
         backoff = o_.backoff_min;
       } else {
         if (!sleep_for(stop, backoff)) break;
@@ -264,13 +271,19 @@ class Poster {
     }
     const auto deadline = std::chrono::steady_clock::now() + o_.flush_timeout;
     while (pending() > 0 && std::chrono::steady_clock::now() < deadline) {
-      if (!post_once()) std::this_thread::sleep_for(o_.backoff_min);
+      if (!step()) std::this_thread::sleep_for(o_.backoff_min);
     }
     std::lock_guard lock(mu_);
-    dropped_ += points_.size() + fills_.size();
-    if (!points_.empty() || !fills_.empty()) {
-      say(o_, fmt::format("{} performance records could not be posted before the end",
-                          points_.size() + fills_.size()));
+    if (!bars_.empty()) {
+      dropped_ += queued_records_;
+      say(o_, fmt::format("{} performance records of {} bars ({} .. {}) could not be posted "
+                          "before the end: the server did not answer; a new run of this "
+                          "strategy on the same feed posts them (it resumes after the server's "
+                          "last point)",
+                          queued_records_, bars_.size(), format_timestamp(bars_.front().ts),
+                          format_timestamp(bars_.back().ts)));
+      bars_.clear();
+      queued_records_ = 0;
     }
   }
 
@@ -278,41 +291,112 @@ class Poster {
     std::lock_guard lock(mu_);
     s.points_posted = points_posted_;
     s.fills_posted = fills_posted_;
+    s.points_repeated = repeated_;
+    s.points_already_stored = already_stored_;
+    s.points_conflicting = conflicting_;
     s.posts_failed = failed_;
     s.records_dropped = dropped_;
   }
 
  private:
+  struct BarRecords {
+    TimePoint ts;
+    double equity = 0;
+    std::vector<broker::Fill> fills;
+  };
+
   size_t pending() const {
     std::lock_guard lock(mu_);
-    return points_.size() + fills_.size();
+    return bars_.size();
   }
 
   void bound_locked() {
-    // Memory is bounded even if the server stays away for days: the oldest go.
-    if (points_.size() + fills_.size() < kMaxQueued) return;
-    if (!points_.empty()) {
-      points_.pop_front();
-    } else {
-      fills_.pop_front();
+    // Memory is bounded even if the server stays away for days: the oldest go,
+    // said once per run (a new run posts them again from the feed).
+    while (queued_records_ > kMaxQueued && bars_.size() > 1) {
+      queued_records_ -= 1 + bars_.front().fills.size();
+      dropped_ += 1 + bars_.front().fills.size();
+      bars_.pop_front();
+      if (!said_bound_) {
+        said_bound_ = true;
+        say(o_, fmt::format("more than {} performance records wait for the server: the oldest "
+                            "are dropped (counted in the summary)",
+                            kMaxQueued));
+      }
     }
-    ++dropped_;
   }
 
-  // Posts one batch; true when there was nothing to do or it was settled.
+  // One step: learn where the server's records end if needed, else post one
+  // batch. True when it was settled (or there was nothing to do).
+  bool step() { return synced() ? post_once() : sync(); }
+
+  bool synced() const {
+    std::lock_guard lock(mu_);
+    return synced_;
+  }
+
+  // Asks the server for the strategy's newest stored point and forgets the
+  // queued bars up to it.
+  bool sync() {
+    auto reply = http_request(
+        o_.gateway_url, {.path = fmt::format("/strategies/{}/performance/last", o_.strategy_id),
+                         .bearer_token = o_.token});
+    std::optional<TimePoint> last;
+    if (reply && reply->status == 200) {
+      auto v = json::parse(reply->body);
+      const auto* p = v && v->is_object() ? v->as_object().if_contains("last_point") : nullptr;
+      if (p != nullptr && p->is_object()) {
+        const auto* ts = p->as_object().if_contains("ts");
+        if (ts != nullptr && ts->is_string()) {
+          if (auto t = parse_timestamp(ts->as_string())) last = *t;
+        }
+      }
+    } else {
+      ++failed_sync_;
+      if (failed_sync_ == 1 || failed_sync_ % 20 == 0) {
+        say(o_, fmt::format("cannot learn where the server's records of '{}' end ({}); will "
+                            "retry before posting",
+                            o_.strategy_id,
+                            reply ? fmt::format("HTTP {}: {}", reply->status, reply->body)
+                                  : reply.error().message));
+      }
+      return false;
+    }
+    std::lock_guard lock(mu_);
+    const bool first = !resume_after_.has_value() && !synced_;
+    synced_ = true;
+    resume_after_ = last;
+    size_t skipped = 0;
+    while (!bars_.empty() && last && bars_.front().ts <= *last) {
+      queued_records_ -= 1 + bars_.front().fills.size();
+      bars_.pop_front();
+      ++skipped;
+    }
+    already_stored_ += skipped;
+    if (first && last) {
+      say(o_, fmt::format("the server has records of '{}' up to {}: posting resumes after it",
+                          o_.strategy_id, format_timestamp(*last)));
+    }
+    return true;
+  }
+
   bool post_once() {
     boost::json::array points, fills;
-    size_t n_points = 0, n_fills = 0;
+    size_t n_bars = 0, n_records = 0, n_fills = 0;
     {
       std::lock_guard lock(mu_);
-      n_points = std::min(points_.size(), o_.post_batch);
-      n_fills = std::min(fills_.size(), o_.post_batch - n_points);
-      for (size_t i = 0; i < n_points; ++i) {
-        points.push_back(point_json(points_[i].first, points_[i].second));
+      // Whole bars, at least one, up to post_batch records.
+      while (n_bars < bars_.size()) {
+        const auto& b = bars_[n_bars];
+        if (n_bars > 0 && n_records + 1 + b.fills.size() > o_.post_batch) break;
+        points.push_back(point_json(b.ts, b.equity));
+        for (const auto& f : b.fills) fills.push_back(fill_json(f));
+        n_records += 1 + b.fills.size();
+        n_fills += b.fills.size();
+        ++n_bars;
       }
-      for (size_t i = 0; i < n_fills; ++i) fills.push_back(fill_json(fills_[i]));
     }
-    if (n_points + n_fills == 0) return true;
+    if (n_bars == 0) return true;
     boost::json::object body{{"points", std::move(points)}, {"fills", std::move(fills)}};
     auto reply = http_request(o_.gateway_url,
                               {.method = "POST",
@@ -324,21 +408,37 @@ class Poster {
     const bool refused = reply && reply->status >= 400 && reply->status < 500 &&
                          reply->status != 401 && reply->status != 408 && reply->status != 429;
     if (ok || refused) {
-      points_.erase(points_.begin(), points_.begin() + static_cast<ptrdiff_t>(n_points));
-      fills_.erase(fills_.begin(), fills_.begin() + static_cast<ptrdiff_t>(n_fills));
+      for (size_t i = 0; i < n_bars; ++i) bars_.pop_front();
+      queued_records_ -= n_records;
     }
     if (ok) {
-      points_posted_ += n_points;
+      points_posted_ += n_bars;
       fills_posted_ += n_fills;
+      auto v = json::parse(reply->body);
+      const auto* o = v && v->is_object() ? &v->as_object() : nullptr;
+      if (const auto* r = o != nullptr ? o->if_contains("repeated") : nullptr;
+          r != nullptr && r->is_number()) {
+        repeated_ += r->to_number<uint64_t>();
+      }
+      if (const auto* c = o != nullptr ? o->if_contains("conflicts") : nullptr;
+          c != nullptr && c->is_array() && !c->as_array().empty()) {
+        conflicting_ += c->as_array().size();
+        say(o_, fmt::format("the server refused {} of {} points: another equity is stored at "
+                            "their times (recorded and alerted on the server): {}",
+                            c->as_array().size(), n_bars, json::dump(*c)));
+      }
       return true;
     }
     if (refused) {
-      dropped_ += n_points + n_fills;
-      say(o_, fmt::format("the server refused {} performance records ({}): {}", n_points + n_fills,
-                          reply->status, reply->body));
+      dropped_ += n_records;
+      say(o_, fmt::format("the server refused {} performance records ({} .. ): HTTP {}: {}",
+                          n_records, n_bars, reply->status, reply->body));
       return true;
     }
+    // No answer, or a server error: the batch may or may not have been stored.
+    // Learn where the records end before trying again, so nothing is sent twice.
     ++failed_;
+    synced_ = false;
     say(o_, fmt::format("posting performance failed: {}; will retry",
                         reply ? fmt::format("HTTP {}: {}", reply->status, reply->body)
                               : reply.error().message));
@@ -348,9 +448,14 @@ class Poster {
   const RunOptions& o_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::deque<std::pair<TimePoint, double>> points_;
-  std::deque<broker::Fill> fills_;
-  uint64_t points_posted_ = 0, fills_posted_ = 0, failed_ = 0, dropped_ = 0;
+  std::deque<BarRecords> bars_;
+  size_t queued_records_ = 0;
+  bool synced_ = false;
+  std::optional<TimePoint> resume_after_;
+  bool said_bound_ = false;
+  uint64_t failed_sync_ = 0;
+  uint64_t points_posted_ = 0, fills_posted_ = 0, repeated_ = 0, already_stored_ = 0;
+  uint64_t conflicting_ = 0, failed_ = 0, dropped_ = 0;
 };
 
 }  // namespace
@@ -526,11 +631,12 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       outcome = r;
       break;
     }
-    for (const auto& f : paper.take_fills()) {
-      if (!mirrors.contains(f.order_id)) poster.add_fill(f);
+    std::vector<broker::Fill> fills;
+    for (auto& f : paper.take_fills()) {
+      if (!mirrors.contains(f.order_id)) fills.push_back(std::move(f));
     }
     if (options.live != nullptr) {
-      for (const auto& f : options.live->take_fills()) poster.add_fill(f);
+      for (auto& f : options.live->take_fills()) fills.push_back(std::move(f));
     }
     now = bar.ts;
     ++summary.bars;
@@ -546,7 +652,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       outcome = tl::unexpected(*order_error);
       break;
     }
-    poster.add_point(bar.ts, paper.equity());
+    poster.add_bar(bar.ts, paper.equity(), std::move(fills));
   }
   follow_thread.request_stop();
   post_thread.request_stop();

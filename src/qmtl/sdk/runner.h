@@ -26,11 +26,18 @@
 //     copy of every live order, so it is the strategy's continuous record
 //     across promotions and demotions, comparable with its backtest.
 //   - Performance: one equity point per bar (the paper book's equity) and the
-//     fills that happened (paper fills of paper orders, the live broker's
-//     fills) are posted to POST /strategies/{s}/performance by a poster thread
-//     in batches (every post_every or post_batch records); a failed post is
-//     retried with backoff; a batch the server refuses as invalid (4xx) is
-//     dropped and counted, since resending cannot fix it.
+//     fills that happened at it (paper fills of paper orders, the live
+//     broker's fills) are posted to POST /strategies/{s}/performance by a
+//     poster thread in batches of whole bars (every post_every, or once
+//     post_batch records wait). Before its first post, and again after any
+//     post whose outcome it could not see (no answer, a 5xx), the poster asks
+//     GET /strategies/{s}/performance/last where the server's records end and
+//     drops the bars up to it: a runner started again (after a crash, a
+//     pause, a server restart) resumes after what is stored, and a retry never
+//     stores a fill twice. Points the server reports as conflicts (another
+//     equity stored at that time) are counted and logged; a batch refused as
+//     invalid (4xx) is dropped and counted, since resending cannot fix it.
+//     Nothing is dropped without a log line and a count in the summary.
 //
 // Thread safety: offline is a pure function; run blocks the calling thread and
 // runs two helper threads of its own, which it joins before returning.
@@ -124,10 +131,14 @@ struct RunSummary {
   uint64_t bars = 0;
   uint64_t orders = 0, live = 0, paper = 0, blocked = 0;
   uint64_t points_posted = 0, fills_posted = 0;
-  uint64_t posts_failed = 0;      // attempts that will be retried
-  uint64_t records_dropped = 0;   // refused by the server, or beyond the queue's bound
-  uint64_t connects = 0;          // snapshots received (1 + reconnects)
-  broker::Account paper_account;  // the paper book at the end
+  uint64_t points_repeated = 0;        // posted, and the server already had them (equal)
+  uint64_t points_already_stored = 0;  // not posted: the server's records reach past them
+  uint64_t points_conflicting = 0;     // refused by the server: another equity is stored
+  uint64_t posts_failed = 0;           // attempts that will be retried
+  uint64_t records_dropped = 0;        // refused by the server, beyond the queue's bound, or
+                                       // unposted at the end (the server did not answer)
+  uint64_t connects = 0;               // snapshots received (1 + reconnects)
+  broker::Account paper_account;       // the paper book at the end
   std::map<std::string, double> live_positions;  // the live broker's at the end
   uint64_t handovers = 0;
 };

@@ -19,6 +19,7 @@ std::string_view kind_of(const world::AuditRecord& a) {
     if (a.event == "DEMOTE") return "demote";
     if (a.event == "VALIDATION_FAILED") return "reject";
     if (a.event == "ERROR") return "failure";
+    if (a.event == "PERFORMANCE_CONFLICT") return "failure";
   }
   if (a.entity == "apply" && a.event == "APPLY_ROLLED_BACK") return "failure";
   return "";
@@ -42,6 +43,10 @@ std::string text_of(const world::AuditRecord& a, std::string_view kind) {
   if (a.entity == "apply") {
     return fmt::format("[qmtl] world '{}': the apply of {} was rolled back{}", a.world_id,
                        a.entity_id, why);
+  }
+  if (a.event == "PERFORMANCE_CONFLICT") {
+    return fmt::format("[qmtl] world '{}': '{}' posted conflicting performance records{}",
+                       a.world_id, a.entity_id, why);
   }
   return fmt::format("[qmtl] world '{}': '{}' failed{}", a.world_id, a.entity_id, why);
 }

@@ -168,6 +168,7 @@ class Api : private world::WorldObserver {
   ApiResponse manual_change(const ApiRequest&, Call&, bool promote);
   ApiResponse strategy_event(const ApiRequest&, Call&, lifecycle::StrategyEvent event);
   ApiResponse post_performance(const ApiRequest&, Call&);
+  ApiResponse get_last_point(const ApiRequest&, Call&);
   ApiResponse post_handover(const ApiRequest&, Call&);
 
   world::WorldService& worlds_;

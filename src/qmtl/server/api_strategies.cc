@@ -224,10 +224,33 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
   if (points.empty() && fills.empty()) {
     return problem(400, "the body has no 'points' and no 'fills'; send at least one record");
   }
-  if (auto r = worlds_.record_performance(s->id, points, fills); !r) return problem(r.error());
+  auto out = worlds_.record_performance(s->id, points, fills, call.principal.name);
+  if (!out) return problem(out.error());
+  boost::json::array conflicts;
+  for (const auto& c : out->conflicts) {
+    conflicts.push_back(
+        {{"ts", format_timestamp(c.ts)}, {"stored", c.stored}, {"offered", c.offered}});
+  }
+  return json_response(200, boost::json::object{{"strategy", s->id},
+                                                {"points", points.size()},
+                                                {"fills", fills.size()},
+                                                {"stored", out->points_stored},
+                                                {"repeated", out->points_repeated},
+                                                {"conflicts", std::move(conflicts)}});
+}
+
+ApiResponse Api::get_last_point(const ApiRequest&, Call& call) {
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  auto last = worlds_.last_point(s->id);
+  if (!last) return problem(last.error());
   return json_response(
-      200,
-      boost::json::object{{"strategy", s->id}, {"points", points.size()}, {"fills", fills.size()}});
+      200, boost::json::object{
+               {"strategy", s->id},
+               {"last_point", *last ? boost::json::value{{"ts", format_timestamp((*last)->ts)},
+                                                         {"equity", (*last)->equity}}
+                                    : boost::json::value(nullptr)}});
 }
 
 ApiResponse Api::get_validation(const ApiRequest&, Call& call) {

@@ -125,6 +125,7 @@ Result<void> bind_one(Statement& st, int i, const std::string& v) {
   return st.bind(i, std::string_view(v));
 }
 Result<void> bind_one(Statement& st, int i, int64_t v) { return st.bind(i, v); }
+Result<void> bind_one(Statement& st, int i, double v) { return st.bind(i, v); }
 
 Result<void> bind_one(Statement& st, int i, TimePoint v) { return st.bind(i, to_us(v)); }
 template <typename T>
@@ -232,15 +233,6 @@ PolicyVersion read_policy(const Statement& st) {
                        .canonical = st.column_text(3),
                        .checksum = st.column_text(4),
                        .created_at = from_us(st.column_int(5))};
-}
-
-// A batch that would change an equity point already stored (or given twice).
-tl::unexpected<Error> equity_rewrite_refused(std::string_view strategy_id, TimePoint ts,
-                                             double stored, double offered) {
-  return make_error(ErrorCode::kFailedPrecondition,
-                    fmt::format("strategy '{}' already has equity {} at {}, not {}; performance "
-                                "records are not rewritten",
-                                strategy_id, stored, format_timestamp(ts), offered));
 }
 
 tl::unexpected<Error> world_not_found(std::string_view id) {
@@ -597,9 +589,33 @@ Result<void> SqlStore::transition_strategy_locked(std::string_view id,
   return {};
 }
 
-Result<void> SqlStore::append_performance(std::string_view strategy_id,
-                                          std::span<const PerformancePoint> points,
-                                          std::span<const FillRecord> fills) {
+namespace {
+
+bool same_equity(double stored, double offered) {
+  return std::abs(stored - offered) <=
+         kEquityRepeatTolerance * std::max(std::abs(stored), std::abs(offered));
+}
+
+// "2 points refused: at 2026-03-01T00:00:00Z stored 100, offered 99; ..."
+std::string conflicts_text(const std::vector<PointConflict>& c) {
+  std::string out = fmt::format(
+      "{} performance point{} refused (another equity is stored at "
+      "that time; records are not rewritten): ",
+      c.size(), c.size() == 1 ? "" : "s");
+  for (size_t i = 0; i < c.size() && i < 5; ++i) {
+    out += fmt::format("{}at {} stored {}, offered {}", i == 0 ? "" : "; ",
+                       format_timestamp(c[i].ts), c[i].stored, c[i].offered);
+  }
+  if (c.size() > 5) out += fmt::format("; and {} more", c.size() - 5);
+  return out;
+}
+
+}  // namespace
+
+Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
+                                                   std::span<const PerformancePoint> points,
+                                                   std::span<const FillRecord> fills,
+                                                   const AuditRecord* conflict_audit) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -610,11 +626,25 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
     return make_error(ErrorCode::kNotFound,
                       fmt::format("strategy '{}' does not exist", strategy_id));
   }
+  AppendOutcome out;
+  const auto finish = [&]() -> Result<AppendOutcome> {
+    out.points_repeated = points.size() - out.points_stored - out.conflicts.size();
+    out.fills_stored = fills.size();
+    if (!out.conflicts.empty() && conflict_audit != nullptr) {
+      AuditRecord a = *conflict_audit;
+      a.reason = conflicts_text(out.conflicts);
+      if (auto r = append_audit(a); !r) return propagate(r);
+    }
+    if (auto r = tx->commit(); !r) return propagate(r);
+    return out;
+  };
   if (db_.dialect() == SqlDialect::kPostgres) {
     // A round trip per row would cap ingest at the network's latency: one
     // statement per table and batch instead, the rows as arrays.
-    if (auto r = append_performance_batched(strategy_id, points, fills); !r) return r;
-    return tx->commit();
+    if (auto r = append_performance_batched(strategy_id, points, fills, out); !r) {
+      return propagate(r);
+    }
+    return finish();
   }
   // One prepared statement per table, re-bound per row: this is the ingest path.
   auto ins =
@@ -627,17 +657,20 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
   if (!same) return propagate(same);
   for (const auto& p : points) {
     ins->reset();
-    if (auto r = bind_one(*ins, 1, strategy_id); !r) return r;
-    if (auto r = bind_one(*ins, 2, p.ts); !r) return r;
-    if (auto r = ins->bind(3, p.equity); !r) return r;
-    if (auto r = ins->run(); !r) return r;
-    if (db_.changes() == 1) continue;
+    if (auto r = bind_one(*ins, 1, strategy_id); !r) return propagate(r);
+    if (auto r = bind_one(*ins, 2, p.ts); !r) return propagate(r);
+    if (auto r = ins->bind(3, p.equity); !r) return propagate(r);
+    if (auto r = ins->run(); !r) return propagate(r);
+    if (db_.changes() == 1) {
+      ++out.points_stored;
+      continue;
+    }
     same->reset();
-    if (auto r = bind_one(*same, 1, strategy_id); !r) return r;
-    if (auto r = bind_one(*same, 2, p.ts); !r) return r;
+    if (auto r = bind_one(*same, 1, strategy_id); !r) return propagate(r);
+    if (auto r = bind_one(*same, 2, p.ts); !r) return propagate(r);
     if (auto r = same->step(); !r) return propagate(r);
-    if (same->column_double(0) != p.equity) {
-      return equity_rewrite_refused(strategy_id, p.ts, same->column_double(0), p.equity);
+    if (!same_equity(same->column_double(0), p.equity)) {
+      out.conflicts.push_back({p.ts, same->column_double(0), p.equity});
     }
   }
   auto fill = prepared(db_,
@@ -646,11 +679,27 @@ Result<void> SqlStore::append_performance(std::string_view strategy_id,
   if (!fill) return propagate(fill);
   for (const auto& f : fills) {
     fill->reset();
-    if (auto r = bind_one(*fill, 1, strategy_id); !r) return r;
-    if (auto r = bind_fill(*fill, 2, f); !r) return r;
-    if (auto r = fill->run(); !r) return r;
+    if (auto r = bind_one(*fill, 1, strategy_id); !r) return propagate(r);
+    if (auto r = bind_fill(*fill, 2, f); !r) return propagate(r);
+    if (auto r = fill->run(); !r) return propagate(r);
   }
-  return tx->commit();
+  std::sort(out.conflicts.begin(), out.conflicts.end(),
+            [](const auto& x, const auto& y) { return x.ts < y.ts; });
+  return finish();
+}
+
+Result<std::optional<PerformancePoint>> SqlStore::last_point(std::string_view strategy_id) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(db_,
+                     "SELECT ts_us, equity FROM performance_points WHERE strategy_id = ? ORDER BY "
+                     "ts_us DESC LIMIT 1",
+                     strategy_id);
+  if (!st) return propagate(st);
+  auto row = st->step();
+  if (!row) return propagate(row);
+  if (!*row) return std::optional<PerformancePoint>();
+  return std::optional<PerformancePoint>(
+      PerformancePoint{.ts = from_us(st->column_int(0)), .equity = st->column_double(1)});
 }
 
 namespace {
@@ -688,52 +737,45 @@ void append_quoted(std::string& out, std::string_view v) {
 
 Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
                                                   std::span<const PerformancePoint> points,
-                                                  std::span<const FillRecord> fills) {
-  // Within the batch: the same time twice must carry the same equity, as
-  // against the stored rows.
-  std::vector<PerformancePoint> sorted(points.begin(), points.end());
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.ts < b.ts; });
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i].ts == sorted[i - 1].ts && sorted[i].equity != sorted[i - 1].equity) {
-      return equity_rewrite_refused(strategy_id, sorted[i].ts, sorted[i - 1].equity,
-                                    sorted[i].equity);
-    }
-  }
+                                                  std::span<const FillRecord> fills,
+                                                  AppendOutcome& out) {
   if (!points.empty()) {
     const std::string ts = array_literal(points, [](std::string& o, const PerformancePoint& p) {
       fmt::format_to(std::back_inserter(o), "{}", to_us(p.ts));
     });
     const std::string eq = array_literal(
         points, [](std::string& o, const PerformancePoint& p) { append_double(o, p.equity); });
-    // Insert what is new (the primary key arbitrates); only when fewer rows
-    // went in than the batch has times (a retry, or a conflict) look at the
-    // stored ones.
+    // Insert what is new (the primary key arbitrates; the first of two equal
+    // times in the batch wins); only when fewer rows went in than the batch has
+    // points (a retry, or a conflict) look at the stored ones.
     if (auto r = run_sql(db_,
                          "INSERT INTO performance_points (strategy_id, ts_us, equity) SELECT ?1, "
-                         "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) AS i (ts_us, "
-                         "equity) ON CONFLICT (strategy_id, ts_us) DO NOTHING",
+                         "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) WITH ORDINALITY "
+                         "AS i (ts_us, equity, n) ORDER BY n ON CONFLICT (strategy_id, ts_us) DO "
+                         "NOTHING",
                          strategy_id, ts, eq);
         !r) {
       return r;
     }
-    const auto distinct = static_cast<int64_t>(std::distance(
-        sorted.begin(), std::unique(sorted.begin(), sorted.end(),
-                                    [](const auto& x, const auto& y) { return x.ts == y.ts; })));
-    if (db_.changes() < distinct) {
+    out.points_stored = static_cast<size_t>(db_.changes());
+    if (out.points_stored < points.size()) {
+      // The offered points (with their place in the batch) whose time holds
+      // another equity; the rows just inserted match themselves.
       auto st = prepared(db_,
                          "SELECT i.ts_us, p.equity, i.equity FROM unnest(?2::bigint[], "
-                         "?3::float8[]) AS i (ts_us, equity) JOIN performance_points p ON "
-                         "p.strategy_id = ?1 AND p.ts_us = i.ts_us WHERE p.equity <> i.equity "
-                         "LIMIT 1",
-                         strategy_id, ts, eq);
+                         "?3::float8[]) WITH ORDINALITY AS i (ts_us, equity, n) JOIN "
+                         "performance_points p ON p.strategy_id = ?1 AND p.ts_us = i.ts_us WHERE "
+                         "abs(p.equity - i.equity) > ?4 * greatest(abs(p.equity), abs(i.equity)) "
+                         "ORDER BY i.ts_us, i.n",
+                         strategy_id, ts, eq, kEquityRepeatTolerance);
       if (!st) return propagate(st);
-      auto row = st->step();
-      if (!row) return propagate(row);
-      if (*row) {
-        return equity_rewrite_refused(strategy_id, from_us(st->column_int(0)), st->column_double(1),
-                                      st->column_double(2));
-      }
+      auto rows = collect(*st, [](const Statement& r) {
+        return PointConflict{.ts = from_us(r.column_int(0)),
+                             .stored = r.column_double(1),
+                             .offered = r.column_double(2)};
+      });
+      if (!rows) return propagate(rows);
+      out.conflicts = std::move(*rows);
     }
   }
   if (!fills.empty()) {

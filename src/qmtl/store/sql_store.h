@@ -54,9 +54,11 @@ class SqlStore final : public Store {
   Result<void> transition_strategy(std::string_view id, lifecycle::StrategyState expected,
                                    lifecycle::StrategyState next, TimePoint at,
                                    const AuditRecord& audit) override;
-  Result<void> append_performance(std::string_view strategy_id,
-                                  std::span<const PerformancePoint> points,
-                                  std::span<const FillRecord> fills) override;
+  Result<AppendOutcome> append_performance(std::string_view strategy_id,
+                                           std::span<const PerformancePoint> points,
+                                           std::span<const FillRecord> fills,
+                                           const AuditRecord* conflict_audit) override;
+  Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) override;
   Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
                                                     TimePoint from) override;
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
@@ -123,7 +125,7 @@ class SqlStore final : public Store {
   // PostgreSQL's ingest path: a statement per table and batch.
   Result<void> append_performance_batched(std::string_view strategy_id,
                                           std::span<const PerformancePoint> points,
-                                          std::span<const FillRecord> fills);
+                                          std::span<const FillRecord> fills, AppendOutcome& out);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,

@@ -93,6 +93,29 @@ struct FillRecord {
   friend bool operator==(const FillRecord&, const FillRecord&) = default;
 };
 
+// Two equities of one point are the same record when they differ by at most
+// this much, relative to the larger: a runner that recomputes its history
+// after a restart may differ in the last bits (100004.09999999996 against
+// ...98), which is a repeat, not a conflict.
+inline constexpr double kEquityRepeatTolerance = 1e-9;
+
+// A point offered at a time that already holds another equity (beyond the
+// tolerance): refused, with both values.
+struct PointConflict {
+  TimePoint ts;
+  double stored = 0;
+  double offered = 0;
+  friend bool operator==(const PointConflict&, const PointConflict&) = default;
+};
+
+// What append_performance did with a batch.
+struct AppendOutcome {
+  size_t points_stored = 0;    // new points
+  size_t points_repeated = 0;  // already stored with the same equity (within the tolerance)
+  size_t fills_stored = 0;
+  std::vector<PointConflict> conflicts;  // refused points, oldest first
+};
+
 // What one evaluation decided for one strategy; the hysteresis of later runs
 // reads `promote_pass` and `out`.
 struct EvaluationResultRow {
@@ -283,12 +306,20 @@ class Store {
                                            lifecycle::StrategyState next, TimePoint at,
                                            const AuditRecord& audit) = 0;
 
-  // Appends performance points and fills of a strategy in one transaction. A point
-  // at a timestamp that is already stored is accepted when its equity is equal
-  // (retries are idempotent) and refused otherwise, naming the timestamp.
-  virtual Result<void> append_performance(std::string_view strategy_id,
-                                          std::span<const PerformancePoint> points,
-                                          std::span<const FillRecord> fills) = 0;
+  // Appends performance points and fills of a strategy in one transaction. A
+  // point at a timestamp that is already stored (or given earlier in the batch)
+  // is a repeat when its equity is the same within kEquityRepeatTolerance, and
+  // otherwise a conflict: refused alone, while the rest of the batch is stored.
+  // When there are conflicts and `conflict_audit` is given, it is appended in
+  // the same transaction with its reason naming them. Fills are not
+  // deduplicated: a writer must not send one twice. An error (a bad fill, an
+  // unknown strategy) stores nothing.
+  virtual Result<AppendOutcome> append_performance(std::string_view strategy_id,
+                                                   std::span<const PerformancePoint> points,
+                                                   std::span<const FillRecord> fills,
+                                                   const AuditRecord* conflict_audit = nullptr) = 0;
+  // The newest stored point of a strategy, if any: where a runner resumes.
+  virtual Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) = 0;
   // Points and fills of a strategy with ts >= from, oldest first.
   virtual Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
                                                             TimePoint from) = 0;

@@ -175,9 +175,14 @@ std::vector<std::optional<double>> policy_values(
   return values;
 }
 
-Result<void> WorldService::record_performance(std::string_view strategy_id,
-                                              std::span<const PerformancePoint> points,
-                                              std::span<const FillRecord> fills) {
+Result<std::optional<PerformancePoint>> WorldService::last_point(std::string_view strategy_id) {
+  if (auto s = get_strategy(strategy_id); !s) return propagate(s);
+  return store_.last_point(strategy_id);
+}
+
+Result<store::AppendOutcome> WorldService::record_performance(
+    std::string_view strategy_id, std::span<const PerformancePoint> points,
+    std::span<const FillRecord> fills, std::string_view actor) {
   auto s = get_strategy(strategy_id);
   if (!s) return propagate(s);
   if (s->state == StrategyState::kArchived) {
@@ -208,7 +213,17 @@ Result<void> WorldService::record_performance(std::string_view strategy_id,
                         fmt::format("fills[{}]: qty and price must be positive and fee finite", i));
     }
   }
-  return store_.append_performance(strategy_id, points, fills);
+  const AuditRecord conflict{.at = clock_.now(),
+                             .actor = std::string(actor),
+                             .world_id = s->world_id,
+                             .entity = "strategy",
+                             .entity_id = s->id,
+                             .event = "PERFORMANCE_CONFLICT"};
+  auto out = store_.append_performance(strategy_id, points, fills, &conflict);
+  if (out && !out->conflicts.empty() && observer_ != nullptr) {
+    observer_->world_changed(s->world_id);  // the audit log grew: alerts, streams
+  }
+  return out;
 }
 
 Result<EvaluationRunRecord> WorldService::evaluate_world(

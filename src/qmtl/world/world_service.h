@@ -227,11 +227,17 @@ class WorldService {
                                       std::string_view actor);
 
   // Validates and stores a batch of performance points (equity > 0, finite) and
-  // fills of a strategy in one transaction. Re-sending a stored point is a no-op;
-  // a different equity at a stored timestamp is refused.
-  Result<void> record_performance(std::string_view strategy_id,
-                                  std::span<const PerformancePoint> points,
-                                  std::span<const FillRecord> fills);
+  // fills of a strategy in one transaction. Re-sending a stored point is a
+  // repeat (equal within store::kEquityRepeatTolerance); a point whose time
+  // holds another equity is a conflict: refused alone, the rest stored, and
+  // recorded in the audit log (PERFORMANCE_CONFLICT, alerted as a failure)
+  // with `actor`. A malformed batch (kInvalidArgument) stores nothing.
+  Result<store::AppendOutcome> record_performance(std::string_view strategy_id,
+                                                  std::span<const PerformancePoint> points,
+                                                  std::span<const FillRecord> fills,
+                                                  std::string_view actor = "runner");
+  // The newest stored dry-run/live point of a strategy: where a runner resumes.
+  Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id);
 
   // Evaluates every strategy of the world against its current policy now:
   // metrics over the policy's windows from stored records, the selection
