@@ -177,6 +177,100 @@ TEST_F(RunCommandTest, LiveOrdersGoToAFixExchangeAndAreBlockedWhileItIsDown) {
   EXPECT_EQ(down.err.find("hunter2"), std::string::npos);
 }
 
+// A live broker that refuses every order (the FIX exchange rejects orders
+// above 1 ZZ; the strategy trades 2): after --max-rejects in a row the
+// strategy fails, reported to the world as its ERROR (Live -> Inactive, gates
+// closed), and the run ends with the reason.
+TEST_F(RunCommandTest, RepeatedBrokerRejectsFailTheStrategy) {
+  const int port = testing::free_port();
+  testing::ChildProcess sim(
+      {EXCHANGE_SIM, "--port", std::to_string(port), "--store", dir_.file("sim-store"), "--log",
+       dir_.file("sim.log"), "--path", "ZZ=100,101", "--max-order-qty", "1"},
+      dir_.file("sim.err"));
+  auto ready = sim.read_line(std::chrono::seconds(10));
+  ASSERT_TRUE(ready && ready->find("listening") != std::string::npos)
+      << slurp(dir_.file("sim.err"));
+  const auto broker = testing::write_file(
+      dir_.file("broker.yml"),
+      fmt::format("port: {}\nsender_comp_id: QMTL\ntarget_comp_id: EXCH\nstore_dir: {}\n"
+                  "heartbeat: 1s\n",
+                  port, dir_.file("fix-store")));
+  // New bars on a followed feed (bars already there would only be replayed
+  // to paper); the run goes on after the last one until the rejects come back.
+  const std::string feed = testing::write_file(dir_.file("new.csv"), slurp(bars_).substr(0, 33));
+  testing::ChildProcess run({QMTL_BINARY, "run", "live", "--feed", feed, "--follow",
+                             "--live-broker", "fix:" + broker, "--max-rejects", "3"},
+                            dir_.file("run.err"), env());
+  for (int i = 0; i < 200 && slurp(dir_.file("run.err")).find("logged on") == std::string::npos &&
+                  slurp(dir_.file("run.err")).find("following world") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    std::ofstream f(feed, std::ios::app);
+    f << slurp(bars_).substr(33);
+  }
+  for (int i = 0; i < 400 && run.running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string err = slurp(dir_.file("run.err"));
+  EXPECT_EQ(run.stop(SIGKILL, std::chrono::seconds(1)), 1) << err;
+  // Rejects come back asynchronously: by the time the runner looks, 3 or more.
+  EXPECT_NE(err.find("the live broker rejected "), std::string::npos) << err;
+  EXPECT_NE(err.find(" orders in a row (last: fix-"), std::string::npos) << err;
+  EXPECT_NE(err.find("order exceeds the quantity limit)"), std::string::npos) << err;
+  EXPECT_NE(err.find("reported to the world (ERROR: the strategy is now Inactive)"),
+            std::string::npos)
+      << err;
+  auto s = http_request(server_->url(), {.path = "/strategies/live"});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(json::parse(s->body)->at("state").as_string(), "Inactive");
+  auto gates = http_request(server_->url(), {.path = "/worlds/w/activation"});
+  const auto entries = json::parse(gates->body)->at("entries").as_array();
+  for (const auto& e : entries) {
+    if (e.at("strategy") == "live") {
+      EXPECT_FALSE(e.at("active").as_bool());
+    }
+  }
+  auto audit = http_request(server_->url(), {.path = "/worlds/w/audit"});
+  EXPECT_NE(audit->body.find(R"("event":"ERROR","before":"Live","after":"Inactive")"),
+            std::string::npos)
+      << audit->body;
+}
+
+// A node that computes a non-finite value stops the strategy: its ERROR is
+// reported to the world (DryRun -> Inactive), not just printed by a runner
+// that the server would restart into the same failure.
+TEST_F(RunCommandTest, ANonFiniteNodeValueFailsTheStrategy) {
+  const TimePoint start =
+      std::chrono::floor<std::chrono::minutes>(SystemClock().now()) - std::chrono::hours(3);
+  std::string csv = "date,open,high,low,close,volume\n";
+  for (const auto& [i, close] :
+       std::vector<std::pair<int, std::string>>{{0, "1e-300"}, {1, "1e-300"}, {2, "1e300"}}) {
+    csv += fmt::format("{},{},{},{},{},1000\n", format_timestamp(start + std::chrono::minutes(i)),
+                       close, close, close, close);
+  }
+  const auto bars = testing::write_file(dir_.file("overflow.csv"), csv);
+  auto r = qmtl({"run", "paper", "--feed", bars});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("node 'r'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("reported to the world (ERROR: the strategy is now Inactive)"),
+            std::string::npos)
+      << r.err;
+  auto s = http_request(server_->url(), {.path = "/strategies/paper"});
+  EXPECT_EQ(json::parse(s->body)->at("state").as_string(), "Inactive");
+  auto audit = http_request(server_->url(), {.path = "/worlds/w/audit"});
+  EXPECT_NE(audit->body.find(R"("event":"ERROR","before":"DryRun","after":"Inactive")"),
+            std::string::npos)
+      << audit->body;
+  EXPECT_NE(audit->body.find("node 'r': computed inf for "), std::string::npos) << audit->body;
+  // Reporting is for the world's strategies: a reason is required.
+  auto bare = http_request(server_->url(),
+                           {.method = "POST", .path = "/strategies/live/error", .body = "{}"});
+  EXPECT_EQ(bare->status, 400);
+}
+
 // The world's position policy on real processes: promoted with carry, the
 // runner buys its paper position on the FIX exchange; demoted with flatten, it
 // sells what it holds live; both are in the audit log with their orders.

@@ -257,6 +257,10 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
        "/strategies/rev-2/deactivate", R"({"reason":"under review"})"},
       {"Reactivate it (Inactive -> DryRun).", "POST", "/strategies/rev-2/activate",
        R"({"reason":"review done"})"},
+      {"A runner reports that its strategy failed (ERROR: DryRun or Live -> Inactive, "
+       "alerted as a failure).",
+       "POST", "/strategies/rev-2/error",
+       R"({"reason":"node 'r': computed inf for 2026-01-05T09:00:00Z"})"},
       {"Archive a strategy.", "POST", "/strategies/brk-3/archive", R"({"reason":"superseded"})"},
       {"Where the world's alerts go (admin); the URL's path is never shown again.", "PUT",
        "/worlds/desk/alerts",

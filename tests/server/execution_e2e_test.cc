@@ -22,6 +22,7 @@
 #include "tests/support/process.h"
 #include "tests/support/tcp_proxy.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace qmtl {
 namespace {
@@ -473,6 +474,49 @@ TEST_F(ExecutionE2eTest, AWorldsFixBrokerTradesLiveAndItsSecretLeaksNowhere) {
   EXPECT_GT(bytes.size(), 0u);
   EXPECT_EQ(bytes.find(secret), std::string::npos);
   for (const auto& text : said) EXPECT_EQ(text.find(secret), std::string::npos) << text;
+}
+
+// A runner that keeps dying is not restarted forever: past the crash limit
+// its strategy fails (ERROR: Inactive, its gates closed) and the world's
+// "failure" alert goes out with the reason.
+TEST_F(ExecutionE2eTest, ACrashLoopingRunnerFailsItsStrategyAndAlerts) {
+  server_->stop();  // the fixture's; this test needs short restart backoffs
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("s.db"), dir_.file("server.log"),
+      std::vector<std::string>{"--no-auth", "--exec-dir", dir_.file("exec"), "--runner-backoff",
+                               "50ms", "--runner-crash-limit", "3"});
+  testing::WebhookReceiver hook;
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  ASSERT_EQ(call("PUT", "/worlds/w/alerts",
+                 fmt::format(R"({{"webhook":"{}","events":["failure"]}})", hook.url()))
+                .status,
+            200);
+  // Validated on the history, then run on a feed that does not exist (the
+  // settings name one feed per symbol, and there is none for ZZ): every runner
+  // exits at once.
+  std::filesystem::create_directories(dir_.file("feeds"));
+  auto set = qmtl({"world", "execution", "w", "--history", history_, "--window", "8h", "--feed",
+                   dir_.file("feeds/{symbol}.csv")});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const auto file = testing::write_file(dir_.file("zig.yml"), zigzag("zig", 1));
+  ASSERT_EQ(qmtl({"strategy", "submit", file, "--world", "w"}).exit_code, 0);
+  ASSERT_TRUE(eventually([&] { return state_of("zig") == "Inactive"; }, seconds(60)))
+      << state_of("zig") << "\n"
+      << server_log();
+  EXPECT_TRUE(runner("zig").is_null());  // not started again
+  const auto audit = get("/worlds/w/audit");
+  std::string error;
+  for (const auto& a : audit.at("records").as_array()) {
+    if (a.at("event") == "ERROR") error = json::dump(a);
+  }
+  EXPECT_NE(error.find("its runner ended 3 times in a row"), std::string::npos) << error;
+  EXPECT_NE(error.find("\"actor\":\"execution\""), std::string::npos) << error;
+  EXPECT_NE(error.find("\"before\":\"DryRun\",\"after\":\"Inactive\""), std::string::npos) << error;
+  const auto bodies = hook.wait_for(1, milliseconds(10'000));
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_NE(bodies[0].find("'zig' failed: its runner ended 3 times in a row"), std::string::npos)
+      << bodies[0];
+  EXPECT_NE(server_log().find("execution: strategy 'zig' failed"), std::string::npos);
 }
 
 TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {

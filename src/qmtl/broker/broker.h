@@ -41,6 +41,13 @@ struct Account {
 // flips included), realised PnL of what it closed, cash and fees.
 void book_fill(Account& account, const Fill& fill);
 
+// An order the broker refused for good after accepting it for sending (an
+// asynchronous reject; one it will retry is not reported).
+struct OrderReject {
+  std::string order_id;
+  std::string reason;
+};
+
 class Broker {
  public:
   virtual ~Broker() = default;
@@ -53,6 +60,9 @@ class Broker {
   virtual Result<void> cancel(std::string_view order_id) = 0;
   // The fills since the previous call, oldest first.
   virtual std::vector<Fill> take_fills() = 0;
+  // The final rejects since the previous call, oldest first. A broker that
+  // refuses only in submit() reports none.
+  virtual std::vector<OrderReject> take_rejects() { return {}; }
   virtual Account account() const = 0;
 };
 

@@ -27,6 +27,7 @@ struct RunCommandOptions {
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
   double post_every_s = 1;
   size_t post_batch = 5000;
+  int max_rejects = 5;
 };
 
 // SIGINT and SIGTERM request a stop; the run ends after its current bar and
@@ -144,6 +145,7 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
       .live = live.get(),
       .post_every = std::chrono::milliseconds(static_cast<int64_t>(o.post_every_s * 1000)),
       .post_batch = o.post_batch,
+      .max_consecutive_rejects = o.max_rejects,
       .stop = signals.token(),
       .on_order =
           [&](const sdk::OrderRecord& r) {
@@ -267,6 +269,11 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
   cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
       ->default_str("1")
       ->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--max-rejects", o->max_rejects,
+                  "live orders the broker may refuse in a row before the strategy is failed "
+                  "(ERROR; 0 = never)")
+      ->default_str("5")
+      ->check(CLI::Range(0, 1'000'000));
   cmd->add_option("--post-batch", o->post_batch, "records per post, at most (whole bars)")
       ->default_str("5000")
       ->check(CLI::Range(1, 1'000'000));

@@ -39,12 +39,14 @@ struct ServeOptions {
   bool scheduler = true;
   std::string scheduler_poll = "1s";
   bool execution = true;
-  std::string exec_dir;     // default: next to the database file
-  std::string qmtl_binary;  // default: this executable
-  bool demo = false;        // allows a simulated clock
-  double clock_speed = 0;   // > 0: simulated time, this many times real time
-  std::string clock_start;  // where simulated time starts (default: now)
-  std::string redis;        // redis://HOST[:PORT][/DB]: the shared activation cache
+  std::string exec_dir;               // default: next to the database file
+  std::string qmtl_binary;            // default: this executable
+  std::string runner_backoff = "1s";  // the first restart delay of a runner that ended
+  int runner_crash_limit = 5;         // ends in a row before its strategy fails (0: never)
+  bool demo = false;                  // allows a simulated clock
+  double clock_speed = 0;             // > 0: simulated time, this many times real time
+  std::string clock_start;            // where simulated time starts (default: now)
+  std::string redis;                  // redis://HOST[:PORT][/DB]: the shared activation cache
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -117,6 +119,11 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   if (!heartbeat || !ttl || ttl->count() < 1'000'000) {
     err << "qmtl: --heartbeat and --activation-ttl take durations such as 5s; the TTL is at "
            "least 1s\n";
+    return kExitUsage;
+  }
+  auto runner_backoff = parse_duration(o.runner_backoff);
+  if (!runner_backoff || runner_backoff->count() < 10'000) {
+    err << "qmtl: --runner-backoff takes a duration of at least 10ms, such as 1s\n";
     return kExitUsage;
   }
   // Simulated time only in demo mode: a server whose "1 day" passes in seconds
@@ -280,6 +287,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
             .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
             .runner_token = token != nullptr ? token : "",
             // On a simulated clock a second is days: runners post ten times as often.
+            .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(*runner_backoff),
+            .crash_limit = o.runner_crash_limit,
             .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000),
             .active = leads});
     if (auto r = exec->start(); !r) {
@@ -338,6 +347,16 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
                    "validate submitted strategies and run DryRun/Live ones as child processes, "
                    "in worlds with execution settings (true/false)")
       ->default_str("true");
+  serve_cmd
+      ->add_option("--runner-backoff", so->runner_backoff,
+                   "first delay before a runner that ended is started again (doubling to 60s)")
+      ->default_str(so->runner_backoff);
+  serve_cmd
+      ->add_option("--runner-crash-limit", so->runner_crash_limit,
+                   "a runner ending this many times in a row fails its strategy (ERROR: "
+                   "Inactive, alerted); 0 = never")
+      ->default_str("5")
+      ->check(CLI::Range(0, 1000));
   serve_cmd->add_option("--exec-dir", so->exec_dir,
                         "where strategy files and child logs go (default: <db file>.exec)");
   serve_cmd->add_option("--qmtl-binary", so->qmtl_binary,

@@ -458,6 +458,28 @@ class Poster {
   uint64_t conflicting_ = 0, failed_ = 0, dropped_ = 0;
 };
 
+// Tells the server the strategy failed (its ERROR event: DryRun or Live ->
+// Inactive, and a failure alert); says whether that was recorded.
+bool report_error(const RunOptions& o, std::string reason) {
+  // One line of at most 900 bytes: the audit log's rules for a reason.
+  for (char& c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  if (reason.size() > 900) reason = reason.substr(0, 897) + "...";
+  auto r = http_request(o.gateway_url, {.method = "POST",
+                                        .path = fmt::format("/strategies/{}/error", o.strategy_id),
+                                        .body = json::dump(boost::json::object{{"reason", reason}}),
+                                        .bearer_token = o.token});
+  if (r && r->status == 200) {
+    say(o, fmt::format("reported the failure to the server: strategy '{}' is Inactive now",
+                       o.strategy_id));
+    return true;
+  }
+  say(o, fmt::format("the failure could not be reported to the server: {}",
+                     r ? fmt::format("HTTP {}: {}", r->status, r->body) : r.error().message));
+  return false;
+}
+
 }  // namespace
 
 Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOptions& options) {
@@ -485,6 +507,8 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   const OrderRule rule = strategy.orders;
   std::set<std::string> mirrors;  // paper ids of copies of live orders
   std::optional<Error> order_error;
+  int consecutive_rejects = 0;  // live orders refused since the last live fill
+  std::string last_reject;
   TimePoint now{};
   bool replaying = false;  // the current bar is history the feed replays
   uint64_t replayed_bars = 0;
@@ -517,6 +541,11 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       } else {
         rec.route = Route::kBlocked;
         rec.reason = fmt::format("the live broker did not take it: {}", id.error().message);
+        // Refused, not merely unreachable: a reject.
+        if (options.live != nullptr && id.error().code != ErrorCode::kUnavailable) {
+          ++consecutive_rejects;
+          last_reject = id.error().message;
+        }
       }
     } else if (rec.route == Route::kPaper) {
       auto id = paper.submit(rec.order);
@@ -600,9 +629,37 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
     if (options.on_handover) options.on_handover(h);
   };
 
+  // A strategy that cannot go on reports its ERROR to the world, which takes
+  // it out of trading (Inactive) and alerts; the run then ends with the error.
+  auto fail = [&](std::string reason) -> Error {
+    const bool reported = report_error(options, reason);
+    summary.error_reported = reported;
+    return Error{ErrorCode::kFailedPrecondition,
+                 fmt::format("{}{}", reason,
+                             reported ? "; reported to the world (ERROR: the strategy is now "
+                                        "Inactive)"
+                                      : "; the server could not be told")};
+  };
+  auto check_rejects = [&]() -> bool {
+    if (options.live == nullptr) return true;
+    for (auto& r : options.live->take_rejects()) {
+      ++consecutive_rejects;
+      last_reject = fmt::format("{}: {}", r.order_id, r.reason);
+    }
+    return options.max_consecutive_rejects <= 0 ||
+           consecutive_rejects < options.max_consecutive_rejects;
+  };
+
   Result<void> outcome;
   while (!options.stop.stop_requested()) {
     for (auto& h : follower.take_handovers()) hand_over(std::move(h));
+    if (!check_rejects()) {
+      outcome =
+          tl::unexpected(fail(fmt::format("the live broker rejected {} orders in a row "
+                                          "(last: {})",
+                                          consecutive_rejects, last_reject)));
+      break;
+    }
     auto item = feed.next(kReadSlice);
     if (!item) {
       outcome = propagate(item);
@@ -636,7 +693,9 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       if (!mirrors.contains(f.order_id)) fills.push_back(std::move(f));
     }
     if (options.live != nullptr) {
-      for (auto& f : options.live->take_fills()) fills.push_back(std::move(f));
+      auto live_fills = options.live->take_fills();
+      if (!live_fills.empty()) consecutive_rejects = 0;  // orders go through again
+      for (auto& f : live_fills) fills.push_back(std::move(f));
     }
     now = bar.ts;
     ++summary.bars;
@@ -645,7 +704,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       break;
     }
     if (dag.failure()) {
-      outcome = tl::unexpected(*dag.failure());
+      outcome = tl::unexpected(fail(dag.failure()->message));
       break;
     }
     if (order_error) {

@@ -38,6 +38,10 @@
 //     equity stored at that time) are counted and logged; a batch refused as
 //     invalid (4xx) is dropped and counted, since resending cannot fix it.
 //     Nothing is dropped without a log line and a count in the summary.
+//   - Failure: when a node fails (a non-finite value, see dag.h) or the live
+//     broker refuses max_consecutive_rejects orders in a row, the runner
+//     reports the strategy's ERROR to the server (POST /strategies/{s}/error:
+//     DryRun or Live -> Inactive, a failure alert) and run() returns the error.
 //
 // Thread safety: offline is a pure function; run blocks the calling thread and
 // runs two helper threads of its own, which it joins before returning.
@@ -116,6 +120,9 @@ struct RunOptions {
   std::chrono::milliseconds wait_for_world{5000};
   // How long run() keeps trying to post what is left once the feed has ended.
   std::chrono::milliseconds flush_timeout{5000};
+  // Live orders the broker may refuse in a row (in submit, or rejected later)
+  // before the strategy is failed; a live fill starts the count again. 0: never.
+  int max_consecutive_rejects = 5;
   std::stop_token stop;  // a stop request ends run() after the current bar
   // Called on run()'s thread for every order.
   std::function<void(const OrderRecord&)> on_order;
@@ -141,6 +148,7 @@ struct RunSummary {
   broker::Account paper_account;       // the paper book at the end
   std::map<std::string, double> live_positions;  // the live broker's at the end
   uint64_t handovers = 0;
+  bool error_reported = false;  // the run failed and told the server (ERROR)
 };
 
 class Runner {

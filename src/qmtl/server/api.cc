@@ -212,6 +212,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/strategies/{id}/archive", &Api::strategy_archive},
       {"POST", "/strategies/{id}/promote", &Api::strategy_promote},
       {"POST", "/strategies/{id}/demote", &Api::strategy_demote},
+      {"POST", "/strategies/{id}/error", &Api::strategy_error},
       {"POST", "/strategies/{id}/performance", &Api::post_performance},
       {"GET", "/strategies/{id}/performance/last", &Api::get_last_point},
       {"POST", "/strategies/{id}/handover", &Api::post_handover},

@@ -165,6 +165,7 @@ class Api : private world::WorldObserver {
   ApiResponse strategy_archive(const ApiRequest&, Call&);
   ApiResponse strategy_promote(const ApiRequest&, Call&);
   ApiResponse strategy_demote(const ApiRequest&, Call&);
+  ApiResponse strategy_error(const ApiRequest&, Call&);
   ApiResponse manual_change(const ApiRequest&, Call&, bool promote);
   ApiResponse strategy_event(const ApiRequest&, Call&, lifecycle::StrategyEvent event);
   ApiResponse post_performance(const ApiRequest&, Call&);

@@ -164,6 +164,25 @@ ApiResponse Api::strategy_archive(const ApiRequest& req, Call& call) {
   return strategy_event(req, call, lifecycle::StrategyEvent::kArchive);
 }
 
+ApiResponse Api::strategy_error(const ApiRequest& req, Call& call) {
+  auto obj = body_object(req, {"reason"}, "the error report");
+  if (!obj) return problem(obj.error());
+  auto reason = json::get_optional_string(*obj, "reason");
+  if (!reason) return problem(reason.error());
+  if (!*reason || (*reason)->empty()) {
+    return problem(400,
+                   "field 'reason' is required: what failed (it is kept in the audit log "
+                   "and sent with the failure alert)");
+  }
+  auto s = worlds_.get_strategy(call.segs[1]);
+  if (!s) return problem(s.error());
+  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  auto after = worlds_.apply_strategy_event(s->id, lifecycle::StrategyEvent::kError,
+                                            call.principal.name, **reason);
+  if (!after) return problem(after.error());
+  return json_response(200, strategy_json(*after));
+}
+
 ApiResponse Api::strategy_promote(const ApiRequest& req, Call& call) {
   return manual_change(req, call, true);
 }

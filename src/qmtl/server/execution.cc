@@ -213,12 +213,30 @@ void ExecutionManager::reap(SteadyTime now) {
         // grows while it keeps dying and starts afresh once it ran for a while.
         if (now - r.started >= options_.stable_after) r.consecutive_failures = 0;
         ++r.consecutive_failures;
+        if (metrics_ != nullptr) metrics_->runner_exited(r.world);
+        if (options_.crash_limit > 0 && r.consecutive_failures >= options_.crash_limit) {
+          // A crash loop: the strategy fails (ERROR) rather than restarting
+          // forever; the world takes it out of trading and alerts.
+          const std::string why = fmt::format(
+              "its runner ended {} times in a row without running {} s (last: {}); see {}",
+              r.consecutive_failures,
+              std::chrono::duration_cast<std::chrono::seconds>(options_.stable_after).count(),
+              r.last_exit, path_for(r.strategy, "runner.log"));
+          auto failed = worlds_.apply_strategy_event(r.strategy, lifecycle::StrategyEvent::kError,
+                                                     kActor, why);
+          if (failed) {
+            spdlog::error("execution: strategy '{}' failed: {}", r.strategy, why);
+            it = runners_.erase(it);
+            continue;
+          }
+          spdlog::warn("execution: strategy '{}' could not be failed ({}); restarting its runner",
+                       r.strategy, failed.error().message);
+        }
         auto delay = options_.restart_min;
         for (int i = 1; i < r.consecutive_failures && delay < options_.restart_max; ++i) delay *= 2;
         delay = std::min(delay, options_.restart_max);
         r.state = Runner::State::kRestarting;
         r.next_start = now + delay;
-        if (metrics_ != nullptr) metrics_->runner_exited(r.world);
         spdlog::warn("execution: runner of '{}' ended ({}); restarting in {} ms; see {}",
                      r.strategy, r.last_exit, delay.count(), path_for(r.strategy, "runner.log"));
       } else if (r.state == Runner::State::kStopping && now >= r.stop_deadline) {

@@ -9,7 +9,8 @@
 //  - a DryRun or Live strategy gets a runner: `qmtl run` as a child process on
 //    the live feed, at most max_runners per world. A runner that ends is
 //    started again after a backoff (1 s doubling to 60 s; back to 1 s after it
-//    ran for a minute). A strategy that leaves DryRun/Live (archived, rejected,
+//    ran for a minute); one that ends crash_limit times in a row fails its
+//    strategy (ERROR: Inactive, alerted). A strategy that leaves DryRun/Live (archived, rejected,
 //    deactivated, its world retired or paused) has its runner stopped: SIGTERM,
 //    then SIGKILL after a grace period.
 // Strategies in worlds without settings are left as they are. Children log to
@@ -47,6 +48,10 @@ struct ExecutionOptions {
   std::chrono::milliseconds restart_min{1000};
   std::chrono::milliseconds restart_max{60'000};
   std::chrono::milliseconds stable_after{60'000};  // a run this long resets the backoff
+  // A runner that ends this many times in a row (none running stable_after)
+  // fails its strategy: the ERROR event (DryRun/Live -> Inactive, alerted)
+  // instead of restarting it forever. 0: never.
+  int crash_limit = 5;
   std::chrono::milliseconds stop_grace{5000};
   std::chrono::seconds validation_timeout{600};
   // How often runners post performance records (`qmtl run --post-every`); a

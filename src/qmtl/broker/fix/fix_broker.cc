@@ -307,6 +307,11 @@ bool FixBroker::wait_status(std::string_view order_id, FixOrderStatus want,
   });
 }
 
+std::vector<OrderReject> FixBroker::take_rejects() {
+  std::lock_guard lock(mu_);
+  return std::exchange(final_rejects_, {});
+}
+
 std::vector<RejectRecord> FixBroker::rejects() const {
   std::lock_guard lock(mu_);
   return rejects_;
@@ -373,6 +378,10 @@ void FixBroker::on_exec(const fix::ExecReport& r) {
           retries_.push_back({std::chrono::steady_clock::now() + delay, o.id});
         } else {
           o.status = FixOrderStatus::kRejected;
+          final_rejects_.push_back({.order_id = o.id,
+                                    .reason = r.text.empty()
+                                                  ? fmt::format("OrdRejReason {}", r.ord_rej_reason)
+                                                  : r.text});
         }
         rejects_.push_back(std::move(rec));
         break;

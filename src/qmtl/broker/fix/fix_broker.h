@@ -99,6 +99,7 @@ class FixBroker final : public Broker, private fix::ClientListener {
   Result<std::string> submit(const Order& order) override;
   Result<void> cancel(std::string_view order_id) override;
   std::vector<Fill> take_fills() override;
+  std::vector<OrderReject> take_rejects() override;
   Account account() const override;
 
   // The order's status, or nullopt for an unknown id.
@@ -136,6 +137,7 @@ class FixBroker final : public Broker, private fix::ClientListener {
   std::vector<Fill> fills_;
   Account account_;
   std::vector<RejectRecord> rejects_;
+  std::vector<OrderReject> final_rejects_;  // not yet taken
   struct Retry {
     std::chrono::steady_clock::time_point due;
     std::string order_id;
