@@ -130,6 +130,47 @@ TEST_F(CliCommandsTest, EvaluateExplainActivateAndAudit) {
   EXPECT_EQ(up.at("state").as_string(), "Live");
   EXPECT_EQ(up.at("effective_mode").as_string(), "live");
 
+  // The lists carry the evidence: each world's policy in brief and last
+  // evaluation, each strategy's decision, rank, score and key KPIs.
+  auto worlds = qmtl({"world", "list"});
+  ASSERT_EQ(worlds.exit_code, 0) << worlds.err;
+  EXPECT_TRUE(has(worlds.out,
+                  "ID     NAME   STATE   POLICY  TOP_K  CORRELATION  SCHEDULE  LAST "
+                  "RUN  AT"))
+      << worlds.out;
+  EXPECT_TRUE(has(worlds.out,
+                  "alpha  alpha  Active  v1      -      -            every 1d  "
+                  "alpha-2"))
+      << worlds.out;
+  EXPECT_TRUE(has(worlds.out,
+                  "alpha: promote when return >= 0.03; demote when return < 0; "
+                  "score sharpe; window 2w"))
+      << worlds.out;
+  const auto wj = json_of({"world", "list"});
+  const auto& alpha = wj.at("worlds").at(0);
+  EXPECT_EQ(alpha.at("policy").at("promote").as_string(), "return >= 0.03");
+  EXPECT_EQ(alpha.at("policy").at("schedule").as_string(), "every 1d");
+  EXPECT_TRUE(alpha.at("policy").at("top_k").is_null());
+  EXPECT_EQ(alpha.at("last_evaluation").at("run").as_string(), "alpha-2");
+  EXPECT_EQ(alpha.at("last_evaluation").at("decisions").at("PROMOTE").as_int64(), 1);
+  // By rank: steady and up score the same; steady was promoted first.
+  EXPECT_EQ(json::dump(alpha.at("last_evaluation").at("live")), R"(["steady","up"])");
+  auto strategies = qmtl({"strategy", "list", "--world", "alpha"});
+  EXPECT_TRUE(has(strategies.out, "DECISION  RANK  SCORE  RETURN   SHARPE")) << strategies.out;
+  EXPECT_TRUE(has(strategies.out, "live   PROMOTE   2     45.89  0.04282")) << strategies.out;
+  EXPECT_TRUE(has(strategies.out, "DEMOTE    -     -      -0.0")) << strategies.out;
+  const auto sj = json_of({"strategy", "list", "--world", "alpha"});
+  for (const auto& x : sj.at("strategies").as_array()) {
+    const auto& ev = x.at("evaluation");
+    EXPECT_EQ(ev.at("run").as_string(), "alpha-2");
+    EXPECT_TRUE(ev.at("metrics").at("return").is_double());
+    if (x.at("id") == "up") {
+      EXPECT_EQ(ev.at("decision").as_string(), "PROMOTE");
+      EXPECT_EQ(ev.at("rank").as_int64(), 2);
+      EXPECT_GT(ev.at("score").as_double(), 0);
+    }
+  }
+
   auto runs = qmtl({"world", "evaluations", "alpha"});
   EXPECT_TRUE(has(runs.out, "RUN      STARTED")) << runs.out;
   EXPECT_TRUE(has(runs.out, "alpha-2")) << runs.out;

@@ -107,12 +107,15 @@ TEST_F(CliE2eTest, JsonOutputHasTheSpecFields) {
   EXPECT_TRUE(w.at("policy_version").is_null());
   EXPECT_TRUE(parse_timestamp(std::string(w.at("created_at").as_string())));
 
-  // status: the same world fields, plus its strategies.
+  // status: the same world fields, plus its strategies and the evidence
+  // (policy in brief, last evaluation: none yet).
   auto status = qmtl({"world", "status", "alpha", "--output", "json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   auto st = *json::parse(status.out);
   EXPECT_TRUE(st.at("strategies").as_array().empty());
-  st.as_object().erase("strategies");
+  EXPECT_TRUE(st.at("policy").is_null());
+  EXPECT_TRUE(st.at("last_evaluation").is_null());
+  for (const char* extra : {"strategies", "policy", "last_evaluation"}) st.as_object().erase(extra);
   EXPECT_EQ(st, *doc);
 }
 

@@ -121,14 +121,53 @@ void print_worlds_table(const boost::json::array& worlds, std::ostream& out) {
     out << "no worlds yet; create one with `qmtl world create <id>`\n";
     return;
   }
-  Table t({"ID", "NAME", "STATE", "POLICY", "CREATED"});
+  // The policy in brief and the last evaluation, from the evidence the
+  // server adds (policy, last_evaluation); the gates follow the table.
+  Table t({"ID", "NAME", "STATE", "POLICY", "TOP_K", "CORRELATION", "SCHEDULE", "LAST RUN", "AT",
+           "LIVE"});
+  std::vector<std::string> gates;
   for (const auto& w : worlds) {
     if (!w.is_object()) continue;
     const auto& o = w.get_object();
-    t.add_row({str_field(o, "id"), str_field(o, "name"), str_field(o, "state"),
-               str_field(o, "policy_version"), display_time(str_field(o, "created_at"))});
+    const auto* p = o.if_contains("policy");
+    const boost::json::object* pol = p != nullptr && p->is_object() ? &p->get_object() : nullptr;
+    const auto* e = o.if_contains("last_evaluation");
+    const boost::json::object* ev = e != nullptr && e->is_object() ? &e->get_object() : nullptr;
+    std::string version = "-", top_k = "-", corr = "-", schedule = "-";
+    if (pol != nullptr) {
+      version = fmt::format("v{}", str_field(*pol, "version"));
+      if (str_field(*pol, "form") == "qmtl") {
+        schedule = "(QMTL form)";
+      } else {
+        top_k = str_field(*pol, "top_k");
+        schedule = str_field(*pol, "schedule");
+        if (const auto* c = pol->if_contains("correlation"); c != nullptr && c->is_object()) {
+          corr =
+              fmt::format(">= {}, {} per group", display_number(c->as_object().if_contains("max")),
+                          str_field(c->as_object(), "per_group"));
+        }
+        std::string line = fmt::format("{}: promote when {}; demote when {}", str_field(o, "id"),
+                                       str_field(*pol, "promote"), str_field(*pol, "demote"));
+        if (const auto* r = pol->if_contains("reject"); r != nullptr && r->is_string()) {
+          line += fmt::format("; reject when {}", std::string_view(r->get_string()));
+        }
+        line += fmt::format("; score {}; window {}", str_field(*pol, "score"),
+                            str_field(*pol, "window"));
+        gates.push_back(std::move(line));
+      }
+    }
+    std::string run = "-", at = "-", live = "-";
+    if (ev != nullptr) {
+      run = str_field(*ev, "run");
+      at = display_time(str_field(*ev, "finished_at"));
+      live = std::to_string(array_at(*e, "live").size());
+    }
+    t.add_row({str_field(o, "id"), str_field(o, "name"), str_field(o, "state"), version, top_k,
+               corr, schedule, run, at, live});
   }
   t.print(out);
+  if (!gates.empty()) out << '\n';
+  for (const auto& g : gates) out << g << '\n';
 }
 
 namespace {

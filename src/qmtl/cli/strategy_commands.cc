@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <filesystem>
 #include <optional>
 
@@ -14,13 +17,73 @@
 namespace qmtl::cli {
 namespace {
 
+// The KPIs shown beside each strategy: these, when the policy reads them;
+// otherwise the first three metrics the last evaluation computed.
+constexpr std::array<std::string_view, 4> kKeyKpis{"return", "sharpe", "max_drawdown", "trades"};
+
+const boost::json::object* evaluation_of(const boost::json::object& s) {
+  const auto* e = s.if_contains("evaluation");
+  return e != nullptr && e->is_object() ? &e->get_object() : nullptr;
+}
+
 void print_strategies(const boost::json::array& list, std::ostream& out) {
-  Table t({"STRATEGY", "WORLD", "STATE", "FOR", "MODE"});
+  // The KPI columns: the key ones any strategy's evaluation has, in order.
+  std::vector<std::string> kpis;
+  std::vector<std::string> others;
+  for (const auto& x : list) {
+    const auto* ev = evaluation_of(x.as_object());
+    const auto* metrics = ev != nullptr ? ev->if_contains("metrics") : nullptr;
+    if (metrics == nullptr || !metrics->is_object()) continue;
+    for (const auto& m : metrics->get_object()) {
+      const std::string key(m.key());
+      const bool key_kpi = std::find(kKeyKpis.begin(), kKeyKpis.end(), key) != kKeyKpis.end();
+      auto& into = key_kpi ? kpis : others;
+      if (std::find(into.begin(), into.end(), key) == into.end()) into.push_back(key);
+    }
+  }
+  std::sort(kpis.begin(), kpis.end(), [](const std::string& a, const std::string& b) {
+    return std::find(kKeyKpis.begin(), kKeyKpis.end(), a) <
+           std::find(kKeyKpis.begin(), kKeyKpis.end(), b);
+  });
+  if (kpis.empty()) {
+    kpis.assign(others.begin(), others.begin() + std::min<ptrdiff_t>(3, std::ssize(others)));
+  }
+  std::vector<std::string> header{"STRATEGY", "WORLD", "STATE", "FOR", "MODE"};
+  const bool evidence = std::any_of(list.begin(), list.end(), [](const auto& x) {
+    return evaluation_of(x.as_object()) != nullptr;
+  });
+  if (evidence) {
+    header.insert(header.end(), {"DECISION", "RANK", "SCORE"});
+    for (const auto& k : kpis) {
+      std::string h = k;
+      for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      header.push_back(h);
+    }
+  }
+  Table t(header);
   const TimePoint now = SystemClock().now();
   for (const auto& x : list) {
     const auto& o = x.as_object();
-    t.add_row({str_field(o, "id"), str_field(o, "world"), str_field(o, "state"),
-               display_age(str_field(o, "state_since"), now), str_field(o, "effective_mode")});
+    std::vector<std::string> row{str_field(o, "id"), str_field(o, "world"), str_field(o, "state"),
+                                 display_age(str_field(o, "state_since"), now),
+                                 str_field(o, "effective_mode")};
+    if (evidence) {
+      const auto* ev = evaluation_of(o);
+      if (ev == nullptr) {
+        row.insert(row.end(), 3 + kpis.size(), "-");
+      } else {
+        row.push_back(str_field(*ev, "decision"));
+        row.push_back(str_field(*ev, "rank"));
+        row.push_back(display_number(ev->if_contains("score")));
+        const auto* m = ev->if_contains("metrics");
+        for (const auto& k : kpis) {
+          row.push_back(m != nullptr && m->is_object()
+                            ? display_number(m->as_object().if_contains(k))
+                            : std::string("-"));
+        }
+      }
+    }
+    t.add_row(row);
   }
   t.print(out);
 }

@@ -69,9 +69,10 @@ int world_status(const Globals& g, const std::string& id, const std::optional<st
                     {.method = "POST",
                      .path = fmt::format("/worlds/{}/state", id),
                      .body = json::dump(boost::json::object{{"state", *set}, {"reason", reason}})});
-  } else {
-    w = call_server(g, {.method = "GET", .path = "/worlds/" + id});
+    if (!w) return report(w.error(), err);
   }
+  // The world with its evidence (policy in brief, last evaluation).
+  w = call_server(g, {.method = "GET", .path = "/worlds/" + id});
   if (!w) return report(w.error(), err);
   auto s = call_server(g, {.method = "GET", .path = fmt::format("/strategies?world={}", id)});
   if (!s) return report(s.error(), err);

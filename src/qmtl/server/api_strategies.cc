@@ -142,7 +142,19 @@ ApiResponse Api::list_strategies(const ApiRequest&, Call& call) {
   for (const auto& w : worlds) {
     auto list = worlds_.list_strategies(w);
     if (!list) return problem(list.error());
-    for (const auto& s : *list) arr.push_back(strategy_json(s));
+    // Each strategy with its result in the world's last evaluation.
+    auto runs = worlds_.list_evaluations(w, 1);
+    if (!runs) return problem(runs.error());
+    boost::json::value detail;
+    if (!runs->empty()) {
+      if (auto d = json::parse(runs->front().detail)) detail = std::move(*d);
+    }
+    for (const auto& s : *list) {
+      auto o = strategy_json(s);
+      o["evaluation"] = runs->empty() ? boost::json::value(nullptr)
+                                      : strategy_evaluation_json(runs->front(), detail, s.id);
+      arr.push_back(std::move(o));
+    }
   }
   return json_response(200, boost::json::object{{"strategies", std::move(arr)}});
 }

@@ -25,6 +25,25 @@ Result<std::optional<int64_t>> if_match(const ApiRequest& req) {
   return std::optional<int64_t>(*v);
 }
 
+// A world with the evidence a list shows: its policy in brief and its last
+// evaluation (shapes.h).
+Result<boost::json::object> world_with_evidence(world::WorldService& worlds,
+                                                const world::World& w) {
+  boost::json::object o = world_json(w);
+  std::optional<world::PolicyVersion> policy;
+  if (w.policy_version) {
+    auto p = worlds.get_policy(w.id, w.policy_version);
+    if (!p) return propagate(p);
+    policy = std::move(*p);
+  }
+  o["policy"] = policy_summary_json(policy);
+  auto runs = worlds.list_evaluations(w.id, 1);
+  if (!runs) return propagate(runs);
+  o["last_evaluation"] = last_evaluation_json(
+      runs->empty() ? std::nullopt : std::optional<world::EvaluationRunRecord>(runs->front()));
+  return o;
+}
+
 }  // namespace
 
 ApiResponse Api::list_worlds(const ApiRequest&, Call& call) {
@@ -32,7 +51,10 @@ ApiResponse Api::list_worlds(const ApiRequest&, Call& call) {
   if (!ws) return problem(ws.error());
   boost::json::array arr;
   for (const auto& w : *ws) {
-    if (call.principal.may_access(w.id)) arr.push_back(world_json(w));
+    if (!call.principal.may_access(w.id)) continue;
+    auto o = world_with_evidence(worlds_, w);
+    if (!o) return problem(o.error());
+    arr.push_back(std::move(*o));
   }
   return json_response(200, boost::json::object{{"worlds", std::move(arr)}});
 }
@@ -80,7 +102,9 @@ ApiResponse Api::get_world(const ApiRequest&, Call& call) {
   if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto w = worlds_.get_world(id);
   if (!w) return problem(w.error());
-  return json_response(200, world_json(*w));
+  auto o = world_with_evidence(worlds_, *w);
+  if (!o) return problem(o.error());
+  return json_response(200, *o);
 }
 
 ApiResponse Api::set_world_state(const ApiRequest& req, Call& call) {

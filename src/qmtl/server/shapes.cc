@@ -4,7 +4,9 @@
 
 #include <charconv>
 
+#include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
+#include "qmtl/policy/qmtl_compat.h"
 
 namespace qmtl::server {
 namespace {
@@ -113,6 +115,90 @@ boost::json::object manual_outcome_json(const world::WorldService::ManualOutcome
   }
   if (o.entry) out["entry"] = activation_json(*o.entry, ttl_s);
   return out;
+}
+
+namespace {
+
+std::string holding_text(const policy::Holding& h) {
+  if (const auto* d = std::get_if<Duration>(&h.value)) return format_duration(*d);
+  return fmt::format("{} evaluations", std::get<int>(h.value));
+}
+
+}  // namespace
+
+boost::json::value policy_summary_json(const std::optional<world::PolicyVersion>& p) {
+  if (!p) return nullptr;
+  boost::json::object o{{"version", p->version}};
+  auto doc = policy::parse_policy_document(p->canonical, fmt::format("policy v{}", p->version));
+  const auto* pol = doc ? std::get_if<policy::Policy>(&*doc) : nullptr;
+  if (pol == nullptr) {
+    o["form"] = "qmtl";
+    return o;
+  }
+  o["form"] = "native";
+  o["promote"] = pol->promote.to_string();
+  o["demote"] = pol->demote.to_string();
+  o["reject"] =
+      pol->reject ? boost::json::value(pol->reject->to_string()) : boost::json::value(nullptr);
+  o["score"] = pol->score.to_string();
+  o["top_k"] = pol->top_k ? boost::json::value(*pol->top_k) : boost::json::value(nullptr);
+  o["correlation"] = pol->correlation
+                         ? boost::json::value{{"max", pol->correlation->max},
+                                              {"per_group", pol->correlation->per_group}}
+                         : boost::json::value(nullptr);
+  o["window"] = format_duration(pol->window);
+  o["min_dry_run"] = format_duration(pol->min_dry_run);
+  o["schedule"] =
+      pol->cron
+          ? fmt::format("cron {}", *pol->cron)
+          : fmt::format("every {}", format_duration(pol->every.value_or(std::chrono::hours(24))));
+  o["hysteresis"] = boost::json::object{{"promote_after", holding_text(pol->promote_after)},
+                                        {"demote_after", holding_text(pol->demote_after)}};
+  return o;
+}
+
+boost::json::value last_evaluation_json(const std::optional<world::EvaluationRunRecord>& run) {
+  if (!run) return nullptr;
+  boost::json::object decisions;
+  for (const auto& r : run->results) {
+    auto& n = decisions[r.decision];
+    n = n.is_int64() ? n.as_int64() + 1 : 1;
+  }
+  boost::json::array live;
+  auto detail = json::parse(run->detail);
+  if (detail && detail->is_object()) {
+    if (const auto* l = detail->as_object().if_contains("live"); l != nullptr && l->is_array()) {
+      live = l->as_array();
+    }
+  }
+  return boost::json::object{{"run", run->id},
+                             {"finished_at", format_timestamp(run->finished_at)},
+                             {"policy_version", run->policy_version},
+                             {"live", std::move(live)},
+                             {"decisions", std::move(decisions)}};
+}
+
+boost::json::value strategy_evaluation_json(const world::EvaluationRunRecord& run,
+                                            const boost::json::value& detail,
+                                            std::string_view strategy_id) {
+  const auto* strategies =
+      detail.is_object() ? detail.as_object().if_contains("strategies") : nullptr;
+  const auto* row = strategies != nullptr && strategies->is_object()
+                        ? strategies->as_object().if_contains(strategy_id)
+                        : nullptr;
+  if (row == nullptr || !row->is_object()) return nullptr;
+  const auto& r = row->as_object();
+  const auto field = [&](std::string_view k) {
+    const auto* v = r.if_contains(k);
+    return v != nullptr ? *v : boost::json::value(nullptr);
+  };
+  return boost::json::object{{"run", run.id},
+                             {"at", format_timestamp(run.finished_at)},
+                             {"decision", field("decision")},
+                             {"score", field("score")},
+                             {"rank", field("rank")},
+                             {"group", field("group")},
+                             {"metrics", field("metrics")}};
 }
 
 boost::json::object evaluation_json(const world::EvaluationRunRecord& run) {

@@ -27,6 +27,21 @@ boost::json::object evaluation_json(const world::EvaluationRunRecord& run);
 // One line per run: id, times, policy version and the decision per strategy.
 boost::json::object evaluation_summary_json(const world::EvaluationRunRecord& run);
 
+// The evidence lists carry (the design's `world list` and `strategy list`):
+//  - a world's policy in brief: {"version", "form": "native"|"qmtl", and for a
+//    native one "promote", "demote", "reject", "score", "top_k", "correlation":
+//    {"max", "per_group"}, "window", "min_dry_run", "schedule": "every 1d" |
+//    "cron 0 0 * * 1", "hysteresis": {"promote_after", "demote_after"}}, or null;
+//  - its last evaluation: {"run", "finished_at", "policy_version", "live": [ids],
+//    "decisions": {"PROMOTE": n, ...}}, or null;
+//  - a strategy's result in that evaluation: {"run", "at", "decision", "score",
+//    "rank", "group", "metrics": {...}}, or null when it was not in it.
+boost::json::value policy_summary_json(const std::optional<world::PolicyVersion>& p);
+boost::json::value last_evaluation_json(const std::optional<world::EvaluationRunRecord>& run);
+boost::json::value strategy_evaluation_json(const world::EvaluationRunRecord& run,
+                                            const boost::json::value& detail,
+                                            std::string_view strategy_id);
+
 // An activation entry; `ttl_s` is how long a runner may trust it without hearing
 // from the server again.
 boost::json::object activation_json(const world::Activation& a, int64_t ttl_s);
