@@ -482,5 +482,69 @@ TEST_F(RedisCacheTest, ASqliteServerRestartedOnARestoredSnapshotServesTheClosedG
   for (int i = 0; i < 10; ++i) EXPECT_FALSE(active(*server)) << "read " << i;
 }
 
+// The database away under load (issue #20): a replica whose connection to
+// PostgreSQL is cut while clients keep writing and an event stream is open
+// logs the outage once, not once per failed operation, and says when the
+// database answers again.
+TEST_F(ReplicasTest, AnUnreachableDatabaseIsLoggedOncePerIntervalWithACount) {
+  // The server reaches PostgreSQL through a proxy the test can cut.
+  const auto at = url_.find("127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << url_;
+  const auto port_end = url_.find('/', at);
+  const int pg_port = std::stoi(url_.substr(at + 10, port_end - at - 10));
+  testing::TcpProxy proxy(pg_port);
+  const std::string via_proxy =
+      url_.substr(0, at) + fmt::format("127.0.0.1:{}", proxy.port()) + url_.substr(port_end);
+  logs_.push_back(dir_.file("cut.log"));
+  testing::ServerProcess s(QMTL_BINARY, via_proxy, logs_.back(),
+                           {"--no-auth", "--scheduler-poll", "50ms", "--heartbeat", "200ms"});
+  ASSERT_EQ(request(s, "POST", "/worlds", R"({"id":"w"})"), 201);
+  ASSERT_EQ(request(s, "POST", "/strategies", R"({"id":"s","world":"w","spec":{}})"), 201);
+  ASSERT_EQ(request(s, "PUT", "/worlds/w/alerts", R"({"webhook":"http://127.0.0.1:9/x"})"), 200);
+  testing::SseClient stream(s.url(), "/worlds/w/events", {});
+  ASSERT_TRUE(stream.next(milliseconds(5000)));  // the snapshot
+
+  // Lines of the server's log other than the access log.
+  const auto noise = [&] {
+    std::vector<std::string> out;
+    std::istringstream in(slurp(logs_.back()));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("[access]") == std::string::npos) out.push_back(line);
+    }
+    return out;
+  };
+  const size_t before = noise().size();
+  proxy.cut();
+  // Three seconds of writes (each refused with 503) against the cut database.
+  int refused = 0;
+  const auto until = std::chrono::steady_clock::now() + seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    const int status = request(s, "PUT", "/worlds/w/activation",
+                               R"({"strategy":"s","side":"long","active":false})");
+    refused += status == 503 ? 1 : 0;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_GT(refused, 50);
+  const auto during = noise();
+  std::string said;
+  for (size_t i = before; i < during.size(); ++i) said += during[i] + "\n";
+  // The outage (once), the change feed lost (once), and nothing per failure.
+  EXPECT_LE(during.size() - before, 4u) << said;
+  EXPECT_NE(said.find("the database cannot be reached ("), std::string::npos) << said;
+  EXPECT_NE(said.find("logged once per 10 s with a count"), std::string::npos) << said;
+
+  proxy.restore();
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {
+    back = slurp(logs_.back()).find("the database answers again after") != std::string::npos;
+    if (!back) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(back) << slurp(logs_.back()).substr(0, 4000);
+  EXPECT_NE(slurp(logs_.back()).find("operations failed meanwhile"), std::string::npos);
+  EXPECT_EQ(
+      request(s, "PUT", "/worlds/w/activation", R"({"strategy":"s","side":"long","active":false})"),
+      200);
+}
+
 }  // namespace
 }  // namespace qmtl

@@ -228,8 +228,13 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     sched = std::make_unique<scheduler::Scheduler>(worlds, clock);
     sched_thread = std::make_unique<scheduler::SchedulerThread>(
         *sched, std::chrono::duration_cast<std::chrono::milliseconds>(*poll),
-        [alerts = api.alerts()](const scheduler::TickOutcome& t) {
+        [alerts = api.alerts(), outage = &api.outage()](const scheduler::TickOutcome& t) {
           const auto next = format_timestamp(std::chrono::floor<std::chrono::seconds>(t.next_run));
+          if (t.kind == scheduler::TickOutcome::Kind::kFailed && t.error &&
+              outage->failed("scheduler", Error{*t.error, t.message})) {
+            return;  // the database is away: logged once per interval by the outage
+          }
+          if (t.kind != scheduler::TickOutcome::Kind::kFailed) outage->succeeded();
           switch (t.kind) {
             case scheduler::TickOutcome::Kind::kScheduled:
               spdlog::info("scheduler: world '{}' next evaluation at {}", t.world, next);
@@ -290,7 +295,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
             .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(*runner_backoff),
             .crash_limit = o.runner_crash_limit,
             .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000),
-            .active = leads});
+            .active = leads,
+            .outage = &api.outage()});
     if (auto r = exec->start(); !r) {
       err << "qmtl: " << r.error().message << '\n';
       return kExitRefused;

@@ -101,8 +101,10 @@ Result<std::vector<TickOutcome>> Scheduler::tick() {
     auto o = tick_world(w, now);
     if (!o) {
       // The world's own state could not be read or written: report, go on.
-      out.push_back(
-          {.world = w.id, .kind = TickOutcome::Kind::kFailed, .message = o.error().message});
+      out.push_back({.world = w.id,
+                     .kind = TickOutcome::Kind::kFailed,
+                     .message = o.error().message,
+                     .error = o.error().code});
       continue;
     }
     if (*o) out.push_back(std::move(**o));
@@ -212,7 +214,8 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
     return TickOutcome{.world = w.id,
                        .kind = Kind::kFailed,
                        .next_run = *next,
-                       .message = fmt::format("evaluation failed: {}", run.error().message)};
+                       .message = fmt::format("evaluation failed: {}", run.error().message),
+                       .error = run.error().code};
   }
   // In an EvalOnly world the evaluation promotes nothing, so applying it can
   // only demote: a decaying Live strategy still goes back to DryRun.
@@ -224,27 +227,36 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
     if (auto r = worlds_.put_schedule(advance); !r) return propagate(r);
     o.kind = Kind::kFailed;
     o.message = advance.last_error;
+    o.error = applied.error().code;
     return o;
   }
   o.applied = true;
   return o;
 }
 
+namespace {
+constexpr std::chrono::milliseconds kMaxFailureWait{30'000};
+}  // namespace
+
 SchedulerThread::SchedulerThread(Scheduler& scheduler, std::chrono::milliseconds poll,
                                  std::function<void(const TickOutcome&)> report)
     : scheduler_(scheduler), poll_(poll), report_(std::move(report)) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mu_);
+    std::chrono::milliseconds wait = poll_;
     while (!stop_) {
       lock.unlock();
       auto outcomes = scheduler_.tick();
       if (outcomes && report_) {
         for (const auto& o : *outcomes) report_(o);
       } else if (!outcomes && report_) {
-        report_({.kind = TickOutcome::Kind::kFailed, .message = outcomes.error().message});
+        report_({.kind = TickOutcome::Kind::kFailed,
+                 .message = outcomes.error().message,
+                 .error = outcomes.error().code});
       }
+      wait = outcomes ? poll_ : std::min<std::chrono::milliseconds>(wait * 2, kMaxFailureWait);
       lock.lock();
-      cv_.wait_for(lock, poll_, [this] { return stop_; });
+      cv_.wait_for(lock, wait, [this] { return stop_; });
     }
   });
 }

@@ -74,10 +74,11 @@ struct TickOutcome {
   };
   std::string world;
   Kind kind = Kind::kScheduled;
-  std::string run_id;    // kEvaluated
-  bool applied = false;  // kEvaluated: decisions applied
-  TimePoint next_run;    // when the world is due next
-  std::string message;   // kSkipped / kFailed: why
+  std::string run_id;              // kEvaluated
+  bool applied = false;            // kEvaluated: decisions applied
+  TimePoint next_run;              // when the world is due next
+  std::string message;             // kSkipped / kFailed: why
+  std::optional<ErrorCode> error;  // kFailed: the error's code (kUnavailable: the database)
 };
 std::string_view tick_kind_name(TickOutcome::Kind k);  // "scheduled", "evaluated", ...
 
@@ -124,6 +125,9 @@ class Scheduler {
 // Runs Scheduler::tick() on its own thread: at each due time, and at least
 // every `poll` (policies and world states change between ticks). Reports each
 // outcome to `report`.
+// Ticks every `poll` on its own thread and reports each outcome; while whole
+// ticks fail (the worlds cannot even be listed: the database is away), it
+// waits twice as long after each failure, up to 30 s.
 class SchedulerThread {
  public:
   SchedulerThread(Scheduler& scheduler, std::chrono::milliseconds poll,

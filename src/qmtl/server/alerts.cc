@@ -54,8 +54,8 @@ std::string text_of(const world::AuditRecord& a, std::string_view kind) {
 }  // namespace
 
 AlertDispatcher::AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics,
-                                 Options options)
-    : worlds_(worlds), metrics_(metrics), options_(options) {
+                                 Options options, DatabaseOutage* outage)
+    : worlds_(worlds), metrics_(metrics), options_(options), outage_(outage) {
   if (auto all = worlds_.list_worlds()) {
     for (const auto& w : *all) {
       if (auto seq = worlds_.last_audit_seq(w.id)) cursor_[w.id] = *seq;
@@ -96,12 +96,25 @@ void AlertDispatcher::failure(std::string_view world, std::string text) {
 
 void AlertDispatcher::run() {
   std::unique_lock lock(mu_);
+  std::set<std::string> retry;  // worlds whose audit log could not be read
   while (!stop_) {
-    cv_.wait(lock, [this] { return stop_ || !dirty_.empty() || !queue_.empty(); });
+    if (retry.empty()) {
+      cv_.wait(lock, [this] { return stop_ || !dirty_.empty() || !queue_.empty(); });
+    } else {
+      // The database is away: read again after a backoff, not on every change.
+      const auto wait = outage_ != nullptr ? outage_->backoff(std::chrono::milliseconds(500),
+                                                              std::chrono::seconds(10))
+                                           : std::chrono::milliseconds(500);
+      cv_.wait_for(lock, wait, [this] { return stop_ || !queue_.empty(); });
+      dirty_.merge(retry);
+      retry.clear();
+    }
     if (stop_) break;
     const std::set<std::string> dirty = std::exchange(dirty_, {});
     lock.unlock();
-    for (const auto& w : dirty) collect(w);
+    for (const auto& w : dirty) {
+      if (!collect(w)) retry.insert(w);
+    }
     lock.lock();
     while (!queue_.empty() && !stop_) {
       Alert a = std::move(queue_.front());
@@ -113,7 +126,7 @@ void AlertDispatcher::run() {
   }
 }
 
-void AlertDispatcher::collect(const std::string& world) {
+bool AlertDispatcher::collect(const std::string& world) {
   auto hook = worlds_.get_alert_hook(world);
   auto email = worlds_.get_email_alerts(world);
   const auto wanted = [&](std::string_view kind) {
@@ -128,10 +141,12 @@ void AlertDispatcher::collect(const std::string& world) {
   for (;;) {
     auto records = worlds_.list_audit(world, cursor, 1000);
     if (!records) {
+      if (outage_ != nullptr && outage_->failed("alerts", records.error())) return false;
       spdlog::error("alerts: cannot read the audit log of world '{}': {}", world,
                     records.error().message);
-      return;
+      return true;
     }
+    if (outage_ != nullptr) outage_->succeeded();
     for (const auto& a : *records) {
       cursor = a.seq;
       const auto kind = kind_of(a);
@@ -151,7 +166,7 @@ void AlertDispatcher::collect(const std::string& world) {
                         .kind = std::string(kind),
                         .body = {{"text", text_of(a, kind)}, {"qmtl", std::move(detail)}}});
     }
-    if (records->size() < 1000) return;
+    if (records->size() < 1000) return true;
   }
 }
 

@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "qmtl/server/metrics.h"
+#include "qmtl/server/outage.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -44,8 +45,11 @@ class AlertDispatcher {
     std::chrono::milliseconds first_backoff{500};
     std::chrono::milliseconds timeout{5000};  // per attempt
   };
-  // `worlds` and `metrics` must outlive the dispatcher.
-  AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics, Options options);
+  // `worlds`, `metrics` and `outage` (if not null) must outlive the dispatcher.
+  // While the database cannot be reached, audit logs are read again after a
+  // backoff rather than on every change, and the failures go to `outage`.
+  AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics, Options options,
+                  DatabaseOutage* outage = nullptr);
   ~AlertDispatcher();  // stops after the alert in flight; the rest are dropped (logged)
   AlertDispatcher(const AlertDispatcher&) = delete;
   AlertDispatcher& operator=(const AlertDispatcher&) = delete;
@@ -67,7 +71,9 @@ class AlertDispatcher {
     boost::json::object body;
   };
   void run();
-  void collect(const std::string& world);
+  // Queues the alerts of the world's new audit records; false when the log
+  // could not be read because the database is away (to try again later).
+  bool collect(const std::string& world);
   std::function<bool()> sends_;
   void deliver(const Alert& a);
   void deliver_webhook(const Alert& a, const std::string& url);
@@ -78,6 +84,7 @@ class AlertDispatcher {
   world::WorldService& worlds_;
   ServerMetrics& metrics_;
   Options options_;
+  DatabaseOutage* outage_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

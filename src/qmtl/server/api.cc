@@ -151,11 +151,12 @@ Api::Api(world::WorldService& worlds, const Clock& clock, ApiOptions options)
     : worlds_(worlds),
       clock_(clock),
       options_(options),
-      events_(worlds, options.activation_ttl_s),
+      events_(worlds, options.activation_ttl_s, 10'000, &outage_),
       metrics_(worlds, clock),
       idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl) {
   if (options_.alerts) {
-    alerts_ = std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options);
+    alerts_ =
+        std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options, &outage_);
   }
   worlds_.set_observer(this);
 }

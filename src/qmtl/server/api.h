@@ -26,6 +26,7 @@
 #include "qmtl/server/execution.h"
 #include "qmtl/server/idempotency.h"
 #include "qmtl/server/metrics.h"
+#include "qmtl/server/outage.h"
 #include "qmtl/server/response.h"
 #include "qmtl/world/world_service.h"
 
@@ -75,6 +76,8 @@ class Api : private world::WorldObserver {
   std::optional<ApiResponse> try_handle_fast(const ApiRequest& req);
 
   EventHub& events() { return events_; }
+  // Where every part of the server reports that the database cannot be reached.
+  DatabaseOutage& outage() { return outage_; }
   ServerMetrics& metrics() { return metrics_; }
   // Null when alerts are off.
   AlertDispatcher* alerts() { return alerts_.get(); }
@@ -175,6 +178,7 @@ class Api : private world::WorldObserver {
   world::WorldService& worlds_;
   const Clock& clock_;
   const ApiOptions options_;
+  DatabaseOutage outage_;  // before its users: the event hub and the alerts
   EventHub events_;
   ServerMetrics metrics_;
   IdempotencyCache idempotency_;

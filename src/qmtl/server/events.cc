@@ -131,7 +131,9 @@ void EventHub::publish(std::string_view world) {
     if (!events) {
       // The audit log could not be read: end the streams so clients reconnect
       // and replay, rather than silently miss events.
-      spdlog::error("event stream of world '{}': {}", w, events.error().message);
+      if (outage_ == nullptr || !outage_->failed("event streams", events.error())) {
+        spdlog::error("event stream of world '{}': {}", w, events.error().message);
+      }
       for (auto& s : subs) {
         s->closed_ = true;
         s->wake_();

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "qmtl/server/outage.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -59,8 +60,10 @@ class EventHub {
   };
 
   // `worlds` must outlive the hub. `ttl_s` goes into every activation entry.
-  EventHub(world::WorldService& worlds, int64_t ttl_s, size_t max_queue = 10'000)
-      : worlds_(worlds), ttl_s_(ttl_s), max_queue_(max_queue) {}
+  // `outage` (if not null) hears that the database cannot be reached.
+  EventHub(world::WorldService& worlds, int64_t ttl_s, size_t max_queue = 10'000,
+           DatabaseOutage* outage = nullptr)
+      : worlds_(worlds), ttl_s_(ttl_s), max_queue_(max_queue), outage_(outage) {}
 
   // Registers a stream of `world` that receives the events after `after_seq`
   // (only those of `strategy` and world-wide ones when it is not empty).
@@ -98,6 +101,7 @@ class EventHub {
   world::WorldService& worlds_;
   const int64_t ttl_s_;
   const size_t max_queue_;
+  DatabaseOutage* const outage_;
   mutable std::mutex mu_;
   bool closing_ = false;
   std::map<std::string, std::vector<std::shared_ptr<Subscriber>>, std::less<>> subs_;

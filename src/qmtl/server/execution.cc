@@ -139,7 +139,14 @@ void ExecutionManager::loop() {
       wait.unlock();
       tick();
       wait.lock();
-      cv_.wait_for(wait, options_.poll, [this] { return stop_ || woken_; });
+      if (options_.outage != nullptr && options_.outage->down()) {
+        // Every change notification while the database is away would only
+        // fail again: wait out the backoff instead.
+        cv_.wait_for(wait, options_.outage->backoff(options_.poll, std::chrono::seconds(10)),
+                     [this] { return stop_; });
+      } else {
+        cv_.wait_for(wait, options_.poll, [this] { return stop_ || woken_; });
+      }
     }
   }
   // Children end with this thread (their parent-death signal): end them in order.
@@ -169,9 +176,12 @@ void ExecutionManager::tick() {
   }
   auto worlds = worlds_.list_worlds();
   if (!worlds) {
-    spdlog::error("execution: cannot list worlds: {}", worlds.error().message);
+    if (options_.outage == nullptr || !options_.outage->failed("execution", worlds.error())) {
+      spdlog::error("execution: cannot list worlds: {}", worlds.error().message);
+    }
     return;
   }
+  if (options_.outage != nullptr) options_.outage->succeeded();
   std::set<std::string, std::less<>> seen;
   for (const auto& w : *worlds) {
     seen.insert(w.id);

@@ -35,6 +35,7 @@
 #include "qmtl/core/time.h"
 #include "qmtl/server/child_process.h"
 #include "qmtl/server/metrics.h"
+#include "qmtl/server/outage.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -61,6 +62,10 @@ struct ExecutionOptions {
   // true (the scheduler leader), and stops its runners when it turns false, so
   // each strategy runs once. Unset: always.
   std::function<bool()> active;
+  // Where failures to reach the database go (logged once per interval); while
+  // it is away the manager polls with a growing backoff and ignores wakes.
+  // Null: each failure is logged.
+  DatabaseOutage* outage = nullptr;
 };
 
 class ExecutionManager {
