@@ -38,11 +38,22 @@ url="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")"
 [ -n "$url" ] || { cat "$dir/server.log" >&2; exit 1; }
 auth=(-H "Authorization: Bearer $token" -H "Content-Type: application/json")
 
+# Twenty Live strategies with open gates: validated by the server's execution
+# manager on the example history (no feed: no runners), then promoted by hand
+# (the world has no policy, so no caps), which opens both sides of each.
 curl -sf "${auth[@]}" -d '{"id":"bench"}' "$url/worlds" >/dev/null
+curl -sf "${auth[@]}" -X PUT -d "{\"history\":\"$PWD/examples/data/ttrc_ohlcv.csv\",\"window\":\"52w\",\"max_validations\":4}" \
+  "$url/worlds/bench/execution" >/dev/null
+spec="$(python3 -c 'import json,sys; print(json.dumps({"inputs": {"close": {"interval": "1d"}}, "nodes": {"r": {"indicator": "returns", "input": "close"}}, "orders": {"signal": "r", "symbol": "TTRC", "qty": 1}}))')"
 for i in $(seq 0 19); do
-  curl -sf "${auth[@]}" -d "{\"id\":\"s$i\",\"world\":\"bench\",\"spec\":{}}" "$url/strategies" >/dev/null
-  curl -sf "${auth[@]}" -X PUT -d "{\"strategy\":\"s$i\",\"side\":\"long\",\"active\":true}" \
-    "$url/worlds/bench/activation" >/dev/null
+  curl -sf "${auth[@]}" -d "{\"id\":\"s$i\",\"world\":\"bench\",\"spec\":$spec}" "$url/strategies" >/dev/null
+done
+for i in $(seq 0 19); do
+  for _ in $(seq 1 300); do
+    curl -sf "${auth[@]}" "$url/strategies/s$i" | grep -q '"state":"DryRun"' && break
+    sleep 0.1
+  done
+  curl -sf "${auth[@]}" -d '{"reason":"load benchmark"}' "$url/strategies/s$i/promote" >/dev/null
 done
 
 status=0

@@ -1397,8 +1397,7 @@ Result<void> SqlStore::dequeue_locked(std::optional<int64_t> seq) {
   return {};
 }
 
-Result<std::vector<QueuedActivation>> SqlStore::list_queued_activations(std::string_view world_id) {
-  std::lock_guard lock(mu_);
+Result<std::vector<QueuedActivation>> SqlStore::queued_locked(std::string_view world_id) {
   auto st =
       prepared(db_,
                fmt::format("SELECT {} FROM pending_activations WHERE world_id = ? ORDER BY seq",
@@ -1406,6 +1405,11 @@ Result<std::vector<QueuedActivation>> SqlStore::list_queued_activations(std::str
                world_id);
   if (!st) return propagate(st);
   return collect(*st, read_queued);
+}
+
+Result<std::vector<QueuedActivation>> SqlStore::list_queued_activations(std::string_view world_id) {
+  std::lock_guard lock(mu_);
+  return queued_locked(world_id);
 }
 
 Result<void> SqlStore::drop_queued_activation(int64_t seq, const AuditRecord& audit) {
@@ -1423,13 +1427,7 @@ Result<void> SqlStore::drop_queued_activation(int64_t seq, const AuditRecord& au
 
 Result<void> SqlStore::drop_all_queued_locked(std::string_view world_id, lifecycle::WorldState next,
                                               TimePoint at, const AuditRecord& audit) {
-  auto st =
-      prepared(db_,
-               fmt::format("SELECT {} FROM pending_activations WHERE world_id = ? ORDER BY seq",
-                           kQueuedColumns),
-               world_id);
-  if (!st) return propagate(st);
-  auto queued = collect(*st, read_queued);
+  auto queued = queued_locked(world_id);
   if (!queued) return propagate(queued);
   for (const auto& q : *queued) {
     AuditRecord a = audit;

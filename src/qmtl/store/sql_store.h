@@ -131,6 +131,8 @@ class SqlStore final : public Store {
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,
                                                           std::string_view strategy_id,
                                                           std::string_view side);
+  // The world's queued changes, oldest first.
+  Result<std::vector<QueuedActivation>> queued_locked(std::string_view world_id);
   // Drops every queued change of a world that becomes `next` (Retired).
   Result<void> drop_all_queued_locked(std::string_view world_id, lifecycle::WorldState next,
                                       TimePoint at, const AuditRecord& audit);

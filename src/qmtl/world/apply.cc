@@ -390,8 +390,8 @@ Result<WorldService::ManualOutcome> WorldService::manual_apply_locked(
 
 Result<WorldService::ManualOutcome> WorldService::manual_change_locked(
     const World& w, Strategy s, ManualAction action, std::string_view side, bool active,
-    const ManualChange& change, std::optional<int64_t> if_match,
-    std::optional<int64_t> dequeue_seq) {
+    const ManualChange& change, std::optional<int64_t> if_match, std::optional<int64_t> dequeue_seq,
+    Direction* direction) {
   using lifecycle::StrategyState;
   using lifecycle::WorldState;
   const auto state_name = lifecycle::strategy_state_name(s.state);
@@ -514,30 +514,52 @@ Result<WorldService::ManualOutcome> WorldService::manual_change_locked(
       if (g.strategy_id == s.id && g.side == side) out->entry = g;
     }
   }
-  auto next = next_evaluation_locked(w, s.id);
-  if (!next) return propagate(next);
-  if (*next) {
-    NextEvaluation& n = **next;
-    n.undoes = (made_live && n.decision == "DEMOTE") || (made_dry && n.decision == "PROMOTE");
-    if (n.undoes) {
-      std::vector<std::string_view> why;
-      for (const auto& r : n.reasons) {
-        if (!r.starts_with("this demotion undoes") && !r.starts_with("this promotion undoes")) {
-          why.push_back(r);
-        }
-      }
-      out->warning = fmt::format(
-          "the next evaluation (due {}) would {} '{}' again: {}", format_timestamp(n.at),
-          n.decision == "DEMOTE" ? "demote" : "promote", s.id, fmt::join(why, "; "));
-    }
-    out->next = std::move(n);
-  }
+  if (direction != nullptr) *direction = {.made_live = made_live, .made_dry = made_dry};
   return out;
+}
+
+void WorldService::forecast(ManualOutcome& out, std::string_view world_id, Direction direction) {
+  auto next = next_evaluation(world_id, out.strategy.id);
+  if (!next) {
+    // The change stands; only its forecast is missing.
+    out.warning =
+        fmt::format("the next evaluation could not be forecast: {}", next.error().message);
+    return;
+  }
+  if (!*next) return;
+  NextEvaluation& n = **next;
+  n.undoes = (direction.made_live && n.decision == "DEMOTE") ||
+             (direction.made_dry && n.decision == "PROMOTE");
+  if (n.undoes) {
+    std::vector<std::string_view> why;
+    for (const auto& r : n.reasons) {
+      if (!r.starts_with("this demotion undoes") && !r.starts_with("this promotion undoes")) {
+        why.push_back(r);
+      }
+    }
+    out.warning = fmt::format("the next evaluation (due {}) would {} '{}' again: {}",
+                              format_timestamp(n.at), n.decision == "DEMOTE" ? "demote" : "promote",
+                              out.strategy.id, fmt::join(why, "; "));
+  }
+  out.next = std::move(n);
 }
 
 Result<WorldService::ActivationChange> WorldService::set_activation(
     std::string_view world_id, std::string_view strategy_id, std::string_view side, bool active,
     std::string_view actor, std::string_view reason, std::optional<int64_t> if_match, bool force) {
+  Direction direction;
+  auto out = set_activation_change(world_id, strategy_id, side, active, actor, reason, if_match,
+                                   force, &direction);
+  // After the change is published and the world unlocked: runners hear it
+  // first, and the forecast (an evaluation) holds up nothing.
+  if (out && !out->queued) forecast(*out, world_id, direction);
+  return out;
+}
+
+Result<WorldService::ActivationChange> WorldService::set_activation_change(
+    std::string_view world_id, std::string_view strategy_id, std::string_view side, bool active,
+    std::string_view actor, std::string_view reason, std::optional<int64_t> if_match, bool force,
+    Direction* direction) {
   const auto lock = lock_world(world_id);
   const Notify notify(observer_, world_id);
   if (side != "long" && side != "short") {
@@ -599,7 +621,7 @@ Result<WorldService::ActivationChange> WorldService::set_activation(
     return out;
   }
   return manual_change_locked(*w, std::move(*s), ManualAction::kGate, side, active, change,
-                              if_match, std::nullopt);
+                              if_match, std::nullopt, direction);
 }
 
 namespace {
@@ -613,17 +635,24 @@ Result<void> check_manual(const WorldService::ManualChange& change) {
 
 Result<WorldService::ManualOutcome> WorldService::promote_strategy(std::string_view id,
                                                                    const ManualChange& change) {
-  return manual_strategy_change(id, change, true);
+  Direction direction;
+  auto out = manual_strategy_change(id, change, true, &direction);
+  if (out && !out->queued) forecast(*out, out->strategy.world_id, direction);
+  return out;
 }
 
 Result<WorldService::ManualOutcome> WorldService::demote_strategy(std::string_view id,
                                                                   const ManualChange& change) {
-  return manual_strategy_change(id, change, false);
+  Direction direction;
+  auto out = manual_strategy_change(id, change, false, &direction);
+  if (out && !out->queued) forecast(*out, out->strategy.world_id, direction);
+  return out;
 }
 
 Result<WorldService::ManualOutcome> WorldService::manual_strategy_change(std::string_view id,
                                                                          const ManualChange& change,
-                                                                         bool promote) {
+                                                                         bool promote,
+                                                                         Direction* direction) {
   if (auto r = check_manual(change); !r) return propagate(r);
   auto found = get_strategy(id);
   if (!found) return propagate(found);
@@ -664,7 +693,7 @@ Result<WorldService::ManualOutcome> WorldService::manual_strategy_change(std::st
   }
   return manual_change_locked(*w, std::move(*s),
                               promote ? ManualAction::kPromote : ManualAction::kDemote, "", true,
-                              change, std::nullopt, std::nullopt);
+                              change, std::nullopt, std::nullopt, direction);
 }
 
 Result<void> WorldService::drain_queue_locked(std::string_view world_id) {
@@ -691,7 +720,7 @@ Result<void> WorldService::drain_queue_locked(std::string_view world_id) {
                           : q.action == "demote" ? ManualAction::kDemote
                                                  : ManualAction::kGate;
       auto r = manual_change_locked(*w, std::move(*s), action, q.side, q.active, change,
-                                    std::nullopt, q.seq);
+                                    std::nullopt, q.seq, nullptr);
       if (!r) {
         // Carried out by another server meanwhile: nothing left to do.
         if (r.error().code == ErrorCode::kAlreadyExists) continue;

@@ -421,13 +421,31 @@ class WorldService {
   Result<std::optional<NextEvaluation>> next_evaluation_locked(const World& w,
                                                                std::string_view strategy_id);
   enum class ManualAction { kPromote, kDemote, kGate };
+  // Which way a manual change moved a strategy: what an evaluation would undo.
+  struct Direction {
+    bool made_live = false;  // promoted, or a side opened
+    bool made_dry = false;   // demoted, or a side of a DryRun strategy closed
+  };
   // Carries out a manual change; the caller holds the world's lock.
   // `dequeue_seq`: the queued change this carries out (resume of a Paused world).
+  // `direction` (if not null) receives which way it went.
   Result<ManualOutcome> manual_change_locked(const World& w, Strategy s, ManualAction action,
                                              std::string_view side, bool active,
                                              const ManualChange& change,
                                              std::optional<int64_t> if_match,
-                                             std::optional<int64_t> dequeue_seq);
+                                             std::optional<int64_t> dequeue_seq,
+                                             Direction* direction);
+  // set_activation under the world's lock, without the forecast.
+  Result<ActivationChange> set_activation_change(std::string_view world_id,
+                                                 std::string_view strategy_id,
+                                                 std::string_view side, bool active,
+                                                 std::string_view actor, std::string_view reason,
+                                                 std::optional<int64_t> if_match, bool force,
+                                                 Direction* direction);
+  // Fills out.next (and out.warning when that evaluation would undo the change)
+  // from next_evaluation; called without the world's lock, after the change
+  // was published.
+  void forecast(ManualOutcome& out, std::string_view world_id, Direction direction);
   // Promotes or demotes `s` by a manual journal entry.
   Result<ManualOutcome> manual_apply_locked(const World& w, const Strategy& s, bool promote,
                                             std::optional<std::string> only_side,
@@ -436,7 +454,7 @@ class WorldService {
                                             std::optional<int64_t> dequeue_seq);
   // promote_strategy / demote_strategy.
   Result<ManualOutcome> manual_strategy_change(std::string_view id, const ManualChange& change,
-                                               bool promote);
+                                               bool promote, Direction* direction = nullptr);
   // Why promoting `strategy_id` would break the world's caps (policy::cap_breach
   // over the current Live set, with correlations from stored records).
   Result<std::optional<std::string>> promotion_cap_breach(const World& w,
