@@ -270,7 +270,7 @@ Result<ApplyJournalEntry> WorldService::two_phase_locked(ApplyJournalEntry e,
 }
 
 Result<std::optional<std::string>> WorldService::promotion_cap_breach(
-    const World& w, std::string_view strategy_id) {
+    const World& w, std::string_view strategy_id, const std::vector<std::string>& live) {
   if (!w.policy_version) return std::optional<std::string>();
   auto pv = store_.get_policy_version(w.id, *w.policy_version);
   if (!pv) return propagate(pv);
@@ -278,9 +278,7 @@ Result<std::optional<std::string>> WorldService::promotion_cap_breach(
   if (!doc) return propagate(doc);
   const auto* pol = std::get_if<policy::Policy>(&*doc);
   if (pol == nullptr || (!pol->top_k && !pol->correlation)) return std::optional<std::string>();
-  auto live = live_ids(store_, w.id);
-  if (!live) return propagate(live);
-  std::vector<std::string> ids = *live;
+  std::vector<std::string> ids = live;
   ids.emplace_back(strategy_id);
   policy::Correlations corr;
   if (pol->correlation) {
@@ -291,7 +289,7 @@ Result<std::optional<std::string>> WorldService::promotion_cap_breach(
     corr.pairs = std::move(*pairs);
   }
   std::vector<policy::Candidate> cands(ids.size());
-  std::vector<size_t> members(live->size());
+  std::vector<size_t> members(live.size());
   for (size_t i = 0; i < ids.size(); ++i) cands[i].id = ids[i];
   for (size_t i = 0; i < members.size(); ++i) members[i] = i;
   return policy::cap_breach(*pol, cands, members, ids.size() - 1, corr);
@@ -336,8 +334,7 @@ Result<std::optional<WorldService::NextEvaluation>> WorldService::next_evaluatio
 
 Result<WorldService::ManualOutcome> WorldService::manual_apply_locked(
     const World& w, const Strategy& s, bool promote, std::optional<std::string> only_side,
-    const ManualChange& change, std::optional<std::string> forced,
-    std::optional<int64_t> dequeue_seq) {
+    const ManualChange& change, std::optional<int64_t> dequeue_seq) {
   const auto start = std::chrono::steady_clock::now();
   auto claimed = store_.claim_apply(w.id);
   if (!claimed) return propagate(claimed);
@@ -350,6 +347,21 @@ Result<WorldService::ManualOutcome> WorldService::manual_apply_locked(
   const ApplyClaim claim(store_, w.id);
   auto live = live_ids(store_, w.id);
   if (!live) return propagate(live);
+  // The caps are checked against the very Live set the apply's basis holds
+  // (read under the claim): a change by another server in between makes the
+  // apply refuse rather than go past a cap.
+  std::optional<std::string> forced;
+  if (promote) {
+    auto breach = promotion_cap_breach(w, s.id, *live);
+    if (!breach) return propagate(breach);
+    if (*breach && !change.force) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        fmt::format("promoting '{}' would break the policy's caps: {}; demote a "
+                                    "Live strategy first, or force it (recorded as forced)",
+                                    s.id, **breach));
+    }
+    forced = std::move(*breach);
+  }
   ApplyJournalEntry e{.world_id = w.id,
                       .started_at = clock_.now(),
                       .kind = "manual",
@@ -431,15 +443,7 @@ Result<WorldService::ManualOutcome> WorldService::manual_change_locked(
       return make_error(ErrorCode::kFailedPrecondition,
                         fmt::format("world '{}' is EvalOnly: nothing is promoted to live", w.id));
     }
-    auto breach = promotion_cap_breach(w, s.id);
-    if (!breach) return propagate(breach);
-    if (*breach && !change.force) {
-      return make_error(ErrorCode::kFailedPrecondition,
-                        fmt::format("promoting '{}' would break the policy's caps: {}; demote a "
-                                    "Live strategy first, or force it (recorded as forced)",
-                                    s.id, **breach));
-    }
-    return manual_apply_locked(w, s, true, std::move(only), change, *breach, dequeue_seq);
+    return manual_apply_locked(w, s, true, std::move(only), change, dequeue_seq);
   };
   const auto demote = [&]() -> Result<ManualOutcome> {
     if (s.state != StrategyState::kLive) {
@@ -447,7 +451,7 @@ Result<WorldService::ManualOutcome> WorldService::manual_change_locked(
                         fmt::format("strategy '{}' is {}, not Live: there is nothing to demote",
                                     s.id, state_name));
     }
-    return manual_apply_locked(w, s, false, std::nullopt, change, std::nullopt, dequeue_seq);
+    return manual_apply_locked(w, s, false, std::nullopt, change, dequeue_seq);
   };
   const auto set_gate = [&]() -> Result<ManualOutcome> {
     const TimePoint now = clock_.now();

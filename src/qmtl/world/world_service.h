@@ -446,19 +446,20 @@ class WorldService {
   // from next_evaluation; called without the world's lock, after the change
   // was published.
   void forecast(ManualOutcome& out, std::string_view world_id, Direction direction);
-  // Promotes or demotes `s` by a manual journal entry.
+  // Promotes or demotes `s` by a manual journal entry; a promotion within the
+  // caps, or past them when change.force (recorded).
   Result<ManualOutcome> manual_apply_locked(const World& w, const Strategy& s, bool promote,
                                             std::optional<std::string> only_side,
                                             const ManualChange& change,
-                                            std::optional<std::string> forced,
                                             std::optional<int64_t> dequeue_seq);
   // promote_strategy / demote_strategy.
   Result<ManualOutcome> manual_strategy_change(std::string_view id, const ManualChange& change,
                                                bool promote, Direction* direction = nullptr);
   // Why promoting `strategy_id` would break the world's caps (policy::cap_breach
-  // over the current Live set, with correlations from stored records).
+  // over the Live set `live`, with correlations from stored records).
   Result<std::optional<std::string>> promotion_cap_breach(const World& w,
-                                                          std::string_view strategy_id);
+                                                          std::string_view strategy_id,
+                                                          const std::vector<std::string>& live);
   // Freeze, switch and finish of `e`, with its audit records; a basis that no
   // longer holds at the switch rolls the entry back and returns the error.
   Result<ApplyJournalEntry> two_phase_locked(ApplyJournalEntry e, const AuditRecord& tmpl,
