@@ -639,16 +639,20 @@ Result<void> check_manual(const WorldService::ManualChange& change) {
 
 Result<WorldService::ManualOutcome> WorldService::promote_strategy(std::string_view id,
                                                                    const ManualChange& change) {
-  Direction direction;
-  auto out = manual_strategy_change(id, change, true, &direction);
-  if (out && !out->queued) forecast(*out, out->strategy.world_id, direction);
-  return out;
+  return manual_with_forecast(id, change, true);
 }
 
 Result<WorldService::ManualOutcome> WorldService::demote_strategy(std::string_view id,
                                                                   const ManualChange& change) {
+  return manual_with_forecast(id, change, false);
+}
+
+Result<WorldService::ManualOutcome> WorldService::manual_with_forecast(std::string_view id,
+                                                                       const ManualChange& change,
+                                                                       bool promote) {
   Direction direction;
-  auto out = manual_strategy_change(id, change, false, &direction);
+  auto out = manual_strategy_change(id, change, promote, &direction);
+  // After the change is published and the world unlocked (see set_activation).
   if (out && !out->queued) forecast(*out, out->strategy.world_id, direction);
   return out;
 }

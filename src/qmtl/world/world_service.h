@@ -452,7 +452,10 @@ class WorldService {
                                             std::optional<std::string> only_side,
                                             const ManualChange& change,
                                             std::optional<int64_t> dequeue_seq);
-  // promote_strategy / demote_strategy.
+  // promote_strategy / demote_strategy: the change, then its forecast.
+  Result<ManualOutcome> manual_with_forecast(std::string_view id, const ManualChange& change,
+                                             bool promote);
+  // The change alone (also apply_strategy_event's PROMOTE and DEMOTE).
   Result<ManualOutcome> manual_strategy_change(std::string_view id, const ManualChange& change,
                                                bool promote, Direction* direction = nullptr);
   // Why promoting `strategy_id` would break the world's caps (policy::cap_breach
