@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "qmtl/policy/document.h"
 #include "qmtl/policy/policy.h"
-#include "qmtl/policy/qmtl_compat.h"
 #include "qmtl/policy/selection.h"
 
 namespace {

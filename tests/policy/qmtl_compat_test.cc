@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "qmtl/policy/document.h"
+
 namespace qmtl::policy {
 namespace {
 

@@ -14,7 +14,7 @@
 
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/correlation.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/world/world_service.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"

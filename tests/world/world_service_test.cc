@@ -43,6 +43,36 @@ TEST_F(WorldServiceTest, InvalidInputChangesNothing) {
   EXPECT_TRUE(service_.list_worlds()->empty());
 }
 
+TEST_F(WorldServiceTest, EachPolicyVersionIsParsedOnceAndShared) {
+  ASSERT_TRUE(service_.create_world({.id = "demo"}));
+  auto none = service_.parsed_policy("demo");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(*service_.parsed_policy_of(*service_.get_world("demo")));
+
+  ASSERT_TRUE(
+      service_.add_policy("demo", "gates: {promote: 'sharpe > 1'}\ntop_k: {k: 2}", "alice"));
+  auto v1 = service_.parsed_policy("demo");
+  ASSERT_TRUE(v1) << v1.error().message;
+  EXPECT_EQ(v1->version, 1);
+  ASSERT_NE(v1->native(), nullptr);
+  EXPECT_EQ(v1->native()->top_k, 2);
+  // The same immutable object for every caller of the same version.
+  EXPECT_EQ(service_.parsed_policy("demo", 1)->document.get(), v1->document.get());
+  EXPECT_EQ((*service_.parsed_policy_of(*service_.get_world("demo")))->document.get(),
+            v1->document.get());
+
+  ASSERT_TRUE(service_.add_policy("demo", "top_k: {metric: sharpe, k: 3}", "alice"));
+  auto v2 = service_.parsed_policy("demo");
+  ASSERT_TRUE(v2);
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(v2->native(), nullptr);  // QMTL form
+  EXPECT_EQ(std::get<policy::QmtlPolicy>(*v2->document).top_k->k, 3);
+  EXPECT_EQ(service_.parsed_policy("demo", 1)->document.get(), v1->document.get());
+  EXPECT_EQ(service_.parsed_policy("demo", 9).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(service_.parsed_policy("nowhere").error().code, ErrorCode::kNotFound);
+}
+
 TEST_F(WorldServiceTest, UnicodeNamesAreKept) {
   auto w = service_.create_world({.id = "kr", .name = "한국 데스크 🚀"});
   ASSERT_TRUE(w);

@@ -11,7 +11,7 @@
 #include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/policy/selection.h"
 
 namespace qmtl::cli {

@@ -10,7 +10,7 @@
 #include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 
 namespace qmtl::cli {
 namespace {

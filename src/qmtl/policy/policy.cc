@@ -278,12 +278,12 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
+}  // namespace
+
 std::string holding_text(const Holding& h) {
   if (const auto* d = std::get_if<Duration>(&h.value)) return format_duration(*d);
   return std::to_string(std::get<int>(h.value));
 }
-
-}  // namespace
 
 bool operator==(const Policy& a, const Policy& b) {
   return a.description == b.description && a.every == b.every && a.cron == b.cron &&

@@ -72,6 +72,9 @@ Result<Policy> parse_policy(std::string_view text, std::string_view source = "po
 // Reads and parses a policy file; kNotFound if it cannot be opened.
 Result<Policy> read_policy_file(const std::string& path);
 
+// A holding period as the canonical form writes it: "7d", or "3" (evaluations).
+std::string holding_text(const Holding& h);
+
 // The canonical YAML form: every key explicit, expressions normalised.
 // parse_policy(print_policy(p)) == p.
 std::string print_policy(const Policy& p);

@@ -8,7 +8,6 @@
 #include <limits>
 #include <unordered_map>
 
-#include "qmtl/core/file.h"
 #include "qmtl/policy/yaml_reader.h"
 
 namespace qmtl::policy {
@@ -375,23 +374,6 @@ Result<QmtlPolicy> parse_qmtl_policy(std::string_view text, std::string_view sou
   } catch (const YAML::Exception& e) {
     return parser.fail(e.mark, fmt::format("malformed YAML/JSON: {}", e.msg));
   }
-}
-
-Result<PolicyDocument> parse_policy_document(std::string_view text, std::string_view source) {
-  if (looks_like_qmtl(text)) {
-    auto q = parse_qmtl_policy(text, source);
-    if (!q) return propagate(q);
-    return PolicyDocument(std::move(*q));
-  }
-  auto p = parse_policy(text, source);
-  if (!p) return propagate(p);
-  return PolicyDocument(std::move(*p));
-}
-
-Result<PolicyDocument> read_policy_document(const std::string& path) {
-  auto text = read_file(path, "policy file");
-  if (!text) return propagate(text);
-  return parse_policy_document(*text, path);
 }
 
 QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& in) {

@@ -85,13 +85,4 @@ struct QmtlResult {
 
 QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& input);
 
-// Either form of policy document.
-using PolicyDocument = std::variant<Policy, QmtlPolicy>;
-
-// Parses a document in whichever form it is written (looks_like_qmtl decides).
-Result<PolicyDocument> parse_policy_document(std::string_view text,
-                                             std::string_view source = "policy");
-// Reads and parses a policy file of either form; kNotFound if it cannot be opened.
-Result<PolicyDocument> read_policy_document(const std::string& path);
-
 }  // namespace qmtl::policy

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "qmtl/core/duration.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 
 namespace qmtl::scheduler {
 
@@ -137,18 +137,16 @@ Result<std::optional<TickOutcome>> Scheduler::tick_world(const world::World& w, 
     }
   }
   if (!cached) {
-    auto pv = worlds_.get_policy(w.id, *w.policy_version);
-    if (!pv) return propagate(pv);
-    auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
-    if (!doc) return propagate(doc);
+    auto policy = worlds_.parsed_policy(w.id, *w.policy_version);
+    if (!policy) return propagate(policy);
     std::optional<Schedule> parsed;  // none: QMTL-form policies are not world-evaluated
-    if (const auto* pol = std::get_if<policy::Policy>(&*doc)) {
+    if (const auto* pol = policy->native()) {
       auto sch = Schedule::from_policy(*pol);
       if (!sch) return propagate(sch);
       parsed = std::move(*sch);
     }
     std::lock_guard lock(mu_);
-    schedules_[w.id] = {pv->version, parsed};
+    schedules_[w.id] = {policy->version, parsed};
     cached = std::move(parsed);
   }
   if (!*cached) return std::nullopt;

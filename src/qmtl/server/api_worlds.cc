@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "qmtl/core/http_client.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/server/api_internal.h"
 #include "qmtl/server/redis_cache.h"
 
@@ -30,13 +30,9 @@ Result<std::optional<int64_t>> if_match(const ApiRequest& req) {
 Result<boost::json::object> world_with_evidence(world::WorldService& worlds,
                                                 const world::World& w) {
   boost::json::object o = world_json(w);
-  std::optional<world::PolicyVersion> policy;
-  if (w.policy_version) {
-    auto p = worlds.get_policy(w.id, w.policy_version);
-    if (!p) return propagate(p);
-    policy = std::move(*p);
-  }
-  o["policy"] = policy_summary_json(policy);
+  auto policy = worlds.parsed_policy_of(w);
+  if (!policy) return propagate(policy);
+  o["policy"] = policy_summary_json(*policy);
   auto runs = worlds.list_evaluations(w.id, 1);
   if (!runs) return propagate(runs);
   o["last_evaluation"] = last_evaluation_json(

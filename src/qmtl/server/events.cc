@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "qmtl/core/json.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/server/shapes.h"
 
 namespace qmtl::server {
@@ -23,15 +23,10 @@ std::string strategy_of(const world::AuditRecord& a) {
 // promotion or demotion: {"on_promote": "flat"|"carry", "on_demote":
 // "flatten"|"keep"}; the defaults when the world has no native policy.
 boost::json::object position_json(world::WorldService& worlds, const std::string& world) {
-  policy::Policy defaults;
+  const policy::Policy defaults;
   const policy::Policy* p = &defaults;
-  std::optional<policy::PolicyDocument> doc;
-  if (auto pv = worlds.get_policy(world, std::nullopt)) {
-    if (auto d = policy::parse_policy_document(pv->canonical, "policy")) {
-      doc = std::move(*d);
-      if (const auto* native = std::get_if<policy::Policy>(&*doc)) p = native;
-    }
-  }
+  auto parsed = worlds.parsed_policy(world);
+  if (parsed && parsed->native() != nullptr) p = parsed->native();
   return {{"on_promote", p->on_promote == policy::OnPromote::kCarry ? "carry" : "flat"},
           {"on_demote", p->on_demote == policy::OnDemote::kKeep ? "keep" : "flatten"}};
 }

@@ -6,7 +6,7 @@
 
 #include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 
 namespace qmtl::server {
 namespace {
@@ -119,18 +119,18 @@ boost::json::object manual_outcome_json(const world::WorldService::ManualOutcome
 
 namespace {
 
-std::string holding_text(const policy::Holding& h) {
-  if (const auto* d = std::get_if<Duration>(&h.value)) return format_duration(*d);
-  return fmt::format("{} evaluations", std::get<int>(h.value));
+std::string holding_summary(const policy::Holding& h) {
+  std::string text = policy::holding_text(h);
+  if (std::holds_alternative<int>(h.value)) text += " evaluations";
+  return text;
 }
 
 }  // namespace
 
-boost::json::value policy_summary_json(const std::optional<world::PolicyVersion>& p) {
+boost::json::value policy_summary_json(const std::optional<world::WorldService::ParsedPolicy>& p) {
   if (!p) return nullptr;
   boost::json::object o{{"version", p->version}};
-  auto doc = policy::parse_policy_document(p->canonical, fmt::format("policy v{}", p->version));
-  const auto* pol = doc ? std::get_if<policy::Policy>(&*doc) : nullptr;
+  const policy::Policy* pol = p->native();
   if (pol == nullptr) {
     o["form"] = "qmtl";
     return o;
@@ -152,8 +152,8 @@ boost::json::value policy_summary_json(const std::optional<world::PolicyVersion>
       pol->cron
           ? fmt::format("cron {}", *pol->cron)
           : fmt::format("every {}", format_duration(pol->every.value_or(std::chrono::hours(24))));
-  o["hysteresis"] = boost::json::object{{"promote_after", holding_text(pol->promote_after)},
-                                        {"demote_after", holding_text(pol->demote_after)}};
+  o["hysteresis"] = boost::json::object{{"promote_after", holding_summary(pol->promote_after)},
+                                        {"demote_after", holding_summary(pol->demote_after)}};
   return o;
 }
 

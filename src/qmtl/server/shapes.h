@@ -36,7 +36,7 @@ boost::json::object evaluation_summary_json(const world::EvaluationRunRecord& ru
 //    "decisions": {"PROMOTE": n, ...}}, or null;
 //  - a strategy's result in that evaluation: {"run", "at", "decision", "score",
 //    "rank", "group", "metrics": {...}}, or null when it was not in it.
-boost::json::value policy_summary_json(const std::optional<world::PolicyVersion>& p);
+boost::json::value policy_summary_json(const std::optional<world::WorldService::ParsedPolicy>& p);
 boost::json::value last_evaluation_json(const std::optional<world::EvaluationRunRecord>& run);
 boost::json::value strategy_evaluation_json(const world::EvaluationRunRecord& run,
                                             const boost::json::value& detail,

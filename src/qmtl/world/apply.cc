@@ -5,7 +5,7 @@
 
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/policy/selection.h"
 #include "qmtl/world/world_internal.h"
 #include "qmtl/world/world_service.h"
@@ -271,12 +271,9 @@ Result<ApplyJournalEntry> WorldService::two_phase_locked(ApplyJournalEntry e,
 
 Result<std::optional<std::string>> WorldService::promotion_cap_breach(
     const World& w, std::string_view strategy_id, const std::vector<std::string>& live) {
-  if (!w.policy_version) return std::optional<std::string>();
-  auto pv = store_.get_policy_version(w.id, *w.policy_version);
-  if (!pv) return propagate(pv);
-  auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
-  if (!doc) return propagate(doc);
-  const auto* pol = std::get_if<policy::Policy>(&*doc);
+  auto parsed = parsed_policy_of(w);
+  if (!parsed) return propagate(parsed);
+  const policy::Policy* pol = *parsed ? (*parsed)->native() : nullptr;
   if (pol == nullptr || (!pol->top_k && !pol->correlation)) return std::optional<std::string>();
   std::vector<std::string> ids = live;
   ids.emplace_back(strategy_id);

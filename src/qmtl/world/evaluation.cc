@@ -13,7 +13,7 @@
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/correlation.h"
 #include "qmtl/metrics/kpi.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/policy/selection.h"
 #include "qmtl/world/world_internal.h"
 #include "qmtl/world/world_service.h"
@@ -271,11 +271,9 @@ Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& 
                       fmt::format("world '{}' is {}: it is not evaluated", world_id,
                                   lifecycle::world_state_name(w->state)));
   }
-  auto pv = get_policy(world_id, std::nullopt);
-  if (!pv) return propagate(pv);
-  auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
-  if (!doc) return propagate(doc);
-  const auto* pol = std::get_if<policy::Policy>(&*doc);
+  auto parsed = parsed_policy(world_id);
+  if (!parsed) return propagate(parsed);
+  const policy::Policy* pol = parsed->native();
   if (pol == nullptr) {
     return make_error(
         ErrorCode::kFailedPrecondition,
@@ -396,7 +394,7 @@ Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& 
   PreparedRun prepared;
   EvaluationRunRecord& run = prepared.run;
   run = EvaluationRunRecord{.world_id = std::string(world_id),
-                            .policy_version = pv->version,
+                            .policy_version = parsed->version,
                             .started_at = started,
                             .finished_at = finished};
   boost::json::object strategies_json;
@@ -434,7 +432,7 @@ Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& 
   boost::json::array live;
   for (const auto& id : sel.live) live.emplace_back(id);
   boost::json::object detail{{"world", std::string(world_id)},
-                             {"policy_version", pv->version},
+                             {"policy_version", parsed->version},
                              {"started_at", format_timestamp(started)},
                              {"finished_at", format_timestamp(finished)},
                              {"live", std::move(live)},

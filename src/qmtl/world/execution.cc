@@ -9,7 +9,7 @@
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/kpi.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/policy/selection.h"
 #include "qmtl/world/world_internal.h"
 #include "qmtl/world/world_service.h"
@@ -344,16 +344,10 @@ Result<store::ValidationRecord> WorldService::finish_validation(std::string_view
     v.outcome = "failed";
     v.reason = "validation backtest produced no performance records (no bars in the window?)";
   } else {
-    std::optional<policy::Policy> pol;
-    if (w->policy_version) {
-      auto pv = store_.get_policy_version(w->id, *w->policy_version);
-      if (!pv) return propagate(pv);
-      auto doc =
-          policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
-      if (!doc) return propagate(doc);
-      if (auto* p = std::get_if<policy::Policy>(&*doc)) pol = std::move(*p);
-      detail["policy_version"] = pv->version;
-    }
+    auto parsed = parsed_policy_of(*w);
+    if (!parsed) return propagate(parsed);
+    const policy::Policy* pol = *parsed ? (*parsed)->native() : nullptr;
+    if (*parsed) detail["policy_version"] = (*parsed)->version;
     if (!pol || !pol->reject) {
       v.outcome = "passed";
       v.reason = pol ? "validation passed: the policy has no reject gate"

@@ -8,7 +8,7 @@
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/core/sha256.h"
-#include "qmtl/policy/qmtl_compat.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/world/world_internal.h"
 
 namespace qmtl::world {
@@ -231,6 +231,47 @@ Result<PolicyVersion> WorldService::get_policy(std::string_view world_id,
     version = w->policy_version;
   }
   return store_.get_policy_version(world_id, *version);
+}
+
+Result<WorldService::ParsedPolicy> WorldService::parsed_policy(std::string_view world_id,
+                                                               std::optional<int64_t> version) {
+  if (!version) {
+    auto w = get_world(world_id);
+    if (!w) return propagate(w);
+    auto p = parsed_policy_of(*w);
+    if (!p) return propagate(p);
+    if (!*p) {
+      return make_error(
+          ErrorCode::kNotFound,
+          fmt::format("world '{}' has no policy yet; set one with `qmtl world policy set`",
+                      world_id));
+    }
+    return std::move(**p);
+  }
+  std::pair<std::string, int64_t> key{world_id, *version};
+  {
+    std::lock_guard lock(policies_mu_);
+    if (auto it = policies_.find(key); it != policies_.end()) {
+      return ParsedPolicy{.version = *version, .document = it->second};
+    }
+  }
+  // Parsed outside the lock: two threads may both parse a version once, and
+  // the first stored copy wins; either is the same document.
+  auto pv = store_.get_policy_version(world_id, *version);
+  if (!pv) return propagate(pv);
+  auto doc = policy::parse_policy_document(pv->canonical, fmt::format("policy v{}", pv->version));
+  if (!doc) return propagate(doc);
+  auto shared = std::make_shared<const policy::PolicyDocument>(std::move(*doc));
+  std::lock_guard lock(policies_mu_);
+  const auto& kept = policies_.try_emplace(std::move(key), std::move(shared)).first->second;
+  return ParsedPolicy{.version = *version, .document = kept};
+}
+
+Result<std::optional<WorldService::ParsedPolicy>> WorldService::parsed_policy_of(const World& w) {
+  if (!w.policy_version) return std::optional<ParsedPolicy>();
+  auto p = parsed_policy(w.id, *w.policy_version);
+  if (!p) return propagate(p);
+  return std::optional(std::move(*p));
 }
 
 Result<std::vector<PolicyVersion>> WorldService::list_policies(std::string_view world_id) {

@@ -30,6 +30,7 @@
 #include "qmtl/core/result.h"
 #include "qmtl/core/time.h"
 #include "qmtl/lifecycle/fsm.h"
+#include "qmtl/policy/document.h"
 #include "qmtl/store/store.h"
 
 namespace qmtl::world {
@@ -207,6 +208,22 @@ class WorldService {
   // The given version, or the current one; kNotFound if the world has none.
   Result<PolicyVersion> get_policy(std::string_view world_id, std::optional<int64_t> version);
   Result<std::vector<PolicyVersion>> list_policies(std::string_view world_id);
+
+  // A policy version, parsed. Versions never change, so each (world, version)
+  // is parsed once and every caller (evaluation, apply, execution, the
+  // scheduler, the event stream, the API) shares the same immutable document.
+  struct ParsedPolicy {
+    int64_t version = 0;
+    std::shared_ptr<const policy::PolicyDocument> document;  // never null
+    // The native policy, or null for a QMTL-form document.
+    const policy::Policy* native() const { return policy::native_policy(*document); }
+  };
+  // The world's policy `version`, or its current one; errors as get_policy. A
+  // stored text that no longer parses is the parser's error (kInvalidArgument).
+  Result<ParsedPolicy> parsed_policy(std::string_view world_id,
+                                     std::optional<int64_t> version = std::nullopt);
+  // The current policy of `w` as read by the caller; nullopt when it has none.
+  Result<std::optional<ParsedPolicy>> parsed_policy_of(const World& w);
 
   // Registers a strategy in state Submitted.
   Result<Strategy> submit_strategy(const SubmitStrategyRequest& req);
@@ -495,6 +512,10 @@ class WorldService {
   store::Store& store_;
   const Clock& clock_;
   WorldObserver* observer_;
+  // Parsed policy versions by (world, version); guarded by policies_mu_.
+  std::mutex policies_mu_;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const policy::PolicyDocument>>
+      policies_;
   std::mutex locks_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>, std::less<>> locks_;
 };
