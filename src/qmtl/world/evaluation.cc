@@ -118,6 +118,201 @@ CandidateState candidate_state(StrategyState s) {
   }
 }
 
+// The strategies of a world as the selection sees them, and what the run
+// reports beside each (index i of every vector is strategy i).
+struct LoadedCandidates {
+  std::vector<policy::Candidate> cands;
+  std::vector<metrics::ReturnSeries> series;
+  std::map<std::string, std::string, std::less<>> load_errors;  // records that cannot be read
+  std::vector<std::map<std::string, std::optional<double>>> metric_values;  // as shown
+};
+
+// What earlier runs recorded, per strategy, oldest first: the hysteresis input.
+Result<std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>>> load_past(
+    store::Store& store, std::string_view world_id, const policy::Policy& pol, TimePoint now) {
+  const auto [history_runs, history_since] = history_needed(pol, now);
+  auto runs = store.list_evaluation_runs(world_id, history_runs, history_since);
+  if (!runs) return propagate(runs);
+  std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>> past;
+  for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
+    for (const auto& row : it->results) {
+      past[row.strategy_id].push_back(
+          {.at = it->started_at, .promote_pass = row.promote_pass, .out = row.out});
+    }
+  }
+  return past;
+}
+
+// The earliest time any metric of `pol` reads at `now`: the longest lookback,
+// with a week's margin.
+TimePoint records_from(const policy::Policy& pol, TimePoint now) {
+  Duration lookback =
+      std::max(pol.window,
+               pol.correlation && pol.correlation->window ? *pol.correlation->window : pol.window);
+  for (const auto& ref : pol.refs.refs()) {
+    if (ref.arg && ref.name != "worst_loss") lookback = std::max(lookback, *ref.arg);
+  }
+  return now - lookback - std::chrono::hours(24 * 7);
+}
+
+// The return series of a strategy's stored records, fills included; an
+// error when they do not form a series.
+Result<metrics::ReturnSeries> series_of(const Strategy& s,
+                                        const std::vector<PerformancePoint>& points,
+                                        const std::vector<FillRecord>& fills) {
+  std::vector<metrics::Sample> samples;
+  samples.reserve(points.size());
+  for (const auto& p : points) samples.push_back({p.ts, p.equity});
+  auto rs = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+  if (!rs) return rs;
+  if (!fills.empty() || s.state != StrategyState::kValidating) {
+    rs->fills.emplace();
+    for (const auto& f : fills) {
+      rs->fills->push_back({.ts = f.ts,
+                            .symbol = f.symbol,
+                            .qty = f.side == "buy" ? f.qty : -f.qty,
+                            .price = f.price,
+                            .fee = f.fee});
+    }
+  }
+  return rs;
+}
+
+// Every strategy of the world as a candidate at `now`: its state, history,
+// hysteresis record, manual override and metric values. A strategy whose
+// records cannot be read is kept with its error (reported, not skipped); a
+// failing store read is an error.
+Result<LoadedCandidates> load_candidates(store::Store& store, std::string_view world_id,
+                                         const policy::Policy& pol, TimePoint now) {
+  auto strategies = store.list_strategies(world_id);
+  if (!strategies) return propagate(strategies);
+  auto past = load_past(store, world_id, pol, now);
+  if (!past) return propagate(past);
+  const TimePoint from = records_from(pol, now);
+  // Manual overrides in force, so the run can say when it would undo one.
+  auto gates = store.list_activations(world_id);
+  if (!gates) return propagate(gates);
+  std::map<std::string, bool, std::less<>> manual;
+  for (const auto& g : *gates) {
+    if (g.manual) manual[g.strategy_id] = *g.manual;
+  }
+
+  LoadedCandidates out;
+  for (const auto& s : *strategies) {
+    policy::Candidate c{.id = s.id,
+                        .state = candidate_state(s.state),
+                        .state_name = std::string(lifecycle::strategy_state_name(s.state))};
+    if (s.state == StrategyState::kDryRun) c.dry_run_since = s.state_since;
+    if (s.state == StrategyState::kLive) c.live_since = s.state_since;
+    if (auto it = past->find(s.id); it != past->end()) c.past = it->second;
+    if (auto it = manual.find(s.id); it != manual.end()) c.manual = it->second;
+    c.values.assign(pol.refs.size(), std::nullopt);
+    metrics::ReturnSeries rs;
+    std::map<std::string, std::optional<double>> shown;
+    if (c.state != CandidateState::kOther) {
+      auto points = store.load_points(s.id, from);
+      if (!points) return propagate(points);
+      auto fills = store.load_fills(s.id, from);
+      if (!fills) return propagate(fills);
+      auto built = series_of(s, *points, *fills);
+      if (!built) {
+        out.load_errors[s.id] = built.error().message;
+      } else {
+        rs = std::move(*built);
+        if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
+        c.values = policy_values(pol, rs, pol.window, shown);
+      }
+    }
+    out.metric_values.push_back(std::move(shown));
+    out.series.push_back(std::move(rs));
+    out.cands.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The selection pipeline over the loaded candidates, with correlations over
+// the correlation window among the strategies that compete for a slot: those
+// a selection without correlations ranks (gate passed, score present), and
+// every Live strategy, which holds its slot until its demotion completes.
+// Only pairs at or above the limit can join a group. Records that could not
+// be read are reported first in their strategy's reasons, and hold a promotion.
+policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
+                                    lifecycle::WorldState state, TimePoint now) {
+  policy::EvalContext ctx{.now = now};
+  if (state == lifecycle::WorldState::kEvalOnly) {
+    ctx.allow_promotion = false;
+    ctx.promotion_blocked_why = "world is EvalOnly";
+  }
+  policy::Correlations corr;
+  if (pol.correlation) {
+    const policy::Selection first = policy::select(pol, in.cands, ctx, {});
+    std::vector<size_t> ranked;
+    for (size_t i = 0; i < first.results.size(); ++i) {
+      if (first.results[i].rank || in.cands[i].state == CandidateState::kLive) ranked.push_back(i);
+    }
+    corr.pairs =
+        correlated_among(in.cands, in.series, ranked, pol.correlation->window.value_or(pol.window),
+                         pol.correlation->max);
+  }
+  policy::Selection sel = policy::select(pol, in.cands, ctx, corr);
+  for (auto& r : sel.results) {
+    if (auto it = in.load_errors.find(r.id); it != in.load_errors.end()) {
+      r.decision = r.decision == policy::Decision::kPromote ? policy::Decision::kHold : r.decision;
+      r.reasons.insert(r.reasons.begin(),
+                       fmt::format("performance records cannot be evaluated: {}", it->second));
+    }
+  }
+  return sel;
+}
+
+// One strategy's entry of the run's detail (docs/api.md, evaluation runs).
+boost::json::object strategy_detail_json(
+    const policy::StrategyResult& r, const policy::Candidate& c,
+    const std::map<std::string, std::optional<double>>& shown) {
+  boost::json::object m;
+  for (const auto& [name, v] : shown) m[name] = number_or_null(v);
+  boost::json::array clauses;
+  for (const auto& cl : r.clauses) {
+    clauses.push_back({{"expr", cl.expr},
+                       {"value", number_or_null(cl.value)},
+                       {"pass", cl.pass == policy::Tri::kMissing
+                                    ? boost::json::value(nullptr)
+                                    : boost::json::value(cl.pass == policy::Tri::kTrue)}});
+  }
+  boost::json::array reasons;
+  for (const auto& x : r.reasons) reasons.emplace_back(x);
+  return boost::json::object{
+      {"state", c.state_name},
+      {"metrics", std::move(m)},
+      {"gate", r.gate.empty() ? boost::json::value(nullptr) : boost::json::value(r.gate)},
+      {"clauses", std::move(clauses)},
+      {"score", number_or_null(r.score)},
+      {"rank", r.rank ? boost::json::value(*r.rank) : boost::json::value(nullptr)},
+      {"group", r.group ? boost::json::value(*r.group) : boost::json::value(nullptr)},
+      {"decision", policy::decision_name(r.decision)},
+      {"reasons", std::move(reasons)},
+      {"undoes_manual", r.undoes_manual}};
+}
+
+// The run's detail as stored and served (SPEC §6 shape, docs/api.md).
+std::string run_detail_json(const EvaluationRunRecord& run, const LoadedCandidates& in,
+                            const policy::Selection& sel) {
+  boost::json::object strategies_json;
+  for (size_t i = 0; i < sel.results.size(); ++i) {
+    strategies_json[sel.results[i].id] =
+        strategy_detail_json(sel.results[i], in.cands[i], in.metric_values[i]);
+  }
+  boost::json::array live;
+  for (const auto& id : sel.live) live.emplace_back(id);
+  const boost::json::object detail{{"world", run.world_id},
+                                   {"policy_version", run.policy_version},
+                                   {"started_at", format_timestamp(run.started_at)},
+                                   {"finished_at", format_timestamp(run.finished_at)},
+                                   {"live", std::move(live)},
+                                   {"strategies", std::move(strategies_json)}};
+  return json::dump(detail);
+}
+
 }  // namespace
 
 Result<std::vector<policy::CorrelationPair>> correlated_pairs_of(
@@ -262,16 +457,14 @@ Result<EvaluationRunRecord> WorldService::evaluate_world_locked(
   return std::move(run);
 }
 
-Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& world,
+Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& w,
                                                                    TimePoint started) {
-  const std::string& world_id = world.id;
-  const World* w = &world;
-  if (w->state == lifecycle::WorldState::kPaused || w->state == lifecycle::WorldState::kRetired) {
+  if (w.state == lifecycle::WorldState::kPaused || w.state == lifecycle::WorldState::kRetired) {
     return make_error(ErrorCode::kFailedPrecondition,
-                      fmt::format("world '{}' is {}: it is not evaluated", world_id,
-                                  lifecycle::world_state_name(w->state)));
+                      fmt::format("world '{}' is {}: it is not evaluated", w.id,
+                                  lifecycle::world_state_name(w.state)));
   }
-  auto parsed = parsed_policy(world_id);
+  auto parsed = parsed_policy(w.id);
   if (!parsed) return propagate(parsed);
   const policy::Policy* pol = parsed->native();
   if (pol == nullptr) {
@@ -280,164 +473,26 @@ Result<WorldService::PreparedRun> WorldService::prepare_run_locked(const World& 
         "world evaluation needs a native policy; QMTL-form policies are evaluated with "
         "`qmtl policy eval`");
   }
-  auto strategies = store_.list_strategies(world_id);
-  if (!strategies) return propagate(strategies);
-
-  // Hysteresis input: what earlier runs recorded, per strategy, oldest first.
-  const auto [history_runs, history_since] = history_needed(*pol, started);
-  auto runs = store_.list_evaluation_runs(world_id, history_runs, history_since);
-  if (!runs) return propagate(runs);
-  std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>> past;
-  for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
-    for (const auto& row : it->results) {
-      past[row.strategy_id].push_back(
-          {.at = it->started_at, .promote_pass = row.promote_pass, .out = row.out});
-    }
-  }
-
-  // The longest lookback any metric needs decides how much history is read.
-  Duration lookback =
-      std::max(pol->window, pol->correlation && pol->correlation->window ? *pol->correlation->window
-                                                                         : pol->window);
-  for (const auto& ref : pol->refs.refs()) {
-    if (ref.arg && ref.name != "worst_loss") lookback = std::max(lookback, *ref.arg);
-  }
-  const TimePoint from = started - lookback - std::chrono::hours(24 * 7);
-
-  // Manual overrides in force, so the run can say when it would undo one.
-  auto gates = store_.list_activations(world_id);
-  if (!gates) return propagate(gates);
-  std::map<std::string, bool, std::less<>> manual;
-  for (const auto& g : *gates) {
-    if (g.manual) manual[g.strategy_id] = *g.manual;
-  }
-
-  std::vector<policy::Candidate> cands;
-  std::vector<metrics::ReturnSeries> series;
-  std::map<std::string, std::string, std::less<>> load_errors;
-  std::vector<std::map<std::string, std::optional<double>>> metric_values;
-  for (const auto& s : *strategies) {
-    policy::Candidate c{.id = s.id,
-                        .state = candidate_state(s.state),
-                        .state_name = std::string(lifecycle::strategy_state_name(s.state))};
-    if (s.state == StrategyState::kDryRun) c.dry_run_since = s.state_since;
-    if (s.state == StrategyState::kLive) c.live_since = s.state_since;
-    if (auto it = past.find(s.id); it != past.end()) c.past = it->second;
-    if (auto it = manual.find(s.id); it != manual.end()) c.manual = it->second;
-    c.values.assign(pol->refs.size(), std::nullopt);
-    metrics::ReturnSeries rs;
-    std::map<std::string, std::optional<double>> shown;
-    if (c.state != CandidateState::kOther) {
-      auto points = store_.load_points(s.id, from);
-      auto fills = store_.load_fills(s.id, from);
-      if (!points) return propagate(points);
-      if (!fills) return propagate(fills);
-      std::vector<metrics::Sample> samples;
-      samples.reserve(points->size());
-      for (const auto& p : *points) samples.push_back({p.ts, p.equity});
-      auto built = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
-      if (!built) {
-        load_errors[s.id] = built.error().message;
-      } else {
-        rs = std::move(*built);
-        if (!fills->empty() || s.state != StrategyState::kValidating) {
-          rs.fills.emplace();
-          for (const auto& f : *fills) {
-            rs.fills->push_back({.ts = f.ts,
-                                 .symbol = f.symbol,
-                                 .qty = f.side == "buy" ? f.qty : -f.qty,
-                                 .price = f.price,
-                                 .fee = f.fee});
-          }
-        }
-        if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
-        c.values = policy_values(*pol, rs, pol->window, shown);
-      }
-    }
-    metric_values.push_back(std::move(shown));
-    series.push_back(std::move(rs));
-    cands.push_back(std::move(c));
-  }
-
-  policy::EvalContext ctx{.now = started};
-  if (w->state == lifecycle::WorldState::kEvalOnly) {
-    ctx.allow_promotion = false;
-    ctx.promotion_blocked_why = "world is EvalOnly";
-  }
-  // Correlations over the correlation window, among the strategies that compete
-  // for a slot: those a selection without correlations ranks (gate passed, score
-  // present), and every Live strategy, which holds its slot until its demotion
-  // completes. Only pairs at or above the limit can join a group.
-  policy::Correlations corr;
-  if (pol->correlation) {
-    const policy::Selection first = policy::select(*pol, cands, ctx, {});
-    std::vector<size_t> ranked;
-    for (size_t i = 0; i < first.results.size(); ++i) {
-      if (first.results[i].rank || cands[i].state == CandidateState::kLive) ranked.push_back(i);
-    }
-    corr.pairs =
-        correlated_among(cands, series, ranked, pol->correlation->window.value_or(pol->window),
-                         pol->correlation->max);
-  }
-  policy::Selection sel = policy::select(*pol, cands, ctx, corr);
-  // A strategy whose records could not be read is reported, not silently skipped.
-  for (auto& r : sel.results) {
-    if (auto it = load_errors.find(r.id); it != load_errors.end()) {
-      r.decision = r.decision == policy::Decision::kPromote ? policy::Decision::kHold : r.decision;
-      r.reasons.insert(r.reasons.begin(),
-                       fmt::format("performance records cannot be evaluated: {}", it->second));
-    }
-  }
+  auto loaded = load_candidates(store_, w.id, *pol, started);
+  if (!loaded) return propagate(loaded);
+  const policy::Selection sel = select_candidates(*pol, *loaded, w.state, started);
   // A forecast (next_evaluation) is made for a later time: it finishes when it starts.
   const TimePoint finished = std::max(started, clock_.now());
 
   PreparedRun prepared;
   EvaluationRunRecord& run = prepared.run;
-  run = EvaluationRunRecord{.world_id = std::string(world_id),
+  run = EvaluationRunRecord{.world_id = w.id,
                             .policy_version = parsed->version,
                             .started_at = started,
                             .finished_at = finished};
-  boost::json::object strategies_json;
-  for (size_t i = 0; i < sel.results.size(); ++i) {
-    const auto& r = sel.results[i];
+  for (const auto& r : sel.results) {
     run.results.push_back({.strategy_id = r.id,
                            .decision = std::string(policy::decision_name(r.decision)),
                            .promote_pass = r.record.promote_pass,
                            .out = r.record.out});
     prepared.reasons.push_back(r.reasons);
-    boost::json::object m;
-    for (const auto& [name, v] : metric_values[i]) m[name] = number_or_null(v);
-    boost::json::array clauses;
-    for (const auto& c : r.clauses) {
-      clauses.push_back({{"expr", c.expr},
-                         {"value", number_or_null(c.value)},
-                         {"pass", c.pass == policy::Tri::kMissing
-                                      ? boost::json::value(nullptr)
-                                      : boost::json::value(c.pass == policy::Tri::kTrue)}});
-    }
-    boost::json::array reasons;
-    for (const auto& x : r.reasons) reasons.emplace_back(x);
-    strategies_json[r.id] = boost::json::object{
-        {"state", cands[i].state_name},
-        {"metrics", std::move(m)},
-        {"gate", r.gate.empty() ? boost::json::value(nullptr) : boost::json::value(r.gate)},
-        {"clauses", std::move(clauses)},
-        {"score", number_or_null(r.score)},
-        {"rank", r.rank ? boost::json::value(*r.rank) : boost::json::value(nullptr)},
-        {"group", r.group ? boost::json::value(*r.group) : boost::json::value(nullptr)},
-        {"decision", policy::decision_name(r.decision)},
-        {"reasons", std::move(reasons)},
-        {"undoes_manual", r.undoes_manual}};
   }
-  boost::json::array live;
-  for (const auto& id : sel.live) live.emplace_back(id);
-  boost::json::object detail{{"world", std::string(world_id)},
-                             {"policy_version", parsed->version},
-                             {"started_at", format_timestamp(started)},
-                             {"finished_at", format_timestamp(finished)},
-                             {"live", std::move(live)},
-                             {"strategies", std::move(strategies_json)}};
-  run.detail = json::dump(detail);
+  run.detail = run_detail_json(run, *loaded, sel);
   return prepared;
 }
 
