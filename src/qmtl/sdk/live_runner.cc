@@ -480,9 +480,82 @@ bool report_error(const RunOptions& o, std::string reason) {
   return false;
 }
 
-}  // namespace
+// Positions at a promotion (carry: the paper positions are bought or sold
+// live) or a demotion (flatten: the live positions are closed), reported to
+// the server's audit log. These orders pass no gate: they are the hand-over
+// the world decided, and a flatten only ever reduces risk.
+HandoverRecord hand_over(HandoverRecord h, OrderRouter& router, const broker::PaperBroker& paper,
+                         const RunOptions& options, TimePoint now) {
+  if (options.live != nullptr) {
+    for (const auto& [sym, p] : options.live->account().positions) h.live_positions[sym] = p.qty;
+  }
+  std::map<std::string, double> target;  // what to trade, by symbol: + buy, - sell
+  if (h.event == "PROMOTE" && h.policy == "carry") {
+    for (const auto& [sym, p] : paper.account().positions) target[sym] = p.qty;
+  } else if (h.event == "DEMOTE" && h.policy == "flatten") {
+    for (const auto& [sym, qty] : h.live_positions) target[sym] = -qty;
+  }
+  for (const auto& [sym, qty] : target) {
+    if (qty == 0) continue;
+    const broker::Order o{.symbol = sym,
+                          .side = qty > 0 ? broker::Side::kBuy : broker::Side::kSell,
+                          .qty = std::abs(qty),
+                          .ts = now};
+    const std::string what = fmt::format("{} {} {}", broker::side_name(o.side), o.qty, o.symbol);
+    if (auto id = router.submit_live(o)) {
+      h.orders.push_back(fmt::format("{} ({})", what, *id));
+    } else {
+      h.failed.push_back(fmt::format("{}: {}", what, id.error().message));
+    }
+  }
+  boost::json::array orders, failed;
+  for (const auto& x : h.orders) orders.emplace_back(x);
+  for (const auto& x : h.failed) failed.emplace_back(x);
+  boost::json::object body{{"event", h.event},
+                           {"policy", h.policy},
+                           {"orders", std::move(orders)},
+                           {"failed", std::move(failed)}};
+  if (h.run_id) body["run_id"] = *h.run_id;
+  auto r = http_request(options.gateway_url,
+                        {.method = "POST",
+                         .path = fmt::format("/strategies/{}/handover", options.strategy_id),
+                         .body = json::dump(body),
+                         .bearer_token = options.token});
+  if (!r || r->status / 100 != 2) {
+    say(options, fmt::format("the hand-over could not be recorded on the server: {}",
+                             r ? r->body : r.error().message));
+  }
+  return h;
+}
 
-Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOptions& options) {
+// A strategy that cannot go on reports its ERROR to the world, which takes it
+// out of trading (Inactive) and alerts; the run then ends with the error.
+Error fail_strategy(const RunOptions& options, const std::string& reason, RunSummary& summary) {
+  const bool reported = report_error(options, reason);
+  summary.error_reported = reported;
+  return Error{ErrorCode::kFailedPrecondition,
+               fmt::format("{}{}", reason,
+                           reported ? "; reported to the world (ERROR: the strategy is now "
+                                      "Inactive)"
+                                    : "; the server could not be told")};
+}
+
+void count_route(RunSummary& summary, Route route) {
+  ++summary.orders;
+  switch (route) {
+    case Route::kLive:
+      ++summary.live;
+      break;
+    case Route::kPaper:
+      ++summary.paper;
+      break;
+    case Route::kBlocked:
+      ++summary.blocked;
+      break;
+  }
+}
+
+Result<void> check_run_options(const Strategy& strategy, const RunOptions& options) {
   if (auto r = check_bar_inputs(strategy.dag); !r) return propagate(r);
   if (options.gateway_url.empty() || options.world_id.empty() || options.strategy_id.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -492,12 +565,20 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
     return make_error(ErrorCode::kInvalidArgument, "post_batch must be at least 1");
   }
   if (auto r = parse_server_url(options.gateway_url); !r) return propagate(r);
+  return {};
+}
+
+}  // namespace
+
+Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOptions& options) {
+  if (auto r = check_run_options(strategy, options); !r) return propagate(r);
   SystemClock system_clock;
   const Clock& clock = options.clock != nullptr ? *options.clock : system_clock;
   OrderGate gate(clock);
   Follower follower(options, gate);
   Poster poster(options);
   broker::PaperBroker paper(options.model, options.initial_cash);
+  OrderRouter router(gate, paper, options.live);
   RunSummary summary;
 
   std::jthread follow_thread([&](std::stop_token st) { follower.run(st); });
@@ -505,10 +586,6 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
 
   Dag& dag = strategy.dag;
   const OrderRule rule = strategy.orders;
-  std::set<std::string> mirrors;  // paper ids of copies of live orders
-  std::optional<Error> order_error;
-  int consecutive_rejects = 0;  // live orders refused since the last live fill
-  std::string last_reject;
   TimePoint now{};
   bool replaying = false;  // the current bar is history the feed replays
   uint64_t replayed_bars = 0;
@@ -516,57 +593,12 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   const BarInputs inputs(dag);
   auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
     if (v == 0) return;
-    OrderRecord rec{.order = {.symbol = rule.symbol,
-                              .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
-                              .qty = rule.qty,
-                              .ts = now}};
-    const auto acct = paper.account();
-    const auto pos = acct.positions.find(rule.symbol);
-    auto d = gate.route_order(pos == acct.positions.end() ? 0.0 : pos->second.qty, rec.order.side,
-                              rec.order.qty);
-    rec.route = d.route;
-    rec.reason = std::move(d.reason);
-    if (rec.route == Route::kLive && replaying) {
-      rec.route = Route::kPaper;
-      rec.reason = "a replayed bar (in the feed before this run started): never sent live";
-    }
-    if (rec.route == Route::kLive) {
-      auto id = options.live != nullptr
-                    ? options.live->submit(rec.order)
-                    : Result<std::string>(tl::unexpected(
-                          Error{ErrorCode::kFailedPrecondition, "no live broker is configured"}));
-      if (id) {
-        rec.order_id = *id;
-        if (auto copy = paper.submit(rec.order); copy) mirrors.insert(*copy);
-      } else {
-        rec.route = Route::kBlocked;
-        rec.reason = fmt::format("the live broker did not take it: {}", id.error().message);
-        // Refused, not merely unreachable: a reject.
-        if (options.live != nullptr && id.error().code != ErrorCode::kUnavailable) {
-          ++consecutive_rejects;
-          last_reject = id.error().message;
-        }
-      }
-    } else if (rec.route == Route::kPaper) {
-      auto id = paper.submit(rec.order);
-      if (id) {
-        rec.order_id = *id;
-      } else if (!order_error) {
-        order_error = id.error();
-      }
-    }
-    ++summary.orders;
-    switch (rec.route) {
-      case Route::kLive:
-        ++summary.live;
-        break;
-      case Route::kPaper:
-        ++summary.paper;
-        break;
-      case Route::kBlocked:
-        ++summary.blocked;
-        break;
-    }
+    const OrderRecord rec = router.route({.symbol = rule.symbol,
+                                          .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
+                                          .qty = rule.qty,
+                                          .ts = now},
+                                         replaying);
+    count_route(summary, rec.route);
     if (options.on_order) options.on_order(rec);
   });
   if (!subscribed) return propagate(subscribed);
@@ -577,87 +609,22 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
                              "one arrives",
                              options.world_id, options.wait_for_world.count()));
   }
-  // Positions at a promotion (carry: the paper positions are bought or sold
-  // live) or a demotion (flatten: the live positions are closed), reported to
-  // the server's audit log. These orders pass no gate: they are the
-  // hand-over the world decided, and a flatten only ever reduces risk.
-  auto hand_over = [&](HandoverRecord h) {
-    if (options.live != nullptr) {
-      for (const auto& [sym, p] : options.live->account().positions) h.live_positions[sym] = p.qty;
-    }
-    std::map<std::string, double> target;  // what to trade, by symbol: + buy, - sell
-    if (h.event == "PROMOTE" && h.policy == "carry") {
-      for (const auto& [sym, p] : paper.account().positions) target[sym] = p.qty;
-    } else if (h.event == "DEMOTE" && h.policy == "flatten") {
-      for (const auto& [sym, qty] : h.live_positions) target[sym] = -qty;
-    }
-    for (const auto& [sym, qty] : target) {
-      if (qty == 0) continue;
-      const broker::Order o{.symbol = sym,
-                            .side = qty > 0 ? broker::Side::kBuy : broker::Side::kSell,
-                            .qty = std::abs(qty),
-                            .ts = now};
-      const std::string what = fmt::format("{} {} {}", broker::side_name(o.side), o.qty, o.symbol);
-      auto id = options.live != nullptr
-                    ? options.live->submit(o)
-                    : Result<std::string>(tl::unexpected(
-                          Error{ErrorCode::kFailedPrecondition, "no live broker is configured"}));
-      if (id) {
-        h.orders.push_back(fmt::format("{} ({})", what, *id));
-      } else {
-        h.failed.push_back(fmt::format("{}: {}", what, id.error().message));
-      }
-    }
-    boost::json::array orders, failed;
-    for (const auto& x : h.orders) orders.emplace_back(x);
-    for (const auto& x : h.failed) failed.emplace_back(x);
-    boost::json::object body{{"event", h.event},
-                             {"policy", h.policy},
-                             {"orders", std::move(orders)},
-                             {"failed", std::move(failed)}};
-    if (h.run_id) body["run_id"] = *h.run_id;
-    auto r = http_request(options.gateway_url,
-                          {.method = "POST",
-                           .path = fmt::format("/strategies/{}/handover", options.strategy_id),
-                           .body = json::dump(body),
-                           .bearer_token = options.token});
-    if (!r || r->status / 100 != 2) {
-      say(options, fmt::format("the hand-over could not be recorded on the server: {}",
-                               r ? r->body : r.error().message));
-    }
-    ++summary.handovers;
-    if (options.on_handover) options.on_handover(h);
-  };
-
-  // A strategy that cannot go on reports its ERROR to the world, which takes
-  // it out of trading (Inactive) and alerts; the run then ends with the error.
-  auto fail = [&](std::string reason) -> Error {
-    const bool reported = report_error(options, reason);
-    summary.error_reported = reported;
-    return Error{ErrorCode::kFailedPrecondition,
-                 fmt::format("{}{}", reason,
-                             reported ? "; reported to the world (ERROR: the strategy is now "
-                                        "Inactive)"
-                                      : "; the server could not be told")};
-  };
-  auto check_rejects = [&]() -> bool {
-    if (options.live == nullptr) return true;
-    for (auto& r : options.live->take_rejects()) {
-      ++consecutive_rejects;
-      last_reject = fmt::format("{}: {}", r.order_id, r.reason);
-    }
-    return options.max_consecutive_rejects <= 0 ||
-           consecutive_rejects < options.max_consecutive_rejects;
-  };
 
   Result<void> outcome;
   while (!options.stop.stop_requested()) {
-    for (auto& h : follower.take_handovers()) hand_over(std::move(h));
-    if (!check_rejects()) {
-      outcome =
-          tl::unexpected(fail(fmt::format("the live broker rejected {} orders in a row "
-                                          "(last: {})",
-                                          consecutive_rejects, last_reject)));
+    for (auto& h : follower.take_handovers()) {
+      const HandoverRecord done = hand_over(std::move(h), router, paper, options, now);
+      ++summary.handovers;
+      if (options.on_handover) options.on_handover(done);
+    }
+    if (const int rejects = router.consecutive_rejects();
+        options.live != nullptr && options.max_consecutive_rejects > 0 &&
+        rejects >= options.max_consecutive_rejects) {
+      outcome = tl::unexpected(
+          fail_strategy(options,
+                        fmt::format("the live broker rejected {} orders in a row (last: {})",
+                                    rejects, router.last_reject()),
+                        summary));
       break;
     }
     auto item = feed.next(kReadSlice);
@@ -688,15 +655,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       outcome = r;
       break;
     }
-    std::vector<broker::Fill> fills;
-    for (auto& f : paper.take_fills()) {
-      if (!mirrors.contains(f.order_id)) fills.push_back(std::move(f));
-    }
-    if (options.live != nullptr) {
-      auto live_fills = options.live->take_fills();
-      if (!live_fills.empty()) consecutive_rejects = 0;  // orders go through again
-      for (auto& f : live_fills) fills.push_back(std::move(f));
-    }
+    std::vector<broker::Fill> fills = router.take_fills();
     now = bar.ts;
     ++summary.bars;
     if (auto r = inputs.push(dag, bar); !r) {
@@ -704,11 +663,11 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       break;
     }
     if (dag.failure()) {
-      outcome = tl::unexpected(fail(dag.failure()->message));
+      outcome = tl::unexpected(fail_strategy(options, dag.failure()->message, summary));
       break;
     }
-    if (order_error) {
-      outcome = tl::unexpected(*order_error);
+    if (router.paper_error()) {
+      outcome = tl::unexpected(*router.paper_error());
       break;
     }
     poster.add_bar(bar.ts, paper.equity(), std::move(fills));

@@ -58,6 +58,7 @@
 #include "qmtl/core/result.h"
 #include "qmtl/sdk/feed.h"
 #include "qmtl/sdk/gate.h"
+#include "qmtl/sdk/order_router.h"
 #include "qmtl/sdk/spec.h"
 
 namespace qmtl::sdk {
@@ -81,14 +82,6 @@ struct OfflineOptions {
   // When set, each equity point goes here as it is made instead of into
   // BacktestResult::points: a backtest of any length in constant memory.
   std::function<void(const EquityPoint&)> on_point;
-};
-
-// One order the strategy decided and where it went.
-struct OrderRecord {
-  broker::Order order;
-  Route route = Route::kBlocked;
-  std::string reason;    // why it was blocked; empty otherwise
-  std::string order_id;  // the id the receiving broker gave it
 };
 
 // What the runner did with its positions when its strategy was promoted or
