@@ -101,6 +101,79 @@ std::optional<MetricValue> Metrics::get(std::string_view name, std::optional<Dur
   return std::nullopt;
 }
 
+namespace {
+
+// Sums of one pass over the returns: for the ratios, drawdown, time under
+// water and daily PnL.
+struct OnePass {
+  double sum = 0, down_sq = 0, neg_sum = 0, gains = 0, losses = 0;
+  size_t wins = 0, nonzero = 0;
+  double max_dd = 0;
+  Duration longest_under{0};
+  double days_total = 0;
+  size_t days = 0;
+  double shifted_sum = 0, shifted_sq = 0;
+};
+
+OnePass one_pass(const View& v) {
+  const size_t n = v.n();
+  OnePass o;
+  double peak = v.start_equity;
+  TimePoint peak_t = v.start;
+  bool under = false;
+  double day_sum = 0;
+  // Periods are grouped by UTC day; the day is recomputed only when a timestamp
+  // crosses the current day's end, not divided out for every point.
+  constexpr int64_t kDayUs = 86'400'000'000LL;
+  int64_t day_end = (utc_day(v.ts[0]) + 1) * kDayUs;
+  // Variance from sums shifted by the first return: one pass, and stable because
+  // returns stay close to each other.
+  const double shift = v.r[0];
+  double prev_eq = v.start_equity;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = v.r[i];
+    const double eq = v.equity[i];
+    o.sum += r;
+    o.shifted_sum += r - shift;
+    o.shifted_sq += (r - shift) * (r - shift);
+    if (r < 0) {
+      o.down_sq += r * r;
+      o.neg_sum += r;
+    }
+    if (r != 0) ++o.nonzero;
+    if (r > 0) ++o.wins;
+    const double pnl = eq - prev_eq;
+    if (pnl > 0) o.gains += pnl;
+    if (pnl < 0) o.losses -= pnl;
+    prev_eq = eq;
+
+    if (const int64_t us = v.ts[i].time_since_epoch().count(); us >= day_end) {
+      o.days_total += day_sum;
+      ++o.days;
+      day_sum = 0;
+      day_end = (utc_day(v.ts[i]) + 1) * kDayUs;
+    }
+    day_sum += pnl;
+
+    if (eq >= peak) {
+      if (under) o.longest_under = std::max(o.longest_under, v.ts[i] - peak_t);
+      under = false;
+      peak = eq;
+      peak_t = v.ts[i];
+    } else {
+      under = true;
+      o.max_dd = std::max(o.max_dd, (peak - eq) / peak);
+    }
+  }
+  o.days_total += day_sum;
+  ++o.days;
+  if (under) o.longest_under = std::max(o.longest_under, v.ts[n - 1] - peak_t);
+
+  return o;
+}
+
+}  // namespace
+
 Metrics compute_metrics(const ReturnSeries& series, const MetricsOptions& options) {
   Metrics m;
   const View v = make_view(series, options.window);
@@ -135,83 +208,27 @@ Metrics compute_metrics(const ReturnSeries& series, const MetricsOptions& option
     return m;
   }
 
-  // One pass for sums, drawdown, time under water and daily PnL.
-  double sum = 0, down_sq = 0, neg_sum = 0, gains = 0, losses = 0;
-  size_t wins = 0, nonzero = 0;
-  double peak = v.start_equity, max_dd = 0;
-  TimePoint peak_t = v.start;
-  Duration longest_under{0};
-  bool under = false;
-  double day_sum = 0, days_total = 0;
-  size_t days = 0;
-  // Periods are grouped by UTC day; the day is recomputed only when a timestamp
-  // crosses the current day's end, not divided out for every point.
-  constexpr int64_t kDayUs = 86'400'000'000LL;
-  int64_t day_end = (utc_day(v.ts[0]) + 1) * kDayUs;
-  // Variance from sums shifted by the first return: one pass, and stable because
-  // returns stay close to each other.
-  const double shift = v.r[0];
-  double shifted_sum = 0, shifted_sq = 0;
-  double prev_eq = v.start_equity;
-  for (size_t i = 0; i < n; ++i) {
-    const double r = v.r[i];
-    const double eq = v.equity[i];
-    sum += r;
-    shifted_sum += r - shift;
-    shifted_sq += (r - shift) * (r - shift);
-    if (r < 0) {
-      down_sq += r * r;
-      neg_sum += r;
-    }
-    if (r != 0) ++nonzero;
-    if (r > 0) ++wins;
-    const double pnl = eq - prev_eq;
-    if (pnl > 0) gains += pnl;
-    if (pnl < 0) losses -= pnl;
-    prev_eq = eq;
-
-    if (const int64_t us = v.ts[i].time_since_epoch().count(); us >= day_end) {
-      days_total += day_sum;
-      ++days;
-      day_sum = 0;
-      day_end = (utc_day(v.ts[i]) + 1) * kDayUs;
-    }
-    day_sum += pnl;
-
-    if (eq >= peak) {
-      if (under) longest_under = std::max(longest_under, v.ts[i] - peak_t);
-      under = false;
-      peak = eq;
-      peak_t = v.ts[i];
-    } else {
-      under = true;
-      max_dd = std::max(max_dd, (peak - eq) / peak);
-    }
-  }
-  days_total += day_sum;
-  ++days;
-  if (under) longest_under = std::max(longest_under, v.ts[n - 1] - peak_t);
-
+  const OnePass s = one_pass(v);
   const double total = v.equity[n - 1] / v.start_equity - 1.0;
   m.total_return = MetricValue::of(total);
-  m.daily_pnl = MetricValue::of(days_total / static_cast<double>(days));
-  m.max_drawdown = MetricValue::of(max_dd);
-  m.time_under_water = MetricValue::of(static_cast<double>(longest_under.count()) / kUsPerDay);
-  m.win_rate = nonzero > 0
-                   ? MetricValue::of(static_cast<double>(wins) / static_cast<double>(nonzero))
+  m.daily_pnl = MetricValue::of(s.days_total / static_cast<double>(s.days));
+  m.max_drawdown = MetricValue::of(s.max_dd);
+  m.time_under_water = MetricValue::of(static_cast<double>(s.longest_under.count()) / kUsPerDay);
+  m.win_rate = s.nonzero > 0
+                   ? MetricValue::of(static_cast<double>(s.wins) / static_cast<double>(s.nonzero))
                    : MetricValue::missing("no period with a gain or a loss");
   m.profit_factor =
-      losses > 0 ? MetricValue::of(gains / losses) : MetricValue::missing("no losing period");
-  m.gain_to_pain =
-      neg_sum < 0 ? MetricValue::of(sum / -neg_sum) : MetricValue::missing("no losing period");
+      s.losses > 0 ? MetricValue::of(s.gains / s.losses) : MetricValue::missing("no losing period");
+  m.gain_to_pain = s.neg_sum < 0 ? MetricValue::of(s.sum / -s.neg_sum)
+                                 : MetricValue::missing("no losing period");
 
-  const double mean = sum / static_cast<double>(n);
+  const double mean = s.sum / static_cast<double>(n);
   if (n < 2) {
     constexpr std::string_view kOne = "needs at least two returns";
     m.volatility = m.sharpe = m.sortino = MetricValue::missing(kOne);
   } else {
     const double nd = static_cast<double>(n);
-    const double ss = std::max(0.0, shifted_sq - shifted_sum * shifted_sum / nd);
+    const double ss = std::max(0.0, s.shifted_sq - s.shifted_sum * s.shifted_sum / nd);
     const double sd = std::sqrt(ss / static_cast<double>(n - 1));
     const double ann = ppy ? std::sqrt(*ppy) : 0;
     if (!ppy) {
@@ -224,18 +241,18 @@ Metrics compute_metrics(const ReturnSeries& series, const MetricsOptions& option
       const bool flat = sd <= 1e-12 * std::max(std::abs(mean), 1e-300) || sd == 0;
       m.sharpe =
           flat ? MetricValue::missing("returns do not vary") : MetricValue::of(mean / sd * ann);
-      const double dd = std::sqrt(down_sq / static_cast<double>(n));
+      const double dd = std::sqrt(s.down_sq / static_cast<double>(n));
       m.sortino =
           dd > 0 ? MetricValue::of(mean / dd * ann) : MetricValue::missing("no losing period");
     }
   }
   if (!ppy) {
     m.calmar = MetricValue::missing("periods per year unknown; give it explicitly");
-  } else if (max_dd <= 0) {
+  } else if (s.max_dd <= 0) {
     m.calmar = MetricValue::missing("no drawdown");
   } else {
     const double annual = std::pow(1.0 + total, *ppy / static_cast<double>(n)) - 1.0;
-    m.calmar = MetricValue::of(annual / max_dd);
+    m.calmar = MetricValue::of(annual / s.max_dd);
   }
   return m;
 }

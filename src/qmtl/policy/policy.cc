@@ -112,32 +112,83 @@ class Parser : public YamlReader {
       p.description = *s;
     }
     if (const auto ev = root["evaluation"]) {
-      if (auto r = check_map(ev, {"every", "cron", "min_dry_run", "window"}, "evaluation"); !r)
-        return propagate(r);
-      if (ev["every"] && ev["cron"])
-        return fail(ev["cron"], "give evaluation.every or evaluation.cron, not both");
-      if (const auto n = ev["every"]) {
-        auto d = duration(n, "evaluation.every", true);
-        if (!d) return propagate(d);
-        p.every = *d;
-      }
-      if (const auto n = ev["cron"]) {
-        if (auto r = cron(n); !r) return propagate(r);
-        p.every.reset();
-        p.cron = n.Scalar();
-      }
-      if (const auto n = ev["min_dry_run"]) {
-        auto d = duration(n, "evaluation.min_dry_run", false);
-        if (!d) return propagate(d);
-        p.min_dry_run = *d;
-      }
-      if (const auto n = ev["window"]) {
-        auto d = duration(n, "evaluation.window", true);
-        if (!d) return propagate(d);
-        p.window = *d;
-      }
+      if (auto r = evaluation(ev, p); !r) return propagate(r);
     }
 
+    if (auto r = gates(root, p); !r) return propagate(r);
+
+    if (const auto n = root["score"]) {
+      auto s = expression(n, ExprType::kNumber, "score", p.refs);
+      if (!s) return propagate(s);
+      p.score = std::move(*s);
+    } else {
+      p.score = *Expr::compile("sharpe", ExprType::kNumber, p.refs);
+    }
+
+    if (const auto n = root["top_k"]) {
+      if (auto r = check_map(n, {"k"}, "top_k"); !r) return propagate(r);
+      if (!n["k"]) return fail(n, "top_k needs k, e.g. top_k: {k: 3}");
+      auto k = integer(n["k"], "top_k.k");
+      if (!k) return propagate(k);
+      if (*k <= 0) return fail(n["k"], "top_k.k must be at least 1");
+      p.top_k = *k;
+    }
+    if (const auto n = root["correlation"]) {
+      auto c = correlation(n);
+      if (!c) return propagate(c);
+      p.correlation = *c;
+    }
+    if (const auto n = root["hysteresis"]) {
+      if (auto r = check_map(n, {"promote_after", "demote_after"}, "hysteresis"); !r)
+        return propagate(r);
+      if (const auto a = n["promote_after"]) {
+        auto h = holding(a, "hysteresis.promote_after");
+        if (!h) return propagate(h);
+        p.promote_after = *h;
+      }
+      if (const auto a = n["demote_after"]) {
+        auto h = holding(a, "hysteresis.demote_after");
+        if (!h) return propagate(h);
+        p.demote_after = *h;
+      }
+    }
+    if (const auto n = root["position"]) {
+      if (auto r = position(n, p); !r) return propagate(r);
+    }
+    return p;
+  }
+
+  // The evaluation: section (schedule, min_dry_run, window) into p.
+  Result<void> evaluation(const YAML::Node& ev, Policy& p) const {
+    if (auto r = check_map(ev, {"every", "cron", "min_dry_run", "window"}, "evaluation"); !r)
+      return propagate(r);
+    if (ev["every"] && ev["cron"])
+      return fail(ev["cron"], "give evaluation.every or evaluation.cron, not both");
+    if (const auto n = ev["every"]) {
+      auto d = duration(n, "evaluation.every", true);
+      if (!d) return propagate(d);
+      p.every = *d;
+    }
+    if (const auto n = ev["cron"]) {
+      if (auto r = cron(n); !r) return propagate(r);
+      p.every.reset();
+      p.cron = n.Scalar();
+    }
+    if (const auto n = ev["min_dry_run"]) {
+      auto d = duration(n, "evaluation.min_dry_run", false);
+      if (!d) return propagate(d);
+      p.min_dry_run = *d;
+    }
+    if (const auto n = ev["window"]) {
+      auto d = duration(n, "evaluation.window", true);
+      if (!d) return propagate(d);
+      p.window = *d;
+    }
+    return {};
+  }
+
+  // The gates: section (promote required; demote defaults to `not promote`).
+  Result<void> gates(const YAML::Node& root, Policy& p) const {
     const auto gates = root["gates"];
     if (!gates) {
       return fail(root, "gates.promote is required: a policy must say what earns live trading");
@@ -163,77 +214,50 @@ class Parser : public YamlReader {
       if (!reject) return propagate(reject);
       p.reject = std::move(*reject);
     }
+    return {};
+  }
 
-    if (const auto n = root["score"]) {
-      auto s = expression(n, ExprType::kNumber, "score", p.refs);
+  Result<Policy::Correlation> correlation(const YAML::Node& n) const {
+    if (auto r = check_map(n, {"max", "per_group", "window"}, "correlation"); !r)
+      return propagate(r);
+    Policy::Correlation c;
+    if (!n["max"]) return fail(n, "correlation needs max, e.g. correlation: {max: 0.8}");
+    auto max = number(n["max"], "correlation.max");
+    if (!max) return propagate(max);
+    if (*max < -1 || *max > 1) return fail(n["max"], "correlation.max must be between -1 and 1");
+    c.max = *max;
+    if (const auto g = n["per_group"]) {
+      auto pg = integer(g, "correlation.per_group");
+      if (!pg) return propagate(pg);
+      if (*pg < 1) return fail(g, "correlation.per_group must be at least 1");
+      c.per_group = *pg;
+    }
+    if (const auto w = n["window"]) {
+      auto d = duration(w, "correlation.window", true);
+      if (!d) return propagate(d);
+      c.window = *d;
+    }
+    return c;
+  }
+
+  // The position: section (hand-over at promotion and demotion) into p.
+  Result<void> position(const YAML::Node& n, Policy& p) const {
+    if (auto r = check_map(n, {"on_promote", "on_demote"}, "position"); !r) return propagate(r);
+    if (const auto a = n["on_promote"]) {
+      auto s = scalar(a, "position.on_promote");
       if (!s) return propagate(s);
-      p.score = std::move(*s);
-    } else {
-      p.score = *Expr::compile("sharpe", ExprType::kNumber, p.refs);
+      if (*s != "flat" && *s != "carry")
+        return fail(a, "position.on_promote must be flat or carry");
+      p.on_promote = *s == "carry" ? OnPromote::kCarry : OnPromote::kFlat;
     }
-
-    if (const auto n = root["top_k"]) {
-      if (auto r = check_map(n, {"k"}, "top_k"); !r) return propagate(r);
-      if (!n["k"]) return fail(n, "top_k needs k, e.g. top_k: {k: 3}");
-      auto k = integer(n["k"], "top_k.k");
-      if (!k) return propagate(k);
-      if (*k <= 0) return fail(n["k"], "top_k.k must be at least 1");
-      p.top_k = *k;
+    if (const auto a = n["on_demote"]) {
+      auto s = scalar(a, "position.on_demote");
+      if (!s) return propagate(s);
+      if (*s != "flatten" && *s != "keep")
+        return fail(a, "position.on_demote must be flatten or keep");
+      p.on_demote = *s == "keep" ? OnDemote::kKeep : OnDemote::kFlatten;
     }
-    if (const auto n = root["correlation"]) {
-      if (auto r = check_map(n, {"max", "per_group", "window"}, "correlation"); !r)
-        return propagate(r);
-      Policy::Correlation c;
-      if (!n["max"]) return fail(n, "correlation needs max, e.g. correlation: {max: 0.8}");
-      auto max = number(n["max"], "correlation.max");
-      if (!max) return propagate(max);
-      if (*max < -1 || *max > 1) return fail(n["max"], "correlation.max must be between -1 and 1");
-      c.max = *max;
-      if (const auto g = n["per_group"]) {
-        auto pg = integer(g, "correlation.per_group");
-        if (!pg) return propagate(pg);
-        if (*pg < 1) return fail(g, "correlation.per_group must be at least 1");
-        c.per_group = *pg;
-      }
-      if (const auto w = n["window"]) {
-        auto d = duration(w, "correlation.window", true);
-        if (!d) return propagate(d);
-        c.window = *d;
-      }
-      p.correlation = c;
-    }
-    if (const auto n = root["hysteresis"]) {
-      if (auto r = check_map(n, {"promote_after", "demote_after"}, "hysteresis"); !r)
-        return propagate(r);
-      if (const auto a = n["promote_after"]) {
-        auto h = holding(a, "hysteresis.promote_after");
-        if (!h) return propagate(h);
-        p.promote_after = *h;
-      }
-      if (const auto a = n["demote_after"]) {
-        auto h = holding(a, "hysteresis.demote_after");
-        if (!h) return propagate(h);
-        p.demote_after = *h;
-      }
-    }
-    if (const auto n = root["position"]) {
-      if (auto r = check_map(n, {"on_promote", "on_demote"}, "position"); !r) return propagate(r);
-      if (const auto a = n["on_promote"]) {
-        auto s = scalar(a, "position.on_promote");
-        if (!s) return propagate(s);
-        if (*s != "flat" && *s != "carry")
-          return fail(a, "position.on_promote must be flat or carry");
-        p.on_promote = *s == "carry" ? OnPromote::kCarry : OnPromote::kFlat;
-      }
-      if (const auto a = n["on_demote"]) {
-        auto s = scalar(a, "position.on_demote");
-        if (!s) return propagate(s);
-        if (*s != "flatten" && *s != "keep")
-          return fail(a, "position.on_demote must be flatten or keep");
-        p.on_demote = *s == "keep" ? OnDemote::kKeep : OnDemote::kFlatten;
-      }
-    }
-    return p;
+    return {};
   }
 
   // A demote bound tighter than the promote bound on the same metric means a

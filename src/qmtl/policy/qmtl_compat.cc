@@ -376,6 +376,85 @@ Result<QmtlPolicy> parse_qmtl_policy(std::string_view text, std::string_view sou
   }
 }
 
+namespace {
+
+// Step 1 for strategy i: every threshold, as clauses of r; true when it passes
+// (a missing metric as on_missing_metric says).
+bool meets_thresholds(const QmtlPolicy& policy, const std::vector<QmtlThreshold>& thresholds,
+                      const QmtlInput& in, size_t i, StrategyResult& r) {
+  bool ok = true, any_missing = false;
+  for (const auto& t : thresholds) {
+    const auto v = metric_of(in, i, t.metric);
+    auto clause = [&](std::string_view op, double bound, bool pass) {
+      ClauseResult c{.expr = fmt::format("{} {} {}", t.metric, op, bound), .value = v};
+      c.pass = !v ? Tri::kMissing : pass ? Tri::kTrue : Tri::kFalse;
+      r.clauses.push_back(std::move(c));
+    };
+    if (!v) {
+      any_missing = true;
+      if (t.min) clause(">=", *t.min, false);
+      if (t.max) clause("<=", *t.max, false);
+      if (!t.min && !t.max)
+        r.clauses.push_back({.expr = t.metric + " present", .pass = Tri::kMissing});
+      if (policy.on_missing == QmtlPolicy::OnMissing::kFail) ok = false;
+      continue;
+    }
+    if (t.min) {
+      clause(">=", *t.min, *v >= *t.min);
+      ok = ok && *v >= *t.min;
+    }
+    if (t.max) {
+      clause("<=", *t.max, *v <= *t.max);
+      ok = ok && *v <= *t.max;
+    }
+  }
+  r.gate_result = ok                                                                 ? Tri::kTrue
+                  : any_missing && policy.on_missing == QmtlPolicy::OnMissing::kFail ? Tri::kMissing
+                                                                                     : Tri::kFalse;
+  if (!ok) {
+    r.reasons.push_back(r.gate_result == Tri::kMissing
+                            ? "a threshold metric is missing (on_missing_metric: fail)"
+                            : "a threshold is not met");
+    return false;
+  }
+  if (any_missing) {
+    r.reasons.push_back(policy.on_missing == QmtlPolicy::OnMissing::kWarn
+                            ? "warning: a threshold metric is missing (on_missing_metric: warn)"
+                            : "a missing threshold metric was ignored (on_missing_metric: ignore)");
+  }
+  return true;
+}
+
+// Step 3: greedy over the ranked order, keeping a candidate if |corr| <= max
+// with every kept one; unknown pairs count as 0.
+std::vector<size_t> decorrelate(const QmtlPolicy& policy, const QmtlInput& in,
+                                const std::vector<size_t>& cands, QmtlResult& out) {
+  std::unordered_map<std::string, double> pair;
+  auto key = [](std::string_view a, std::string_view b) {
+    return a < b ? fmt::format("{}\n{}", a, b) : fmt::format("{}\n{}", b, a);
+  };
+  for (const auto& c : in.correlations) pair[key(c.a, c.b)] = c.value;
+  std::vector<size_t> kept;
+  for (size_t i : cands) {
+    bool ok = true;
+    for (size_t j : kept) {
+      const auto it = pair.find(key(in.metrics[i].first, in.metrics[j].first));
+      const double c = it == pair.end() ? 0.0 : it->second;
+      if (std::abs(c) > *policy.correlation_max) {
+        out.strategies[i].reasons.push_back(fmt::format("|correlation| {:.3f} > {} with {}",
+                                                        std::abs(c), *policy.correlation_max,
+                                                        in.metrics[j].first));
+        ok = false;
+        break;
+      }
+    }
+    if (ok) kept.push_back(i);
+  }
+  return kept;
+}
+
+}  // namespace
+
 QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& in) {
   QmtlResult out;
   const size_t n = in.metrics.size();
@@ -397,49 +476,7 @@ QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& in) {
     StrategyResult& r = out.strategies[i];
     r.id = in.metrics[i].first;
     r.gate = "thresholds";
-    bool ok = true, any_missing = false;
-    for (const auto& t : thresholds) {
-      const auto v = metric_of(in, i, t.metric);
-      auto clause = [&](std::string_view op, double bound, bool pass) {
-        ClauseResult c{.expr = fmt::format("{} {} {}", t.metric, op, bound), .value = v};
-        c.pass = !v ? Tri::kMissing : pass ? Tri::kTrue : Tri::kFalse;
-        r.clauses.push_back(std::move(c));
-      };
-      if (!v) {
-        any_missing = true;
-        if (t.min) clause(">=", *t.min, false);
-        if (t.max) clause("<=", *t.max, false);
-        if (!t.min && !t.max)
-          r.clauses.push_back({.expr = t.metric + " present", .pass = Tri::kMissing});
-        if (policy.on_missing == QmtlPolicy::OnMissing::kFail) ok = false;
-        continue;
-      }
-      if (t.min) {
-        clause(">=", *t.min, *v >= *t.min);
-        ok = ok && *v >= *t.min;
-      }
-      if (t.max) {
-        clause("<=", *t.max, *v <= *t.max);
-        ok = ok && *v <= *t.max;
-      }
-    }
-    r.gate_result = ok ? Tri::kTrue
-                    : any_missing && policy.on_missing == QmtlPolicy::OnMissing::kFail
-                        ? Tri::kMissing
-                        : Tri::kFalse;
-    if (!ok) {
-      r.reasons.push_back(r.gate_result == Tri::kMissing
-                              ? "a threshold metric is missing (on_missing_metric: fail)"
-                              : "a threshold is not met");
-      continue;
-    }
-    if (any_missing) {
-      r.reasons.push_back(
-          policy.on_missing == QmtlPolicy::OnMissing::kWarn
-              ? "warning: a threshold metric is missing (on_missing_metric: warn)"
-              : "a missing threshold metric was ignored (on_missing_metric: ignore)");
-    }
-    cands.push_back(i);
+    if (meets_thresholds(policy, thresholds, in, i, r)) cands.push_back(i);
   }
 
   // 2. Top-K: stable, descending, missing last.
@@ -462,31 +499,9 @@ QmtlResult evaluate_qmtl(const QmtlPolicy& policy, const QmtlInput& in) {
     }
   }
 
-  // 3. Correlation: greedy over the ranked order; unknown pairs count as 0.
-  if (policy.correlation_max && !in.correlations.empty()) {
-    std::unordered_map<std::string, double> pair;
-    auto key = [](std::string_view a, std::string_view b) {
-      return a < b ? fmt::format("{}\n{}", a, b) : fmt::format("{}\n{}", b, a);
-    };
-    for (const auto& c : in.correlations) pair[key(c.a, c.b)] = c.value;
-    std::vector<size_t> kept;
-    for (size_t i : cands) {
-      bool ok = true;
-      for (size_t j : kept) {
-        const auto it = pair.find(key(in.metrics[i].first, in.metrics[j].first));
-        const double c = it == pair.end() ? 0.0 : it->second;
-        if (std::abs(c) > *policy.correlation_max) {
-          out.strategies[i].reasons.push_back(fmt::format("|correlation| {:.3f} > {} with {}",
-                                                          std::abs(c), *policy.correlation_max,
-                                                          in.metrics[j].first));
-          ok = false;
-          break;
-        }
-      }
-      if (ok) kept.push_back(i);
-    }
-    cands = std::move(kept);
-  }
+  // 3. Correlation.
+  if (policy.correlation_max && !in.correlations.empty())
+    cands = decorrelate(policy, in, cands, out);
 
   // 4. Hysteresis: the previously active stay while >= exit; new need >= enter.
   if (policy.hysteresis) {

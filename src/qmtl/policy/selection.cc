@@ -212,104 +212,101 @@ std::string_view decision_name(Decision d) {
   return "HOLD";
 }
 
-Selection select(const Policy& policy, std::span<const Candidate> candidates,
-                 const EvalContext& ctx, const Correlations& correlations) {
-  Selection sel;
-  sel.results.resize(candidates.size());
-  std::vector<size_t> ranked;  // candidates competing for live slots
+namespace {
 
-  // 1-2. Eligibility and gates.
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const Candidate& c = candidates[i];
-    StrategyResult& r = sel.results[i];
-    r.id = c.id;
-    r.record.at = ctx.now;
-    switch (c.state) {
-      case CandidateState::kOther:
-        r.decision = Decision::kIneligible;
-        r.reasons.push_back(fmt::format("state {} is not evaluated",
-                                        c.state_name.empty() ? "other" : c.state_name));
-        continue;
-      case CandidateState::kValidating: {
-        if (!policy.reject) {
-          r.decision = Decision::kHold;
-          r.reasons.push_back("validation passed: the policy has no reject gate");
-          continue;
-        }
-        r.gate = "reject";
-        r.gate_result = policy.reject->test(c.values, &r.clauses);
-        if (r.gate_result == Tri::kFalse) {
-          r.decision = Decision::kHold;
-          r.reasons.push_back("validation passed: the reject gate is false");
-        } else {
-          r.decision = Decision::kReject;
-          r.reasons.push_back(
-              r.gate_result == Tri::kTrue
-                  ? fmt::format("reject gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
-                  : fmt::format("reject gate cannot be evaluated: {}",
-                                clauses_with(r.clauses, Tri::kTrue)));
-        }
-        continue;
+// Steps 1-3 for one candidate: eligibility, its state's gate, and its score.
+// True when it competes for a live slot (gate passed, score present).
+bool gate_and_score(const Policy& policy, const Candidate& c, const EvalContext& ctx,
+                    StrategyResult& r) {
+  r.id = c.id;
+  r.record.at = ctx.now;
+  switch (c.state) {
+    case CandidateState::kOther:
+      r.decision = Decision::kIneligible;
+      r.reasons.push_back(
+          fmt::format("state {} is not evaluated", c.state_name.empty() ? "other" : c.state_name));
+      return false;
+    case CandidateState::kValidating: {
+      if (!policy.reject) {
+        r.decision = Decision::kHold;
+        r.reasons.push_back("validation passed: the policy has no reject gate");
+        return false;
       }
-      case CandidateState::kDryRun: {
-        if (policy.min_dry_run > Duration::zero()) {
-          const Duration in_dry_run =
-              c.dry_run_since ? ctx.now - *c.dry_run_since : Duration::zero();
-          if (in_dry_run < policy.min_dry_run) {
-            r.decision = Decision::kIneligible;
-            r.reasons.push_back(
-                fmt::format("in dry-run for {}; min_dry_run is {}",
-                            format_duration(std::chrono::floor<std::chrono::seconds>(in_dry_run)),
-                            format_duration(policy.min_dry_run)));
-            continue;
-          }
-        }
-        if (c.history < policy.window) {
+      r.gate = "reject";
+      r.gate_result = policy.reject->test(c.values, &r.clauses);
+      if (r.gate_result == Tri::kFalse) {
+        r.decision = Decision::kHold;
+        r.reasons.push_back("validation passed: the reject gate is false");
+      } else {
+        r.decision = Decision::kReject;
+        r.reasons.push_back(
+            r.gate_result == Tri::kTrue
+                ? fmt::format("reject gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
+                : fmt::format("reject gate cannot be evaluated: {}",
+                              clauses_with(r.clauses, Tri::kTrue)));
+      }
+      return false;
+    }
+    case CandidateState::kDryRun: {
+      if (policy.min_dry_run > Duration::zero()) {
+        const Duration in_dry_run = c.dry_run_since ? ctx.now - *c.dry_run_since : Duration::zero();
+        if (in_dry_run < policy.min_dry_run) {
           r.decision = Decision::kIneligible;
           r.reasons.push_back(
-              fmt::format("only {} of data; the evaluation window is {}",
-                          format_duration(std::chrono::floor<std::chrono::seconds>(c.history)),
-                          format_duration(policy.window)));
-          continue;
+              fmt::format("in dry-run for {}; min_dry_run is {}",
+                          format_duration(std::chrono::floor<std::chrono::seconds>(in_dry_run)),
+                          format_duration(policy.min_dry_run)));
+          return false;
         }
-        r.gate = "promote";
-        r.gate_result = policy.promote.test(c.values, &r.clauses);
-        r.record.promote_pass = r.gate_result == Tri::kTrue;
-        if (r.gate_result != Tri::kTrue) {
-          r.decision = Decision::kHold;
-          r.reasons.push_back(fmt::format(
-              "promote gate {}: {}", r.gate_result == Tri::kFalse ? "failed" : "has missing values",
-              clauses_with(r.clauses, Tri::kFalse)));
-          continue;
-        }
-        r.reasons.push_back("promote gate passed");
-        break;
       }
-      case CandidateState::kLive: {
-        r.gate = "demote";
-        r.gate_result = policy.demote.test(c.values, &r.clauses);
-        if (r.gate_result != Tri::kFalse) {
-          r.reasons.push_back(
-              r.gate_result == Tri::kTrue
-                  ? fmt::format("demote gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
-                  : fmt::format("demote gate has missing values (counts as demote): {}",
-                                clauses_with(r.clauses, Tri::kTrue)));
-          continue;
-        }
-        r.reasons.push_back("demote gate is false");
-        break;
+      if (c.history < policy.window) {
+        r.decision = Decision::kIneligible;
+        r.reasons.push_back(
+            fmt::format("only {} of data; the evaluation window is {}",
+                        format_duration(std::chrono::floor<std::chrono::seconds>(c.history)),
+                        format_duration(policy.window)));
+        return false;
       }
+      r.gate = "promote";
+      r.gate_result = policy.promote.test(c.values, &r.clauses);
+      r.record.promote_pass = r.gate_result == Tri::kTrue;
+      if (r.gate_result != Tri::kTrue) {
+        r.decision = Decision::kHold;
+        r.reasons.push_back(fmt::format(
+            "promote gate {}: {}", r.gate_result == Tri::kFalse ? "failed" : "has missing values",
+            clauses_with(r.clauses, Tri::kFalse)));
+        return false;
+      }
+      r.reasons.push_back("promote gate passed");
+      break;
     }
-    // 3. Score.
-    r.score = policy.score.value(c.values);
-    if (!r.score) {
-      r.reasons.push_back("score is missing");
-      continue;
+    case CandidateState::kLive: {
+      r.gate = "demote";
+      r.gate_result = policy.demote.test(c.values, &r.clauses);
+      if (r.gate_result != Tri::kFalse) {
+        r.reasons.push_back(
+            r.gate_result == Tri::kTrue
+                ? fmt::format("demote gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
+                : fmt::format("demote gate has missing values (counts as demote): {}",
+                              clauses_with(r.clauses, Tri::kTrue)));
+        return false;
+      }
+      r.reasons.push_back("demote gate is false");
+      break;
     }
-    ranked.push_back(i);
   }
 
-  // 3. Rank: best score first; ties: earlier promotion, then id.
+  r.score = policy.score.value(c.values);
+  if (!r.score) {
+    r.reasons.push_back("score is missing");
+    return false;
+  }
+  return true;
+}
+
+// Step 3: ranks the competing candidates, best score first; ties: earlier
+// promotion, then id. Sets each one's rank.
+void rank(std::span<const Candidate> candidates, std::vector<size_t>& ranked, Selection& sel) {
   std::sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
     const double sa = *sel.results[a].score, sb = *sel.results[b].score;
     if (sa != sb) return sa > sb;
@@ -320,8 +317,14 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
     return candidates[a].id < candidates[b].id;
   });
   for (size_t k = 0; k < ranked.size(); ++k) sel.results[ranked[k]].rank = static_cast<int>(k + 1);
+}
 
-  // 4. Correlation groups: connected components of corr >= max among the ranked.
+// Step 4: correlation groups, the connected components of corr >= max among
+// the ranked; each group keeps its best per_group. The survivors in rank order.
+std::vector<size_t> correlation_survivors(const Policy& policy,
+                                          std::span<const Candidate> candidates,
+                                          const Correlations& correlations,
+                                          const std::vector<size_t>& ranked, Selection& sel) {
   std::vector<size_t> survivors;
   if (policy.correlation && ranked.size() > 1) {
     const double max = policy.correlation->max;
@@ -380,9 +383,13 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
   } else {
     survivors = ranked;
   }
+  return survivors;
+}
 
-  // 5. Top-K over the survivors.
-  std::vector<char> target(candidates.size(), 0);
+// Step 5: Top-K over the survivors; target[i] is 1 for those within it.
+std::vector<char> top_k_targets(const Policy& policy, size_t n,
+                                const std::vector<size_t>& survivors, Selection& sel) {
+  std::vector<char> target(n, 0);
   for (size_t k = 0; k < survivors.size(); ++k) {
     const size_t i = survivors[k];
     if (policy.top_k && static_cast<int>(k) >= *policy.top_k) {
@@ -392,8 +399,14 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
     }
     target[i] = 1;
   }
+  return target;
+}
 
-  // 6. Decisions with time hysteresis, within the hard caps.
+// Step 6: decisions with time hysteresis, within the hard caps.
+Selection decide(const Policy& policy, std::span<const Candidate> candidates,
+                 const EvalContext& ctx, const Correlations& correlations,
+                 const std::vector<size_t>& ranked, const std::vector<char>& target,
+                 Selection sel) {
   //
   // The caps (top_k, per_group) hold for the live set after this evaluation,
   // and since an apply switches every state in one transaction, at every moment.
@@ -510,6 +523,23 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
                    [&](size_t a, size_t b) { return rank_of(a) < rank_of(b); });
   for (size_t i : live_after) sel.live.push_back(candidates[i].id);
   return sel;
+}
+
+}  // namespace
+
+Selection select(const Policy& policy, std::span<const Candidate> candidates,
+                 const EvalContext& ctx, const Correlations& correlations) {
+  Selection sel;
+  sel.results.resize(candidates.size());
+  std::vector<size_t> ranked;  // candidates competing for live slots
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (gate_and_score(policy, candidates[i], ctx, sel.results[i])) ranked.push_back(i);
+  }
+  rank(candidates, ranked, sel);
+  const std::vector<size_t> survivors =
+      correlation_survivors(policy, candidates, correlations, ranked, sel);
+  const std::vector<char> target = top_k_targets(policy, candidates.size(), survivors, sel);
+  return decide(policy, candidates, ctx, correlations, ranked, target, std::move(sel));
 }
 
 std::optional<std::string> cap_breach(const Policy& policy, std::span<const Candidate> candidates,
