@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <system_error>
 
 #include "qmtl/core/json.h"
 
@@ -13,8 +14,9 @@ namespace qmtl::broker {
 Result<std::unique_ptr<JournalBroker>> JournalBroker::open(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "ae");
   if (f == nullptr) {
-    return make_error(ErrorCode::kUnavailable, fmt::format("cannot open order journal '{}': {}",
-                                                           path, std::strerror(errno)));
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot open order journal '{}': {}", path,
+                                  std::generic_category().message(errno)));
   }
   return std::unique_ptr<JournalBroker>(new JournalBroker(f, path));
 }
@@ -24,8 +26,9 @@ JournalBroker::~JournalBroker() { std::fclose(file_); }
 Result<void> JournalBroker::write_line(const std::string& line) {
   if (std::fputs(line.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF ||
       std::fflush(file_) != 0) {
-    return make_error(ErrorCode::kUnavailable, fmt::format("cannot write order journal '{}': {}",
-                                                           path_, std::strerror(errno)));
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot write order journal '{}': {}", path_,
+                                  std::generic_category().message(errno)));
   }
   return {};
 }

@@ -26,7 +26,7 @@ double Account::equity() const {
   return e;
 }
 
-PaperBroker::PaperBroker(BrokerageModel model, double initial_cash) : model_(std::move(model)) {
+PaperBroker::PaperBroker(BrokerageModel model, double initial_cash) : model_(model) {
   account_.cash = initial_cash;
 }
 

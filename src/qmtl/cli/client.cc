@@ -186,7 +186,7 @@ boost::json::value yaml_to_json(const YAML::Node& n) {
       return a;
     }
     case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
+      const std::string& s = n.Scalar();
       if (n.Tag() == "!") return boost::json::value(s);  // quoted: always a string
       if (s == "true" || s == "false") return s == "true";
       if (auto j = json::parse(s); j && j->is_number()) return *j;

@@ -557,7 +557,8 @@ int world_audit(const Globals& g, const std::string& id, const std::optional<std
   for (const auto& a : records) {
     const auto& o = a.as_object();
     const std::string before = str_field(o, "before"), after_s = str_field(o, "after");
-    std::string change = before == "-" && after_s == "-" ? "" : before + " -> " + after_s;
+    std::string change =
+        before == "-" && after_s == "-" ? "" : fmt::format("{} -> {}", before, after_s);
     std::string entity = str_field(o, "entity");
     if (const auto e = str_field(o, "entity_id"); !e.empty() && e != "-") entity += " " + e;
     t.add_row({str_field(o, "seq"), display_time(str_field(o, "at")), str_field(o, "actor"),

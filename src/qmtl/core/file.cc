@@ -8,14 +8,15 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace qmtl {
 
 Result<std::string> read_file(const std::string& path, std::string_view what) {
   std::ifstream f(path, std::ios::binary);
   if (!f) {
-    return make_error(ErrorCode::kNotFound,
-                      fmt::format("cannot open {} '{}': {}", what, path, std::strerror(errno)));
+    return make_error(ErrorCode::kNotFound, fmt::format("cannot open {} '{}': {}", what, path,
+                                                        std::generic_category().message(errno)));
   }
   std::stringstream ss;
   ss << f.rdbuf();

@@ -89,7 +89,7 @@ asio::awaitable<Result<HttpReply>> exchange(const Target& t, const HttpCall& cal
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
+  parser.body_limit(size_t{64} * 1024 * 1024);
   auto [hec, hn] = co_await http::async_read(stream, buffer, parser, kTuple);
   (void)hn;
   if (hec) co_return unreachable(hec);
@@ -122,7 +122,7 @@ Result<HttpReply> http_request(std::string_view base_url, const HttpCall& call) 
   asio::io_context io;
   std::optional<Result<HttpReply>> out;
   asio::co_spawn(io, exchange(*target, call, std::string(base_url)),
-                 [&out](std::exception_ptr e, Result<HttpReply> r) {
+                 [&out](const std::exception_ptr& e, Result<HttpReply> r) {
                    if (e) std::rethrow_exception(e);
                    out = std::move(r);
                  });

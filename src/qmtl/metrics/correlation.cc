@@ -70,7 +70,7 @@ CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, 
   for (size_t i = 0; i < n; ++i) {
     std::span<double> row(z.data() + i * t, t);
     const double norm = t >= kMinCorrelationPeriods ? centre(row) : 0.0;
-    m.varies_[i] = norm > 0;
+    m.varies_[i] = norm > 0 ? 1 : 0;
     for (double& v : row) v = norm > 0 ? v / norm : 0.0;
   }
   m.upper_.assign(n * n, 0.0);
@@ -91,7 +91,7 @@ std::vector<CorrelatedPair> correlated_pairs(std::span<const double> returns, si
   for (size_t i = 0; i < n; ++i) {
     std::span<double> row(z.data() + i * t, t);
     const double norm = centre(row);
-    varies[i] = norm > 0;
+    varies[i] = norm > 0 ? 1 : 0;
     for (double& v : row) v = norm > 0 ? v / norm : 0.0;
   }
   constexpr size_t kBlock = 256;

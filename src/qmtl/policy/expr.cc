@@ -419,7 +419,7 @@ Expr Expr::constant(bool value) {
   return e;
 }
 
-Expr Expr::negate(Expr inner) {
+Expr Expr::negate(const Expr& inner) {
   Expr e;
   const int k = e.append(inner);
   e.nodes_.push_back({.op = Op::kNot, .kids = {k}});
@@ -577,7 +577,9 @@ std::string format_number(double v) { return fmt::format("{}", v); }
 
 std::string Expr::text_node(int i, int parent_prec) const {
   const Node& n = nodes_[static_cast<size_t>(i)];
-  auto wrap = [&](int prec, std::string s) { return prec < parent_prec ? "(" + s + ")" : s; };
+  auto wrap = [&](int prec, const std::string& s) {
+    return prec < parent_prec ? fmt::format("({})", s) : s;
+  };
   switch (n.op) {
     case Op::kNumber:
       return format_number(n.number);

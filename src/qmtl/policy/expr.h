@@ -84,7 +84,7 @@ class Expr {
   static Expr any_of(std::vector<Expr> parts);
   static Expr constant(bool value);
   // not e (e must be boolean).
-  static Expr negate(Expr e);
+  static Expr negate(const Expr& e);
 
   bool empty() const { return nodes_.empty(); }
   ExprType type() const;

@@ -95,7 +95,7 @@ Result<void> YamlReader::check_nesting(std::string_view text) const {
     }
     ++column;
     if (at_line_start && c == ' ') {
-      if (++indent > 4 * kMaxDepth) {
+      if (++indent > 4 * static_cast<size_t>(kMaxDepth)) {
         YAML::Mark m;
         m.line = line;
         m.column = column - 1;

@@ -427,7 +427,9 @@ Result<void> Dag::build() {
     nodes[j].downstream.clear();
     for (Impl::Node* n : impl_->derived) {
       const auto i = static_cast<size_t>(n - nodes.data());
-      for (size_t in : n->inputs) reads[i] |= reads[in];
+      for (size_t in : n->inputs) {
+        if (reads[in] != 0) reads[i] = 1;
+      }
       if (reads[i]) nodes[j].downstream.push_back(n);
     }
   }

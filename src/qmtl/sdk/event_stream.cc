@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <system_error>
 
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -55,7 +57,7 @@ int connect_to(const ServerAddress& a, Clock::time_point deadline, std::string& 
     fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) continue;
     if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      why = std::strerror(errno);
+      why = std::generic_category().message(errno);
       ::close(fd);
       fd = -1;
       continue;
@@ -65,7 +67,7 @@ int connect_to(const ServerAddress& a, Clock::time_point deadline, std::string& 
     socklen_t len = sizeof err;
     if (::poll(&p, 1, remaining_ms(deadline)) != 1 ||
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-      why = err != 0 ? std::strerror(err) : "no answer in time";
+      why = err != 0 ? std::generic_category().message(err) : "no answer in time";
       ::close(fd);
       fd = -1;
     }
@@ -89,16 +91,16 @@ Result<bool> EventStream::fill(Clock::time_point deadline) {
   const int ready = ::poll(&p, 1, remaining_ms(deadline));
   if (ready == 0) return false;
   if (ready < 0) {
-    return make_error(ErrorCode::kUnavailable,
-                      fmt::format("the event stream broke: {}", std::strerror(errno)));
+    return make_error(ErrorCode::kUnavailable, fmt::format("the event stream broke: {}",
+                                                           std::generic_category().message(errno)));
   }
   char chunk[16384];
   const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
   if (n == 0) return make_error(ErrorCode::kUnavailable, "the server ended the event stream");
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return false;
-    return make_error(ErrorCode::kUnavailable,
-                      fmt::format("the event stream broke: {}", std::strerror(errno)));
+    return make_error(ErrorCode::kUnavailable, fmt::format("the event stream broke: {}",
+                                                           std::generic_category().message(errno)));
   }
   buffer_.append(chunk, static_cast<size_t>(n));
   return true;
@@ -133,8 +135,9 @@ Result<std::unique_ptr<EventStream>> EventStream::open(const Options& o) {
       continue;
     }
     if (n <= 0) {
-      return make_error(ErrorCode::kUnavailable,
-                        fmt::format("cannot send to {}: {}", o.base_url, std::strerror(errno)));
+      return make_error(
+          ErrorCode::kUnavailable,
+          fmt::format("cannot send to {}: {}", o.base_url, std::generic_category().message(errno)));
     }
     sent += static_cast<size_t>(n);
   }
@@ -149,7 +152,8 @@ Result<std::unique_ptr<EventStream>> EventStream::open(const Options& o) {
   }
   const std::string head = s->buffer_.substr(0, head_end);
   s->buffer_.erase(0, head_end + 4);
-  const int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  int status = 0;  // "HTTP/1.1 200 OK": the three digits after the version
+  if (head.size() > 12) std::from_chars(head.data() + 9, head.data() + 12, status);
   if (status != 200) {
     // A problem document: read it (Content-Length bounded by the deadline) for its detail.
     std::string detail = fmt::format("HTTP {}", status);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "qmtl/core/file.h"
@@ -138,8 +139,8 @@ Result<std::unique_ptr<CsvBarFeed>> CsvBarFeed::open_file(const std::string& pat
                                                           const std::string& symbol, bool follow) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return make_error(ErrorCode::kNotFound,
-                      fmt::format("cannot open bar feed '{}': {}", path, std::strerror(errno)));
+    return make_error(ErrorCode::kNotFound, fmt::format("cannot open bar feed '{}': {}", path,
+                                                        std::generic_category().message(errno)));
   }
   std::unique_ptr<CsvBarFeed> feed(new CsvBarFeed(fd, true, follow, true, path, symbol));
   // What is in a followed file now is history (see FeedItem::replayed).
@@ -160,7 +161,8 @@ Result<std::optional<size_t>> CsvBarFeed::read_some(std::chrono::milliseconds wa
     const int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
     if (ready < 0 && errno != EINTR) {
       return make_error(ErrorCode::kUnavailable,
-                        fmt::format("{}: poll failed: {}", parser_.source(), std::strerror(errno)));
+                        fmt::format("{}: poll failed: {}", parser_.source(),
+                                    std::generic_category().message(errno)));
     }
     if (ready <= 0) return std::optional<size_t>();
   } else if (follow_) {
@@ -178,7 +180,8 @@ Result<std::optional<size_t>> CsvBarFeed::read_some(std::chrono::milliseconds wa
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       return make_error(ErrorCode::kUnavailable,
-                        fmt::format("{}: read failed: {}", parser_.source(), std::strerror(errno)));
+                        fmt::format("{}: read failed: {}", parser_.source(),
+                                    std::generic_category().message(errno)));
     }
     offset_ += static_cast<uint64_t>(n);
     pending_.append(buf, static_cast<size_t>(n));

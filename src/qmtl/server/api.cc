@@ -173,7 +173,7 @@ std::vector<std::string> Api::route_names() {
 }
 
 const std::vector<Api::Route>& Api::routes() {
-  static const std::vector<Route> r = {
+  static const std::vector<Route> kRoutes = {
       {"GET", "/healthz", &Api::get_health},
       {"GET", "/metrics", &Api::get_metrics},
       {"GET", "/worlds", &Api::list_worlds},
@@ -219,7 +219,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"POST", "/strategies/{id}/handover", &Api::post_handover},
       {"GET", "/strategies/{id}/validation", &Api::get_validation},
   };
-  return r;
+  return kRoutes;
 }
 
 ApiResponse Api::handle(const ApiRequest& req) { return *dispatch(req, false); }

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 extern char** environ;
 
@@ -35,7 +36,7 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
     }
     if (!replaced) env_strings.emplace_back(kv);
   }
-  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) env_strings.push_back(fmt::format("{}={}", k, v));
   std::vector<char*> envp, argv;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -51,8 +52,9 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
     for (int fd : {in, out, err}) {
       if (fd >= 0) ::close(fd);
     }
-    return make_error(ErrorCode::kUnavailable, fmt::format("cannot open the output files of {}: {}",
-                                                           spec.argv[0], std::strerror(e)));
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot open the output files of {}: {}", spec.argv[0],
+                                  std::generic_category().message(e)));
   }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -62,7 +64,8 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
     // The parent's signal mask and dispositions are inherited; the child starts clean.
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // In the child after fork: one thread, so the mask is its own.
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe)
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
@@ -76,7 +79,8 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
   for (int fd : {in, out, err}) ::close(fd);
   if (pid < 0) {
     return make_error(ErrorCode::kUnavailable,
-                      fmt::format("cannot start {}: {}", spec.argv[0], std::strerror(fork_errno)));
+                      fmt::format("cannot start {}: {}", spec.argv[0],
+                                  std::generic_category().message(fork_errno)));
   }
   return ChildProcess(pid);
 }
@@ -122,7 +126,7 @@ std::string ChildProcess::describe(int status) {
   if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
-    const char* name = ::strsignal(sig);
+    const char* name = ::sigdescr_np(sig);  // unlike strsignal, thread-safe
     return fmt::format("signal {} ({})", sig, name != nullptr ? name : "?");
   }
   return fmt::format("status {}", status);

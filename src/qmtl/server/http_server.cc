@@ -106,7 +106,7 @@ class AccessLog {
                                 (now - sec).count(), method, route, status, seconds * 1e6);
     std::lock_guard lock(mu_);
     buffer_ += l;
-    if (buffer_.size() >= 32 * 1024) flush_locked();
+    if (buffer_.size() >= size_t{32} * 1024) flush_locked();
   }
   void flush() {
     std::lock_guard lock(mu_);
@@ -345,7 +345,7 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Conn> conn) {
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
       const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      std::vector<char> scratch(64 * 1024);
+      std::vector<char> scratch(size_t{64} * 1024);
       for (size_t dropped = 0;
            dropped < 8 * options.max_body_bytes && std::chrono::steady_clock::now() < until;) {
         auto [rec, rn] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);

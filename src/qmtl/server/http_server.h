@@ -31,7 +31,7 @@ namespace qmtl::server {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0 = any free port; see HttpServer::port()
-  size_t max_body_bytes = 8 * 1024 * 1024;
+  size_t max_body_bytes = size_t{8} * 1024 * 1024;
   std::chrono::seconds idle_timeout{60};
   unsigned io_threads = 1;
   unsigned worker_threads = 4;

@@ -28,16 +28,16 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 
 const Histogram::BucketBoundaries& request_buckets() {
-  static const Histogram::BucketBoundaries b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                             0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                             1,      2.5,     5,      10};
-  return b;
+  static const Histogram::BucketBoundaries kBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                    1,      2.5,     5,      10};
+  return kBuckets;
 }
 
 const Histogram::BucketBoundaries& job_buckets() {
-  static const Histogram::BucketBoundaries b{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                             0.5,   1,      2.5,   5,    10,    30,   60,  120};
-  return b;
+  static const Histogram::BucketBoundaries kBuckets{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  return kBuckets;
 }
 
 MetricFamily gauge_family(std::string name, std::string help) {

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 namespace qmtl::store {
 
@@ -244,7 +245,8 @@ Result<PgResult> PgDb::run(const std::string& sql,
     return failure(res.get(), "statement");
   last_sqlstate_.clear();
   const char* n = PQcmdTuples(res.get());
-  changes_ = (n != nullptr && *n != '\0') ? std::atoll(n) : 0;
+  changes_ = 0;  // "" for a statement that reports no row count
+  if (n != nullptr) std::from_chars(n, n + std::strlen(n), changes_);
   return res;
 }
 

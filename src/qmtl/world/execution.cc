@@ -17,8 +17,6 @@
 namespace qmtl::world {
 namespace {
 
-using lifecycle::WorldState;
-
 tl::unexpected<Error> bad(std::string msg) {
   return make_error(ErrorCode::kInvalidArgument, "execution: " + std::move(msg));
 }

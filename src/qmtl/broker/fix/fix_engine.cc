@@ -298,7 +298,7 @@ class ClientImpl : public Client, public FIX::Application {
       r.cum_qty = number_or(m, FIX::FIELD::CumQty);
       r.leaves_qty = number_or(m, FIX::FIELD::LeavesQty);
       if (m.isSetField(FIX::FIELD::OrdRejReason)) {
-        r.ord_rej_reason = std::atoi(m.getField(FIX::FIELD::OrdRejReason).c_str());
+        r.ord_rej_reason = std::stoi(m.getField(FIX::FIELD::OrdRejReason));
       }
       r.text = field_or(m, FIX::FIELD::Text);
       r.poss_dup = dup;
