@@ -1,4 +1,4 @@
-// SPEC §5 / issue 3 targets on the 2-core machine:
+// docs/metrics.md / issue 3 targets on the 2-core machine:
 //   all KPIs for 10,000 series x 2,520 daily points  <= 0.5 s
 //   10,000 x 10,000 correlation matrix over 252 points <= 2 s
 // bench/metrics_peer.py times numpy/pandas on the same synthetic data.

@@ -140,7 +140,7 @@ TEST(ServerMetricsTest, TheDashboardUsesOnlyExportedMetricsAndShowsWhatOperators
     EXPECT_TRUE(exported.contains(n))
         << "the dashboard queries " << n << ", which the server does not export";
   }
-  // SPEC §9 / issue #11: what the dashboard must show.
+  // docs/operations.md / issue #11: what the dashboard must show.
   for (const char* family :
        {"qmtl_strategies", "qmtl_promotions_total", "qmtl_demotions_total",
         "qmtl_dry_run_age_max_seconds", "qmtl_evaluation_duration_seconds",

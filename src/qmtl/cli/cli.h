@@ -1,4 +1,4 @@
-// The `qmtl` command line (SPEC §7).
+// The `qmtl` command line (docs/cli.md).
 //
 // run_cli() parses arguments, talks to the server over HTTP (or runs the server
 // for `qmtl serve`), writes results to `out` and one-line errors to `err`, and

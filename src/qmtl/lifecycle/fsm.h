@@ -1,4 +1,4 @@
-// The state machines of SPEC §3 as explicit transition tables.
+// The state machines of docs/architecture.md, state machines as explicit transition tables.
 //
 // Each machine is a list of (from, event, to) rows; anything not listed is
 // refused with an error that names the machine, the state and the event. The

@@ -1,4 +1,4 @@
-// The states of a world (SPEC §3).
+// The states of a world (docs/architecture.md, state machines).
 //
 //   Active    evaluation, promotion and demotion run normally.
 //   EvalOnly  evaluation continues; nothing is promoted; live gates are closed.

@@ -1,4 +1,4 @@
-// Key performance indicators of a ReturnSeries (SPEC §5; docs/metrics.md has
+// Key performance indicators of a ReturnSeries (docs/metrics.md; docs/metrics.md has
 // every formula and the reasons for each choice).
 //
 // A metric is either a finite number or "missing" with a reason; it is never NaN

@@ -1,4 +1,4 @@
-// WorldPolicy: the typed model of a world's promotion policy (SPEC §4), its
+// WorldPolicy: the typed model of a world's promotion policy (docs/policy.md), its
 // YAML/JSON parser and its canonical printer.
 //
 // Parse errors name the source, line and column ("policy.yml:4:12: ...") and say

@@ -1,4 +1,4 @@
-// The selection pipeline (SPEC §4): which strategies of a world should be live.
+// The selection pipeline (docs/policy.md): which strategies of a world should be live.
 //
 // Pure: everything it needs (metric values, states, past gate results, the clock
 // reading) comes in as arguments, and the decisions come out with their reasons.

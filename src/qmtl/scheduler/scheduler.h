@@ -1,5 +1,5 @@
 // The evaluation scheduler: each world is evaluated and its decisions applied
-// on the schedule of its current policy (SPEC §4 `evaluation.every` /
+// on the schedule of its current policy (docs/policy.md `evaluation.every` /
 // `evaluation.cron`, UTC), with nobody at the keyboard.
 //
 // Ticks: `every: d` is due at each multiple of d since the Unix epoch (UTC), so

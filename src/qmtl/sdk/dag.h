@@ -1,4 +1,4 @@
-// Dag: a strategy's nodes and how data flows through them (SPEC §3, §8).
+// Dag: a strategy's nodes and how data flows through them (docs/architecture.md, docs/sdk.md).
 //
 // Nodes are declared by name in any order, then build() checks the graph:
 // unknown inputs, duplicate names, cycles and inputs of different intervals are
@@ -11,12 +11,11 @@
 // at finish()); the node then emits the bucket's value. Missing buckets (gaps)
 // are not filled: windows hold the last `period` buckets that had data.
 //
-// States (SPEC §3): Initialized until a node's first input; PreWarmup while its
-// window is not full (an input with interval 60s and period 30 emits nothing
-// until 30 buckets have closed: its first output is bucket 30's, emitted when
-// bucket 31 begins); Active once it emits; Completed after finish(); Error when
-// its computation fails (a non-finite result or an exception), which stops it
-// and its dependents and marks the Dag failed.
+// States (docs/architecture.md, state machines): Initialized until a node's first input; PreWarmup
+// while its window is not full (an input with interval 60s and period 30 emits nothing until 30
+// buckets have closed: its first output is bucket 30's, emitted when bucket 31 begins); Active once
+// it emits; Completed after finish(); Error when its computation fails (a non-finite result or an
+// exception), which stops it and its dependents and marks the Dag failed.
 //
 // A node with several inputs computes when all of them have emitted the same
 // bucket.

@@ -1,11 +1,11 @@
 // OrderGate: where a strategy's order may go, decided from what the world last
-// said — and never open when that is in doubt (SPEC §3, §8).
+// said — and never open when that is in doubt (docs/architecture.md, docs/sdk.md).
 //
 //   Live strategy, its side's gate active, not frozen, fresh, connected -> live broker
 //   DryRun strategy, not frozen                                         -> paper broker
 //   anything else                                                       -> blocked
 // and nothing trades, not even on paper, while the world is Paused or Retired
-// (SPEC §3: no strategy execution).
+// (docs/architecture.md, state machines: no strategy execution).
 //
 // Sides: the long gate governs orders that change long exposure (buys from
 // flat or long, sells that reduce a long), the short gate those that change

@@ -85,7 +85,7 @@ struct OfflineOptions {
 };
 
 // What the runner did with its positions when its strategy was promoted or
-// demoted (the world policy's position.on_promote / on_demote, SPEC §8).
+// demoted (the world policy's position.on_promote / on_demote, docs/policy.md).
 struct HandoverRecord {
   std::string event;   // "PROMOTE" or "DEMOTE"
   std::string policy;  // "flat" | "carry" | "flatten" | "keep"

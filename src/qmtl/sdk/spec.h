@@ -1,5 +1,5 @@
 // Declarative strategies: a strategy of built-in nodes written as data, so
-// `qmtl strategy submit s.yml` needs no compiler (SPEC §8). The CLI turns YAML
+// `qmtl strategy submit s.yml` needs no compiler (docs/sdk.md). The CLI turns YAML
 // into JSON; the server stores the JSON; the runner builds a Dag from it.
 //
 //   {"id": "sma-cross",

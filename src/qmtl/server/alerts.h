@@ -1,5 +1,5 @@
 // AlertDispatcher: a world's promotions, demotions, rejections and failures,
-// posted to the world's webhook (SPEC §9) as Slack-compatible JSON, and mailed
+// posted to the world's webhook (docs/api.md, alerts) as Slack-compatible JSON, and mailed
 // to the world's e-mail recipients (SMTP through libcurl; the subject is the
 // text, the body adds the details):
 //

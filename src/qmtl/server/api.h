@@ -1,4 +1,4 @@
-// The HTTP/JSON API (SPEC §6) as a function from request to response.
+// The HTTP/JSON API (docs/api.md) as a function from request to response.
 //
 // Api knows routes, roles, JSON shapes and error mapping but nothing about
 // sockets, so it can be tested directly; HttpServer carries requests to it. It

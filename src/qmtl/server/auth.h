@@ -1,4 +1,4 @@
-// Bearer-token authentication and roles for the HTTP API (SPEC §6).
+// Bearer-token authentication and roles for the HTTP API (docs/api.md).
 //
 // Each token belongs to a named principal with a role (viewer < operator <
 // admin) and optionally a list of worlds it may touch. Tokens are kept only as

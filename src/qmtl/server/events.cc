@@ -19,7 +19,7 @@ std::string strategy_of(const world::AuditRecord& a) {
   return "";
 }
 
-// The world's position hand-over policy (SPEC §8), for runners that act on a
+// The world's position hand-over policy (docs/policy.md), for runners that act on a
 // promotion or demotion: {"on_promote": "flat"|"carry", "on_demote":
 // "flatten"|"keep"}; the defaults when the world has no native policy.
 boost::json::object position_json(world::WorldService& worlds, const std::string& world) {

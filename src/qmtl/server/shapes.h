@@ -1,4 +1,4 @@
-// The JSON shapes of SPEC §6, shared by the API responses and the event stream
+// The JSON shapes of docs/api.md, shared by the API responses and the event stream
 // so that a world, a strategy or an activation entry looks the same everywhere.
 // Internal to the server part.
 //
@@ -22,7 +22,7 @@ boost::json::object apply_json(const world::ApplyJournalEntry& e);
 // "strategy" (without its spec), "apply_id", "forced", "next_evaluation": {"at", "decision",
 // "reasons", "undoes"} | null, "warning"}, and "entry" for a gate override.
 boost::json::object manual_outcome_json(const world::WorldService::ManualOutcome& o, int64_t ttl_s);
-// The run as stored (SPEC §6 evaluation run) with its id.
+// The run as stored (docs/api.md, evaluation runs) with its id.
 boost::json::object evaluation_json(const world::EvaluationRunRecord& run);
 // One line per run: id, times, policy version and the decision per strategy.
 boost::json::object evaluation_summary_json(const world::EvaluationRunRecord& run);

@@ -126,11 +126,11 @@ struct EvaluationRunRecord {
   int64_t policy_version = 0;
   TimePoint started_at;
   TimePoint finished_at;
-  std::string detail;  // the run as JSON (SPEC §6 shape)
+  std::string detail;  // the run as JSON (docs/api.md shape)
   std::vector<EvaluationResultRow> results;
 };
 
-// The activation gate of one strategy side in a world (SPEC §6): orders go out
+// The activation gate of one strategy side in a world (docs/api.md): orders go out
 // only while `active` and not `frozen`. `version` changes on every write (ETag).
 struct Activation {
   std::string world_id;
@@ -180,10 +180,10 @@ struct WorldSetting {
   friend bool operator==(const WorldSetting&, const WorldSetting&) = default;
 };
 
-// The validation backtest of a strategy (SPEC §3 Validating): its outcome, why,
-// and the performance records the backtest made. Kept apart from the records
-// of dry-run and live trading, which the evaluation reads: a backtest's equity
-// over history must not blend into the equity a strategy earns in real time.
+// The validation backtest of a strategy (docs/architecture.md, state machines: Validating): its
+// outcome, why, and the performance records the backtest made. Kept apart from the records of
+// dry-run and live trading, which the evaluation reads: a backtest's equity over history must not
+// blend into the equity a strategy earns in real time.
 struct ValidationRecord {
   std::string strategy_id;
   std::string world_id;

@@ -163,7 +163,7 @@ class Store {
   // Activation entries of a world ordered by strategy and side.
   virtual Result<std::vector<Activation>> list_activations(std::string_view world_id) = 0;
 
-  // Two-phase apply, one transaction per phase (SPEC §6):
+  // Two-phase apply, one transaction per phase (docs/development.md, the store):
   //  freeze: journal the run (phase Frozen) and freeze the gates of every strategy
   //          entering or leaving live; kAlreadyExists if the run was applied before.
   //          A manual entry with an empty run_id gets the next "<world>-m<n>".

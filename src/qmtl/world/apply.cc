@@ -1,4 +1,4 @@
-// WorldService::apply_run and recovery: the two-phase apply of SPEC §6.
+// WorldService::apply_run and recovery: the two-phase apply (docs/development.md, the store).
 #include <fmt/format.h>
 
 #include <algorithm>

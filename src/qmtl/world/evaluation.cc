@@ -294,7 +294,7 @@ boost::json::object strategy_detail_json(
       {"undoes_manual", r.undoes_manual}};
 }
 
-// The run's detail as stored and served (SPEC §6 shape, docs/api.md).
+// The run's detail as stored and served (docs/api.md).
 std::string run_detail_json(const EvaluationRunRecord& run, const LoadedCandidates& in,
                             const policy::Selection& sel) {
   boost::json::object strategies_json;

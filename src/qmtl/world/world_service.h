@@ -58,7 +58,7 @@ struct CreateWorldRequest {
 struct SubmitStrategyRequest {
   std::string id;
   std::string world;
-  std::string spec;  // JSON object text: the declarative strategy (SPEC §8)
+  std::string spec;  // JSON object text: the declarative strategy (docs/sdk.md)
   std::string actor = "local";
 };
 
@@ -84,7 +84,7 @@ Result<ExecutionSettings> parse_execution_settings(std::string_view json);
 // The settings as that JSON object (with "updated_at").
 boost::json::object execution_settings_json(const ExecutionSettings& s);
 
-// A world's live broker (SPEC §8): a FIX 4.4 session per runner. Holds the
+// A world's live broker (docs/brokers.md): a FIX 4.4 session per runner. Holds the
 // *names* of its secrets (an environment variable or a file on the server),
 // never a secret itself. In sender_comp_id and store paths, {strategy}
 // becomes the strategy id, so each runner has a session of its own.
@@ -108,7 +108,7 @@ Result<BrokerSettings> parse_broker_settings(std::string_view json);
 // As shown by the API and CLI: references to secrets, never values.
 boost::json::object broker_settings_json(const BrokerSettings& s);
 
-// Where a world's alerts also go by e-mail (SPEC §9), beside the webhook: an
+// Where a world's alerts also go by e-mail (docs/api.md, alerts), beside the webhook: an
 // SMTP server (smtp:// or smtps://host[:port]), a sender and recipients, and
 // which kinds of alert. Like the broker it names where its password is (an
 // environment variable or a file on the server), never the password.
@@ -130,7 +130,7 @@ Result<EmailSettings> parse_email_settings(std::string_view json);
 boost::json::object email_settings_json(const EmailSettings& s);
 
 // What a runner did with its positions when its strategy was promoted or
-// demoted (SPEC §8 position policy), as it reports it.
+// demoted (docs/policy.md, position), as it reports it.
 struct HandoverReport {
   std::string event;                // "PROMOTE" or "DEMOTE"
   std::string policy;               // "flat" | "carry" (PROMOTE), "flatten" | "keep" (DEMOTE)
@@ -258,7 +258,7 @@ class WorldService {
 
   // Evaluates every strategy of the world against its current policy now:
   // metrics over the policy's windows from stored records, the selection
-  // pipeline with hysteresis from earlier runs, and the run persisted (SPEC §6
+  // pipeline with hysteresis from earlier runs, and the run persisted (docs/api.md
   // shape in `detail`). Decisions are not applied here. A strategy whose records
   // cannot be evaluated is recorded as INELIGIBLE with the reason; the others
   // proceed. Refused in a Paused or Retired world and without a native policy.
@@ -267,7 +267,7 @@ class WorldService {
       std::string_view world_id, std::string_view actor,
       const std::optional<store::ScheduleState>& schedule = std::nullopt);
 
-  // Where the world's alerts go (SPEC §9): a webhook URL (http://; it may embed
+  // Where the world's alerts go (docs/api.md, alerts): a webhook URL (http://; it may embed
   // a secret, so it is never written to the audit log or logs) and the event
   // kinds sent, a subset of "promote", "demote", "reject", "failure" (all when
   // empty). An empty url removes the hook. kInvalidArgument names what to fix.
@@ -293,12 +293,11 @@ class WorldService {
                                                         std::string_view actor);
   Result<std::optional<EmailSettings>> get_email_alerts(std::string_view world_id);
 
-  // Ends the validation of a Validating strategy (SPEC §3): a failed run, or a
-  // true or unevaluable `reject` gate of the world's current policy over the
-  // backtest's own records, moves it to Rejected (VALIDATION_FAILED, with the
-  // reason); otherwise to DryRun (VALIDATION_PASSED). The backtest's records
-  // and the explanation are stored with the transition in one transaction
-  // (store::ValidationRecord); they are not dry-run records and evaluations do
+  // Ends the validation of a Validating strategy (docs/architecture.md, state machines): a failed
+  // run, or a true or unevaluable `reject` gate of the world's current policy over the backtest's
+  // own records, moves it to Rejected (VALIDATION_FAILED, with the reason); otherwise to DryRun
+  // (VALIDATION_PASSED). The backtest's records and the explanation are stored with the transition
+  // in one transaction (store::ValidationRecord); they are not dry-run records and evaluations do
   // not read them. Refused in a Paused or Retired world (kFailedPrecondition).
   Result<store::ValidationRecord> finish_validation(std::string_view strategy_id,
                                                     const BacktestOutcome& outcome,
@@ -340,7 +339,7 @@ class WorldService {
   Result<bool> lead_scheduler() { return store_.lead_scheduler(); }
   Result<std::vector<Activation>> list_activations(std::string_view world_id);
 
-  // An operator's intervention (SPEC §5): who, why, and whether to promote
+  // An operator's intervention (docs/policy.md, manual changes): who, why, and whether to promote
   // past the policy's caps (top_k, per_group), which is then recorded.
   struct ManualChange {
     std::string actor;
@@ -377,7 +376,7 @@ class WorldService {
   Result<ManualOutcome> promote_strategy(std::string_view id, const ManualChange& change);
   Result<ManualOutcome> demote_strategy(std::string_view id, const ManualChange& change);
 
-  // An operator's override of one strategy side's gate (SPEC §6 PUT
+  // An operator's override of one strategy side's gate (docs/api.md PUT
   // activation), an FSM event like the above: opening a side of a DryRun
   // strategy promotes it with only that side open (within the caps unless
   // `force`); closing the last side of a Live strategy that is not already
