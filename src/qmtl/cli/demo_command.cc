@@ -27,13 +27,13 @@
 #include "qmtl/cli/client.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
-#include "qmtl/server/child_process.h"
+#include "qmtl/execution/child_process.h"
 
 namespace qmtl::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using server::ChildProcess;
+using execution::ChildProcess;
 using std::chrono::milliseconds;
 
 struct DemoOptions {

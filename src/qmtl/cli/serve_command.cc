@@ -13,8 +13,8 @@
 #include "qmtl/cli/client.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/sha256.h"
+#include "qmtl/execution/manager.h"
 #include "qmtl/scheduler/scheduler.h"
-#include "qmtl/server/execution.h"
 #include "qmtl/server/http_server.h"
 #include "qmtl/server/redis_cache.h"
 #include "qmtl/store/change_listener.h"
@@ -269,7 +269,7 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     if (api.alerts() != nullptr) api.alerts()->set_sender(leads);
   }
   // The execution manager validates submitted strategies and runs the others.
-  std::unique_ptr<server::ExecutionManager> exec;
+  std::unique_ptr<execution::ExecutionManager> exec;
   if (o.execution) {
     std::string binary = o.qmtl_binary;
     if (binary.empty()) {
@@ -284,9 +284,9 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     }
     const std::string host =
         o.address == "0.0.0.0" || o.address == "::" ? std::string("127.0.0.1") : o.address;
-    exec = std::make_unique<server::ExecutionManager>(
+    exec = std::make_unique<execution::ExecutionManager>(
         worlds, clock, &api.metrics(),
-        server::ExecutionOptions{
+        execution::ExecutionOptions{
             .qmtl_binary = binary,
             .gateway_url = fmt::format("http://{}:{}", host, (*srv)->port()),
             .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,

@@ -187,4 +187,15 @@ std::string dump(const boost::json::value& v) {
   return out;
 }
 
+Result<const boost::json::array*> get_optional_array(const boost::json::object& obj,
+                                                     std::string_view key) {
+  const auto* v = obj.if_contains(key);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("field '{}' must be an array, not {}", key, kind_name(*v)));
+  }
+  return &v->get_array();
+}
+
 }  // namespace qmtl::json

@@ -36,6 +36,10 @@ Result<bool> get_bool(const boost::json::object& obj, std::string_view key);
 // A whole number (1 and 1.0 both pass; 1.5 does not).
 Result<std::optional<int64_t>> get_optional_int(const boost::json::object& obj,
                                                 std::string_view key);
+// The array at `key`, or null when absent; kInvalidArgument when it is
+// something else. The pointer is into `obj`.
+Result<const boost::json::array*> get_optional_array(const boost::json::object& obj,
+                                                     std::string_view key);
 Result<std::optional<double>> get_optional_number(const boost::json::object& obj,
                                                   std::string_view key);
 

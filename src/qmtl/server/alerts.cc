@@ -54,7 +54,7 @@ std::string text_of(const world::AuditRecord& a, std::string_view kind) {
 }  // namespace
 
 AlertDispatcher::AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics,
-                                 Options options, DatabaseOutage* outage)
+                                 Options options, execution::DatabaseOutage* outage)
     : worlds_(worlds), metrics_(metrics), options_(options), outage_(outage) {
   if (auto all = worlds_.list_worlds()) {
     for (const auto& w : *all) {

@@ -32,8 +32,8 @@
 #include <string>
 #include <thread>
 
+#include "qmtl/execution/outage.h"
 #include "qmtl/server/metrics.h"
-#include "qmtl/server/outage.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -49,7 +49,7 @@ class AlertDispatcher {
   // While the database cannot be reached, audit logs are read again after a
   // backoff rather than on every change, and the failures go to `outage`.
   AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics, Options options,
-                  DatabaseOutage* outage = nullptr);
+                  execution::DatabaseOutage* outage = nullptr);
   ~AlertDispatcher();  // stops after the alert in flight; the rest are dropped (logged)
   AlertDispatcher(const AlertDispatcher&) = delete;
   AlertDispatcher& operator=(const AlertDispatcher&) = delete;
@@ -84,7 +84,7 @@ class AlertDispatcher {
   world::WorldService& worlds_;
   ServerMetrics& metrics_;
   Options options_;
-  DatabaseOutage* outage_;
+  execution::DatabaseOutage* outage_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

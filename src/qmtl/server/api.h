@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "qmtl/core/result.h"
+#include "qmtl/execution/manager.h"
+#include "qmtl/execution/outage.h"
 #include "qmtl/server/alerts.h"
 #include "qmtl/server/auth.h"
 #include "qmtl/server/events.h"
-#include "qmtl/server/execution.h"
 #include "qmtl/server/idempotency.h"
 #include "qmtl/server/metrics.h"
-#include "qmtl/server/outage.h"
 #include "qmtl/server/response.h"
 #include "qmtl/world/world_service.h"
 
@@ -77,7 +77,7 @@ class Api : private world::WorldObserver {
 
   EventHub& events() { return events_; }
   // Where every part of the server reports that the database cannot be reached.
-  DatabaseOutage& outage() { return outage_; }
+  execution::DatabaseOutage& outage() { return outage_; }
   ServerMetrics& metrics() { return metrics_; }
   // Null when alerts are off.
   AlertDispatcher* alerts() { return alerts_.get(); }
@@ -85,7 +85,7 @@ class Api : private world::WorldObserver {
   // The execution manager whose status GET /worlds/{id}/execution reports and
   // which hears of every change; null (the default) when the server runs no
   // strategies. Safe to call while requests are being served.
-  void set_execution_manager(ExecutionManager* m) { execution_.store(m); }
+  void set_execution_manager(execution::ExecutionManager* m) { execution_.store(m); }
   int64_t activation_ttl_s() const { return options_.activation_ttl_s; }
 
   // Several servers on one database: `world` changed, on this server or
@@ -178,12 +178,12 @@ class Api : private world::WorldObserver {
   world::WorldService& worlds_;
   const Clock& clock_;
   const ApiOptions options_;
-  DatabaseOutage outage_;  // before its users: the event hub and the alerts
+  execution::DatabaseOutage outage_;  // before its users: the event hub and the alerts
   EventHub events_;
   ServerMetrics metrics_;
   IdempotencyCache idempotency_;
   std::unique_ptr<AlertDispatcher> alerts_;  // after metrics_: stopped before it goes
-  std::atomic<ExecutionManager*> execution_{nullptr};
+  std::atomic<execution::ExecutionManager*> execution_{nullptr};
 
   // The activation set of each world as served, dropped on every change.
   // `generation_` grows on every drop, so a reader that loaded the set from the

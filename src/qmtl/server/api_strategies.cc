@@ -2,104 +2,9 @@
 #include <fmt/format.h>
 
 #include "qmtl/server/api_internal.h"
+#include "qmtl/world/performance_records.h"
 
 namespace qmtl::server {
-namespace {
-
-// "points[3]: ...", so the caller can find the bad element in a large batch.
-tl::unexpected<Error> element_error(std::string_view array, size_t i, std::string_view msg) {
-  return make_error(ErrorCode::kInvalidArgument, fmt::format("{}[{}]: {}", array, i, msg));
-}
-
-Result<TimePoint> element_ts(const boost::json::object& o, std::string_view array, size_t i) {
-  auto ts = json::get_string(o, "ts");
-  if (!ts) return element_error(array, i, ts.error().message);
-  auto t = parse_timestamp(*ts);
-  if (!t) return element_error(array, i, t.error().message);
-  return *t;
-}
-
-Result<double> element_number(const boost::json::object& o, std::string_view key,
-                              std::string_view array, size_t i, bool required) {
-  auto v = json::get_optional_number(o, key);
-  if (!v) return element_error(array, i, v.error().message);
-  if (!*v) {
-    if (required) return element_error(array, i, fmt::format("field '{}' is required", key));
-    return 0.0;
-  }
-  return **v;
-}
-
-Result<const boost::json::array*> optional_array(const boost::json::object& o,
-                                                 std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr) return nullptr;
-  if (!v->is_array()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("field '{}' must be an array, not {}", key, json::kind_name(*v)));
-  }
-  return &v->get_array();
-}
-
-}  // namespace
-
-Result<PerformanceRecords> parse_performance_records(const boost::json::object& obj) {
-  auto points_json = optional_array(obj, "points");
-  if (!points_json) return propagate(points_json);
-  auto fills_json = optional_array(obj, "fills");
-  if (!fills_json) return propagate(fills_json);
-  std::vector<world::PerformancePoint> points;
-  if (*points_json != nullptr) {
-    points.reserve((*points_json)->size());
-    size_t i = 0;
-    for (const auto& v : **points_json) {
-      if (!v.is_object()) return element_error("points", i, "must be an object");
-      const auto& o = v.get_object();
-      if (auto r = json::check_keys(o, {"ts", "equity"}, "a point"); !r) {
-        return element_error("points", i, r.error().message);
-      }
-      auto ts = element_ts(o, "points", i);
-      if (!ts) return propagate(ts);
-      auto equity = element_number(o, "equity", "points", i, true);
-      if (!equity) return propagate(equity);
-      points.push_back({.ts = *ts, .equity = *equity});
-      ++i;
-    }
-  }
-  std::vector<world::FillRecord> fills;
-  if (*fills_json != nullptr) {
-    fills.reserve((*fills_json)->size());
-    size_t i = 0;
-    for (const auto& v : **fills_json) {
-      if (!v.is_object()) return element_error("fills", i, "must be an object");
-      const auto& o = v.get_object();
-      if (auto r = json::check_keys(o, {"ts", "symbol", "side", "qty", "price", "fee"}, "a fill");
-          !r) {
-        return element_error("fills", i, r.error().message);
-      }
-      auto ts = element_ts(o, "fills", i);
-      if (!ts) return propagate(ts);
-      auto symbol = json::get_string(o, "symbol");
-      if (!symbol) return element_error("fills", i, symbol.error().message);
-      auto side = json::get_string(o, "side");
-      if (!side) return element_error("fills", i, side.error().message);
-      auto qty = element_number(o, "qty", "fills", i, true);
-      if (!qty) return propagate(qty);
-      auto price = element_number(o, "price", "fills", i, true);
-      if (!price) return propagate(price);
-      auto fee = element_number(o, "fee", "fills", i, false);
-      if (!fee) return propagate(fee);
-      fills.push_back({.ts = *ts,
-                       .symbol = std::move(*symbol),
-                       .side = std::move(*side),
-                       .qty = *qty,
-                       .price = *price,
-                       .fee = *fee});
-      ++i;
-    }
-  }
-  return PerformanceRecords{std::move(points), std::move(fills)};
-}
 
 ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
   auto obj = body_object(req, {"id", "world", "spec"}, "the strategy");
@@ -249,7 +154,7 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
   if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
   auto obj = body_object(req, {"points", "fills"}, "the performance records");
   if (!obj) return problem(obj.error());
-  auto records = parse_performance_records(*obj);
+  auto records = world::parse_performance_records(*obj);
   if (!records) return problem(records.error());
   auto& [points, fills] = *records;
   if (points.empty() && fills.empty()) {
@@ -347,7 +252,7 @@ ApiResponse Api::post_handover(const ApiRequest& req, Call& call) {
   report.run_id = *run_id;
   for (auto [key, out] :
        {std::pair{"orders", &report.orders}, std::pair{"failed", &report.failed}}) {
-    auto arr = optional_array(*obj, key);
+    auto arr = json::get_optional_array(*obj, key);
     if (!arr) return problem(arr.error());
     if (*arr == nullptr) continue;
     for (const auto& v : **arr) {

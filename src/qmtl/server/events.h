@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "qmtl/server/outage.h"
+#include "qmtl/execution/outage.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -62,7 +62,7 @@ class EventHub {
   // `worlds` must outlive the hub. `ttl_s` goes into every activation entry.
   // `outage` (if not null) hears that the database cannot be reached.
   EventHub(world::WorldService& worlds, int64_t ttl_s, size_t max_queue = 10'000,
-           DatabaseOutage* outage = nullptr)
+           execution::DatabaseOutage* outage = nullptr)
       : worlds_(worlds), ttl_s_(ttl_s), max_queue_(max_queue), outage_(outage) {}
 
   // Registers a stream of `world` that receives the events after `after_seq`
@@ -101,7 +101,7 @@ class EventHub {
   world::WorldService& worlds_;
   const int64_t ttl_s_;
   const size_t max_queue_;
-  DatabaseOutage* const outage_;
+  execution::DatabaseOutage* const outage_;
   mutable std::mutex mu_;
   bool closing_ = false;
   std::map<std::string, std::vector<std::shared_ptr<Subscriber>>, std::less<>> subs_;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qmtl/execution/manager.h"
 #include "qmtl/world/world_service.h"
 
 namespace prometheus {
@@ -23,7 +24,7 @@ class Registry;
 
 namespace qmtl::server {
 
-class ServerMetrics {
+class ServerMetrics final : public execution::ExecutionMetrics {
  public:
   // `worlds` and `clock` must outlive the metrics; ages are measured on `clock`.
   ServerMetrics(world::WorldService& worlds, const Clock& clock);
@@ -40,11 +41,11 @@ class ServerMetrics {
   // "email"), or given up on.
   void alert(std::string_view world, std::string_view channel, bool delivered);
   // A validation backtest ended: "passed", "rejected" or "failed".
-  void validation(std::string_view world, std::string_view outcome);
+  void validation(std::string_view world, std::string_view outcome) override;
   // The execution manager started a runner (a restart after it ended, or not).
-  void runner_started(std::string_view world, bool restart);
+  void runner_started(std::string_view world, bool restart) override;
   // A runner ended that should have kept running.
-  void runner_exited(std::string_view world);
+  void runner_exited(std::string_view world) override;
 
   // Every metric family render() can produce, with its Prometheus type
   // ("counter", "gauge", "histogram"); a family appears in the text once it has

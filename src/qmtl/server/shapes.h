@@ -51,16 +51,6 @@ int64_t activation_set_version(const std::vector<world::Activation>& entries);
 boost::json::object activation_set_json(const std::vector<world::Activation>& entries,
                                         int64_t ttl_s, std::string_view strategy = {});
 
-// The records of POST /strategies/{id}/performance (and of `qmtl backtest
-// --records`): {"points": [{"ts", "equity"}], "fills": [{"ts", "symbol", "side",
-// "qty", "price", "fee"?}]}, both optional. kInvalidArgument names the element,
-// e.g. "points[3]: field 'equity' is required".
-struct PerformanceRecords {
-  std::vector<world::PerformancePoint> points;
-  std::vector<world::FillRecord> fills;
-};
-Result<PerformanceRecords> parse_performance_records(const boost::json::object& obj);
-
 // Strong ETag text for a version number: "\"<n>\"".
 std::string etag(int64_t version);
 // The version in an If-Match / If-None-Match value ("\"3\"", "3" or W/"3");

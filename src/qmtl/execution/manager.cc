@@ -1,4 +1,4 @@
-#include "qmtl/server/execution.h"
+#include "qmtl/execution/manager.h"
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -14,9 +14,9 @@
 #include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
-#include "qmtl/server/shapes.h"
+#include "qmtl/world/performance_records.h"
 
-namespace qmtl::server {
+namespace qmtl::execution {
 
 using lifecycle::StrategyState;
 using lifecycle::WorldState;
@@ -96,7 +96,7 @@ std::string_view runner_state_name(int s) {
 }  // namespace
 
 ExecutionManager::ExecutionManager(world::WorldService& worlds, const Clock& clock,
-                                   ServerMetrics* metrics, ExecutionOptions options)
+                                   ExecutionMetrics* metrics, ExecutionOptions options)
     : worlds_(worlds), clock_(clock), metrics_(metrics), options_(std::move(options)) {}
 
 ExecutionManager::~ExecutionManager() { stop(); }
@@ -438,8 +438,8 @@ void ExecutionManager::finish_job(Job& job) {
       auto doc = text ? json::parse(*text) : Result<boost::json::value>(propagate(text));
       auto obj = doc ? json::as_object(*doc, "the backtest records")
                      : Result<const boost::json::object*>(propagate(doc));
-      auto recs =
-          obj ? parse_performance_records(**obj) : Result<PerformanceRecords>(propagate(obj));
+      auto recs = obj ? world::parse_performance_records(**obj)
+                      : Result<world::PerformanceRecords>(propagate(obj));
       if (!recs) {
         o.error = fmt::format("its records are unreadable: {}", recs.error().message);
       } else {
@@ -597,4 +597,4 @@ boost::json::object ExecutionManager::status(std::string_view world_id) const {
   return {{"validations", std::move(validations)}, {"runners", std::move(runners)}};
 }
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

@@ -24,7 +24,7 @@
 
 #include "qmtl/core/result.h"
 
-namespace qmtl::server {
+namespace qmtl::execution {
 
 class DatabaseOutage {
  public:
@@ -64,4 +64,4 @@ class DatabaseOutage {
   std::string last_message_;
 };
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

@@ -17,7 +17,7 @@
 
 #include "qmtl/core/result.h"
 
-namespace qmtl::server {
+namespace qmtl::execution {
 
 struct ChildSpec {
   std::vector<std::string> argv;                         // argv[0] is the executable's path
@@ -55,4 +55,4 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

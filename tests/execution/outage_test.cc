@@ -1,13 +1,13 @@
 // DatabaseOutage on a fake steady clock: the first failure is logged, then one
 // line per interval with the count by part, one when the database is back;
 // other errors are not its business; loops back off while it lasts.
-#include "qmtl/server/outage.h"
+#include "qmtl/execution/outage.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace qmtl::server {
+namespace qmtl::execution {
 namespace {
 
 using std::chrono::milliseconds;
@@ -65,4 +65,4 @@ TEST(DatabaseOutage, LogsOncePerIntervalWithCountsAndTheRecovery) {
 }
 
 }  // namespace
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

@@ -1,11 +1,11 @@
-#include "qmtl/server/outage.h"
+#include "qmtl/execution/outage.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-namespace qmtl::server {
+namespace qmtl::execution {
 namespace {
 
 // Driver messages span lines ("...\n\tIs the server running..."): one line.
@@ -110,4 +110,4 @@ uint64_t DatabaseOutage::failures() const {
   return total_;
 }
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

@@ -1,4 +1,4 @@
-#include "qmtl/server/child_process.h"
+#include "qmtl/execution/child_process.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -13,7 +13,7 @@
 
 extern char** environ;
 
-namespace qmtl::server {
+namespace qmtl::execution {
 namespace {
 
 int open_output(const std::string& path) {
@@ -132,4 +132,4 @@ std::string ChildProcess::describe(int status) {
   return fmt::format("status {}", status);
 }
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution

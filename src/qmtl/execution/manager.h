@@ -33,12 +33,24 @@
 #include <thread>
 
 #include "qmtl/core/time.h"
-#include "qmtl/server/child_process.h"
-#include "qmtl/server/metrics.h"
-#include "qmtl/server/outage.h"
+#include "qmtl/execution/child_process.h"
+#include "qmtl/execution/outage.h"
 #include "qmtl/world/world_service.h"
 
-namespace qmtl::server {
+namespace qmtl::execution {
+
+// What the manager counts, for the server's metrics (ServerMetrics implements
+// it). Called from the manager's thread; implementations must be thread-safe.
+class ExecutionMetrics {
+ public:
+  virtual ~ExecutionMetrics() = default;
+  // A validation backtest ended: "passed", "rejected" or "failed".
+  virtual void validation(std::string_view world, std::string_view outcome) = 0;
+  // A runner started (a restart after it ended, or not).
+  virtual void runner_started(std::string_view world, bool restart) = 0;
+  // A runner ended that should have kept running.
+  virtual void runner_exited(std::string_view world) = 0;
+};
 
 struct ExecutionOptions {
   std::string qmtl_binary;   // the qmtl executable children run
@@ -73,7 +85,7 @@ class ExecutionManager {
   // `worlds`, `clock` and `metrics` (if not null) must outlive the manager.
   // `clock` stamps the times shown in status(); restart backoffs and timeouts
   // are real time (they pace processes, not simulated trading).
-  ExecutionManager(world::WorldService& worlds, const Clock& clock, ServerMetrics* metrics,
+  ExecutionManager(world::WorldService& worlds, const Clock& clock, ExecutionMetrics* metrics,
                    ExecutionOptions options);
   // Stops (see stop()).
   ~ExecutionManager();
@@ -112,7 +124,7 @@ class ExecutionManager {
 
   world::WorldService& worlds_;
   const Clock& clock_;
-  ServerMetrics* metrics_;
+  ExecutionMetrics* metrics_;
   const ExecutionOptions options_;
 
   // wake() is called from WorldObserver callbacks, which may run inside tick()
@@ -128,4 +140,4 @@ class ExecutionManager {
   std::thread thread_;
 };
 
-}  // namespace qmtl::server
+}  // namespace qmtl::execution
