@@ -242,29 +242,30 @@ std::string explain(const boost::json::value& run, const std::string& strategy) 
   return text;
 }
 
-int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
-  auto fail = [&](const std::string& m, int code = kExitUsage) {
-    err << "qmtl demo: " << m << '\n';
-    return code;
-  };
-  auto start = parse_timestamp(o.start);
-  auto until = parse_timestamp(o.until);
-  if (!start || !until || *until <= *start) {
-    return fail("--start and --until take dates such as 1994-01-03, --until after --start");
-  }
-  if (!(o.speed >= 1 && o.speed <= 1e9)) return fail("--speed takes 1 to 1e9");
-  const auto examples = find_examples(o.examples);
-  if (!examples) {
-    return fail("cannot find the examples directory (policies/demo.yml); pass --examples DIR");
-  }
-  const auto exchange_bin = find_exchange_sim(o.exchange_sim);
-  if (!exchange_bin) {
-    return fail("cannot find qmtl-exchange-sim beside this binary; pass --exchange-sim PATH");
-  }
+// A demo strategy: its id and its spec.
+struct Demo {
+  std::string id;
+  boost::json::object spec;
+};
 
+// What the demo plays: its directory, strategies, and by symbol the live
+// bars not yet in the feed.
+struct DemoData {
+  fs::path dir;
+  std::vector<Demo> strategies;
+  std::map<std::string, std::deque<Row>> pending;
+};
+
+// A fresh directory (the demo tells one story from the start) with the
+// history before `start`, an empty live feed, and the exchange's prices, for
+// every symbol the demo strategies trade.
+CliResult<DemoData> prepare_demo(const DemoOptions& o, const fs::path& examples, TimePoint start,
+                                 TimePoint until) {
   // A fresh directory each time: the demo tells one story from the start.
   std::error_code ec;
-  const fs::path dir = fs::absolute(o.dir, ec);
+  DemoData d;
+  d.dir = fs::absolute(o.dir, ec);
+  const fs::path& dir = d.dir;
   for (const char* old :
        {"qmtl.db", "qmtl.db-wal", "qmtl.db-shm", "exec", "feeds", "history", "exchange",
         "server.out", "server.log", "exchange.out", "exchange.log", "exchange.err"}) {
@@ -272,39 +273,39 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
   }
   for (const char* sub : {"feeds", "history", "exchange", "exec"}) {
     fs::create_directories(dir / sub, ec);
-    if (ec) return fail(fmt::format("cannot create {}: {}", (dir / sub).string(), ec.message()));
+    if (ec) {
+      return tl::unexpected(Failure{
+          kExitUsage, fmt::format("cannot create {}: {}", (dir / sub).string(), ec.message())});
+    }
   }
 
   // The strategies and the data of the symbols they trade.
-  struct Demo {
-    std::string id;
-    boost::json::object spec;
-  };
-  std::vector<Demo> strategies;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(*examples / "strategies" / "demo", ec)) {
+  for (const auto& e : fs::directory_iterator(examples / "strategies" / "demo", ec)) {
     if (e.path().extension() == ".yml") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
-  if (files.empty()) return fail("no strategies in " + (*examples / "strategies/demo").string());
-  std::map<std::string, std::deque<Row>> pending;  // live bars not yet in the feed, by symbol
+  if (files.empty()) {
+    return tl::unexpected(Failure{
+        kExitUsage, fmt::format("no strategies in {}", (examples / "strategies/demo").string())});
+  }
   for (const auto& f : files) {
     auto spec = read_strategy_file(f.string());
-    if (!spec) return report(spec.error(), err);
+    if (!spec) return tl::unexpected(spec.error());
     const auto* orders = spec->if_contains("orders");
     const std::string symbol =
         orders != nullptr && orders->is_object() ? str_field(orders->as_object(), "symbol") : "-";
-    strategies.push_back({str_field(*spec, "id"), *spec});
-    if (pending.contains(symbol)) continue;
-    auto series = load_series(*examples / "data", symbol);
-    if (!series) return report(series.error(), err);
+    d.strategies.push_back({str_field(*spec, "id"), *spec});
+    if (d.pending.contains(symbol)) continue;
+    auto series = load_series(examples / "data", symbol);
+    if (!series) return tl::unexpected(series.error());
     const std::string header = "date,open,high,low,close,volume\n";
     std::string history = header, exchange = header;
-    auto& live = pending[symbol];
+    auto& live = d.pending[symbol];
     for (auto& r : series->rows) {
-      if (r.date < *start) {
+      if (r.date < start) {
         history += r.line + '\n';
-      } else if (r.date < *until) {
+      } else if (r.date < until) {
         exchange += r.line + '\n';
         live.push_back(std::move(r));
       }
@@ -313,25 +314,21 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
                                      std::pair{dir / "feeds" / (symbol + ".csv"), header},
                                      std::pair{dir / "exchange" / (symbol + ".csv"), exchange}}) {
       if (auto w = write_file_atomically(path.string(), text); !w) {
-        return fail(w.error().message, kExitRefused);
+        return tl::unexpected(Failure{kExitRefused, w.error().message});
       }
     }
   }
+  return d;
+}
 
-  // Ctrl-C and SIGTERM are polled between steps; children get their own
-  // process groups, so the terminal's Ctrl-C reaches only this process.
-  sigset_t stop_set;
-  sigemptyset(&stop_set);
-  sigaddset(&stop_set, SIGINT);
-  sigaddset(&stop_set, SIGTERM);
-  ::pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
-
-  // The exchange simulator: one FIX session per strategy, prices from the same
-  // data, one row per simulated trading day (5 rows a week).
-  const std::string password = fmt::format("demo-{}", ::getpid());
-  const uint16_t fix_port = free_port();
+// The exchange simulator's command line: one FIX session per strategy,
+// prices from the demo's data, one row per simulated trading day (5 a week).
+std::vector<std::string> exchange_argv(const fs::path& exchange_bin, const fs::path& dir,
+                                       uint16_t fix_port, double speed,
+                                       const std::vector<Demo>& strategies,
+                                       const std::map<std::string, std::deque<Row>>& pending) {
   std::vector<std::string> xargv{
-      exchange_bin->string(),
+      exchange_bin.string(),
       "--port",
       std::to_string(fix_port),
       "--store",
@@ -341,7 +338,7 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
       "--password-env",
       "QMTL_DEMO_FIX_PASS",
       "--tick",
-      fmt::format("{}ms", std::max<int64_t>(1, std::llround(7.0 / 5 * 86'400'000 / o.speed)))};
+      fmt::format("{}ms", std::max<int64_t>(1, std::llround(7.0 / 5 * 86'400'000 / speed)))};
   for (const auto& s : strategies) {
     xargv.push_back("--target");
     xargv.push_back("QMTL-" + s.id);
@@ -350,66 +347,41 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     xargv.push_back("--csv");
     xargv.push_back(fmt::format("{}={}", symbol, (dir / "exchange" / (symbol + ".csv")).string()));
   }
-  const std::vector<std::pair<std::string, std::string>> env{{"QMTL_DEMO_FIX_PASS", password}};
-  auto exchange = ChildProcess::spawn({.argv = xargv,
-                                       .env = env,
-                                       .stdout_path = (dir / "exchange.out").string(),
-                                       .stderr_path = (dir / "exchange.err").string()});
-  if (!exchange) return fail(exchange.error().message, kExitRefused);
-  if (!wait_for_line(dir / "exchange.out", "listening", *exchange, milliseconds(10'000))) {
-    return fail(fmt::format("the exchange simulator did not start; see {}",
-                            (dir / "exchange.err").string()),
-                kExitRefused);
-  }
+  return xargv;
+}
 
-  // The server, on simulated time.
-  auto server = ChildProcess::spawn({.argv = {self_path(),
-                                              "serve",
-                                              "--db",
-                                              "sqlite:" + (dir / "qmtl.db").string(),
-                                              "--port",
-                                              "0",
-                                              "--no-auth",
-                                              "--demo",
-                                              "--clock-speed",
-                                              fmt::format("{}", o.speed),
-                                              "--clock-start",
-                                              format_timestamp(*start),
-                                              "--scheduler-poll",
-                                              "50ms",
-                                              "--heartbeat",
-                                              "1s",
-                                              "--activation-ttl",
-                                              "5s",
-                                              "--exec-dir",
-                                              (dir / "exec").string(),
-                                              "--access-log",
-                                              "false"},
-                                     .env = env,
-                                     .stdout_path = (dir / "server.out").string(),
-                                     .stderr_path = (dir / "server.log").string()});
-  if (!server) return fail(server.error().message, kExitRefused);
-  const auto listening =
-      wait_for_line(dir / "server.out", "listening on", *server, milliseconds(10'000));
-  if (!listening) {
-    stop_child(*exchange, milliseconds(3000));
-    return fail(fmt::format("qmtl serve did not start; see {}", (dir / "server.log").string()),
-                kExitRefused);
-  }
-  const auto url_at = listening->find("http://");
-  Globals g;
-  g.gateway_url = listening->substr(url_at, listening->find(' ', url_at) - url_at);
-  auto shutdown = [&] {
-    stop_child(*server, milliseconds(15'000));
-    stop_child(*exchange, milliseconds(5000));
-  };
+// `qmtl serve` on simulated time, for the demo.
+std::vector<std::string> server_argv(const fs::path& dir, double speed, TimePoint start) {
+  return {self_path(),
+          "serve",
+          "--db",
+          "sqlite:" + (dir / "qmtl.db").string(),
+          "--port",
+          "0",
+          "--no-auth",
+          "--demo",
+          "--clock-speed",
+          fmt::format("{}", speed),
+          "--clock-start",
+          format_timestamp(start),
+          "--scheduler-poll",
+          "50ms",
+          "--heartbeat",
+          "1s",
+          "--activation-ttl",
+          "5s",
+          "--exec-dir",
+          (dir / "exec").string(),
+          "--access-log",
+          "false"};
+}
 
-  // The world, as an operator would set it up (docs/demo.md shows the commands).
-  auto policy = read_file((*examples / "policies" / "demo.yml").string());
-  if (!policy) {
-    shutdown();
-    return fail(policy.error().message);
-  }
+// The world, as an operator would set it up (docs/demo.md shows the
+// commands): policy, execution settings, the FIX broker, the strategies.
+CliResult<void> set_up_world(const Globals& g, const fs::path& examples, const fs::path& dir,
+                             uint16_t fix_port, const std::vector<Demo>& strategies) {
+  auto policy = read_file((examples / "policies" / "demo.yml").string());
+  if (!policy) return tl::unexpected(Failure{kExitUsage, policy.error().message});
   const std::vector<HttpCall> setup{
       {.method = "POST",
        .path = "/worlds",
@@ -433,39 +405,23 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
                                               {"password_env", "QMTL_DEMO_FIX_PASS"}})},
   };
   for (const auto& call : setup) {
-    if (auto r = call_server(g, call); !r) {
-      shutdown();
-      return report(r.error(), err);
-    }
+    if (auto r = call_server(g, call); !r) return tl::unexpected(r.error());
   }
   for (const auto& s : strategies) {
     auto r = call_server(g, {.method = "POST",
                              .path = "/strategies",
                              .body = json::dump(boost::json::object{
                                  {"id", s.id}, {"world", "demo"}, {"spec", s.spec}})});
-    if (!r) {
-      shutdown();
-      return report(r.error(), err);
-    }
+    if (!r) return tl::unexpected(r.error());
   }
-  const bool live_status = !o.headless && ::isatty(STDOUT_FILENO) == 1;
-  out << fmt::format(
-             "qmtl demo: world 'demo' at {} with {} strategies on real daily data; simulated time "
-             "from {} to {} at {:.0f}x ({:.1f} days a second). Ctrl-C stops it.\n",
-             g.gateway_url, strategies.size(), day(format_timestamp(*start)),
-             day(format_timestamp(*until)), o.speed, o.speed / 86'400)
-      << std::flush;
+  return {};
+}
 
-  // Play the data and tell the story.
-  int64_t seq = 0;
-  int promotions = 0, demotions = 0, rejections = 0;
-  std::vector<std::string> explained;  // promotions and demotions with their reasons
-  bool interrupted = false;
-  TimePoint now = *start;
-  auto last_status = std::chrono::steady_clock::now();
-  std::string status;
-  std::map<std::string, boost::json::value> runs;  // evaluation runs, by id
-  auto read_audit = [&] {
+// Reads the world's audit log as it grows and tells it: one line per event,
+// promotions and demotions with the evaluation's reasons.
+class Narrator {
+ public:
+  void read(const Globals& g, std::ostream& out, bool live_status) {
     for (;;) {
       auto r = call_server(g, {.path = fmt::format("/worlds/demo/audit?after={}&limit=1000", seq)});
       if (!r) return;
@@ -483,14 +439,14 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
         if (!line) continue;
         const std::string run_id = str_field(a, "run_id");
         if ((event == "PROMOTE" || event == "DEMOTE") && run_id != "-") {
-          if (!runs.contains(run_id)) {
+          if (!runs_.contains(run_id)) {
             if (auto run = call_server(g, {.path = "/worlds/demo/evaluations/" + run_id})) {
-              runs[run_id] = std::move(*run);
+              runs_[run_id] = std::move(*run);
             }
           }
-          if (runs.contains(run_id)) {
+          if (runs_.contains(run_id)) {
             *line +=
-                fmt::format(" ({}: {})", run_id, explain(runs[run_id], str_field(a, "entity_id")));
+                fmt::format(" ({}: {})", run_id, explain(runs_[run_id], str_field(a, "entity_id")));
           }
           explained.push_back(*line);
         }
@@ -499,7 +455,165 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
       }
       if (records.size() < 1000) return;
     }
+  }
+
+  int64_t seq = 0;
+  int promotions = 0, demotions = 0, rejections = 0;
+  std::vector<std::string> explained;  // promotions and demotions with their reasons
+
+ private:
+  std::map<std::string, boost::json::value> runs_;  // evaluation runs, by id
+};
+
+// Appends to each symbol's feed the bars complete by `now`: a day's bar is
+// complete at the end of that day.
+void release_bars(std::map<std::string, std::deque<Row>>& pending, const fs::path& dir,
+                  TimePoint now) {
+  for (auto& [symbol, rows] : pending) {
+    std::string lines;
+    while (!rows.empty() && rows.front().date + std::chrono::hours(24) <= now) {
+      lines += rows.front().line + '\n';
+      rows.pop_front();
+    }
+    if (!lines.empty()) {
+      std::ofstream(dir / "feeds" / (symbol + ".csv"), std::ios::app) << lines << std::flush;
+    }
+  }
+}
+
+// One line of where the demo is: the simulated day, strategies by state, and
+// the promotions and demotions so far.
+std::string status_line(const Globals& g, TimePoint now, const Narrator& story) {
+  std::map<std::string, int> states;
+  if (auto r = call_server(g, {.path = "/strategies?world=demo"})) {
+    for (const auto& s : array_at(*r, "strategies")) ++states[str_field(s.as_object(), "state")];
+  }
+  std::string counts;
+  for (const auto& [state, n] : states) counts += fmt::format(" {} {}", state, n);
+  return fmt::format("[{}] strategies:{}; promotions {}, demotions {}", day(format_timestamp(now)),
+                     counts, story.promotions, story.demotions);
+}
+
+// The strategies and their states at the end of the demo.
+void print_final_states(const Globals& g, std::ostream& out) {
+  if (auto r = call_server(g, {.path = "/strategies?world=demo"})) {
+    out << "\nstrategies at the end:\n";
+    for (const auto& v : array_at(*r, "strategies")) {
+      const auto& s = v.as_object();
+      out << fmt::format("  {:<14} {}\n", str_field(s, "id"), str_field(s, "state"));
+    }
+  }
+}
+
+// The counts, the reasons of each promotion and demotion, and where to look next.
+void print_story_end(const Narrator& story, const fs::path& dir, std::ostream& out) {
+  out << fmt::format("\n{} promotion(s), {} demotion(s), {} rejection(s) at validation.\n",
+                     story.promotions, story.demotions, story.rejections);
+  if (!story.explained.empty()) {
+    out << "Why (from the audit log):\n";
+    for (const auto& line : story.explained) out << "  " << line << '\n';
+  }
+  out << fmt::format(
+      "\nThe database is {0}/qmtl.db. Look around with:\n"
+      "  qmtl serve --db sqlite:{0}/qmtl.db --no-auth --port 8080 --execution false &\n"
+      "  qmtl world status demo; qmtl world evaluations demo; qmtl world audit demo\n",
+      dir.string());
+}
+
+// Blocks SIGINT and SIGTERM in this thread, to be polled between steps;
+// returns the set.
+sigset_t block_stop_signals() {
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+  return stop_set;
+}
+
+int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const std::string& m, int code = kExitUsage) {
+    err << "qmtl demo: " << m << '\n';
+    return code;
   };
+  auto start = parse_timestamp(o.start);
+  auto until = parse_timestamp(o.until);
+  if (!start || !until || *until <= *start) {
+    return fail("--start and --until take dates such as 1994-01-03, --until after --start");
+  }
+  if (!(o.speed >= 1 && o.speed <= 1e9)) return fail("--speed takes 1 to 1e9");
+  const auto examples = find_examples(o.examples);
+  if (!examples) {
+    return fail("cannot find the examples directory (policies/demo.yml); pass --examples DIR");
+  }
+  const auto exchange_bin = find_exchange_sim(o.exchange_sim);
+  if (!exchange_bin) {
+    return fail("cannot find qmtl-exchange-sim beside this binary; pass --exchange-sim PATH");
+  }
+
+  auto prepared = prepare_demo(o, *examples, *start, *until);
+  if (!prepared) return report(prepared.error(), err);
+  auto& [dir, strategies, pending] = *prepared;
+
+  // Ctrl-C and SIGTERM are polled between steps; children get their own
+  // process groups, so the terminal's Ctrl-C reaches only this process.
+  const sigset_t stop_set = block_stop_signals();
+
+  // The exchange simulator: one FIX session per strategy, prices from the same
+  // data, one row per simulated trading day (5 rows a week).
+  const std::string password = fmt::format("demo-{}", ::getpid());
+  const uint16_t fix_port = free_port();
+  const auto xargv = exchange_argv(*exchange_bin, dir, fix_port, o.speed, strategies, pending);
+  const std::vector<std::pair<std::string, std::string>> env{{"QMTL_DEMO_FIX_PASS", password}};
+  auto exchange = ChildProcess::spawn({.argv = xargv,
+                                       .env = env,
+                                       .stdout_path = (dir / "exchange.out").string(),
+                                       .stderr_path = (dir / "exchange.err").string()});
+  if (!exchange) return fail(exchange.error().message, kExitRefused);
+  if (!wait_for_line(dir / "exchange.out", "listening", *exchange, milliseconds(10'000))) {
+    return fail(fmt::format("the exchange simulator did not start; see {}",
+                            (dir / "exchange.err").string()),
+                kExitRefused);
+  }
+
+  // The server, on simulated time.
+  auto server = ChildProcess::spawn({.argv = server_argv(dir, o.speed, *start),
+                                     .env = env,
+                                     .stdout_path = (dir / "server.out").string(),
+                                     .stderr_path = (dir / "server.log").string()});
+  if (!server) return fail(server.error().message, kExitRefused);
+  const auto listening =
+      wait_for_line(dir / "server.out", "listening on", *server, milliseconds(10'000));
+  if (!listening) {
+    stop_child(*exchange, milliseconds(3000));
+    return fail(fmt::format("qmtl serve did not start; see {}", (dir / "server.log").string()),
+                kExitRefused);
+  }
+  const auto url_at = listening->find("http://");
+  Globals g;
+  g.gateway_url = listening->substr(url_at, listening->find(' ', url_at) - url_at);
+  auto shutdown = [&] {
+    stop_child(*server, milliseconds(15'000));
+    stop_child(*exchange, milliseconds(5000));
+  };
+
+  if (auto r = set_up_world(g, *examples, dir, fix_port, strategies); !r) {
+    shutdown();
+    return report(r.error(), err);
+  }
+  const bool live_status = !o.headless && ::isatty(STDOUT_FILENO) == 1;
+  out << fmt::format(
+             "qmtl demo: world 'demo' at {} with {} strategies on real daily data; simulated time "
+             "from {} to {} at {:.0f}x ({:.1f} days a second). Ctrl-C stops it.\n",
+             g.gateway_url, strategies.size(), day(format_timestamp(*start)),
+             day(format_timestamp(*until)), o.speed, o.speed / 86'400)
+      << std::flush;
+
+  // Play the data and tell the story.
+  Narrator story;
+  bool interrupted = false;
+  TimePoint now = *start;
+  auto last_status = std::chrono::steady_clock::now();
   while (now < *until) {
     if (stop_requested(stop_set)) {
       interrupted = true;
@@ -515,29 +629,11 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     if (auto h = call_server(g, {.path = "/healthz"}); h) {
       if (auto t = parse_timestamp(str_field(h->as_object(), "time"))) now = *t;
     }
-    // A day's bar is complete at the end of that day.
-    for (auto& [symbol, rows] : pending) {
-      std::string lines;
-      while (!rows.empty() && rows.front().date + std::chrono::hours(24) <= now) {
-        lines += rows.front().line + '\n';
-        rows.pop_front();
-      }
-      if (!lines.empty()) {
-        std::ofstream(dir / "feeds" / (symbol + ".csv"), std::ios::app) << lines << std::flush;
-      }
-    }
-    read_audit();
+    release_bars(pending, dir, now);
+    story.read(g, out, live_status);
     if (std::chrono::steady_clock::now() - last_status > milliseconds(o.headless ? 2000 : 250)) {
       last_status = std::chrono::steady_clock::now();
-      std::map<std::string, int> states;
-      if (auto r = call_server(g, {.path = "/strategies?world=demo"})) {
-        for (const auto& s : array_at(*r, "strategies"))
-          ++states[str_field(s.as_object(), "state")];
-      }
-      std::string counts;
-      for (const auto& [state, n] : states) counts += fmt::format(" {} {}", state, n);
-      status = fmt::format("[{}] strategies:{}; promotions {}, demotions {}",
-                           day(format_timestamp(now)), counts, promotions, demotions);
+      const std::string status = status_line(g, now, story);
       if (live_status) {
         out << "\r\033[K" << status << std::flush;
       } else if (o.headless) {
@@ -546,31 +642,14 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     }
     std::this_thread::sleep_for(milliseconds(100));
   }
-  read_audit();
+  story.read(g, out, live_status);
   if (live_status) out << "\r\033[K";
   out << (interrupted ? "qmtl demo: stopped (Ctrl-C); stopping the server and its runners\n"
                       : "qmtl demo: the end of the simulated span; stopping the server\n")
       << std::flush;
-  // The final table while the server is still up.
-  if (auto r = call_server(g, {.path = "/strategies?world=demo"})) {
-    out << "\nstrategies at the end:\n";
-    for (const auto& v : array_at(*r, "strategies")) {
-      const auto& s = v.as_object();
-      out << fmt::format("  {:<14} {}\n", str_field(s, "id"), str_field(s, "state"));
-    }
-  }
+  print_final_states(g, out);  // while the server is still up
   shutdown();
-  out << fmt::format("\n{} promotion(s), {} demotion(s), {} rejection(s) at validation.\n",
-                     promotions, demotions, rejections);
-  if (!explained.empty()) {
-    out << "Why (from the audit log):\n";
-    for (const auto& line : explained) out << "  " << line << '\n';
-  }
-  out << fmt::format(
-      "\nThe database is {0}/qmtl.db. Look around with:\n"
-      "  qmtl serve --db sqlite:{0}/qmtl.db --no-auth --port 8080 --execution false &\n"
-      "  qmtl world status demo; qmtl world evaluations demo; qmtl world audit demo\n",
-      dir.string());
+  print_story_end(story, dir, out);
   return interrupted ? 130 : kExitOk;
 }
 

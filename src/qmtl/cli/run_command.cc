@@ -73,6 +73,86 @@ boost::json::object order_json(const sdk::OrderRecord& r) {
   return o;
 }
 
+// The live broker `spec` names: journal:<file> or fix:<broker.yml>. A FIX
+// session connects in the background; until it is logged on, live orders are
+// refused by it and so blocked, never sent elsewhere.
+CliResult<std::unique_ptr<broker::Broker>> open_live_broker(const std::string& spec,
+                                                            const Clock& clock, std::ostream& err) {
+  if (spec.starts_with("journal:") && spec.size() > 8) {
+    auto j = broker::JournalBroker::open(spec.substr(8));
+    if (!j) return tl::unexpected(Failure{kExitUsage, j.error().message});
+    return std::unique_ptr<broker::Broker>(std::move(*j));
+  }
+  if (spec.starts_with("fix:") && spec.size() > 4) {
+    auto config = broker::load_fix_config(spec.substr(4));
+    if (!config) return tl::unexpected(Failure{kExitUsage, config.error().message});
+    auto f = broker::FixBroker::connect(std::move(*config), clock);
+    if (!f) return tl::unexpected(Failure{kExitUsage, f.error().message});
+    if (!(*f)->wait_logged_on(std::chrono::seconds(5))) {
+      err << "qmtl run: the FIX session is not logged on yet: live orders are blocked until "
+             "it is\n";
+    }
+    return std::unique_ptr<broker::Broker>(std::move(*f));
+  }
+  return tl::unexpected(
+      Failure{kExitUsage,
+              fmt::format("--live-broker '{}': write journal:<file> or fix:<broker.yml>", spec)});
+}
+
+// A hand-over as the run prints it: a JSON line, or one line of text.
+std::string handover_line(const sdk::HandoverRecord& h, bool as_json) {
+  boost::json::object positions;
+  for (const auto& [sym, qty] : h.live_positions) positions[sym] = qty;
+  if (as_json) {
+    boost::json::array orders, failed;
+    for (const auto& x : h.orders) orders.emplace_back(x);
+    for (const auto& x : h.failed) failed.emplace_back(x);
+    return json::dump(boost::json::object{{"handover", h.event},
+                                          {"policy", h.policy},
+                                          {"live_positions", std::move(positions)},
+                                          {"orders", std::move(orders)},
+                                          {"failed", std::move(failed)}});
+  }
+  std::string what;
+  for (const auto& x : h.orders) what += fmt::format("{}{}", what.empty() ? "" : "; ", x);
+  for (const auto& x : h.failed) {
+    what += fmt::format("{}not sent: {}", what.empty() ? "" : "; ", x);
+  }
+  return fmt::format("hand-over on {}: {} ({})", h.event, h.policy,
+                     what.empty() ? "no orders" : what);
+}
+
+// The run's summary: a JSON object, or one line of text.
+void print_run_summary(const Globals& g, const RunCommandOptions& o, const std::string& world,
+                       const sdk::RunSummary& s, std::ostream& out) {
+  if (g.json()) {
+    print_json(boost::json::object{{"strategy", o.strategy},
+                                   {"world", world},
+                                   {"bars", s.bars},
+                                   {"orders", s.orders},
+                                   {"live", s.live},
+                                   {"paper", s.paper},
+                                   {"blocked", s.blocked},
+                                   {"points_posted", s.points_posted},
+                                   {"fills_posted", s.fills_posted},
+                                   {"points_repeated", s.points_repeated},
+                                   {"points_already_stored", s.points_already_stored},
+                                   {"points_conflicting", s.points_conflicting},
+                                   {"records_dropped", s.records_dropped},
+                                   {"connects", s.connects},
+                                   {"handovers", s.handovers},
+                                   {"live_positions", live_positions_json(s)},
+                                   {"paper_equity", s.paper_account.equity()}},
+               out);
+  } else {
+    out << fmt::format(
+        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills "
+        "({} already stored before this run), {} conflicting, {} dropped, paper equity {:.2f}\n",
+        s.bars, s.orders, s.live, s.paper, s.blocked, s.points_posted, s.fills_posted,
+        s.points_already_stored, s.points_conflicting, s.records_dropped, s.paper_account.equity());
+  }
+}
+
 int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::ostream& err) {
   if (auto r = check_id("strategy", o.strategy); !r) return report(r.error(), err);
   // The strategy as submitted: its world and its spec.
@@ -107,28 +187,9 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
   SystemClock clock;  // outlives the broker that reads it
   std::unique_ptr<broker::Broker> live;
   if (!o.live_broker.empty()) {
-    if (o.live_broker.starts_with("journal:") && o.live_broker.size() > 8) {
-      auto j = broker::JournalBroker::open(o.live_broker.substr(8));
-      if (!j) return report({kExitUsage, j.error().message}, err);
-      live = std::move(*j);
-    } else if (o.live_broker.starts_with("fix:") && o.live_broker.size() > 4) {
-      // A FIX session: it connects in the background; until it is logged on,
-      // live orders are refused by it and so blocked, never sent elsewhere.
-      auto config = broker::load_fix_config(o.live_broker.substr(4));
-      if (!config) return report({kExitUsage, config.error().message}, err);
-      auto f = broker::FixBroker::connect(std::move(*config), clock);
-      if (!f) return report({kExitUsage, f.error().message}, err);
-      if (!(*f)->wait_logged_on(std::chrono::seconds(5))) {
-        err << "qmtl run: the FIX session is not logged on yet: live orders are blocked until "
-               "it is\n";
-      }
-      live = std::move(*f);
-    } else {
-      return report({kExitUsage, fmt::format("--live-broker '{}': write journal:<file> or "
-                                             "fix:<broker.yml>",
-                                             o.live_broker)},
-                    err);
-    }
+    auto opened = open_live_broker(o.live_broker, clock, err);
+    if (!opened) return report(opened.error(), err);
+    live = std::move(*opened);
   }
 
   StopOnSignal signals;
@@ -164,28 +225,7 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
       .on_handover =
           [&](const sdk::HandoverRecord& h) {
             std::lock_guard lock(out_mu);
-            boost::json::object positions;
-            for (const auto& [sym, qty] : h.live_positions) positions[sym] = qty;
-            if (g.json()) {
-              boost::json::array orders, failed;
-              for (const auto& x : h.orders) orders.emplace_back(x);
-              for (const auto& x : h.failed) failed.emplace_back(x);
-              out << json::dump(boost::json::object{{"handover", h.event},
-                                                    {"policy", h.policy},
-                                                    {"live_positions", std::move(positions)},
-                                                    {"orders", std::move(orders)},
-                                                    {"failed", std::move(failed)}})
-                  << std::endl;
-              return;
-            }
-            std::string what;
-            for (const auto& x : h.orders) what += fmt::format("{}{}", what.empty() ? "" : "; ", x);
-            for (const auto& x : h.failed) {
-              what += fmt::format("{}not sent: {}", what.empty() ? "" : "; ", x);
-            }
-            out << fmt::format("hand-over on {}: {} ({})", h.event, h.policy,
-                               what.empty() ? "no orders" : what)
-                << std::endl;
+            out << handover_line(h, g.json()) << std::endl;
           },
       .log =
           [&](std::string_view line) {
@@ -204,32 +244,7 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
         {kExitRefused, fmt::format("strategy '{}': {}", o.strategy, summary.error().message)}, err);
   }
   const auto& s = *summary;
-  if (g.json()) {
-    print_json(boost::json::object{{"strategy", o.strategy},
-                                   {"world", world},
-                                   {"bars", s.bars},
-                                   {"orders", s.orders},
-                                   {"live", s.live},
-                                   {"paper", s.paper},
-                                   {"blocked", s.blocked},
-                                   {"points_posted", s.points_posted},
-                                   {"fills_posted", s.fills_posted},
-                                   {"points_repeated", s.points_repeated},
-                                   {"points_already_stored", s.points_already_stored},
-                                   {"points_conflicting", s.points_conflicting},
-                                   {"records_dropped", s.records_dropped},
-                                   {"connects", s.connects},
-                                   {"handovers", s.handovers},
-                                   {"live_positions", live_positions_json(s)},
-                                   {"paper_equity", s.paper_account.equity()}},
-               out);
-  } else {
-    out << fmt::format(
-        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills "
-        "({} already stored before this run), {} conflicting, {} dropped, paper equity {:.2f}\n",
-        s.bars, s.orders, s.live, s.paper, s.blocked, s.points_posted, s.fills_posted,
-        s.points_already_stored, s.points_conflicting, s.records_dropped, s.paper_account.equity());
-  }
+  print_run_summary(g, o, world, s, out);
   return s.records_dropped > 0 || s.points_conflicting > 0 ? kExitRefused : kExitOk;
 }
 

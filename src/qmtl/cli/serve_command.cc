@@ -97,58 +97,158 @@ Result<std::optional<server::TokenTable>> load_tokens(const ServeOptions& o) {
   return std::optional<server::TokenTable>(std::move(tokens));
 }
 
-int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
-  // Logs go to stderr so stdout carries only the one "listening" line that
-  // scripts and tests wait for.
-  auto logger = spdlog::stderr_color_mt("qmtl");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(o.log_level));
-
-  auto tokens = load_tokens(o);
-  if (!tokens) {
-    err << "qmtl: " << tokens.error().message << '\n';
-    return kExitUsage;
-  }
+// The durations of `qmtl serve`'s options, checked; nullopt (after saying
+// what to fix on `err`) for a usage error.
+struct ServeDurations {
+  Duration poll, heartbeat, ttl, runner_backoff;
+};
+std::optional<ServeDurations> parse_serve_durations(const ServeOptions& o, std::ostream& err) {
   auto poll = parse_duration(o.scheduler_poll);
   if (!poll || poll->count() < 10'000) {
     err << "qmtl: --scheduler-poll takes a duration of at least 10ms, such as 1s\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   auto heartbeat = parse_duration(o.heartbeat);
   auto ttl = parse_duration(o.activation_ttl);
   if (!heartbeat || !ttl || ttl->count() < 1'000'000) {
     err << "qmtl: --heartbeat and --activation-ttl take durations such as 5s; the TTL is at "
            "least 1s\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   auto runner_backoff = parse_duration(o.runner_backoff);
   if (!runner_backoff || runner_backoff->count() < 10'000) {
     err << "qmtl: --runner-backoff takes a duration of at least 10ms, such as 1s\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   // Simulated time only in demo mode: a server whose "1 day" passes in seconds
   // must never be mistaken for one that decides about real money.
   if (!o.demo && (o.clock_speed != 0 || !o.clock_start.empty())) {
     err << "qmtl: --clock-speed and --clock-start are for demonstrations only; add --demo\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   if (o.demo && !(o.clock_speed >= 1 && o.clock_speed <= 1e9)) {
     err << "qmtl: --demo needs --clock-speed N, from 1 to 1e9 (86400 = a day per second)\n";
+    return std::nullopt;
+  }
+  return ServeDurations{*poll, *heartbeat, *ttl, *runner_backoff};
+}
+
+// Logs what one scheduler step did; a failed evaluation also alerts. While
+// the database is away its failures go to `outage`, which logs once per interval.
+void report_tick(server::AlertDispatcher* alerts, execution::DatabaseOutage& outage,
+                 const scheduler::TickOutcome& t) {
+  const auto next = format_timestamp(std::chrono::floor<std::chrono::seconds>(t.next_run));
+  if (t.kind == scheduler::TickOutcome::Kind::kFailed && t.error &&
+      outage.failed("scheduler", Error{*t.error, t.message})) {
+    return;  // the database is away: logged once per interval by the outage
+  }
+  if (t.kind != scheduler::TickOutcome::Kind::kFailed) outage.succeeded();
+  switch (t.kind) {
+    case scheduler::TickOutcome::Kind::kScheduled:
+      spdlog::info("scheduler: world '{}' next evaluation at {}", t.world, next);
+      break;
+    case scheduler::TickOutcome::Kind::kEvaluated:
+      spdlog::info("scheduler: world '{}' evaluated ({}{}); next at {}", t.world, t.run_id,
+                   t.applied ? ", applied" : "", next);
+      break;
+    case scheduler::TickOutcome::Kind::kSkipped:
+      spdlog::info("scheduler: {}; next at {}", t.message, next);
+      break;
+    case scheduler::TickOutcome::Kind::kLeadership:
+      spdlog::warn("scheduler: {}", t.message);
+      break;
+    case scheduler::TickOutcome::Kind::kFailed:
+      spdlog::error("scheduler: world '{}': {}", t.world, t.message);
+      if (alerts != nullptr && !t.world.empty()) {
+        alerts->failure(t.world, fmt::format("scheduled evaluation: {}", t.message));
+      }
+      break;
+  }
+}
+
+// Starts the execution manager, which validates submitted strategies and
+// runs the others as child processes reaching this server on `port`.
+Result<std::unique_ptr<execution::ExecutionManager>> start_execution(
+    const ServeOptions& o, world::WorldService& worlds, const Clock& clock, server::Api& api,
+    uint16_t port, bool auth, Duration runner_backoff, const std::function<bool()>& leads) {
+  std::string binary = o.qmtl_binary;
+  if (binary.empty()) {
+    std::error_code ec;
+    binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  }
+  const char* token = std::getenv("QMTL_RUNNER_TOKEN");
+  if (auth && (token == nullptr || *token == '\0')) {
+    spdlog::warn(
+        "QMTL_RUNNER_TOKEN is not set: runners the server starts cannot authenticate; set it "
+        "to a token with the operator role (see docs/execution.md)");
+  }
+  const std::string host =
+      o.address == "0.0.0.0" || o.address == "::" ? std::string("127.0.0.1") : o.address;
+  auto exec = std::make_unique<execution::ExecutionManager>(
+      worlds, clock, &api.metrics(),
+      execution::ExecutionOptions{
+          .qmtl_binary = binary,
+          .gateway_url = fmt::format("http://{}:{}", host, port),
+          .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
+          .runner_token = token != nullptr ? token : "",
+          // On a simulated clock a second is days: runners post ten times as often.
+          .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(runner_backoff),
+          .crash_limit = o.runner_crash_limit,
+          .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000),
+          .active = leads,
+          .outage = &api.outage()});
+  if (auto r = exec->start(); !r) return propagate(r);
+  return exec;
+}
+
+// The start-up lines: where it listens (stdout, which scripts wait for),
+// and warnings for a simulated clock or authentication off.
+void announce(const ServeOptions& o, server::HttpServer& srv, store::Store& store,
+              const Clock* demo_clock, std::optional<size_t> tokens, std::ostream& out) {
+  out << fmt::format("qmtl serve: listening on http://{}:{} (db {})", o.address, srv.port(),
+                     store.describe())
+      << std::endl;
+  if (demo_clock != nullptr) {
+    spdlog::warn("DEMO: simulated clock from {} at {}x real time; not for real money",
+                 format_timestamp(demo_clock->now()), o.clock_speed);
+  }
+  if (tokens) {
+    spdlog::info("authentication on: {} token(s)", *tokens);
+  } else {
+    spdlog::warn("authentication is OFF (--no-auth): anyone who can connect to {}:{} is admin",
+                 o.address, srv.port());
+  }
+}
+
+// Logs go to stderr so stdout carries only the one "listening" line that
+// scripts and tests wait for.
+void log_to_stderr(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("qmtl");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
+  log_to_stderr(o.log_level);
+
+  auto tokens = load_tokens(o);
+  if (!tokens) {
+    err << "qmtl: " << tokens.error().message << '\n';
     return kExitUsage;
   }
+  const auto durations = parse_serve_durations(o, err);
+  if (!durations) return kExitUsage;
+  const auto& [poll, heartbeat, ttl, runner_backoff] = *durations;
   SystemClock system_clock;
   std::optional<ScaledClock> demo_clock;
   if (o.demo) {
-    TimePoint start = system_clock.now();
-    if (!o.clock_start.empty()) {
-      auto t = parse_timestamp(o.clock_start);
-      if (!t) {
-        err << "qmtl: --clock-start: " << t.error().message << '\n';
-        return kExitUsage;
-      }
-      start = *t;
+    auto start = o.clock_start.empty() ? Result<TimePoint>(system_clock.now())
+                                       : parse_timestamp(o.clock_start);
+    if (!start) {
+      err << "qmtl: --clock-start: " << start.error().message << '\n';
+      return kExitUsage;
     }
-    demo_clock.emplace(start, o.clock_speed, system_clock);
+    demo_clock.emplace(*start, o.clock_speed, system_clock);
   }
   const Clock& clock = demo_clock ? static_cast<const Clock&>(*demo_clock) : system_clock;
   auto store = store::open_store(o.db);
@@ -168,16 +268,13 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     // One namespace per database, so qmtl installations may share a Redis.
     auto r =
         server::RedisActivationCache::open(o.redis, sha256_hex((*store)->describe()).substr(0, 16));
-    if (!r) {
-      err << "qmtl: " << r.error().message << '\n';
-      return kExitUsage;
-    }
+    if (!r) return report({kExitUsage, r.error().message}, err);
     redis = std::move(*r);
   }
   server::Api api(
       worlds, clock,
       {.tokens = *tokens ? &**tokens : nullptr,
-       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(*ttl).count(),
+       .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(ttl).count(),
        .simulated_clock_speed = o.demo ? o.clock_speed : 0,
        .redis = redis.get(),
        .shared_store = (*store)->shared()});
@@ -200,7 +297,7 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
        .port = o.port,
        .io_threads = o.io_threads,
        .worker_threads = o.threads,
-       .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(*heartbeat),
+       .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat),
        .access_log = o.access_log,
        .handle_signals = true},
       api);
@@ -208,54 +305,17 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     err << "qmtl: " << srv.error().message << '\n';
     return kExitRefused;
   }
-  out << fmt::format("qmtl serve: listening on http://{}:{} (db {})", o.address, (*srv)->port(),
-                     (*store)->describe())
-      << std::endl;
-  if (demo_clock) {
-    spdlog::warn("DEMO: simulated clock from {} at {}x real time; not for real money",
-                 format_timestamp(clock.now()), o.clock_speed);
-  }
-  if (*tokens) {
-    spdlog::info("authentication on: {} token(s)", (*tokens)->size());
-  } else {
-    spdlog::warn("authentication is OFF (--no-auth): anyone who can connect to {}:{} is admin",
-                 o.address, (*srv)->port());
-  }
+  announce(o, **srv, **store, demo_clock ? &clock : nullptr,
+           *tokens ? std::optional((*tokens)->size()) : std::nullopt, out);
   // The scheduler evaluates and applies each world on its policy's schedule.
   std::unique_ptr<scheduler::Scheduler> sched;
   std::unique_ptr<scheduler::SchedulerThread> sched_thread;
   if (o.scheduler) {
     sched = std::make_unique<scheduler::Scheduler>(worlds, clock);
     sched_thread = std::make_unique<scheduler::SchedulerThread>(
-        *sched, std::chrono::duration_cast<std::chrono::milliseconds>(*poll),
+        *sched, std::chrono::duration_cast<std::chrono::milliseconds>(poll),
         [alerts = api.alerts(), outage = &api.outage()](const scheduler::TickOutcome& t) {
-          const auto next = format_timestamp(std::chrono::floor<std::chrono::seconds>(t.next_run));
-          if (t.kind == scheduler::TickOutcome::Kind::kFailed && t.error &&
-              outage->failed("scheduler", Error{*t.error, t.message})) {
-            return;  // the database is away: logged once per interval by the outage
-          }
-          if (t.kind != scheduler::TickOutcome::Kind::kFailed) outage->succeeded();
-          switch (t.kind) {
-            case scheduler::TickOutcome::Kind::kScheduled:
-              spdlog::info("scheduler: world '{}' next evaluation at {}", t.world, next);
-              break;
-            case scheduler::TickOutcome::Kind::kEvaluated:
-              spdlog::info("scheduler: world '{}' evaluated ({}{}); next at {}", t.world, t.run_id,
-                           t.applied ? ", applied" : "", next);
-              break;
-            case scheduler::TickOutcome::Kind::kSkipped:
-              spdlog::info("scheduler: {}; next at {}", t.message, next);
-              break;
-            case scheduler::TickOutcome::Kind::kLeadership:
-              spdlog::warn("scheduler: {}", t.message);
-              break;
-            case scheduler::TickOutcome::Kind::kFailed:
-              spdlog::error("scheduler: world '{}': {}", t.world, t.message);
-              if (alerts != nullptr && !t.world.empty()) {
-                alerts->failure(t.world, fmt::format("scheduled evaluation: {}", t.message));
-              }
-              break;
-          }
+          report_tick(alerts, *outage, t);
         });
   } else {
     spdlog::warn("the scheduler is off (--scheduler false): worlds are evaluated only on request");
@@ -271,36 +331,13 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   // The execution manager validates submitted strategies and runs the others.
   std::unique_ptr<execution::ExecutionManager> exec;
   if (o.execution) {
-    std::string binary = o.qmtl_binary;
-    if (binary.empty()) {
-      std::error_code ec;
-      binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-    }
-    const char* token = std::getenv("QMTL_RUNNER_TOKEN");
-    if (*tokens && (token == nullptr || *token == '\0')) {
-      spdlog::warn(
-          "QMTL_RUNNER_TOKEN is not set: runners the server starts cannot authenticate; set it "
-          "to a token with the operator role (see docs/execution.md)");
-    }
-    const std::string host =
-        o.address == "0.0.0.0" || o.address == "::" ? std::string("127.0.0.1") : o.address;
-    exec = std::make_unique<execution::ExecutionManager>(
-        worlds, clock, &api.metrics(),
-        execution::ExecutionOptions{
-            .qmtl_binary = binary,
-            .gateway_url = fmt::format("http://{}:{}", host, (*srv)->port()),
-            .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
-            .runner_token = token != nullptr ? token : "",
-            // On a simulated clock a second is days: runners post ten times as often.
-            .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(*runner_backoff),
-            .crash_limit = o.runner_crash_limit,
-            .runner_post_every = std::chrono::milliseconds(o.demo ? 100 : 1000),
-            .active = leads,
-            .outage = &api.outage()});
-    if (auto r = exec->start(); !r) {
-      err << "qmtl: " << r.error().message << '\n';
+    auto started = start_execution(o, worlds, clock, api, (*srv)->port(), tokens->has_value(),
+                                   runner_backoff, leads);
+    if (!started) {
+      err << "qmtl: " << started.error().message << '\n';
       return kExitRefused;
     }
+    exec = std::move(*started);
     api.set_execution_manager(exec.get());
   }
   (*srv)->run();

@@ -569,12 +569,9 @@ int world_audit(const Globals& g, const std::string& id, const std::optional<std
   return kExitOk;
 }
 
-}  // namespace
-
-void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
-                        std::ostream& err) {
-  auto* world = app.add_subcommand("world", "manage worlds")->require_subcommand(1);
-
+// world create, list and status.
+void add_world_basic_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                              std::ostream& err) {
   struct Create {
     std::string id;
     std::optional<std::string> name, policy_file;
@@ -610,7 +607,11 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   status->add_option("--reason", st->reason, "why (recorded in the audit log)");
   status->callback(
       [=, &g, &rc, &out, &err] { rc = world_status(g, st->id, st->set, st->reason, out, err); });
+}
 
+// world policy set, show, history and rollback.
+void add_world_policy_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                               std::ostream& err) {
   auto* policy =
       world->add_subcommand("policy", "a world's policy versions")->require_subcommand(1);
   struct Policy {
@@ -646,7 +647,11 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   rollback->callback([=, &g, &rc, &out, &err] {
     rc = policy_rollback(g, po->id, po->version.value_or(0), po->reason, out, err);
   });
+}
 
+// world evaluate, evaluations and activation.
+void add_world_evaluation_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                                   std::ostream& err) {
   struct Eval {
     std::string id;
     bool dry_run = false;
@@ -694,7 +699,11 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
     rc = activation_set(g, act->id, act->strategy, act->side, act->active, act->force, act->reason,
                         out, err);
   });
+}
 
+// world alerts, broker, execution and audit.
+void add_world_setting_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                                std::ostream& err) {
   struct Alerts {
     std::string id;
     std::optional<std::string> webhook;
@@ -776,6 +785,17 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   audit->add_option("world", au->id, "world id")->required();
   audit->add_option("--since", au->since, "a time (ISO-8601) or a duration back from now");
   audit->callback([=, &g, &rc, &out, &err] { rc = world_audit(g, au->id, au->since, out, err); });
+}
+
+}  // namespace
+
+void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
+                        std::ostream& err) {
+  auto* world = app.add_subcommand("world", "manage worlds")->require_subcommand(1);
+  add_world_basic_commands(world, g, rc, out, err);
+  add_world_policy_commands(world, g, rc, out, err);
+  add_world_evaluation_commands(world, g, rc, out, err);
+  add_world_setting_commands(world, g, rc, out, err);
 }
 
 }  // namespace qmtl::cli
