@@ -13,7 +13,8 @@ if [ ! -f "$build/compile_commands.json" ]; then
   exit 2
 fi
 echo "lint: clang-format"
-git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
+cf=$(command -v clang-format-14 || command -v clang-format)
+git ls-files '*.cc' '*.h' | xargs "$cf" --dry-run -Werror
 echo "lint: layering"
 python3 scripts/check_layering.py src
 echo "lint: clang-tidy over src/"

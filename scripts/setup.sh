@@ -19,7 +19,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy
   prometheus wrk systemd curl libcurl4-openssl-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
 )
 
 missing=()
