@@ -4,20 +4,15 @@
 
 #include <cmath>
 
+#include "qmtl/core/enum_name.h"
+
 namespace qmtl::broker {
 
 std::string_view side_name(Side s) { return s == Side::kBuy ? "buy" : "sell"; }
 
 std::string_view order_type_name(OrderType t) {
-  switch (t) {
-    case OrderType::kMarket:
-      return "market";
-    case OrderType::kLimit:
-      return "limit";
-    case OrderType::kStop:
-      return "stop";
-  }
-  return "market";
+  static constexpr std::array<std::string_view, 3> kNames{"market", "limit", "stop"};
+  return enum_name(t, kNames);
 }
 
 Result<void> validate_order(const Order& o) {

@@ -1,29 +1,16 @@
 #include "qmtl/core/result.h"
 
+#include "qmtl/core/enum_name.h"
+
 namespace qmtl {
 
 std::string_view error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return "invalid_argument";
-    case ErrorCode::kNotFound:
-      return "not_found";
-    case ErrorCode::kAlreadyExists:
-      return "already_exists";
-    case ErrorCode::kFailedPrecondition:
-      return "failed_precondition";
-    case ErrorCode::kUnauthenticated:
-      return "unauthenticated";
-    case ErrorCode::kPermissionDenied:
-      return "permission_denied";
-    case ErrorCode::kVersionMismatch:
-      return "version_mismatch";
-    case ErrorCode::kUnavailable:
-      return "unavailable";
-    case ErrorCode::kInternal:
-      return "internal";
-  }
-  return "internal";
+  // In ErrorCode's declaration order.
+  static constexpr std::array<std::string_view, 9> kNames{
+      "invalid_argument",    "not_found",        "already_exists",
+      "failed_precondition", "version_mismatch", "unauthenticated",
+      "permission_denied",   "unavailable",      "internal"};
+  return enum_name(code, kNames);
 }
 
 }  // namespace qmtl

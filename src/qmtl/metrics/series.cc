@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "qmtl/core/enum_name.h"
+
 namespace qmtl::metrics {
 namespace {
 
@@ -25,15 +27,8 @@ Duration median_spacing(std::span<const TimePoint> ts) {
 }  // namespace
 
 std::string_view series_kind_name(SeriesKind kind) {
-  switch (kind) {
-    case SeriesKind::kEquity:
-      return "equity";
-    case SeriesKind::kPnl:
-      return "pnl";
-    case SeriesKind::kReturn:
-      return "return";
-  }
-  return "equity";
+  static constexpr std::array<std::string_view, 3> kNames{"equity", "pnl", "return"};
+  return enum_name(kind, kNames);
 }
 
 Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,

@@ -6,20 +6,14 @@
 #include <cmath>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 #include "qmtl/metrics/kpi.h"
 
 namespace qmtl::policy {
 
 std::string_view tri_name(Tri t) {
-  switch (t) {
-    case Tri::kFalse:
-      return "false";
-    case Tri::kTrue:
-      return "true";
-    case Tri::kMissing:
-      return "missing";
-  }
-  return "missing";
+  static constexpr std::array<std::string_view, 3> kNames{"false", "true", "missing"};
+  return enum_name(t, kNames);
 }
 
 std::string MetricRef::text() const {

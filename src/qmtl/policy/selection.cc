@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 
 namespace qmtl::policy {
 namespace {
@@ -197,19 +198,9 @@ std::pair<bool, std::string> held(const Holding& need, const std::vector<PastEva
 }  // namespace
 
 std::string_view decision_name(Decision d) {
-  switch (d) {
-    case Decision::kPromote:
-      return "PROMOTE";
-    case Decision::kDemote:
-      return "DEMOTE";
-    case Decision::kHold:
-      return "HOLD";
-    case Decision::kReject:
-      return "REJECT";
-    case Decision::kIneligible:
-      return "INELIGIBLE";
-  }
-  return "HOLD";
+  static constexpr std::array<std::string_view, 5> kNames{"PROMOTE", "DEMOTE", "HOLD", "REJECT",
+                                                          "INELIGIBLE"};
+  return enum_name(d, kNames);
 }
 
 namespace {

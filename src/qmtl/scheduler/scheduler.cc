@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 #include "qmtl/policy/document.h"
 
 namespace qmtl::scheduler {
@@ -45,19 +46,9 @@ Result<TimePoint> Schedule::next_after(TimePoint t) const {
 }
 
 std::string_view tick_kind_name(TickOutcome::Kind k) {
-  switch (k) {
-    case TickOutcome::Kind::kScheduled:
-      return "scheduled";
-    case TickOutcome::Kind::kEvaluated:
-      return "evaluated";
-    case TickOutcome::Kind::kSkipped:
-      return "skipped";
-    case TickOutcome::Kind::kFailed:
-      return "failed";
-    case TickOutcome::Kind::kLeadership:
-      return "leadership";
-  }
-  return "failed";
+  static constexpr std::array<std::string_view, 5> kNames{"scheduled", "evaluated", "skipped",
+                                                          "failed", "leadership"};
+  return enum_name(k, kNames);
 }
 
 Result<std::vector<TickOutcome>> Scheduler::tick() {

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 
 namespace qmtl::sdk {
 namespace {
@@ -45,39 +46,15 @@ TimePoint bucket_of(TimePoint ts, Duration interval) {
 }  // namespace
 
 std::string_view node_state_name(NodeState s) {
-  switch (s) {
-    case NodeState::kInitialized:
-      return "Initialized";
-    case NodeState::kPreWarmup:
-      return "PreWarmup";
-    case NodeState::kActive:
-      return "Active";
-    case NodeState::kCompleted:
-      return "Completed";
-    case NodeState::kError:
-      return "Error";
-  }
-  return "Error";
+  static constexpr std::array<std::string_view, 5> kNames{"Initialized", "PreWarmup", "Active",
+                                                          "Completed", "Error"};
+  return enum_name(s, kNames);
 }
 
 std::string_view indicator_name(IndicatorKind k) {
-  switch (k) {
-    case IndicatorKind::kReturns:
-      return "returns";
-    case IndicatorKind::kSma:
-      return "sma";
-    case IndicatorKind::kEma:
-      return "ema";
-    case IndicatorKind::kRsi:
-      return "rsi";
-    case IndicatorKind::kRollingStd:
-      return "rolling_std";
-    case IndicatorKind::kZScore:
-      return "zscore";
-    case IndicatorKind::kCrossover:
-      return "crossover";
-  }
-  return "returns";
+  static constexpr std::array<std::string_view, 7> kNames{
+      "returns", "sma", "ema", "rsi", "rolling_std", "zscore", "crossover"};
+  return enum_name(k, kNames);
 }
 
 Result<IndicatorKind> parse_indicator(std::string_view name) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 
 namespace qmtl::sdk {
 namespace {
@@ -12,15 +13,8 @@ size_t index(broker::Side s) { return s == broker::Side::kBuy ? 0 : 1; }
 }  // namespace
 
 std::string_view route_name(Route r) {
-  switch (r) {
-    case Route::kLive:
-      return "live";
-    case Route::kPaper:
-      return "paper";
-    case Route::kBlocked:
-      return "blocked";
-  }
-  return "blocked";
+  static constexpr std::array<std::string_view, 3> kNames{"live", "paper", "blocked"};
+  return enum_name(r, kNames);
 }
 
 void OrderGate::set_strategy_state(std::string state) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "qmtl/core/enum_name.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/sha256.h"
@@ -46,15 +47,8 @@ bool is_hex_digest(std::string_view s) {
 }  // namespace
 
 std::string_view role_name(Role role) {
-  switch (role) {
-    case Role::kViewer:
-      return "viewer";
-    case Role::kOperator:
-      return "operator";
-    case Role::kAdmin:
-      return "admin";
-  }
-  return "viewer";
+  static constexpr std::array<std::string_view, 3> kNames{"viewer", "operator", "admin"};
+  return enum_name(role, kNames);
 }
 
 Result<Role> parse_role(std::string_view name) {

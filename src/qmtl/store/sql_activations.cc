@@ -2,23 +2,16 @@
 
 #include <algorithm>
 
+#include "qmtl/core/enum_name.h"
 #include "qmtl/store/sql_helpers.h"
 #include "qmtl/store/sql_store.h"
 
 namespace qmtl::store {
 
 std::string_view apply_phase_name(ApplyPhase p) {
-  switch (p) {
-    case ApplyPhase::kFrozen:
-      return "Frozen";
-    case ApplyPhase::kSwitched:
-      return "Switched";
-    case ApplyPhase::kDone:
-      return "Done";
-    case ApplyPhase::kRolledBack:
-      return "RolledBack";
-  }
-  return "Frozen";
+  static constexpr std::array<std::string_view, 4> kNames{"Frozen", "Switched", "Done",
+                                                          "RolledBack"};
+  return enum_name(p, kNames);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "qmtl/core/duration.h"
+#include "qmtl/core/enum_name.h"
 #include "qmtl/core/file.h"
 
 namespace qmtl::broker {
@@ -24,21 +25,9 @@ struct FixBroker::OrderState {
 };
 
 std::string_view fix_order_status_name(FixOrderStatus s) {
-  switch (s) {
-    case FixOrderStatus::kPendingNew:
-      return "PendingNew";
-    case FixOrderStatus::kNew:
-      return "New";
-    case FixOrderStatus::kPartiallyFilled:
-      return "PartiallyFilled";
-    case FixOrderStatus::kFilled:
-      return "Filled";
-    case FixOrderStatus::kCanceled:
-      return "Canceled";
-    case FixOrderStatus::kRejected:
-      return "Rejected";
-  }
-  return "?";
+  static constexpr std::array<std::string_view, 6> kNames{
+      "PendingNew", "New", "PartiallyFilled", "Filled", "Canceled", "Rejected"};
+  return enum_name(s, kNames);
 }
 
 namespace {
