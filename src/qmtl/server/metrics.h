@@ -28,7 +28,7 @@ class ServerMetrics final : public execution::ExecutionMetrics {
  public:
   // `worlds` and `clock` must outlive the metrics; ages are measured on `clock`.
   ServerMetrics(world::WorldService& worlds, const Clock& clock);
-  ~ServerMetrics();
+  ~ServerMetrics() override;
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
 
