@@ -269,23 +269,13 @@ policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandi
 boost::json::object strategy_detail_json(
     const policy::StrategyResult& r, const policy::Candidate& c,
     const std::map<std::string, std::optional<double>>& shown) {
-  boost::json::object m;
-  for (const auto& [name, v] : shown) m[name] = number_or_null(v);
-  boost::json::array clauses;
-  for (const auto& cl : r.clauses) {
-    clauses.push_back({{"expr", cl.expr},
-                       {"value", number_or_null(cl.value)},
-                       {"pass", cl.pass == policy::Tri::kMissing
-                                    ? boost::json::value(nullptr)
-                                    : boost::json::value(cl.pass == policy::Tri::kTrue)}});
-  }
   boost::json::array reasons;
   for (const auto& x : r.reasons) reasons.emplace_back(x);
   return boost::json::object{
       {"state", c.state_name},
-      {"metrics", std::move(m)},
+      {"metrics", shown_metrics_json(shown)},
       {"gate", r.gate.empty() ? boost::json::value(nullptr) : boost::json::value(r.gate)},
-      {"clauses", std::move(clauses)},
+      {"clauses", clauses_json(r.clauses)},
       {"score", number_or_null(r.score)},
       {"rank", r.rank ? boost::json::value(*r.rank) : boost::json::value(nullptr)},
       {"group", r.group ? boost::json::value(*r.group) : boost::json::value(nullptr)},
@@ -340,6 +330,24 @@ Result<std::vector<policy::CorrelationPair>> correlated_pairs_of(
 
 boost::json::value number_or_null(std::optional<double> v) {
   return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
+
+boost::json::object shown_metrics_json(const std::map<std::string, std::optional<double>>& shown) {
+  boost::json::object m;
+  for (const auto& [name, v] : shown) m[name] = number_or_null(v);
+  return m;
+}
+
+boost::json::array clauses_json(const std::vector<policy::ClauseResult>& clauses) {
+  boost::json::array out;
+  for (const auto& cl : clauses) {
+    out.push_back({{"expr", cl.expr},
+                   {"value", number_or_null(cl.value)},
+                   {"pass", cl.pass == policy::Tri::kMissing
+                                ? boost::json::value(nullptr)
+                                : boost::json::value(cl.pass == policy::Tri::kTrue)}});
+  }
+  return out;
 }
 
 std::vector<std::optional<double>> policy_values(

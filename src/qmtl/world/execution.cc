@@ -382,18 +382,8 @@ Result<store::ValidationRecord> WorldService::finish_validation(std::string_view
         const auto& r = sel.results.front();
         v.outcome = r.decision == policy::Decision::kReject ? "rejected" : "passed";
         v.reason = r.reasons.empty() ? std::string("validation passed") : r.reasons.front();
-        boost::json::object m;
-        for (const auto& [name, value] : shown) m[name] = number_or_null(value);
-        boost::json::array clauses;
-        for (const auto& cl : r.clauses) {
-          clauses.push_back({{"expr", cl.expr},
-                             {"value", number_or_null(cl.value)},
-                             {"pass", cl.pass == policy::Tri::kMissing
-                                          ? boost::json::value(nullptr)
-                                          : boost::json::value(cl.pass == policy::Tri::kTrue)}});
-        }
-        detail["metrics"] = std::move(m);
-        detail["clauses"] = std::move(clauses);
+        detail["metrics"] = shown_metrics_json(shown);
+        detail["clauses"] = clauses_json(r.clauses);
       }
     }
   }

@@ -31,6 +31,11 @@ Result<void> check_transitions_allowed(const store::World& w);
 
 // A metric value for the run's JSON: null when absent.
 boost::json::value number_or_null(std::optional<double> v);
+// The metrics an explanation shows ({"sharpe": 1.2, ...}, null when absent)
+// and a gate's clauses ([{"expr", "value", "pass": true|false|null}]), as
+// evaluation runs and validations store them.
+boost::json::object shown_metrics_json(const std::map<std::string, std::optional<double>>& shown);
+boost::json::array clauses_json(const std::vector<policy::ClauseResult>& clauses);
 
 // The value of every metric the policy refers to (one per policy.refs slot),
 // computed over `rs` with `window` as the policy window; `shown` gets each
