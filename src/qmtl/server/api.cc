@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <charconv>
+#include <stdexcept>
 
 #include "qmtl/core/sha256.h"
 #include "qmtl/server/api_internal.h"
@@ -58,6 +60,12 @@ bool is_json_content_type(std::string_view ct) {
   std::string_view base = ct.substr(0, semi);
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
   return base.empty() || base == "application/json";
+}
+
+bool is_policy_content_type(std::string_view ct) {
+  const std::string_view base = ct.substr(0, ct.find(';'));
+  return is_json_content_type(ct) || base == "application/yaml" || base == "application/x-yaml" ||
+         base == "text/yaml" || base == "text/x-yaml";
 }
 
 bool match(std::string_view tmpl, const std::vector<std::string>& segs) {
@@ -172,54 +180,130 @@ std::vector<std::string> Api::route_names() {
   return out;
 }
 
+std::vector<Api::RouteInfo> Api::route_infos() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes()) {
+    out.push_back({.method = std::string(r.method),
+                   .path = std::string(r.path),
+                   .role = r.scope == Scope::kPublic ? std::nullopt : std::optional(r.role)});
+  }
+  return out;
+}
+
+namespace {
+
+// Retiring archives every strategy and cannot be undone: admins only. A body
+// that does not parse needs only the route's role; the handler refuses it.
+Role role_of_state_change(const ApiRequest& req) {
+  auto doc = json::parse(req.body);
+  if (!doc || !doc->is_object()) return Role::kOperator;
+  const auto* state = doc->as_object().if_contains("state");
+  if (state == nullptr || !state->is_string()) return Role::kOperator;
+  auto parsed = lifecycle::parse_world_state(state->get_string());
+  return parsed && *parsed == lifecycle::WorldState::kRetired ? Role::kAdmin : Role::kOperator;
+}
+
+}  // namespace
+
 const std::vector<Api::Route>& Api::routes() {
+  using enum Role;
+  using enum Scope;
+  using enum Body;
+  // Reading broker and e-mail settings needs an operator: they name where
+  // orders and alerts go. Every change of settings or policy needs an admin.
   static const std::vector<Route> kRoutes = {
-      {"GET", "/healthz", &Api::get_health},
-      {"GET", "/metrics", &Api::get_metrics},
-      {"GET", "/worlds", &Api::list_worlds},
-      {"POST", "/worlds", &Api::create_world},
-      {"GET", "/worlds/{id}", &Api::get_world},
-      {"POST", "/worlds/{id}/state", &Api::set_world_state},
-      {"GET", "/worlds/{id}/policy", &Api::get_current_policy},
-      {"POST", "/worlds/{id}/policy", &Api::add_policy},
-      {"POST", "/worlds/{id}/policy/current", &Api::set_current_policy},
-      {"GET", "/worlds/{id}/policies", &Api::list_policies},
-      {"GET", "/worlds/{id}/policies/{version}", &Api::get_policy},
-      {"POST", "/worlds/{id}/evaluate", &Api::evaluate},
-      {"GET", "/worlds/{id}/evaluations", &Api::list_evaluations},
-      {"GET", "/worlds/{id}/evaluations/{run}", &Api::get_evaluation},
-      {"GET", "/worlds/{id}/schedule", &Api::get_schedule},
-      {"GET", "/worlds/{id}/alerts", &Api::get_alerts},
-      {"PUT", "/worlds/{id}/alerts", &Api::put_alerts},
-      {"GET", "/worlds/{id}/alerts/email", &Api::get_email_alerts},
-      {"PUT", "/worlds/{id}/alerts/email", &Api::put_email_alerts},
-      {"DELETE", "/worlds/{id}/alerts/email", &Api::delete_email_alerts},
-      {"GET", "/worlds/{id}/execution", &Api::get_execution},
-      {"PUT", "/worlds/{id}/execution", &Api::put_execution},
-      {"DELETE", "/worlds/{id}/execution", &Api::delete_execution},
-      {"GET", "/worlds/{id}/broker", &Api::get_broker},
-      {"PUT", "/worlds/{id}/broker", &Api::put_broker},
-      {"DELETE", "/worlds/{id}/broker", &Api::delete_broker},
-      {"GET", "/worlds/{id}/activation", &Api::get_activation},
-      {"PUT", "/worlds/{id}/activation", &Api::put_activation},
-      {"POST", "/worlds/{id}/apply", &Api::apply},
-      {"GET", "/worlds/{id}/audit", &Api::get_audit},
-      {"GET", "/worlds/{id}/events", &Api::open_events},
-      {"POST", "/strategies", &Api::submit_strategy},
-      {"GET", "/strategies", &Api::list_strategies},
-      {"GET", "/strategies/{id}", &Api::get_strategy},
-      {"POST", "/strategies/{id}/activate", &Api::strategy_activate},
-      {"POST", "/strategies/{id}/deactivate", &Api::strategy_deactivate},
-      {"POST", "/strategies/{id}/archive", &Api::strategy_archive},
-      {"POST", "/strategies/{id}/promote", &Api::strategy_promote},
-      {"POST", "/strategies/{id}/demote", &Api::strategy_demote},
-      {"POST", "/strategies/{id}/error", &Api::strategy_error},
-      {"POST", "/strategies/{id}/performance", &Api::post_performance},
-      {"GET", "/strategies/{id}/performance/last", &Api::get_last_point},
-      {"POST", "/strategies/{id}/handover", &Api::post_handover},
-      {"GET", "/strategies/{id}/validation", &Api::get_validation},
+      {"GET", "/healthz", &Api::get_health, kViewer, kPublic, kNone, nullptr, &Api::fast_health},
+      {"GET", "/metrics", &Api::get_metrics, kViewer, kEveryWorld},
+      {"GET", "/worlds", &Api::list_worlds, kViewer, kInRequest},
+      {"POST", "/worlds", &Api::create_world, kAdmin, kInRequest, kJson},
+      {"GET", "/worlds/{id}", &Api::get_world, kViewer, kPathWorld},
+      {"POST", "/worlds/{id}/state", &Api::set_world_state, kOperator, kPathWorld, kJson,
+       &role_of_state_change},
+      {"GET", "/worlds/{id}/policy", &Api::get_current_policy, kViewer, kPathWorld},
+      {"POST", "/worlds/{id}/policy", &Api::add_policy, kAdmin, kPathWorld, kPolicy},
+      {"POST", "/worlds/{id}/policy/current", &Api::set_current_policy, kAdmin, kPathWorld, kJson},
+      {"GET", "/worlds/{id}/policies", &Api::list_policies, kViewer, kPathWorld},
+      {"GET", "/worlds/{id}/policies/{version}", &Api::get_policy, kViewer, kPathWorld},
+      {"POST", "/worlds/{id}/evaluate", &Api::evaluate, kOperator, kPathWorld, kJson},
+      {"GET", "/worlds/{id}/evaluations", &Api::list_evaluations, kViewer, kPathWorld},
+      {"GET", "/worlds/{id}/evaluations/{run}", &Api::get_evaluation, kViewer, kPathWorld},
+      {"GET", "/worlds/{id}/schedule", &Api::get_schedule, kViewer, kPathWorld},
+      {"GET", "/worlds/{id}/alerts", &Api::get_alerts, kOperator, kPathWorld},
+      {"PUT", "/worlds/{id}/alerts", &Api::put_alerts, kAdmin, kPathWorld, kJson},
+      {"GET", "/worlds/{id}/alerts/email", &Api::get_setting, kOperator, kPathWorld, kNone, nullptr,
+       nullptr, &kEmailSettings},
+      {"PUT", "/worlds/{id}/alerts/email", &Api::put_setting, kAdmin, kPathWorld, kJson, nullptr,
+       nullptr, &kEmailSettings},
+      {"DELETE", "/worlds/{id}/alerts/email", &Api::delete_setting, kAdmin, kPathWorld, kNone,
+       nullptr, nullptr, &kEmailSettings},
+      {"GET", "/worlds/{id}/execution", &Api::get_setting, kViewer, kPathWorld, kNone, nullptr,
+       nullptr, &kExecutionSettings},
+      {"PUT", "/worlds/{id}/execution", &Api::put_setting, kAdmin, kPathWorld, kJson, nullptr,
+       nullptr, &kExecutionSettings},
+      {"DELETE", "/worlds/{id}/execution", &Api::delete_setting, kAdmin, kPathWorld, kNone, nullptr,
+       nullptr, &kExecutionSettings},
+      {"GET", "/worlds/{id}/broker", &Api::get_setting, kOperator, kPathWorld, kNone, nullptr,
+       nullptr, &kBrokerSettings},
+      {"PUT", "/worlds/{id}/broker", &Api::put_setting, kAdmin, kPathWorld, kJson, nullptr, nullptr,
+       &kBrokerSettings},
+      {"DELETE", "/worlds/{id}/broker", &Api::delete_setting, kAdmin, kPathWorld, kNone, nullptr,
+       nullptr, &kBrokerSettings},
+      {"GET", "/worlds/{id}/activation", &Api::get_activation, kViewer, kPathWorld, kNone, nullptr,
+       &Api::fast_activation},
+      {"PUT", "/worlds/{id}/activation", &Api::put_activation, kOperator, kPathWorld, kJson},
+      {"POST", "/worlds/{id}/apply", &Api::apply, kOperator, kPathWorld, kJson},
+      {"GET", "/worlds/{id}/audit", &Api::get_audit, kViewer, kPathWorld},
+      {"GET", "/worlds/{id}/events", &Api::open_events, kViewer, kPathWorld},
+      {"POST", "/strategies", &Api::submit_strategy, kOperator, kInRequest, kJson},
+      {"GET", "/strategies", &Api::list_strategies, kViewer, kInRequest},
+      {"GET", "/strategies/{id}", &Api::get_strategy, kViewer, kStrategyWorld},
+      {"POST", "/strategies/{id}/activate", &Api::strategy_activate, kOperator, kStrategyWorld,
+       kJson},
+      {"POST", "/strategies/{id}/deactivate", &Api::strategy_deactivate, kOperator, kStrategyWorld,
+       kJson},
+      {"POST", "/strategies/{id}/archive", &Api::strategy_archive, kOperator, kStrategyWorld,
+       kJson},
+      {"POST", "/strategies/{id}/promote", &Api::strategy_promote, kOperator, kStrategyWorld,
+       kJson},
+      {"POST", "/strategies/{id}/demote", &Api::strategy_demote, kOperator, kStrategyWorld, kJson},
+      {"POST", "/strategies/{id}/error", &Api::strategy_error, kOperator, kStrategyWorld, kJson},
+      {"POST", "/strategies/{id}/performance", &Api::post_performance, kOperator, kStrategyWorld,
+       kJson},
+      {"GET", "/strategies/{id}/performance/last", &Api::get_last_point, kViewer, kStrategyWorld},
+      {"POST", "/strategies/{id}/handover", &Api::post_handover, kOperator, kStrategyWorld, kJson},
+      {"GET", "/strategies/{id}/validation", &Api::get_validation, kViewer, kStrategyWorld},
   };
+  static const bool kChecked = [] {
+    for (const auto& r : kRoutes) {
+      const bool writes = r.method == "POST" || r.method == "PUT";
+      // A body route without a content type would skip the 415 check; a fast
+      // route with a strategy scope would block on the database.
+      if (writes != (r.body != kNone) || (r.fast != nullptr && r.scope == kStrategyWorld)) {
+        throw std::logic_error(fmt::format("route {} {} is declared wrongly", r.method, r.path));
+      }
+    }
+    return true;
+  }();
+  (void)kChecked;
   return kRoutes;
+}
+
+std::optional<ApiResponse> Api::check_content_type(const ApiRequest& req, const Route& route) {
+  switch (route.body) {
+    case Body::kNone:
+      return std::nullopt;
+    case Body::kJson:
+      if (is_json_content_type(req.content_type)) return std::nullopt;
+      return problem(415, fmt::format("Content-Type '{}' is not supported on {}; send "
+                                      "application/json",
+                                      req.content_type, route.path));
+    case Body::kPolicy:
+      if (is_policy_content_type(req.content_type)) return std::nullopt;
+      return problem(415, fmt::format("Content-Type '{}' is not a policy document; send "
+                                      "application/yaml or application/json",
+                                      req.content_type));
+  }
+  return std::nullopt;
 }
 
 ApiResponse Api::handle(const ApiRequest& req) { return *dispatch(req, false); }
@@ -238,19 +322,18 @@ std::optional<ApiResponse> Api::dispatch(const ApiRequest& req, bool fast_only) 
   for (auto p : url->params()) call.query[std::string(p.key)] = p.has_value ? p.value : "";
   const std::string path(url->path());
 
-  const Route* found = nullptr;
   std::string allow;
   for (const auto& r : routes()) {
     if (!match(r.path, call.segs)) continue;
     call.route = r.path;
     if (r.method == req.method) {
-      found = &r;
+      call.entry = &r;
       break;
     }
     allow += allow.empty() ? "" : ", ";
     allow += r.method;
   }
-  if (found == nullptr) {
+  if (call.entry == nullptr) {
     if (fast_only) return std::nullopt;
     if (!allow.empty()) {
       ApiResponse r =
@@ -262,34 +345,18 @@ std::optional<ApiResponse> Api::dispatch(const ApiRequest& req, bool fast_only) 
     return problem(
         404, fmt::format("no route for {} {}; see docs/api.md for the routes", req.method, path));
   }
-  const bool is_fast = found->handler == &Api::get_health || found->handler == &Api::get_activation;
-  if (fast_only && !is_fast) return std::nullopt;
-  if (found->handler != &Api::get_health) {
-    if (auto denied = authenticate(req, call)) {
-      denied->route = call.route;
-      return denied;
+  const Route& route = *call.entry;
+  if (fast_only && route.fast == nullptr) return std::nullopt;
+  auto resp = [&]() -> std::optional<ApiResponse> {
+    if (route.scope != Scope::kPublic) {
+      if (auto denied = authenticate(req, call)) return denied;
+      if (auto denied = authorize(req, route, call)) return denied;
     }
-  }
-  if ((req.method == "POST" || req.method == "PUT") && found->handler != &Api::add_policy &&
-      !is_json_content_type(req.content_type)) {
-    ApiResponse r = problem(415, fmt::format("Content-Type '{}' is not supported on {}; send "
-                                             "application/json",
-                                             req.content_type, call.route));
-    r.route = call.route;
-    return r;
-  }
-  std::optional<ApiResponse> resp;
-  if (fast_only && found->handler == &Api::get_activation) {
-    if (auto d = authorize(call, Role::kViewer, call.segs[1])) {
-      resp = std::move(d);
-    } else {
-      resp = cached_activation(req, call.segs[1]);
-    }
-  } else if (req.method == "POST" || req.method == "PUT") {
-    resp = with_idempotency(req, call, found->handler);
-  } else {
-    resp = (this->*(found->handler))(req, call);
-  }
+    if (auto refused = check_content_type(req, route)) return refused;
+    if (fast_only) return (this->*route.fast)(req, call);
+    if (route.body != Body::kNone) return with_idempotency(req, call, route.handler);
+    return (this->*route.handler)(req, call);
+  }();
   if (resp) resp->route = call.route;
   return resp;
 }
@@ -319,17 +386,39 @@ std::optional<ApiResponse> Api::authenticate(const ApiRequest& req, Call& call) 
   return std::nullopt;
 }
 
-std::optional<ApiResponse> Api::authorize(const Call& call, Role needed,
-                                          std::string_view world) const {
+std::optional<ApiResponse> Api::authorize(const ApiRequest& req, const Route& route, Call& call) {
   const Principal& p = call.principal;
+  Role needed = route.role;
+  if (route.role_of != nullptr) needed = std::max(needed, route.role_of(req));
   if (!p.has_role(needed)) {
     return problem(403, fmt::format("token '{}' has role {}; this needs {} or higher", p.name,
                                     role_name(p.role), role_name(needed)));
   }
-  if (!world.empty() && !p.may_access(world)) {
-    return problem(403, fmt::format("token '{}' may not access world '{}'", p.name, world));
+  switch (route.scope) {
+    case Scope::kPublic:
+    case Scope::kInRequest:
+      return std::nullopt;
+    case Scope::kEveryWorld:
+      if (!p.worlds) return std::nullopt;
+      return problem(403, fmt::format("token '{}' is limited to some worlds; {} needs a token for "
+                                      "every world",
+                                      p.name, route.path));
+    case Scope::kPathWorld:
+      return world_access(call, call.segs[1]);
+    case Scope::kStrategyWorld: {
+      auto s = worlds_.get_strategy(call.segs[1]);
+      if (!s) return problem(s.error());
+      call.strategy = std::move(*s);
+      return world_access(call, call.strategy->world_id);
+    }
   }
   return std::nullopt;
+}
+
+std::optional<ApiResponse> Api::world_access(const Call& call, std::string_view world) {
+  const Principal& p = call.principal;
+  if (p.may_access(world)) return std::nullopt;
+  return problem(403, fmt::format("token '{}' may not access world '{}'", p.name, world));
 }
 
 ApiResponse Api::with_idempotency(const ApiRequest& req, Call& call, Handler handler) {
@@ -404,6 +493,14 @@ void Api::apply_finished(std::string_view world_id, const world::ApplyJournalEnt
   metrics_.apply(world_id, done, fresh, seconds);
 }
 
+std::optional<ApiResponse> Api::fast_health(const ApiRequest& req, Call& call) {
+  return get_health(req, call);
+}
+
+std::optional<ApiResponse> Api::fast_activation(const ApiRequest& req, Call& call) {
+  return cached_activation(req, call.segs[1]);
+}
+
 ApiResponse Api::get_health(const ApiRequest&, Call&) {
   boost::json::object o{{"status", "ok"}, {"time", format_timestamp(clock_.now())}};
   if (options_.simulated_clock_speed > 0) {
@@ -415,14 +512,8 @@ ApiResponse Api::get_health(const ApiRequest&, Call&) {
   return json_response(200, std::move(o));
 }
 
-ApiResponse Api::get_metrics(const ApiRequest&, Call& call) {
-  // The metrics name every world, so only a token that sees every world reads them.
-  if (auto d = authorize(call, Role::kViewer, {})) return *d;
-  if (call.principal.worlds) {
-    return problem(403, fmt::format("token '{}' is limited to some worlds; /metrics needs a "
-                                    "token for every world",
-                                    call.principal.name));
-  }
+// Route scope kEveryWorld: the metrics name every world.
+ApiResponse Api::get_metrics(const ApiRequest&, Call&) {
   auto text = metrics_.render(events_.open_streams());
   if (!text) return problem(text.error());
   return ApiResponse{.status = 200,

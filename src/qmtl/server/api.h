@@ -102,20 +102,59 @@ class Api : private world::WorldObserver {
   // Every route served, as "METHOD /template" ("GET /worlds/{id}"), in routing
   // order; docs/api.md is checked against it. Thread-safe.
   static std::vector<std::string> route_names();
+  struct RouteInfo {
+    std::string method;
+    std::string path;
+    std::optional<Role> role;  // the least role; nullopt: no token needed
+  };
+  // The same routes with the role each needs (some need more for some bodies:
+  // retiring a world needs an admin). Thread-safe.
+  static std::vector<RouteInfo> route_infos();
 
  private:
   struct Call;
+  struct SettingFamily;  // api_settings.cc
   using Handler = ApiResponse (Api::*)(const ApiRequest&, Call&);
+  // Answers without blocking, or nullopt: "go the blocking way".
+  using FastHandler = std::optional<ApiResponse> (Api::*)(const ApiRequest&, Call&);
+
+  // Which world a caller must be allowed to touch for a route.
+  enum class Scope {
+    kPublic,         // no credentials at all (/healthz)
+    kEveryWorld,     // a token limited to some worlds is refused (/metrics)
+    kPathWorld,      // the world in the path: /worlds/{id}/...
+    kStrategyWorld,  // the world of the strategy in the path, looked up (404 if none)
+    kInRequest,      // named in the body or query, or the handler lists only the
+                     // worlds the caller may access: the handler calls world_access()
+  };
+  // What a POST or PUT body must be; anything else is a 415.
+  enum class Body { kNone, kJson, kPolicy /* YAML or JSON */ };
+
+  // One route: everything dispatch() checks before the handler runs. Handlers
+  // check neither roles nor the world of the path.
   struct Route {
     std::string_view method;
     std::string_view path;  // template, e.g. "/worlds/{id}/activation"
     Handler handler;
+    Role role;  // the least role of the caller
+    Scope scope;
+    Body body = Body::kNone;
+    // When set, the role the request needs given its body (it may only raise `role`).
+    Role (*role_of)(const ApiRequest&) = nullptr;
+    FastHandler fast = nullptr;              // when set, try_handle_fast() may answer the route
+    const SettingFamily* setting = nullptr;  // for the shared settings handlers
   };
   static const std::vector<Route>& routes();
+  static const SettingFamily kBrokerSettings, kEmailSettings, kExecutionSettings;
 
   std::optional<ApiResponse> dispatch(const ApiRequest& req, bool fast_only);
   std::optional<ApiResponse> authenticate(const ApiRequest& req, Call& call) const;
-  std::optional<ApiResponse> authorize(const Call& call, Role needed, std::string_view world) const;
+  // The route's role and scope; may read the strategy (blocking) for kStrategyWorld.
+  std::optional<ApiResponse> authorize(const ApiRequest& req, const Route& route, Call& call);
+  // 403 unless the caller may touch `world` (kInRequest routes).
+  static std::optional<ApiResponse> world_access(const Call& call, std::string_view world);
+  // 415 unless the Content-Type suits the route's body.
+  static std::optional<ApiResponse> check_content_type(const ApiRequest& req, const Route& route);
   ApiResponse with_idempotency(const ApiRequest& req, Call& call, Handler handler);
   std::optional<ApiResponse> cached_activation(const ApiRequest& req, const std::string& world);
   struct CachedActivation;
@@ -129,6 +168,8 @@ class Api : private world::WorldObserver {
                       double seconds) override;
 
   ApiResponse get_health(const ApiRequest&, Call&);
+  std::optional<ApiResponse> fast_health(const ApiRequest&, Call&);
+  std::optional<ApiResponse> fast_activation(const ApiRequest&, Call&);
   ApiResponse get_metrics(const ApiRequest&, Call&);
   ApiResponse list_worlds(const ApiRequest&, Call&);
   ApiResponse create_world(const ApiRequest&, Call&);
@@ -145,16 +186,11 @@ class Api : private world::WorldObserver {
   ApiResponse get_schedule(const ApiRequest&, Call&);
   ApiResponse get_alerts(const ApiRequest&, Call&);
   ApiResponse put_alerts(const ApiRequest&, Call&);
-  ApiResponse get_execution(const ApiRequest&, Call&);
-  ApiResponse put_execution(const ApiRequest&, Call&);
-  ApiResponse delete_execution(const ApiRequest&, Call&);
   ApiResponse get_validation(const ApiRequest&, Call&);
-  ApiResponse get_broker(const ApiRequest&, Call&);
-  ApiResponse put_broker(const ApiRequest&, Call&);
-  ApiResponse delete_broker(const ApiRequest&, Call&);
-  ApiResponse get_email_alerts(const ApiRequest&, Call&);
-  ApiResponse put_email_alerts(const ApiRequest&, Call&);
-  ApiResponse delete_email_alerts(const ApiRequest&, Call&);
+  // Broker, e-mail alert and execution settings (Route::setting says which).
+  ApiResponse get_setting(const ApiRequest&, Call&);
+  ApiResponse put_setting(const ApiRequest&, Call&);
+  ApiResponse delete_setting(const ApiRequest&, Call&);
   ApiResponse get_activation(const ApiRequest&, Call&);
   ApiResponse put_activation(const ApiRequest&, Call&);
   ApiResponse apply(const ApiRequest&, Call&);

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,11 @@ using Query = std::map<std::string, std::string, std::less<>>;
 struct Api::Call {
   std::vector<std::string> segs;  // decoded path segments
   Query query;
-  std::string route;  // the matched template
+  std::string route;             // the matched template
+  const Route* entry = nullptr;  // the matched route
   Principal principal;
+  // The strategy of the path, read by authorize() for kStrategyWorld routes.
+  std::optional<store::Strategy> strategy;
 };
 
 inline ApiResponse json_response(int status, const boost::json::value& v) {

@@ -13,7 +13,7 @@ ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
   if (!id) return problem(id.error());
   auto world = json::get_string(*obj, "world");
   if (!world) return problem(world.error());
-  if (auto d = authorize(call, Role::kOperator, *world)) return *d;
+  if (auto d = world_access(call, *world)) return *d;
   const auto* spec = obj->if_contains("spec");
   if (spec == nullptr) return problem(400, "field 'spec' is required: the declarative strategy");
   if (!spec->is_object()) {
@@ -32,7 +32,7 @@ ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
 ApiResponse Api::list_strategies(const ApiRequest&, Call& call) {
   std::vector<std::string> worlds;
   if (auto it = call.query.find("world"); it != call.query.end()) {
-    if (auto d = authorize(call, Role::kViewer, it->second)) return *d;
+    if (auto d = world_access(call, it->second)) return *d;
     auto w = worlds_.get_world(it->second);
     if (!w) return problem(w.error());
     worlds.push_back(it->second);
@@ -65,9 +65,7 @@ ApiResponse Api::list_strategies(const ApiRequest&, Call& call) {
 }
 
 ApiResponse Api::get_strategy(const ApiRequest&, Call& call) {
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   return json_response(200, strategy_json(*s));
 }
 
@@ -91,9 +89,7 @@ ApiResponse Api::strategy_error(const ApiRequest& req, Call& call) {
                    "field 'reason' is required: what failed (it is kept in the audit log "
                    "and sent with the failure alert)");
   }
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   auto after = worlds_.apply_strategy_event(s->id, lifecycle::StrategyEvent::kError,
                                             call.principal.name, **reason);
   if (!after) return problem(after.error());
@@ -122,9 +118,7 @@ ApiResponse Api::manual_change(const ApiRequest& req, Call& call, bool promote) 
   if (!promote && force->value_or(false)) {
     return problem(400, "field 'force' is for promotions: a demotion never breaks a cap");
   }
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   const world::WorldService::ManualChange change{
       .actor = call.principal.name, .reason = **reason, .force = force->value_or(false)};
   auto out =
@@ -139,9 +133,7 @@ ApiResponse Api::strategy_event(const ApiRequest& req, Call& call, lifecycle::St
   if (!obj) return problem(obj.error());
   auto reason = json::get_optional_string(*obj, "reason");
   if (!reason) return problem(reason.error());
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   auto after =
       worlds_.apply_strategy_event(s->id, event, call.principal.name, reason->value_or(""));
   if (!after) return problem(after.error());
@@ -149,9 +141,7 @@ ApiResponse Api::strategy_event(const ApiRequest& req, Call& call, lifecycle::St
 }
 
 ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   auto obj = body_object(req, {"points", "fills"}, "the performance records");
   if (!obj) return problem(obj.error());
   auto records = world::parse_performance_records(*obj);
@@ -176,9 +166,7 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
 }
 
 ApiResponse Api::get_last_point(const ApiRequest&, Call& call) {
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   auto last = worlds_.last_point(s->id);
   if (!last) return problem(last.error());
   return json_response(
@@ -190,9 +178,7 @@ ApiResponse Api::get_last_point(const ApiRequest&, Call& call) {
 }
 
 ApiResponse Api::get_validation(const ApiRequest&, Call& call) {
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kViewer, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   bool records = false;
   if (auto it = call.query.find("records"); it != call.query.end()) {
     if (it->second != "true" && it->second != "false") {
@@ -235,9 +221,7 @@ ApiResponse Api::get_validation(const ApiRequest&, Call& call) {
 }
 
 ApiResponse Api::post_handover(const ApiRequest& req, Call& call) {
-  auto s = worlds_.get_strategy(call.segs[1]);
-  if (!s) return problem(s.error());
-  if (auto d = authorize(call, Role::kOperator, s->world_id)) return *d;
+  const auto& s = call.strategy;  // read by authorize()
   auto obj = body_object(req, {"event", "policy", "orders", "failed", "run_id"}, "the hand-over");
   if (!obj) return problem(obj.error());
   world::HandoverReport report;

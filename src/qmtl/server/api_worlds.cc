@@ -11,12 +11,6 @@
 namespace qmtl::server {
 namespace {
 
-bool is_policy_content_type(std::string_view ct) {
-  const std::string_view base = ct.substr(0, ct.find(';'));
-  return base.empty() || base == "application/json" || base == "application/yaml" ||
-         base == "application/x-yaml" || base == "text/yaml" || base == "text/x-yaml";
-}
-
 // An If-Match header as a version, if present.
 Result<std::optional<int64_t>> if_match(const ApiRequest& req) {
   if (req.if_match.empty()) return std::optional<int64_t>{};
@@ -60,7 +54,7 @@ ApiResponse Api::create_world(const ApiRequest& req, Call& call) {
   if (!obj) return problem(obj.error());
   auto id = json::get_string(*obj, "id");
   if (!id) return problem(id.error());
-  if (auto d = authorize(call, Role::kAdmin, *id)) return *d;
+  if (auto d = world_access(call, *id)) return *d;
   auto name = json::get_optional_string(*obj, "name");
   if (!name) return problem(name.error());
   // The policy is checked before the world is created, so a bad policy creates
@@ -95,7 +89,6 @@ ApiResponse Api::create_world(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::get_world(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto w = worlds_.get_world(id);
   if (!w) return problem(w.error());
   auto o = world_with_evidence(worlds_, *w);
@@ -111,9 +104,7 @@ ApiResponse Api::set_world_state(const ApiRequest& req, Call& call) {
   if (!state_name) return problem(state_name.error());
   auto state = lifecycle::parse_world_state(*state_name);
   if (!state) return problem(state.error());
-  // Retiring archives every strategy and cannot be undone: admins only.
-  const Role needed = *state == lifecycle::WorldState::kRetired ? Role::kAdmin : Role::kOperator;
-  if (auto d = authorize(call, needed, id)) return *d;
+  // The route's role_of has required an admin to retire.
   auto reason = json::get_optional_string(*obj, "reason");
   if (!reason) return problem(reason.error());
   auto w = worlds_.set_world_state(id, *state, call.principal.name, reason->value_or(""));
@@ -123,7 +114,6 @@ ApiResponse Api::set_world_state(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::get_current_policy(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto p = worlds_.get_policy(id, std::nullopt);
   if (!p) return problem(p.error());
   ApiResponse r = json_response(200, policy_json(*p, true, true));
@@ -133,12 +123,6 @@ ApiResponse Api::get_current_policy(const ApiRequest&, Call& call) {
 
 ApiResponse Api::add_policy(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  if (!is_policy_content_type(req.content_type)) {
-    return problem(415, fmt::format("Content-Type '{}' is not a policy document; send "
-                                    "application/yaml or application/json",
-                                    req.content_type));
-  }
   auto expected = if_match(req);
   if (!expected) return problem(expected.error());
   auto v = worlds_.add_policy(id, req.body, call.principal.name, *expected);
@@ -152,7 +136,6 @@ ApiResponse Api::add_policy(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::set_current_policy(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
   auto obj = body_object(req, {"version", "reason"}, "the policy rollback");
   if (!obj) return problem(obj.error());
   auto version = json::get_optional_int(*obj, "version");
@@ -172,7 +155,6 @@ ApiResponse Api::set_current_policy(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::list_policies(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto w = worlds_.get_world(id);
   if (!w) return problem(w.error());
   auto list = worlds_.list_policies(id);
@@ -192,7 +174,6 @@ ApiResponse Api::list_policies(const ApiRequest&, Call& call) {
 
 ApiResponse Api::get_policy(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   int64_t version = 0;
   const std::string& v = call.segs[3];
   const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
@@ -210,7 +191,6 @@ ApiResponse Api::get_policy(const ApiRequest&, Call& call) {
 
 ApiResponse Api::evaluate(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
   auto obj = body_object(req, {"apply"}, "the evaluation request", true);
   if (!obj) return problem(obj.error());
   auto apply_now = json::get_optional_bool(*obj, "apply");
@@ -235,7 +215,6 @@ ApiResponse Api::evaluate(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::list_evaluations(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto limit = query_int(call.query, "limit", 50, 1, 1000);
   if (!limit) return problem(limit.error());
   auto runs = worlds_.list_evaluations(id, static_cast<size_t>(*limit));
@@ -247,7 +226,6 @@ ApiResponse Api::list_evaluations(const ApiRequest&, Call& call) {
 
 ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto w = worlds_.get_world(id);
   if (!w) return problem(w.error());
   auto s = worlds_.get_schedule(id);
@@ -263,107 +241,6 @@ ApiResponse Api::get_schedule(const ApiRequest&, Call& call) {
         st.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(st.last_error);
   }
   return json_response(200, o);
-}
-
-namespace {
-
-// {"world": id, key: the settings as shown | null}, or the problem.
-template <typename T, typename ToJson>
-ApiResponse setting_answer(const std::string& world, std::string_view key,
-                           const Result<std::optional<T>>& r, ToJson to_json) {
-  if (!r) return problem(r.error());
-  return json_response(200, boost::json::object{{"world", world},
-                                                {key, *r ? boost::json::value(to_json(**r))
-                                                         : boost::json::value(nullptr)}});
-}
-
-}  // namespace
-
-ApiResponse Api::get_execution(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
-  auto w = worlds_.get_world(id);
-  if (!w) return problem(w.error());
-  auto settings = worlds_.get_execution(id);
-  if (!settings) return problem(settings.error());
-  boost::json::object o{{"world", id}};
-  o["settings"] = *settings ? boost::json::value(world::execution_settings_json(**settings))
-                            : boost::json::value(nullptr);
-  auto* m = execution_.load();
-  o["manager"] = m != nullptr;
-  auto st = m != nullptr ? m->status(id)
-                         : boost::json::object{{"validations", boost::json::array()},
-                                               {"runners", boost::json::array()}};
-  o["validations"] = std::move(st["validations"]);
-  o["runners"] = std::move(st["runners"]);
-  return json_response(200, o);
-}
-
-ApiResponse Api::put_execution(const ApiRequest& req, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  if (req.body.empty()) {
-    return problem(400,
-                   "the body must be the execution settings: {\"history\": \"/abs/bars.csv\", "
-                   "\"feed\": \"/abs/live.csv\", ...} (see docs/api.md)");
-  }
-  return setting_answer(id, "settings", worlds_.set_execution(id, req.body, call.principal.name),
-                        world::execution_settings_json);
-}
-
-ApiResponse Api::delete_execution(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  return setting_answer(id, "settings", worlds_.set_execution(id, "", call.principal.name),
-                        world::execution_settings_json);
-}
-
-ApiResponse Api::get_broker(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
-  if (auto w = worlds_.get_world(id); !w) return problem(w.error());
-  return setting_answer(id, "broker", worlds_.get_broker(id), world::broker_settings_json);
-}
-
-ApiResponse Api::put_broker(const ApiRequest& req, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  if (req.body.empty()) {
-    return problem(400, "the body must be the broker settings (see docs/brokers.md)");
-  }
-  return setting_answer(id, "broker", worlds_.set_broker(id, req.body, call.principal.name),
-                        world::broker_settings_json);
-}
-
-ApiResponse Api::delete_broker(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  return setting_answer(id, "broker", worlds_.set_broker(id, "", call.principal.name),
-                        world::broker_settings_json);
-}
-
-ApiResponse Api::get_email_alerts(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
-  if (auto w = worlds_.get_world(id); !w) return problem(w.error());
-  return setting_answer(id, "email", worlds_.get_email_alerts(id), world::email_settings_json);
-}
-
-ApiResponse Api::put_email_alerts(const ApiRequest& req, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  if (req.body.empty()) {
-    return problem(400, "the body must be the e-mail settings (see docs/api.md#alerts)");
-  }
-  return setting_answer(id, "email", worlds_.set_email_alerts(id, req.body, call.principal.name),
-                        world::email_settings_json);
-}
-
-ApiResponse Api::delete_email_alerts(const ApiRequest&, Call& call) {
-  const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
-  return setting_answer(id, "email", worlds_.set_email_alerts(id, "", call.principal.name),
-                        world::email_settings_json);
 }
 
 namespace {
@@ -395,7 +272,6 @@ boost::json::object alerts_json(std::string_view world,
 
 ApiResponse Api::get_alerts(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
   auto w = worlds_.get_world(id);
   if (!w) return problem(w.error());
   auto hook = worlds_.get_alert_hook(id);
@@ -405,7 +281,6 @@ ApiResponse Api::get_alerts(const ApiRequest&, Call& call) {
 
 ApiResponse Api::put_alerts(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kAdmin, id)) return *d;
   auto obj = body_object(req, {"webhook", "events"}, "the alert settings");
   if (!obj) return problem(obj.error());
   auto url = json::get_optional_string(*obj, "webhook");
@@ -430,7 +305,6 @@ ApiResponse Api::put_alerts(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::get_evaluation(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto run = worlds_.get_evaluation(id, call.segs[3]);
   if (!run) return problem(run.error());
   return json_response(200, evaluation_json(*run));
@@ -458,7 +332,6 @@ std::optional<ApiResponse> Api::cached_activation(const ApiRequest& req, const s
 
 ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   if (auto cached = cached_activation(req, id)) return *cached;
   uint64_t generation = 0;
   bool trusted = true;
@@ -496,7 +369,6 @@ ApiResponse Api::get_activation(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
   auto obj =
       body_object(req, {"strategy", "side", "active", "reason", "force"}, "the activation change");
   if (!obj) return problem(obj.error());
@@ -523,7 +395,6 @@ ApiResponse Api::put_activation(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::apply(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kOperator, id)) return *d;
   auto obj = body_object(req, {"run_id"}, "the apply request");
   if (!obj) return problem(obj.error());
   auto run = json::get_string(*obj, "run_id");
@@ -535,7 +406,6 @@ ApiResponse Api::apply(const ApiRequest& req, Call& call) {
 
 ApiResponse Api::get_audit(const ApiRequest&, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   auto after = query_int(call.query, "after", 0, 0, INT64_MAX);
   if (!after) return problem(after.error());
   auto limit = query_int(call.query, "limit", 1000, 1, 10'000);
@@ -551,7 +421,6 @@ ApiResponse Api::get_audit(const ApiRequest&, Call& call) {
 
 ApiResponse Api::open_events(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
-  if (auto d = authorize(call, Role::kViewer, id)) return *d;
   EventStreamRequest s{.world = id};
   if (auto it = call.query.find("strategy"); it != call.query.end()) s.strategy = it->second;
   // EventSource sends Last-Event-ID as a header; clients that cannot set
