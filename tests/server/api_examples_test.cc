@@ -233,6 +233,10 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
        R"({"points":[{"ts":"2026-01-05T00:00:00Z","equity":104100}],"fills":[{"ts":"2026-01-05T00:00:00Z","symbol":"ES","side":"buy","qty":1,"price":4800.25,"fee":1.2}]})"},
       {"Where the strategy's stored records end (runners resume after it).", "GET",
        "/strategies/mom-1/performance/last", ""},
+      {"Its dry-run and live records back, for a chart: at most max_points points (each run's "
+       "low and high kept), the newest fills, and the periods to shade.",
+       "GET", "/strategies/mom-1/performance?kind=dryrun&from=2025-12-30T00:00:00Z&max_points=6",
+       ""},
       {"Evaluate now without applying (operator).", "POST", "/worlds/desk/evaluate",
        R"({"apply":false})"},
       {"Evaluation runs, newest first.", "GET", "/worlds/desk/evaluations?limit=5", ""},
@@ -284,6 +288,8 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
       {"The broker, with where its credentials come from.", "GET", "/worlds/desk/broker", ""},
       {"Remove it.", "DELETE", "/worlds/desk/broker", ""},
       {"The audit log (here the first three records).", "GET", "/worlds/desk/audit?limit=3", ""},
+      {"Every state change of the world's strategies (here of one).", "GET",
+       "/worlds/desk/timeline?strategy=rev-2", ""},
   };
   // Every route has an example.
   for (const auto& route : server::Api::route_names()) {

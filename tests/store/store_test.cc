@@ -2,6 +2,9 @@
 // PostgreSQL in the postgres.* run; tests/support/test_store.h).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
 #include "qmtl/store/sql_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
@@ -121,6 +124,97 @@ TEST_F(StoreTest, TimestampsAndOptionalFieldsRoundTripExactly) {
   EXPECT_EQ((*log)[1].after, std::nullopt);
   EXPECT_EQ((*log)[1].reason, a.reason);
   EXPECT_LT((*log)[0].seq, (*log)[1].seq);
+}
+
+// What load_rollup must give: each hour's count and its first, lowest,
+// highest and last point (the earliest on a tie), from the points themselves.
+std::vector<RollupBucket> rollup_of(const std::vector<PerformancePoint>& pts) {
+  std::vector<RollupBucket> out;
+  for (const auto& p : pts) {
+    const TimePoint hour = rollup_start(p.ts);
+    if (out.empty() || out.back().start != hour) {
+      out.push_back({.start = hour, .n = 0, .first = p, .low = p, .high = p, .last = p});
+    }
+    auto& b = out.back();
+    ++b.n;
+    if (p.equity < b.low.equity) b.low = p;
+    if (p.equity > b.high.equity) b.high = p;
+    b.last = p;
+  }
+  return out;
+}
+
+void expect_rollup(Store& s, TimePoint from, TimePoint to) {
+  const auto pts = *s.load_points("s", TimePoint::min());
+  auto want = rollup_of(pts);
+  std::erase_if(want, [&](const RollupBucket& b) { return b.start < from || b.start >= to; });
+  auto got = s.load_rollup("s", from, to);
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_EQ(got->size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& g = (*got)[i];
+    const auto& w = want[i];
+    EXPECT_EQ(g.start, w.start) << i;
+    EXPECT_EQ(g.n, w.n) << i;
+    EXPECT_EQ(g.first, w.first) << i;
+    EXPECT_EQ(g.low, w.low) << i;
+    EXPECT_EQ(g.high, w.high) << i;
+    EXPECT_EQ(g.last, w.last) << i;
+  }
+}
+
+TEST_F(StoreTest, HourlyRollupsFollowEveryAppendRepeatsAndConflictsIncluded) {
+  auto s = open_with_strategy();
+  ASSERT_TRUE(s);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> eq(90, 110);
+  std::uniform_int_distribution<int> minute(0, 60 * 30);  // thirty hours
+  for (int batch = 0; batch < 12; ++batch) {
+    std::vector<PerformancePoint> pts;
+    for (int i = 0; i < 40; ++i) {
+      pts.push_back({t0_ + std::chrono::minutes(minute(rng)), std::round(eq(rng))});
+    }
+    std::sort(pts.begin(), pts.end(), [](auto& a, auto& b) { return a.ts < b.ts; });
+    ASSERT_TRUE(s->append_performance("s", pts, {}));  // later batches repeat and conflict
+    expect_rollup(*s, TimePoint::min(), TimePoint::max());
+  }
+  // Points years apart in one batch, and before 1970.
+  const std::vector<PerformancePoint> far{{t0_ - std::chrono::hours(24 * 365 * 60), 5},
+                                          {t0_ + std::chrono::hours(24 * 365 * 3), 7}};
+  ASSERT_TRUE(s->append_performance("s", far, {}));
+  expect_rollup(*s, TimePoint::min(), TimePoint::max());
+  // A window starts at whole hours.
+  expect_rollup(*s, t0_ + std::chrono::hours(3), t0_ + std::chrono::hours(9));
+  EXPECT_TRUE(s->load_rollup("nope", TimePoint::min(), TimePoint::max())->empty());
+  // Hours are whole hours since the epoch, on both sides of it.
+  EXPECT_EQ(rollup_start(TimePoint(Duration(-1))), TimePoint(Duration(-3'600'000'000)));
+  EXPECT_EQ(rollup_start(TimePoint(Duration(3'600'000'000))), TimePoint(Duration(3'600'000'000)));
+  EXPECT_EQ(rollup_start(TimePoint(Duration(7'199'999'999))), TimePoint(Duration(3'600'000'000)));
+}
+
+TEST_F(StoreTest, MigrationTenBuildsTheRollupsOfPointsStoredBeforeIt) {
+  std::vector<PerformancePoint> pts;
+  for (int m = 0; m < 500; ++m) {
+    pts.push_back({t0_ + std::chrono::minutes(7 * m), 100.0 + ((m * 37) % 23)});
+  }
+  pts.push_back({t0_ - std::chrono::hours(24 * 365 * 60), 3});  // before 1970
+  {
+    auto s = open_with_strategy();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->append_performance("s", pts, {}));
+  }
+  {
+    // Back to version 9: the points without their rollups.
+    auto db = raw();
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("DROP TABLE performance_rollup"));
+    ASSERT_TRUE(db->exec("DELETE FROM schema_migrations WHERE version = 10"));
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s->schema_version(), static_cast<int>(migrations()));
+  expect_rollup(*s, TimePoint::min(), TimePoint::max());
+  EXPECT_GT(s->load_rollup("s", TimePoint::min(), TimePoint::max())->size(), 50u);
 }
 
 TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {

@@ -196,6 +196,7 @@ class Api : private world::WorldObserver {
   ApiResponse apply(const ApiRequest&, Call&);
   ApiResponse get_audit(const ApiRequest&, Call&);
   ApiResponse open_events(const ApiRequest&, Call&);
+  ApiResponse get_timeline(const ApiRequest&, Call&);
   ApiResponse submit_strategy(const ApiRequest&, Call&);
   ApiResponse list_strategies(const ApiRequest&, Call&);
   ApiResponse get_strategy(const ApiRequest&, Call&);
@@ -209,6 +210,7 @@ class Api : private world::WorldObserver {
   ApiResponse strategy_event(const ApiRequest&, Call&, lifecycle::StrategyEvent event);
   ApiResponse post_performance(const ApiRequest&, Call&);
   ApiResponse get_last_point(const ApiRequest&, Call&);
+  ApiResponse get_performance(const ApiRequest&, Call&);
   ApiResponse post_handover(const ApiRequest&, Call&);
 
   world::WorldService& worlds_;

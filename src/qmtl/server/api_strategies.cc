@@ -165,6 +165,52 @@ ApiResponse Api::post_performance(const ApiRequest& req, Call& call) {
                                                 {"conflicts", std::move(conflicts)}});
 }
 
+namespace {
+
+// The ?from= or ?to= of a read, if given.
+Result<std::optional<TimePoint>> query_time(const Query& query, std::string_view name) {
+  auto it = query.find(name);
+  if (it == query.end()) return std::optional<TimePoint>();
+  auto t = parse_timestamp(it->second);
+  if (!t) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("query parameter '{}' must be a time like 2026-01-31T00:00:00Z", name));
+  }
+  return std::optional(*t);
+}
+
+Result<world::PerformanceQuery> performance_query(const Query& query) {
+  world::PerformanceQuery q;
+  if (auto it = query.find("kind"); it != query.end()) {
+    auto kind = world::parse_record_kind(it->second);
+    if (!kind) return propagate(kind);
+    q.kind = *kind;
+  }
+  for (auto [name, out] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+    auto t = query_time(query, name);
+    if (!t) return propagate(t);
+    if (*t) *out = **t;
+  }
+  auto max_points = query_int(query, "max_points", 2000, 2, 1'000'000);
+  if (!max_points) return propagate(max_points);
+  q.max_points = static_cast<size_t>(*max_points);
+  auto max_fills = query_int(query, "max_fills", 1000, 0, 100'000);
+  if (!max_fills) return propagate(max_fills);
+  q.max_fills = static_cast<size_t>(*max_fills);
+  return q;
+}
+
+}  // namespace
+
+ApiResponse Api::get_performance(const ApiRequest&, Call& call) {
+  auto q = performance_query(call.query);
+  if (!q) return problem(q.error());
+  auto v = worlds_.performance(call.strategy->id, *q);
+  if (!v) return problem(v.error());
+  return json_response(200, performance_view_json(*v, q->kind));
+}
+
 ApiResponse Api::get_last_point(const ApiRequest&, Call& call) {
   const auto& s = call.strategy;  // read by authorize()
   auto last = worlds_.last_point(s->id);

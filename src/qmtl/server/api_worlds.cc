@@ -419,6 +419,18 @@ ApiResponse Api::get_audit(const ApiRequest&, Call& call) {
       200, boost::json::object{{"world", id}, {"records", std::move(arr)}, {"next_after", next}});
 }
 
+ApiResponse Api::get_timeline(const ApiRequest&, Call& call) {
+  const std::string& id = call.segs[1];
+  std::string strategy;
+  if (auto it = call.query.find("strategy"); it != call.query.end()) strategy = it->second;
+  auto tl = worlds_.timeline(id, strategy);
+  if (!tl) return problem(tl.error());
+  boost::json::array arr;
+  arr.reserve(tl->size());
+  for (const auto& t : *tl) arr.push_back(transition_json(t));
+  return json_response(200, boost::json::object{{"world", id}, {"transitions", std::move(arr)}});
+}
+
 ApiResponse Api::open_events(const ApiRequest& req, Call& call) {
   const std::string& id = call.segs[1];
   EventStreamRequest s{.world = id};

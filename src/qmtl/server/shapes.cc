@@ -275,4 +275,48 @@ Result<int64_t> parse_etag(std::string_view value, std::string_view header) {
   return n;
 }
 
+boost::json::object transition_json(const world::StrategyTransition& t) {
+  return {{"seq", t.seq},
+          {"strategy", t.strategy},
+          {"from", t.from ? boost::json::value(lifecycle::strategy_state_name(*t.from))
+                          : boost::json::value(nullptr)},
+          {"to", lifecycle::strategy_state_name(t.to)},
+          {"at", format_timestamp(t.at)},
+          {"event", t.event},
+          {"actor", t.actor},
+          {"reason", t.reason},
+          {"run_id", t.run_id ? boost::json::value(*t.run_id) : boost::json::value(nullptr)}};
+}
+
+boost::json::object performance_view_json(const world::PerformanceView& v,
+                                          std::optional<world::RecordKind> kind) {
+  boost::json::array points, fills, periods;
+  points.reserve(v.points.size());
+  for (const auto& p : v.points) {
+    points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
+  }
+  for (const auto& f : v.fills) {
+    fills.push_back({{"ts", format_timestamp(f.ts)},
+                     {"symbol", f.symbol},
+                     {"side", f.side},
+                     {"qty", f.qty},
+                     {"price", f.price},
+                     {"fee", f.fee}});
+  }
+  for (const auto& p : v.periods) {
+    periods.push_back(
+        {{"kind", world::record_kind_name(p.kind)},
+         {"from", format_timestamp(p.from)},
+         {"to", p.to ? boost::json::value(format_timestamp(*p.to)) : boost::json::value(nullptr)}});
+  }
+  return {{"strategy", v.strategy},
+          {"world", v.world},
+          {"kind", kind ? world::record_kind_name(*kind) : std::string_view("runs")},
+          {"total_points", v.total_points},
+          {"points", std::move(points)},
+          {"total_fills", v.total_fills},
+          {"fills", std::move(fills)},
+          {"periods", std::move(periods)}};
+}
+
 }  // namespace qmtl::server

@@ -18,6 +18,13 @@ boost::json::object strategy_json(const world::Strategy& s);
 boost::json::object policy_json(const world::PolicyVersion& p, bool current, bool with_document);
 boost::json::object audit_json(const world::AuditRecord& a);
 boost::json::object apply_json(const world::ApplyJournalEntry& e);
+// {"seq", "strategy", "from" (null for the submission), "to", "at", "event",
+// "actor", "reason", "run_id" (or null)}
+boost::json::object transition_json(const world::StrategyTransition& t);
+// {"strategy", "world", "kind", "total_points", "points": [{"ts", "equity"}],
+// "total_fills", "fills": [...], "periods": [{"kind", "from", "to" | null}]}
+boost::json::object performance_view_json(const world::PerformanceView& v,
+                                          std::optional<world::RecordKind> kind);
 // The outcome of a manual promotion, demotion or gate override: {"queued",
 // "strategy" (without its spec), "apply_id", "forced", "next_evaluation": {"at", "decision",
 // "reasons", "undoes"} | null, "warning"}, and "entry" for a gate override.

@@ -77,6 +77,22 @@ struct PerformancePoint {
   friend bool operator==(const PerformancePoint&, const PerformancePoint&) = default;
 };
 
+// One hour of a strategy's points, kept beside them (performance_rollup) so a
+// long history can be drawn without reading every point: how many there are,
+// and the first, lowest, highest and last of them (the earliest on a tie).
+struct RollupBucket {
+  TimePoint start;  // a whole hour since the epoch (kRollupWidth)
+  int64_t n = 0;
+  PerformancePoint first, low, high, last;
+};
+inline constexpr Duration kRollupWidth = std::chrono::hours(1);
+// The start of the hour `t` falls in (before 1970 too).
+inline TimePoint rollup_start(TimePoint t) {
+  const int64_t us = t.time_since_epoch().count();
+  const int64_t w = kRollupWidth.count();
+  return TimePoint(Duration(us - (((us % w) + w) % w)));
+}
+
 // One execution reported by a broker.
 struct FillRecord {
   TimePoint ts;

@@ -75,6 +75,7 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
   auto same =
       prepared(db_, "SELECT equity FROM performance_points WHERE strategy_id = ? AND ts_us = ?");
   if (!same) return propagate(same);
+  std::vector<PerformancePoint> stored;
   for (const auto& p : points) {
     ins->reset();
     if (auto r = bind_one(*ins, 1, strategy_id); !r) return propagate(r);
@@ -83,6 +84,7 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
     if (auto r = ins->run(); !r) return propagate(r);
     if (db_.changes() == 1) {
       ++out.points_stored;
+      stored.push_back(p);
       continue;
     }
     same->reset();
@@ -105,7 +107,97 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
   }
   std::sort(out.conflicts.begin(), out.conflicts.end(),
             [](const auto& x, const auto& y) { return x.ts < y.ts; });
+  if (auto r = fold_rollup(strategy_id, stored); !r) return propagate(r);
   return finish();
+}
+
+namespace {
+
+// Folds the hour's new points into its stored row: counts add, and the first,
+// lowest, highest and last point of the two are kept (the earlier on a tie),
+// so the row is what recomputing the hour from all its points would give.
+constexpr std::string_view kFoldRollup =
+    "INSERT INTO performance_rollup AS r (strategy_id, bucket_us, n, first_ts_us, first_eq, "
+    "low_ts_us, low_eq, high_ts_us, high_eq, last_ts_us, last_eq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (strategy_id, bucket_us) DO UPDATE SET n = r.n + excluded.n, "
+    "first_ts_us = CASE WHEN excluded.first_ts_us < r.first_ts_us THEN excluded.first_ts_us "
+    "ELSE r.first_ts_us END, "
+    "first_eq = CASE WHEN excluded.first_ts_us < r.first_ts_us THEN excluded.first_eq "
+    "ELSE r.first_eq END, "
+    "low_ts_us = CASE WHEN excluded.low_eq < r.low_eq OR (excluded.low_eq = r.low_eq AND "
+    "excluded.low_ts_us < r.low_ts_us) THEN excluded.low_ts_us ELSE r.low_ts_us END, "
+    "low_eq = CASE WHEN excluded.low_eq < r.low_eq THEN excluded.low_eq ELSE r.low_eq END, "
+    "high_ts_us = CASE WHEN excluded.high_eq > r.high_eq OR (excluded.high_eq = r.high_eq AND "
+    "excluded.high_ts_us < r.high_ts_us) THEN excluded.high_ts_us ELSE r.high_ts_us END, "
+    "high_eq = CASE WHEN excluded.high_eq > r.high_eq THEN excluded.high_eq ELSE r.high_eq END, "
+    "last_ts_us = CASE WHEN excluded.last_ts_us > r.last_ts_us THEN excluded.last_ts_us "
+    "ELSE r.last_ts_us END, "
+    "last_eq = CASE WHEN excluded.last_ts_us > r.last_ts_us THEN excluded.last_eq "
+    "ELSE r.last_eq END";
+
+// The rollups of `points` alone, by hour.
+std::vector<RollupBucket> buckets_of(std::span<const PerformancePoint> points) {
+  std::vector<PerformancePoint> sorted(points.begin(), points.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  std::vector<RollupBucket> out;
+  for (const auto& p : sorted) {
+    const TimePoint hour = rollup_start(p.ts);
+    if (out.empty() || out.back().start != hour) {
+      out.push_back({.start = hour, .n = 0, .first = p, .low = p, .high = p, .last = p});
+    }
+    auto& b = out.back();
+    ++b.n;
+    if (p.equity < b.low.equity) b.low = p;
+    if (p.equity > b.high.equity) b.high = p;
+    b.last = p;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> SqlStore::fold_rollup(std::string_view strategy_id,
+                                   std::span<const PerformancePoint> stored) {
+  if (stored.empty()) return {};
+  auto st = prepared(db_, kFoldRollup);
+  if (!st) return propagate(st);
+  for (const auto& b : buckets_of(stored)) {
+    st->reset();
+    int i = 0;
+    Result<void> ok = bind_one(*st, ++i, strategy_id);
+    if (ok) ok = bind_one(*st, ++i, b.start);
+    if (ok) ok = st->bind(++i, b.n);
+    for (const auto* p : {&b.first, &b.low, &b.high, &b.last}) {
+      if (ok) ok = bind_one(*st, ++i, p->ts);
+      if (ok) ok = st->bind(++i, p->equity);
+    }
+    if (!ok) return ok;
+    if (auto r = st->run(); !r) return r;
+  }
+  return {};
+}
+
+Result<std::vector<RollupBucket>> SqlStore::load_rollup(std::string_view strategy_id,
+                                                        TimePoint from, TimePoint to) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(db_,
+                     "SELECT bucket_us, n, first_ts_us, first_eq, low_ts_us, low_eq, high_ts_us, "
+                     "high_eq, last_ts_us, last_eq FROM performance_rollup WHERE strategy_id = ? "
+                     "AND bucket_us >= ? AND bucket_us < ? ORDER BY bucket_us",
+                     strategy_id, from, to);
+  if (!st) return propagate(st);
+  return collect(*st, [](const Statement& r) {
+    auto point = [&](int col) {
+      return PerformancePoint{from_us(r.column_int(col)), r.column_double(col + 1)};
+    };
+    return RollupBucket{.start = from_us(r.column_int(0)),
+                        .n = r.column_int(1),
+                        .first = point(2),
+                        .low = point(4),
+                        .high = point(6),
+                        .last = point(8)};
+  });
 }
 
 Result<std::optional<PerformancePoint>> SqlStore::last_point(std::string_view strategy_id) {
@@ -166,16 +258,19 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
     // Insert what is new (the primary key arbitrates; the first of two equal
     // times in the batch wins); only when fewer rows went in than the batch has
     // points (a retry, or a conflict) look at the stored ones.
-    if (auto r = run_sql(db_,
-                         "INSERT INTO performance_points (strategy_id, ts_us, equity) SELECT ?1, "
-                         "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) WITH ORDINALITY "
-                         "AS i (ts_us, equity, n) ORDER BY n ON CONFLICT (strategy_id, ts_us) DO "
-                         "NOTHING",
-                         strategy_id, ts, eq);
-        !r) {
-      return r;
-    }
-    out.points_stored = static_cast<size_t>(db_.changes());
+    auto ins = prepared(db_,
+                        "INSERT INTO performance_points (strategy_id, ts_us, equity) SELECT ?1, "
+                        "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) WITH ORDINALITY "
+                        "AS i (ts_us, equity, n) ORDER BY n ON CONFLICT (strategy_id, ts_us) DO "
+                        "NOTHING RETURNING ts_us, equity",
+                        strategy_id, ts, eq);
+    if (!ins) return propagate(ins);
+    auto stored = collect(*ins, [](const Statement& r) {
+      return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
+    });
+    if (!stored) return propagate(stored);
+    if (auto r = fold_rollup(strategy_id, *stored); !r) return r;
+    out.points_stored = stored->size();
     if (out.points_stored < points.size()) {
       // The offered points (with their place in the batch) whose time holds
       // another equity; the rows just inserted match themselves.
@@ -217,26 +312,27 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
 }
 
 Result<std::vector<PerformancePoint>> SqlStore::load_points(std::string_view strategy_id,
-                                                            TimePoint from) {
+                                                            TimePoint from, TimePoint to) {
   std::lock_guard lock(mu_);
   auto st =
       prepared(db_,
                "SELECT ts_us, equity FROM performance_points WHERE strategy_id = ? AND ts_us >= ? "
-               "ORDER BY ts_us",
-               strategy_id, from);
+               "AND ts_us <= ? ORDER BY ts_us",
+               strategy_id, from, to);
   if (!st) return propagate(st);
   return collect(*st, [](const Statement& r) {
     return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
   });
 }
 
-Result<std::vector<FillRecord>> SqlStore::load_fills(std::string_view strategy_id, TimePoint from) {
+Result<std::vector<FillRecord>> SqlStore::load_fills(std::string_view strategy_id, TimePoint from,
+                                                     TimePoint to) {
   std::lock_guard lock(mu_);
   auto st = prepared(
       db_,
       "SELECT ts_us, symbol, side, qty, price, fee FROM fills WHERE strategy_id = ? AND ts_us >= ? "
-      "ORDER BY ts_us, seq",
-      strategy_id, from);
+      "AND ts_us <= ? ORDER BY ts_us, seq",
+      strategy_id, from, to);
   if (!st) return propagate(st);
   return collect(*st, read_fill);
 }

@@ -119,28 +119,53 @@ Result<void> SqlStore::insert_audit(const AuditRecord& audit) {
   return tx->commit();
 }
 
+namespace {
+
+AuditRecord read_audit(const Statement& r) {
+  return AuditRecord{.seq = r.column_int(0),
+                     .at = from_us(r.column_int(1)),
+                     .actor = r.column_text(2),
+                     .world_id = r.column_text(3),
+                     .entity = r.column_text(4),
+                     .entity_id = r.column_text(5),
+                     .event = r.column_text(6),
+                     .before = optional_text(r, 7),
+                     .after = optional_text(r, 8),
+                     .reason = r.column_text(9),
+                     .run_id = optional_text(r, 10)};
+}
+
+constexpr std::string_view kAuditColumns =
+    "SELECT seq, at_us, actor, world_id, entity, entity_id, event, before, after, reason, run_id "
+    "FROM audit_log ";
+
+}  // namespace
+
 Result<std::vector<AuditRecord>> SqlStore::list_audit(std::string_view world_id, int64_t after_seq,
                                                       size_t limit) {
   std::lock_guard lock(mu_);
   auto st = prepared(
-      db_,
-      "SELECT seq, at_us, actor, world_id, entity, entity_id, event, before, after, reason, run_id "
-      "FROM audit_log WHERE world_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+      db_, std::string(kAuditColumns) + "WHERE world_id = ? AND seq > ? ORDER BY seq LIMIT ?",
       world_id, after_seq, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
-  return collect(*st, [](const Statement& r) {
-    return AuditRecord{.seq = r.column_int(0),
-                       .at = from_us(r.column_int(1)),
-                       .actor = r.column_text(2),
-                       .world_id = r.column_text(3),
-                       .entity = r.column_text(4),
-                       .entity_id = r.column_text(5),
-                       .event = r.column_text(6),
-                       .before = optional_text(r, 7),
-                       .after = optional_text(r, 8),
-                       .reason = r.column_text(9),
-                       .run_id = optional_text(r, 10)};
-  });
+  return collect(*st, read_audit);
+}
+
+Result<std::vector<AuditRecord>> SqlStore::list_strategy_audit(std::string_view world_id,
+                                                               std::string_view strategy_id) {
+  std::lock_guard lock(mu_);
+  auto st = strategy_id.empty()
+                ? prepared(db_,
+                           std::string(kAuditColumns) +
+                               "WHERE world_id = ? AND entity = 'strategy' ORDER BY seq",
+                           world_id)
+                : prepared(db_,
+                           std::string(kAuditColumns) +
+                               "WHERE world_id = ? AND entity = 'strategy' AND entity_id = ? "
+                               "ORDER BY seq",
+                           world_id, strategy_id);
+  if (!st) return propagate(st);
+  return collect(*st, read_audit);
 }
 
 Result<int64_t> SqlStore::last_audit_seq(std::string_view world_id) {

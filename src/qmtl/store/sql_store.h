@@ -59,9 +59,12 @@ class SqlStore final : public Store {
                                            std::span<const FillRecord> fills,
                                            const AuditRecord* conflict_audit) override;
   Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) override;
-  Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
-                                                    TimePoint from) override;
-  Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from) override;
+  Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id, TimePoint from,
+                                                    TimePoint to) override;
+  Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from,
+                                             TimePoint to) override;
+  Result<std::vector<RollupBucket>> load_rollup(std::string_view strategy_id, TimePoint from,
+                                                TimePoint to) override;
   Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) override;
   Result<void> put_alert_hook(const AlertHook& hook, const AuditRecord& audit) override;
   Result<std::optional<WorldSetting>> get_world_setting(std::string_view world_id,
@@ -100,6 +103,8 @@ class SqlStore final : public Store {
   Result<int64_t> last_audit_seq(std::string_view world_id) override;
   Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) override;
   Result<void> insert_audit(const AuditRecord& audit) override;
+  Result<std::vector<AuditRecord>> list_strategy_audit(std::string_view world_id,
+                                                       std::string_view strategy_id) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                               size_t limit) override;
   bool shared() const override { return db_.dialect() == SqlDialect::kPostgres; }
@@ -123,6 +128,8 @@ class SqlStore final : public Store {
                                           const AuditRecord& audit);
   Result<void> write_schedule_locked(const ScheduleState& s);
   // PostgreSQL's ingest path: a statement per table and batch.
+  // Adds newly stored points to their hours' rollups (mu_ held, in a transaction).
+  Result<void> fold_rollup(std::string_view strategy_id, std::span<const PerformancePoint> stored);
   Result<void> append_performance_batched(std::string_view strategy_id,
                                           std::span<const PerformancePoint> points,
                                           std::span<const FillRecord> fills, AppendOutcome& out);

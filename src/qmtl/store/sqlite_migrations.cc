@@ -8,7 +8,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 9> kMigrations{{
+constexpr std::array<Migration, 10> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -240,6 +240,48 @@ ALTER TABLE pending_activations ADD COLUMN action TEXT NOT NULL DEFAULT 'gate'
   CHECK (action IN ('gate', 'promote', 'demote'));
 ALTER TABLE pending_activations ADD COLUMN forced INTEGER NOT NULL DEFAULT 0
   CHECK (forced IN (0, 1));
+)sql"},
+    {10, "hourly rollups of performance points, for reading long histories back",
+     // One row per strategy and hour with the hour's count and its first, lowest,
+     // highest and last point (docs/development.md, the store); kept by
+     // append_performance in the same transaction.
+     R"sql(
+CREATE TABLE performance_rollup (
+  strategy_id TEXT NOT NULL REFERENCES strategies (id),
+  bucket_us   INTEGER NOT NULL,
+  n           INTEGER NOT NULL,
+  first_ts_us INTEGER NOT NULL,
+  first_eq    REAL NOT NULL,
+  low_ts_us   INTEGER NOT NULL,
+  low_eq      REAL NOT NULL,
+  high_ts_us  INTEGER NOT NULL,
+  high_eq     REAL NOT NULL,
+  last_ts_us  INTEGER NOT NULL,
+  last_eq     REAL NOT NULL,
+  PRIMARY KEY (strategy_id, bucket_us)
+) STRICT, WITHOUT ROWID;
+INSERT INTO performance_rollup (strategy_id, bucket_us, n, first_ts_us, first_eq, low_ts_us, low_eq, high_ts_us, high_eq, last_ts_us, last_eq)
+SELECT strategy_id, b, n, first_ts, first_eq, low_ts, low_eq, high_ts, high_eq, last_ts, last_eq
+FROM (
+  SELECT strategy_id, b,
+    COUNT(*) OVER w AS n,
+    FIRST_VALUE(ts_us) OVER (w ORDER BY ts_us) AS first_ts,
+    FIRST_VALUE(equity) OVER (w ORDER BY ts_us) AS first_eq,
+    FIRST_VALUE(ts_us) OVER (w ORDER BY equity, ts_us) AS low_ts,
+    FIRST_VALUE(equity) OVER (w ORDER BY equity, ts_us) AS low_eq,
+    FIRST_VALUE(ts_us) OVER (w ORDER BY equity DESC, ts_us) AS high_ts,
+    FIRST_VALUE(equity) OVER (w ORDER BY equity DESC, ts_us) AS high_eq,
+    FIRST_VALUE(ts_us) OVER (w ORDER BY ts_us DESC) AS last_ts,
+    FIRST_VALUE(equity) OVER (w ORDER BY ts_us DESC) AS last_eq,
+    ROW_NUMBER() OVER (w ORDER BY ts_us) AS rn
+  FROM (
+    SELECT strategy_id, ts_us, equity,
+      ts_us - (((ts_us % 3600000000) + 3600000000) % 3600000000) AS b
+    FROM performance_points
+  ) p
+  WINDOW w AS (PARTITION BY strategy_id, b)
+) q
+WHERE rn = 1;
 )sql"},
 }};
 

@@ -90,11 +90,16 @@ class Store {
                                                    const AuditRecord* conflict_audit = nullptr) = 0;
   // The newest stored point of a strategy, if any: where a runner resumes.
   virtual Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) = 0;
-  // Points and fills of a strategy with ts >= from, oldest first.
+  // Points and fills of a strategy with from <= ts <= to, oldest first.
   virtual Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
-                                                            TimePoint from) = 0;
-  virtual Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id,
-                                                     TimePoint from) = 0;
+                                                            TimePoint from,
+                                                            TimePoint to = TimePoint::max()) = 0;
+  virtual Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from,
+                                                     TimePoint to = TimePoint::max()) = 0;
+  // The strategy's hourly rollups whose hour starts in [from, to), oldest
+  // first; the points of an hour are all in its row once their append commits.
+  virtual Result<std::vector<RollupBucket>> load_rollup(std::string_view strategy_id,
+                                                        TimePoint from, TimePoint to) = 0;
 
   // Stores an evaluation run with its per-strategy rows; returns the run id.
   // With `schedule`, the world's schedule is written in the same transaction
@@ -192,6 +197,12 @@ class Store {
   // The audit log of a world with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,
                                                       size_t limit) = 0;
+
+  // The records of the world's strategies (entity "strategy"), of one strategy
+  // when `strategy_id` is not empty, oldest first: their state changes among
+  // them (before and after are state names).
+  virtual Result<std::vector<AuditRecord>> list_strategy_audit(std::string_view world_id,
+                                                               std::string_view strategy_id) = 0;
 
   // The highest audit seq of a world (0 when it has none). Seqs are assigned in
   // commit order, so records with a greater seq are newer than this read.

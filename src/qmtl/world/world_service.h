@@ -32,6 +32,7 @@
 #include "qmtl/lifecycle/fsm.h"
 #include "qmtl/policy/document.h"
 #include "qmtl/store/store.h"
+#include "qmtl/world/performance_view.h"
 
 namespace qmtl::world {
 
@@ -396,6 +397,17 @@ class WorldService {
   // policy or is not evaluated (Paused, Retired).
   Result<std::optional<NextEvaluation>> next_evaluation(std::string_view world_id,
                                                         std::string_view strategy_id);
+
+  // Every change of state of the world's strategies (of one, when
+  // `strategy_id` is not empty), oldest first. kNotFound for an unknown world,
+  // or a strategy not in it.
+  Result<std::vector<StrategyTransition>> timeline(std::string_view world_id,
+                                                   std::string_view strategy_id = {});
+  // A strategy's records of one kind (or its runs', when q.kind is nullopt)
+  // with from <= ts <= to, points downsampled to q.max_points, the newest
+  // q.max_fills fills, and the periods to shade. kInvalidArgument when from is
+  // after to; kNotFound for an unknown strategy.
+  Result<PerformanceView> performance(std::string_view strategy_id, const PerformanceQuery& q);
 
   // The world's audit log after `after_seq`, oldest first, at most `limit` rows.
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq = 0,
