@@ -21,7 +21,8 @@ CHAIN = ["core", "metrics", "policy", "lifecycle", "store", "world", "execution"
 ALLOWED = {part: set(CHAIN[:i]) for i, part in enumerate(CHAIN)}
 ALLOWED["broker"] = {"core", "metrics"}
 ALLOWED["sdk"] = {"core", "metrics", "broker"}
-ALLOWED["cli"] |= {"broker", "sdk"}
+ALLOWED["report"] = {"core", "metrics"}
+ALLOWED["cli"] |= {"broker", "sdk", "report"}
 # The server answers requests; the serve command (cli) runs the scheduler
 # beside it, so the server neither includes nor links it.
 ALLOWED["server"].discard("scheduler")

@@ -20,7 +20,10 @@ PACKAGES=(
   python3-pandas python3-numpy
   prometheus wrk systemd curl libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
+  chromium
 )
+# npm installs the pinned front-end libraries (web/); Debian's when the machine has none.
+if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,6 +37,13 @@ if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The front-end libraries that reports embed at build time, exactly as
+# web/package-lock.json pins them; again only when the lock changed.
+if [ ! -f web/node_modules/.package-lock.json ] ||
+   [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 presets=("$@")

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "qmtl/core/json.h"
+#include "tests/support/browser.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -113,6 +114,45 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
   EXPECT_EQ(c.exit_code, 1);
   EXPECT_NE(c.err.find("input 'price' is not a bar field"), std::string::npos) << c.err;
   EXPECT_EQ(qmtl({"backtest", ok, "--data", dir_.file("missing.csv")}).exit_code, 2);
+}
+
+TEST_F(BacktestTest, TheReportIsOneFileThatARealBrowserDraws) {
+  const std::string out = dir_.file("report.html");
+  auto r = qmtl({"backtest", fmt::format("{}/examples/strategies/sma_cross.yml", QMTL_SOURCE_DIR),
+                 "--data", fmt::format("{}/examples/data/ttrc_ohlcv.csv", QMTL_SOURCE_DIR),
+                 "--fee-bps", "5", "--report", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string html = ss.str();
+  EXPECT_NE(html.find("<title>Backtest of sma-cross</title>"), std::string::npos);
+  EXPECT_NE(html.find("5550 bars of TTRC from 1985-01-02T00:00:00Z"), std::string::npos);
+  EXPECT_NE(html.find("<td>sharpe</td>"), std::string::npos);
+  // Nothing is loaded from elsewhere (the only address is in uPlot's licence comment).
+  for (const char* ref : {"src=\"http", "href=\"http", "url(http", "src=\"//", "<link"}) {
+    EXPECT_EQ(html.find(ref), std::string::npos) << "the report must not reach out: " << ref;
+  }
+
+  const std::string dom =
+      testing::rendered_dom(QMTL_CHROMIUM, "file://" + out, dir_.file("chromium"));
+  const std::string status = testing::report_status(dom);
+  ASSERT_FALSE(status.empty()) << dom.substr(0, 2000);
+  EXPECT_NE(status.find("data-charts=\"3\""), std::string::npos) << status;
+  EXPECT_NE(status.find("data-series=\"5\""), std::string::npos) << status;
+  EXPECT_EQ(status.find("data-errors"), std::string::npos) << status;
+  size_t canvases = 0;
+  for (size_t at = 0; (at = dom.find("<canvas", at)) != std::string::npos; ++at) ++canvases;
+  EXPECT_EQ(canvases, 3u);
+}
+
+TEST_F(BacktestTest, AReportThatCannotBeWrittenIsAnErrorNamingThePath) {
+  auto r = qmtl({"backtest", fmt::format("{}/examples/strategies/sma_cross.yml", QMTL_SOURCE_DIR),
+                 "--data", fmt::format("{}/examples/data/ttrc_ohlcv.csv", QMTL_SOURCE_DIR),
+                 "--report", dir_.file("no/such/dir/report.html")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot write the report to"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no/such/dir/report.html"), std::string::npos) << r.err;
 }
 
 }  // namespace

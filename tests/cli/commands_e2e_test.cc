@@ -4,8 +4,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "qmtl/core/json.h"
 #include "qmtl/world/world_service.h"
+#include "tests/support/browser.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -83,6 +87,33 @@ class CliCommandsTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<testing::ServerProcess> server_;
 };
+
+TEST_F(CliCommandsTest, WorldReportIsOneFileWithTheTimelineAndTheLiveEquity) {
+  const std::string out = dir_.file("alpha.html");
+  auto r = qmtl({"world", "report", "alpha", "--out", out}, {{"QMTL_TOKEN", kViewer}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "(3 strategies, 2 live, 3 lanes)")) << r.out;
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string html = ss.str();
+  EXPECT_TRUE(has(html, "<title>World alpha</title>"));
+  EXPECT_TRUE(has(html, "Promotion timeline"));
+  EXPECT_TRUE(has(html, "data-state=\"Live\""));
+  EXPECT_TRUE(has(html, "data-state=\"DryRun\""));
+  EXPECT_TRUE(has(html, "<td>steady</td><td>Live</td>"));
+  EXPECT_TRUE(has(html, "VALIDATION_PASSED"));
+  const std::string status = testing::report_status(
+      testing::rendered_dom(QMTL_CHROMIUM, "file://" + out, dir_.file("chromium")));
+  // One chart: the equity of down and steady, the two Live strategies.
+  EXPECT_TRUE(has(status, "data-charts=\"1\"")) << status;
+  EXPECT_TRUE(has(status, "data-series=\"2\"")) << status;
+  EXPECT_FALSE(has(status, "data-errors")) << status;
+
+  auto missing = qmtl({"world", "report", "nope", "--out", dir_.file("nope.html")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(has(missing.err, "world 'nope'")) << missing.err;
+}
 
 TEST_F(CliCommandsTest, PolicyCommands) {
   auto set = qmtl({"world", "policy", "set", "alpha", "--policy-file", dir_.file("policy.yml")});

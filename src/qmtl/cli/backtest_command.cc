@@ -10,13 +10,14 @@
 #include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/kpi.h"
+#include "qmtl/report/html_report.h"
 #include "qmtl/sdk/runner.h"
 
 namespace qmtl::cli {
 namespace {
 
 struct BacktestOptions {
-  std::string strategy, data, records, window;
+  std::string strategy, data, records, window, report;
   std::optional<std::string> symbol;
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
@@ -28,6 +29,52 @@ boost::json::object records_json(const sdk::BacktestResult& r) {
   for (const auto& p : r.points) points.push_back(sdk::point_json(p.ts, p.equity));
   for (const auto& f : r.fills) fills.push_back(sdk::fill_json(f));
   return {{"points", std::move(points)}, {"fills", std::move(fills)}};
+}
+
+struct BacktestRun {
+  std::string id, symbol, data;
+  double cash = 0;
+};
+
+std::string day_of(TimePoint t) {
+  return format_timestamp(std::chrono::floor<std::chrono::seconds>(t));
+}
+
+// `qmtl backtest --report`: the equity with its drawdown, the trades on the
+// price, the metrics and the fills in one HTML file (docs/reports.md).
+Result<void> write_report(const std::string& path, const BacktestRun& run,
+                          const std::vector<broker::Bar>& bars, const sdk::BacktestResult& result,
+                          const boost::json::object& metric_values) {
+  report::Report r{.title = fmt::format("Backtest of {}", run.id),
+                   .subtitle = fmt::format("{} bars of {} from {} to {} ({}), starting cash {:.2f}",
+                                           bars.size(), run.symbol, day_of(bars.front().ts),
+                                           day_of(bars.back().ts), run.data, run.cash)};
+  report::Series equity{.name = run.id};
+  for (const auto& p : result.points) equity.points.push_back({p.ts, p.equity});
+  r.equity.push_back(std::move(equity));
+  r.price.name = run.symbol;
+  for (const auto& b : bars) r.price.points.push_back({b.ts, b.close});
+  report::Table fills{.title = "Fills", .header = {"TIME", "SIDE", "QTY", "PRICE", "FEE"}};
+  for (const auto& f : result.fills) {
+    const bool buy = f.side == broker::Side::kBuy;
+    r.trades.push_back({.ts = f.ts, .buy = buy, .qty = f.qty, .price = f.price, .fee = f.fee});
+    fills.rows.push_back({day_of(f.ts), buy ? "buy" : "sell", fmt::format("{:g}", f.qty),
+                          fmt::format("{:.4f}", f.price), fmt::format("{:.2f}", f.fee)});
+  }
+  report::Table kpis{.title = "Metrics", .header = {"METRIC", "VALUE"}};
+  for (const auto& kv : metric_values) {
+    kpis.rows.push_back({std::string(kv.key()), display_number(&kv.value())});
+  }
+  r.tables.push_back(std::move(kpis));
+  r.tables.push_back(std::move(fills));
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << report::render_html(r);
+  f.close();
+  if (!f) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("cannot write the report to {}; check the path", path));
+  }
+  return {};
 }
 
 int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std::ostream& err) {
@@ -95,6 +142,12 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     metric_values[name] = v && v->present() ? boost::json::value(*v->value) : nullptr;
   }
   const auto& acct = result->account;
+  if (!o.report.empty()) {
+    const BacktestRun run{.id = id, .symbol = symbol, .data = o.data, .cash = o.cash};
+    if (auto r = write_report(o.report, run, *bars, *result, metric_values); !r) {
+      return report({kExitUsage, r.error().message}, err);
+    }
+  }
   if (g.json()) {
     boost::json::object o_json{{"strategy", id},
                                {"symbol", symbol},
@@ -157,6 +210,8 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--window", o->window,
                   "use only the last W of the data (e.g. 26w, 730d), ending at its last bar");
+  cmd->add_option("--report", o->report,
+                  "write an HTML report (equity, drawdown, trades on the price, metrics) here");
   cmd->add_option("--records", o->records,
                   "also write the performance records (points and fills) as JSON to this file");
   cmd->callback([o, &g, &rc, &out, &err] { rc = backtest(g, *o, out, err); });

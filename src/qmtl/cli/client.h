@@ -88,6 +88,9 @@ void print_manual_outcome(const Globals& g, const boost::json::value& answer,
 // set `rc` and write to `out`/`err`; `g` is read when they run.
 void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
                         std::ostream& err);
+// `qmtl world report` (world_report_command.cc).
+void add_world_report_command(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                              std::ostream& err);
 // `qmtl world alerts|broker|execution` under `world` (world_setting_commands.cc).
 void add_world_setting_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
                                 std::ostream& err);

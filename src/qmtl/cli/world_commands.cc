@@ -521,6 +521,7 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   add_world_policy_commands(world, g, rc, out, err);
   add_world_evaluation_commands(world, g, rc, out, err);
   add_world_setting_commands(world, g, rc, out, err);
+  add_world_report_command(world, g, rc, out, err);
 
   struct Audit {
     std::string id;
