@@ -20,7 +20,7 @@ PACKAGES=(
   python3-pandas python3-numpy
   prometheus wrk systemd curl libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
-  chromium
+  chromium chromium-driver python3-selenium
 )
 # npm installs the pinned front-end libraries (web/); Debian's when the machine has none.
 if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi

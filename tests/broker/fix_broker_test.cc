@@ -207,14 +207,14 @@ TEST_F(FixBrokerTest, SequenceNumbersSurviveARestartAndThePasswordIsNeverLogged)
     auto b = connect(exchange_port_);
     ASSERT_TRUE(b);
     auto id = b->submit(market("ES", Side::kBuy, 1));
-    ASSERT_TRUE(id && b->wait_status(*id, FixOrderStatus::kFilled, seconds(5)));
+    ASSERT_TRUE(id && b->wait_status(*id, FixOrderStatus::kFilled, seconds(10)));
   }
   // A new broker on the same store continues the numbering; the exchange,
   // which kept its own, accepts the logon without a reset.
   auto b = connect(exchange_port_);
   ASSERT_TRUE(b);
   auto id = b->submit(market("ES", Side::kSell, 1));
-  ASSERT_TRUE(id && b->wait_status(*id, FixOrderStatus::kFilled, seconds(5)));
+  ASSERT_TRUE(id && b->wait_status(*id, FixOrderStatus::kFilled, seconds(10)));
   const std::string log = read(dir_.file("client.log"));
   EXPECT_EQ(log.find("34=1|", log.rfind("35=A|")), std::string::npos)
       << "the second logon restarted at sequence number 1";

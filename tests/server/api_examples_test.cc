@@ -206,6 +206,13 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
       testing::write_file(dir_.file("es_history.csv"), "date,open,high,low,close,volume\n");
   const std::vector<Example> script = {
       {"Liveness; no token needed.", "GET", "/healthz", ""},
+      {"The web console's page (any /ui/ path; here only its title line).", "GET",
+       "/ui/worlds/desk", "", "application/json", "<title>"},
+      {"Sign the console in: the session cookie stands for the token (--no-auth here: no "
+       "cookie).",
+       "POST", "/ui/session", R"({"token":"<your token>"})"},
+      {"Who the console is signed in as.", "GET", "/ui/session", ""},
+      {"Sign out: the session ends and the cookie is cleared.", "DELETE", "/ui/session", ""},
       {"Prometheus text (here only the strategies gauge).", "GET", "/metrics", "",
        "application/json", "qmtl_strategies"},
       {"Create a world (admin); `policy` may carry a policy document.", "POST", "/worlds",

@@ -531,6 +531,18 @@ sigset_t block_stop_signals() {
   return stop_set;
 }
 
+// The opening lines: where the server is, what it plays, and the console's page.
+void print_intro(std::ostream& out, const std::string& url, size_t strategies, TimePoint start,
+                 TimePoint until, double speed) {
+  out << fmt::format(
+             "qmtl demo: world 'demo' at {} with {} strategies on real daily data; simulated time "
+             "from {} to {} at {:.0f}x ({:.1f} days a second). Ctrl-C stops it.\n"
+             "Watch it in a browser: {}/ui/worlds/demo\n",
+             url, strategies, day(format_timestamp(start)), day(format_timestamp(until)), speed,
+             speed / 86'400, url)
+      << std::flush;
+}
+
 int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
   auto fail = [&](const std::string& m, int code = kExitUsage) {
     err << "qmtl demo: " << m << '\n';
@@ -602,12 +614,7 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     return report(r.error(), err);
   }
   const bool live_status = !o.headless && ::isatty(STDOUT_FILENO) == 1;
-  out << fmt::format(
-             "qmtl demo: world 'demo' at {} with {} strategies on real daily data; simulated time "
-             "from {} to {} at {:.0f}x ({:.1f} days a second). Ctrl-C stops it.\n",
-             g.gateway_url, strategies.size(), day(format_timestamp(*start)),
-             day(format_timestamp(*until)), o.speed, o.speed / 86'400)
-      << std::flush;
+  print_intro(out, g.gateway_url, strategies.size(), *start, *until, o.speed);
 
   // Play the data and tell the story.
   Narrator story;

@@ -74,6 +74,7 @@ bool match(std::string_view tmpl, const std::vector<std::string>& segs) {
   while (!tmpl.empty()) {
     const auto slash = tmpl.find('/');
     const std::string_view part = tmpl.substr(0, slash);
+    if (part == "{*}") return true;  // the rest of the path, however long
     if (i >= segs.size()) return false;
     if (!(part.starts_with('{') || part == segs[i])) return false;
     ++i;
@@ -161,7 +162,8 @@ Api::Api(world::WorldService& worlds, const Clock& clock, ApiOptions options)
       options_(options),
       events_(worlds, options.activation_ttl_s, 10'000, &outage_),
       metrics_(worlds, clock),
-      idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl) {
+      idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl),
+      sessions_(clock, options.session_idle, 10'000) {
   if (options_.alerts) {
     alerts_ =
         std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options, &outage_);
@@ -213,6 +215,10 @@ const std::vector<Api::Route>& Api::routes() {
   // orders and alerts go. Every change of settings or policy needs an admin.
   static const std::vector<Route> kRoutes = {
       {"GET", "/healthz", &Api::get_health, kViewer, kPublic, kNone, nullptr, &Api::fast_health},
+      {"POST", "/ui/session", &Api::open_session, kViewer, kPublic, kJson},
+      {"GET", "/ui/session", &Api::get_session, kViewer, kInRequest},
+      {"DELETE", "/ui/session", &Api::close_session, kViewer, kPublic},
+      {"GET", "/ui/{*}", &Api::get_console, kViewer, kPublic, kNone, nullptr, &Api::fast_console},
       {"GET", "/metrics", &Api::get_metrics, kViewer, kEveryWorld},
       {"GET", "/worlds", &Api::list_worlds, kViewer, kInRequest},
       {"POST", "/worlds", &Api::create_world, kAdmin, kInRequest, kJson},
@@ -353,6 +359,13 @@ std::optional<ApiResponse> Api::dispatch(const ApiRequest& req, bool fast_only) 
     if (route.scope != Scope::kPublic) {
       if (auto denied = authenticate(req, call)) return denied;
       if (auto denied = authorize(req, route, call)) return denied;
+      // A cookie goes with every request the browser makes, a forged one from
+      // another site too; only the console's own script sets this header.
+      if (call.by_cookie && req.method != "GET" && req.console.empty()) {
+        return problem(403,
+                       "a change made with the console's session must come from the "
+                       "console (X-QMTL-Console); cross-site requests are refused");
+      }
     }
     if (auto refused = check_content_type(req, route)) return refused;
     if (fast_only) return (this->*route.fast)(req, call);
@@ -363,7 +376,7 @@ std::optional<ApiResponse> Api::dispatch(const ApiRequest& req, bool fast_only) 
   return resp;
 }
 
-std::optional<ApiResponse> Api::authenticate(const ApiRequest& req, Call& call) const {
+std::optional<ApiResponse> Api::authenticate(const ApiRequest& req, Call& call) {
   if (options_.tokens == nullptr) {
     call.principal = Principal{.name = "local", .role = Role::kAdmin};
     return std::nullopt;
@@ -375,6 +388,13 @@ std::optional<ApiResponse> Api::authenticate(const ApiRequest& req, Call& call) 
   };
   std::string_view h = req.authorization;
   if (h.empty()) {
+    if (auto id = cookie_value(req.cookie, kSessionCookie); !id.empty()) {
+      auto p = sessions_.find(id);
+      if (!p) return unauthorized("the console session has ended; sign in again");
+      call.principal = std::move(*p);
+      call.by_cookie = true;
+      return std::nullopt;
+    }
     return unauthorized(
         "this route needs a bearer token: send 'Authorization: Bearer <token>' (the CLI reads "
         "QMTL_TOKEN)");

@@ -28,6 +28,7 @@
 #include "qmtl/server/idempotency.h"
 #include "qmtl/server/metrics.h"
 #include "qmtl/server/response.h"
+#include "qmtl/server/session.h"
 #include "qmtl/world/world_service.h"
 
 namespace qmtl::server {
@@ -55,6 +56,8 @@ struct ApiOptions {
   // acknowledged. Reads go to Redis, which every server updates before it
   // acknowledges a change, or to the database.
   bool shared_store = false;
+  // How long a console session lasts without being used (docs/console.md).
+  Duration session_idle = std::chrono::hours(12);
   // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
   bool alerts = true;
   AlertDispatcher::Options alert_options;
@@ -148,7 +151,7 @@ class Api : private world::WorldObserver {
   static const SettingFamily kBrokerSettings, kEmailSettings, kExecutionSettings;
 
   std::optional<ApiResponse> dispatch(const ApiRequest& req, bool fast_only);
-  std::optional<ApiResponse> authenticate(const ApiRequest& req, Call& call) const;
+  std::optional<ApiResponse> authenticate(const ApiRequest& req, Call& call);
   // The route's role and scope; may read the strategy (blocking) for kStrategyWorld.
   std::optional<ApiResponse> authorize(const ApiRequest& req, const Route& route, Call& call);
   // 403 unless the caller may touch `world` (kInRequest routes).
@@ -168,6 +171,12 @@ class Api : private world::WorldObserver {
                       double seconds) override;
 
   ApiResponse get_health(const ApiRequest&, Call&);
+  // The web console: its page and assets, and sign-in sessions (api_console.cc).
+  ApiResponse get_console(const ApiRequest&, Call&);
+  std::optional<ApiResponse> fast_console(const ApiRequest&, Call&);
+  ApiResponse open_session(const ApiRequest&, Call&);
+  ApiResponse get_session(const ApiRequest&, Call&);
+  ApiResponse close_session(const ApiRequest&, Call&);
   std::optional<ApiResponse> fast_health(const ApiRequest&, Call&);
   std::optional<ApiResponse> fast_activation(const ApiRequest&, Call&);
   ApiResponse get_metrics(const ApiRequest&, Call&);
@@ -220,6 +229,7 @@ class Api : private world::WorldObserver {
   EventHub events_;
   ServerMetrics metrics_;
   IdempotencyCache idempotency_;
+  SessionTable sessions_;
   std::unique_ptr<AlertDispatcher> alerts_;  // after metrics_: stopped before it goes
   std::atomic<execution::ExecutionManager*> execution_{nullptr};
 

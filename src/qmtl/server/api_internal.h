@@ -24,6 +24,7 @@ struct Api::Call {
   std::string route;             // the matched template
   const Route* entry = nullptr;  // the matched route
   Principal principal;
+  bool by_cookie = false;  // signed in through the console's session cookie
   // The strategy of the path, read by authorize() for kStrategyWorld routes.
   std::optional<store::Strategy> strategy;
 };

@@ -310,7 +310,9 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Conn> conn) {
                          .if_match = std::string(req[http::field::if_match]),
                          .if_none_match = std::string(req[http::field::if_none_match]),
                          .idempotency_key = std::string(req["Idempotency-Key"]),
-                         .last_event_id = std::string(req["Last-Event-ID"])};
+                         .last_event_id = std::string(req["Last-Event-ID"]),
+                         .cookie = std::string(req[http::field::cookie]),
+                         .console = std::string(req["X-QMTL-Console"])};
       if (auto fast = api.try_handle_fast(api_req)) {
         resp = std::move(*fast);
       } else {

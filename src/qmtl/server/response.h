@@ -24,6 +24,8 @@ struct ApiRequest {
   std::string if_none_match;    // If-None-Match
   std::string idempotency_key;  // Idempotency-Key
   std::string last_event_id;    // Last-Event-ID (event streams)
+  std::string cookie;           // Cookie (the console's session)
+  std::string console;          // X-QMTL-Console: set by the console's own requests
 };
 
 // Asks the HTTP layer to turn the connection into a server-sent event stream of

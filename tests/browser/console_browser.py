@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""The web console in a real headless Chromium, driven by Selenium (Debian's
+python3-selenium and chromium-driver, installed by scripts/setup.sh).
+
+Run by tests/server/console_e2e_test.cc against a real `qmtl serve` holding
+world alpha (strategy "up" in DryRun, "steady" Live, one evaluation run):
+
+  console_browser.py --url URL --operator TOKEN --viewer TOKEN --run RUN --shots DIR
+
+Checks every page loads with no console error and draws what it should, that a
+promotion made through the API shows on an open world page within 2 s, and that
+a viewer sees no write control and a forged write is refused. Screenshots of
+each page go to DIR. Exit status 0 when every check holds; each failure is
+printed on its own line.
+"""
+import argparse
+import json
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1280,1000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def status(d):
+    el = d.find_element(By.ID, "status")
+    return {k: el.get_attribute("data-" + k) for k in ("page", "ready", "errors", "charts", "series")}
+
+
+def wait(d, what, test, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if test():
+                return True
+        except Exception:  # the page is between renders
+            pass
+        time.sleep(0.05)
+    check(False, "timed out waiting for " + what)
+    return False
+
+
+def ready_after(d, before):
+    return wait(d, "the page to render", lambda: int(status(d)["ready"] or 0) > before)
+
+
+def console_errors(d):
+    return [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def sign_in(d, url, token):
+    d.get(url + "/ui/")
+    wait(d, "the sign-in form", lambda: status(d)["page"] == "login")
+    d.find_element(By.CSS_SELECTOR, "form.login input").send_keys(token)
+    d.find_element(By.CSS_SELECTOR, "form.login button").click()
+    wait(d, "the worlds page after signing in", lambda: status(d)["page"] == "worlds")
+    # Signed out, the console learnt so from a 401 (its designed signal); drop
+    # that entry so that only errors after signing in count.
+    d.get_log("browser")
+
+
+def api(url, method, path, token, body):
+    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode(),
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for a in ("--url", "--operator", "--viewer", "--run", "--shots"):
+        p.add_argument(a, required=True)
+    a = p.parse_args()
+
+    d = browser()
+    try:
+        sign_in(d, a.url, a.operator)
+        # The token went once in the sign-in request; the page keeps no copy of it.
+        stored = d.execute_script(
+            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie")
+        check(a.operator not in stored and "qmtl_session" not in stored,
+              "the token or the session cookie is readable by the page: " + stored)
+        pages = [
+            ("worlds", "/ui/", lambda: "Alpha desk" in d.page_source, 0),
+            ("world", "/ui/worlds/alpha",
+             lambda: d.find_elements(By.CSS_SELECTOR, "rect[data-state=Live]") and
+             "Latest evaluation: " in d.page_source, 0),
+            ("run", "/ui/worlds/alpha/runs/" + a.run, lambda: "Decisions" in d.page_source, 0),
+            ("strategy", "/ui/strategies/steady",
+             lambda: len(d.find_elements(By.CSS_SELECTOR, "canvas")) == 2, 2),
+        ]
+        for name, path, shows, charts in pages:
+            d.get(a.url + path)
+            wait(d, name + " page", lambda: status(d)["page"] == name and int(status(d)["ready"] or 0) > 0)
+            wait(d, name + " page content", shows)
+            st = status(d)
+            check(not st["errors"], name + " page reported errors: " + str(st))
+            if charts:
+                check(st["charts"] == str(charts), "%s page drew %s charts, not %d" % (name, st["charts"], charts))
+            errs = console_errors(d)
+            check(not errs, name + " page logged console errors: " + "; ".join(errs))
+            d.save_screenshot("%s/console-%s.png" % (a.shots, name))
+
+        # A promotion made through the API reaches the open world page by its event stream.
+        d.get(a.url + "/ui/worlds/alpha")
+        wait(d, "the world page", lambda: status(d)["page"] == "world" and status(d)["ready"])
+        wait(d, "the event stream", lambda: d.find_element(By.ID, "status").get_attribute("data-live") == "1")
+        before = int(status(d)["ready"])
+        check(api(a.url, "POST", "/strategies/up/promote", a.operator, {"reason": "browser test"}) == 200,
+              "the promotion was refused")
+        start = time.monotonic()
+        shown = wait(d, "the promotion on the open page", lambda: d.find_elements(
+            By.CSS_SELECTOR, "rect[data-strategy=up][data-state=Live]"), timeout=2.0)
+        took = time.monotonic() - start
+        check(shown and took <= 2.0, "the promotion took %.2f s to show" % took)
+        check(int(status(d)["ready"]) > before, "the page did not re-render")
+        print("promotion shown after %.0f ms" % (took * 1000), flush=True)
+        d.save_screenshot("%s/console-world-after-promotion.png" % a.shots)
+    finally:
+        d.quit()
+
+    # A viewer sees no write control, and a write forged with its session is refused.
+    d = browser()
+    try:
+        sign_in(d, a.url, a.viewer)
+        d.get(a.url + "/ui/worlds/alpha")
+        wait(d, "the viewer's world page", lambda: status(d)["page"] == "world" and status(d)["ready"])
+        wait(d, "the strategies table", lambda: "steady" in d.page_source)
+        controls = d.find_elements(By.CSS_SELECTOR, "[data-role=write], [data-action], select[aria-label='world state']")
+        check(not controls, "a viewer sees %d write controls" % len(controls))
+        for headers in ({"Content-Type": "application/json"},
+                        {"Content-Type": "application/json", "X-QMTL-Console": "1"}):
+            code = d.execute_async_script(
+                "var done = arguments[arguments.length - 1];"
+                "fetch('/worlds/alpha/evaluate', {method: 'POST', credentials: 'same-origin',"
+                " headers: arguments[0], body: '{}'}).then(function (r) { done(r.status); });", headers)
+            check(code == 403, "a viewer's forged write answered %s" % code)
+        d.save_screenshot("%s/console-world-viewer.png" % a.shots)
+    finally:
+        d.quit()
+    for f in failures:
+        print("failed:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
