@@ -11,22 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 points="${1:-650000}"
-qmtl="$PWD/build/release/apps/qmtl/qmtl"
-[ -x "$qmtl" ] || { echo "readback_load: $qmtl is missing; run scripts/setup.sh" >&2; exit 1; }
-
+. bench/load/serve.sh
 dir="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"$qmtl" serve --db "sqlite:$dir/readback.db" --port 0 --no-auth --execution false \
-  --scheduler false >"$dir/out" 2>"$dir/server.log" &
-server_pid=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
-url="$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")"
-[ -n "$url" ] || { cat "$dir/server.log" >&2; exit 1; }
+start_server "$dir" --db "sqlite:$dir/readback.db" --no-auth --execution false --scheduler false
 json=(-H "Content-Type: application/json")
 
 curl -sf "${json[@]}" -d '{"id":"bench"}' "$url/worlds" >/dev/null

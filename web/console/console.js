@@ -429,6 +429,8 @@
       app.replaceChildren.apply(app, nodes);
       if (nodes.draw) nodes.draw();
       status.dataset.charts = String(charts.length);
+      // Milliseconds from the start of navigation to this render (bench/load/console_load.sh).
+      status.dataset.readyMs = String(Math.round(performance.now()));
       status.dataset.ready = String(Number(status.dataset.ready || 0) + 1);
     }, function (e) {
       if (e.status === 401) return login();

@@ -248,20 +248,8 @@ ApiResponse Api::get_validation(const ApiRequest&, Call& call) {
                         {"finished_at", format_timestamp(rec.finished_at)},
                         {"detail", detail ? *detail : boost::json::value(nullptr)}};
   if (records) {
-    boost::json::array points, fills;
-    for (const auto& p : rec.points) {
-      points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
-    }
-    for (const auto& f : rec.fills) {
-      fills.push_back({{"ts", format_timestamp(f.ts)},
-                       {"symbol", f.symbol},
-                       {"side", f.side},
-                       {"qty", f.qty},
-                       {"price", f.price},
-                       {"fee", f.fee}});
-    }
-    o["points"] = std::move(points);
-    o["fills"] = std::move(fills);
+    o["points"] = points_json(rec.points);
+    o["fills"] = fills_json(rec.fills);
   }
   return json_response(200, o);
 }

@@ -288,21 +288,32 @@ boost::json::object transition_json(const world::StrategyTransition& t) {
           {"run_id", t.run_id ? boost::json::value(*t.run_id) : boost::json::value(nullptr)}};
 }
 
+boost::json::array points_json(const std::vector<world::PerformancePoint>& points) {
+  boost::json::array out;
+  out.reserve(points.size());
+  for (const auto& p : points) {
+    out.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
+  }
+  return out;
+}
+
+boost::json::array fills_json(const std::vector<store::FillRecord>& fills) {
+  boost::json::array out;
+  out.reserve(fills.size());
+  for (const auto& f : fills) {
+    out.push_back({{"ts", format_timestamp(f.ts)},
+                   {"symbol", f.symbol},
+                   {"side", f.side},
+                   {"qty", f.qty},
+                   {"price", f.price},
+                   {"fee", f.fee}});
+  }
+  return out;
+}
+
 boost::json::object performance_view_json(const world::PerformanceView& v,
                                           std::optional<world::RecordKind> kind) {
-  boost::json::array points, fills, periods;
-  points.reserve(v.points.size());
-  for (const auto& p : v.points) {
-    points.push_back({{"ts", format_timestamp(p.ts)}, {"equity", p.equity}});
-  }
-  for (const auto& f : v.fills) {
-    fills.push_back({{"ts", format_timestamp(f.ts)},
-                     {"symbol", f.symbol},
-                     {"side", f.side},
-                     {"qty", f.qty},
-                     {"price", f.price},
-                     {"fee", f.fee}});
-  }
+  boost::json::array points = points_json(v.points), fills = fills_json(v.fills), periods;
   for (const auto& p : v.periods) {
     periods.push_back(
         {{"kind", world::record_kind_name(p.kind)},

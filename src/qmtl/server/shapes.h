@@ -18,6 +18,9 @@ boost::json::object strategy_json(const world::Strategy& s);
 boost::json::object policy_json(const world::PolicyVersion& p, bool current, bool with_document);
 boost::json::object audit_json(const world::AuditRecord& a);
 boost::json::object apply_json(const world::ApplyJournalEntry& e);
+// [{"ts", "equity"}...] and [{"ts", "symbol", "side", "qty", "price", "fee"}...].
+boost::json::array points_json(const std::vector<world::PerformancePoint>& points);
+boost::json::array fills_json(const std::vector<store::FillRecord>& fills);
 // {"seq", "strategy", "from" (null for the submission), "to", "at", "event",
 // "actor", "reason", "run_id" (or null)}
 boost::json::object transition_json(const world::StrategyTransition& t);
