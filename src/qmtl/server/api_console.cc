@@ -17,10 +17,10 @@ constexpr std::string_view kContentSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-ApiResponse asset(std::string_view content_type, std::string_view body, bool cache) {
-  ApiResponse r{.status = 200,
-                .content_type = std::string(content_type),
-                .shared_body = std::make_shared<const std::string>(body)};
+// `body` is shared: each asset is copied into a string once, not per request.
+ApiResponse asset(std::string_view content_type, const std::shared_ptr<const std::string>& body,
+                  bool cache) {
+  ApiResponse r{.status = 200, .content_type = std::string(content_type), .shared_body = body};
   r.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -53,23 +53,22 @@ std::optional<ApiResponse> Api::fast_console(const ApiRequest& req, Call& call) 
 }
 
 ApiResponse Api::get_console(const ApiRequest&, Call& call) {
+  static const auto kIndex = std::make_shared<const std::string>(console::kIndexHtml);
+  static const auto kJs = std::make_shared<const std::string>(console::kConsoleJs);
+  static const auto kCss = std::make_shared<const std::string>(console::kConsoleCss);
+  static const auto kChartJs = std::make_shared<const std::string>(console::kUplotJs);
+  static const auto kChartCss = std::make_shared<const std::string>(console::kUplotCss);
   // /ui/assets/<name> is a file of the app; every other /ui path is the app,
   // which shows the page its address names.
-  if (call.segs.size() == 3 && call.segs[1] == "assets") {
-    const std::string& name = call.segs[2];
-    if (name == "console.js")
-      return asset("text/javascript; charset=utf-8", console::kConsoleJs, true);
-    if (name == "console.css") return asset("text/css; charset=utf-8", console::kConsoleCss, true);
-    if (name == "uPlot.iife.min.js") {
-      return asset("text/javascript; charset=utf-8", console::kUplotJs, true);
-    }
-    if (name == "uPlot.min.css") return asset("text/css; charset=utf-8", console::kUplotCss, true);
-  }
   if (call.segs.size() >= 2 && call.segs[1] == "assets") {
-    return problem(404, fmt::format("the console has no asset '{}'",
-                                    call.segs.size() == 3 ? call.segs[2] : ""));
+    const std::string name = call.segs.size() == 3 ? call.segs[2] : "";
+    if (name == "console.js") return asset("text/javascript; charset=utf-8", kJs, true);
+    if (name == "console.css") return asset("text/css; charset=utf-8", kCss, true);
+    if (name == "uPlot.iife.min.js") return asset("text/javascript; charset=utf-8", kChartJs, true);
+    if (name == "uPlot.min.css") return asset("text/css; charset=utf-8", kChartCss, true);
+    return problem(404, fmt::format("the console has no asset '{}'", name));
   }
-  return asset("text/html; charset=utf-8", console::kIndexHtml, false);
+  return asset("text/html; charset=utf-8", kIndex, false);
 }
 
 ApiResponse Api::open_session(const ApiRequest& req, Call&) {
