@@ -14,6 +14,7 @@ each page go to DIR. Exit status 0 when every check holds; each failure is
 printed on its own line.
 """
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -37,7 +38,7 @@ def browser():
     opts.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1280,1000"):
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1280,1800"):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
@@ -80,6 +81,26 @@ def sign_in(d, url, token):
     d.get_log("browser")
 
 
+def next_evaluation(d):
+    """The time (epoch seconds) the worlds page says alpha is evaluated next."""
+    el = d.find_elements(By.CSS_SELECTOR, "[data-next]")
+    if not el:
+        return None
+    return datetime.datetime.fromisoformat(el[0].get_attribute("data-next").replace("Z", "+00:00")).timestamp()
+
+
+def strategy_page(d, st):
+    """steady: validation and run records, its promotion flagged, its validation report."""
+    check(st["series"] == "4", "the strategy page drew %s series, not 4 (validation and runs, "
+          "equity and drawdown)" % st["series"])
+    flags = [c.get_attribute("data-markers") for c in d.find_elements(By.CSS_SELECTOR, ".uplot")]
+    check(flags == ["1", "1"], "the equity and drawdown charts flag %s promotions or demotions, "
+          "not 1 each" % flags)
+    clause = d.find_elements(By.CSS_SELECTOR, "[data-gate=reject] [data-clause='return < -0.9']")
+    check(clause and clause[0].get_attribute("class") == "pass",
+          "the validation report does not show the reject clause as passed")
+
+
 def api(url, method, path, token, body):
     req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode(),
                                  headers={"Authorization": "Bearer " + token,
@@ -103,13 +124,14 @@ def main():
         check(a.operator not in stored and "qmtl_session" not in stored,
               "the token or the session cookie is readable by the page: " + stored)
         pages = [
-            ("worlds", "/ui/", lambda: "Alpha desk" in d.page_source, 0),
+            ("worlds", "/ui/", lambda: "Alpha desk" in d.page_source and next_evaluation(d), 0),
             ("world", "/ui/worlds/alpha",
              lambda: d.find_elements(By.CSS_SELECTOR, "rect[data-state=Live]") and
              "Latest evaluation: " in d.page_source, 0),
             ("run", "/ui/worlds/alpha/runs/" + a.run, lambda: "Decisions" in d.page_source, 0),
             ("strategy", "/ui/strategies/steady",
-             lambda: len(d.find_elements(By.CSS_SELECTOR, "canvas")) == 2, 2),
+             lambda: len(d.find_elements(By.CSS_SELECTOR, "canvas")) == 2 and
+             d.find_elements(By.CSS_SELECTOR, "[data-outcome=passed]"), 2),
         ]
         for name, path, shows, charts in pages:
             d.get(a.url + path)
@@ -119,6 +141,16 @@ def main():
             check(not st["errors"], name + " page reported errors: " + str(st))
             if charts:
                 check(st["charts"] == str(charts), "%s page drew %s charts, not %d" % (name, st["charts"], charts))
+            if name == "worlds":
+                shown = next_evaluation(d)
+                check(shown and shown > time.time(), "the next evaluation shown is not in the future: %s" % shown)
+            if name == "run":
+                # steady's demote clause is false: in its favour, so green.
+                held = d.find_elements(By.CSS_SELECTOR, "[data-gate=demote] [data-clause]")
+                check(held and all(c.get_attribute("class") == "pass" for c in held),
+                      "the run page colours a false demote clause as failing")
+            if name == "strategy":
+                strategy_page(d, st)
             errs = console_errors(d)
             check(not errs, name + " page logged console errors: " + "; ".join(errs))
             d.save_screenshot("%s/console-%s.png" % (a.shots, name))

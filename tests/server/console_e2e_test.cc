@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -21,32 +23,53 @@ using lifecycle::StrategyEvent;
 const std::string kOperator = "console-operator-0123456789";
 const std::string kViewer = "console-viewer-0123456789";
 
-// World alpha: "up" in DryRun, "steady" Live, each with 30 daily points; one
-// evaluation run and a policy.
+// World alpha, dated on a fake clock so that its history has a shape: "up"
+// and "steady" were validated by a 30-day backtest ending 40 days ago (with
+// the policy's reject gate judging it), have dry-run records since, and
+// "steady" was promoted to Live 10 days ago. One evaluation run, now.
 void seed(const std::string& db) {
   auto store = std::move(*store::open_store("sqlite:" + db));
-  SystemClock clock;
+  const TimePoint now = SystemClock().now();
+  const auto days = [](int n) { return std::chrono::hours(24 * n); };
+  FakeClock clock(now - days(70));
   world::WorldService s(*store, clock);
   ASSERT_TRUE(s.create_world({.id = "alpha", .name = "Alpha desk"}));
   ASSERT_TRUE(s.add_policy("alpha", "gates: {promote: 'return >= 0.5', demote: 'return < -0.5'}\n",
                            "setup"));
-  ASSERT_TRUE(s.add_policy("alpha", "gates: {promote: 'return >= 0.4', demote: 'return < -0.5'}\n",
+  ASSERT_TRUE(s.add_policy("alpha",
+                           "gates: {promote: 'return >= 0.4', demote: 'return < -0.5', "
+                           "reject: 'return < -0.9'}\n",
                            "setup"));
-  for (const auto& [id, live] :
-       std::vector<std::pair<std::string, bool>>{{"up", false}, {"steady", true}}) {
+  const auto series = [](TimePoint from, int n, double eq) {
+    std::vector<world::PerformancePoint> pts;
+    for (int d = 0; d < n; ++d) {
+      eq *= 1 + (d % 3 == 0 ? -0.004 : 0.003);
+      pts.push_back({from + std::chrono::hours(24 * d), eq});
+    }
+    return pts;
+  };
+  for (const std::string id : {"up", "steady"}) {
     ASSERT_TRUE(s.submit_strategy({.id = id, .world = "alpha", .spec = "{}"}));
     ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kSubmit, "setup", ""));
-    ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kValidationPassed, "setup", ""));
-    if (live) {
-      ASSERT_TRUE(s.apply_strategy_event(id, StrategyEvent::kPromote, "setup", ""));
-    }
-    std::vector<world::PerformancePoint> pts;
-    double eq = 100;
-    for (int d = 30; d >= 0; --d) {
-      pts.push_back({clock.now() - std::chrono::hours(24 * d), eq});
-      eq *= 1 + (d % 3 == 0 ? -0.004 : 0.003);
-    }
-    ASSERT_TRUE(s.record_performance(id, pts, {}));
+  }
+  clock.set(now - days(40));
+  for (const std::string id : {"up", "steady"}) {
+    world::BacktestOutcome backtest{.ok = true,
+                                    .points = series(now - days(70), 30, 100),
+                                    .initial_equity = 100,
+                                    .bars = 30,
+                                    .started_at = now - days(41)};
+    backtest.fills.push_back(
+        {.ts = now - days(60), .symbol = "BTC", .side = "buy", .qty = 1, .price = 100});
+    auto v = s.finish_validation(id, backtest, "setup");
+    ASSERT_TRUE(v) << v.error().message;
+    ASSERT_EQ(v->outcome, "passed") << v->reason;
+  }
+  clock.set(now - days(10));
+  ASSERT_TRUE(s.apply_strategy_event("steady", StrategyEvent::kPromote, "setup", "gates held"));
+  clock.set(now);
+  for (const std::string id : {"up", "steady"}) {
+    ASSERT_TRUE(s.record_performance(id, series(now - days(40), 41, 100), {}));
   }
   ASSERT_TRUE(s.evaluate_world("alpha", "setup"));
 }
@@ -163,11 +186,21 @@ TEST_F(ConsoleE2eTest, InARealBrowserEveryPageDrawsAndFollowsChangesAndAViewerCa
   testing::write_file(
       dir_.file("tokens"),
       fmt::format("ops operator token:{}\nwatcher viewer token:{}\n", kOperator, kViewer));
-  start({"--token-file", dir_.file("tokens"), "--heartbeat", "500ms"});
+  start({"--token-file", dir_.file("tokens"), "--heartbeat", "500ms", "--scheduler", "true"});
   auto runs = call("GET", "/worlds/alpha/evaluations", {{"Authorization", "Bearer " + kViewer}});
   auto run = json::parse(runs.body);
   ASSERT_TRUE(run) << runs.body;
   const std::string run_id(run->at("runs").as_array()[0].at("id").as_string());
+  // The worlds page shows the next scheduled evaluation once the scheduler (polling each
+  // second) has seen the world.
+  bool scheduled = false;
+  for (int i = 0; i < 100 && !scheduled; ++i) {
+    auto sched = json::parse(
+        call("GET", "/worlds/alpha/schedule", {{"Authorization", "Bearer " + kViewer}}).body);
+    scheduled = sched && sched->at("scheduled").as_bool();
+    if (!scheduled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(scheduled) << "the scheduler did not schedule world alpha";
   std::filesystem::create_directories(QMTL_SCREENSHOT_DIR);
   // Selenium with Debian's chromium-driver: tests/browser/console_browser.py says what it checks.
   auto r = testing::run_process(

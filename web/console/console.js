@@ -57,9 +57,10 @@
     return Math.abs(v) >= 1000 ? v.toFixed(0) : Number(v.toPrecision(digits || 4)).toString();
   }
   function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "-"; }
-  function age(iso) {
-    if (!iso) return "-";
-    var s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  function age(iso) { return iso ? span((Date.now() - Date.parse(iso)) / 1000) : "-"; }
+  function until(iso) { return iso ? span((Date.parse(iso) - Date.now()) / 1000) : "-"; }
+  function span(seconds) {
+    var s = Math.max(0, seconds);
     if (s < 120) return Math.round(s) + "s";
     if (s < 7200) return Math.round(s / 60) + "m";
     if (s < 172800) return Math.round(s / 3600) + "h";
@@ -133,6 +134,34 @@
       });
     }] } };
   }
+  // Promotions (to Live) and demotions (from Live) as flags on the chart; each
+  // draw says how many it showed in the chart's data-markers.
+  function markers(transitions) {
+    var moves = transitions.filter(function (t) { return t.to === "Live" || t.from === "Live"; }).map(function (t) {
+      return { at: seconds(t.at), up: t.to === "Live", text: (t.to === "Live" ? "\u25B2 " : "\u25BC ") + t.to };
+    });
+    return { hooks: { draw: [function (u) {
+      var ctx = u.ctx, shown = 0;
+      ctx.save();
+      ctx.font = Math.round(11 * devicePixelRatio) + "px sans-serif";
+      moves.forEach(function (m) {
+        if (m.at < u.scales.x.min || m.at > u.scales.x.max) return;
+        var x = Math.round(u.valToPos(m.at, "x", true)), colour = m.up ? "#2f855a" : "#c53030";
+        ctx.strokeStyle = colour;
+        ctx.fillStyle = colour;
+        ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+        ctx.lineWidth = devicePixelRatio;
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+        ctx.fillText(m.text, x + 3 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+        shown += 1;
+      });
+      ctx.restore();
+      u.root.dataset.markers = String(shown);
+    }] } };
+  }
   function chart(el, height, series, data, plugins, axes) {
     var u = new uPlot({ width: Math.max(360, el.clientWidth || 900), height: height,
                         series: [{}].concat(series), scales: { x: { time: true } },
@@ -157,28 +186,40 @@
     setCrumbs([{ text: "worlds" }]);
     return Promise.all([api("/worlds"), api("/strategies")]).then(function (r) {
       var worlds = r[0].worlds, strategies = r[1].strategies;
-      var counts = {};
-      strategies.forEach(function (s) {
-        var c = counts[s.world] = counts[s.world] || {};
-        c[s.state] = (c[s.state] || 0) + 1;
+      return Promise.all(worlds.map(function (w) { return api("/worlds/" + enc(w.id) + "/schedule"); })).then(function (schedules) {
+        var counts = {};
+        strategies.forEach(function (s) {
+          var c = counts[s.world] = counts[s.world] || {};
+          c[s.state] = (c[s.state] || 0) + 1;
+        });
+        var rows = worlds.map(function (w, i) { return { w: w, c: counts[w.id] || {}, s: schedules[i] }; });
+        return [h("h1", { text: "Worlds" }), card(worlds.length + " worlds", [sortable([
+          { title: "WORLD", key: function (r) { return r.w.id; }, cell: function (r) { return link("/ui/worlds/" + enc(r.w.id), r.w.id); } },
+          { title: "NAME", key: function (r) { return r.w.name; }, cell: function (r) { return r.w.name; } },
+          { title: "STATE", key: function (r) { return r.w.state; }, cell: function (r) { return stateTag(r.w.state); } },
+          { title: "POLICY", key: function (r) { return r.w.policy_version; }, cell: function (r) { return r.w.policy_version === null ? "-" : "v" + r.w.policy_version; } },
+          { title: "LIVE", key: function (r) { return r.c.Live || 0; }, cell: function (r) { return String(r.c.Live || 0); } },
+          { title: "DRY RUN", key: function (r) { return r.c.DryRun || 0; }, cell: function (r) { return String(r.c.DryRun || 0); } },
+          { title: "OTHER", key: function (r) { return total(r.c) - (r.c.Live || 0) - (r.c.DryRun || 0); }, cell: function (r) { return String(total(r.c) - (r.c.Live || 0) - (r.c.DryRun || 0)); } },
+          { title: "LAST EVALUATION", key: function (r) { return r.w.last_evaluation ? r.w.last_evaluation.finished_at : null; },
+            cell: function (r) { var e = r.w.last_evaluation; return e ? link("/ui/worlds/" + enc(r.w.id) + "/runs/" + enc(e.run), e.run + ", " + age(e.finished_at) + " ago") : "-"; } },
+          { title: "NEXT EVALUATION", key: function (r) { return nextRun(r.w, r.s) || "~"; }, cell: function (r) { return nextCell(r.w, r.s); } }
+        ], rows)])];
       });
-      var rows = worlds.map(function (w) { return { w: w, c: counts[w.id] || {} }; });
-      return [h("h1", { text: "Worlds" }), card(worlds.length + " worlds", [sortable([
-        { title: "WORLD", key: function (r) { return r.w.id; }, cell: function (r) { return link("/ui/worlds/" + enc(r.w.id), r.w.id); } },
-        { title: "NAME", key: function (r) { return r.w.name; }, cell: function (r) { return r.w.name; } },
-        { title: "STATE", key: function (r) { return r.w.state; }, cell: function (r) { return stateTag(r.w.state); } },
-        { title: "POLICY", key: function (r) { return r.w.policy_version; }, cell: function (r) { return r.w.policy_version === null ? "-" : "v" + r.w.policy_version; } },
-        { title: "LIVE", key: function (r) { return r.c.Live || 0; }, cell: function (r) { return String(r.c.Live || 0); } },
-        { title: "DRY RUN", key: function (r) { return r.c.DryRun || 0; }, cell: function (r) { return String(r.c.DryRun || 0); } },
-        { title: "OTHER", key: function (r) { return total(r.c) - (r.c.Live || 0) - (r.c.DryRun || 0); }, cell: function (r) { return String(total(r.c) - (r.c.Live || 0) - (r.c.DryRun || 0)); } },
-        { title: "LAST EVALUATION", key: function (r) { return r.w.last_evaluation ? r.w.last_evaluation.finished_at : null; },
-          cell: function (r) { var e = r.w.last_evaluation; return e ? link("/ui/worlds/" + enc(r.w.id) + "/runs/" + enc(e.run), e.run + ", " + age(e.finished_at) + " ago") : "-"; } },
-        { title: "SCHEDULE", key: function (r) { return scheduleOf(r.w); }, cell: function (r) { return scheduleOf(r.w); } }
-      ], rows)])];
     });
   }
   function total(c) { return Object.keys(c).reduce(function (n, k) { return n + c[k]; }, 0); }
-  function scheduleOf(w) { return w.policy && w.policy.schedule ? w.policy.schedule : "-"; }
+  // When the scheduler evaluates the world next (null when it will not).
+  function nextRun(w, s) { return w.state === "Active" || w.state === "EvalOnly" ? (s.scheduled ? s.next_run : null) : null; }
+  function nextCell(w, s) {
+    var spec = s.scheduled ? s.spec : w.policy && w.policy.schedule;
+    if (w.state === "Retired") return "never (retired)";
+    if (w.state === "Paused") return "paused" + (spec ? " (" + spec + ")" : "");
+    if (!s.scheduled) return h("span", { "class": "muted", title: "the scheduler has not seen this world (no policy, or the server runs without it)", text: "not scheduled" });
+    return h("span", { "data-next": s.next_run }, [
+      "in " + until(s.next_run) + ", " + when(s.next_run) + " (" + s.spec + ")",
+      s.last_error ? h("div", { "class": "fail", text: "last scheduled run failed: " + s.last_error }) : null]);
+  }
 
   // The promotion timeline: a lane per strategy, a band per state.
   var stateColour = { Submitted: "#c8c8c8", Validating: "#9cc3e6", Rejected: "#e06666", DryRun: "#f1c232",
@@ -292,6 +333,15 @@
     });
   }
 
+  // A gate's clauses, each green when its result favours the strategy: a true
+  // promote clause, a false demote or reject clause. A missing value is grey.
+  function clauseList(gate, clauses) {
+    var against = gate === "demote" || gate === "reject";
+    return h("div", { "class": "clauses", "data-gate": gate || "" }, [gate ? h("div", { "class": "muted", text: gate + " gate:" }) : null].concat(clauses.map(function (c) {
+      var cls = c.pass === null ? "muted" : c.pass !== against ? "pass" : "fail";
+      return h("div", { "class": cls, "data-clause": c.expr, text: c.expr + " = " + num(c.value) + (c.pass === null ? " (no value)" : c.pass ? " (true)" : " (false)") });
+    })));
+  }
   function runTable(run) {
     var rows = Object.keys(run.strategies || {}).map(function (k) { var r = run.strategies[k]; r.id = k; return r; });
     return sortable([
@@ -301,7 +351,7 @@
       { title: "SCORE", key: function (r) { return r.score; }, cell: function (r) { return num(r.score); } },
       { title: "GROUP", key: function (r) { return r.group; }, cell: function (r) { return r.group === null || r.group === undefined ? "-" : String(r.group); } },
       { title: "CLAUSES", key: function (r) { return (r.clauses || []).length; }, cell: function (r) {
-        return h("div", {}, (r.clauses || []).map(function (c) { return h("div", { "class": c.pass ? "pass" : "fail", text: c.expr + " = " + num(c.value) }); }));
+        return clauseList(r.gate, r.clauses || []);
       } },
       { title: "WHY", key: function (r) { return (r.reasons || []).join("; "); }, cell: function (r) { return (r.reasons || []).join("; "); } }
     ], rows, 2);
@@ -349,18 +399,20 @@
       return Promise.all([api("/strategies/" + enc(id) + "/performance?max_points=2000"),
                           api("/strategies/" + enc(id) + "/performance?kind=validation&max_points=2000"),
                           api("/strategies?world=" + enc(s.world)),
-                          api("/worlds/" + enc(s.world) + "/timeline?strategy=" + enc(id))]).then(function (r) {
+                          api("/worlds/" + enc(s.world) + "/timeline?strategy=" + enc(id)),
+                          api("/strategies/" + enc(id) + "/validation").catch(function (e) { if (e.status === 404) return null; throw e; })]).then(function (r) {
         var runs = r[0], val = r[1], mine = r[2].strategies.filter(function (x) { return x.id === id; })[0] || {}, tl = r[3].transitions;
         var equityEl = h("div", { id: "equity" }), ddEl = h("div", { id: "drawdown" });
         var out = [h("h1", {}, [id + " ", stateTag(s.state)]),
                    h("p", { "class": "muted", text: "in " + s.world + ", " + s.state + " for " + age(s.state_since) + "; " + runs.total_points + " run records, " + val.total_points + " validation records" }),
-                   card("Equity (shaded: validation, dry run, live)", [equityEl, h("h2", { text: "Drawdown" }), ddEl])];
+                   card("Equity (shaded: validation, dry run, live; flags: promotions and demotions)", [equityEl, h("h2", { text: "Drawdown" }), ddEl])];
         var m = mine.evaluation && mine.evaluation.metrics;
         out.push(h("div", { "class": "grid" }, [
           card("KPIs in the last evaluation", [m ? h("table", {}, [h("tbody", {}, Object.keys(m).map(function (k) { return h("tr", {}, [h("td", { text: k }), h("td", { text: num(m[k]) })]); }))]) : h("p", { "class": "muted", text: "Not evaluated yet." })]),
           card("State changes", [h("table", {}, [h("tbody", {}, tl.slice().reverse().map(function (t) {
             return h("tr", {}, [h("td", { text: when(t.at) }), h("td", {}, [stateTag(t.to)]), h("td", { text: t.event }), h("td", { text: t.run_id || "" }), h("td", { text: t.reason })]);
           }))])])]));
+        out.push(validationCard(r[4], s));
         out.push(card("Fills (newest " + runs.fills.length + " of " + runs.total_fills + ")", [h("table", {}, [h("tbody", {}, runs.fills.slice().reverse().slice(0, 200).map(function (f) {
           return h("tr", {}, [h("td", { text: when(f.ts) }), h("td", { text: f.side }), h("td", { text: f.symbol }), h("td", { text: num(f.qty) }), h("td", { text: num(f.price, 6) })]);
         }))])]));
@@ -377,15 +429,48 @@
             return { kind: p.kind, from: seconds(p.from), to: p.to === null ? null : seconds(p.to) };
           });
           var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
-          chart(equityEl, 280, series, data, [shades(periods)]);
-          var last = tables[tables.length - 1], peak = 0;
-          var dd = last[1].map(function (v) { peak = Math.max(peak, v); return peak > 0 ? v / peak - 1 : 0; });
-          chart(ddEl, 130, [{ label: "drawdown " + series[series.length - 1].label, stroke: "#c53030", fill: "rgba(197,48,48,0.15)" }], [last[0], dd], [shades(periods)],
+          chart(equityEl, 280, series, data, [shades(periods), markers(tl)]);
+          // Each series' drawdown from its own running peak, on the equity chart's times.
+          var ddSeries = series.map(function (x) {
+            var runs = x.label === "runs";
+            return { label: "drawdown " + x.label, stroke: runs ? "#c53030" : "#a0aec0", fill: runs ? "rgba(197,48,48,0.15)" : "rgba(160,174,192,0.15)" };
+          });
+          var dd = [data[0]].concat(data.slice(1).map(function (col) {
+            var peak = 0;
+            return col.map(function (v) {
+              if (v === null || v === undefined) return v;
+              peak = Math.max(peak, v);
+              return peak > 0 ? v / peak - 1 : 0;
+            });
+          }));
+          chart(ddEl, 130, ddSeries, dd, [shades(periods), markers(tl)],
                 [{}, { size: 80, values: function (u, v) { return v.map(function (x) { return (100 * x).toFixed(1) + "%"; }); } }]);
         };
         return out;
       });
     });
+  }
+
+  // The server's validation backtest: its outcome, why, what it ran on, and the
+  // reject gate's clauses with the values they were judged on.
+  function validationCard(v, s) {
+    if (!v) return card("Validation", [h("p", { "class": "muted", text: "No validation by the server (" + s.id + " is " + s.state + ")." })]);
+    var d = v.detail || {}, rows = [
+      ["outcome", h("span", { "class": v.outcome === "passed" ? "pass" : "fail", "data-outcome": v.outcome, text: v.outcome })],
+      ["reason", v.reason],
+      ["ran", when(v.started_at) + " to " + when(v.finished_at)]];
+    if (d.from) rows.push(["history", when(d.from) + " to " + when(d.to)]);
+    if (d.bars !== undefined) rows.push(["bars, points, fills", [d.bars, d.points, d.fills].map(function (x) { return num(x); }).join(", ")]);
+    if (d.policy_version !== undefined) rows.push(["judged by", "policy v" + d.policy_version]);
+    var body = [h("table", {}, [h("tbody", {}, rows.map(function (r) { return h("tr", {}, [h("td", { text: r[0] }), h("td", {}, [r[1]])]); }))])];
+    if (d.clauses && d.clauses.length) {
+      body.push(clauseList("reject", d.clauses));
+    }
+    if (d.metrics && Object.keys(d.metrics).length) {
+      body.push(h("h2", { text: "Backtest metrics" }));
+      body.push(h("table", {}, [h("tbody", {}, Object.keys(d.metrics).map(function (k) { return h("tr", {}, [h("td", { text: k }), h("td", { text: num(d.metrics[k]) })]); }))]));
+    }
+    return card("Validation", body);
   }
 
   // ---- live updates --------------------------------------------------------
