@@ -213,6 +213,31 @@ TEST(Simulation, NinetyDaysOfOneWorld) {
     if (s.state == lifecycle::StrategyState::kLive) live.push_back(s.id);
   }
   EXPECT_EQ(live, (std::vector<std::string>{"a1", "e", "f"}));
+
+  // Replaying the recorded policy over the whole span reproduces every decision
+  // of every run (docs/policy.md, "Trying a policy before applying it"), on
+  // either store.
+  auto replay = service.replay("sim", {});
+  ASSERT_TRUE(replay) << replay.error().message;
+  EXPECT_EQ(replay->runs, static_cast<size_t>(kDays - 4));
+  size_t decisions = 0;
+  const auto runs = service.list_evaluations("sim", 1000);
+  ASSERT_TRUE(runs);
+  for (const auto& run : *runs) decisions += run.results.size();
+  EXPECT_EQ(replay->decisions, decisions);
+  for (const auto& d : replay->differences) {
+    ADD_FAILURE() << d.run << " " << d.strategy << ": recorded " << d.recorded << ", replayed "
+                  << d.replayed << ": " << d.why;
+  }
+  EXPECT_EQ(replay->replayed.live, replay->recorded.live);
+  EXPECT_EQ(replay->recorded.promotions, 5u);
+  EXPECT_EQ(replay->recorded.demotions, 2u);
+  EXPECT_EQ(replay->replayed.promotions, 5u);
+  EXPECT_EQ(replay->replayed.demotions, 2u);
+  EXPECT_EQ(replay->replayed.equity, replay->recorded.equity);
+  EXPECT_EQ(replay->replayed.kpis, replay->recorded.kpis);
+  ASSERT_FALSE(replay->recorded.live.empty());
+  EXPECT_EQ(replay->recorded.live.back().live, live);
 }
 
 }  // namespace

@@ -85,6 +85,8 @@ std::vector<policy::CorrelationPair> correlated_among(
   return out;
 }
 
+}  // namespace
+
 // At most this many earlier runs are read for the hysteresis: a promote_after or
 // demote_after that needs more evaluations than this cannot be satisfied.
 constexpr size_t kHistoryRuns = 400;
@@ -118,14 +120,7 @@ CandidateState candidate_state(StrategyState s) {
   }
 }
 
-// The strategies of a world as the selection sees them, and what the run
-// reports beside each (index i of every vector is strategy i).
-struct LoadedCandidates {
-  std::vector<policy::Candidate> cands;
-  std::vector<metrics::ReturnSeries> series;
-  std::map<std::string, std::string, std::less<>> load_errors;  // records that cannot be read
-  std::vector<std::map<std::string, std::optional<double>>> metric_values;  // as shown
-};
+namespace {
 
 // What earlier runs recorded, per strategy, oldest first: the hysteresis input.
 Result<std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>>> load_past(
@@ -143,8 +138,8 @@ Result<std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>>> 
   return past;
 }
 
-// The earliest time any metric of `pol` reads at `now`: the longest lookback,
-// with a week's margin.
+}  // namespace
+
 TimePoint records_from(const policy::Policy& pol, TimePoint now) {
   Duration lookback =
       std::max(pol.window,
@@ -155,17 +150,19 @@ TimePoint records_from(const policy::Policy& pol, TimePoint now) {
   return now - lookback - std::chrono::hours(24 * 7);
 }
 
+namespace {
+
 // The return series of a strategy's stored records, fills included; an
 // error when they do not form a series.
-Result<metrics::ReturnSeries> series_of(const Strategy& s,
-                                        const std::vector<PerformancePoint>& points,
-                                        const std::vector<FillRecord>& fills) {
+Result<metrics::ReturnSeries> series_of(StrategyState state,
+                                        std::span<const PerformancePoint> points,
+                                        std::span<const FillRecord> fills) {
   std::vector<metrics::Sample> samples;
   samples.reserve(points.size());
   for (const auto& p : points) samples.push_back({p.ts, p.equity});
   auto rs = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
   if (!rs) return rs;
-  if (!fills.empty() || s.state != StrategyState::kValidating) {
+  if (!fills.empty() || state != StrategyState::kValidating) {
     rs->fills.emplace();
     for (const auto& f : fills) {
       rs->fills->push_back({.ts = f.ts,
@@ -199,35 +196,52 @@ Result<LoadedCandidates> load_candidates(store::Store& store, std::string_view w
 
   LoadedCandidates out;
   for (const auto& s : *strategies) {
-    policy::Candidate c{.id = s.id,
-                        .state = candidate_state(s.state),
-                        .state_name = std::string(lifecycle::strategy_state_name(s.state))};
-    if (s.state == StrategyState::kDryRun) c.dry_run_since = s.state_since;
-    if (s.state == StrategyState::kLive) c.live_since = s.state_since;
-    if (auto it = past->find(s.id); it != past->end()) c.past = it->second;
-    if (auto it = manual.find(s.id); it != manual.end()) c.manual = it->second;
-    c.values.assign(pol.refs.size(), std::nullopt);
-    metrics::ReturnSeries rs;
-    std::map<std::string, std::optional<double>> shown;
-    if (c.state != CandidateState::kOther) {
-      auto points = store.load_points(s.id, from);
-      if (!points) return propagate(points);
-      auto fills = store.load_fills(s.id, from);
-      if (!fills) return propagate(fills);
-      auto built = series_of(s, *points, *fills);
-      if (!built) {
-        out.load_errors[s.id] = built.error().message;
-      } else {
-        rs = std::move(*built);
-        if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
-        c.values = policy_values(pol, rs, pol.window, shown);
-      }
+    StrategyInputs in{.id = s.id, .state = s.state, .since = s.state_since};
+    if (auto it = past->find(s.id); it != past->end()) in.past = it->second;
+    if (auto it = manual.find(s.id); it != manual.end()) in.manual = it->second;
+    std::vector<PerformancePoint> points;
+    std::vector<FillRecord> fills;
+    if (candidate_state(s.state) != CandidateState::kOther) {
+      auto p = store.load_points(s.id, from);
+      if (!p) return propagate(p);
+      auto f = store.load_fills(s.id, from);
+      if (!f) return propagate(f);
+      points = std::move(*p);
+      fills = std::move(*f);
     }
-    out.metric_values.push_back(std::move(shown));
-    out.series.push_back(std::move(rs));
-    out.cands.push_back(std::move(c));
+    in.points = points;
+    in.fills = fills;
+    add_candidate(pol, in, out);
   }
   return out;
+}
+
+}  // namespace
+
+void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out) {
+  policy::Candidate c{.id = in.id,
+                      .state = candidate_state(in.state),
+                      .state_name = std::string(lifecycle::strategy_state_name(in.state))};
+  if (in.state == StrategyState::kDryRun) c.dry_run_since = in.since;
+  if (in.state == StrategyState::kLive) c.live_since = in.since;
+  c.past = in.past;
+  c.manual = in.manual;
+  c.values.assign(pol.refs.size(), std::nullopt);
+  metrics::ReturnSeries rs;
+  std::map<std::string, std::optional<double>> shown;
+  if (c.state != CandidateState::kOther) {
+    auto built = series_of(in.state, in.points, in.fills);
+    if (!built) {
+      out.load_errors[in.id] = built.error().message;
+    } else {
+      rs = std::move(*built);
+      if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
+      c.values = policy_values(pol, rs, pol.window, shown);
+    }
+  }
+  out.metric_values.push_back(std::move(shown));
+  out.series.push_back(std::move(rs));
+  out.cands.push_back(std::move(c));
 }
 
 // The selection pipeline over the loaded candidates, with correlations over
@@ -264,6 +278,8 @@ policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandi
   }
   return sel;
 }
+
+namespace {
 
 // One strategy's entry of the run's detail (docs/api.md, evaluation runs).
 boost::json::object strategy_detail_json(

@@ -5,8 +5,10 @@
 #include <boost/json.hpp>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "qmtl/core/id.h"
@@ -49,6 +51,50 @@ std::vector<std::optional<double>> policy_values(
 Result<std::vector<policy::CorrelationPair>> correlated_pairs_of(
     store::Store& store, const std::vector<std::string>& ids, TimePoint now, Duration window,
     double max);
+
+// ---- evaluation (evaluation.cc), shared with the replay (replay.cc) ----
+
+// The strategies of a world as the selection sees them, and what the run
+// reports beside each (index i of every vector is strategy i).
+struct LoadedCandidates {
+  std::vector<policy::Candidate> cands;
+  std::vector<metrics::ReturnSeries> series;
+  std::map<std::string, std::string, std::less<>> load_errors;  // records that cannot be read
+  std::vector<std::map<std::string, std::optional<double>>> metric_values;  // as shown
+};
+
+// One strategy as an evaluation at some time sees it: its state then and since
+// when, its records (those the policy reads, up to that time), the hysteresis
+// record of earlier runs (oldest first) and a manual override in force.
+struct StrategyInputs {
+  std::string id;
+  lifecycle::StrategyState state = lifecycle::StrategyState::kDryRun;
+  TimePoint since;
+  std::span<const PerformancePoint> points;
+  std::span<const FillRecord> fills;
+  std::vector<policy::PastEvaluation> past;
+  std::optional<bool> manual;
+};
+
+// Appends one strategy to `out` as a candidate of `pol`: metric values from its
+// records, or its load error when they do not form a series.
+void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out);
+
+// The selection of `pol` over `in` at `now` in a world in `state` (EvalOnly
+// holds promotions back), correlations included; records that could not be
+// read hold a promotion and are named first in the reasons.
+policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
+                                    lifecycle::WorldState state, TimePoint now);
+
+// Which earlier runs the hysteresis of `p` reads at `now`: the newest N
+// started at or after the time returned.
+std::pair<size_t, TimePoint> history_needed(const policy::Policy& p, TimePoint now);
+
+// The earliest record time any metric of `pol` reads at `now`.
+TimePoint records_from(const policy::Policy& pol, TimePoint now);
+
+// DryRun and Live are candidates; every other state is not evaluated.
+policy::CandidateState candidate_state(lifecycle::StrategyState s);
 
 // A settings object with null members dropped, or kInvalidArgument naming a
 // member that would hold a secret ("password", "secret", "token", "api_key")

@@ -33,6 +33,7 @@
 #include "qmtl/policy/document.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/performance_view.h"
+#include "qmtl/world/replay.h"
 
 namespace qmtl::world {
 
@@ -305,6 +306,15 @@ class WorldService {
                                                     std::string_view actor);
   Result<std::optional<store::ValidationRecord>> get_validation(std::string_view strategy_id,
                                                                 bool with_records);
+
+  // What `opt.policy` (or, when empty, the recorded policy versions) would have
+  // decided at each recorded evaluation run of the world in [opt.from,
+  // opt.until], and the live books of both paths (replay.h). Reads only: no
+  // state changes, no audit record. Deterministic: the same store and options
+  // give the same report. kInvalidArgument for a candidate that does not parse
+  // or is QMTL-form; kNotFound for an unknown world. Takes no world lock: it
+  // reads a consistent prefix of the audit log and the records it names.
+  Result<ReplayReport> replay(std::string_view world_id, const ReplayOptions& opt);
 
   // The world's evaluation schedule (see store::ScheduleState); nullopt before
   // the scheduler first saw the world.

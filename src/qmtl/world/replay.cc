@@ -1,0 +1,459 @@
+// WorldService::replay: a world's recorded evaluations run again, by the
+// recorded policy versions or a candidate, over the stored history.
+#include "qmtl/world/replay.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/policy/document.h"
+#include "qmtl/world/performance_view.h"
+#include "qmtl/world/world_internal.h"
+#include "qmtl/world/world_service.h"
+
+namespace qmtl::world {
+namespace {
+
+using lifecycle::StrategyState;
+using lifecycle::WorldState;
+using policy::CandidateState;
+
+// A strategy's state on one path (recorded or replayed) and since when.
+struct PathState {
+  std::optional<StrategyState> state;  // none before its submission
+  TimePoint since;
+};
+
+// One strategy's stored records over the replayed span (and the lookback
+// before it), oldest first.
+struct Records {
+  std::vector<PerformancePoint> points;
+  std::vector<FillRecord> fills;
+};
+
+// What one earlier run recorded (or the replay decided) for the hysteresis, by
+// strategy index.
+struct PastRun {
+  TimePoint at;
+  std::vector<std::optional<policy::PastEvaluation>> by_strategy;
+};
+
+template <typename T>
+std::span<const T> between(const std::vector<T>& v, TimePoint from, TimePoint to) {
+  const auto lo =
+      std::lower_bound(v.begin(), v.end(), from, [](const T& x, TimePoint t) { return x.ts < t; });
+  const auto hi =
+      std::upper_bound(lo, v.end(), to, [](TimePoint t, const T& x) { return t < x.ts; });
+  return {lo, hi};
+}
+
+std::string show_value(const std::optional<double>& v) {
+  return v ? fmt::format("{:.6g}", *v) : std::string("missing");
+}
+
+std::string show_pass(const boost::json::value& p) {
+  return p.is_bool() ? (p.as_bool() ? "true" : "false") : "missing";
+}
+
+// Why a replay of the recorded policy decided otherwise than the run did: the
+// first clause whose value or result differs from the run's record, else the
+// state it was evaluated in, else the replay's reasons.
+std::string why_different(const boost::json::value* recorded, const policy::StrategyResult& r,
+                          std::string_view replayed_state) {
+  if (recorded != nullptr && recorded->is_object()) {
+    const auto& o = recorded->as_object();
+    if (const auto* st = o.if_contains("state");
+        st && st->is_string() && st->as_string() != replayed_state) {
+      return fmt::format("evaluated as {} (recorded as {}): an earlier decision differs",
+                         replayed_state, std::string_view(st->as_string()));
+    }
+    const auto* cl = o.if_contains("clauses");
+    const auto* clauses = cl && cl->is_array() ? &cl->as_array() : nullptr;
+    for (size_t i = 0; clauses && i < std::max(clauses->size(), r.clauses.size()); ++i) {
+      const boost::json::value* rec = i < clauses->size() ? &(*clauses)[i] : nullptr;
+      if (rec == nullptr || !rec->is_object()) {
+        return fmt::format("{} gate: {} was not in the recorded run", r.gate, r.clauses[i].expr);
+      }
+      const auto& ro = rec->as_object();
+      const std::string expr = ro.contains("expr") && ro.at("expr").is_string()
+                                   ? std::string(ro.at("expr").as_string())
+                                   : std::string("?");
+      if (i >= r.clauses.size())
+        return fmt::format("the recorded clause {} was not replayed", expr);
+      const auto& c = r.clauses[i];
+      const auto& rv = ro.contains("value") ? ro.at("value") : boost::json::value(nullptr);
+      const std::optional<double> recorded_value =
+          rv.is_number() ? std::optional<double>(rv.to_number<double>()) : std::nullopt;
+      const boost::json::value rp = ro.contains("pass") ? ro.at("pass") : nullptr;
+      const boost::json::value cp = c.pass == policy::Tri::kMissing
+                                        ? boost::json::value(nullptr)
+                                        : boost::json::value(c.pass == policy::Tri::kTrue);
+      if (expr != c.expr || recorded_value != c.value || rp != cp) {
+        return fmt::format("{} gate: {} was {} ({}), replays {} ({})", r.gate, c.expr,
+                           show_value(recorded_value), show_pass(rp), show_value(c.value),
+                           show_pass(cp));
+      }
+    }
+  }
+  std::string out;
+  for (const auto& reason : r.reasons) out += (out.empty() ? "" : "; ") + reason;
+  return out;
+}
+
+// The equity of holding `live` (a timeline of live sets) in equal weights over
+// [start, end]: at each record time, the mean of the live strategies' returns
+// since the previous record time (a strategy without a record then counts 0).
+std::vector<PerformancePoint> book_equity(const std::vector<LiveSet>& live,
+                                          const std::map<std::string, const Records*>& records,
+                                          const std::set<TimePoint>& grid) {
+  const TimePoint start = *grid.begin();
+  auto equity_at = [&](const std::string& id, TimePoint t) -> std::optional<double> {
+    auto it = records.find(id);
+    if (it == records.end()) return std::nullopt;
+    const auto& pts = it->second->points;
+    auto p = std::upper_bound(pts.begin(), pts.end(), t,
+                              [](TimePoint x, const PerformancePoint& q) { return x < q.ts; });
+    if (p == pts.begin()) return std::nullopt;
+    return std::prev(p)->equity;
+  };
+  std::vector<PerformancePoint> out{{start, 1.0}};
+  size_t k = 0;  // live[k] is in force at `prev`
+  TimePoint prev = start;
+  for (auto it = std::next(grid.begin()); it != grid.end(); ++it) {
+    while (k + 1 < live.size() && live[k + 1].at <= prev) ++k;
+    double sum = 0;
+    const auto& held =
+        live.empty() || live[k].at > prev ? std::vector<std::string>{} : live[k].live;
+    for (const auto& id : held) {
+      const auto a = equity_at(id, prev), b = equity_at(id, *it);
+      if (a && b && *a > 0) sum += *b / *a - 1;
+    }
+    const double r = held.empty() ? 0.0 : sum / static_cast<double>(held.size());
+    out.push_back({*it, out.back().equity * (1 + r)});
+    prev = *it;
+  }
+  return out;
+}
+
+std::map<std::string, std::optional<double>> book_kpis(const std::vector<PerformancePoint>& eq) {
+  std::map<std::string, std::optional<double>> out;
+  std::vector<metrics::Sample> samples;
+  samples.reserve(eq.size());
+  for (const auto& p : eq) samples.push_back({p.ts, p.equity});
+  auto rs = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+  if (!rs || eq.size() < 2) return out;
+  const auto m = metrics::compute_metrics(*rs, {});
+  for (auto name : metrics::metric_names()) {
+    if (name == "worst_loss") continue;  // needs a window argument
+    if (auto v = m.get(name)) out[std::string(name)] = v->value;
+  }
+  return out;
+}
+
+// The replay's walk over the audit log (see replay.h): two paths of strategy
+// states, the world's state, and the hysteresis record the replay carries.
+class Walk {
+ public:
+  Walk(std::vector<std::string> ids, std::map<std::string, Records> records)
+      : ids_(std::move(ids)), records_(std::move(records)) {
+    for (size_t i = 0; i < ids_.size(); ++i) index_[ids_[i]] = i;
+    recorded_.resize(ids_.size());
+    replayed_.resize(ids_.size());
+  }
+
+  // A recorded state change. `policy_made` when a replayed run's apply made
+  // it: the replayed path then follows its own decisions instead.
+  void transition(const StrategyTransition& t, bool policy_made) {
+    auto it = index_.find(t.strategy);
+    if (it == index_.end()) return;
+    recorded_[it->second] = {t.to, t.at};
+    if (!policy_made) replayed_[it->second] = {t.to, t.at};
+    if (started_ && (t.event == "PROMOTE" || t.event == "DEMOTE")) {
+      const bool up = t.event == "PROMOTE";
+      ++(up ? recorded_moves_.first : recorded_moves_.second);
+      if (!policy_made) ++(up ? replayed_moves_.first : replayed_moves_.second);
+    }
+    note_live(t.at);
+  }
+  void world_state(WorldState s) { world_ = s; }
+
+  // A run before the span: its records are the replay's starting hysteresis.
+  void recorded_run(const EvaluationRunRecord& run) {
+    PastRun p{.at = run.started_at,
+              .by_strategy = std::vector<std::optional<policy::PastEvaluation>>(ids_.size())};
+    for (const auto& row : run.results) {
+      if (auto it = index_.find(row.strategy_id); it != index_.end()) {
+        p.by_strategy[it->second] = policy::PastEvaluation{
+            .at = run.started_at, .promote_pass = row.promote_pass, .out = row.out};
+      }
+    }
+    past_.push_back(std::move(p));
+  }
+
+  // Evaluates `pol` at the run's start on the replayed path; compares with
+  // what the run recorded.
+  void replay_run(const EvaluationRunRecord& run, const policy::Policy& pol, bool candidate,
+                  ReplayReport& report) {
+    if (!started_) {
+      started_ = true;
+      start_ = run.started_at;
+      recorded_book_.push_back({run.started_at, live_of(recorded_)});
+      replayed_book_.push_back({run.started_at, live_of(replayed_)});
+    }
+    const TimePoint t = run.started_at;
+    const TimePoint from = records_from(pol, t);
+    const auto [history_runs, history_since] = history_needed(pol, t);
+    LoadedCandidates loaded;
+    std::vector<size_t> order;
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      const auto& st = replayed_[i];
+      if (!st.state) continue;
+      StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
+      if (candidate_state(*st.state) != CandidateState::kOther) {
+        const auto& rec = records_.at(ids_[i]);
+        in.points = between(rec.points, from, t);
+        in.fills = between(rec.fills, from, t);
+      }
+      // The newest `history_runs` runs started at or after history_since, oldest first.
+      size_t taken = 0;
+      for (auto p = past_.rbegin();
+           p != past_.rend() && taken < history_runs && p->at >= history_since; ++p, ++taken) {
+        if (p->by_strategy[i]) in.past.push_back(*p->by_strategy[i]);
+      }
+      std::reverse(in.past.begin(), in.past.end());
+      add_candidate(pol, in, loaded);
+      order.push_back(i);
+    }
+    const policy::Selection sel = select_candidates(pol, loaded, world_, t);
+    std::optional<boost::json::value> detail;
+    if (!candidate) {
+      if (auto d = json::parse(run.detail); d && d->is_object()) detail = std::move(*d);
+    }
+    PastRun record{.at = t,
+                   .by_strategy = std::vector<std::optional<policy::PastEvaluation>>(ids_.size())};
+    auto& decisions = decisions_[run.id];
+    for (size_t k = 0; k < sel.results.size(); ++k) {
+      const auto& r = sel.results[k];
+      const size_t i = order[k];
+      record.by_strategy[i] = r.record;
+      decisions.emplace_back(i, r.decision);
+      const std::string replayed(policy::decision_name(r.decision));
+      std::string recorded;
+      for (const auto& row : run.results) {
+        if (row.strategy_id == r.id) recorded = row.decision;
+      }
+      ++report.decisions;
+      if (recorded == replayed) continue;
+      const boost::json::value* rec = nullptr;
+      if (detail) {
+        if (const auto* s = detail->as_object().if_contains("strategies"); s && s->is_object()) {
+          rec = s->as_object().if_contains(r.id);
+        }
+      }
+      report.differences.push_back(
+          {.run = run.id,
+           .at = t,
+           .strategy = r.id,
+           .recorded = recorded,
+           .replayed = replayed,
+           .why = candidate ? why_different(nullptr, r, "")
+                            : why_different(rec, r, loaded.cands[k].state_name)});
+    }
+    past_.push_back(std::move(record));
+    ++report.runs;
+    if (!report.from) report.from = t;
+    report.until = t;
+  }
+
+  // The apply of a replayed run: its replayed decisions take effect at `at`.
+  void apply(const std::string& run_id, TimePoint at) {
+    auto it = decisions_.find(run_id);
+    if (it == decisions_.end()) return;
+    for (const auto& [i, d] : it->second) {
+      auto& st = replayed_[i];
+      if (d == policy::Decision::kPromote && st.state == StrategyState::kDryRun) {
+        st = {StrategyState::kLive, at};
+        ++replayed_moves_.first;
+      } else if (d == policy::Decision::kDemote && st.state == StrategyState::kLive) {
+        st = {StrategyState::kDryRun, at};
+        ++replayed_moves_.second;
+      }
+    }
+    note_live(at);
+  }
+
+  bool replayed(const std::string& run_id) const { return decisions_.contains(run_id); }
+  bool started() const { return started_; }
+
+  void finish(ReplayReport& report, TimePoint end) {
+    if (!started_) return;
+    std::map<std::string, const Records*> recs;
+    for (const auto& [id, r] : records_) recs[id] = &r;
+    // Both books on one grid: the record times of every strategy either held.
+    std::set<TimePoint> grid{start_};
+    std::set<std::string> ever;
+    for (const auto* book : {&recorded_book_, &replayed_book_}) {
+      for (const auto& l : *book) ever.insert(l.live.begin(), l.live.end());
+    }
+    for (const auto& id : ever) {
+      for (const auto& p : between(records_.at(id).points, start_, std::max(end, start_))) {
+        grid.insert(p.ts);
+      }
+    }
+    for (auto [book, live] : {std::pair{&report.recorded, &recorded_book_},
+                              std::pair{&report.replayed, &replayed_book_}}) {
+      book->live = *live;
+      book->equity = book_equity(*live, recs, grid);
+      book->kpis = book_kpis(book->equity);
+    }
+    std::tie(report.recorded.promotions, report.recorded.demotions) = recorded_moves_;
+    std::tie(report.replayed.promotions, report.replayed.demotions) = replayed_moves_;
+  }
+
+ private:
+  std::vector<std::string> live_of(const std::vector<PathState>& path) const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (path[i].state == StrategyState::kLive) out.push_back(ids_[i]);
+    }
+    return out;
+  }
+  void note_live(TimePoint at) {
+    if (!started_) return;
+    for (auto [book, path] :
+         {std::pair{&recorded_book_, &recorded_}, std::pair{&replayed_book_, &replayed_}}) {
+      auto now = live_of(*path);
+      if (now == book->back().live) continue;
+      // The changes of one apply (or of one instant) make one entry.
+      if (at <= book->back().at && book->size() > 1) {
+        book->back().live = std::move(now);
+        if ((*book)[book->size() - 2].live == book->back().live) book->pop_back();
+      } else {
+        book->push_back({std::max(at, book->back().at), std::move(now)});
+      }
+    }
+  }
+
+  std::vector<std::string> ids_;  // every strategy of the world, by id
+  std::map<std::string, size_t, std::less<>> index_;
+  std::map<std::string, Records> records_;
+  std::vector<PathState> recorded_, replayed_;
+  WorldState world_ = WorldState::kActive;
+  std::vector<PastRun> past_;
+  std::map<std::string, std::vector<std::pair<size_t, policy::Decision>>> decisions_;
+  bool started_ = false;
+  TimePoint start_;
+  std::vector<LiveSet> recorded_book_, replayed_book_;
+  std::pair<size_t, size_t> recorded_moves_, replayed_moves_;  // promotions, demotions
+};
+
+bool is_world_state_event(std::string_view e) {
+  return e == "CREATE" || e == "ACTIVATE" || e == "EVAL_ONLY" || e == "PAUSE" || e == "RETIRE";
+}
+
+}  // namespace
+
+Result<ReplayReport> WorldService::replay(std::string_view world_id, const ReplayOptions& opt) {
+  auto w = get_world(world_id);
+  if (!w) return propagate(w);
+  if (opt.from > opt.until) {
+    return make_error(ErrorCode::kInvalidArgument, "the replay's from is after its until");
+  }
+  std::optional<policy::Policy> candidate;
+  if (!opt.policy.empty()) {
+    auto doc = policy::parse_policy_document(opt.policy, "candidate policy");
+    if (!doc) return propagate(doc);
+    const policy::Policy* native = policy::native_policy(*doc);
+    if (native == nullptr) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "a replay needs a native policy; QMTL-form policies are not "
+                        "world-evaluated");
+    }
+    candidate = *native;
+  }
+  auto strategies = store_.list_strategies(world_id);
+  if (!strategies) return propagate(strategies);
+  constexpr auto kAll = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+  auto audit = store_.list_audit(world_id, 0, kAll);
+  if (!audit) return propagate(audit);
+  auto runs = store_.list_evaluation_runs(world_id, kAll, TimePoint::min());
+  if (!runs) return propagate(runs);
+  std::map<std::string, const EvaluationRunRecord*, std::less<>> run_by_id;
+  for (const auto& r : *runs) run_by_id[r.id] = &r;
+
+  // The policies of the runs in the span, and how far back their metrics read.
+  std::map<int64_t, ParsedPolicy> versions;
+  TimePoint lo = TimePoint::max(), hi = TimePoint::min();
+  for (const auto& r : *runs) {
+    if (r.started_at < opt.from || r.started_at > opt.until) continue;
+    const policy::Policy* pol = candidate ? &*candidate : nullptr;
+    if (!pol) {
+      if (!versions.contains(r.policy_version)) {
+        auto p = parsed_policy(world_id, r.policy_version);
+        if (!p) return propagate(p);
+        if (p->native() == nullptr) {
+          return make_error(ErrorCode::kFailedPrecondition,
+                            fmt::format("run '{}' was made by QMTL-form policy v{}, which is not "
+                                        "world-evaluated: nothing to replay",
+                                        r.id, r.policy_version));
+        }
+        versions.emplace(r.policy_version, std::move(*p));
+      }
+      pol = versions.at(r.policy_version).native();
+    }
+    lo = std::min(lo, records_from(*pol, r.started_at));
+    hi = std::max(hi, r.started_at);
+  }
+  const TimePoint end = opt.until == TimePoint::max() ? hi : opt.until;
+
+  std::vector<std::string> ids;
+  std::map<std::string, Records> records;
+  for (const auto& s : *strategies) {
+    ids.push_back(s.id);
+    Records& rec = records[s.id];
+    if (lo > end) continue;  // no run in the span
+    auto p = store_.load_points(s.id, lo, end);
+    if (!p) return propagate(p);
+    auto f = store_.load_fills(s.id, lo, end);
+    if (!f) return propagate(f);
+    rec.points = std::move(*p);
+    rec.fills = std::move(*f);
+  }
+
+  ReplayReport report{.world = std::string(world_id), .candidate = candidate.has_value()};
+  Walk walk(std::move(ids), std::move(records));
+  for (const auto& a : *audit) {
+    if (a.entity == "world" && a.after && is_world_state_event(a.event)) {
+      if (auto s = lifecycle::parse_world_state(*a.after)) walk.world_state(*s);
+    } else if (a.entity == "strategy") {
+      for (const auto& t : transitions_of(std::span(&a, 1))) {
+        const bool policy_made =
+            t.run_id && walk.replayed(*t.run_id) && (t.event == "PROMOTE" || t.event == "DEMOTE");
+        walk.transition(t, policy_made);
+      }
+    } else if (a.event == "EVALUATE" && a.run_id) {
+      auto it = run_by_id.find(*a.run_id);
+      if (it == run_by_id.end()) continue;
+      const auto& run = *it->second;
+      if (run.started_at > opt.until) break;
+      if (run.started_at < opt.from) {
+        walk.recorded_run(run);
+        continue;
+      }
+      const policy::Policy& pol =
+          candidate ? *candidate : *versions.at(run.policy_version).native();
+      walk.replay_run(run, pol, candidate.has_value(), report);
+    } else if (a.event == "APPLY_SWITCH" && a.run_id) {
+      walk.apply(*a.run_id, a.at);
+    }
+  }
+  walk.finish(report, end);
+  return report;
+}
+
+}  // namespace qmtl::world
