@@ -40,14 +40,20 @@ class DemoE2eTest : public ::testing::Test {
             "--exchange-sim",
             EXCHANGE_SIM};
   }
-  // A plain server on what the demo left, and `qmtl world status demo` on it.
-  testing::ProcessResult status_after() {
+  // A plain server on what the demo left, and these CLI commands on it.
+  std::vector<testing::ProcessResult> cli_after(
+      const std::vector<std::vector<std::string>>& commands) {
     testing::ServerProcess server(QMTL_BINARY, dir_.file("demo/qmtl.db"), dir_.file("after.log"),
                                   {"--no-auth", "--execution", "false", "--scheduler", "false"});
-    return testing::run_process(
-        {QMTL_BINARY, "world", "status", "demo"},
-        {{"QMTL_GATEWAY_URL", server.url()}, {"QMTL_CONFIG", dir_.file("none.yml")}});
+    std::vector<testing::ProcessResult> out;
+    for (auto args : commands) {
+      args.insert(args.begin(), QMTL_BINARY);
+      out.push_back(testing::run_process(
+          args, {{"QMTL_GATEWAY_URL", server.url()}, {"QMTL_CONFIG", dir_.file("none.yml")}}));
+    }
+    return out;
   }
+  testing::ProcessResult status_after() { return cli_after({{"world", "status", "demo"}})[0]; }
   testing::TempDir dir_;
 };
 
@@ -80,11 +86,27 @@ TEST_F(DemoE2eTest, HeadlessRunShowsTheLifecycleWithPromotionsAndDemotionsExplai
   EXPECT_NE(r.out.find("hand-over: on_promote flat"), std::string::npos);
   EXPECT_NE(r.out.find("[1994-"), std::string::npos);  // simulated dates, not today's
 
-  // The database is whole and a plain server reads it.
-  const auto status = status_after();
+  // The database is whole and a plain server reads it; replaying the recorded
+  // policy over the demo's whole span reproduces every decision, though the
+  // runners post in real time around the scheduler's runs (docs/policy.md,
+  // "Trying a policy before applying it").
+  const auto after = cli_after({{"world", "status", "demo"},
+                                {"--output", "json", "world", "replay", "demo"},
+                                {"world", "replay", "demo"}});
+  const auto& status = after[0];
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("smi-slow"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("Rejected"), std::string::npos) << status.out;
+  ASSERT_EQ(after[1].exit_code, 0) << after[1].err;
+  auto replay = json::parse(after[1].out);
+  ASSERT_TRUE(replay && replay->is_object()) << after[1].out;
+  const auto& o = replay->as_object();
+  EXPECT_GT(o.at("runs").as_int64(), 50) << after[1].out;
+  EXPECT_EQ(o.at("matching").as_int64(), o.at("decisions").as_int64()) << after[1].out;
+  EXPECT_EQ(o.at("total_differences").as_int64(), 0) << after[1].out;
+  EXPECT_GE(o.at("recorded").at("promotions").as_int64(), 1);
+  EXPECT_EQ(json::dump(o.at("recorded").at("live")), json::dump(o.at("candidate").at("live")));
+  EXPECT_NE(after[2].out.find(" as recorded, 0 differ"), std::string::npos) << after[2].out;
 }
 
 TEST_F(DemoE2eTest, CtrlCStopsEverythingAndLeavesAConsistentDatabase) {

@@ -250,6 +250,10 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
       {"One run with every strategy's explanation.", "GET", "/worlds/desk/evaluations/desk-1", ""},
       {"Apply a run's decisions (two-phase; idempotent by run).", "POST", "/worlds/desk/apply",
        R"({"run_id":"desk-1"})"},
+      {"What a candidate policy would have decided at each of the world's recorded runs, and "
+       "the live book it would have held (viewer; changes nothing).",
+       "POST", "/worlds/desk/replay",
+       R"({"policy":"gates: {promote: 'sharpe >= 10', demote: 'sharpe < 0'}\nevaluation: {window: 3w}\n","max_points":4})"},
       {"The activation set (gates), with its ETag.", "GET", "/worlds/desk/activation", ""},
       {"A manual gate override (operator).", "PUT", "/worlds/desk/activation",
        R"({"strategy":"mom-1","side":"short","active":false,"reason":"no shorts into the print"})"},

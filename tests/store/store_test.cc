@@ -204,17 +204,49 @@ TEST_F(StoreTest, MigrationTenBuildsTheRollupsOfPointsStoredBeforeIt) {
     ASSERT_TRUE(s->append_performance("s", pts, {}));
   }
   {
-    // Back to version 9: the points without their rollups.
+    // Back to version 9: the points without their rollups or storage times.
     auto db = raw();
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->exec("DROP TABLE performance_rollup"));
-    ASSERT_TRUE(db->exec("DELETE FROM schema_migrations WHERE version = 10"));
+    ASSERT_TRUE(db->exec("ALTER TABLE performance_points DROP COLUMN stored_at_us"));
+    ASSERT_TRUE(db->exec("ALTER TABLE fills DROP COLUMN stored_at_us"));
+    ASSERT_TRUE(db->exec("DELETE FROM schema_migrations WHERE version >= 10"));
   }
   auto s = open();
   ASSERT_TRUE(s);
   EXPECT_EQ(*s->schema_version(), static_cast<int>(migrations()));
   expect_rollup(*s, TimePoint::min(), TimePoint::max());
   EXPECT_GT(s->load_rollup("s", TimePoint::min(), TimePoint::max())->size(), 50u);
+  // Migration 11: points stored before it count as known from their own time.
+  auto known = s->load_known_records("s", TimePoint::min(), TimePoint::max());
+  ASSERT_TRUE(known);
+  ASSERT_EQ(known->points.size(), pts.size());
+  for (size_t i = 0; i < known->points.size(); ++i) {
+    EXPECT_EQ(known->points_known_at[i], known->points[i].ts);
+  }
+}
+
+TEST_F(StoreTest, ARecordIsReadAsOfWhenItWasStored) {
+  auto s = open_with_strategy();
+  ASSERT_TRUE(s);
+  const TimePoint t0 = t0_, t1 = t0_ + std::chrono::hours(24), t2 = t0_ + std::chrono::hours(48);
+  const FillRecord fill{.ts = t0, .symbol = "X", .side = "buy", .qty = 1, .price = 10};
+  // Stamped t0 but stored at t2 (a late runner), then one stored on time.
+  ASSERT_TRUE(s->append_performance("s", std::vector<PerformancePoint>{{t0, 100}},
+                                    std::vector<FillRecord>{fill}, nullptr, t2));
+  ASSERT_TRUE(
+      s->append_performance("s", std::vector<PerformancePoint>{{t1, 101}}, {}, nullptr, t1));
+  EXPECT_EQ(s->load_points("s", TimePoint::min(), t2, t1)->size(), 1u);  // only t1's
+  EXPECT_EQ(s->load_points("s", TimePoint::min(), t2, t1)->front().ts, t1);
+  EXPECT_EQ(s->load_points("s", TimePoint::min(), t2, t2)->size(), 2u);
+  EXPECT_EQ(s->load_points("s", TimePoint::min())->size(), 2u);
+  EXPECT_TRUE(s->load_fills("s", TimePoint::min(), t2, t1)->empty());
+  EXPECT_EQ(s->load_fills("s", TimePoint::min(), t2, t2)->size(), 1u);
+  auto known = s->load_known_records("s", TimePoint::min(), TimePoint::max());
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->points_known_at, (std::vector<TimePoint>{t2, t1}));
+  EXPECT_EQ(known->fills, std::vector<FillRecord>{fill});
+  EXPECT_EQ(known->fills_known_at, std::vector<TimePoint>{t2});
 }
 
 TEST_F(StoreTest, EquityRoundTripsToTheLastBit) {

@@ -182,6 +182,39 @@ TEST_F(ReplayTest, RecordsStampedAfterTheSpanLeakIntoNoRun) {
   EXPECT_EQ(after->decisions, before->decisions);
 }
 
+TEST_F(ReplayTest, ARecordStoredAfterARunIsNotReadByItsReplay) {
+  // Day 31: flat's record for the day arrives two hours after the run, with a
+  // gain that passes any gate. The run did not see it; its replay must not.
+  clock_.set(day(kDays + 1));
+  for (const std::string id : {"fast", "slow"}) {
+    const double eq = 100 * std::pow(1 + kDrift.at(id), kDays + 1);
+    ASSERT_TRUE(service_->record_performance(id, {{{day(kDays + 1), eq}}}, {}));
+  }
+  auto run = service_->evaluate_world("w", "scheduler");
+  ASSERT_TRUE(run) << run.error().message;
+  ASSERT_TRUE(service_->apply_run("w", run->id, "scheduler"));
+  clock_.set(day(kDays + 1) + std::chrono::hours(2));
+  ASSERT_TRUE(service_->record_performance("flat", {{{day(kDays + 1), 200.0}}}, {}));
+  auto r = service_->replay("w", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->runs, static_cast<size_t>(kDays + 1));
+  for (const auto& d : r->differences) {
+    ADD_FAILURE() << d.run << " " << d.strategy << ": " << d.recorded << " -> " << d.replayed
+                  << ": " << d.why;
+  }
+  // The next run reads it, and so does its replay.
+  clock_.set(day(kDays + 2));
+  auto next = service_->evaluate_world("w", "scheduler");
+  ASSERT_TRUE(next) << next.error().message;
+  bool promoted = false;
+  for (const auto& row : next->results)
+    promoted |= row.strategy_id == "flat" && row.decision == "PROMOTE";
+  EXPECT_TRUE(promoted);
+  auto again = service_->replay("w", {});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->differences.empty());
+}
+
 TEST_F(ReplayTest, ASpanReplaysOnlyItsRunsStartingFromTheRecordedState) {
   auto r = service_->replay("w", {.policy = kV1, .from = day(20), .until = day(25)});
   ASSERT_TRUE(r) << r.error().message;

@@ -88,6 +88,14 @@ void print_manual_outcome(const Globals& g, const boost::json::value& answer,
 // set `rc` and write to `out`/`err`; `g` is read when they run.
 void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out,
                         std::ostream& err);
+// A policy file's text, checked locally first so that an error names the file
+// with line and column (a usage error, exit 2).
+CliResult<std::string> read_policy(const std::string& path);
+// `qmtl world replay` and `world evaluations --run R --replay` (world_replay_command.cc).
+void add_world_replay_command(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
+                              std::ostream& err);
+int print_run_replay(const Globals& g, const std::string& world, const std::string& run,
+                     std::ostream& out, std::ostream& err);
 // `qmtl world report` (world_report_command.cc).
 void add_world_report_command(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
                               std::ostream& err);

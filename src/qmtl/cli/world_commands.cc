@@ -13,14 +13,7 @@
 #include "qmtl/policy/document.h"
 
 namespace qmtl::cli {
-namespace {
 
-std::string content_type_for(const std::string& path) {
-  return path.ends_with(".json") ? "application/json" : "application/yaml";
-}
-
-// Checks a policy file locally first, so the error names the file with line and
-// column rather than a server round trip's "policy:3:5".
 CliResult<std::string> read_policy(const std::string& path) {
   auto text = read_file(path, "policy file");
   if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
@@ -28,6 +21,12 @@ CliResult<std::string> read_policy(const std::string& path) {
     return tl::unexpected(Failure{kExitUsage, doc.error().message});
   }
   return std::move(*text);
+}
+
+namespace {
+
+std::string content_type_for(const std::string& path) {
+  return path.ends_with(".json") ? "application/json" : "application/yaml";
 }
 
 int world_create(const Globals& g, const std::string& id, const std::optional<std::string>& name,
@@ -466,6 +465,7 @@ void add_world_evaluation_commands(CLI::App* world, const Globals& g, int& rc, s
   struct Eval {
     std::string id;
     bool dry_run = false;
+    bool replay = false;
     std::optional<std::string> run;
   };
   auto ev = std::make_shared<Eval>();
@@ -478,11 +478,23 @@ void add_world_evaluation_commands(CLI::App* world, const Globals& g, int& rc, s
       [=, &g, &rc, &out, &err] { rc = world_evaluate(g, ev->id, ev->dry_run, out, err); });
   auto* evaluations = world->add_subcommand("evaluations",
                                             "list evaluation runs, or explain one\n"
-                                            "  e.g. qmtl world evaluations demo --run demo-3");
+                                            "  e.g. qmtl world evaluations demo --run demo-3 "
+                                            "[--replay]");
   evaluations->add_option("world", ev->id, "world id")->required();
   evaluations->add_option("--run", ev->run, "explain this run strategy by strategy");
-  evaluations->callback(
-      [=, &g, &rc, &out, &err] { rc = world_evaluations(g, ev->id, ev->run, out, err); });
+  evaluations->add_flag("--replay", ev->replay,
+                        "with --run: evaluate the run again from its stored inputs and show it "
+                        "beside what was recorded");
+  evaluations->callback([=, &g, &rc, &out, &err] {
+    if (ev->replay && !ev->run) {
+      rc = report({kExitUsage, "--replay needs --run RUN"}, err);
+    } else if (ev->replay) {
+      rc = check_id("world", ev->id) ? print_run_replay(g, ev->id, *ev->run, out, err)
+                                     : report(check_id("world", ev->id).error(), err);
+    } else {
+      rc = world_evaluations(g, ev->id, ev->run, out, err);
+    }
+  });
 
   struct Act {
     std::string id, strategy, side, reason;
@@ -522,6 +534,7 @@ void add_world_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& 
   add_world_evaluation_commands(world, g, rc, out, err);
   add_world_setting_commands(world, g, rc, out, err);
   add_world_report_command(world, g, rc, out, err);
+  add_world_replay_command(world, g, rc, out, err);
 
   struct Audit {
     std::string id;

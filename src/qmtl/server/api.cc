@@ -234,6 +234,7 @@ const std::vector<Api::Route>& Api::routes() {
       {"GET", "/worlds/{id}/evaluations", &Api::list_evaluations, kViewer, kPathWorld},
       {"GET", "/worlds/{id}/evaluations/{run}", &Api::get_evaluation, kViewer, kPathWorld},
       {"GET", "/worlds/{id}/schedule", &Api::get_schedule, kViewer, kPathWorld},
+      {"POST", "/worlds/{id}/replay", &Api::replay, kViewer, kPathWorld, kJson},
       {"GET", "/worlds/{id}/alerts", &Api::get_alerts, kOperator, kPathWorld},
       {"PUT", "/worlds/{id}/alerts", &Api::put_alerts, kAdmin, kPathWorld, kJson},
       {"GET", "/worlds/{id}/alerts/email", &Api::get_setting, kOperator, kPathWorld, kNone, nullptr,

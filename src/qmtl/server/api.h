@@ -206,6 +206,7 @@ class Api : private world::WorldObserver {
   ApiResponse get_audit(const ApiRequest&, Call&);
   ApiResponse open_events(const ApiRequest&, Call&);
   ApiResponse get_timeline(const ApiRequest&, Call&);
+  ApiResponse replay(const ApiRequest&, Call&);
   ApiResponse submit_strategy(const ApiRequest&, Call&);
   ApiResponse list_strategies(const ApiRequest&, Call&);
   ApiResponse get_strategy(const ApiRequest&, Call&);

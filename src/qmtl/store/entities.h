@@ -104,6 +104,15 @@ struct FillRecord {
   friend bool operator==(const FillRecord&, const FillRecord&) = default;
 };
 
+// A strategy's records with when each was stored (Store::load_known_records);
+// index i of a `*_known_at` vector belongs to record i.
+struct KnownRecords {
+  std::vector<PerformancePoint> points;  // oldest first
+  std::vector<TimePoint> points_known_at;
+  std::vector<FillRecord> fills;  // oldest first
+  std::vector<TimePoint> fills_known_at;
+};
+
 // Two equities of one point are the same record when they differ by at most
 // this much, relative to the larger: a runner that recomputes its history
 // after a restart may differ in the last bits (100004.09999999996 against

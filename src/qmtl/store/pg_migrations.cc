@@ -10,7 +10,7 @@ namespace qmtl::store {
 namespace {
 
 // Never edit a migration that has shipped: add a new one. Version numbers are dense.
-constexpr std::array<Migration, 10> kMigrations{{
+constexpr std::array<Migration, 11> kMigrations{{
     {1, "worlds",
      R"sql(
 CREATE TABLE worlds (
@@ -273,6 +273,12 @@ FROM (
   WINDOW w AS (PARTITION BY strategy_id, b)
 ) q
 WHERE rn = 1;
+)sql"},
+    {11, "when each performance record was stored, for replays",
+     R"sql(
+-- NULL for records stored before this version: they count as known from their own time.
+ALTER TABLE performance_points ADD COLUMN stored_at_us BIGINT;
+ALTER TABLE fills ADD COLUMN stored_at_us BIGINT;
 )sql"},
 }};
 

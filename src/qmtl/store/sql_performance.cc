@@ -35,7 +35,8 @@ std::string conflicts_text(const std::vector<PointConflict>& c) {
 Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
                                                    std::span<const PerformancePoint> points,
                                                    std::span<const FillRecord> fills,
-                                                   const AuditRecord* conflict_audit) {
+                                                   const AuditRecord* conflict_audit,
+                                                   std::optional<TimePoint> stored_at) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(db_);
   if (!tx) return propagate(tx);
@@ -61,7 +62,7 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
   if (db_.dialect() == SqlDialect::kPostgres) {
     // A round trip per row would cap ingest at the network's latency: one
     // statement per table and batch instead, the rows as arrays.
-    if (auto r = append_performance_batched(strategy_id, points, fills, out); !r) {
+    if (auto r = append_performance_batched(strategy_id, points, fills, stored_at, out); !r) {
       return propagate(r);
     }
     return finish();
@@ -69,8 +70,8 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
   // One prepared statement per table, re-bound per row: this is the ingest path.
   auto ins =
       prepared(db_,
-               "INSERT INTO performance_points (strategy_id, ts_us, equity) VALUES (?, ?, ?) "
-               "ON CONFLICT (strategy_id, ts_us) DO NOTHING");
+               "INSERT INTO performance_points (strategy_id, ts_us, equity, stored_at_us) VALUES "
+               "(?, ?, ?, ?) ON CONFLICT (strategy_id, ts_us) DO NOTHING");
   if (!ins) return propagate(ins);
   auto same =
       prepared(db_, "SELECT equity FROM performance_points WHERE strategy_id = ? AND ts_us = ?");
@@ -81,6 +82,7 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
     if (auto r = bind_one(*ins, 1, strategy_id); !r) return propagate(r);
     if (auto r = bind_one(*ins, 2, p.ts); !r) return propagate(r);
     if (auto r = ins->bind(3, p.equity); !r) return propagate(r);
+    if (auto r = bind_one(*ins, 4, stored_at); !r) return propagate(r);
     if (auto r = ins->run(); !r) return propagate(r);
     if (db_.changes() == 1) {
       ++out.points_stored;
@@ -96,13 +98,14 @@ Result<AppendOutcome> SqlStore::append_performance(std::string_view strategy_id,
     }
   }
   auto fill = prepared(db_,
-                       "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                       "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee, "
+                       "stored_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   if (!fill) return propagate(fill);
   for (const auto& f : fills) {
     fill->reset();
     if (auto r = bind_one(*fill, 1, strategy_id); !r) return propagate(r);
     if (auto r = bind_fill(*fill, 2, f); !r) return propagate(r);
+    if (auto r = bind_one(*fill, 8, stored_at); !r) return propagate(r);
     if (auto r = fill->run(); !r) return propagate(r);
   }
   std::sort(out.conflicts.begin(), out.conflicts.end(),
@@ -248,6 +251,7 @@ void append_quoted(std::string& out, std::string_view v) {
 Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
                                                   std::span<const PerformancePoint> points,
                                                   std::span<const FillRecord> fills,
+                                                  std::optional<TimePoint> stored_at,
                                                   AppendOutcome& out) {
   if (!points.empty()) {
     const std::string ts = array_literal(points, [](std::string& o, const PerformancePoint& p) {
@@ -259,11 +263,12 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
     // times in the batch wins); only when fewer rows went in than the batch has
     // points (a retry, or a conflict) look at the stored ones.
     auto ins = prepared(db_,
-                        "INSERT INTO performance_points (strategy_id, ts_us, equity) SELECT ?1, "
-                        "ts_us, equity FROM unnest(?2::bigint[], ?3::float8[]) WITH ORDINALITY "
-                        "AS i (ts_us, equity, n) ORDER BY n ON CONFLICT (strategy_id, ts_us) DO "
-                        "NOTHING RETURNING ts_us, equity",
-                        strategy_id, ts, eq);
+                        "INSERT INTO performance_points (strategy_id, ts_us, equity, "
+                        "stored_at_us) SELECT ?1, ts_us, equity, ?4::bigint FROM "
+                        "unnest(?2::bigint[], ?3::float8[]) WITH ORDINALITY AS i (ts_us, equity, "
+                        "n) ORDER BY n ON CONFLICT (strategy_id, ts_us) DO NOTHING RETURNING "
+                        "ts_us, equity",
+                        strategy_id, ts, eq, stored_at);
     if (!ins) return propagate(ins);
     auto stored = collect(*ins, [](const Statement& r) {
       return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
@@ -295,8 +300,9 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
     const auto col = [&](auto value) { return array_literal(fills, value); };
     auto st = prepared(
         db_,
-        "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee) SELECT ?1, * FROM "
-        "unnest(?2::bigint[], ?3::text[], ?4::text[], ?5::float8[], ?6::float8[], ?7::float8[])",
+        "INSERT INTO fills (strategy_id, ts_us, symbol, side, qty, price, fee, stored_at_us) "
+        "SELECT ?1, *, ?8::bigint FROM unnest(?2::bigint[], ?3::text[], ?4::text[], "
+        "?5::float8[], ?6::float8[], ?7::float8[])",
         strategy_id, col([](std::string& o, const FillRecord& f) {
           fmt::format_to(std::back_inserter(o), "{}", to_us(f.ts));
         }),
@@ -304,21 +310,33 @@ Result<void> SqlStore::append_performance_batched(std::string_view strategy_id,
         col([](std::string& o, const FillRecord& f) { append_quoted(o, f.side); }),
         col([](std::string& o, const FillRecord& f) { append_double(o, f.qty); }),
         col([](std::string& o, const FillRecord& f) { append_double(o, f.price); }),
-        col([](std::string& o, const FillRecord& f) { append_double(o, f.fee); }));
+        col([](std::string& o, const FillRecord& f) { append_double(o, f.fee); }), stored_at);
     if (!st) return propagate(st);
     if (auto r = st->run(); !r) return r;
   }
   return {};
 }
 
+namespace {
+
+// "" or the condition that keeps what was stored by `known_at` (a bound
+// parameter after the others).
+std::string_view known_by(TimePoint known_at) {
+  return known_at == TimePoint::max() ? "" : " AND COALESCE(stored_at_us, ts_us) <= ?";
+}
+
+}  // namespace
+
 Result<std::vector<PerformancePoint>> SqlStore::load_points(std::string_view strategy_id,
-                                                            TimePoint from, TimePoint to) {
+                                                            TimePoint from, TimePoint to,
+                                                            TimePoint known_at) {
   std::lock_guard lock(mu_);
-  auto st =
-      prepared(db_,
-               "SELECT ts_us, equity FROM performance_points WHERE strategy_id = ? AND ts_us >= ? "
-               "AND ts_us <= ? ORDER BY ts_us",
-               strategy_id, from, to);
+  const std::string sql = fmt::format(
+      "SELECT ts_us, equity FROM performance_points WHERE strategy_id = ? AND ts_us >= ? AND "
+      "ts_us <= ?{} ORDER BY ts_us",
+      known_by(known_at));
+  auto st = known_at == TimePoint::max() ? prepared(db_, sql, strategy_id, from, to)
+                                         : prepared(db_, sql, strategy_id, from, to, known_at);
   if (!st) return propagate(st);
   return collect(*st, [](const Statement& r) {
     return PerformancePoint{from_us(r.column_int(0)), r.column_double(1)};
@@ -326,15 +344,49 @@ Result<std::vector<PerformancePoint>> SqlStore::load_points(std::string_view str
 }
 
 Result<std::vector<FillRecord>> SqlStore::load_fills(std::string_view strategy_id, TimePoint from,
-                                                     TimePoint to) {
+                                                     TimePoint to, TimePoint known_at) {
   std::lock_guard lock(mu_);
-  auto st = prepared(
-      db_,
-      "SELECT ts_us, symbol, side, qty, price, fee FROM fills WHERE strategy_id = ? AND ts_us >= ? "
-      "AND ts_us <= ? ORDER BY ts_us, seq",
-      strategy_id, from, to);
+  const std::string sql = fmt::format(
+      "SELECT ts_us, symbol, side, qty, price, fee FROM fills WHERE strategy_id = ? AND ts_us >= "
+      "? AND ts_us <= ?{} ORDER BY ts_us, seq",
+      known_by(known_at));
+  auto st = known_at == TimePoint::max() ? prepared(db_, sql, strategy_id, from, to)
+                                         : prepared(db_, sql, strategy_id, from, to, known_at);
   if (!st) return propagate(st);
   return collect(*st, read_fill);
+}
+
+Result<KnownRecords> SqlStore::load_known_records(std::string_view strategy_id, TimePoint from,
+                                                  TimePoint to) {
+  std::lock_guard lock(mu_);
+  KnownRecords out;
+  auto points = prepared(db_,
+                         "SELECT ts_us, equity, COALESCE(stored_at_us, ts_us) FROM "
+                         "performance_points WHERE strategy_id = ? AND ts_us >= ? AND ts_us <= ? "
+                         "ORDER BY ts_us",
+                         strategy_id, from, to);
+  if (!points) return propagate(points);
+  for (;;) {
+    auto row = points->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.points.push_back({from_us(points->column_int(0)), points->column_double(1)});
+    out.points_known_at.push_back(from_us(points->column_int(2)));
+  }
+  auto fills = prepared(db_,
+                        "SELECT ts_us, symbol, side, qty, price, fee, COALESCE(stored_at_us, "
+                        "ts_us) FROM fills WHERE strategy_id = ? AND ts_us >= ? AND ts_us <= ? "
+                        "ORDER BY ts_us, seq",
+                        strategy_id, from, to);
+  if (!fills) return propagate(fills);
+  for (;;) {
+    auto row = fills->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    out.fills.push_back(read_fill(*fills));
+    out.fills_known_at.push_back(from_us(fills->column_int(6)));
+  }
+  return out;
 }
 
 Result<void> SqlStore::finish_validation(const ValidationRecord& v, lifecycle::StrategyState next,

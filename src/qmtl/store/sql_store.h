@@ -57,12 +57,15 @@ class SqlStore final : public Store {
   Result<AppendOutcome> append_performance(std::string_view strategy_id,
                                            std::span<const PerformancePoint> points,
                                            std::span<const FillRecord> fills,
-                                           const AuditRecord* conflict_audit) override;
+                                           const AuditRecord* conflict_audit,
+                                           std::optional<TimePoint> stored_at) override;
   Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) override;
   Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id, TimePoint from,
-                                                    TimePoint to) override;
+                                                    TimePoint to, TimePoint known_at) override;
   Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from,
-                                             TimePoint to) override;
+                                             TimePoint to, TimePoint known_at) override;
+  Result<KnownRecords> load_known_records(std::string_view strategy_id, TimePoint from,
+                                          TimePoint to) override;
   Result<std::vector<RollupBucket>> load_rollup(std::string_view strategy_id, TimePoint from,
                                                 TimePoint to) override;
   Result<std::optional<AlertHook>> get_alert_hook(std::string_view world_id) override;
@@ -132,7 +135,8 @@ class SqlStore final : public Store {
   Result<void> fold_rollup(std::string_view strategy_id, std::span<const PerformancePoint> stored);
   Result<void> append_performance_batched(std::string_view strategy_id,
                                           std::span<const PerformancePoint> points,
-                                          std::span<const FillRecord> fills, AppendOutcome& out);
+                                          std::span<const FillRecord> fills,
+                                          std::optional<TimePoint> stored_at, AppendOutcome& out);
   Result<std::vector<EvaluationResultRow>> load_results(std::string_view run_id);
   Result<std::optional<ApplyJournalEntry>> get_apply_locked(std::string_view run_id);
   Result<std::optional<Activation>> get_activation_locked(std::string_view world_id,

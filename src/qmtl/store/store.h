@@ -84,18 +84,28 @@ class Store {
   // the same transaction with its reason naming them. Fills are not
   // deduplicated: a writer must not send one twice. An error (a bad fill, an
   // unknown strategy) stores nothing.
-  virtual Result<AppendOutcome> append_performance(std::string_view strategy_id,
-                                                   std::span<const PerformancePoint> points,
-                                                   std::span<const FillRecord> fills,
-                                                   const AuditRecord* conflict_audit = nullptr) = 0;
+  // `stored_at` is kept with each new point and fill: when it became known,
+  // which is what an evaluation at a given time could read (load_points'
+  // `known_at`). Without it a record counts as known from its own time.
+  virtual Result<AppendOutcome> append_performance(
+      std::string_view strategy_id, std::span<const PerformancePoint> points,
+      std::span<const FillRecord> fills, const AuditRecord* conflict_audit = nullptr,
+      std::optional<TimePoint> stored_at = std::nullopt) = 0;
   // The newest stored point of a strategy, if any: where a runner resumes.
   virtual Result<std::optional<PerformancePoint>> last_point(std::string_view strategy_id) = 0;
-  // Points and fills of a strategy with from <= ts <= to, oldest first.
-  virtual Result<std::vector<PerformancePoint>> load_points(std::string_view strategy_id,
-                                                            TimePoint from,
-                                                            TimePoint to = TimePoint::max()) = 0;
+  // Points and fills of a strategy with from <= ts <= to that were stored by
+  // `known_at` (TimePoint::max(): all), oldest first.
+  virtual Result<std::vector<PerformancePoint>> load_points(
+      std::string_view strategy_id, TimePoint from, TimePoint to = TimePoint::max(),
+      TimePoint known_at = TimePoint::max()) = 0;
   virtual Result<std::vector<FillRecord>> load_fills(std::string_view strategy_id, TimePoint from,
-                                                     TimePoint to = TimePoint::max()) = 0;
+                                                     TimePoint to = TimePoint::max(),
+                                                     TimePoint known_at = TimePoint::max()) = 0;
+  // Every point and fill with from <= ts <= to, each with when it was stored
+  // (its own time when that was not recorded): what a replay filters by
+  // each run's time.
+  virtual Result<KnownRecords> load_known_records(std::string_view strategy_id, TimePoint from,
+                                                  TimePoint to) = 0;
   // The strategy's hourly rollups whose hour starts in [from, to), oldest
   // first; the points of an hour are all in its row once their append commits.
   virtual Result<std::vector<RollupBucket>> load_rollup(std::string_view strategy_id,

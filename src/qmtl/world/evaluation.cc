@@ -202,9 +202,11 @@ Result<LoadedCandidates> load_candidates(store::Store& store, std::string_view w
     std::vector<PerformancePoint> points;
     std::vector<FillRecord> fills;
     if (candidate_state(s.state) != CandidateState::kOther) {
-      auto p = store.load_points(s.id, from);
+      // What was stamped and stored by `now`: nothing a later run or a
+      // replay at `now` would not see the same.
+      auto p = store.load_points(s.id, from, now, now);
       if (!p) return propagate(p);
-      auto f = store.load_fills(s.id, from);
+      auto f = store.load_fills(s.id, from, now, now);
       if (!f) return propagate(f);
       points = std::move(*p);
       fills = std::move(*f);
@@ -438,7 +440,9 @@ Result<store::AppendOutcome> WorldService::record_performance(
                              .entity = "strategy",
                              .entity_id = s->id,
                              .event = "PERFORMANCE_CONFLICT"};
-  auto out = store_.append_performance(strategy_id, points, fills, &conflict);
+  // Stamped with when it became known: an evaluation at time t reads only what
+  // was stored by t, so a replay can see exactly what the run saw.
+  auto out = store_.append_performance(strategy_id, points, fills, &conflict, conflict.at);
   if (out && !out->conflicts.empty() && observer_ != nullptr) {
     observer_->world_changed(s->world_id);  // the audit log grew: alerts, streams
   }

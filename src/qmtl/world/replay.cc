@@ -30,11 +30,28 @@ struct PathState {
 };
 
 // One strategy's stored records over the replayed span (and the lookback
-// before it), oldest first.
-struct Records {
-  std::vector<PerformancePoint> points;
-  std::vector<FillRecord> fills;
-};
+// before it), oldest first, with when each was stored.
+using Records = store::KnownRecords;
+
+// The records of `v` stamped in [from, to] and stored by `to`: a span of `v`
+// when none of them was stored later (the usual case), else a copy in `buf`.
+template <typename T>
+std::span<const T> known_between(const std::vector<T>& v, const std::vector<TimePoint>& known,
+                                 TimePoint from, TimePoint to, std::vector<T>& buf) {
+  const auto lo =
+      std::lower_bound(v.begin(), v.end(), from, [](const T& x, TimePoint t) { return x.ts < t; });
+  const auto hi =
+      std::upper_bound(lo, v.end(), to, [](TimePoint t, const T& x) { return t < x.ts; });
+  const auto a = static_cast<size_t>(lo - v.begin()), b = static_cast<size_t>(hi - v.begin());
+  bool late = false;
+  for (size_t i = a; i < b && !late; ++i) late = known[i] > to;
+  if (!late) return {lo, hi};
+  buf.clear();
+  for (size_t i = a; i < b; ++i) {
+    if (known[i] <= to) buf.push_back(v[i]);
+  }
+  return buf;
+}
 
 // What one earlier run recorded (or the replay decided) for the hysteresis, by
 // strategy index.
@@ -198,7 +215,7 @@ class Walk {
   // Evaluates `pol` at the run's start on the replayed path; compares with
   // what the run recorded.
   void replay_run(const EvaluationRunRecord& run, const policy::Policy& pol, bool candidate,
-                  ReplayReport& report) {
+                  bool explain, ReplayReport& report) {
     if (!started_) {
       started_ = true;
       start_ = run.started_at;
@@ -214,10 +231,12 @@ class Walk {
       const auto& st = replayed_[i];
       if (!st.state) continue;
       StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
+      std::vector<PerformancePoint> points_buf;
+      std::vector<FillRecord> fills_buf;
       if (candidate_state(*st.state) != CandidateState::kOther) {
         const auto& rec = records_.at(ids_[i]);
-        in.points = between(rec.points, from, t);
-        in.fills = between(rec.fills, from, t);
+        in.points = known_between(rec.points, rec.points_known_at, from, t, points_buf);
+        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_buf);
       }
       // The newest `history_runs` runs started at or after history_since, oldest first.
       size_t taken = 0;
@@ -248,6 +267,15 @@ class Walk {
         if (row.strategy_id == r.id) recorded = row.decision;
       }
       ++report.decisions;
+      if (explain) {
+        report.run_decisions.push_back({.strategy = r.id,
+                                        .state = loaded.cands[k].state_name,
+                                        .recorded = recorded,
+                                        .replayed = replayed,
+                                        .score = r.score,
+                                        .rank = r.rank,
+                                        .reasons = r.reasons});
+      }
       if (recorded == replayed) continue;
       const boost::json::value* rec = nullptr;
       if (detail) {
@@ -330,9 +358,11 @@ class Walk {
       auto now = live_of(*path);
       if (now == book->back().live) continue;
       // The changes of one apply (or of one instant) make one entry.
-      if (at <= book->back().at && book->size() > 1) {
+      if (at <= book->back().at) {
         book->back().live = std::move(now);
-        if ((*book)[book->size() - 2].live == book->back().live) book->pop_back();
+        if (book->size() > 1 && (*book)[book->size() - 2].live == book->back().live) {
+          book->pop_back();
+        }
       } else {
         book->push_back({std::max(at, book->back().at), std::move(now)});
       }
@@ -389,8 +419,15 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
   // The policies of the runs in the span, and how far back their metrics read.
   std::map<int64_t, ParsedPolicy> versions;
   TimePoint lo = TimePoint::max(), hi = TimePoint::min();
+  auto in_span = [&](const EvaluationRunRecord& r) {
+    return opt.run ? r.id == *opt.run : r.started_at >= opt.from && r.started_at <= opt.until;
+  };
+  if (opt.run && !run_by_id.contains(*opt.run)) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("world '{}' has no evaluation run '{}'", world_id, *opt.run));
+  }
   for (const auto& r : *runs) {
-    if (r.started_at < opt.from || r.started_at > opt.until) continue;
+    if (!in_span(r)) continue;
     const policy::Policy* pol = candidate ? &*candidate : nullptr;
     if (!pol) {
       if (!versions.contains(r.policy_version)) {
@@ -409,7 +446,7 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
     lo = std::min(lo, records_from(*pol, r.started_at));
     hi = std::max(hi, r.started_at);
   }
-  const TimePoint end = opt.until == TimePoint::max() ? hi : opt.until;
+  const TimePoint end = opt.run || opt.until == TimePoint::max() ? hi : opt.until;
 
   std::vector<std::string> ids;
   std::map<std::string, Records> records;
@@ -417,12 +454,9 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
     ids.push_back(s.id);
     Records& rec = records[s.id];
     if (lo > end) continue;  // no run in the span
-    auto p = store_.load_points(s.id, lo, end);
-    if (!p) return propagate(p);
-    auto f = store_.load_fills(s.id, lo, end);
-    if (!f) return propagate(f);
-    rec.points = std::move(*p);
-    rec.fills = std::move(*f);
+    auto known = store_.load_known_records(s.id, lo, end);
+    if (!known) return propagate(known);
+    rec = std::move(*known);
   }
 
   ReplayReport report{.world = std::string(world_id), .candidate = candidate.has_value()};
@@ -440,14 +474,14 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
       auto it = run_by_id.find(*a.run_id);
       if (it == run_by_id.end()) continue;
       const auto& run = *it->second;
-      if (run.started_at > opt.until) break;
-      if (run.started_at < opt.from) {
+      if (!in_span(run)) {
+        if (report.runs > 0 && (opt.run || run.started_at > opt.until)) break;
         walk.recorded_run(run);
         continue;
       }
       const policy::Policy& pol =
           candidate ? *candidate : *versions.at(run.policy_version).native();
-      walk.replay_run(run, pol, candidate.has_value(), report);
+      walk.replay_run(run, pol, candidate.has_value(), opt.run.has_value(), report);
     } else if (a.event == "APPLY_SWITCH" && a.run_id) {
       walk.apply(*a.run_id, a.at);
     }

@@ -29,6 +29,19 @@ struct ReplayOptions {
   std::string policy;
   TimePoint from = TimePoint::min();   // runs started at or after
   TimePoint until = TimePoint::max();  // and at or before
+  // Only this run (from and until are then ignored), with every strategy's
+  // replayed decision beside the recorded one in ReplayReport::run_decisions.
+  std::optional<std::string> run;
+};
+
+// One strategy of a run replayed alone (ReplayOptions::run).
+struct ReplayedDecision {
+  std::string strategy;
+  std::string state;  // as the replay evaluated it
+  std::string recorded, replayed;
+  std::optional<double> score;
+  std::optional<int> rank;
+  std::vector<std::string> reasons;  // the replay's
 };
 
 // A run whose replayed decision for a strategy is not the recorded one.
@@ -66,8 +79,9 @@ struct ReplayReport {
   std::optional<TimePoint> from, until;  // the first and last replayed run's time
   size_t decisions = 0;                  // strategy decisions compared
   std::vector<ReplayDifference> differences;
-  ReplayBook recorded;  // what the world held
-  ReplayBook replayed;  // what the replay held
+  ReplayBook recorded;                          // what the world held
+  ReplayBook replayed;                          // what the replay held
+  std::vector<ReplayedDecision> run_decisions;  // with ReplayOptions::run only
 };
 
 }  // namespace qmtl::world
