@@ -1,5 +1,6 @@
 // evaluate_world over a real SQLite file: stored records -> metrics -> policy ->
 // a persisted, explained run; hysteresis across runs; refusals.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -100,6 +101,31 @@ TEST_F(EvaluationTest, DecidesFromStoredRecordsAndExplains) {
 // timestamps (correlated in one block) and a copy missing a day (correlated
 // pair by pair) form one group that keeps its best; an unrelated strategy is
 // not in it; a strategy that fails its gate is not correlated at all.
+TEST_F(EvaluationTest, ManyStrategiesComputedOnSeveralThreadsKeepTheirOwnValues) {
+  // 300 strategies: above the size at which the metrics are spread over
+  // threads. Strategy k's drift grows with k, so each one's return must too.
+  ASSERT_TRUE(service_.add_policy(
+      "desk", "evaluation: {window: 4w}\ngates: {promote: 'return >= 0.02'}\nscore: return\n",
+      "t"));
+  constexpr int kN = 300;
+  for (int k = 0; k < kN; ++k) {
+    const std::string id = fmt::format("s{:03}", k);
+    strategy(id, {std::begin(kToDryRun), std::end(kToDryRun)});
+    record(id, 0.00001 * k, 30);
+  }
+  auto run = service_.evaluate_world("desk", "test");
+  ASSERT_TRUE(run) << run.error().message;
+  const auto d = detail(*run);
+  double last = -1;
+  for (int k = 0; k < kN; ++k) {
+    const auto& s = d.at("strategies").at(fmt::format("s{:03}", k));
+    const double r = s.at("metrics").at("return").to_number<double>();
+    EXPECT_GT(r, last) << "s" << k;
+    last = r;
+    EXPECT_EQ(s.at("decision").as_string(), r >= 0.02 ? "PROMOTE" : "HOLD") << "s" << k;
+  }
+}
+
 TEST_F(EvaluationTest, CorrelationGroupsAcrossTimestampSets) {
   ASSERT_TRUE(service_.add_policy("desk",
                                   "gates: {promote: 'return >= 0.01'}\nevaluation: {window: 4w}\n"

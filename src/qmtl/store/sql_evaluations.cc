@@ -1,5 +1,8 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "qmtl/store/sql_helpers.h"
 #include "qmtl/store/sql_store.h"
 
@@ -162,21 +165,53 @@ Result<EvaluationRunRecord> SqlStore::get_evaluation_run(std::string_view world_
 
 Result<std::vector<EvaluationRunRecord>> SqlStore::list_evaluation_runs(std::string_view world_id,
                                                                         size_t limit,
-                                                                        TimePoint since) {
+                                                                        TimePoint since,
+                                                                        bool with_detail) {
   std::lock_guard lock(mu_);
+  const std::string_view columns =
+      with_detail ? kRunColumns : "id, world_id, policy_version, started_at_us, finished_at_us, ''";
   auto st = prepared(
       db_,
-      fmt::format("SELECT {} FROM evaluation_runs WHERE world_id = ? AND started_at_us >= ? "
+      fmt::format("SELECT {}, seq FROM evaluation_runs WHERE world_id = ? AND started_at_us >= ? "
                   "ORDER BY seq DESC LIMIT ?",
-                  kRunColumns),
+                  columns),
       world_id, since, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
-  auto runs = collect(*st, read_run);
-  if (!runs) return runs;
-  for (auto& run : *runs) {
-    auto results = load_results(run.id);
-    if (!results) return propagate(results);
-    run.results = std::move(*results);
+  std::vector<EvaluationRunRecord> runs;
+  int64_t lo = 0, hi = 0;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    runs.push_back(read_run(*st));
+    lo = st->column_int(6);  // descending: the last row is the oldest
+    if (runs.size() == 1) hi = lo;
+  }
+  if (runs.empty()) return runs;
+  // Every run's results in one read (not one per run), by the runs' sequence
+  // numbers, so a run added meanwhile cannot take another's place.
+  std::map<std::string, size_t, std::less<>> index;
+  for (size_t i = 0; i < runs.size(); ++i) index[runs[i].id] = i;
+  auto res = prepared(db_,
+                      "SELECT r.run_id, r.strategy_id, r.decision, r.promote_pass, r.out FROM "
+                      "evaluation_results r JOIN evaluation_runs x ON r.run_id = x.id WHERE "
+                      "x.world_id = ? AND x.seq >= ? AND x.seq <= ?",
+                      world_id, lo, hi);
+  if (!res) return propagate(res);
+  for (;;) {
+    auto row = res->step();
+    if (!row) return propagate(row);
+    if (!*row) break;
+    auto it = index.find(res->column_text(0));
+    if (it == index.end()) continue;  // a run inserted between the two reads
+    runs[it->second].results.push_back({.strategy_id = res->column_text(1),
+                                        .decision = res->column_text(2),
+                                        .promote_pass = res->column_int(3) != 0,
+                                        .out = res->column_int(4) != 0});
+  }
+  for (auto& run : runs) {
+    std::sort(run.results.begin(), run.results.end(),
+              [](const auto& a, const auto& b) { return a.strategy_id < b.strategy_id; });
   }
   return runs;
 }

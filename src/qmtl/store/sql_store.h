@@ -84,8 +84,9 @@ class SqlStore final : public Store {
                                             const std::optional<ScheduleState>& schedule) override;
   Result<EvaluationRunRecord> get_evaluation_run(std::string_view world_id,
                                                  std::string_view run_id) override;
-  Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
-      std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) override;
+  Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(std::string_view world_id,
+                                                                size_t limit, TimePoint since,
+                                                                bool with_detail) override;
   Result<std::vector<Activation>> list_activations(std::string_view world_id) override;
   Result<Activation> set_manual_activation(std::string_view world_id, std::string_view strategy_id,
                                            std::string_view side, bool active,

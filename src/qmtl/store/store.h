@@ -151,8 +151,11 @@ class Store {
                                                          std::string_view run_id) = 0;
   // The newest `limit` runs of a world started at or after `since`, newest
   // first (results included).
+  // Without `with_detail` the runs' `detail` is left empty (it is most of a
+  // run's size; the hysteresis and replays read only the results).
   virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
-      std::string_view world_id, size_t limit, TimePoint since = TimePoint::min()) = 0;
+      std::string_view world_id, size_t limit, TimePoint since = TimePoint::min(),
+      bool with_detail = true) = 0;
   // When the world's newest evaluation run finished; nullopt before the first.
   // One indexed read, without the results (for /metrics at every scrape).
   virtual Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) = 0;

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 #include "qmtl/core/duration.h"
@@ -126,7 +127,8 @@ namespace {
 Result<std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>>> load_past(
     store::Store& store, std::string_view world_id, const policy::Policy& pol, TimePoint now) {
   const auto [history_runs, history_since] = history_needed(pol, now);
-  auto runs = store.list_evaluation_runs(world_id, history_runs, history_since);
+  // Results only: each run's explanation is most of its size and not needed here.
+  auto runs = store.list_evaluation_runs(world_id, history_runs, history_since, false);
   if (!runs) return propagate(runs);
   std::map<std::string, std::vector<policy::PastEvaluation>, std::less<>> past;
   for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
@@ -194,13 +196,16 @@ Result<LoadedCandidates> load_candidates(store::Store& store, std::string_view w
     if (g.manual) manual[g.strategy_id] = *g.manual;
   }
 
-  LoadedCandidates out;
-  for (const auto& s : *strategies) {
+  // Read first, then compute (add_candidates spreads the metrics over threads).
+  std::vector<StrategyInputs> inputs;
+  std::vector<std::pair<std::vector<PerformancePoint>, std::vector<FillRecord>>> records(
+      strategies->size());
+  for (size_t k = 0; k < strategies->size(); ++k) {
+    const auto& s = (*strategies)[k];
     StrategyInputs in{.id = s.id, .state = s.state, .since = s.state_since};
     if (auto it = past->find(s.id); it != past->end()) in.past = it->second;
     if (auto it = manual.find(s.id); it != manual.end()) in.manual = it->second;
-    std::vector<PerformancePoint> points;
-    std::vector<FillRecord> fills;
+    auto& [points, fills] = records[k];
     if (candidate_state(s.state) != CandidateState::kOther) {
       // What was stamped and stored by `now`: nothing a later run or a
       // replay at `now` would not see the same.
@@ -213,37 +218,80 @@ Result<LoadedCandidates> load_candidates(store::Store& store, std::string_view w
     }
     in.points = points;
     in.fills = fills;
-    add_candidate(pol, in, out);
+    inputs.push_back(std::move(in));
   }
+  LoadedCandidates out;
+  add_candidates(pol, inputs, out);
   return out;
 }
 
 }  // namespace
 
-void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out) {
-  policy::Candidate c{.id = in.id,
-                      .state = candidate_state(in.state),
-                      .state_name = std::string(lifecycle::strategy_state_name(in.state))};
+namespace {
+
+// One strategy as a candidate, before it joins the others.
+struct CandidateParts {
+  policy::Candidate c;
+  metrics::ReturnSeries rs;
+  std::map<std::string, std::optional<double>> shown;
+  std::optional<std::string> error;  // its records do not form a series
+};
+
+CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& in) {
+  CandidateParts out{.c = {.id = in.id,
+                           .state = candidate_state(in.state),
+                           .state_name = std::string(lifecycle::strategy_state_name(in.state))}};
+  policy::Candidate& c = out.c;
   if (in.state == StrategyState::kDryRun) c.dry_run_since = in.since;
   if (in.state == StrategyState::kLive) c.live_since = in.since;
   c.past = in.past;
   c.manual = in.manual;
   c.values.assign(pol.refs.size(), std::nullopt);
-  metrics::ReturnSeries rs;
-  std::map<std::string, std::optional<double>> shown;
   if (c.state != CandidateState::kOther) {
     auto built = series_of(in.state, in.points, in.fills);
     if (!built) {
-      out.load_errors[in.id] = built.error().message;
+      out.error = built.error().message;
     } else {
-      rs = std::move(*built);
-      if (!rs.ts.empty()) c.history = rs.ts.back() - rs.start;
-      c.values = policy_values(pol, rs, pol.window, shown);
+      out.rs = std::move(*built);
+      if (!out.rs.ts.empty()) c.history = out.rs.ts.back() - out.rs.start;
+      c.values = policy_values(pol, out.rs, pol.window, out.shown);
     }
   }
-  out.metric_values.push_back(std::move(shown));
-  out.series.push_back(std::move(rs));
-  out.cands.push_back(std::move(c));
+  return out;
+}
+
+void push(CandidateParts&& p, LoadedCandidates& out) {
+  if (p.error) out.load_errors[p.c.id] = std::move(*p.error);
+  out.metric_values.push_back(std::move(p.shown));
+  out.series.push_back(std::move(p.rs));
+  out.cands.push_back(std::move(p.c));
+}
+
+// Below this many strategies the metrics are computed on the calling thread.
+constexpr size_t kParallelFrom = 256;
+
+}  // namespace
+
+void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out) {
+  push(candidate_parts(pol, in), out);
+}
+
+void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> inputs,
+                    LoadedCandidates& out) {
+  std::vector<CandidateParts> parts(inputs.size());
+  const size_t threads = inputs.size() < kParallelFrom
+                             ? 1
+                             : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  // Strategy i goes to thread i % threads: the work is even without a queue.
+  auto work = [&](size_t k) {
+    for (size_t i = k; i < inputs.size(); i += threads) parts[i] = candidate_parts(pol, inputs[i]);
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t k = 1; k < threads; ++k) helpers.emplace_back(work, k);
+    work(0);
+  }  // joined
+  for (auto& p : parts) push(std::move(p), out);
 }
 
 // The selection pipeline over the loaded candidates, with correlations over

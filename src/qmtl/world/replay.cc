@@ -176,8 +176,9 @@ std::map<std::string, std::optional<double>> book_kpis(const std::vector<Perform
 // states, the world's state, and the hysteresis record the replay carries.
 class Walk {
  public:
-  Walk(std::vector<std::string> ids, std::map<std::string, Records> records)
-      : ids_(std::move(ids)), records_(std::move(records)) {
+  // records[i] belongs to ids[i].
+  Walk(store::Store& store, std::vector<std::string> ids, std::vector<Records> records)
+      : store_(store), ids_(std::move(ids)), records_(std::move(records)) {
     for (size_t i = 0; i < ids_.size(); ++i) index_[ids_[i]] = i;
     recorded_.resize(ids_.size());
     replayed_.resize(ids_.size());
@@ -225,18 +226,20 @@ class Walk {
     const TimePoint t = run.started_at;
     const TimePoint from = records_from(pol, t);
     const auto [history_runs, history_since] = history_needed(pol, t);
-    LoadedCandidates loaded;
+    std::vector<StrategyInputs> inputs;
     std::vector<size_t> order;
+    // Records stored after `t` among those stamped before it (rare) are left
+    // out of copies; these keep the copies alive until the metrics are done.
+    std::vector<std::vector<PerformancePoint>> points_buf(ids_.size());
+    std::vector<std::vector<FillRecord>> fills_buf(ids_.size());
     for (size_t i = 0; i < ids_.size(); ++i) {
       const auto& st = replayed_[i];
       if (!st.state) continue;
       StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
-      std::vector<PerformancePoint> points_buf;
-      std::vector<FillRecord> fills_buf;
       if (candidate_state(*st.state) != CandidateState::kOther) {
-        const auto& rec = records_.at(ids_[i]);
-        in.points = known_between(rec.points, rec.points_known_at, from, t, points_buf);
-        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_buf);
+        const auto& rec = records_[i];
+        in.points = known_between(rec.points, rec.points_known_at, from, t, points_buf[i]);
+        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_buf[i]);
       }
       // The newest `history_runs` runs started at or after history_since, oldest first.
       size_t taken = 0;
@@ -245,14 +248,31 @@ class Walk {
         if (p->by_strategy[i]) in.past.push_back(*p->by_strategy[i]);
       }
       std::reverse(in.past.begin(), in.past.end());
-      add_candidate(pol, in, loaded);
+      inputs.push_back(std::move(in));
       order.push_back(i);
     }
+    LoadedCandidates loaded;
+    add_candidates(pol, inputs, loaded);
     const policy::Selection sel = select_candidates(pol, loaded, world_, t);
+    // The run's explanation is read only to say why a decision differs.
     std::optional<boost::json::value> detail;
-    if (!candidate) {
-      if (auto d = json::parse(run.detail); d && d->is_object()) detail = std::move(*d);
-    }
+    auto recorded_detail = [&](const std::string& id) -> const boost::json::value* {
+      if (candidate) return nullptr;
+      if (!detail) {
+        auto full = store_.get_evaluation_run(run.world_id, run.id);
+        auto d =
+            full ? json::parse(full->detail) : Result<boost::json::value>(boost::json::value());
+        detail = d && d->is_object() ? std::move(*d) : boost::json::value(nullptr);
+      }
+      if (!detail->is_object()) return nullptr;
+      const auto* s = detail->as_object().if_contains("strategies");
+      return s && s->is_object() ? s->as_object().if_contains(id) : nullptr;
+    };
+    // The recorded decisions by strategy, for the comparison below.
+    std::vector<std::pair<std::string_view, std::string_view>> recorded_by_id;
+    recorded_by_id.reserve(run.results.size());
+    for (const auto& row : run.results) recorded_by_id.emplace_back(row.strategy_id, row.decision);
+    std::sort(recorded_by_id.begin(), recorded_by_id.end());
     PastRun record{.at = t,
                    .by_strategy = std::vector<std::optional<policy::PastEvaluation>>(ids_.size())};
     auto& decisions = decisions_[run.id];
@@ -263,9 +283,10 @@ class Walk {
       decisions.emplace_back(i, r.decision);
       const std::string replayed(policy::decision_name(r.decision));
       std::string recorded;
-      for (const auto& row : run.results) {
-        if (row.strategy_id == r.id) recorded = row.decision;
-      }
+      const auto hit =
+          std::lower_bound(recorded_by_id.begin(), recorded_by_id.end(), std::string_view(r.id),
+                           [](const auto& e, std::string_view id) { return e.first < id; });
+      if (hit != recorded_by_id.end() && hit->first == r.id) recorded = hit->second;
       ++report.decisions;
       if (explain) {
         report.run_decisions.push_back({.strategy = r.id,
@@ -277,12 +298,7 @@ class Walk {
                                         .reasons = r.reasons});
       }
       if (recorded == replayed) continue;
-      const boost::json::value* rec = nullptr;
-      if (detail) {
-        if (const auto* s = detail->as_object().if_contains("strategies"); s && s->is_object()) {
-          rec = s->as_object().if_contains(r.id);
-        }
-      }
+      const boost::json::value* rec = recorded_detail(r.id);
       report.differences.push_back(
           {.run = run.id,
            .at = t,
@@ -321,7 +337,7 @@ class Walk {
   void finish(ReplayReport& report, TimePoint end) {
     if (!started_) return;
     std::map<std::string, const Records*> recs;
-    for (const auto& [id, r] : records_) recs[id] = &r;
+    for (size_t i = 0; i < ids_.size(); ++i) recs[ids_[i]] = &records_[i];
     // Both books on one grid: the record times of every strategy either held.
     std::set<TimePoint> grid{start_};
     std::set<std::string> ever;
@@ -329,7 +345,7 @@ class Walk {
       for (const auto& l : *book) ever.insert(l.live.begin(), l.live.end());
     }
     for (const auto& id : ever) {
-      for (const auto& p : between(records_.at(id).points, start_, std::max(end, start_))) {
+      for (const auto& p : between(records_[index_.at(id)].points, start_, std::max(end, start_))) {
         grid.insert(p.ts);
       }
     }
@@ -369,9 +385,10 @@ class Walk {
     }
   }
 
+  store::Store& store_;           // for a run's explanation, when a decision differs
   std::vector<std::string> ids_;  // every strategy of the world, by id
   std::map<std::string, size_t, std::less<>> index_;
-  std::map<std::string, Records> records_;
+  std::vector<Records> records_;  // by strategy index
   std::vector<PathState> recorded_, replayed_;
   WorldState world_ = WorldState::kActive;
   std::vector<PastRun> past_;
@@ -411,7 +428,8 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
   constexpr auto kAll = static_cast<size_t>(std::numeric_limits<int64_t>::max());
   auto audit = store_.list_audit(world_id, 0, kAll);
   if (!audit) return propagate(audit);
-  auto runs = store_.list_evaluation_runs(world_id, kAll, TimePoint::min());
+  // Without their explanations (a run's is read only when a decision differs).
+  auto runs = store_.list_evaluation_runs(world_id, kAll, TimePoint::min(), false);
   if (!runs) return propagate(runs);
   std::map<std::string, const EvaluationRunRecord*, std::less<>> run_by_id;
   for (const auto& r : *runs) run_by_id[r.id] = &r;
@@ -449,10 +467,10 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
   const TimePoint end = opt.run || opt.until == TimePoint::max() ? hi : opt.until;
 
   std::vector<std::string> ids;
-  std::map<std::string, Records> records;
+  std::vector<Records> records;
   for (const auto& s : *strategies) {
     ids.push_back(s.id);
-    Records& rec = records[s.id];
+    Records& rec = records.emplace_back();
     if (lo > end) continue;  // no run in the span
     auto known = store_.load_known_records(s.id, lo, end);
     if (!known) return propagate(known);
@@ -460,7 +478,7 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
   }
 
   ReplayReport report{.world = std::string(world_id), .candidate = candidate.has_value()};
-  Walk walk(std::move(ids), std::move(records));
+  Walk walk(store_, std::move(ids), std::move(records));
   for (const auto& a : *audit) {
     if (a.entity == "world" && a.after && is_world_state_event(a.event)) {
       if (auto s = lifecycle::parse_world_state(*a.after)) walk.world_state(*s);

@@ -79,6 +79,10 @@ struct StrategyInputs {
 // Appends one strategy to `out` as a candidate of `pol`: metric values from its
 // records, or its load error when they do not form a series.
 void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out);
+// add_candidate for each of `inputs`, in order; for many strategies the
+// metrics are computed on several threads (the calling one included).
+void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> inputs,
+                    LoadedCandidates& out);
 
 // The selection of `pol` over `in` at `now` in a world in `state` (EvalOnly
 // holds promotions back), correlations included; records that could not be
