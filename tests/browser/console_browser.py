@@ -101,6 +101,36 @@ def strategy_page(d, st):
           "the validation report does not show the reject clause as passed")
 
 
+def replay_page(d, url, shots):
+    """The recorded versions match every decision; a candidate that demotes at
+    return < 0.3 differs on steady, with both books drawn."""
+    d.get(url + "/ui/worlds/alpha/replay")
+    wait(d, "the replay page", lambda: status(d)["page"] == "replay" and int(status(d)["ready"] or 0) > 0)
+    d.find_element(By.CSS_SELECTOR, "[data-replay=recorded]").click()
+    wait(d, "the recorded replay", lambda: d.find_elements(By.CSS_SELECTOR, "[data-differences]"))
+    shown = d.find_element(By.CSS_SELECTOR, "[data-differences]")
+    check(shown.get_attribute("data-differences") == "0",
+          "replaying the recorded policy differs: " + shown.text)
+    box = d.find_element(By.CSS_SELECTOR, "textarea[aria-label='candidate policy']")
+    check("return >= 0.4" in box.get_property("value"), "the candidate is not the current policy")
+    box.clear()
+    box.send_keys("gates: {promote: 'return >= 0.4', demote: 'return < 0.3'}\n")
+    d.find_element(By.CSS_SELECTOR, "[data-replay=candidate]").click()
+    # steady is Live at the runs of 10 days ago and now: demoted at both.
+    wait(d, "the candidate replay", lambda: d.find_element(
+        By.CSS_SELECTOR, "[data-differences]").get_attribute("data-differences") == "2")
+    check(len(d.find_elements(By.CSS_SELECTOR, "#replay-result tr[data-strategy=steady]")) == 2,
+          "the differing decision of steady is not listed: " +
+          d.find_element(By.ID, "replay-result").text)
+    wait(d, "the books' chart", lambda: d.find_elements(By.CSS_SELECTOR, "#replay-equity canvas"))
+    st = status(d)
+    check(st["series"] == "2", "the replay drew %s series, not 2 (recorded, replayed)" % st["series"])
+    check(not st["errors"], "the replay page reported errors: " + str(st))
+    errs = console_errors(d)
+    check(not errs, "the replay page logged console errors: " + "; ".join(errs))
+    d.save_screenshot("%s/console-replay.png" % shots)
+
+
 def api(url, method, path, token, body):
     req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode(),
                                  headers={"Authorization": "Bearer " + token,
@@ -154,6 +184,8 @@ def main():
             errs = console_errors(d)
             check(not errs, name + " page logged console errors: " + "; ".join(errs))
             d.save_screenshot("%s/console-%s.png" % (a.shots, name))
+
+        replay_page(d, a.url, a.shots)
 
         # A promotion made through the API reaches the open world page by its event stream.
         d.get(a.url + "/ui/worlds/alpha")

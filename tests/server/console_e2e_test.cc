@@ -26,7 +26,8 @@ const std::string kViewer = "console-viewer-0123456789";
 // World alpha, dated on a fake clock so that its history has a shape: "up"
 // and "steady" were validated by a 30-day backtest ending 40 days ago (with
 // the policy's reject gate judging it), have dry-run records since, and
-// "steady" was promoted to Live 10 days ago. One evaluation run, now.
+// "steady" was promoted to Live 10 days ago. Evaluation runs 20 and 10 days
+// ago and now.
 void seed(const std::string& db) {
   auto store = std::move(*store::open_store("sqlite:" + db));
   const TimePoint now = SystemClock().now();
@@ -65,13 +66,24 @@ void seed(const std::string& db) {
     ASSERT_TRUE(v) << v.error().message;
     ASSERT_EQ(v->outcome, "passed") << v->reason;
   }
-  clock.set(now - days(10));
-  ASSERT_TRUE(s.apply_strategy_event("steady", StrategyEvent::kPromote, "setup", "gates held"));
-  clock.set(now);
-  for (const std::string id : {"up", "steady"}) {
-    ASSERT_TRUE(s.record_performance(id, series(now - days(40), 41, 100), {}));
+  // The runners' records arrive day by day; the world is evaluated 20 and 10
+  // days ago and now (three runs to replay), steady promoted in between.
+  const auto all = series(now - days(40), 41, 100);
+  size_t posted = 0;
+  for (int ago : {20, 10, 0}) {
+    clock.set(now - days(ago));
+    const size_t upto = all.size() - static_cast<size_t>(ago);
+    const std::vector<world::PerformancePoint> batch(all.begin() + static_cast<ptrdiff_t>(posted),
+                                                     all.begin() + static_cast<ptrdiff_t>(upto));
+    for (const std::string id : {"up", "steady"}) {
+      ASSERT_TRUE(s.record_performance(id, batch, {}));
+    }
+    posted = upto;
+    if (ago == 10) {
+      ASSERT_TRUE(s.apply_strategy_event("steady", StrategyEvent::kPromote, "setup", "gates held"));
+    }
+    ASSERT_TRUE(s.evaluate_world("alpha", "setup"));
   }
-  ASSERT_TRUE(s.evaluate_world("alpha", "setup"));
 }
 
 class ConsoleE2eTest : public ::testing::Test {
@@ -167,7 +179,7 @@ TEST_F(ConsoleE2eTest, ASessionCookieStandsForTheTokenAndCrossSiteWritesAreRefus
   EXPECT_TRUE(has(forged.body, "cross-site requests are refused")) << forged.body;
   auto runs = json::parse(call("GET", "/worlds/alpha/evaluations", {{"Cookie", ops}}).body);
   ASSERT_TRUE(runs);
-  EXPECT_EQ(runs->at("runs").as_array().size(), 1u) << "the forged request changed something";
+  EXPECT_EQ(runs->at("runs").as_array().size(), 3u) << "the forged request changed something";
   auto real = call("POST", "/worlds/alpha/evaluate", {{"Cookie", ops}, {"X-QMTL-Console", "1"}},
                    R"({"apply":false})");
   EXPECT_EQ(real.status, 201) << real.body;
@@ -210,7 +222,7 @@ TEST_F(ConsoleE2eTest, InARealBrowserEveryPageDrawsAndFollowsChangesAndAViewerCa
       {{"HOME", dir_.path().string()}});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(has(r.out, "promotion shown after")) << r.out;
-  for (const char* page : {"worlds", "world", "run", "strategy", "world-viewer"}) {
+  for (const char* page : {"worlds", "world", "run", "strategy", "replay", "world-viewer"}) {
     EXPECT_TRUE(
         std::filesystem::exists(fmt::format("{}/console-{}.png", QMTL_SCREENSHOT_DIR, page)))
         << page;

@@ -162,14 +162,15 @@ TEST_F(ReplayTest, AStricterPromoteGateKeepsFastOutAndTheBookInCash) {
 }
 
 TEST_F(ReplayTest, RecordsStampedAfterTheSpanLeakIntoNoRun) {
-  auto before = service_->replay("w", {.policy = kV1});
+  const ReplayOptions span{.policy = kV1, .until = day(kDays)};
+  auto before = service_->replay("w", span);
   ASSERT_TRUE(before) << before.error().message;
   // A crash after the last run: a loss that, read early, would demote everyone.
   for (int d = kDays + 1; d <= kDays + 20; ++d) {
     clock_.set(day(d));
     append(d, -0.5);
   }
-  auto after = service_->replay("w", {.policy = kV1});
+  auto after = service_->replay("w", span);
   ASSERT_TRUE(after) << after.error().message;
   ASSERT_EQ(after->differences.size(), before->differences.size());
   for (size_t i = 0; i < after->differences.size(); ++i) {
@@ -180,6 +181,12 @@ TEST_F(ReplayTest, RecordsStampedAfterTheSpanLeakIntoNoRun) {
   EXPECT_EQ(after->replayed.equity, before->replayed.equity);
   EXPECT_EQ(after->recorded.kpis, before->recorded.kpis);
   EXPECT_EQ(after->decisions, before->decisions);
+  // Without `until` the books run on to the newest record, and show the loss.
+  auto open = service_->replay("w", {.policy = kV1});
+  ASSERT_TRUE(open) << open.error().message;
+  EXPECT_EQ(open->replayed.equity.back().ts, day(kDays + 20));
+  EXPECT_LT(open->recorded.equity.back().equity, before->recorded.equity.back().equity);
+  EXPECT_EQ(open->differences.size(), before->differences.size());
 }
 
 TEST_F(ReplayTest, ARecordStoredAfterARunIsNotReadByItsReplay) {

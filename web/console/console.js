@@ -288,7 +288,8 @@
       var since = {};
       list.forEach(function (s) { since[s.id] = s.state_since; });
       var out = [h("h1", {}, [id + " ", stateTag(w.state)]),
-                 h("p", { "class": "muted", text: (w.name || id) + "; policy " + (w.policy_version === null ? "none" : "v" + w.policy_version) + "; " + list.length + " strategies" })];
+                 h("p", { "class": "muted" }, [(w.name || id) + "; policy " + (w.policy_version === null ? "none" : "v" + w.policy_version) + "; " + list.length + " strategies; ",
+                                                link("/ui/worlds/" + enc(id) + "/replay", "replay a policy over its history")])];
       if (may("operator")) {
         var state = h("select", { "aria-label": "world state" }, ["Active", "EvalOnly", "Paused"].concat(may("admin") ? ["Retired"] : []).map(function (s) {
           return h("option", { value: s, selected: s === w.state, text: s });
@@ -473,6 +474,64 @@
     return card("Validation", body);
   }
 
+  // What a policy would have done over the world's own recorded runs
+  // (POST /worlds/{id}/replay; a read, so viewers may run it too).
+  function replayPage(id) {
+    setCrumbs([{ text: "worlds", path: "/ui/" }, { text: id, path: "/ui/worlds/" + enc(id) }, { text: "replay" }]);
+    return api("/worlds/" + enc(id) + "/policy").catch(function (e) { if (e.status === 404) return null; throw e; }).then(function (pol) {
+      var text = h("textarea", { rows: 12, cols: 90, spellcheck: "false", "aria-label": "candidate policy" });
+      text.value = pol && pol.document ? pol.document : "";
+      var since = h("input", { "aria-label": "since", placeholder: "all runs, or e.g. 90d" });
+      var result = h("div", { id: "replay-result" });
+      var mine = [];
+      function start(candidate) {
+        var body = { max_points: 2000 };
+        if (candidate) body.policy = text.value;
+        if (since.value.trim()) body.since = since.value.trim();
+        result.replaceChildren(h("p", { "class": "muted", text: "Replaying..." }));
+        api("/worlds/" + enc(id) + "/replay", "POST", body).then(function (r) {
+          mine.forEach(function (c) { c.destroy(); charts.splice(charts.indexOf(c), 1); });
+          mine = showReplay(result, r);
+        }, function (e) { result.replaceChildren(h("p", { "class": "error", "data-replay-error": "1", text: e.message })); });
+      }
+      return [h("h1", { text: "Replay " + id }),
+              h("p", { "class": "muted", text: "Each recorded evaluation of the world, run again at its time on the records stored by then: by the policy below, or by the versions the runs recorded (which must match every decision). Nothing changes." }),
+              card("Candidate policy (YAML or JSON)", [text, h("div", { "class": "actions" }, [
+                since,
+                h("button", { "class": "primary", "data-replay": "candidate", text: "Replay this policy", onclick: function () { start(true); } }),
+                h("button", { "data-replay": "recorded", text: "Replay the recorded versions", onclick: function () { start(false); } })])]),
+              result];
+    });
+  }
+  // The answer: the two books' equity, their KPIs side by side, the decisions that differ.
+  function showReplay(el, r) {
+    if (!r.runs) { el.replaceChildren(h("p", { "data-differences": "0", text: "No evaluation run in that span: nothing to replay." })); return []; }
+    var eq = h("div", { id: "replay-equity" });
+    var kpis = ["return", "sharpe", "sortino", "max_drawdown", "calmar", "volatility"];
+    var rows = [["promotions", r.recorded.promotions, r.candidate.promotions], ["demotions", r.recorded.demotions, r.candidate.demotions]].concat(
+      kpis.filter(function (k) { return k in r.recorded.kpis || k in r.candidate.kpis; }).map(function (k) { return [k, r.recorded.kpis[k], r.candidate.kpis[k]]; }));
+    function lastLive(b) { return b.live.length ? (b.live[b.live.length - 1].live.join(", ") || "none") : "none"; }
+    rows.push(["live at the end", lastLive(r.recorded), lastLive(r.candidate)]);
+    var diffs = r.differences.map(function (d) {
+      return h("tr", { "data-strategy": d.strategy }, [h("td", {}, [link("/ui/worlds/" + enc(r.world) + "/runs/" + enc(d.run), d.run)]), h("td", { text: when(d.at) }),
+        h("td", {}, [link("/ui/strategies/" + enc(d.strategy), d.strategy)]), h("td", { text: d.recorded || "-" }), h("td", { text: d.replayed }), h("td", { text: d.why })]);
+    });
+    el.replaceChildren(
+      h("p", { "data-differences": String(r.total_differences), text: r.runs + " runs from " + when(r.from) + " to " + when(r.until) + "; " + r.decisions + " decisions, " + r.matching + " as recorded, " + r.total_differences + " differ (" + r.policy + " policy)" }),
+      card("Live book equity (equal weights; grey: recorded, blue: replayed)", [eq]),
+      h("div", { "class": "grid" }, [
+        card("Books", [h("table", {}, [h("thead", {}, [h("tr", {}, [h("th", { text: "" }), h("th", { text: "RECORDED" }), h("th", { text: "REPLAYED" })])]),
+          h("tbody", {}, rows.map(function (x) { return h("tr", {}, [h("td", { text: x[0] }), h("td", { text: num(x[1]) }), h("td", { text: num(x[2]) })]); }))])]),
+        card("Decisions that differ (" + r.differences.length + " of " + r.total_differences + ")", [r.differences.length ? h("table", {}, [h("tbody", {}, diffs)]) : h("p", { "class": "muted", text: "None: every decision as recorded." })])]));
+    var tables = [r.recorded.equity, r.candidate.equity].map(function (pts) {
+      return [pts.map(function (p) { return seconds(p.ts); }), pts.map(function (p) { return p.equity; })];
+    });
+    if (tables[0][0].length < 2 && tables[1][0].length < 2) return [];
+    var before = charts.length;
+    chart(eq, 260, [{ label: "recorded", stroke: "#718096", width: 1.5 }, { label: "replayed", stroke: "#2b6cb0", width: 1.5 }], uPlot.join(tables));
+    return charts.slice(before);
+  }
+
   // ---- live updates --------------------------------------------------------
   function listen(worldId, strategyId) {
     var url = "/worlds/" + enc(worldId) + "/events" + (strategyId ? "?strategy=" + enc(strategyId) : "");
@@ -499,6 +558,7 @@
     var parts = location.pathname.replace(/^\/ui\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
     if (!parts.length) return { name: "worlds", load: overview };
     if (parts[0] === "worlds" && parts.length === 2) return { name: "world", load: function () { return world(parts[1]); } };
+    if (parts[0] === "worlds" && parts.length === 3 && parts[2] === "replay") return { name: "replay", load: function () { return replayPage(parts[1]); } };
     if (parts[0] === "worlds" && parts.length === 4 && parts[2] === "runs") return { name: "run", load: function () { return runPage(parts[1], parts[3]); } };
     if (parts[0] === "strategies" && parts.length === 2) return { name: "strategy", load: function () { return strategy(parts[1]); } };
     return { name: "unknown", load: function () { return Promise.resolve([h("h1", { text: "No such page" }), link("/ui/", "Worlds")]); } };

@@ -464,17 +464,27 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
     lo = std::min(lo, records_from(*pol, r.started_at));
     hi = std::max(hi, r.started_at);
   }
-  const TimePoint end = opt.run || opt.until == TimePoint::max() ? hi : opt.until;
+  // The books run to `until`, or to the newest record: what the live set
+  // after the last run has earned since. (Decisions read only what each run
+  // could; the books read every record.)
+  const bool open_end = !opt.run && opt.until == TimePoint::max();
+  TimePoint end = opt.run ? hi : opt.until;
 
   std::vector<std::string> ids;
   std::vector<Records> records;
   for (const auto& s : *strategies) {
     ids.push_back(s.id);
     Records& rec = records.emplace_back();
-    if (lo > end) continue;  // no run in the span
+    if (lo > hi) continue;  // no run in the span
     auto known = store_.load_known_records(s.id, lo, end);
     if (!known) return propagate(known);
     rec = std::move(*known);
+  }
+  if (open_end) {
+    end = hi;
+    for (const auto& r : records) {
+      if (!r.points.empty()) end = std::max(end, r.points.back().ts);
+    }
   }
 
   ReplayReport report{.world = std::string(world_id), .candidate = candidate.has_value()};
