@@ -151,7 +151,8 @@ class Store {
                                                          std::string_view run_id) = 0;
   // The newest `limit` runs of a world started at or after `since`, newest
   // first (results included).
-  // Without `with_detail` the runs' `detail` is left empty (it is most of a
+  // Each run's results are sorted by strategy id (bytewise, whatever the
+  // database's collation). Without `with_detail` the runs' `detail` is left empty (it is most of a
   // run's size; the hysteresis and replays read only the results).
   virtual Result<std::vector<EvaluationRunRecord>> list_evaluation_runs(
       std::string_view world_id, size_t limit, TimePoint since = TimePoint::min(),

@@ -33,22 +33,29 @@ struct PathState {
 // before it), oldest first, with when each was stored.
 using Records = store::KnownRecords;
 
+template <typename T>
+std::span<const T> between(const std::vector<T>& v, TimePoint from, TimePoint to) {
+  const auto lo =
+      std::lower_bound(v.begin(), v.end(), from, [](const T& x, TimePoint t) { return x.ts < t; });
+  const auto hi =
+      std::upper_bound(lo, v.end(), to, [](TimePoint t, const T& x) { return t < x.ts; });
+  return {lo, hi};
+}
+
 // The records of `v` stamped in [from, to] and stored by `to`: a span of `v`
 // when none of them was stored later (the usual case), else a copy in `buf`.
 template <typename T>
 std::span<const T> known_between(const std::vector<T>& v, const std::vector<TimePoint>& known,
                                  TimePoint from, TimePoint to, std::vector<T>& buf) {
-  const auto lo =
-      std::lower_bound(v.begin(), v.end(), from, [](const T& x, TimePoint t) { return x.ts < t; });
-  const auto hi =
-      std::upper_bound(lo, v.end(), to, [](TimePoint t, const T& x) { return t < x.ts; });
-  const auto a = static_cast<size_t>(lo - v.begin()), b = static_cast<size_t>(hi - v.begin());
-  bool late = false;
-  for (size_t i = a; i < b && !late; ++i) late = known[i] > to;
-  if (!late) return {lo, hi};
+  const std::span<const T> in = between(v, from, to);
+  const auto a = static_cast<size_t>(in.data() - v.data());
+  const auto late = [&](size_t i) { return known[a + i] > to; };
+  bool any = false;
+  for (size_t i = 0; i < in.size() && !any; ++i) any = late(i);
+  if (!any) return in;
   buf.clear();
-  for (size_t i = a; i < b; ++i) {
-    if (known[i] <= to) buf.push_back(v[i]);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!late(i)) buf.push_back(in[i]);
   }
   return buf;
 }
@@ -59,15 +66,6 @@ struct PastRun {
   TimePoint at;
   std::vector<std::optional<policy::PastEvaluation>> by_strategy;
 };
-
-template <typename T>
-std::span<const T> between(const std::vector<T>& v, TimePoint from, TimePoint to) {
-  const auto lo =
-      std::lower_bound(v.begin(), v.end(), from, [](const T& x, TimePoint t) { return x.ts < t; });
-  const auto hi =
-      std::upper_bound(lo, v.end(), to, [](TimePoint t, const T& x) { return t < x.ts; });
-  return {lo, hi};
-}
 
 std::string show_value(const std::optional<double>& v) {
   return v ? fmt::format("{:.6g}", *v) : std::string("missing");
@@ -268,11 +266,6 @@ class Walk {
       const auto* s = detail->as_object().if_contains("strategies");
       return s && s->is_object() ? s->as_object().if_contains(id) : nullptr;
     };
-    // The recorded decisions by strategy, for the comparison below.
-    std::vector<std::pair<std::string_view, std::string_view>> recorded_by_id;
-    recorded_by_id.reserve(run.results.size());
-    for (const auto& row : run.results) recorded_by_id.emplace_back(row.strategy_id, row.decision);
-    std::sort(recorded_by_id.begin(), recorded_by_id.end());
     PastRun record{.at = t,
                    .by_strategy = std::vector<std::optional<policy::PastEvaluation>>(ids_.size())};
     auto& decisions = decisions_[run.id];
@@ -283,10 +276,11 @@ class Walk {
       decisions.emplace_back(i, r.decision);
       const std::string replayed(policy::decision_name(r.decision));
       std::string recorded;
-      const auto hit =
-          std::lower_bound(recorded_by_id.begin(), recorded_by_id.end(), std::string_view(r.id),
-                           [](const auto& e, std::string_view id) { return e.first < id; });
-      if (hit != recorded_by_id.end() && hit->first == r.id) recorded = hit->second;
+      // list_evaluation_runs gives the results sorted by strategy id.
+      const auto hit = std::lower_bound(run.results.begin(), run.results.end(), r.id,
+                                        [](const store::EvaluationResultRow& e,
+                                           const std::string& id) { return e.strategy_id < id; });
+      if (hit != run.results.end() && hit->strategy_id == r.id) recorded = hit->decision;
       ++report.decisions;
       if (explain) {
         report.run_decisions.push_back({.strategy = r.id,
