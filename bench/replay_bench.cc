@@ -3,7 +3,9 @@
 // the recorded policy and by a candidate. Real SQLite file in $TMPDIR.
 //
 // The world is built once (the scheduler's real ticks: about a minute); each
-// benchmark then times WorldService::replay alone, reads included.
+// benchmark then times WorldService::replay alone, reads included. With
+// QMTL_REPLAY_BENCH_DB=path the world is kept in that file: built there when
+// it does not exist, reused when it does (for profiling the replay alone).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <stdlib.h>
@@ -34,10 +36,20 @@ const char* kPolicy =
 
 struct World {
   World() : clock(*parse_timestamp("2025-01-01T00:00:00Z")) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qmtl-replay-XXXXXX").string();
-    dir = mkdtemp(tmpl.data());
-    store = std::move(*store::open_store("sqlite:" + dir + "/bench.db"));
+    std::string path;
+    if (const char* keep = getenv("QMTL_REPLAY_BENCH_DB"); keep != nullptr && *keep != 0) {
+      path = keep;
+    } else {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "qmtl-replay-XXXXXX").string();
+      dir = mkdtemp(tmpl.data());
+      path = dir + "/bench.db";
+    }
+    const bool reuse = std::filesystem::exists(path);
+    store = std::move(*store::open_store("sqlite:" + path));
     svc = std::make_unique<world::WorldService>(*store, clock);
+    if (!reuse) seed();
+  }
+  void seed() {
     const TimePoint t0 = clock.now();
     (void)svc->create_world({.id = "w"});
     (void)svc->add_policy("w", kPolicy, "bench");
@@ -67,7 +79,9 @@ struct World {
       }
     }
   }
-  ~World() { std::filesystem::remove_all(dir); }
+  ~World() {
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
   std::string dir;
   FakeClock clock;
   std::unique_ptr<store::Store> store;
