@@ -53,6 +53,41 @@ class SelectionTest : public ::testing::Test {
     }
     return false;
   }
+  // A selection without reasons decides as `full` did; one explaining some
+  // strategies gives them the reasons `full` gave, and the others none; the
+  // competing() strategies are those `full` ranked.
+  void expect_same_without_reasons(const Selection& full, const Correlations& corr,
+                                   const std::string& where,
+                                   const EvalContext& base = {.now = now()}) {
+    const std::vector<std::string> some{cands_.front().id};
+    std::vector<size_t> ranked;
+    for (size_t i = 0; i < full.results.size(); ++i) {
+      if (full.results[i].rank) ranked.push_back(i);
+    }
+    EXPECT_EQ(competing(policy_, cands_, base), ranked) << where;
+    for (const bool partly : {false, true}) {
+      EvalContext ctx = base;
+      ctx.explain = partly;
+      if (partly) ctx.explain_only = some;
+      const Selection quiet = run(corr, ctx);
+      ASSERT_EQ(quiet.results.size(), full.results.size()) << where;
+      EXPECT_EQ(quiet.live, full.live) << where;
+      for (size_t i = 0; i < full.results.size(); ++i) {
+        const auto &a = full.results[i], &b = quiet.results[i];
+        EXPECT_EQ(a.decision, b.decision) << where << " " << a.id;
+        EXPECT_EQ(a.score, b.score) << where << " " << a.id;
+        EXPECT_EQ(a.rank, b.rank) << where << " " << a.id;
+        EXPECT_EQ(a.group, b.group) << where << " " << a.id;
+        EXPECT_EQ(a.gate_result, b.gate_result) << where << " " << a.id;
+        EXPECT_EQ(a.record.promote_pass, b.record.promote_pass) << where << " " << a.id;
+        EXPECT_EQ(a.record.out, b.record.out) << where << " " << a.id;
+        const bool explained = partly && a.id == some.front();
+        EXPECT_EQ(b.reasons, explained ? a.reasons : std::vector<std::string>{})
+            << where << " " << a.id;
+        EXPECT_EQ(b.clauses.size(), explained ? a.clauses.size() : 0) << where << " " << a.id;
+      }
+    }
+  }
   Policy policy_;
   std::vector<Candidate> cands_;
 };
@@ -66,6 +101,7 @@ TEST_F(SelectionTest, GatesDecideAndExplain) {
   add("live-bad", CandidateState::kLive, {{"sharpe", 0.5}, {"trades", 30.0}});
   add("live-blind", CandidateState::kLive, {{"sharpe", std::nullopt}});
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_EQ(of(s, "good").decision, Decision::kPromote);
   // No hysteresis in this policy: nothing is said about how long the gate held.
   EXPECT_EQ(of(s, "good").reasons.back(), "selected at rank 1");
@@ -96,6 +132,7 @@ TEST_F(SelectionTest, EligibilityComesFirst) {
   add("archived", CandidateState::kOther, {{"sharpe", 3.0}}).state_name = "Archived";
   add("ok", CandidateState::kDryRun, {{"sharpe", 3.0}});
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_EQ(of(s, "young").decision, Decision::kIneligible);
   EXPECT_TRUE(has_reason(of(s, "young"), "in dry-run for 3d; min_dry_run is 2w"));
   EXPECT_EQ(of(s, "thin").decision, Decision::kIneligible);
@@ -112,6 +149,7 @@ TEST_F(SelectionTest, RejectGateAtValidation) {
   add("unknown", CandidateState::kValidating, {{"max_drawdown", std::nullopt}, {"trades", 10.0}});
   add("fine", CandidateState::kValidating, {{"max_drawdown", 0.1}, {"trades", 10.0}});
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_EQ(of(s, "blown").decision, Decision::kReject);
   EXPECT_TRUE(has_reason(of(s, "blown"), "reject gate is true: max_drawdown > 0.5 (0.7)"));
   EXPECT_EQ(of(s, "idle").decision, Decision::kReject);
@@ -247,6 +285,9 @@ TEST_F(SelectionTest, EvalOnlyBlocksPromotion) {
   add("x", CandidateState::kDryRun, {{"sharpe", 2.0}});
   auto s = run(
       {}, {.now = now(), .allow_promotion = false, .promotion_blocked_why = "world is EvalOnly"});
+  expect_same_without_reasons(
+      s, {}, "eval only",
+      {.now = now(), .allow_promotion = false, .promotion_blocked_why = "world is EvalOnly"});
   EXPECT_EQ(of(s, "x").decision, Decision::kHold);
   EXPECT_TRUE(has_reason(of(s, "x"), "promotion is blocked: world is EvalOnly"));
   EXPECT_TRUE(s.live.empty());
@@ -258,6 +299,7 @@ TEST_F(SelectionTest, ManualOverridesAreReportedWhenUndone) {
   add("forced-off", CandidateState::kDryRun, {{"sharpe", 2.0}}).manual = false;
   add("kept", CandidateState::kLive, {{"sharpe", 2.0}}).manual = true;
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_TRUE(of(s, "forced-live").undoes_manual);
   EXPECT_TRUE(has_reason(of(s, "forced-live"), "undoes a manual override (on)"));
   EXPECT_TRUE(has_reason(of(s, "forced-off"), "undoes a manual override (off)"));
@@ -274,6 +316,7 @@ TEST_F(SelectionTest, TopKWaitsForAPendingDemotion) {
   add("old", CandidateState::kLive, {{"sharpe", 0.2}});
   add("new", CandidateState::kDryRun, {{"sharpe", 2.0}});
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_EQ(of(s, "old").decision, Decision::kHold);
   EXPECT_TRUE(has_reason(of(s, "old"), "demotion pending: out for 1 of 3"));
   EXPECT_EQ(of(s, "new").decision, Decision::kHold);
@@ -316,6 +359,7 @@ TEST_F(SelectionTest, CorrelationGroupWaitsForAPendingDemotion) {
   add("twin", CandidateState::kDryRun, {{"sharpe", 2.0}});
   add("other", CandidateState::kDryRun, {{"sharpe", 1.5}});
   auto s = run({.pairs = {{"old", "twin", 1.0}}});
+  expect_same_without_reasons(s, {.pairs = {{"old", "twin", 1.0}}}, "first");
   EXPECT_EQ(of(s, "old").decision, Decision::kHold);
   EXPECT_EQ(of(s, "twin").decision, Decision::kHold);
   EXPECT_TRUE(has_reason(of(s, "twin"),
@@ -336,6 +380,7 @@ TEST_F(SelectionTest, LiveBeyondACapIsDemotedAtOnce) {
   add("b", CandidateState::kLive, {{"sharpe", 2.0}});
   add("c", CandidateState::kLive, {{"sharpe", 0.1}});
   auto s = run();
+  expect_same_without_reasons(s, {}, "first");
   EXPECT_EQ(of(s, "a").decision, Decision::kHold);
   EXPECT_EQ(of(s, "b").decision, Decision::kDemote);
   EXPECT_TRUE(has_reason(of(s, "b"), "demoted now: top_k 1 is full (a is Live)"));
@@ -416,6 +461,7 @@ TEST_F(SelectionTest, RandomWorldsNeverExceedTheCaps) {
       }
     }
     const auto s = run(corr);
+    expect_same_without_reasons(s, corr, "world " + std::to_string(world));
     std::vector<size_t> after;
     for (const auto& id : s.live) {
       after.push_back(static_cast<size_t>(std::stoi(id.substr(1))));

@@ -163,6 +163,14 @@ class LiveCaps {
   std::vector<size_t> members_;
 };
 
+// Adds the reason `text()` makes, when the context asks for reasons: making
+// the texts is most of a selection's cost, and a replay needs them only where
+// it explains.
+template <typename F>
+void say_if(const EvalContext& ctx, StrategyResult& r, F text) {
+  if (explains(ctx, r.id)) r.reasons.emplace_back(text());
+}
+
 // A held time for people, in its two largest units: "8d 23h", "5h 12m", "42s".
 std::string held_text(Duration d) {
   using namespace std::chrono;
@@ -177,10 +185,10 @@ std::string held_text(Duration d) {
 }
 
 // How long (or how many evaluations) `holds` has been true up to and including
-// now, and whether that satisfies `need`.
+// now, and whether that satisfies `need` (the text only when `explain`).
 template <typename Pred>
 std::pair<bool, std::string> held(const Holding& need, const std::vector<PastEvaluation>& past,
-                                  TimePoint now, Pred holds) {
+                                  TimePoint now, bool explain, Pred holds) {
   size_t streak = 1;  // this evaluation
   TimePoint since = now;
   for (auto it = past.rbegin(); it != past.rend() && holds(*it); ++it) {
@@ -189,13 +197,22 @@ std::pair<bool, std::string> held(const Holding& need, const std::vector<PastEva
   }
   if (const auto* d = std::get_if<Duration>(&need.value)) {
     const Duration held_for = now - since;
-    return {held_for >= *d, fmt::format("{} of {}", held_text(held_for), format_duration(*d))};
+    return {held_for >= *d, explain
+                                ? fmt::format("{} of {}", held_text(held_for), format_duration(*d))
+                                : std::string()};
   }
   const int n = std::get<int>(need.value);
-  return {static_cast<int>(streak) >= n, fmt::format("{} of {} evaluations", streak, n)};
+  return {static_cast<int>(streak) >= n,
+          explain ? fmt::format("{} of {} evaluations", streak, n) : std::string()};
 }
 
 }  // namespace
+
+bool explains(const EvalContext& ctx, std::string_view id) {
+  return ctx.explain &&
+         (ctx.explain_only.empty() ||
+          std::binary_search(ctx.explain_only.begin(), ctx.explain_only.end(), id, std::less<>()));
+}
 
 std::string_view decision_name(Decision d) {
   static constexpr std::array<std::string_view, 5> kNames{"PROMOTE", "DEMOTE", "HOLD", "REJECT",
@@ -210,31 +227,36 @@ namespace {
 bool gate_and_score(const Policy& policy, const Candidate& c, const EvalContext& ctx,
                     StrategyResult& r) {
   r.id = c.id;
+  const auto say = [&](auto text) { say_if(ctx, r, text); };
+  std::vector<ClauseResult>* clauses = explains(ctx, c.id) ? &r.clauses : nullptr;
   r.record.at = ctx.now;
   switch (c.state) {
     case CandidateState::kOther:
       r.decision = Decision::kIneligible;
-      r.reasons.push_back(
-          fmt::format("state {} is not evaluated", c.state_name.empty() ? "other" : c.state_name));
+      say([&] {
+        return fmt::format("state {} is not evaluated",
+                           c.state_name.empty() ? "other" : c.state_name);
+      });
       return false;
     case CandidateState::kValidating: {
       if (!policy.reject) {
         r.decision = Decision::kHold;
-        r.reasons.push_back("validation passed: the policy has no reject gate");
+        say([&] { return "validation passed: the policy has no reject gate"; });
         return false;
       }
       r.gate = "reject";
-      r.gate_result = policy.reject->test(c.values, &r.clauses);
+      r.gate_result = policy.reject->test(c.values, clauses);
       if (r.gate_result == Tri::kFalse) {
         r.decision = Decision::kHold;
-        r.reasons.push_back("validation passed: the reject gate is false");
+        say([&] { return "validation passed: the reject gate is false"; });
       } else {
         r.decision = Decision::kReject;
-        r.reasons.push_back(
-            r.gate_result == Tri::kTrue
-                ? fmt::format("reject gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
-                : fmt::format("reject gate cannot be evaluated: {}",
-                              clauses_with(r.clauses, Tri::kTrue)));
+        say([&] {
+          return r.gate_result == Tri::kTrue
+                     ? fmt::format("reject gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
+                     : fmt::format("reject gate cannot be evaluated: {}",
+                                   clauses_with(r.clauses, Tri::kTrue));
+        });
       }
       return false;
     }
@@ -243,53 +265,59 @@ bool gate_and_score(const Policy& policy, const Candidate& c, const EvalContext&
         const Duration in_dry_run = c.dry_run_since ? ctx.now - *c.dry_run_since : Duration::zero();
         if (in_dry_run < policy.min_dry_run) {
           r.decision = Decision::kIneligible;
-          r.reasons.push_back(
-              fmt::format("in dry-run for {}; min_dry_run is {}",
-                          format_duration(std::chrono::floor<std::chrono::seconds>(in_dry_run)),
-                          format_duration(policy.min_dry_run)));
+          say([&] {
+            return fmt::format(
+                "in dry-run for {}; min_dry_run is {}",
+                format_duration(std::chrono::floor<std::chrono::seconds>(in_dry_run)),
+                format_duration(policy.min_dry_run));
+          });
           return false;
         }
       }
       if (c.history < policy.window) {
         r.decision = Decision::kIneligible;
-        r.reasons.push_back(
-            fmt::format("only {} of data; the evaluation window is {}",
-                        format_duration(std::chrono::floor<std::chrono::seconds>(c.history)),
-                        format_duration(policy.window)));
+        say([&] {
+          return fmt::format("only {} of data; the evaluation window is {}",
+                             format_duration(std::chrono::floor<std::chrono::seconds>(c.history)),
+                             format_duration(policy.window));
+        });
         return false;
       }
       r.gate = "promote";
-      r.gate_result = policy.promote.test(c.values, &r.clauses);
+      r.gate_result = policy.promote.test(c.values, clauses);
       r.record.promote_pass = r.gate_result == Tri::kTrue;
       if (r.gate_result != Tri::kTrue) {
         r.decision = Decision::kHold;
-        r.reasons.push_back(fmt::format(
-            "promote gate {}: {}", r.gate_result == Tri::kFalse ? "failed" : "has missing values",
-            clauses_with(r.clauses, Tri::kFalse)));
+        say([&] {
+          return fmt::format("promote gate {}: {}",
+                             r.gate_result == Tri::kFalse ? "failed" : "has missing values",
+                             clauses_with(r.clauses, Tri::kFalse));
+        });
         return false;
       }
-      r.reasons.push_back("promote gate passed");
+      say([&] { return "promote gate passed"; });
       break;
     }
     case CandidateState::kLive: {
       r.gate = "demote";
-      r.gate_result = policy.demote.test(c.values, &r.clauses);
+      r.gate_result = policy.demote.test(c.values, clauses);
       if (r.gate_result != Tri::kFalse) {
-        r.reasons.push_back(
-            r.gate_result == Tri::kTrue
-                ? fmt::format("demote gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
-                : fmt::format("demote gate has missing values (counts as demote): {}",
-                              clauses_with(r.clauses, Tri::kTrue)));
+        say([&] {
+          return r.gate_result == Tri::kTrue
+                     ? fmt::format("demote gate is true: {}", clauses_with(r.clauses, Tri::kTrue))
+                     : fmt::format("demote gate has missing values (counts as demote): {}",
+                                   clauses_with(r.clauses, Tri::kTrue));
+        });
         return false;
       }
-      r.reasons.push_back("demote gate is false");
+      say([&] { return "demote gate is false"; });
       break;
     }
   }
 
   r.score = policy.score.value(c.values);
   if (!r.score) {
-    r.reasons.push_back("score is missing");
+    say([&] { return "score is missing"; });
     return false;
   }
   return true;
@@ -312,7 +340,7 @@ void rank(std::span<const Candidate> candidates, std::vector<size_t>& ranked, Se
 
 // Step 4: correlation groups, the connected components of corr >= max among
 // the ranked; each group keeps its best per_group. The survivors in rank order.
-std::vector<size_t> correlation_survivors(const Policy& policy,
+std::vector<size_t> correlation_survivors(const Policy& policy, const EvalContext& ctx,
                                           std::span<const Candidate> candidates,
                                           const Correlations& correlations,
                                           const std::vector<size_t>& ranked, Selection& sel) {
@@ -367,9 +395,11 @@ std::vector<size_t> correlation_survivors(const Policy& policy,
         survivors.push_back(i);
         continue;
       }
-      r.reasons.push_back(fmt::format(
-          "correlation {:.3f} >= {} with {} (group {} keeps its best {})", link[i].second, max,
-          candidates[link[i].first].id, r.group.value(), policy.correlation->per_group));
+      say_if(ctx, r, [&] {
+        return fmt::format("correlation {:.3f} >= {} with {} (group {} keeps its best {})",
+                           link[i].second, max, candidates[link[i].first].id, r.group.value(),
+                           policy.correlation->per_group);
+      });
     }
   } else {
     survivors = ranked;
@@ -378,14 +408,16 @@ std::vector<size_t> correlation_survivors(const Policy& policy,
 }
 
 // Step 5: Top-K over the survivors; target[i] is 1 for those within it.
-std::vector<char> top_k_targets(const Policy& policy, size_t n,
+std::vector<char> top_k_targets(const Policy& policy, const EvalContext& ctx, size_t n,
                                 const std::vector<size_t>& survivors, Selection& sel) {
   std::vector<char> target(n, 0);
   for (size_t k = 0; k < survivors.size(); ++k) {
     const size_t i = survivors[k];
     if (policy.top_k && static_cast<int>(k) >= *policy.top_k) {
-      sel.results[i].reasons.push_back(
-          fmt::format("outside top_k {} (position {} after correlation)", *policy.top_k, k + 1));
+      say_if(ctx, sel.results[i], [&] {
+        return fmt::format("outside top_k {} (position {} after correlation)", *policy.top_k,
+                           k + 1);
+      });
       continue;
     }
     target[i] = 1;
@@ -414,22 +446,23 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
     if (c.state != CandidateState::kLive) continue;
     if (target[i]) {
       r.decision = Decision::kHold;
-      r.reasons.push_back(fmt::format("stays live at rank {}", r.rank.value()));
+      say_if(ctx, r, [&] { return fmt::format("stays live at rank {}", r.rank.value()); });
       staying.push_back(i);
       continue;
     }
     r.record.out = true;
-    auto [ok, how] =
-        held(policy.demote_after, c.past, ctx.now, [](const PastEvaluation& p) { return p.out; });
+    const auto [ok, how_] = held(policy.demote_after, c.past, ctx.now, explains(ctx, c.id),
+                                 [](const PastEvaluation& p) { return p.out; });
+    const std::string& how = how_;  // clang 14 lambdas cannot capture a binding
     if (!ok) {
       r.decision = Decision::kHold;
-      r.reasons.push_back(fmt::format("demotion pending: out for {} (hysteresis)", how));
+      say_if(ctx, r, [&] { return fmt::format("demotion pending: out for {} (hysteresis)", how); });
       pending[i] = 1;
       staying.push_back(i);
       continue;
     }
     r.decision = Decision::kDemote;
-    r.reasons.push_back(fmt::format("demoted: out for {}", how));
+    say_if(ctx, r, [&] { return fmt::format("demoted: out for {}", how); });
   }
   const auto rank_of = [&](size_t i) { return sel.results[i].rank.value_or(INT32_MAX); };
   std::stable_sort(staying.begin(), staying.end(), [&](size_t a, size_t b) {
@@ -442,9 +475,11 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
       StrategyResult& r = sel.results[i];
       r.decision = Decision::kDemote;
       r.record.out = true;
-      r.reasons.push_back(fmt::format(
-          "demoted now: {}; the caps are hard limits, which hysteresis does not wait out",
-          caps.describe(*breach)));
+      say_if(ctx, r, [&] {
+        return fmt::format(
+            "demoted now: {}; the caps are hard limits, which hysteresis does not wait out",
+            caps.describe(*breach));
+      });
       continue;
     }
     caps.add(i);
@@ -459,15 +494,18 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
     }
     if (!ctx.allow_promotion) {
       r.decision = Decision::kHold;
-      r.reasons.push_back(
-          fmt::format("selected, but promotion is blocked: {}", ctx.promotion_blocked_why));
+      say_if(ctx, r, [&] {
+        return fmt::format("selected, but promotion is blocked: {}", ctx.promotion_blocked_why);
+      });
       continue;
     }
-    auto [ok, how] = held(policy.promote_after, c.past, ctx.now,
-                          [](const PastEvaluation& p) { return p.promote_pass; });
+    const auto [ok, how_] = held(policy.promote_after, c.past, ctx.now, explains(ctx, c.id),
+                                 [](const PastEvaluation& p) { return p.promote_pass; });
+    const std::string& how = how_;
     if (!ok) {
       r.decision = Decision::kHold;
-      r.reasons.push_back(fmt::format("selected; promote gate has held {} (hysteresis)", how));
+      say_if(ctx, r,
+             [&] { return fmt::format("selected; promote gate has held {} (hysteresis)", how); });
       continue;
     }
     if (auto breach = caps.check(i)) {
@@ -477,23 +515,28 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
         if (pending[j]) waiting_for.push_back(j);
       }
       if (waiting_for.empty()) {
-        r.reasons.push_back(
-            fmt::format("selected, waiting for a slot: {}", caps.describe(*breach)));
+        say_if(ctx, r, [&] {
+          return fmt::format("selected, waiting for a slot: {}", caps.describe(*breach));
+        });
       } else {
-        r.reasons.push_back(fmt::format(
-            "selected, waiting for a slot: {} {} ({})", names_of(candidates, waiting_for),
-            waiting_for.size() == 1 ? "stays Live until its demotion completes"
-                                    : "stay Live until their demotions complete",
-            caps.describe(*breach)));
+        say_if(ctx, r, [&] {
+          return fmt::format("selected, waiting for a slot: {} {} ({})",
+                             names_of(candidates, waiting_for),
+                             waiting_for.size() == 1 ? "stays Live until its demotion completes"
+                                                     : "stay Live until their demotions complete",
+                             caps.describe(*breach));
+        });
       }
       continue;
     }
     r.decision = Decision::kPromote;
     const bool no_hysteresis =
         std::visit([](auto need) { return need == decltype(need){}; }, policy.promote_after.value);
-    r.reasons.push_back(no_hysteresis ? fmt::format("selected at rank {}", r.rank.value())
-                                      : fmt::format("selected at rank {}; promote gate held {}",
-                                                    r.rank.value(), how));
+    say_if(ctx, r, [&] {
+      return no_hysteresis
+                 ? fmt::format("selected at rank {}", r.rank.value())
+                 : fmt::format("selected at rank {}; promote gate held {}", r.rank.value(), how);
+    });
     caps.add(i);
   }
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -504,8 +547,10 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
                       (!*c.manual && r.decision == Decision::kPromote);
     if (undo) {
       r.undoes_manual = true;
-      r.reasons.push_back(*c.manual ? "this demotion undoes a manual override (on)"
-                                    : "this promotion undoes a manual override (off)");
+      say_if(ctx, r, [&] {
+        return *c.manual ? "this demotion undoes a manual override (on)"
+                         : "this promotion undoes a manual override (off)";
+      });
     }
   }
   // Ranked first (by rank), then held Live strategies without a rank.
@@ -528,9 +573,22 @@ Selection select(const Policy& policy, std::span<const Candidate> candidates,
   }
   rank(candidates, ranked, sel);
   const std::vector<size_t> survivors =
-      correlation_survivors(policy, candidates, correlations, ranked, sel);
-  const std::vector<char> target = top_k_targets(policy, candidates.size(), survivors, sel);
+      correlation_survivors(policy, ctx, candidates, correlations, ranked, sel);
+  const std::vector<char> target = top_k_targets(policy, ctx, candidates.size(), survivors, sel);
   return decide(policy, candidates, ctx, correlations, ranked, target, std::move(sel));
+}
+
+std::vector<size_t> competing(const Policy& policy, std::span<const Candidate> candidates,
+                              const EvalContext& ctx) {
+  EvalContext quiet = ctx;
+  quiet.explain = false;
+  std::vector<size_t> out;
+  StrategyResult scratch;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    scratch = StrategyResult{};
+    if (gate_and_score(policy, candidates[i], quiet, scratch)) out.push_back(i);
+  }
+  return out;
 }
 
 std::optional<std::string> cap_breach(const Policy& policy, std::span<const Candidate> candidates,

@@ -71,7 +71,17 @@ struct EvalContext {
   TimePoint now;
   bool allow_promotion = true;        // false in an EvalOnly world
   std::string promotion_blocked_why;  // e.g. "world is EvalOnly"
+  // False: decisions, scores, ranks, groups and records only; no reasons and
+  // no clauses (a replay asks again with them where it must explain). The
+  // decisions are the same either way.
+  bool explain = true;
+  // With explain: when not empty, only these strategies (ids, sorted) get
+  // reasons and clauses; a replay explains the decisions that differ.
+  std::span<const std::string> explain_only;
 };
+
+// Whether `ctx` asks for the reasons of strategy `id`.
+bool explains(const EvalContext& ctx, std::string_view id);
 
 struct StrategyResult {
   std::string id;
@@ -94,6 +104,13 @@ struct Selection {
 
 Selection select(const Policy& policy, std::span<const Candidate> candidates,
                  const EvalContext& ctx, const Correlations& correlations = {});
+
+// The indexes of the candidates select() ranks (eligible, gate passed, score
+// present), ascending: the ones whose correlations the selection reads, besides
+// the Live ones. The same decisions as select() without its reasons, and so
+// much cheaper. Pure; any thread.
+std::vector<size_t> competing(const Policy& policy, std::span<const Candidate> candidates,
+                              const EvalContext& ctx);
 
 // Whether candidates[newcomer] can join the live set candidates[live...]
 // within the policy's caps. nullopt when it fits; otherwise why not, as the

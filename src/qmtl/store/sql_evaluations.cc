@@ -198,20 +198,32 @@ Result<std::vector<EvaluationRunRecord>> SqlStore::list_evaluation_runs(std::str
                       "x.world_id = ? AND x.seq >= ? AND x.seq <= ?",
                       world_id, lo, hi);
   if (!res) return propagate(res);
+  // The rows come a run at a time: the run is looked up when it changes.
+  std::string run_id;
+  auto it = index.end();
   for (;;) {
     auto row = res->step();
     if (!row) return propagate(row);
     if (!*row) break;
-    auto it = index.find(res->column_text(0));
+    if (std::string id = res->column_text(0); id != run_id || it == index.end()) {
+      run_id = std::move(id);
+      it = index.find(run_id);
+    }
     if (it == index.end()) continue;  // a run inserted between the two reads
     runs[it->second].results.push_back({.strategy_id = res->column_text(1),
                                         .decision = res->column_text(2),
                                         .promote_pass = res->column_int(3) != 0,
                                         .out = res->column_int(4) != 0});
   }
+  const auto by_strategy = [](const auto& a, const auto& b) {
+    return a.strategy_id < b.strategy_id;
+  };
   for (auto& run : runs) {
-    std::sort(run.results.begin(), run.results.end(),
-              [](const auto& a, const auto& b) { return a.strategy_id < b.strategy_id; });
+    // SQLite gives them in its primary key's order already (a replay reads
+    // hundreds of thousands); PostgreSQL may not.
+    if (!std::is_sorted(run.results.begin(), run.results.end(), by_strategy)) {
+      std::sort(run.results.begin(), run.results.end(), by_strategy);
+    }
   }
   return runs;
 }

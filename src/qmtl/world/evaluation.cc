@@ -237,7 +237,8 @@ struct CandidateParts {
   std::optional<std::string> error;  // its records do not form a series
 };
 
-CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& in) {
+CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& in,
+                               bool explain = true) {
   CandidateParts out{.c = {.id = in.id,
                            .state = candidate_state(in.state),
                            .state_name = std::string(lifecycle::strategy_state_name(in.state))}};
@@ -254,7 +255,7 @@ CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& 
     } else {
       out.rs = std::move(*built);
       if (!out.rs.ts.empty()) c.history = out.rs.ts.back() - out.rs.start;
-      c.values = policy_values(pol, out.rs, pol.window, out.shown);
+      c.values = policy_values(pol, out.rs, pol.window, explain ? &out.shown : nullptr);
     }
   }
   return out;
@@ -277,14 +278,15 @@ void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCa
 }
 
 void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> inputs,
-                    LoadedCandidates& out) {
+                    LoadedCandidates& out, bool explain) {
   std::vector<CandidateParts> parts(inputs.size());
   const size_t threads = inputs.size() < kParallelFrom
                              ? 1
                              : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
   // Strategy i goes to thread i % threads: the work is even without a queue.
   auto work = [&](size_t k) {
-    for (size_t i = k; i < inputs.size(); i += threads) parts[i] = candidate_parts(pol, inputs[i]);
+    for (size_t i = k; i < inputs.size(); i += threads)
+      parts[i] = candidate_parts(pol, inputs[i], explain);
   };
   {
     std::vector<std::jthread> helpers;
@@ -294,39 +296,54 @@ void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> i
   for (auto& p : parts) push(std::move(p), out);
 }
 
-// The selection pipeline over the loaded candidates, with correlations over
-// the correlation window among the strategies that compete for a slot: those
-// a selection without correlations ranks (gate passed, score present), and
-// every Live strategy, which holds its slot until its demotion completes.
-// Only pairs at or above the limit can join a group. Records that could not
-// be read are reported first in their strategy's reasons, and hold a promotion.
-policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
-                                    lifecycle::WorldState state, TimePoint now) {
+policy::EvalContext run_context(lifecycle::WorldState state, TimePoint now) {
   policy::EvalContext ctx{.now = now};
   if (state == lifecycle::WorldState::kEvalOnly) {
     ctx.allow_promotion = false;
     ctx.promotion_blocked_why = "world is EvalOnly";
   }
+  return ctx;
+}
+
+// Every Live strategy is among them because it holds its slot until its
+// demotion completes; only pairs at or above the limit can join a group, so
+// only those are kept.
+policy::Correlations candidate_correlations(const policy::Policy& pol, const LoadedCandidates& in,
+                                            const policy::EvalContext& ctx) {
   policy::Correlations corr;
-  if (pol.correlation) {
-    const policy::Selection first = policy::select(pol, in.cands, ctx, {});
-    std::vector<size_t> ranked;
-    for (size_t i = 0; i < first.results.size(); ++i) {
-      if (first.results[i].rank || in.cands[i].state == CandidateState::kLive) ranked.push_back(i);
-    }
-    corr.pairs =
-        correlated_among(in.cands, in.series, ranked, pol.correlation->window.value_or(pol.window),
-                         pol.correlation->max);
+  if (!pol.correlation) return corr;
+  std::vector<size_t> ranked;
+  const std::vector<size_t> ranks = policy::competing(pol, in.cands, ctx);
+  for (size_t i = 0, k = 0; i < in.cands.size(); ++i) {
+    const bool in_ranks = k < ranks.size() && ranks[k] == i;
+    if (in_ranks) ++k;
+    if (in_ranks || in.cands[i].state == CandidateState::kLive) ranked.push_back(i);
   }
+  corr.pairs = correlated_among(in.cands, in.series, ranked,
+                                pol.correlation->window.value_or(pol.window), pol.correlation->max);
+  return corr;
+}
+
+policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
+                                    const policy::EvalContext& ctx,
+                                    const policy::Correlations& corr) {
   policy::Selection sel = policy::select(pol, in.cands, ctx, corr);
   for (auto& r : sel.results) {
     if (auto it = in.load_errors.find(r.id); it != in.load_errors.end()) {
       r.decision = r.decision == policy::Decision::kPromote ? policy::Decision::kHold : r.decision;
-      r.reasons.insert(r.reasons.begin(),
-                       fmt::format("performance records cannot be evaluated: {}", it->second));
+      if (policy::explains(ctx, r.id)) {
+        r.reasons.insert(r.reasons.begin(),
+                         fmt::format("performance records cannot be evaluated: {}", it->second));
+      }
     }
   }
   return sel;
+}
+
+policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
+                                    lifecycle::WorldState state, TimePoint now) {
+  const policy::EvalContext ctx = run_context(state, now);
+  return select_candidates(pol, in, ctx, candidate_correlations(pol, in, ctx));
 }
 
 namespace {
@@ -418,20 +435,22 @@ boost::json::array clauses_json(const std::vector<policy::ClauseResult>& clauses
 
 std::vector<std::optional<double>> policy_values(
     const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
-    std::map<std::string, std::optional<double>>& shown) {
+    std::map<std::string, std::optional<double>>* shown) {
   std::vector<std::optional<double>> values(pol.refs.size());
-  // One Metrics per distinct window; worst_loss(w) is read over the policy window.
-  std::map<Duration, metrics::Metrics> by_window;
+  // One Metrics per distinct window (a policy has one or a few: a list, not a
+  // map, as this runs per strategy and evaluation); worst_loss(w) is read over
+  // the policy window.
+  std::vector<std::pair<Duration, metrics::Metrics>> by_window;
+  by_window.reserve(pol.refs.size() + 1);  // references stay valid
   auto metrics_for = [&](Duration w) -> const metrics::Metrics& {
-    auto it = by_window.find(w);
-    if (it == by_window.end()) {
-      metrics::MetricsOptions o{.window = w};
-      for (const auto& ref : pol.refs.refs()) {
-        if (ref.name == "worst_loss" && ref.arg) o.worst_loss_windows.push_back(*ref.arg);
-      }
-      it = by_window.emplace(w, metrics::compute_metrics(rs, o)).first;
+    for (const auto& [d, m] : by_window) {
+      if (d == w) return m;
     }
-    return it->second;
+    metrics::MetricsOptions o{.window = w};
+    for (const auto& ref : pol.refs.refs()) {
+      if (ref.name == "worst_loss" && ref.arg) o.worst_loss_windows.push_back(*ref.arg);
+    }
+    return by_window.emplace_back(w, metrics::compute_metrics(rs, o)).second;
   };
   for (size_t k = 0; k < pol.refs.size(); ++k) {
     const auto& ref = pol.refs.refs()[k];
@@ -439,7 +458,7 @@ std::vector<std::optional<double>> policy_values(
     const auto& m = metrics_for(lookback_arg ? *ref.arg : window);
     const auto v = m.get(ref.name, ref.name == "worst_loss" ? ref.arg : std::nullopt);
     values[k] = v ? v->value : std::nullopt;
-    shown[ref.text()] = values[k];
+    if (shown != nullptr) (*shown)[ref.text()] = values[k];
   }
   return values;
 }

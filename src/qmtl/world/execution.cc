@@ -377,7 +377,7 @@ Result<store::ValidationRecord> WorldService::finish_validation(std::string_view
         policy::Candidate c{.id = s->id,
                             .state = policy::CandidateState::kValidating,
                             .state_name = "Validating",
-                            .values = policy_values(*pol, *rs, window, shown)};
+                            .values = policy_values(*pol, *rs, window, &shown)};
         const auto sel = policy::select(*pol, std::span(&c, 1), {.now = now});
         const auto& r = sel.results.front();
         v.outcome = r.decision == policy::Decision::kReject ? "rejected" : "passed";

@@ -42,14 +42,31 @@ std::span<const T> between(const std::vector<T>& v, TimePoint from, TimePoint to
   return {lo, hi};
 }
 
+// The records of `v` stamped in [from, to]. `lo` is a hint, updated: where
+// the previous span of `v` began. The runs go forward in time, so a span
+// begins at or a little after the last one; walking from there (and to the
+// span's end) reads the records the metrics read next anyway, where two
+// binary searches per strategy and run were a twentieth of a replay.
+template <typename T>
+std::span<const T> between_from(const std::vector<T>& v, TimePoint from, TimePoint to, size_t& lo) {
+  if (lo > v.size() || (lo > 0 && v[lo - 1].ts >= from)) {
+    lo = static_cast<size_t>(std::lower_bound(v.begin(), v.end(), from,
+                                              [](const T& x, TimePoint t) { return x.ts < t; }) -
+                             v.begin());
+  }
+  while (lo < v.size() && v[lo].ts < from) ++lo;
+  size_t hi = lo;
+  while (hi < v.size() && v[hi].ts <= to) ++hi;
+  return {v.data() + lo, hi - lo};
+}
+
 // The records of `v` stamped in [from, to] and stored by `to`: a span of `v`
 // when none of them was stored later (the usual case), else a copy in `buf`.
 template <typename T>
 std::span<const T> known_between(const std::vector<T>& v, const std::vector<TimePoint>& known,
-                                 TimePoint from, TimePoint to, std::vector<T>& buf) {
-  const std::span<const T> in = between(v, from, to);
-  const auto a = static_cast<size_t>(in.data() - v.data());
-  const auto late = [&](size_t i) { return known[a + i] > to; };
+                                 TimePoint from, TimePoint to, size_t& lo, std::vector<T>& buf) {
+  const std::span<const T> in = between_from(v, from, to, lo);
+  const auto late = [&](size_t i) { return known[lo + i] > to; };
   bool any = false;
   for (size_t i = 0; i < in.size() && !any; ++i) any = late(i);
   if (!any) return in;
@@ -180,6 +197,7 @@ class Walk {
     for (size_t i = 0; i < ids_.size(); ++i) index_[ids_[i]] = i;
     recorded_.resize(ids_.size());
     replayed_.resize(ids_.size());
+    cursors_.resize(ids_.size());
   }
 
   // A recorded state change. `policy_made` when a replayed run's apply made
@@ -236,8 +254,10 @@ class Walk {
       StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
       if (candidate_state(*st.state) != CandidateState::kOther) {
         const auto& rec = records_[i];
-        in.points = known_between(rec.points, rec.points_known_at, from, t, points_buf[i]);
-        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_buf[i]);
+        auto& [points_lo, fills_lo] = cursors_[i];
+        in.points =
+            known_between(rec.points, rec.points_known_at, from, t, points_lo, points_buf[i]);
+        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_lo, fills_buf[i]);
       }
       // The newest `history_runs` runs started at or after history_since, oldest first.
       size_t taken = 0;
@@ -250,8 +270,33 @@ class Walk {
       order.push_back(i);
     }
     LoadedCandidates loaded;
-    add_candidates(pol, inputs, loaded);
-    const policy::Selection sel = select_candidates(pol, loaded, world_, t);
+    add_candidates(pol, inputs, loaded, false);
+    // What the run recorded for a strategy ("" when it did not evaluate it).
+    // list_evaluation_runs gives the results sorted by strategy id.
+    auto recorded_of = [&](const std::string& id) -> std::string_view {
+      const auto hit = std::lower_bound(run.results.begin(), run.results.end(), id,
+                                        [](const store::EvaluationResultRow& e,
+                                           const std::string& x) { return e.strategy_id < x; });
+      return hit != run.results.end() && hit->strategy_id == id ? std::string_view(hit->decision)
+                                                                : std::string_view();
+    };
+    // Decisions first, without reasons (making them is most of a selection's
+    // cost); the run is selected again with the reasons of the decisions that
+    // differ, or of all when the run is explained.
+    policy::EvalContext ctx = run_context(world_, t);
+    ctx.explain = false;
+    const policy::Correlations corr = candidate_correlations(pol, loaded, ctx);
+    policy::Selection sel = select_candidates(pol, loaded, ctx, corr);
+    std::vector<std::string> differing;
+    for (const auto& r : sel.results) {
+      if (recorded_of(r.id) != policy::decision_name(r.decision)) differing.push_back(r.id);
+    }
+    if (explain || !differing.empty()) {
+      std::sort(differing.begin(), differing.end());
+      ctx.explain = true;
+      if (!explain) ctx.explain_only = differing;
+      sel = select_candidates(pol, loaded, ctx, corr);
+    }
     // The run's explanation is read only to say why a decision differs.
     std::optional<boost::json::value> detail;
     auto recorded_detail = [&](const std::string& id) -> const boost::json::value* {
@@ -274,19 +319,14 @@ class Walk {
       const size_t i = order[k];
       record.by_strategy[i] = r.record;
       decisions.emplace_back(i, r.decision);
-      const std::string replayed(policy::decision_name(r.decision));
-      std::string recorded;
-      // list_evaluation_runs gives the results sorted by strategy id.
-      const auto hit = std::lower_bound(run.results.begin(), run.results.end(), r.id,
-                                        [](const store::EvaluationResultRow& e,
-                                           const std::string& id) { return e.strategy_id < id; });
-      if (hit != run.results.end() && hit->strategy_id == r.id) recorded = hit->decision;
+      const std::string_view replayed = policy::decision_name(r.decision);
+      const std::string_view recorded = recorded_of(r.id);
       ++report.decisions;
       if (explain) {
         report.run_decisions.push_back({.strategy = r.id,
                                         .state = loaded.cands[k].state_name,
-                                        .recorded = recorded,
-                                        .replayed = replayed,
+                                        .recorded = std::string(recorded),
+                                        .replayed = std::string(replayed),
                                         .score = r.score,
                                         .rank = r.rank,
                                         .reasons = r.reasons});
@@ -297,8 +337,8 @@ class Walk {
           {.run = run.id,
            .at = t,
            .strategy = r.id,
-           .recorded = recorded,
-           .replayed = replayed,
+           .recorded = std::string(recorded),
+           .replayed = std::string(replayed),
            .why = candidate ? why_different(nullptr, r, "")
                             : why_different(rec, r, loaded.cands[k].state_name)});
     }
@@ -383,6 +423,8 @@ class Walk {
   std::vector<std::string> ids_;  // every strategy of the world, by id
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<Records> records_;  // by strategy index
+  // Where each strategy's last (points, fills) span began: see between_from.
+  std::vector<std::pair<size_t, size_t>> cursors_;
   std::vector<PathState> recorded_, replayed_;
   WorldState world_ = WorldState::kActive;
   std::vector<PastRun> past_;

@@ -40,11 +40,11 @@ boost::json::object shown_metrics_json(const std::map<std::string, std::optional
 boost::json::array clauses_json(const std::vector<policy::ClauseResult>& clauses);
 
 // The value of every metric the policy refers to (one per policy.refs slot),
-// computed over `rs` with `window` as the policy window; `shown` gets each
-// reference's text -> value, for explanations.
+// computed over `rs` with `window` as the policy window; `shown`, when given,
+// gets each reference's text -> value, for explanations.
 std::vector<std::optional<double>> policy_values(
     const policy::Policy& pol, const metrics::ReturnSeries& rs, Duration window,
-    std::map<std::string, std::optional<double>>& shown);
+    std::map<std::string, std::optional<double>>* shown);
 
 // The pairs among strategies `ids` whose return correlation over `window`
 // (from their stored dry-run and live records up to `now`) is at least `max`.
@@ -81,12 +81,28 @@ struct StrategyInputs {
 void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out);
 // add_candidate for each of `inputs`, in order; for many strategies the
 // metrics are computed on several threads (the calling one included).
+// Without `explain` each candidate's metric_values entry is left empty (a
+// replay shows no run's metrics; building them is a good part of the cost).
 void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> inputs,
-                    LoadedCandidates& out);
+                    LoadedCandidates& out, bool explain = true);
 
-// The selection of `pol` over `in` at `now` in a world in `state` (EvalOnly
-// holds promotions back), correlations included; records that could not be
-// read hold a promotion and are named first in the reasons.
+// What a run at `now` in a world in `state` may do: EvalOnly holds promotions
+// back. Explains (reasons and clauses) unless the caller turns it off.
+policy::EvalContext run_context(lifecycle::WorldState state, TimePoint now);
+
+// The correlations the selection of `pol` over `in` reads, over the
+// correlation window: among the strategies that compete for a slot (those a
+// selection without correlations ranks) and every Live one. None when the
+// policy has no correlation cap.
+policy::Correlations candidate_correlations(const policy::Policy& pol, const LoadedCandidates& in,
+                                            const policy::EvalContext& ctx);
+
+// The selection of `pol` over `in` in `ctx` with `corr`; records that could
+// not be read hold a promotion and are named first in the reasons.
+policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
+                                    const policy::EvalContext& ctx,
+                                    const policy::Correlations& corr);
+// The same, with run_context(state, now) and candidate_correlations.
 policy::Selection select_candidates(const policy::Policy& pol, const LoadedCandidates& in,
                                     lifecycle::WorldState state, TimePoint now);
 
