@@ -178,6 +178,7 @@ Result<std::vector<EvaluationRunRecord>> SqlStore::list_evaluation_runs(std::str
       world_id, since, static_cast<int64_t>(limit));
   if (!st) return propagate(st);
   std::vector<EvaluationRunRecord> runs;
+  std::vector<int64_t> seqs;  // by run
   int64_t lo = 0, hi = 0;
   for (;;) {
     auto row = st->step();
@@ -185,29 +186,31 @@ Result<std::vector<EvaluationRunRecord>> SqlStore::list_evaluation_runs(std::str
     if (!*row) break;
     runs.push_back(read_run(*st));
     lo = st->column_int(6);  // descending: the last row is the oldest
+    seqs.push_back(lo);
     if (runs.size() == 1) hi = lo;
   }
   if (runs.empty()) return runs;
   // Every run's results in one read (not one per run), by the runs' sequence
-  // numbers, so a run added meanwhile cannot take another's place.
-  std::map<std::string, size_t, std::less<>> index;
-  for (size_t i = 0; i < runs.size(); ++i) index[runs[i].id] = i;
+  // numbers, so a run added meanwhile cannot take another's place. Rows are
+  // matched to runs by sequence number (an integer: a replay reads hundreds
+  // of thousands) and come a run at a time.
+  std::map<int64_t, size_t> index;
+  for (size_t i = 0; i < runs.size(); ++i) index[seqs[i]] = i;
   auto res = prepared(db_,
-                      "SELECT r.run_id, r.strategy_id, r.decision, r.promote_pass, r.out FROM "
+                      "SELECT x.seq, r.strategy_id, r.decision, r.promote_pass, r.out FROM "
                       "evaluation_results r JOIN evaluation_runs x ON r.run_id = x.id WHERE "
                       "x.world_id = ? AND x.seq >= ? AND x.seq <= ?",
                       world_id, lo, hi);
   if (!res) return propagate(res);
-  // The rows come a run at a time: the run is looked up when it changes.
-  std::string run_id;
+  int64_t seq = -1;
   auto it = index.end();
   for (;;) {
     auto row = res->step();
     if (!row) return propagate(row);
     if (!*row) break;
-    if (std::string id = res->column_text(0); id != run_id || it == index.end()) {
-      run_id = std::move(id);
-      it = index.find(run_id);
+    if (const int64_t s = res->column_int(0); s != seq) {
+      seq = s;
+      it = index.find(seq);
     }
     if (it == index.end()) continue;  // a run inserted between the two reads
     runs[it->second].results.push_back({.strategy_id = res->column_text(1),
