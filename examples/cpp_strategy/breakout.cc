@@ -42,12 +42,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto bars = qmtl::sdk::read_bars_csv(argv[1], symbol);
-  if (!bars) {
-    std::fprintf(stderr, "breakout: %s\n", bars.error().message.c_str());
+  auto file = qmtl::sdk::read_bars_csv(argv[1], symbol);
+  if (!file) {
+    std::fprintf(stderr, "breakout: %s\n", file.error().message.c_str());
     return 1;
   }
-  auto result = qmtl::sdk::Runner::offline(std::move(s), *bars, {.initial_cash = 100'000});
+  auto result = qmtl::sdk::Runner::offline(std::move(s), file->bars, {.initial_cash = 100'000});
   if (!result) {
     std::fprintf(stderr, "breakout: %s\n", result.error().message.c_str());
     return 1;
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       std::printf("%s -\n", name);
     }
   };
-  std::printf("bars %zu\norders %llu\nfills %zu\nfinal_equity %.2f\n", bars->size(),
+  std::printf("bars %zu\norders %llu\nfills %zu\nfinal_equity %.2f\n", file->bars.size(),
               static_cast<unsigned long long>(result->orders), result->fills.size(),
               result->account.equity());
   show("return");

@@ -116,6 +116,58 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
   EXPECT_EQ(qmtl({"backtest", ok, "--data", dir_.file("missing.csv")}).exit_code, 2);
 }
 
+// Vendor files as downloaded: Yahoo's null rows are skipped and said so,
+// Stooq's zone-less date and time need --tz, and the price column is chosen.
+TEST_F(BacktestTest, VendorFilesLoadWithTheirQuirks) {
+  const std::string strategy = testing::write_file(
+      dir_.file("hold.yml"),
+      "inputs: {close: {interval: 1h}}\norders: {signal: close, symbol: X, qty: 1}\n");
+  const std::string data = fmt::format("{}/tests/sdk/data/dialects/", QMTL_SOURCE_DIR);
+  const std::string yahoo = data + "yahoo_with_null_rows.csv";
+  auto table = qmtl({"backtest", strategy, "--data", yahoo});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("(4 bars of X,"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("2 rows without values skipped (the first at " + yahoo + ":3)"),
+            std::string::npos)
+      << table.out;
+  auto json =
+      qmtl({"--output", "json", "backtest", strategy, "--data", yahoo, "--price", "adj_close"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto o = boost::json::parse(json.out).as_object();
+  EXPECT_EQ(o.at("bars").to_number<int>(), 4);
+  EXPECT_EQ(o.at("skipped_rows").to_number<int>(), 2);
+
+  const std::string stooq = data + "stooq_date_time.csv";
+  auto refused = qmtl({"backtest", strategy, "--data", stooq});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find(stooq + ":2: date '20240301' and time '090000'"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("give the offset it was written in (--tz UTC"), std::string::npos);
+  auto utc = qmtl({"backtest", strategy, "--data", stooq, "--tz", "UTC"});
+  EXPECT_EQ(utc.exit_code, 0) << utc.err;
+  EXPECT_NE(utc.out.find("2024-03-01T09:00:00Z .. 2024-03-01T12:00:00Z"), std::string::npos)
+      << utc.out;
+  auto warsaw = qmtl({"backtest", strategy, "--data", stooq, "--tz", "+01:00"});
+  EXPECT_NE(warsaw.out.find("2024-03-01T08:00:00Z .. 2024-03-01T11:00:00Z"), std::string::npos)
+      << warsaw.out;
+
+  auto bad_tz = qmtl({"backtest", strategy, "--data", stooq, "--tz", "Europe/Warsaw"});
+  EXPECT_EQ(bad_tz.exit_code, 2);
+  EXPECT_NE(bad_tz.err.find("--tz: 'Europe/Warsaw' is not an offset from UTC"), std::string::npos)
+      << bad_tz.err;
+  auto no_adj = qmtl({"backtest", strategy, "--data", data + "plain.csv", "--price", "adj_close"});
+  EXPECT_EQ(no_adj.exit_code, 2);
+  EXPECT_NE(no_adj.err.find("plain.csv:1: the price is adj_close but the header has no 'Adj "
+                            "Close' column"),
+            std::string::npos)
+      << no_adj.err;
+  auto bad_price = qmtl({"backtest", strategy, "--data", yahoo, "--price", "open"});
+  EXPECT_EQ(bad_price.exit_code, 2);
+  EXPECT_NE(bad_price.err.find("--price: price 'open' is not close or adj_close"),
+            std::string::npos)
+      << bad_price.err;
+}
+
 TEST_F(BacktestTest, TheReportIsOneFileThatARealBrowserDraws) {
   const std::string out = dir_.file("report.html");
   auto r = qmtl({"backtest", fmt::format("{}/examples/strategies/sma_cross.yml", QMTL_SOURCE_DIR),

@@ -44,6 +44,73 @@ TEST(BarCsvParser, HeaderThenBarsWithErrorsNamingTheLine) {
             "other:1: the header must name a date column and open, high, low, close, volume");
 }
 
+// The same four hourly bars written the ways data vendors and spreadsheets
+// write them (tests/sdk/data/dialects): each loads to identical bars.
+TEST(BarCsvDialects, EveryFixtureLoadsToTheSameBars) {
+  const std::string dir = QMTL_SOURCE_DIR "/tests/sdk/data/dialects/";
+  auto want = read_bars_csv(dir + "plain.csv", "X");
+  ASSERT_TRUE(want) << want.error().message;
+  ASSERT_EQ(want->bars.size(), 4u);
+  EXPECT_EQ(format_timestamp(want->bars.front().ts), "2024-03-01T09:00:00Z");
+  struct Case {
+    std::string file;
+    size_t skipped = 0, first_skipped = 0;
+    bool zone_less = false;  // needs the offset it was written in
+  };
+  for (const Case& c : std::vector<Case>{{"semicolon_decimal_comma.csv"},
+                                         {"tab_quoted_header.tsv"},
+                                         {"yahoo_with_null_rows.csv", 2, 3},
+                                         {"epoch_milliseconds.csv"},
+                                         {"stooq_date_time.csv", 0, 0, true},
+                                         {"quoted_date_and_time.csv", 0, 0, true}}) {
+    BarCsvOptions options;
+    if (c.zone_less) {
+      auto refused = read_bars_csv(dir + c.file, "X");
+      ASSERT_FALSE(refused) << c.file;
+      EXPECT_NE(refused.error().message.find(c.file + ":2: date '"), std::string::npos)
+          << refused.error().message;
+      EXPECT_NE(refused.error().message.find("has no time zone"), std::string::npos);
+      options.time.utc_offset = Duration::zero();
+    }
+    auto got = read_bars_csv(dir + c.file, "X", options);
+    ASSERT_TRUE(got) << c.file << ": " << got.error().message;
+    EXPECT_EQ(got->skipped, c.skipped) << c.file;
+    EXPECT_EQ(got->first_skipped_line, c.first_skipped) << c.file;
+    ASSERT_EQ(got->bars.size(), want->bars.size()) << c.file;
+    for (size_t i = 0; i < got->bars.size(); ++i) {
+      const auto &a = got->bars[i], &b = want->bars[i];
+      EXPECT_EQ(a.ts, b.ts) << c.file << " bar " << i;
+      EXPECT_EQ(std::vector<double>({a.open, a.high, a.low, a.close, a.volume}),
+                std::vector<double>({b.open, b.high, b.low, b.close, b.volume}))
+          << c.file << " bar " << i;
+    }
+  }
+}
+
+TEST(BarCsvParser, AdjustedCloseScalesTheBar) {
+  const std::string text =
+      "Date,Open,High,Low,Close,Adj Close,Volume\n2024-03-01,10,12,8,10,5,100\n"
+      "2024-03-04,null,null,null,null,null,null\n2024-03-05,10,11,9,10,10,100\n";
+  auto adj = parse_bars_csv(text, "y.csv", "X", {.price = BarCsvOptions::Price::kAdjClose});
+  ASSERT_TRUE(adj) << adj.error().message;
+  ASSERT_EQ(adj->bars.size(), 2u);
+  EXPECT_EQ(adj->skipped, 1u);
+  const auto& b = adj->bars[0];
+  EXPECT_EQ(std::vector<double>({b.open, b.high, b.low, b.close, b.volume}),
+            std::vector<double>({5, 6, 4, 5, 100}));
+  auto raw = parse_bars_csv(text, "y.csv", "X");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->bars[0].close, 10);
+  auto no_column = parse_bars_csv("date,open,high,low,close,volume\n", "z.csv", "X",
+                                  {.price = BarCsvOptions::Price::kAdjClose});
+  ASSERT_FALSE(no_column);
+  EXPECT_EQ(no_column.error().message,
+            "z.csv:1: the price is adj_close but the header has no 'Adj Close' column");
+  EXPECT_EQ(parse_price_column("Adj Close"), BarCsvOptions::Price::kAdjClose);
+  EXPECT_EQ(parse_price_column("adj_close"), BarCsvOptions::Price::kAdjClose);
+  EXPECT_FALSE(parse_price_column("open"));
+}
+
 TEST(CsvBarFeed, FollowsAGrowingFileAndReadsOnlyCompleteLines) {
   testing::TempDir dir;
   const auto path = dir.file("bars.csv");

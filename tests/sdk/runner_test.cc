@@ -35,7 +35,7 @@ Strategy crossover(const char* input = "close") {
 TEST(RunnerOffline, BarsInMemoryAndAFeedGiveTheSameBacktest) {
   auto bars = parse_bars_csv(kCsv, "bars", "X");
   ASSERT_TRUE(bars);
-  auto a = Runner::offline(crossover(), *bars, {.initial_cash = 1000});
+  auto a = Runner::offline(crossover(), bars->bars, {.initial_cash = 1000});
   ASSERT_TRUE(a) << a.error().message;
   testing::TempDir dir;
   const auto path = testing::write_file(dir.file("bars.csv"), kCsv);
@@ -68,7 +68,7 @@ TEST(RunnerOffline, FeedErrorsAndNonBarInputsEndIt) {
   EXPECT_EQ(r.error().message, path + ":9: rows must be in increasing time order");
 
   auto bars = parse_bars_csv(kCsv, "bars", "X");
-  auto odd = Runner::offline(crossover("price"), *bars, {});
+  auto odd = Runner::offline(crossover("price"), bars->bars, {});
   ASSERT_FALSE(odd);
   EXPECT_EQ(odd.error().message,
             "input 'price' is not a bar field; a runner feeds open, high, low, close and volume");

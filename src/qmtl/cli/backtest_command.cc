@@ -9,6 +9,7 @@
 #include "qmtl/cli/table.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
+#include "qmtl/metrics/csv.h"
 #include "qmtl/metrics/kpi.h"
 #include "qmtl/report/html_report.h"
 #include "qmtl/sdk/runner.h"
@@ -17,7 +18,7 @@ namespace qmtl::cli {
 namespace {
 
 struct BacktestOptions {
-  std::string strategy, data, records, window, report;
+  std::string strategy, data, records, window, report, price = "close", tz;
   std::optional<std::string> symbol;
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
@@ -84,8 +85,26 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
   if (!strategy)
     return report({kExitUsage, fmt::format("{}: {}", o.strategy, strategy.error().message)}, err);
   const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
-  auto bars = sdk::read_bars_csv(o.data, symbol);
-  if (!bars) return report({kExitUsage, bars.error().message}, err);
+  sdk::BarCsvOptions csv;
+  if (auto p = sdk::parse_price_column(o.price); p) {
+    csv.price = *p;
+  } else {
+    return report({kExitUsage, fmt::format("--price: {}", p.error().message)}, err);
+  }
+  if (!o.tz.empty()) {
+    auto off = metrics::parse_utc_offset(o.tz);
+    if (!off) return report({kExitUsage, fmt::format("--tz: {}", off.error().message)}, err);
+    csv.time.utc_offset = *off;
+  }
+  auto file = sdk::read_bars_csv(o.data, symbol, csv);
+  if (!file) return report({kExitUsage, file.error().message}, err);
+  // Rows without values (a holiday in a Yahoo file) are skipped, and said so.
+  const std::string skipped =
+      file->skipped == 0
+          ? std::string()
+          : fmt::format("{} row{} without values skipped (the first at {}:{})", file->skipped,
+                        file->skipped == 1 ? "" : "s", o.data, file->first_skipped_line);
+  auto& bars = file->bars;
   if (!o.window.empty()) {
     // The last `window` of the data, as a validation over a history window asks.
     auto w = parse_duration(o.window);
@@ -95,12 +114,12 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
                                              o.window)},
                     err);
     }
-    if (!bars->empty()) {
-      const TimePoint from = bars->back().ts - *w;
-      std::erase_if(*bars, [from](const auto& b) { return b.ts < from; });
+    if (!bars.empty()) {
+      const TimePoint from = bars.back().ts - *w;
+      std::erase_if(bars, [from](const auto& b) { return b.ts < from; });
     }
   }
-  if (bars->size() < 2) {
+  if (bars.size() < 2) {
     return report({kExitUsage, fmt::format("{}: fewer than two bars{}", o.data,
                                            o.window.empty() ? "" : " in the window")},
                   err);
@@ -110,12 +129,12 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
                                         .slippage = broker::FixedBps{.bps = o.slippage_bps},
                                         .volume_limit = o.volume_limit},
                               .initial_cash = o.cash};
-  auto result = sdk::Runner::offline(std::move(*strategy), *bars, options);
+  auto result = sdk::Runner::offline(std::move(*strategy), bars, options);
   if (!result)
     return report({kExitRefused, fmt::format("{}: {}", o.strategy, result.error().message)}, err);
 
   // The initial cash is the equity before the first bar.
-  std::vector<metrics::Sample> samples{{bars->front().ts - std::chrono::hours(24), o.cash}};
+  std::vector<metrics::Sample> samples{{bars.front().ts - std::chrono::hours(24), o.cash}};
   for (const auto& p : result->points) samples.push_back({p.ts, p.equity});
   auto series = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
   if (!series) return report({kExitRefused, series.error().message}, err);
@@ -144,14 +163,15 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
   const auto& acct = result->account;
   if (!o.report.empty()) {
     const BacktestRun run{.id = id, .symbol = symbol, .data = o.data, .cash = o.cash};
-    if (auto r = write_report(o.report, run, *bars, *result, metric_values); !r) {
+    if (auto r = write_report(o.report, run, bars, *result, metric_values); !r) {
       return report({kExitUsage, r.error().message}, err);
     }
   }
   if (g.json()) {
     boost::json::object o_json{{"strategy", id},
                                {"symbol", symbol},
-                               {"bars", bars->size()},
+                               {"bars", bars.size()},
+                               {"skipped_rows", file->skipped},
                                {"orders", result->orders},
                                {"fills", result->fills.size()},
                                {"final_equity", acct.equity()},
@@ -163,10 +183,11 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     print_json(o_json, out);
     return kExitOk;
   }
-  out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", id, o.data, bars->size(),
+  out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", id, o.data, bars.size(),
                      symbol,
-                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars->front().ts)),
-                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars->back().ts)));
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.front().ts)),
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.back().ts)));
+  if (!skipped.empty()) out << skipped << '\n';
   out << fmt::format(
       "orders {}, fills {}, final equity {:.2f} (cash {:.2f}, realised {:.2f}, "
       "unrealised {:.2f}, fees {:.2f})\n",
@@ -196,6 +217,12 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--symbol", o->symbol, "symbol of the bars (default: the strategy's)");
+  cmd->add_option("--price", o->price,
+                  "trade at close, or adj_close (bars scaled by Adj Close / Close)")
+      ->default_str("close");
+  cmd->add_option("--tz", o->tz,
+                  "offset of date-times written without a zone (UTC, +01:00); without it "
+                  "they are refused");
   cmd->add_option("--cash", o->cash, "starting cash")
       ->default_str("100000")
       ->check(CLI::PositiveNumber);

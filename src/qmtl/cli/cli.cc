@@ -137,6 +137,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                           "annualisation factor (default: inferred from the timestamps)");
   metrics_cmd->add_option("--initial-equity", mo.initial_equity,
                           "equity before the first row (required for pnl files)");
+  metrics_cmd->add_option("--tz", mo.tz,
+                          "offset of date-times written without a zone (UTC, +01:00); without "
+                          "it they are refused");
   metrics_cmd->add_option("--worst-loss", mo.worst_loss, "windows for worst_loss(w)")
       ->delimiter(',')
       ->default_str("1d");

@@ -24,6 +24,7 @@ struct Loaded {
   std::string file;
   metrics::SeriesKind kind;
   metrics::ReturnSeries series;
+  size_t skipped = 0;  // rows without a time or value
 };
 
 // (display name, value) for every metric of `m`, worst_loss expanded per window.
@@ -95,12 +96,25 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
     mo.worst_loss_windows.push_back(*w);
   }
 
+  metrics::TimeOptions time;
+  if (o.tz) {
+    auto off = metrics::parse_utc_offset(*o.tz);
+    if (!off) {
+      err << "qmtl: --tz: " << off.error().message << '\n';
+      return kExitUsage;
+    }
+    time.utc_offset = *off;
+  }
   std::vector<Loaded> loaded;
   for (const auto& file : o.files) {
-    auto csv = metrics::read_series_csv(file);
+    auto csv = metrics::read_series_csv(file, time);
     if (!csv) {
       err << "qmtl: " << csv.error().message << '\n';
       return kExitRefused;
+    }
+    if (csv->skipped > 0 && !o.json) {
+      err << fmt::format("qmtl: {}: {} row{} without values skipped (the first at line {})\n", file,
+                         csv->skipped, csv->skipped == 1 ? "" : "s", csv->first_skipped_line);
     }
     auto series =
         metrics::from_samples(csv->kind, csv->samples, {.initial_equity = o.initial_equity});
@@ -108,7 +122,7 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
       err << "qmtl: " << file << ": " << series.error().message << '\n';
       return kExitRefused;
     }
-    loaded.push_back({file, csv->kind, std::move(*series)});
+    loaded.push_back({file, csv->kind, std::move(*series), csv->skipped});
   }
 
   boost::json::array files_json;
@@ -132,6 +146,7 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
       f["kind"] = metrics::series_kind_name(l.kind);
       f["first"] = first_ts;
       f["last"] = last_ts;
+      f["skipped_rows"] = l.skipped;
       boost::json::object missing_all, missing_window;
       f["all"] = to_json(all, missing_all);
       f["missing"] = boost::json::object{{"all", std::move(missing_all)}};

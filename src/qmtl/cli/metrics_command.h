@@ -16,6 +16,7 @@ struct MetricsCommandOptions {
   std::optional<double> periods_per_year;
   std::optional<double> initial_equity;          // for pnl files
   std::vector<std::string> worst_loss = {"1d"};  // windows for worst_loss(w)
+  std::optional<std::string> tz;                 // offset of date-times written without a zone
   bool json = false;
 };
 

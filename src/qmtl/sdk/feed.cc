@@ -20,70 +20,104 @@
 namespace qmtl::sdk {
 namespace {
 
-std::vector<std::string_view> split(std::string_view line) {
-  std::vector<std::string_view> cells;
-  size_t start = 0;
-  for (;;) {
-    const auto comma = line.find(',', start);
-    cells.push_back(line.substr(start, comma - start));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return cells;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 constexpr std::chrono::milliseconds kFollowPoll{20};
 
 }  // namespace
 
+Result<BarCsvOptions::Price> parse_price_column(std::string_view name) {
+  const std::string k = metrics::header_key(name);
+  if (k == "close") return BarCsvOptions::Price::kClose;
+  if (k == "adjclose") return BarCsvOptions::Price::kAdjClose;
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("price '{}' is not close or adj_close", name));
+}
+
+Result<void> BarCsvParser::header(std::string_view text) {
+  splitter_ = metrics::CsvSplitter(metrics::CsvSplitter::detect(text));
+  auto cells = splitter_.split(text);
+  if (!cells) return propagate(cells);
+  std::vector<std::string> keys;
+  for (auto c : *cells) keys.push_back(metrics::header_key(c));
+  auto find = [&](std::initializer_list<std::string_view> names) {
+    for (auto n : names) {
+      if (auto it = std::find(keys.begin(), keys.end(), n); it != keys.end()) {
+        return static_cast<int>(it - keys.begin());
+      }
+    }
+    return -1;
+  };
+  Columns c;
+  const auto time = metrics::find_time_columns(keys);
+  c.ohlcv = {find({"open"}), find({"high"}), find({"low"}), find({"close"}),
+             find({"volume", "vol"})};
+  c.adj_close = find({"adjclose"});
+  if (!time || std::find(c.ohlcv.begin(), c.ohlcv.end(), -1) != c.ohlcv.end()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the header must name a date column and open, high, low, close, volume");
+  }
+  if (options_.price == BarCsvOptions::Price::kAdjClose && c.adj_close < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the price is adj_close but the header has no 'Adj Close' column");
+  }
+  c.time = *time;
+  c.widest = std::max({*std::max_element(c.ohlcv.begin(), c.ohlcv.end()), c.adj_close, c.time.at,
+                       c.time.time_of_day});
+  cols_ = c;
+  return {};
+}
+
 Result<std::optional<broker::Bar>> BarCsvParser::line(std::string_view text) {
   ++line_no_;
-  auto fail = [&](std::string msg) {
+  auto fail = [&](std::string_view msg) {
     return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("{}:{}: {}", source_, line_no_, std::move(msg)));
+                      fmt::format("{}:{}: {}", source_, line_no_, msg));
   };
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-  if (text.empty()) return std::nullopt;
-  const auto cells = split(text);
-  if (col_[0] < 0) {
-    std::array<int, 6> col{-1, -1, -1, -1, -1, -1};
-    for (size_t i = 0; i < cells.size(); ++i) {
-      const auto name = lower(cells[i]);
-      if (name == "date" || name == "timestamp" || name == "ts" || name == "time" ||
-          name == "datetime") {
-        col[0] = static_cast<int>(i);
-      }
-      const std::array<std::string_view, 5> fields{"open", "high", "low", "close", "volume"};
-      for (size_t f = 0; f < fields.size(); ++f) {
-        if (name == fields[f]) col[f + 1] = static_cast<int>(i);
-      }
-    }
-    if (std::find(col.begin(), col.end(), -1) != col.end()) {
-      return fail("the header must name a date column and open, high, low, close, volume");
-    }
-    col_ = col;
+  if (text.find_first_not_of(" \t") == std::string_view::npos) return std::nullopt;
+  if (!cols_) {
+    // A UTF-8 byte-order mark from spreadsheet exports is not part of the name.
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+    if (auto h = header(text); !h) return fail(h.error().message);
     return std::nullopt;
   }
-  const int widest = *std::max_element(col_.begin(), col_.end());
-  if (static_cast<int>(cells.size()) <= widest) {
-    return fail(fmt::format("{} cells; the header has at least {}", cells.size(), widest + 1));
+  auto split = splitter_.split(text);
+  if (!split) return fail(split.error().message);
+  const auto cells = *split;
+  const Columns& c = *cols_;
+  if (static_cast<int>(cells.size()) <= c.widest) {
+    return fail(fmt::format("{} cells; the header has at least {}", cells.size(), c.widest + 1));
   }
-  auto ts = metrics::parse_time_cell(cells[static_cast<size_t>(col_[0])]);
+  const auto cell = [&](int col) { return cells[static_cast<size_t>(col)]; };
+  bool missing =
+      metrics::is_missing(cell(c.time.at)) ||
+      (c.time.time_of_day >= 0 && metrics::is_missing(cell(c.time.time_of_day))) ||
+      (options_.price == BarCsvOptions::Price::kAdjClose && metrics::is_missing(cell(c.adj_close)));
+  for (int col : c.ohlcv) missing = missing || metrics::is_missing(cell(col));
+  if (missing) {
+    if (skipped_++ == 0) first_skipped_ = line_no_;
+    return std::nullopt;
+  }
+  auto ts = metrics::row_time(cells, c.time, options_.time);
   if (!ts) return fail(ts.error().message);
+  const auto number = [&](int col) -> Result<double> {
+    const auto x = cell(col);
+    const auto v = metrics::parse_csv_number(x, splitter_.delimiter());
+    if (!v) return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not a number", x));
+    return *v;
+  };
   std::array<double, 5> v{};
   for (size_t f = 0; f < 5; ++f) {
-    const auto cell = cells[static_cast<size_t>(col_[f + 1])];
-    const auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v[f]);
-    if (ec != std::errc() || p != cell.data() + cell.size()) {
-      return fail(fmt::format("'{}' is not a number", cell));
-    }
+    auto x = number(c.ohlcv[f]);
+    if (!x) return fail(x.error().message);
+    v[f] = *x;
+  }
+  if (options_.price == BarCsvOptions::Price::kAdjClose) {
+    auto adj = number(c.adj_close);
+    if (!adj) return fail(adj.error().message);
+    if (!(v[3] > 0) || !(*adj > 0)) return fail("close and adj close must be positive");
+    const double k = *adj / v[3];
+    for (size_t f = 0; f < 3; ++f) v[f] *= k;
+    v[3] = *adj;  // exactly the file's adjusted close, not close * k rounded
   }
   broker::Bar bar{.ts = *ts,
                   .symbol = symbol_,
@@ -98,10 +132,10 @@ Result<std::optional<broker::Bar>> BarCsvParser::line(std::string_view text) {
   return bar;
 }
 
-Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::string_view source,
-                                                const std::string& symbol) {
-  BarCsvParser parser{std::string(source), symbol};
-  std::vector<broker::Bar> bars;
+Result<BarFile> parse_bars_csv(std::string_view text, std::string_view source,
+                               const std::string& symbol, const BarCsvOptions& options) {
+  BarCsvParser parser{std::string(source), symbol, options};
+  BarFile out;
   size_t pos = 0;
   while (pos < text.size()) {
     auto end = text.find('\n', pos);
@@ -109,18 +143,21 @@ Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::stri
     auto bar = parser.line(text.substr(pos, end - pos));
     pos = end + 1;
     if (!bar) return propagate(bar);
-    if (*bar) bars.push_back(std::move(**bar));
+    if (*bar) out.bars.push_back(std::move(**bar));
   }
   if (!parser.has_header()) {
     return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: the file is empty", source));
   }
-  return bars;
+  out.skipped = parser.skipped();
+  out.first_skipped_line = parser.first_skipped_line();
+  return out;
 }
 
-Result<std::vector<broker::Bar>> read_bars_csv(const std::string& path, const std::string& symbol) {
+Result<BarFile> read_bars_csv(const std::string& path, const std::string& symbol,
+                              const BarCsvOptions& options) {
   auto text = read_file(path, "bar file");
   if (!text) return propagate(text);
-  return parse_bars_csv(*text, path, symbol);
+  return parse_bars_csv(*text, path, symbol, options);
 }
 
 CsvBarFeed::CsvBarFeed(int fd, bool owns, bool follow, bool is_file, std::string source,

@@ -5,11 +5,16 @@
 // descriptor such as standard input. A market-data adapter implements the same
 // interface.
 //
-// CSV: a header naming a time column (`date`, `timestamp`, `ts`, `time`,
-// `datetime`) and `open`, `high`, `low`, `close`, `volume` (case-insensitive;
-// other columns ignored); then one bar per line in increasing time order.
-// Errors name the source and line. A line is read only once it is complete
-// (ends with a newline), so a writer may append bars a piece at a time.
+// CSV (the dialects of metrics/csv.h: ',', ';' or tab, quotes, any case): a
+// header naming the time (`date`, `datetime`, `timestamp`, `time`, `ts`, or a
+// `date` and a `time` column) and `open`, `high`, `low`, `close`, `volume`
+// (or `vol`), optionally `adj close`; other columns are ignored. Then one bar
+// per line in increasing time order. Times are ISO-8601, epoch seconds,
+// milliseconds or microseconds, or YYYYMMDD dates. A row whose time or any
+// price or volume is missing (empty, null, NaN, N/A: Yahoo writes such rows
+// for holidays) is skipped and counted, never read as zero. Errors name the
+// source and line. A line is read only once it is complete (ends with a
+// newline), so a writer may append bars a piece at a time.
 //
 // Thread safety: a feed is read by one thread.
 #pragma once
@@ -24,35 +29,70 @@
 
 #include "qmtl/broker/order.h"
 #include "qmtl/core/result.h"
+#include "qmtl/metrics/csv.h"
 
 namespace qmtl::sdk {
+
+struct BarCsvOptions {
+  // Which price the bars trade at. kAdjClose scales each bar's open, high, low
+  // and close by adj_close / close (dividends and splits, as Yahoo adjusts);
+  // the file must then have an `adj close` column.
+  enum class Price { kClose, kAdjClose };
+  Price price = Price::kClose;
+  metrics::TimeOptions time;  // the offset of date-times written without a zone
+};
+
+// "close" or "adj_close" (also "adjclose", "adj close"); kInvalidArgument else.
+Result<BarCsvOptions::Price> parse_price_column(std::string_view name);
 
 // Turns CSV lines into bars: the first non-empty line is the header.
 class BarCsvParser {
  public:
-  BarCsvParser(std::string source, std::string symbol)
-      : source_(std::move(source)), symbol_(std::move(symbol)) {}
-  // One line without its newline. A bar, nullopt for the header or a blank
-  // line, or kInvalidArgument naming source:line (the parser is unchanged then
-  // except for the line count).
+  BarCsvParser(std::string source, std::string symbol, BarCsvOptions options = {})
+      : source_(std::move(source)), symbol_(std::move(symbol)), options_(options) {}
+  // One line without its newline. A bar; nullopt for the header, a blank line
+  // or a row with missing values (counted by skipped()); or kInvalidArgument
+  // naming source:line (the parser is unchanged then except for the line count).
   Result<std::optional<broker::Bar>> line(std::string_view text);
-  bool has_header() const { return col_[0] >= 0; }
+  bool has_header() const { return cols_.has_value(); }
   size_t line_number() const { return line_no_; }
   const std::string& source() const { return source_; }
+  // Rows skipped for missing values, and the first of them (1-based; 0: none).
+  size_t skipped() const { return skipped_; }
+  size_t first_skipped_line() const { return first_skipped_; }
 
  private:
+  struct Columns {
+    metrics::TimeColumns time;
+    std::array<int, 5> ohlcv{};  // open, high, low, close, volume
+    int adj_close = -1;
+    int widest = 0;
+  };
+  Result<void> header(std::string_view text);
+
   std::string source_;
   std::string symbol_;
+  BarCsvOptions options_;
+  metrics::CsvSplitter splitter_;
   size_t line_no_ = 0;
-  std::array<int, 6> col_{-1, -1, -1, -1, -1, -1};  // time, open, high, low, close, volume
+  std::optional<Columns> cols_;
   std::optional<TimePoint> last_ts_;
+  size_t skipped_ = 0, first_skipped_ = 0;
+};
+
+// The bars of a CSV file and the rows skipped for missing values.
+struct BarFile {
+  std::vector<broker::Bar> bars;
+  size_t skipped = 0;
+  size_t first_skipped_line = 0;  // 1-based; 0 when none was skipped
 };
 
 // All bars of a CSV text (see above). kInvalidArgument for an empty text, a bad
 // header or row, or rows out of order.
-Result<std::vector<broker::Bar>> parse_bars_csv(std::string_view text, std::string_view source,
-                                                const std::string& symbol);
-Result<std::vector<broker::Bar>> read_bars_csv(const std::string& path, const std::string& symbol);
+Result<BarFile> parse_bars_csv(std::string_view text, std::string_view source,
+                               const std::string& symbol, const BarCsvOptions& options = {});
+Result<BarFile> read_bars_csv(const std::string& path, const std::string& symbol,
+                              const BarCsvOptions& options = {});
 
 // What next() read. The bar is the feed's own, valid until the next call to
 // next() (no copy per bar: a backtest reads millions).
