@@ -63,6 +63,44 @@ TEST(Indicators, RollingStdIsTheSampleStandardDeviation) {
   expect_series(run(RollingStd(1), {1, 2}), {no, no});  // undefined for one value
 }
 
+// A price that climbed from 1 to 10,000 and then moves in cents: the
+// deviation is cents, to 1e-9 of the exact (two-pass, long double) value; a
+// window of equal values is 0 (z-score missing) exactly.
+TEST(Indicators, RollingStdStaysExactFarFromTheFirstValue) {
+  constexpr size_t kN = 20;
+  RollingStd sd(kN);
+  ZScore z(kN);
+  std::vector<double> xs;
+  for (int i = 1; i <= 10'000; ++i) xs.push_back(i);
+  for (int k = 0; k < 2'000; ++k) xs.push_back(10'000 + 0.01 * ((k * 7) % 5));
+  for (int k = 0; k < 2 * static_cast<int>(kN); ++k) xs.push_back(10'000.05);
+  size_t checked = 0, zero = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const auto s = sd.update(xs[i]);
+    const auto zs = z.update(xs[i]);
+    if (i + 1 < kN) continue;
+    long double mean = 0, var = 0;
+    for (size_t k = i + 1 - kN; k <= i; ++k) mean += xs[k];
+    mean /= kN;
+    for (size_t k = i + 1 - kN; k <= i; ++k) var += (xs[k] - mean) * (xs[k] - mean);
+    const auto exact = static_cast<double>(std::sqrt(var / (kN - 1)));
+    ASSERT_TRUE(s.has_value()) << i;
+    if (exact == 0) {
+      ASSERT_EQ(*s, 0.0) << i;
+      ASSERT_FALSE(zs.has_value()) << i;
+      ++zero;
+      continue;
+    }
+    ASSERT_NEAR(*s, exact, 1e-9 * exact) << "at " << i << " (x = " << xs[i] << ")";
+    ASSERT_TRUE(zs.has_value()) << i;
+    const double want_z = static_cast<double>((xs[i] - mean) / std::sqrt(var / (kN - 1)));
+    ASSERT_NEAR(*zs, want_z, 1e-7 * std::max(1.0, std::fabs(want_z))) << i;
+    ++checked;
+  }
+  EXPECT_GT(checked, 11'000u);
+  EXPECT_GT(zero, kN - 1);  // the flat tail
+}
+
 TEST(Indicators, ZScoreIsMissingForAConstantWindow) {
   expect_series(run(ZScore(3), {1, 2, 3, 3, 3, 3}),
                 {no, no, 1, (3 - 8.0 / 3) / std::sqrt(1.0 / 3), no, no});

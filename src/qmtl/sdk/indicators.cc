@@ -50,33 +50,58 @@ std::optional<double> Rsi::update(double x) {
   return 100.0 - 100.0 / (1.0 + gain_ / loss_);
 }
 
+void RollingStd::recompute() {
+  since_resum_ = 0;
+  const auto n = static_cast<double>(ring_.size());
+  double sum = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) sum += ring_.at(i);
+  anchor_ = sum / n;
+  double dsum = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) dsum += ring_.at(i) - anchor_;
+  mean_d_ = dsum / n;
+  m2_ = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) {
+    const double d = ring_.at(i) - anchor_ - mean_d_;
+    m2_ += d * d;
+  }
+  m2_peak_ = m2_;
+}
+
 std::optional<double> RollingStd::update(double x) {
   if (ring_.capacity() < 2) return std::nullopt;
-  if (!shifted_) {
-    shift_ = x;
-    shifted_ = true;
-  }
-  const double d = x - shift_;
-  if (const auto old = ring_.push(d)) {
-    sum_ -= *old;
-    sumsq_ -= *old * *old;
-  }
-  sum_ += d;
-  sumsq_ += d * d;
-  if (++since_resum_ >= kResumEvery * ring_.capacity()) {
-    since_resum_ = 0;
-    sum_ = sumsq_ = 0;
-    for (size_t i = 0; i < ring_.size(); ++i) {
-      sum_ += ring_.at(i);
-      sumsq_ += ring_.at(i) * ring_.at(i);
-    }
-  }
-  if (!ring_.full()) return std::nullopt;
+  equal_run_ = equal_run_ > 0 && x == last_ ? equal_run_ + 1 : 1;
+  last_ = x;
+  if (ring_.size() == 0) anchor_ = x;
+  const bool was_full = ring_.full();
+  const double old = ring_.push_or_zero(x);
   const auto n = static_cast<double>(ring_.size());
-  const double var = (sumsq_ - sum_ * sum_ / n) / (n - 1);
-  // A constant window can leave a rounding residue; below this it is zero.
-  if (var <= 1e-12 * (sumsq_ / n)) return 0.0;
-  return std::sqrt(var);
+  const double d = x - anchor_;
+  if (!was_full) {
+    // Growing: Welford's update.
+    const double delta = d - mean_d_;
+    mean_d_ += delta / n;
+    m2_ += delta * (d - mean_d_);
+  } else {
+    // Sliding: d replaces od; the mean moves by (d - od) / n and M2 by
+    // (d - od) * (d - new mean + od - old mean).
+    const double od = old - anchor_;
+    const double prev = mean_d_;
+    mean_d_ += (d - od) / n;
+    m2_ += (d - od) * (d - mean_d_ + od - prev);
+  }
+  // M2's rounding error is relative to the largest M2 since the last
+  // recompute: when the deviation collapses (a climb that turns flat), three
+  // lost digits are reason enough to recompute the window exactly.
+  m2_peak_ = std::max(m2_peak_, m2_);
+  if (++since_resum_ >= kResumEvery * ring_.capacity() || m2_ < 1e-3 * m2_peak_) recompute();
+  if (!ring_.full()) return std::nullopt;
+  if (equal_run_ >= ring_.size()) {
+    // Exactly: every value in the window is x.
+    anchor_ = x;
+    mean_d_ = m2_ = m2_peak_ = 0;
+    return 0.0;
+  }
+  return std::sqrt(std::max(m2_, 0.0) / (n - 1));
 }
 
 }  // namespace qmtl::sdk

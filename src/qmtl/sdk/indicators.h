@@ -16,7 +16,8 @@
 //                 simple mean, then smoothed by (n - 1) / n); 100 - 100 / (1 + RS);
 //                 100 when there were no losses, 50 when nothing moved; from
 //                 the (n + 1)-th value
-//   RollingStd(n) sample standard deviation (ddof = 1) of the last n; n >= 2
+//   RollingStd(n) sample standard deviation (ddof = 1) of the last n; n >= 2;
+//                 0 exactly when the window's values are all equal
 //   ZScore(n)     (x - mean) / std over the last n values including x
 //   Crossover     +1 when a moves from <= b to > b, -1 from >= b to < b, else 0;
 //                 from the 2nd pair
@@ -129,18 +130,31 @@ class Rsi {
   double gain_ = 0, loss_ = 0;
 };
 
+// The window's mean and sum of squared deviations (M2) are updated as values
+// enter and leave (Welford's update, extended to a sliding window), on the
+// values less an anchor (the window's mean when last recomputed), so the
+// deviation stays exact far from zero and from the first value seen: a price
+// that climbed from 1 to 10,000 and then moves in cents has a deviation of
+// cents, not 0. Mean and M2 are recomputed from the window (two passes, which
+// also moves the anchor) every kResumEvery windows and whenever M2 falls below
+// a thousandth of its peak since (its rounding error is relative to that
+// peak). A window whose values are all equal is known to be so exactly (the
+// run of equal values is counted), never by a rounding threshold.
 class RollingStd {
  public:
   explicit RollingStd(size_t n) : ring_(n) {}
   std::optional<double> update(double x);
   // The mean of the window after the latest update (valid once full).
-  double mean() const { return shift_ + sum_ / static_cast<double>(ring_.size()); }
+  double mean() const { return anchor_ + mean_d_; }
 
  private:
-  Ring ring_;
-  double shift_ = 0;  // sums are kept around the first value: no catastrophic cancellation
-  bool shifted_ = false;
-  double sum_ = 0, sumsq_ = 0;
+  void recompute();
+  Ring ring_;  // the values as given
+  double anchor_ = 0;
+  double mean_d_ = 0, m2_ = 0;  // of value - anchor
+  double m2_peak_ = 0;          // the largest M2 since the last recompute
+  double last_ = 0;
+  size_t equal_run_ = 0;  // how many of the latest values equal the latest one
   size_t since_resum_ = 0;
 };
 
