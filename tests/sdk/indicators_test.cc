@@ -7,6 +7,8 @@
 #include <cmath>
 #include <random>
 
+#include "qmtl/sdk/feed.h"
+
 namespace qmtl::sdk {
 namespace {
 
@@ -114,6 +116,48 @@ TEST(Indicators, CrossoverSignsTheCross) {
   EXPECT_EQ(c.update(4, 2), 0);  // still above
   EXPECT_EQ(c.update(2, 2), 0);
   EXPECT_EQ(c.update(1, 2), -1);  // from >= to <
+}
+
+// The example SMA crossover on real data: every cross of SMA(10) over SMA(30)
+// is where exact arithmetic puts it. The closes have two decimals, so the
+// exact comparison is of integer sums of cents (fast * 30 against slow * 10).
+// With a plain running sum, rounding made one pair equal in exact arithmetic
+// compare greater, and the strategy bought on 1988-08-01 instead of 08-02.
+TEST(Indicators, SmaCrossesWhereExactArithmeticDoes) {
+  auto file = read_bars_csv(QMTL_SOURCE_DIR "/examples/data/ttrc_ohlcv.csv", "TTRC");
+  ASSERT_TRUE(file) << file.error().message;
+  const auto& bars = file->bars;
+  Sma fast(10), slow(30);
+  Crossover cross;
+  std::vector<int64_t> cents;
+  int64_t fast_sum = 0, slow_sum = 0;
+  std::optional<std::pair<int64_t, int64_t>> prev;  // fast * 30, slow * 10
+  size_t crosses = 0;
+  bool saw_equal_pair = false;
+  for (size_t i = 0; i < bars.size(); ++i) {
+    cents.push_back(std::llround(bars[i].close * 100));
+    fast_sum += cents[i] - (i >= 10 ? cents[i - 10] : 0);
+    slow_sum += cents[i] - (i >= 30 ? cents[i - 30] : 0);
+    const auto f = fast.update(bars[i].close), s = slow.update(bars[i].close);
+    if (!f || !s) continue;
+    const auto got = cross.update(*f, *s);
+    const std::pair<int64_t, int64_t> now{fast_sum * 30, slow_sum * 10};
+    saw_equal_pair = saw_equal_pair || now.first == now.second;
+    // Whether the doubles compare as the exact values do, every bar.
+    ASSERT_EQ(*f > *s, now.first > now.second) << "bar " << i;
+    ASSERT_EQ(*f < *s, now.first < now.second) << "bar " << i;
+    if (prev) {
+      const auto [pa, pb] = *prev;
+      const double want = (pa <= pb && now.first > now.second)   ? 1
+                          : (pa >= pb && now.first < now.second) ? -1
+                                                                 : 0;
+      ASSERT_EQ(got, want) << "bar " << i << " " << format_timestamp(bars[i].ts);
+      crosses += want != 0 ? 1 : 0;
+    }
+    prev = now;
+  }
+  EXPECT_EQ(crosses, 216u);
+  EXPECT_TRUE(saw_equal_pair);  // the case that rounding used to decide
 }
 
 TEST(Indicators, RunningSumsDoNotDriftOverMillionsOfUpdates) {

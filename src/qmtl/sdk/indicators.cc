@@ -6,8 +6,8 @@
 namespace qmtl::sdk {
 void Sma::resum() {
   since_resum_ = 0;
-  sum_ = 0;
-  for (size_t i = 0; i < ring_.size(); ++i) sum_ += ring_.at(i);
+  sum_ = comp_ = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) add(ring_.at(i));
 }
 
 std::optional<double> Ema::update(double x) {

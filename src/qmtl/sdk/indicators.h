@@ -9,7 +9,7 @@
 //
 // Definitions (docs/sdk.md):
 //   Returns       x_t / x_{t-1} - 1; from the 2nd value
-//   Sma(n)        mean of the last n values; from the n-th
+//   Sma(n)        mean of the last n values (a compensated sum); from the n-th
 //   Ema(n)        alpha = 2 / (n + 1), seeded with the SMA of the first n
 //                 values; from the n-th
 //   Rsi(n)        Wilder: average gain and loss over n changes (first as a
@@ -25,6 +25,7 @@
 // Thread safety: plain values; one instance per thread.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <vector>
@@ -86,23 +87,36 @@ class Returns {
 // on average.
 inline constexpr size_t kResumEvery = 64;
 
+// The window's sum is compensated (Neumaier's variant of Kahan summation, as
+// pandas' rolling mean is): the value that enters and the one that leaves are
+// added separately, and the rounding error of each addition is carried. Two
+// averages that are equal in exact arithmetic then compare equal, where a
+// plain running sum let rounding decide a crossover (the example SMA crossover
+// on ttrc bought a day early).
 class Sma {
  public:
   explicit Sma(size_t n) : ring_(n), n_(static_cast<double>(n)), resum_every_(kResumEvery * n) {}
   // Inline: it is the hottest call of a backtest.
   std::optional<double> update(double x) {
-    sum_ += x - ring_.push_or_zero(x);
+    const double old = ring_.push_or_zero(x);
+    add(x);
+    add(-old);
     if (++since_resum_ >= resum_every_) resum();
     if (!ring_.full()) return std::nullopt;
-    return sum_ / n_;
+    return (sum_ + comp_) / n_;
   }
 
  private:
+  void add(double v) {
+    const double t = sum_ + v;
+    comp_ += std::abs(sum_) >= std::abs(v) ? (sum_ - t) + v : (v - t) + sum_;
+    sum_ = t;
+  }
   void resum();
   Ring ring_;
   double n_;
   size_t resum_every_;
-  double sum_ = 0;
+  double sum_ = 0, comp_ = 0;  // the sum is sum_ + comp_
   size_t since_resum_ = 0;
 };
 
