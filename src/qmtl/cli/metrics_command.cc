@@ -69,6 +69,31 @@ std::string label(const std::string& file) {
   return std::filesystem::path(file).filename().string();
 }
 
+// Every file as a return series; nullopt (the reason on `err`) when one is refused.
+std::optional<std::vector<Loaded>> load_files(const MetricsCommandOptions& o,
+                                              const metrics::TimeOptions& time, std::ostream& err) {
+  std::vector<Loaded> loaded;
+  for (const auto& file : o.files) {
+    auto csv = metrics::read_series_csv(file, time);
+    if (!csv) {
+      err << "qmtl: " << csv.error().message << '\n';
+      return std::nullopt;
+    }
+    if (csv->skipped > 0 && !o.json) {
+      err << fmt::format("qmtl: {}: {} row{} without values skipped (the first at line {})\n", file,
+                         csv->skipped, csv->skipped == 1 ? "" : "s", csv->first_skipped_line);
+    }
+    auto series =
+        metrics::from_samples(csv->kind, csv->samples, {.initial_equity = o.initial_equity});
+    if (!series) {
+      err << "qmtl: " << file << ": " << series.error().message << '\n';
+      return std::nullopt;
+    }
+    loaded.push_back({file, csv->kind, std::move(*series), csv->skipped});
+  }
+  return loaded;
+}
+
 }  // namespace
 
 int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::ostream& err) {
@@ -105,25 +130,9 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
     }
     time.utc_offset = *off;
   }
-  std::vector<Loaded> loaded;
-  for (const auto& file : o.files) {
-    auto csv = metrics::read_series_csv(file, time);
-    if (!csv) {
-      err << "qmtl: " << csv.error().message << '\n';
-      return kExitRefused;
-    }
-    if (csv->skipped > 0 && !o.json) {
-      err << fmt::format("qmtl: {}: {} row{} without values skipped (the first at line {})\n", file,
-                         csv->skipped, csv->skipped == 1 ? "" : "s", csv->first_skipped_line);
-    }
-    auto series =
-        metrics::from_samples(csv->kind, csv->samples, {.initial_equity = o.initial_equity});
-    if (!series) {
-      err << "qmtl: " << file << ": " << series.error().message << '\n';
-      return kExitRefused;
-    }
-    loaded.push_back({file, csv->kind, std::move(*series), csv->skipped});
-  }
+  auto files = load_files(o, time, err);
+  if (!files) return kExitRefused;
+  const std::vector<Loaded>& loaded = *files;
 
   boost::json::array files_json;
   for (const auto& l : loaded) {

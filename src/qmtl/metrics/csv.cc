@@ -323,6 +323,7 @@ Result<CsvSeries> parse_series_csv(std::string_view text, std::string_view sourc
   if (!header_cells) return fail(1, header_cells.error().message);
   const std::vector<std::string> header(header_cells->begin(), header_cells->end());
   std::vector<std::string> keys;
+  keys.reserve(header.size());
   for (const auto& h : header) keys.push_back(header_key(h));
   const auto time_cols = find_time_columns(keys);
   if (!time_cols) return fail(1, "no timestamp column; name one 'timestamp'");

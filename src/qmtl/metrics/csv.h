@@ -5,9 +5,10 @@
 // (the one that occurs most outside quotes); a cell may be quoted ("1,5"; ""
 // is a quote inside quotes); spaces around a cell are dropped; a UTF-8
 // byte-order mark before the header and a '\r' before each newline are
-// ignored; with ';' a decimal comma is read as a point. Header names are matched by header_key(): without regard to case,
-// spaces, '_', '-', '.', '/' and Stooq's angle brackets ("Adj Close",
-// "adj_close" and "<ADJ CLOSE>" are one name).
+// ignored; with ';' a decimal comma is read as a point. Header names are
+// matched by header_key(): without regard to case, spaces, '_', '-', '.', '/'
+// and Stooq's angle brackets ("Adj Close", "adj_close" and "<ADJ CLOSE>" are
+// one name).
 //
 // Times (parse_time_cell): ISO-8601 (see parse_timestamp); epoch seconds,
 // milliseconds or microseconds, told apart by magnitude (below 1e11 seconds,

@@ -425,6 +425,23 @@ std::vector<char> top_k_targets(const Policy& policy, const EvalContext& ctx, si
   return target;
 }
 
+// Why a selected strategy waits: the cap it would breach, and the Live
+// strategies (if any) whose pending demotions will free the slot.
+std::string waiting_reason(std::span<const Candidate> candidates, const LiveCaps& caps,
+                           const LiveCaps::Breach& breach, const std::vector<char>& pending) {
+  std::vector<size_t> waiting_for;
+  for (size_t j : breach.holders) {
+    if (pending[j]) waiting_for.push_back(j);
+  }
+  if (waiting_for.empty()) {
+    return fmt::format("selected, waiting for a slot: {}", caps.describe(breach));
+  }
+  return fmt::format("selected, waiting for a slot: {} {} ({})", names_of(candidates, waiting_for),
+                     waiting_for.size() == 1 ? "stays Live until its demotion completes"
+                                             : "stay Live until their demotions complete",
+                     caps.describe(breach));
+}
+
 // Step 6: decisions with time hysteresis, within the hard caps.
 Selection decide(const Policy& policy, std::span<const Candidate> candidates,
                  const EvalContext& ctx, const Correlations& correlations,
@@ -510,23 +527,7 @@ Selection decide(const Policy& policy, std::span<const Candidate> candidates,
     }
     if (auto breach = caps.check(i)) {
       r.decision = Decision::kHold;
-      std::vector<size_t> waiting_for;
-      for (size_t j : breach->holders) {
-        if (pending[j]) waiting_for.push_back(j);
-      }
-      if (waiting_for.empty()) {
-        say_if(ctx, r, [&] {
-          return fmt::format("selected, waiting for a slot: {}", caps.describe(*breach));
-        });
-      } else {
-        say_if(ctx, r, [&] {
-          return fmt::format("selected, waiting for a slot: {} {} ({})",
-                             names_of(candidates, waiting_for),
-                             waiting_for.size() == 1 ? "stays Live until its demotion completes"
-                                                     : "stay Live until their demotions complete",
-                             caps.describe(*breach));
-        });
-      }
+      say_if(ctx, r, [&] { return waiting_reason(candidates, caps, *breach, pending); });
       continue;
     }
     r.decision = Decision::kPromote;
