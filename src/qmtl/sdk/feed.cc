@@ -37,6 +37,7 @@ Result<void> BarCsvParser::header(std::string_view text) {
   auto cells = splitter_.split(text);
   if (!cells) return propagate(cells);
   std::vector<std::string> keys;
+  keys.reserve(cells->size());
   for (auto c : *cells) keys.push_back(metrics::header_key(c));
   auto find = [&](std::initializer_list<std::string_view> names) {
     for (auto n : names) {

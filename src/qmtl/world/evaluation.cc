@@ -305,9 +305,9 @@ policy::EvalContext run_context(lifecycle::WorldState state, TimePoint now) {
   return ctx;
 }
 
-// Every Live strategy is among them because it holds its slot until its
-// demotion completes; only pairs at or above the limit can join a group, so
-// only those are kept.
+// (world_internal.h.) Every Live strategy is correlated because it holds its
+// slot until its demotion completes; only pairs at or above the limit can
+// join a group, so only those are kept.
 policy::Correlations candidate_correlations(const policy::Policy& pol, const LoadedCandidates& in,
                                             const policy::EvalContext& ctx) {
   policy::Correlations corr;
