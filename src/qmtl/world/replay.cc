@@ -287,9 +287,13 @@ class Walk {
     ctx.explain = false;
     const policy::Correlations corr = candidate_correlations(pol, loaded, ctx);
     policy::Selection sel = select_candidates(pol, loaded, ctx, corr);
+    // By result (the explained selection gives them in the same order).
+    std::vector<std::string_view> recorded_by(sel.results.size());
     std::vector<std::string> differing;
-    for (const auto& r : sel.results) {
-      if (recorded_of(r.id) != policy::decision_name(r.decision)) differing.push_back(r.id);
+    for (size_t k = 0; k < sel.results.size(); ++k) {
+      const auto& r = sel.results[k];
+      recorded_by[k] = recorded_of(r.id);
+      if (recorded_by[k] != policy::decision_name(r.decision)) differing.push_back(r.id);
     }
     if (explain || !differing.empty()) {
       std::sort(differing.begin(), differing.end());
@@ -320,7 +324,7 @@ class Walk {
       record.by_strategy[i] = r.record;
       decisions.emplace_back(i, r.decision);
       const std::string_view replayed = policy::decision_name(r.decision);
-      const std::string_view recorded = recorded_of(r.id);
+      const std::string_view recorded = recorded_by[k];
       ++report.decisions;
       if (explain) {
         report.run_decisions.push_back({.strategy = r.id,
