@@ -95,7 +95,9 @@ void TcpProxy::relay(int from, int to) {
   for (;;) {
     const ssize_t n = ::read(from, buf, sizeof buf);
     if (n <= 0) break;
-    if (::write(to, buf, static_cast<size_t>(n)) != n) break;
+    // MSG_NOSIGNAL: after cut() the peer is shut down, and a write to it must
+    // end this relay, not raise SIGPIPE in the test process.
+    if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
   }
   ::shutdown(to, SHUT_RDWR);
   ::shutdown(from, SHUT_RDWR);

@@ -89,7 +89,7 @@ void WebhookReceiver::serve() {
     cv_.notify_all();
     const std::string reply =
         fmt::format("HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
-    (void)!::write(fd, reply.data(), reply.size());
+    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);  // the caller may be gone
     ::close(fd);
   }
 }
