@@ -1,5 +1,6 @@
 // Backtest throughput of the strategy DAG: an SMA crossover (fast SMA, slow SMA,
-// crossover: three indicators) over a synthetic random walk of bars.
+// crossover: three indicators) and a mix of the richer nodes over a synthetic
+// random walk of bars; and the bar reader's speed.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -124,6 +125,52 @@ BENCHMARK(BM_BacktestSmaCrossover)
     ->ArgsProduct({{1'000'000, 10'000'000}, {1, 0}})
     ->ArgNames({"bars", "keep_points"})
     ->Unit(benchmark::kMillisecond);
+
+// The same path with the nodes of issue 24: RSI, Bollinger, ATR, MACD,
+// stochastic, comparisons against constants and series, and an `and` of three
+// conditions; the orders follow the MACD histogram's crosses of 0. Ten derived
+// nodes per bar, reading high, low and close.
+void BM_BacktestIndicatorMix(benchmark::State& state) {
+  const auto closes = random_walk(static_cast<size_t>(state.range(0)));
+  uint64_t updates = 0;
+  for (auto _ : state) {
+    auto spec = boost::json::parse(R"({
+        "inputs": {"close": {"interval": "1m"}, "high": {"interval": "1m"},
+                   "low": {"interval": "1m"}},
+        "nodes": {
+          "rsi": {"indicator": "rsi", "input": "close", "n": 14},
+          "oversold": {"indicator": "lt", "input": "rsi", "value": 30},
+          "band": {"indicator": "bollinger", "input": "close", "n": 20, "output": "lower"},
+          "below": {"indicator": "lt", "inputs": ["close", "band"]},
+          "atr": {"indicator": "atr", "inputs": ["high", "low", "close"], "n": 14},
+          "calm": {"indicator": "lt", "input": "atr", "value": 5},
+          "entry": {"indicator": "and", "inputs": ["oversold", "below", "calm"]},
+          "k": {"indicator": "stochastic", "inputs": ["high", "low", "close"], "n": 14,
+                "output": "k"},
+          "hist": {"indicator": "macd", "input": "close", "output": "histogram"},
+          "turn": {"indicator": "crossover", "input": "hist", "value": 0}},
+        "orders": {"signal": "turn", "symbol": "X", "qty": 10}})");
+    auto strategy = qmtl::sdk::parse_strategy(spec);
+    if (!strategy) {
+      state.SkipWithError(strategy.error().message.c_str());
+      return;
+    }
+    RandomWalkFeed feed(closes);
+    qmtl::sdk::OfflineOptions options;
+    options.on_point = [](const qmtl::sdk::EquityPoint& p) { benchmark::DoNotOptimize(p); };
+    auto r = qmtl::sdk::Runner::offline(std::move(*strategy), feed, options);
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      return;
+    }
+    updates += r->node_updates;
+    benchmark::DoNotOptimize(r->account.cash);
+  }
+  state.counters["node_updates_per_s"] =
+      benchmark::Counter(static_cast<double>(updates), benchmark::Counter::kIsRate);
+  state.SetItemsProcessed(static_cast<int64_t>(closes.size()) * state.iterations());
+}
+BENCHMARK(BM_BacktestIndicatorMix)->Arg(1'000'000)->ArgName("bars")->Unit(benchmark::kMillisecond);
 
 // Reading bars from CSV text (the floor: the reader before dialects; issue 24):
 // Arg 0 plain ISO times with a zone, 1 a Yahoo-style file (Datetime, Adj Close,

@@ -17,7 +17,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev
   libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-pandas python3-numpy
+  python3-pandas python3-numpy r-cran-ttr
   prometheus wrk systemd curl libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
   chromium chromium-driver python3-selenium

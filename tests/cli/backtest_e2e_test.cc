@@ -89,7 +89,7 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
       "inputs: {close: {interval: 1d}}\norders: {signal: close, symbol: X, qty: 1}\n");
   const std::string bad =
       testing::write_file(dir_.file("bad.yml"),
-                          "inputs: {close: {interval: 1d}}\nnodes: {s: {indicator: macd, "
+                          "inputs: {close: {interval: 1d}}\nnodes: {s: {indicator: kama, "
                           "input: close}}\norders: {signal: s, symbol: X, qty: 1}\n");
   const std::string tick = testing::write_file(
       dir_.file("tick.yml"),
@@ -104,7 +104,7 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
                                                  "2026-01-06,9,8,9,9,1000\n");
   auto a = qmtl({"backtest", bad, "--data", data});
   EXPECT_EQ(a.exit_code, 2);
-  EXPECT_NE(a.err.find("nodes.s.indicator: unknown indicator 'macd'"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("nodes.s.indicator: unknown indicator 'kama'"), std::string::npos) << a.err;
   auto b = qmtl({"backtest", ok, "--data", broken});
   EXPECT_EQ(b.exit_code, 2);
   EXPECT_NE(b.err.find("broken.csv:3: bar X at 2026-01-06T00:00:00Z is inconsistent"),

@@ -227,6 +227,46 @@ TEST(DagHandles, SubscribersAndInputIds) {
             ErrorCode::kInvalidArgument);
 }
 
+// Conditions composed of comparisons and logic: "RSI-like value below 30 and
+// close above its average and volume up", with an `and` of three inputs (the
+// path for any number of inputs) and a constant operand.
+TEST(DagOperators, ConditionsComposeAndADivisionByZeroFailsTheNode) {
+  Dag dag;
+  dag.input("close", minutes(1), 1);
+  dag.input("volume", minutes(1), 1);
+  dag.indicator("low", IndicatorKind::kLt, {"close"}, IndicatorParams{.value = 30});
+  dag.indicator("avg", IndicatorKind::kSma, {"close"}, 2);
+  dag.indicator("above", IndicatorKind::kGt, {"close", "avg"});
+  dag.indicator("busy", IndicatorKind::kGe, {"volume"}, IndicatorParams{.value = 100});
+  dag.indicator("all", IndicatorKind::kAnd, {"low", "above", "busy"});
+  dag.indicator("none", IndicatorKind::kNot, {"all"});
+  dag.indicator("per_share", IndicatorKind::kDiv, {"close", "volume"});
+  auto built = dag.build();
+  ASSERT_TRUE(built) << built.error().message;
+  std::vector<std::pair<std::string, double>> seen;
+  dag.on_output([&](std::string_view node, TimePoint, double v) {
+    if (node == "all" || node == "none") seen.emplace_back(node, v);
+  });
+  const auto bar = [&](int i, double close, double volume) {
+    ASSERT_TRUE(dag.push("close", t0 + minutes(i), close));
+    ASSERT_TRUE(dag.push("volume", t0 + minutes(i), volume));
+    dag.close_buckets();
+  };
+  bar(0, 20, 500);  // avg not warm: `above`, and so `all`, wait
+  bar(1, 25, 500);  // 25 > 22.5, < 30, volume 500: all true
+  bar(2, 24, 500);  // 24 < 24.5: not above
+  bar(3, 29, 50);   // above, low, but quiet
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, double>>{
+                      {"all", 1}, {"none", 0}, {"all", 0}, {"none", 1}, {"all", 0}, {"none", 1}}));
+  EXPECT_FALSE(dag.failure());
+  bar(4, 29, 0);  // close / volume = inf
+  ASSERT_TRUE(dag.failure());
+  EXPECT_EQ(dag.failure()->message.rfind("node 'per_share': computed inf", 0), 0u)
+      << dag.failure()->message;
+  EXPECT_EQ(dag.state("per_share"), NodeState::kError);
+  EXPECT_EQ(dag.state("all"), NodeState::kActive);  // other branches go on
+}
+
 TEST(DagValidation, NamesTheProblem) {
   struct Case {
     std::function<void(Dag&)> declare;
@@ -244,7 +284,7 @@ TEST(DagValidation, NamesTheProblem) {
               d.input("a", seconds(1), 1);
               d.indicator("x", IndicatorKind::kCrossover, {"a"});
             },
-            "node 'x' takes 2 inputs, not 1"},
+            "node 'x' takes 2 inputs (or 1 and a value), not 1"},
            {[](Dag& d) {
               d.input("a", seconds(1), 1);
               d.indicator("s", IndicatorKind::kRollingStd, {"a"}, 1);
@@ -273,7 +313,7 @@ TEST(DagValidation, NamesTheProblem) {
   Dag unbuilt;
   unbuilt.input("a", seconds(1), 1);
   EXPECT_EQ(unbuilt.push("a", t0, 1).error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(parse_indicator("macd").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(parse_indicator("kama").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(*parse_indicator("rolling_std"), IndicatorKind::kRollingStd);
 }
 

@@ -41,32 +41,69 @@ TEST(Strategy, MalformedFieldsAreRefusedWithTheirPath) {
   };
   const std::string inputs = R"("inputs": {"c": {"interval": "1m"}})";
   const std::string orders = R"("orders": {"signal": "c", "symbol": "X", "qty": 1})";
-  for (const Case& c : std::vector<Case>{
-           {"[]", "a strategy must be a mapping"},
-           {"{" + orders + "}", "inputs is required"},
-           {R"({"inputs": {}, )" + orders + "}", "inputs needs at least one input"},
-           {R"({"inputs": {"c": {"interval": "1mo"}}, )" + orders + "}", "inputs.c.interval:"},
-           {R"({"inputs": {"c": {"interval": "1m", "period": 0}}, )" + orders + "}",
-            "inputs.c.period must be a whole number from 1"},
-           {R"({"inputs": {"c": {"interval": "1m", "colour": 1}}, )" + orders + "}",
-            "unknown field 'colour' in inputs.c"},
-           {"{" + inputs + R"(, "nodes": {"s": {"indicator": "macd", "input": "c"}}, )" + orders +
-                "}",
-            "nodes.s.indicator: unknown indicator 'macd'"},
-           {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma"}}, )" + orders + "}",
-            "nodes.s needs exactly one of input"},
-           {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma", "input": "c", "n": 1.5}}, )" +
-                orders + "}",
-            "nodes.s.n must be a whole number from 1"},
-           {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma", "input": "d"}}, )" + orders +
-                "}",
-            "node 's' reads 'd', which is not a node"},
-           {"{" + inputs + "}", "orders is required"},
-           {"{" + inputs + R"(, "orders": {"signal": "c", "symbol": "X", "qty": 0}})",
-            "orders.qty must be a positive number"},
-           {"{" + inputs + R"(, "orders": {"signal": "zz", "symbol": "X", "qty": 1}})",
-            "orders.signal 'zz' is not a node"},
-       }) {
+  // A strategy whose one node `s` has the given fields.
+  const auto node = [&](const std::string& fields) {
+    return "{" + inputs + R"(, "nodes": {"s": {)" + fields + "}}, " + orders + "}";
+  };
+  for (
+      const Case& c : std::vector<Case>{
+          {"[]", "a strategy must be a mapping"},
+          {"{" + orders + "}", "inputs is required"},
+          {R"({"inputs": {}, )" + orders + "}", "inputs needs at least one input"},
+          {R"({"inputs": {"c": {"interval": "1mo"}}, )" + orders + "}", "inputs.c.interval:"},
+          {R"({"inputs": {"c": {"interval": "1m", "period": 0}}, )" + orders + "}",
+           "inputs.c.period must be a whole number from 1"},
+          {R"({"inputs": {"c": {"interval": "1m", "colour": 1}}, )" + orders + "}",
+           "unknown field 'colour' in inputs.c"},
+          {"{" + inputs + R"(, "nodes": {"s": {"indicator": "kama", "input": "c"}}, )" + orders +
+               "}",
+           "nodes.s.indicator: unknown indicator 'kama'"},
+          {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma"}}, )" + orders + "}",
+           "nodes.s needs exactly one of input"},
+          {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma", "input": "c", "n": 1.5}}, )" +
+               orders + "}",
+           "nodes.s.n must be a whole number from 1"},
+          {"{" + inputs + R"(, "nodes": {"s": {"indicator": "sma", "input": "d"}}, )" + orders +
+               "}",
+           "node 's' reads 'd', which is not a node"},
+          {"{" + inputs + "}", "orders is required"},
+          // Parameters belong to their indicators and are checked by value.
+          {node(R"("indicator": "sma", "input": "c", "k": 2)"),
+           "nodes.s.k does not apply to sma (its parameters: n)"},
+          {node(R"("indicator": "not", "input": "c", "value": 1)"),
+           "nodes.s.value does not apply to not (its parameters: none)"},
+          {node(R"("indicator": "bollinger", "input": "c", "output": "upper")"),
+           "nodes.s.n is required: the window of bollinger"},
+          {node(R"("indicator": "bollinger", "input": "c", "n": 20)"),
+           "node 's': bollinger needs output: one of upper, middle, lower, pct_b"},
+          {node(R"("indicator": "bollinger", "input": "c", "n": 20, "output": "top")"),
+           "one of upper, middle, lower, pct_b (not 'top')"},
+          {node(R"("indicator": "bollinger", "input": "c", "n": 1, "output": "upper")"),
+           "node 's': bollinger needs n >= 2"},
+          {node(R"("indicator": "bollinger", "input": "c", "n": 5, "k": -1, "output": "upper")"),
+           "nodes.s.k must be a positive number"},
+          {node(
+               R"("indicator": "bollinger", "input": "c", "n": 5, "sample": 1, "output": "upper")"),
+           "nodes.s.sample must be true or false"},
+          {node(R"("indicator": "macd", "input": "c", "fast": 26, "slow": 12, "output": "macd")"),
+           "macd's fast (26) must be shorter than its slow (12)"},
+          {node(R"("indicator": "macd", "input": "c", "signal": 0, "output": "macd")"),
+           "nodes.s.signal must be a whole number from 1"},
+          {node(R"("indicator": "sma", "input": "c", "n": 3, "output": "upper")"),
+           "nodes.s.output does not apply to sma"},
+          {node(R"("indicator": "gt", "input": "c")"),
+           "node 's' takes 2 inputs (or 1 and a value), not 1"},
+          {node(R"("indicator": "gt", "inputs": ["c", "c"], "value": 3)"),
+           "node 's': gt with a value takes 1 input, not 2"},
+          {node(R"("indicator": "lt", "input": "c", "value": "low")"),
+           "nodes.s.value must be a number"},
+          {node(R"("indicator": "atr", "input": "c", "n": 14)"), "node 's' takes 3 inputs, not 1"},
+          {node(R"("indicator": "and", "input": "c")"), "node 's' takes 2 to 64 inputs, not 1"},
+          {"{" + inputs + R"(, "orders": {"signal": "c", "symbol": "X", "qty": 0}})",
+           "orders.qty must be a positive number"},
+          {"{" + inputs + R"(, "orders": {"signal": "zz", "symbol": "X", "qty": 1}})",
+           "orders.signal 'zz' is not a node"},
+      }) {
     auto doc = json::parse(c.spec);
     ASSERT_TRUE(doc) << c.spec;
     auto s = parse_strategy(*doc);

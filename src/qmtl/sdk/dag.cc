@@ -3,19 +3,94 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
+#include <span>
 #include <variant>
 
 #include "qmtl/core/duration.h"
 #include "qmtl/core/enum_name.h"
+#include "qmtl/sdk/operators.h"
 
 namespace qmtl::sdk {
 namespace {
 
-using AnyIndicator = std::variant<Returns, Sma, Ema, Rsi, RollingStd, ZScore, Crossover>;
+using AnyIndicator =
+    std::variant<Returns, Sma, Ema, Rsi, RollingStd, ZScore, Crossover, RollingMax, RollingMin, Roc,
+                 Bollinger, Atr, Macd, Stochastic, Donchian, Vwap, Compare, Logic, Not, Arith>;
 
-AnyIndicator make_indicator(IndicatorKind k, size_t n) {
+constexpr std::array kAllKinds{
+    IndicatorKind::kReturns,   IndicatorKind::kSma,        IndicatorKind::kEma,
+    IndicatorKind::kRsi,       IndicatorKind::kRollingStd, IndicatorKind::kZScore,
+    IndicatorKind::kCrossover, IndicatorKind::kRollingMax, IndicatorKind::kRollingMin,
+    IndicatorKind::kRoc,       IndicatorKind::kBollinger,  IndicatorKind::kAtr,
+    IndicatorKind::kMacd,      IndicatorKind::kStochastic, IndicatorKind::kDonchian,
+    IndicatorKind::kVwap,      IndicatorKind::kGt,         IndicatorKind::kGe,
+    IndicatorKind::kLt,        IndicatorKind::kLe,         IndicatorKind::kAnd,
+    IndicatorKind::kOr,        IndicatorKind::kNot,        IndicatorKind::kAdd,
+    IndicatorKind::kSub,       IndicatorKind::kMul,        IndicatorKind::kDiv};
+
+// How many inputs a kind reads; `constant`: the last one may be a `value`.
+struct Arity {
+  size_t min, max;
+  bool constant;
+};
+
+Arity arity_of(IndicatorKind k) {
+  switch (k) {
+    case IndicatorKind::kCrossover:
+    case IndicatorKind::kGt:
+    case IndicatorKind::kGe:
+    case IndicatorKind::kLt:
+    case IndicatorKind::kLe:
+    case IndicatorKind::kAdd:
+    case IndicatorKind::kSub:
+    case IndicatorKind::kMul:
+    case IndicatorKind::kDiv:
+      return {2, 2, true};
+    case IndicatorKind::kAnd:
+    case IndicatorKind::kOr:
+      return {2, 64, false};
+    case IndicatorKind::kDonchian:
+    case IndicatorKind::kVwap:
+      return {2, 2, false};
+    case IndicatorKind::kAtr:
+    case IndicatorKind::kStochastic:
+      return {3, 3, false};
+    default:
+      return {1, 1, false};
+  }
+}
+
+// The lines a multi-line kind can emit (empty: one line, no `output`).
+std::vector<std::pair<std::string_view, Line>> lines_of(IndicatorKind k) {
+  switch (k) {
+    case IndicatorKind::kBollinger:
+      return {{"upper", Line::kUpper},
+              {"middle", Line::kMiddle},
+              {"lower", Line::kLower},
+              {"pct_b", Line::kPctB}};
+    case IndicatorKind::kMacd:
+      return {{"macd", Line::kMain}, {"signal", Line::kSignal}, {"histogram", Line::kHistogram}};
+    case IndicatorKind::kStochastic:
+      return {{"k", Line::kMain}, {"d", Line::kD}};
+    case IndicatorKind::kDonchian:
+      return {{"upper", Line::kUpper}, {"middle", Line::kMiddle}, {"lower", Line::kLower}};
+    default:
+      return {};
+  }
+}
+
+// The default of `signal`: macd's 9, stochastic's 3.
+size_t signal_of(IndicatorKind k, const IndicatorParams& p) {
+  if (p.signal != 0) return p.signal;
+  return k == IndicatorKind::kMacd ? 9 : 3;
+}
+
+AnyIndicator make_indicator(IndicatorKind k, const IndicatorParams& p, Line line) {
+  const size_t n = p.n;
+  const double c = p.value.value_or(0);
   switch (k) {
     case IndicatorKind::kReturns:
       return Returns{};
@@ -30,9 +105,109 @@ AnyIndicator make_indicator(IndicatorKind k, size_t n) {
     case IndicatorKind::kZScore:
       return ZScore(n);
     case IndicatorKind::kCrossover:
-      return Crossover{};
+      return Crossover(c);
+    case IndicatorKind::kRollingMax:
+      return RollingMax(n);
+    case IndicatorKind::kRollingMin:
+      return RollingMin(n);
+    case IndicatorKind::kRoc:
+      return Roc(n, p.log);
+    case IndicatorKind::kBollinger:
+      return Bollinger(n, p.k, p.sample, line);
+    case IndicatorKind::kAtr:
+      return Atr(n);
+    case IndicatorKind::kMacd:
+      return Macd(p.fast, p.slow, signal_of(k, p), p.percent, line);
+    case IndicatorKind::kStochastic:
+      return Stochastic(n, signal_of(k, p), line);
+    case IndicatorKind::kDonchian:
+      return Donchian(n, line);
+    case IndicatorKind::kVwap:
+      return Vwap(n);
+    case IndicatorKind::kGt:
+      return Compare(CompareOp::kGt, c);
+    case IndicatorKind::kGe:
+      return Compare(CompareOp::kGe, c);
+    case IndicatorKind::kLt:
+      return Compare(CompareOp::kLt, c);
+    case IndicatorKind::kLe:
+      return Compare(CompareOp::kLe, c);
+    case IndicatorKind::kAnd:
+      return Logic(true);
+    case IndicatorKind::kOr:
+      return Logic(false);
+    case IndicatorKind::kNot:
+      return Not{};
+    case IndicatorKind::kAdd:
+      return Arith(ArithOp::kAdd, c);
+    case IndicatorKind::kSub:
+      return Arith(ArithOp::kSub, c);
+    case IndicatorKind::kMul:
+      return Arith(ArithOp::kMul, c);
+    case IndicatorKind::kDiv:
+      return Arith(ArithOp::kDiv, c);
   }
   return Returns{};
+}
+
+// The line a node emits (kMain for single-line kinds); `output` was checked.
+Line line_of(IndicatorKind k, const IndicatorParams& p) {
+  for (const auto& [name, line] : lines_of(k)) {
+    if (name == p.output) return line;
+  }
+  return Line::kMain;
+}
+
+// kInvalidArgument naming the node when `count` inputs or a parameter do not
+// suit the kind.
+Result<void> check_indicator(const std::string& name, IndicatorKind k, const IndicatorParams& p,
+                             size_t count) {
+  auto bad = [&](std::string_view what) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("node '{}': {}", name, what));
+  };
+  const std::string_view kind = indicator_name(k);
+  const Arity a = arity_of(k);
+  if (p.value) {
+    if (!a.constant) return bad(fmt::format("{} takes no value", kind));
+    if (!std::isfinite(*p.value)) return bad("value must be a finite number");
+    if (count != a.min - 1) {
+      return bad(fmt::format("{} with a value takes {} input, not {}", kind, a.min - 1, count));
+    }
+  } else if (count < a.min || count > a.max) {
+    const std::string want = a.min == a.max      ? fmt::format("{}", a.min)
+                             : a.max > a.min + 1 ? fmt::format("{} to {}", a.min, a.max)
+                                                 : fmt::format("{} or {}", a.min, a.max);
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("node '{}' takes {} input{}{}, not {}", name, want, a.max == 1 ? "" : "s",
+                    a.constant ? " (or 1 and a value)" : "", count));
+  }
+  if ((k == IndicatorKind::kRollingStd || k == IndicatorKind::kBollinger) && p.n < 2) {
+    return bad(fmt::format("{} needs n >= 2", kind));
+  }
+  if (k == IndicatorKind::kMacd) {
+    if (p.fast < 1 || p.slow < 1) return bad("macd's fast and slow must be at least 1");
+    if (p.fast >= p.slow) {
+      return bad(
+          fmt::format("macd's fast ({}) must be shorter than its slow ({})", p.fast, p.slow));
+    }
+  }
+  if (k == IndicatorKind::kBollinger && !(std::isfinite(p.k) && p.k > 0)) {
+    return bad("bollinger's k must be a positive number");
+  }
+  const auto lines = lines_of(k);
+  if (lines.empty() && !p.output.empty())
+    return bad(fmt::format("{} draws one line: no output", kind));
+  if (!lines.empty()) {
+    std::string names;
+    for (const auto& [line_name, line] : lines) {
+      if (line_name == p.output) return {};
+      names += (names.empty() ? "" : ", ") + std::string(line_name);
+    }
+    return bad(fmt::format("{} needs output: one of {}{}", kind, names,
+                           p.output.empty() ? "" : fmt::format(" (not '{}')", p.output)));
+  }
+  return {};
 }
 
 TimePoint bucket_of(TimePoint ts, Duration interval) {
@@ -52,21 +227,22 @@ std::string_view node_state_name(NodeState s) {
 }
 
 std::string_view indicator_name(IndicatorKind k) {
-  static constexpr std::array<std::string_view, 7> kNames{
-      "returns", "sma", "ema", "rsi", "rolling_std", "zscore", "crossover"};
+  static constexpr std::array<std::string_view, kAllKinds.size()> kNames{
+      "returns",     "sma",         "ema", "rsi",       "rolling_std", "zscore", "crossover",
+      "rolling_max", "rolling_min", "roc", "bollinger", "atr",         "macd",   "stochastic",
+      "donchian",    "vwap",        "gt",  "ge",        "lt",          "le",     "and",
+      "or",          "not",         "add", "sub",       "mul",         "div"};
   return enum_name(k, kNames);
 }
 
 Result<IndicatorKind> parse_indicator(std::string_view name) {
-  for (auto k :
-       {IndicatorKind::kReturns, IndicatorKind::kSma, IndicatorKind::kEma, IndicatorKind::kRsi,
-        IndicatorKind::kRollingStd, IndicatorKind::kZScore, IndicatorKind::kCrossover}) {
+  std::string known;
+  for (auto k : kAllKinds) {
     if (indicator_name(k) == name) return k;
+    known += (known.empty() ? "" : ", ") + std::string(indicator_name(k));
   }
   return make_error(ErrorCode::kInvalidArgument,
-                    fmt::format("unknown indicator '{}'; use returns, sma, ema, rsi, rolling_std, "
-                                "zscore or crossover",
-                                name));
+                    fmt::format("unknown indicator '{}'; use one of {}", name, known));
 }
 
 double WindowView::operator[](size_t k) const {
@@ -91,10 +267,13 @@ struct Dag::Impl {
     // nodes does not move after build()).
     const Node* first = nullptr;
     const Node* second = nullptr;
+    const Node* third = nullptr;
     Duration interval{0};
     size_t period = 1;
     IndicatorKind indicator_kind = IndicatorKind::kReturns;
-    AnyIndicator indicator;  // indicators only, from build()
+    IndicatorParams params;    // indicators only
+    AnyIndicator indicator;    // indicators only, from build()
+    std::vector<double> args;  // indicators of more than three inputs: their values
     // Derived nodes, from build(): computes the node if it is due.
     void (*step)(Impl&, Node&) = nullptr;
     ComputeFn fn;
@@ -163,7 +342,7 @@ struct Dag::Impl {
 
   // True when `n`'s inputs hold a bucket it has not computed yet, which is
   // then `ts` and counted as computed; moves `n` to PreWarmup on its first
-  // input. kArity: 1 or 2 inputs known at compile time, 0 for any number.
+  // input. kArity: 1, 2 or 3 inputs known at compile time, 0 for any number.
   template <int kArity>
   bool due(Node& n, TimePoint& ts) {
     const Node& first = *n.first;
@@ -174,7 +353,7 @@ struct Dag::Impl {
       const Node& second = *n.second;
       any |= second.emitted;
       ready &= second.emitted && second.last_ts == ts;
-    } else if constexpr (kArity == 0) {
+    } else if constexpr (kArity == 0 || kArity == 3) {
       for (size_t k = 1; k < n.inputs.size(); ++k) {
         const Node& src = nodes[n.inputs[k]];
         any |= src.emitted;
@@ -198,20 +377,24 @@ struct Dag::Impl {
     emit(n, ts, *out);
   }
 
-  // One step function per indicator type, chosen at build(): no dispatch on
-  // the node's kind or its indicator's type per value.
-  template <class Ind>
+  // One step function per indicator type and number of inputs, chosen at
+  // build(): no dispatch on the node's kind or its indicator's type per value.
+  template <class Ind, int kArity>
   static void step_indicator(Impl& self, Node& n) {
     if (n.state == NodeState::kError) return;
     TimePoint ts;
-    constexpr bool kPair = std::is_same_v<Ind, Crossover>;
-    constexpr int kArity = kPair ? 2 : 1;
     if (!self.due<kArity>(n, ts)) return;
     auto& ind = *std::get_if<Ind>(&n.indicator);
-    if constexpr (kPair) {
-      self.deliver(n, ts, ind.update(n.first->last_value, n.second->last_value));
-    } else {
+    if constexpr (kArity == 1) {
       self.deliver(n, ts, ind.update(n.first->last_value));
+    } else if constexpr (kArity == 2) {
+      self.deliver(n, ts, ind.update(n.first->last_value, n.second->last_value));
+    } else if constexpr (kArity == 3) {
+      self.deliver(n, ts,
+                   ind.update(n.first->last_value, n.second->last_value, n.third->last_value));
+    } else {
+      for (size_t k = 0; k < n.inputs.size(); ++k) n.args[k] = self.nodes[n.inputs[k]].last_value;
+      self.deliver(n, ts, ind.update(std::span<const double>(n.args)));
     }
   }
 
@@ -222,11 +405,28 @@ struct Dag::Impl {
     self.deliver(n, ts, self.call_fn(n));
   }
 
-  static auto step_for(const Node& n) -> void (*)(Impl&, Node&) {
+  using StepFn = void (*)(Impl&, Node&);
+  // The step of a derived node; null when its indicator cannot take that many
+  // inputs (build() checks the count first, so null is a bug).
+  static StepFn step_for(const Node& n) {
     if (n.kind == Kind::kCompute) return &step_compute;
+    const size_t count = n.inputs.size();
     return std::visit(
-        [](const auto& ind) -> void (*)(Impl&, Node&) {
-          return &step_indicator<std::decay_t<decltype(ind)>>;
+        [count](const auto& ind) -> StepFn {
+          using Ind = std::decay_t<decltype(ind)>;
+          if constexpr (requires(Ind i, double x) { i.update(x); }) {
+            if (count == 1) return &step_indicator<Ind, 1>;
+          }
+          if constexpr (requires(Ind i, double x) { i.update(x, x); }) {
+            if (count == 2) return &step_indicator<Ind, 2>;
+          }
+          if constexpr (requires(Ind i, double x) { i.update(x, x, x); }) {
+            if (count == 3) return &step_indicator<Ind, 3>;
+          }
+          if constexpr (requires(Ind i, std::span<const double> xs) { i.update(xs); }) {
+            if (count >= 3) return &step_indicator<Ind, 0>;
+          }
+          return nullptr;
         },
         n.indicator);
   }
@@ -271,31 +471,43 @@ Dag::~Dag() = default;
 Dag::Dag(Dag&&) noexcept = default;
 Dag& Dag::operator=(Dag&&) noexcept = default;
 
+// Nodes are built field by field: a designated initializer that leaves the
+// params' string to its default trips GCC 12's -Wmaybe-uninitialized.
 void Dag::input(std::string name, Duration interval, size_t period) {
-  Impl::Node n{
-      .kind = Impl::Kind::kInput, .name = std::move(name), .interval = interval, .period = period};
-  impl_->nodes.push_back(std::move(n));
+  Impl::Node& n = impl_->nodes.emplace_back();
+  n.kind = Impl::Kind::kInput;
+  n.name = std::move(name);
+  n.interval = interval;
+  n.period = period;
   impl_->built = false;  // the nodes may have moved: build() again
 }
 
 void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
                     size_t n) {
-  Impl::Node node{.kind = Impl::Kind::kIndicator,
-                  .name = std::move(name),
-                  .input_names = std::move(inputs),
-                  .period = n,
-                  .indicator_kind = kind};
-  impl_->nodes.push_back(std::move(node));
+  IndicatorParams params;
+  params.n = n;
+  indicator(std::move(name), kind, std::move(inputs), std::move(params));
+}
+
+void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
+                    IndicatorParams params) {
+  Impl::Node& node = impl_->nodes.emplace_back();
+  node.kind = Impl::Kind::kIndicator;
+  node.name = std::move(name);
+  node.input_names = std::move(inputs);
+  node.period = params.n;
+  node.indicator_kind = kind;
+  node.params = std::move(params);
   impl_->built = false;  // the nodes may have moved: build() again
 }
 
 void Dag::compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn) {
-  Impl::Node node{.kind = Impl::Kind::kCompute,
-                  .name = std::move(name),
-                  .input_names = std::move(inputs),
-                  .period = period,
-                  .fn = std::move(fn)};
-  impl_->nodes.push_back(std::move(node));
+  Impl::Node& node = impl_->nodes.emplace_back();
+  node.kind = Impl::Kind::kCompute;
+  node.name = std::move(name);
+  node.input_names = std::move(inputs);
+  node.period = period;
+  node.fn = std::move(fn);
   impl_->built = false;  // the nodes may have moved: build() again
 }
 
@@ -320,16 +532,12 @@ Result<void> Dag::build() {
       }
       continue;
     }
-    const size_t want = n.kind == Impl::Kind::kIndicator
-                            ? (n.indicator_kind == IndicatorKind::kCrossover ? 2 : 1)
-                            : std::max<size_t>(n.input_names.size(), 1);
-    if (n.input_names.size() != want) {
-      return bad(fmt::format("node '{}' takes {} input{}, not {}", n.name, want,
-                             want == 1 ? "" : "s", n.input_names.size()));
-    }
-    if (n.kind == Impl::Kind::kIndicator && n.indicator_kind == IndicatorKind::kRollingStd &&
-        n.period < 2) {
-      return bad(fmt::format("node '{}': rolling_std needs n >= 2", n.name));
+    if (n.kind == Impl::Kind::kIndicator) {
+      if (auto r = check_indicator(n.name, n.indicator_kind, n.params, n.input_names.size()); !r) {
+        return r;
+      }
+    } else if (n.input_names.empty()) {
+      return bad(fmt::format("node '{}' takes 1 input, not 0", n.name));
     }
     n.inputs.clear();
     for (const auto& in : n.input_names) {
@@ -375,7 +583,10 @@ Result<void> Dag::build() {
             nodes[in].name, format_duration(nodes[in].interval)));
       }
     }
-    if (n.kind == Impl::Kind::kIndicator) n.indicator = make_indicator(n.indicator_kind, n.period);
+    if (n.kind == Impl::Kind::kIndicator) {
+      n.indicator = make_indicator(n.indicator_kind, n.params, line_of(n.indicator_kind, n.params));
+      n.args.assign(n.inputs.size(), 0.0);
+    }
   }
   for (size_t i : order) {
     for (size_t in : nodes[i].inputs) {
@@ -391,7 +602,9 @@ Result<void> Dag::build() {
     if (n.kind == Impl::Kind::kInput) continue;
     n.first = &nodes[n.inputs[0]];
     n.second = n.inputs.size() > 1 ? &nodes[n.inputs[1]] : nullptr;
+    n.third = n.inputs.size() > 2 ? &nodes[n.inputs[2]] : nullptr;
     n.step = Impl::step_for(n);
+    if (n.step == nullptr) return bad(fmt::format("node '{}': no step for its inputs", n.name));
     impl_->derived.push_back(&n);
   }
   for (size_t j = 0; j < nodes.size(); ++j) {

@@ -40,10 +40,61 @@ namespace qmtl::sdk {
 enum class NodeState { kInitialized, kPreWarmup, kActive, kCompleted, kError };
 std::string_view node_state_name(NodeState s);
 
-enum class IndicatorKind { kReturns, kSma, kEma, kRsi, kRollingStd, kZScore, kCrossover };
-// "returns", "sma", "ema", "rsi", "rolling_std", "zscore", "crossover".
+// The built-in nodes (indicators.h and operators.h define each; docs/sdk.md
+// lists their inputs, parameters and conventions).
+enum class IndicatorKind {
+  kReturns,
+  kSma,
+  kEma,
+  kRsi,
+  kRollingStd,
+  kZScore,
+  kCrossover,
+  kRollingMax,
+  kRollingMin,
+  kRoc,
+  kBollinger,
+  kAtr,
+  kMacd,
+  kStochastic,
+  kDonchian,
+  kVwap,
+  kGt,
+  kGe,
+  kLt,
+  kLe,
+  kAnd,
+  kOr,
+  kNot,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+};
+// "returns", "sma", "ema", "rsi", "rolling_std", "zscore", "crossover",
+// "rolling_max", "rolling_min", "roc", "bollinger", "atr", "macd",
+// "stochastic", "donchian", "vwap", "gt", "ge", "lt", "le", "and", "or", "not",
+// "add", "sub", "mul", "div".
 std::string_view indicator_name(IndicatorKind k);
+// kInvalidArgument for an unknown name, listing the known ones.
 Result<IndicatorKind> parse_indicator(std::string_view name);
+
+// An indicator's parameters. Which apply to which indicator is in docs/sdk.md;
+// build() checks their values and the node's inputs, naming the node.
+struct IndicatorParams {
+  size_t n = 1;                 // the window
+  std::optional<double> value;  // crossover, comparisons, arithmetic: a constant last operand
+  double k = 2;                 // bollinger: the bands' distance in deviations
+  bool sample = false;          // bollinger: the sample deviation (ddof 1), not the population's
+  bool log = false;             // roc: log(x_t / x_{t-n}) instead of x_t / x_{t-n} - 1
+  bool percent = false;         // macd: 100 (EMA(fast) / EMA(slow) - 1) instead of the difference
+  size_t fast = 12, slow = 26;  // macd's averages
+  size_t signal = 0;            // macd's signal average (0: 9), stochastic's %D (0: 3)
+  // Indicators that draw several lines: the one the node emits.
+  //   bollinger: upper, middle, lower, pct_b   macd: macd, signal, histogram
+  //   stochastic: k, d                          donchian: upper, middle, lower
+  std::string output;
+};
 
 // The last values of one input of a compute node, newest first: w[0] is the
 // latest, w[size() - 1] the oldest kept.
@@ -76,11 +127,15 @@ class Dag {
   void input(std::string name, Duration interval, size_t period);
   void indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
                  size_t n = 1);
+  void indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
+                 IndicatorParams params);
   void compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn);
 
   // Checks the graph and orders it. Errors (kInvalidArgument) name the node:
   // duplicate names, unknown inputs, a wrong number of inputs, a period or n
-  // below 1, a cycle (with its path), inputs with different intervals.
+  // below 1 (2 for rolling_std and bollinger), a parameter out of range or an
+  // unknown output line, a cycle (with its path), inputs with different
+  // intervals.
   Result<void> build();
 
   // Feeds input node `input`. kInvalidArgument for an unknown input, a

@@ -4,7 +4,7 @@
 #include <cmath>
 
 namespace qmtl::sdk {
-void Sma::resum() {
+void RollingSum::resum() {
   since_resum_ = 0;
   sum_ = comp_ = 0;
   for (size_t i = 0; i < ring_.size(); ++i) add(ring_.at(i));
@@ -102,6 +102,66 @@ std::optional<double> RollingStd::update(double x) {
     return 0.0;
   }
   return std::sqrt(std::max(m2_, 0.0) / (n - 1));
+}
+
+std::optional<double> Wilder::update(double x) {
+  ++seen_;
+  if (seen_ < n_) {
+    value_ += x;
+    return std::nullopt;
+  }
+  if (seen_ == n_) {
+    value_ = (value_ + x) / static_cast<double>(n_);
+  } else {
+    value_ += (x - value_) / static_cast<double>(n_);
+  }
+  return value_;
+}
+
+Bollinger::Bollinger(size_t n, double k, bool sample, Line line)
+    : std_(n),
+      k_(k),
+      scale_(sample ? 1.0 : std::sqrt(static_cast<double>(n - 1) / static_cast<double>(n))),
+      line_(line) {}
+
+std::optional<double> Bollinger::update(double x) {
+  const auto sd_sample = std_.update(x);
+  if (!sd_sample) return std::nullopt;
+  const double mid = std_.mean();
+  const double width = k_ * *sd_sample * scale_;
+  switch (line_) {
+    case Line::kUpper:
+      return mid + width;
+    case Line::kLower:
+      return mid - width;
+    case Line::kPctB: {
+      if (width == 0) return std::nullopt;
+      const double lower = mid - width;
+      return (x - lower) / (mid + width - lower);
+    }
+    default:
+      return mid;
+  }
+}
+
+std::optional<double> Macd::update(double x) {
+  const auto f = fast_.update(x);
+  const auto s = slow_.update(x);
+  if (!f || !s) return std::nullopt;
+  const double line = percent_ ? 100 * (*f / *s - 1) : *f - *s;
+  if (line_ == Line::kMain) return line;
+  const auto signal = signal_.update(line);
+  if (!signal) return std::nullopt;
+  return line_ == Line::kSignal ? *signal : line - *signal;
+}
+
+std::optional<double> Stochastic::update(double high, double low, double close) {
+  const auto hh = high_.update(high);
+  const auto ll = low_.update(low);
+  if (!hh || !ll || *hh == *ll) return std::nullopt;
+  const double k = 100 * (close - *ll) / (*hh - *ll);
+  if (line_ != Line::kD) return k;
+  return d_.update(k);
 }
 
 }  // namespace qmtl::sdk

@@ -20,11 +20,33 @@
 //                 0 exactly when the window's values are all equal
 //   ZScore(n)     (x - mean) / std over the last n values including x
 //   Crossover     +1 when a moves from <= b to > b, -1 from >= b to < b, else 0;
-//                 from the 2nd pair
+//                 from the 2nd pair (b may be a constant level)
+//   RollingMax(n) / RollingMin(n)  the largest / smallest of the last n; from
+//                 the n-th
+//   Roc(n)        x_t / x_{t-n} - 1, or log(x_t / x_{t-n}) when `log`; from
+//                 the (n + 1)-th
+//   Bollinger(n, k)  middle = SMA(n); upper/lower = middle +/- k * sd, sd the
+//                 population deviation (ddof = 0, as TTR's BBands) unless
+//                 `sample`; pct_b = (x - lower) / (upper - lower), missing
+//                 when sd = 0; n >= 2; from the n-th
+//   Atr(n)        true range max(h, c_prev) - min(l, c_prev) from the 2nd bar,
+//                 Wilder-smoothed: the mean of the first n true ranges, then
+//                 atr += (tr - atr) / n; from the (n + 1)-th bar
+//   Macd(f, s, g) line = EMA(f) - EMA(s) (100 (EMA(f) / EMA(s) - 1) when
+//                 `percent`), from the s-th; signal = EMA(g) of the line,
+//                 from the (s + g - 1)-th; histogram = line - signal
+//   Stochastic(n, g)  %K = 100 (c - lowest low) / (highest high - lowest low)
+//                 over n bars, from the n-th, missing when the range is 0;
+//                 %D = SMA(g) of %K
+//   Donchian(n)   upper = highest high, lower = lowest low over n bars,
+//                 middle = their mean; from the n-th
+//   Vwap(n)       sum(price * volume) / sum(volume) over the last n (sums
+//                 compensated); missing when the volume sum is 0
 //
 // Thread safety: plain values; one instance per thread.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <optional>
@@ -87,24 +109,25 @@ class Returns {
 // on average.
 inline constexpr size_t kResumEvery = 64;
 
-// The window's sum is compensated (Neumaier's variant of Kahan summation, as
-// pandas' rolling mean is): the value that enters and the one that leaves are
-// added separately, and the rounding error of each addition is carried. Two
-// averages that are equal in exact arithmetic then compare equal, where a
-// plain running sum let rounding decide a crossover (the example SMA crossover
-// on ttrc bought a day early).
-class Sma {
+// The sum of the last n values, compensated (Neumaier's variant of Kahan
+// summation, as pandas' rolling mean is): the value that enters and the one
+// that leaves are added separately, and the rounding error of each addition is
+// carried. Two averages that are equal in exact arithmetic then compare equal,
+// where a plain running sum let rounding decide a crossover (the example SMA
+// crossover on ttrc bought a day early).
+class RollingSum {
  public:
-  explicit Sma(size_t n) : ring_(n), n_(static_cast<double>(n)), resum_every_(kResumEvery * n) {}
-  // Inline: it is the hottest call of a backtest.
-  std::optional<double> update(double x) {
+  explicit RollingSum(size_t n) : ring_(n), resum_every_(kResumEvery * n) {}
+  // Adds x (the oldest value leaves once n are held); returns the sum of the
+  // values held. Inline: through Sma it is the hottest call of a backtest.
+  double update(double x) {
     const double old = ring_.push_or_zero(x);
     add(x);
     add(-old);
     if (++since_resum_ >= resum_every_) resum();
-    if (!ring_.full()) return std::nullopt;
-    return (sum_ + comp_) / n_;
+    return sum_ + comp_;
   }
+  bool full() const { return ring_.full(); }
 
  private:
   void add(double v) {
@@ -114,10 +137,23 @@ class Sma {
   }
   void resum();
   Ring ring_;
-  double n_;
   size_t resum_every_;
   double sum_ = 0, comp_ = 0;  // the sum is sum_ + comp_
   size_t since_resum_ = 0;
+};
+
+class Sma {
+ public:
+  explicit Sma(size_t n) : sum_(n), n_(static_cast<double>(n)) {}
+  std::optional<double> update(double x) {
+    const double s = sum_.update(x);
+    if (!sum_.full()) return std::nullopt;
+    return s / n_;
+  }
+
+ private:
+  RollingSum sum_;
+  double n_;
 };
 
 class Ema {
@@ -187,6 +223,10 @@ class ZScore {
 
 class Crossover {
  public:
+  Crossover() = default;
+  // Crosses of a against a constant level.
+  explicit Crossover(double level) : level_(level) {}
+  std::optional<double> update(double a) { return update(a, level_); }
   std::optional<double> update(double a, double b) {
     std::optional<double> out;
     if (prev_) {
@@ -198,7 +238,155 @@ class Crossover {
   }
 
  private:
+  double level_ = 0;
   std::optional<std::pair<double, double>> prev_;
+};
+
+// The largest (kMax) or smallest value of the last n: a monotonic queue of the
+// values that can still be the extreme, O(1) amortized per update, held in a
+// ring of n (no allocation after construction).
+template <bool kMax>
+class RollingExtreme {
+ public:
+  explicit RollingExtreme(size_t n) : n_(n), seq_(n), val_(n) {}
+  std::optional<double> update(double x) {
+    const size_t t = count_++;
+    if (size_ > 0 && seq_[head_] + n_ <= t) {  // left the window
+      head_ = head_ + 1 == n_ ? 0 : head_ + 1;
+      --size_;
+    }
+    // An older value that x equals or beats can never be the extreme again.
+    while (size_ > 0 && (kMax ? val_[back()] <= x : val_[back()] >= x)) --size_;
+    const size_t at = head_ + size_ < n_ ? head_ + size_ : head_ + size_ - n_;
+    seq_[at] = t;
+    val_[at] = x;
+    ++size_;
+    if (count_ < n_) return std::nullopt;
+    return val_[head_];
+  }
+
+ private:
+  size_t back() const {
+    return head_ + size_ - 1 < n_ ? head_ + size_ - 1 : head_ + size_ - 1 - n_;
+  }
+  size_t n_;
+  std::vector<size_t> seq_;
+  std::vector<double> val_;
+  size_t head_ = 0, size_ = 0, count_ = 0;
+};
+using RollingMax = RollingExtreme<true>;
+using RollingMin = RollingExtreme<false>;
+
+class Roc {
+ public:
+  Roc(size_t n, bool log) : ring_(n), log_(log) {}
+  std::optional<double> update(double x) {
+    const auto old = ring_.push(x);
+    if (!old) return std::nullopt;
+    return log_ ? std::log(x / *old) : x / *old - 1;
+  }
+
+ private:
+  Ring ring_;
+  bool log_;
+};
+
+// Wilder's smoothing: the mean of the first n values, then v += (x - v) / n.
+class Wilder {
+ public:
+  explicit Wilder(size_t n) : n_(n) {}
+  std::optional<double> update(double x);
+
+ private:
+  size_t n_;
+  size_t seen_ = 0;
+  double value_ = 0;  // the running sum until the n-th value, then the average
+};
+
+// Which line of an indicator that draws several a node emits.
+enum class Line { kMain, kUpper, kMiddle, kLower, kPctB, kSignal, kHistogram, kD };
+
+class Bollinger {
+ public:
+  Bollinger(size_t n, double k, bool sample, Line line);
+  std::optional<double> update(double x);
+
+ private:
+  RollingStd std_;
+  double k_;
+  double scale_;  // sample -> population deviation: sqrt((n - 1) / n), or 1
+  Line line_;
+};
+
+class Atr {
+ public:
+  explicit Atr(size_t n) : avg_(n) {}
+  std::optional<double> update(double high, double low, double close) {
+    std::optional<double> out;
+    if (seen_) out = avg_.update(std::max(high, prev_close_) - std::min(low, prev_close_));
+    seen_ = true;
+    prev_close_ = close;
+    return out;
+  }
+
+ private:
+  Wilder avg_;
+  bool seen_ = false;
+  double prev_close_ = 0;
+};
+
+class Macd {
+ public:
+  Macd(size_t fast, size_t slow, size_t signal, bool percent, Line line)
+      : fast_(fast), slow_(slow), signal_(signal), percent_(percent), line_(line) {}
+  std::optional<double> update(double x);
+
+ private:
+  Ema fast_, slow_, signal_;
+  bool percent_;
+  Line line_;
+};
+
+class Stochastic {
+ public:
+  Stochastic(size_t n, size_t signal, Line line) : high_(n), low_(n), d_(signal), line_(line) {}
+  std::optional<double> update(double high, double low, double close);
+
+ private:
+  RollingMax high_;
+  RollingMin low_;
+  Sma d_;
+  Line line_;
+};
+
+class Donchian {
+ public:
+  Donchian(size_t n, Line line) : high_(n), low_(n), line_(line) {}
+  std::optional<double> update(double high, double low) {
+    const auto h = high_.update(high);
+    const auto l = low_.update(low);
+    if (!h || !l) return std::nullopt;
+    return line_ == Line::kUpper ? *h : line_ == Line::kLower ? *l : (*h + *l) / 2;
+  }
+
+ private:
+  RollingMax high_;
+  RollingMin low_;
+  Line line_;
+};
+
+class Vwap {
+ public:
+  explicit Vwap(size_t n) : pv_(n), v_(n) {}
+  std::optional<double> update(double price, double volume) {
+    const double pv = pv_.update(price * volume);
+    const double v = v_.update(volume);
+    if (!v_.full() || v == 0) return std::nullopt;
+    return pv / v;
+  }
+
+ private:
+  RollingSum pv_, v_;
 };
 
 }  // namespace qmtl::sdk

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
 
@@ -48,6 +50,145 @@ Result<void> keys(const boost::json::object& o, std::initializer_list<std::strin
   return {};
 }
 
+// The keys a node of kind `k` may have besides indicator, input and inputs.
+std::vector<std::string_view> parameter_keys(IndicatorKind k) {
+  switch (k) {
+    case IndicatorKind::kReturns:
+    case IndicatorKind::kSma:
+    case IndicatorKind::kEma:
+    case IndicatorKind::kRsi:
+    case IndicatorKind::kRollingStd:
+    case IndicatorKind::kZScore:
+    case IndicatorKind::kRollingMax:
+    case IndicatorKind::kRollingMin:
+    case IndicatorKind::kAtr:
+    case IndicatorKind::kVwap:
+      return {"n"};
+    case IndicatorKind::kDonchian:
+      return {"n", "output"};
+    case IndicatorKind::kRoc:
+      return {"n", "log"};
+    case IndicatorKind::kBollinger:
+      return {"n", "k", "sample", "output"};
+    case IndicatorKind::kMacd:
+      return {"fast", "slow", "signal", "percent", "output"};
+    case IndicatorKind::kStochastic:
+      return {"n", "signal", "output"};
+    case IndicatorKind::kAnd:
+    case IndicatorKind::kOr:
+    case IndicatorKind::kNot:
+      return {};
+    default:  // crossover, comparisons, arithmetic
+      return {"value"};
+  }
+}
+
+// Indicators added with issue 24 have no sensible window of 1: n is required.
+bool needs_n(IndicatorKind k) {
+  switch (k) {
+    case IndicatorKind::kRollingMax:
+    case IndicatorKind::kRollingMin:
+    case IndicatorKind::kRoc:
+    case IndicatorKind::kBollinger:
+    case IndicatorKind::kAtr:
+    case IndicatorKind::kStochastic:
+    case IndicatorKind::kDonchian:
+    case IndicatorKind::kVwap:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<void> bool_param(const boost::json::object& n, std::string_view key, const std::string& path,
+                        bool& out) {
+  auto v = json::get_optional_bool(n, key);
+  if (!v) return bad(fmt::format("{}{} must be true or false", path, key));
+  if (*v) out = **v;
+  return {};
+}
+
+Result<void> parse_params(const boost::json::object& n, IndicatorKind kind, const std::string& path,
+                          IndicatorParams& p) {
+  if (needs_n(kind) && !n.contains("n")) {
+    return bad(fmt::format("{}n is required: the window of {}", path, indicator_name(kind)));
+  }
+  auto count = count_field(n, "n", path, 1);
+  if (!count) return propagate(count);
+  p.n = *count;
+  for (auto [key, field] :
+       {std::pair{"fast", &p.fast}, std::pair{"slow", &p.slow}, std::pair{"signal", &p.signal}}) {
+    auto v = count_field(n, key, path, *field);
+    if (!v) return propagate(v);
+    *field = *v;
+  }
+  auto value = json::get_optional_number(n, "value");
+  if (!value) return bad(fmt::format("{}value must be a number", path));
+  p.value = *value;
+  auto k = json::get_optional_number(n, "k");
+  if (!k || (*k && !(**k > 0))) return bad(fmt::format("{}k must be a positive number", path));
+  if (*k) p.k = **k;
+  if (auto r = bool_param(n, "sample", path, p.sample); !r) return r;
+  if (auto r = bool_param(n, "log", path, p.log); !r) return r;
+  if (auto r = bool_param(n, "percent", path, p.percent); !r) return r;
+  if (n.contains("output")) {
+    auto out = string_field(n, "output", path);
+    if (!out) return propagate(out);
+    p.output = *out;
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> node_inputs(const boost::json::object& n,
+                                             const std::string& path) {
+  std::vector<std::string> ins;
+  if (n.contains("input") == n.contains("inputs")) {
+    return bad(fmt::format("{} needs exactly one of input (one name) or inputs (a list)",
+                           path.substr(0, path.size() - 1)));
+  }
+  if (n.contains("input")) {
+    auto one = string_field(n, "input", path);
+    if (!one) return propagate(one);
+    ins.push_back(*one);
+    return ins;
+  }
+  const auto& list = n.at("inputs");
+  if (!list.is_array()) return bad(fmt::format("{}inputs must be a list of names", path));
+  for (const auto& x : list.get_array()) {
+    if (!x.is_string()) return bad(fmt::format("{}inputs must be a list of names", path));
+    ins.emplace_back(x.get_string());
+  }
+  return ins;
+}
+
+// One entry of `nodes`, declared in `dag` (which build() checks as a whole).
+Result<void> parse_node(Dag& dag, std::string_view name, const boost::json::value& v) {
+  const std::string path = fmt::format("nodes.{}.", name);
+  if (!v.is_object()) return bad(fmt::format("nodes.{} must be a mapping", name));
+  const auto& n = v.get_object();
+  auto kind_text = string_field(n, "indicator", path);
+  if (!kind_text) return propagate(kind_text);
+  auto kind = parse_indicator(*kind_text);
+  if (!kind) return bad(fmt::format("{}indicator: {}", path, kind.error().message));
+  std::vector<std::string_view> allowed{"indicator", "input", "inputs"};
+  for (auto key : parameter_keys(*kind)) allowed.push_back(key);
+  for (const auto& kv : n) {
+    if (std::find(allowed.begin(), allowed.end(), kv.key()) != allowed.end()) continue;
+    std::string list;
+    for (size_t i = 3; i < allowed.size(); ++i) {
+      list += (list.empty() ? "" : ", ") + std::string(allowed[i]);
+    }
+    return bad(fmt::format("{}{} does not apply to {} (its parameters: {})", path,
+                           std::string_view(kv.key()), *kind_text, list.empty() ? "none" : list));
+  }
+  auto ins = node_inputs(n, path);
+  if (!ins) return propagate(ins);
+  IndicatorParams params;
+  if (auto r = parse_params(n, *kind, path, params); !r) return r;
+  dag.indicator(std::string(name), *kind, std::move(*ins), std::move(params));
+  return {};
+}
+
 }  // namespace
 
 Result<Strategy> parse_strategy(const boost::json::value& spec) {
@@ -82,35 +223,7 @@ Result<Strategy> parse_strategy(const boost::json::value& spec) {
   if (const auto* nodes = root.if_contains("nodes")) {
     if (!nodes->is_object()) return bad("nodes must be a mapping of name: node");
     for (const auto& kv : nodes->get_object()) {
-      const std::string path = fmt::format("nodes.{}.", std::string_view(kv.key()));
-      if (!kv.value().is_object())
-        return bad(fmt::format("nodes.{} must be a mapping", std::string_view(kv.key())));
-      const auto& n = kv.value().get_object();
-      if (auto r = keys(n, {"indicator", "input", "inputs", "n"}, path); !r) return propagate(r);
-      auto kind_text = string_field(n, "indicator", path);
-      if (!kind_text) return propagate(kind_text);
-      auto kind = parse_indicator(*kind_text);
-      if (!kind) return bad(fmt::format("{}indicator: {}", path, kind.error().message));
-      std::vector<std::string> ins;
-      if (n.contains("input") == n.contains("inputs")) {
-        return bad(fmt::format("{} needs exactly one of input (one name) or inputs (a list)",
-                               path.substr(0, path.size() - 1)));
-      }
-      if (n.contains("input")) {
-        auto one = string_field(n, "input", path);
-        if (!one) return propagate(one);
-        ins.push_back(*one);
-      } else {
-        const auto& list = n.at("inputs");
-        if (!list.is_array()) return bad(fmt::format("{}inputs must be a list of names", path));
-        for (const auto& x : list.get_array()) {
-          if (!x.is_string()) return bad(fmt::format("{}inputs must be a list of names", path));
-          ins.emplace_back(x.get_string());
-        }
-      }
-      auto count = count_field(n, "n", path, 1);
-      if (!count) return propagate(count);
-      s.dag.indicator(std::string(kv.key()), *kind, std::move(ins), *count);
+      if (auto r = parse_node(s.dag, kv.key(), kv.value()); !r) return propagate(r);
     }
   }
   auto orders = object_field(root, "orders", "");
