@@ -1,7 +1,8 @@
-// A C++ strategy: buy when the close breaks above the highest close of the
-// previous 20 bars, sell when it breaks below the lowest. The breakout is a
-// compute node (any C++ over a window of its inputs); the rest is the same
-// Dag, order node and Runner that `qmtl backtest` and `qmtl run` use.
+// A C++ strategy: hold 100 units from a close above the highest close of the
+// previous 20 bars until a close below the lowest. The breakout is a compute
+// node (any C++ over a window of its inputs) whose +1 / -1 are events to the
+// order rule (docs/sdk.md, "Orders"); the rest is the same Dag, order rule
+// and Runner that `qmtl backtest` and `qmtl run` use.
 //
 //   breakout BARS.csv [SYMBOL]
 #include <cstdio>

@@ -84,7 +84,8 @@ TEST(PaperBroker, MarketOrdersFillAtTheNextOpenAndBookCashAndPnl) {
 }
 
 TEST(PaperBroker, ShortsAndFlipsUseAverageCost) {
-  PaperBroker b({.volume_limit = 0}, 0);
+  // Margin enough for the accounting to be the point.
+  PaperBroker b({.volume_limit = 0, .leverage = 100}, 1000);
   ASSERT_TRUE(b.submit(market(Side::kSell, 5)));
   ASSERT_TRUE(b.on_bar(bar(1, 100, 100, 100, 100)));
   ASSERT_TRUE(b.submit(market(Side::kSell, 5, 1)));
@@ -99,8 +100,62 @@ TEST(PaperBroker, ShortsAndFlipsUseAverageCost) {
   EXPECT_DOUBLE_EQ(a.positions.at("X").qty, 5);
   EXPECT_DOUBLE_EQ(a.positions.at("X").avg_price, 90);
   EXPECT_DOUBLE_EQ(a.unrealised_pnl(), 25);
-  EXPECT_DOUBLE_EQ(a.cash, 500 + 550 - 1350);
-  EXPECT_DOUBLE_EQ(a.equity(), 175);
+  EXPECT_DOUBLE_EQ(a.cash, 1000 + 500 + 550 - 1350);
+  EXPECT_DOUBLE_EQ(a.equity(), 1175);
+}
+
+// Issue 24: a paper account never goes below zero cash without margin. A fill
+// beyond buying power is refused with the figures, and the account is as it
+// was; reducing a position always goes through.
+TEST(PaperBroker, OrdersBeyondBuyingPowerAreRefusedWithTheReason) {
+  PaperBroker cash_account({.fee = PercentFee{.rate = 0.001}, .volume_limit = 0}, 1000);
+  auto id = cash_account.submit(market(Side::kBuy, 20));  // 2,000 of X at 100
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(cash_account.on_bar(bar(1, 100, 100, 100, 100)));
+  EXPECT_TRUE(cash_account.take_fills().empty());
+  EXPECT_EQ(cash_account.open_orders(), 0u);
+  auto rejects = cash_account.take_rejects();
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].order_id, *id);
+  EXPECT_EQ(rejects[0].symbol, "X");
+  EXPECT_EQ(rejects[0].side, Side::kBuy);
+  EXPECT_EQ(rejects[0].qty, 20);
+  EXPECT_EQ(rejects[0].ts, day(1));
+  EXPECT_EQ(rejects[0].reason,
+            "beyond buying power: buying 20 X at 100.0000 (fee 2.00) would take gross exposure to "
+            "2000.00 against equity 998.00 x leverage 1 = 998.00");
+  EXPECT_DOUBLE_EQ(cash_account.account().cash, 1000);
+  EXPECT_TRUE(cash_account.take_rejects().empty());  // taken once
+
+  // Within cash (fee included), then beyond what is left, then a sale.
+  ASSERT_TRUE(cash_account.submit(market(Side::kBuy, 9, 1)));
+  ASSERT_TRUE(cash_account.on_bar(bar(2, 100, 100, 100, 100)));
+  EXPECT_EQ(cash_account.take_fills().size(), 1u);
+  EXPECT_DOUBLE_EQ(cash_account.account().cash, 1000 - 900 - 0.9);
+  ASSERT_TRUE(cash_account.submit(market(Side::kBuy, 1, 2)));
+  ASSERT_TRUE(cash_account.on_bar(bar(3, 100, 100, 100, 100)));
+  EXPECT_EQ(cash_account.take_rejects().size(), 1u);  // 99.1 of cash does not buy 100 + fee
+  ASSERT_TRUE(cash_account.submit(market(Side::kSell, 9, 3)));
+  ASSERT_TRUE(cash_account.on_bar(bar(4, 50, 50, 50, 50)));  // reducing: always
+  EXPECT_EQ(cash_account.take_fills().size(), 1u);
+  EXPECT_GE(cash_account.account().cash, 0);
+  EXPECT_TRUE(cash_account.account().positions.empty());
+
+  // Margin when configured: leverage 2 buys the 2,000 with 1,000 of equity.
+  PaperBroker margin({.volume_limit = 0, .leverage = 2}, 1000);
+  ASSERT_TRUE(margin.submit(market(Side::kBuy, 20)));
+  ASSERT_TRUE(margin.on_bar(bar(1, 100, 100, 100, 100)));
+  EXPECT_EQ(margin.take_fills().size(), 1u);
+  EXPECT_DOUBLE_EQ(margin.account().cash, -1000);
+  // Shorts count too: 5 short at 100 against 1,000 is fine, 11 more is not.
+  PaperBroker shorts({.volume_limit = 0}, 1000);
+  ASSERT_TRUE(shorts.submit(market(Side::kSell, 5)));
+  ASSERT_TRUE(shorts.on_bar(bar(1, 100, 100, 100, 100)));
+  EXPECT_EQ(shorts.take_fills().size(), 1u);
+  ASSERT_TRUE(shorts.submit(market(Side::kSell, 11, 1)));
+  ASSERT_TRUE(shorts.on_bar(bar(2, 100, 100, 100, 100)));
+  EXPECT_EQ(shorts.take_rejects().size(), 1u);
+  EXPECT_DOUBLE_EQ(shorts.account().positions.at("X").qty, -5);
 }
 
 TEST(PaperBroker, LimitOrdersFillOnlyThroughTheirPriceAndNeverWorse) {

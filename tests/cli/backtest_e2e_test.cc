@@ -83,17 +83,127 @@ TEST_F(BacktestTest, TheExampleStrategyOnRealData) {
   EXPECT_NE(r.out.find("sharpe"), std::string::npos);
 }
 
+// The example strategies of issue 24 on the ttrc bars, their first trades
+// worked by hand (RSI and bands from R's TTR, which the indicators match to
+// 1e-9: tests/sdk/ttr_reference_test.cc). Every order fills at the next
+// bar's open; sizes are half the equity at the deciding close, in whole units.
+class ExampleStrategyTest : public BacktestTest {
+ protected:
+  struct Run {
+    boost::json::value summary;
+    std::vector<std::string> fills;  // "1986-09-15 buy 11235 @ 4.46"
+  };
+  Run backtest(const std::string& example) {
+    const std::string records = dir_.file(example + ".json");
+    auto r = qmtl({"--output", "json", "backtest",
+                   fmt::format("{}/examples/strategies/{}.yml", QMTL_SOURCE_DIR, example), "--data",
+                   QMTL_SOURCE_DIR "/examples/data/ttrc_ohlcv.csv", "--records", records});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    Run run{.summary = boost::json::parse(r.out)};
+    std::ifstream f(records);
+    std::stringstream text;
+    text << f.rdbuf();
+    // boost's parser: json::parse refuses documents beyond a request body's size.
+    const auto doc = boost::json::parse(text.str());
+    for (const auto& fill : doc.at("fills").as_array()) {
+      run.fills.push_back(
+          fmt::format("{} {} {} @ {}", fill.at("ts").as_string().subview().substr(0, 10),
+                      fill.at("side").as_string().subview(), fill.at("qty").to_number<double>(),
+                      fill.at("price").to_number<double>()));
+    }
+    return run;
+  }
+};
+
+TEST_F(ExampleStrategyTest, RsiMeanReversionBuysBelow30SellsAbove50AndStopsAt8Percent) {
+  auto run = backtest("rsi_mean_reversion");
+  ASSERT_GE(run.fills.size(), 7u);
+  // 1986-09-12: RSI 27.74 < 30 at the close 4.45; equity 100,000: 50,000 / 4.45
+  // = 11,235.9 -> 11,235, bought at the next open. 1986-10-15: RSI 50.14 > 50.
+  EXPECT_EQ(run.fills[0], "1986-09-15 buy 11235 @ 4.46");
+  EXPECT_EQ(run.fills[1], "1986-10-16 sell 11235 @ 4.52");
+  // 1987-04-29: RSI 29.48, close 4.25, equity 100,000 + 11,235 x 0.06 =
+  // 100,674.10: 11,844.0 -> 11,844. 1987-05-28: RSI 54.42.
+  EXPECT_EQ(run.fills[2], "1987-04-30 buy 11844 @ 4.25");
+  EXPECT_EQ(run.fills[3], "1987-05-29 sell 11844 @ 4.39");
+  // 1987-10-16: RSI 25.12, close 4.54, equity 102,332.26 -> 11,270, filled at
+  // 4.30 on Monday 19 October, whose close 3.78 is below 4.30 x 0.92 = 3.956:
+  // the stop-loss sells at the next open.
+  EXPECT_EQ(run.fills[4], "1987-10-19 buy 11270 @ 4.3");
+  EXPECT_EQ(run.fills[5], "1987-10-20 sell 11270 @ 3.83");
+  // RSI stays below 30 after the stop (11.90 on the 20th): no re-entry until it
+  // has been back above 30; the next entry is in 1990.
+  EXPECT_EQ(run.fills[6].substr(0, 14), "1990-08-07 buy");
+  EXPECT_EQ(run.summary.at("orders").as_int64(), 44);
+  EXPECT_EQ(run.summary.at("exits").at("stop_loss").as_int64(), 5);
+  EXPECT_TRUE(run.summary.at("rejected").as_array().empty());
+}
+
+TEST_F(ExampleStrategyTest, BollingerBreakoutHoldsUntilTheMiddleBandOrAStop) {
+  auto run = backtest("bollinger_breakout");
+  ASSERT_GE(run.fills.size(), 28u);
+  // 1985-06-06: close 3.62 > upper band 3.5763; 50,000 / 3.62 = 13,812.2.
+  // 1985-06-13: close 3.47 < middle 3.4795.
+  EXPECT_EQ(run.fills[0], "1985-06-07 buy 13812 @ 3.61");
+  EXPECT_EQ(run.fills[1], "1985-06-14 sell 13812 @ 3.48");
+  // 1985-07-01: close 3.63 > 3.6288; 1985-07-29: close 3.67 < 3.7425.
+  EXPECT_EQ(run.fills[2], "1985-07-02 buy 13526 @ 3.63");
+  EXPECT_EQ(run.fills[3], "1985-07-30 sell 13526 @ 3.67");
+  // The first stop: bought at 3.98 after the close of 1987-12-21 broke out;
+  // the close of 12-29, 3.84, is under 3.98 x 0.97 = 3.8606 but still above
+  // the middle band (3.7505): the stop-loss, not the exit, sells.
+  EXPECT_EQ(run.fills[26], "1987-12-22 buy 12159 @ 3.98");
+  EXPECT_EQ(run.fills[27], "1987-12-30 sell 12159 @ 3.84");
+  // The whole run agrees with a loop over TTR's bands written apart from qmtl
+  // (a stop waits for the exit before a new entry): 232 fills, 14 stops.
+  EXPECT_EQ(run.fills.size(), 232u);
+  EXPECT_EQ(run.summary.at("exits").at("stop_loss").as_int64(), 11);
+  EXPECT_EQ(run.summary.at("exits").at("trailing_stop").as_int64(), 3);
+  EXPECT_NEAR(run.summary.at("final_equity").to_number<double>(), 129832.85, 0.005);
+}
+
+// An order beyond the cash is refused with the reason, in the table and the
+// JSON; the cash never goes negative.
+TEST_F(BacktestTest, OrdersBeyondBuyingPowerAreRefusedAndSaidSo) {
+  const std::string strategy = testing::write_file(
+      dir_.file("big.yml"),
+      "inputs: {close: {interval: 1d}}\nnodes: {up: {indicator: gt, input: close, value: 0}}\n"
+      "orders: {signal: up, symbol: X, qty: 200}\n");
+  const std::string data = testing::write_file(dir_.file("bars.csv"),
+                                               "date,open,high,low,close,volume\n"
+                                               "2026-01-05,10,10,10,10,100000\n"
+                                               "2026-01-06,10,10,10,10,100000\n"
+                                               "2026-01-07,10,10,10,10,100000\n");
+  auto table =
+      qmtl({"backtest", strategy, "--data", data, "--cash", "1000", "--volume-limit", "0"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("1 order refused by the paper broker; the first, 2026-01-06T00:00:00Z "
+                           "buy 200 X: beyond buying power: buying 200 X at 10.0000 (fee 0.00) "
+                           "would take gross exposure to 2000.00 against equity 1000.00 x "
+                           "leverage 1 = 1000.00"),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("final equity 1000.00 (cash 1000.00"), std::string::npos) << table.out;
+  auto margin = qmtl({"--output", "json", "backtest", strategy, "--data", data, "--cash", "1000",
+                      "--volume-limit", "0", "--leverage", "2"});
+  ASSERT_EQ(margin.exit_code, 0) << margin.err;
+  auto doc = *json::parse(margin.out);
+  EXPECT_TRUE(doc.at("rejected").as_array().empty());
+  EXPECT_EQ(doc.at("fills").as_int64(), 1);
+  EXPECT_DOUBLE_EQ(doc.at("cash").to_number<double>(), -1000);
+}
+
 TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
   const std::string ok = testing::write_file(
       dir_.file("ok.yml"),
-      "inputs: {close: {interval: 1d}}\norders: {signal: close, symbol: X, qty: 1}\n");
+      "inputs: {close: {interval: 1d}}\norders: {signal: close, symbol: X, weight: 0.5}\n");
   const std::string bad =
       testing::write_file(dir_.file("bad.yml"),
                           "inputs: {close: {interval: 1d}}\nnodes: {s: {indicator: kama, "
                           "input: close}}\norders: {signal: s, symbol: X, qty: 1}\n");
   const std::string tick = testing::write_file(
       dir_.file("tick.yml"),
-      "inputs: {price: {interval: 1d}}\norders: {signal: price, symbol: X, qty: 1}\n");
+      "inputs: {price: {interval: 1d}}\norders: {signal: price, symbol: X, weight: 0.5}\n");
   const std::string data = testing::write_file(dir_.file("d.csv"),
                                                "date,open,high,low,close,volume\n"
                                                "2026-01-05,10,10,10,10,1000\n"
@@ -121,7 +231,7 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
 TEST_F(BacktestTest, VendorFilesLoadWithTheirQuirks) {
   const std::string strategy = testing::write_file(
       dir_.file("hold.yml"),
-      "inputs: {close: {interval: 1h}}\norders: {signal: close, symbol: X, qty: 1}\n");
+      "inputs: {close: {interval: 1h}}\norders: {signal: close, symbol: X, weight: 0.5}\n");
   const std::string data = fmt::format("{}/tests/sdk/data/dialects/", QMTL_SOURCE_DIR);
   const std::string yahoo = data + "yahoo_with_null_rows.csv";
   auto table = qmtl({"backtest", strategy, "--data", yahoo});

@@ -260,7 +260,7 @@ TEST_F(CliCommandsTest, StrategyCommandsAndWorldState) {
   testing::write_file(dir_.file("fresh.yml"),
                       "id: fresh\ninputs: {close: {interval: 1d}}\n"
                       "nodes:\n  fast: {indicator: sma, input: close, n: 20}\n"
-                      "orders: {signal: fast, symbol: X, qty: 1}\n");
+                      "orders: {signal: fast, symbol: X, weight: 1}\n");
   auto submit = qmtl({"strategy", "submit", dir_.file("fresh.yml"), "--world", "alpha"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   EXPECT_TRUE(has(submit.out, "submitted strategy 'fresh' to world 'alpha' (state Submitted)"));

@@ -29,8 +29,9 @@ using std::chrono::seconds;
 // Buys after a rising bar, sells after a falling one: an order every bar.
 const char* kSpec = R"({
     "inputs": {"close": {"interval": "1m"}},
-    "nodes": {"r": {"indicator": "returns", "input": "close"}},
-    "orders": {"signal": "r", "symbol": "ZZ", "qty": 2}})";
+    "nodes": {"r": {"indicator": "returns", "input": "close"},
+              "up": {"indicator": "gt", "input": "r", "value": 0}},
+    "orders": {"signal": "up", "symbol": "ZZ", "qty": 2}})";
 
 class ResumeTest : public ::testing::Test {
  protected:

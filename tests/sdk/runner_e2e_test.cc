@@ -33,8 +33,8 @@ using std::chrono::seconds;
 const char* kZigzag =
     "id: zig\n"
     "inputs: {close: {interval: 1m}}\n"
-    "nodes: {r: {indicator: returns, input: close}}\n"
-    "orders: {signal: r, symbol: ZZ, qty: 1}\n";
+    "nodes: {r: {indicator: returns, input: close}, up: {indicator: gt, input: r, value: 0}}\n"
+    "orders: {signal: up, symbol: ZZ, qty: 1}\n";
 
 // The live broker: the outside world, recorded. It fills each order at once.
 class RecordingBroker final : public broker::Broker {
@@ -104,7 +104,8 @@ class RunnerThread {
   }
 
   // Appends a bar one minute after the previous one and waits for the order it
-  // decides; the zigzag makes one per bar after the first.
+  // decides; the zigzag makes one per bar after the first, as long as every
+  // order moved the position.
   OrderRecord bar() {
     const size_t before = order_count();
     append_bar();
@@ -299,18 +300,23 @@ TEST_F(RunnerE2eTest, SubmittedBacktestedThenPaperLiveBlockedAndBackToPaper) {
   ASSERT_EQ(qmtl({"world", "policy", "set", "w", "--policy-file", demote}).exit_code, 0);
   evaluate_until("DryRun");
   ASSERT_TRUE(runner.wait_gate([](const auto& v) { return v.strategy_state == "DryRun"; }));
+  // The blocked sale left the position long, which is what the next rising bar
+  // asks for: no order (the rule trades towards a target, not per bar). The
+  // falling bar after it sells, on paper.
+  runner.append_bar();
   const auto back = runner.bar();
   EXPECT_EQ(back.route, Route::kPaper) << back.reason;
+  EXPECT_EQ(back.order.side, broker::Side::kSell);
   EXPECT_EQ(live.orders(), 3u);
 
   auto summary = runner.finish();
   ASSERT_TRUE(summary) << summary.error().message;
-  EXPECT_EQ(summary->bars, 10u);
+  EXPECT_EQ(summary->bars, 11u);
   EXPECT_EQ(summary->orders, 9u);
   EXPECT_EQ(summary->live, 3u);
   EXPECT_EQ(summary->paper, 5u);
   EXPECT_EQ(summary->blocked, 1u);
-  EXPECT_EQ(summary->points_posted, 10u);
+  EXPECT_EQ(summary->points_posted, 11u);
   EXPECT_EQ(summary->records_dropped, 0u);
   // The live fills were posted with the paper ones.
   EXPECT_GE(summary->fills_posted, 3u);
@@ -332,8 +338,9 @@ TEST_F(RunnerE2eTest, ServerFrozenOrKilledMidRunBlocksLiveOrdersThenRecovers) {
     ASSERT_TRUE(s.create_world({.id = "w"}));
     ASSERT_TRUE(s.submit_strategy({.id = "zig", .world = "w", .spec = R"({
         "inputs": {"close": {"interval": "1m"}},
-        "nodes": {"r": {"indicator": "returns", "input": "close"}},
-        "orders": {"signal": "r", "symbol": "ZZ", "qty": 1}})"}));
+        "nodes": {"r": {"indicator": "returns", "input": "close"},
+                  "up": {"indicator": "gt", "input": "r", "value": 0}},
+        "orders": {"signal": "up", "symbol": "ZZ", "qty": 1}})"}));
     for (auto e :
          {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed, StrategyEvent::kPromote}) {
       ASSERT_TRUE(s.apply_strategy_event("zig", e, "setup", ""));
@@ -364,6 +371,9 @@ TEST_F(RunnerE2eTest, ServerFrozenOrKilledMidRunBlocksLiveOrdersThenRecovers) {
   EXPECT_LT(std::chrono::steady_clock::now() - frozen_at, seconds(3));
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
   ASSERT_TRUE(runner.wait_next_gate(live_and_open));
+  // The blocked sale left the position as the next bar wants it (no order);
+  // the one after trades live.
+  runner.append_bar();
   EXPECT_EQ(runner.bar().route, Route::kLive);
 
   // Killed: the stream breaks and orders are blocked at once.
@@ -377,6 +387,7 @@ TEST_F(RunnerE2eTest, ServerFrozenOrKilledMidRunBlocksLiveOrdersThenRecovers) {
   server_.reset();
   start_server({"--port", port});
   ASSERT_TRUE(runner.wait_gate(live_and_open, milliseconds(15'000)));
+  runner.append_bar();
   EXPECT_EQ(runner.bar().route, Route::kLive);
 
   auto summary = runner.finish();

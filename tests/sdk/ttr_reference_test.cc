@@ -113,7 +113,7 @@ TEST(TtrReference, EveryIndicatorAgreesWithTtrOnTheRepositorysBars) {
   const auto& bars = file->bars;
   const std::string spec = std::string(R"({"inputs": {"high": {"interval": "1d"},
       "low": {"interval": "1d"}, "close": {"interval": "1d"}, "volume": {"interval": "1d"}},
-      "orders": {"signal": "sma", "symbol": "TTRC", "qty": 1}, "nodes": )") +
+      "orders": {"signal": "sma", "symbol": "TTRC", "weight": 1}, "nodes": )") +
                            kNodes + "}";
   auto strategy = parse_strategy(*json::parse(spec));
   ASSERT_TRUE(strategy) << strategy.error().message;

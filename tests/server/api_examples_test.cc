@@ -233,7 +233,7 @@ TEST_F(ApiExamplesTest, EveryRouteHasAnExampleAndTheDocumentMatchesTheServer) {
       {"The evaluation schedule (the scheduler is off in this session).", "GET",
        "/worlds/desk/schedule", ""},
       {"Submit a strategy (operator); it starts Submitted.", "POST", "/strategies",
-       R"({"id":"brk-3","world":"eu","spec":{"inputs":{"close":{"interval":"1d"}},"nodes":{"hi":{"indicator":"sma","input":"close","n":20}},"orders":{"signal":"hi","symbol":"ES","qty":1}}})"},
+       R"({"id":"brk-3","world":"eu","spec":{"inputs":{"close":{"interval":"1d"}},"nodes":{"avg":{"indicator":"sma","input":"close","n":20},"above":{"indicator":"gt","inputs":["close","avg"]}},"orders":{"signal":"above","symbol":"ES","qty":1}}})"},
       {"Strategies of a world.", "GET", "/strategies?world=desk", ""},
       {"One strategy.", "GET", "/strategies/mom-1", ""},
       {"Post dry-run records (runners do this).", "POST", "/strategies/mom-1/performance",

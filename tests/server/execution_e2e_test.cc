@@ -35,14 +35,16 @@ using std::chrono::seconds;
 std::string zigzag(const std::string& id, int qty) {
   return fmt::format(
       "id: {}\ninputs: {{close: {{interval: 1m}}}}\nnodes: {{r: {{indicator: returns, input: "
-      "close}}}}\norders: {{signal: r, symbol: ZZ, qty: {}}}\n",
+      "close}}, up: {{indicator: gt, input: r, value: 0}}}}\norders: {{signal: up, symbol: ZZ, "
+      "qty: {}}}\n",
       id, qty);
 }
 
 // Never warm within the history: no orders, so `trades < 1` rejects it.
 const char* kIdle =
     "id: idle\ninputs: {close: {interval: 1m, period: 100000}}\n"
-    "nodes: {r: {indicator: returns, input: close}}\norders: {signal: r, symbol: ZZ, qty: 1}\n";
+    "nodes: {r: {indicator: returns, input: close}, up: {indicator: gt, input: r, value: 0}}\n"
+    "orders: {signal: up, symbol: ZZ, qty: 1}\n";
 
 // Valid JSON, so the server takes it; `qmtl backtest` refuses the indicator.
 const char* kBroken =
@@ -303,7 +305,8 @@ TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {
     ASSERT_EQ(call("POST", "/strategies",
                    fmt::format(R"({{"id": "{}", "world": "w", "spec": {{"inputs": {{"close":
                    {{"interval": "1m"}}}}, "nodes": {{"r": {{"indicator": "returns", "input":
-                   "close"}}}}, "orders": {{"signal": "r", "symbol": "ZZ", "qty": 1}}}}}})",
+                   "close"}}, "up": {{"indicator": "gt", "input": "r", "value": 0}}}}, "orders":
+                   {{"signal": "up", "symbol": "ZZ", "qty": 1}}}}}})",
                                id))
                   .status,
               201);

@@ -46,6 +46,11 @@ void book_fill(Account& account, const Fill& fill);
 struct OrderReject {
   std::string order_id;
   std::string reason;
+  // What was refused, when the broker says (the PaperBroker does).
+  TimePoint ts{};
+  std::string symbol;
+  Side side = Side::kBuy;
+  double qty = 0;
 };
 
 class Broker {

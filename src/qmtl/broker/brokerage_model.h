@@ -8,7 +8,8 @@
 //            the bar's quoted spread, or a default in bps when the bar has none),
 //            VolumeShareSlippage (impact * (qty / bar volume)^2 of the price);
 //   fills    at most `volume_limit` of each bar's volume per order (the rest
-//            stays open for later bars: partial fills); 0 disables the limit.
+//            stays open for later bars: partial fills); 0 disables the limit;
+//   buying   `leverage`: gross exposure at most leverage x equity (1: no margin).
 //
 // Thread safety: plain values; the functions are pure.
 #pragma once
@@ -49,6 +50,11 @@ struct BrokerageModel {
   FeeModel fee = PercentFee{};
   SlippageModel slippage = FixedBps{};
   double volume_limit = 0.025;  // share of a bar's volume one order may take; 0 = no limit
+  // Buying power: a fill may raise the account's gross exposure (the sum of
+  // |position| x price) to at most leverage x equity. 1 is a cash account: a
+  // long never borrows (cash stays >= 0) and a short is covered by equity;
+  // above 1 is margin. A fill beyond it is refused (PaperBroker::take_rejects).
+  double leverage = 1;
 };
 
 // The fee of a fill of `qty` at `price`.

@@ -56,7 +56,49 @@ std::vector<Fill> PaperBroker::take_fills() {
   return out;
 }
 
+std::vector<OrderReject> PaperBroker::take_rejects() {
+  std::vector<OrderReject> out;
+  out.swap(rejects_);
+  return out;
+}
+
+const Position* PaperBroker::position(std::string_view symbol) const {
+  auto it = account_.positions.find(std::string(symbol));
+  return it == account_.positions.end() ? nullptr : &it->second;
+}
+
+double PaperBroker::pending(std::string_view symbol) const {
+  double units = 0;
+  for (const auto& o : open_) {
+    if (o.order.symbol == symbol) units += o.order.side == Side::kBuy ? o.remaining : -o.remaining;
+  }
+  return units;
+}
+
 void PaperBroker::book(const Fill& f) { book_fill(account_, f); }
+
+std::string PaperBroker::beyond_buying_power(const Fill& f) const {
+  const double delta = f.side == Side::kBuy ? f.qty : -f.qty;
+  const Position* held = position(f.symbol);
+  const double before = held != nullptr ? held->qty : 0;
+  const double after = before + delta;
+  if (std::fabs(after) <= std::fabs(before) + kEpsilon) return {};  // it reduces the position
+  // Gross exposure and equity after the fill, this symbol marked at the fill.
+  double gross = std::fabs(after) * f.price;
+  double equity = account_.cash - delta * f.price - f.fee + after * f.price;
+  for (const auto& [symbol, p] : account_.positions) {
+    if (symbol == f.symbol) continue;
+    gross += std::fabs(p.qty) * p.last_price;
+    equity += p.qty * p.last_price;
+  }
+  const double limit = model_.leverage * equity;
+  if (equity > 0 && gross <= limit * (1 + 1e-12) + kEpsilon) return {};
+  return fmt::format(
+      "beyond buying power: {} {:g} {} at {:.4f} (fee {:.2f}) would take gross exposure to "
+      "{:.2f} against equity {:.2f} x leverage {:g} = {:.2f}",
+      f.side == Side::kBuy ? "buying" : "selling", f.qty, f.symbol, f.price, f.fee, gross, equity,
+      model_.leverage, limit);
+}
 
 void book_fill(Account& account, const Fill& f) {
   Position& p = account.positions[f.symbol];
@@ -132,6 +174,16 @@ void PaperBroker::fill_open_orders(const Bar& bar) {
            .price = price,
            .fee = fee_for(model_.fee, qty, price, maker),
            .maker = maker};
+    if (auto why = beyond_buying_power(f); !why.empty()) {
+      rejects_.push_back({.order_id = o.id,
+                          .reason = std::move(why),
+                          .ts = bar.ts,
+                          .symbol = ord.symbol,
+                          .side = ord.side,
+                          .qty = o.remaining});
+      o.remaining = 0;  // what is left of it is refused, not retried
+      continue;
+    }
     book(f);
     fills_.push_back(std::move(f));
     o.remaining -= qty;

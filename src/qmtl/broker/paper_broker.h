@@ -13,6 +13,12 @@
 // stays open for later bars (partial fills). A bar without volume fills nothing
 // while a volume limit is set. Positions are marked to each bar's close.
 //
+// Buying power (model.leverage): a fill that would raise the gross exposure
+// above leverage x equity (both after the fill, its fee included) is not made;
+// what is left of the order is refused with the figures (take_rejects). Fills
+// that reduce a position always go through. Cash never goes negative
+// silently.
+//
 // Thread safety: not thread-safe; drive it from one thread.
 #pragma once
 
@@ -31,6 +37,8 @@ class PaperBroker final : public Broker {
   Result<std::string> submit(const Order& order) override;
   Result<void> cancel(std::string_view order_id) override;
   std::vector<Fill> take_fills() override;
+  // Orders refused for buying power since the previous call, oldest first.
+  std::vector<OrderReject> take_rejects() override;
   Account account() const override { return account_; }
   // account().equity() without copying the account (once per bar in a backtest).
   double equity() const { return account_.equity(); }
@@ -41,6 +49,10 @@ class PaperBroker final : public Broker {
   Result<void> on_bar(const Bar& bar);
   // Orders still (partly) open.
   size_t open_orders() const { return open_.size(); }
+  // The position in `symbol`, or null when flat.
+  const Position* position(std::string_view symbol) const;
+  // The signed units still open in orders of `symbol` (buys > 0).
+  double pending(std::string_view symbol) const;
 
  private:
   struct Open {
@@ -50,6 +62,8 @@ class PaperBroker final : public Broker {
     bool triggered = false;  // a stop order that has become a market order
   };
   void book(const Fill& f);
+  // Empty when `f` fits the buying power; otherwise why not.
+  std::string beyond_buying_power(const Fill& f) const;
   // Fills what `bar` can fill of the open orders; drops those done.
   void fill_open_orders(const Bar& bar);
 
@@ -57,6 +71,7 @@ class PaperBroker final : public Broker {
   Account account_;
   std::vector<Open> open_;
   std::vector<Fill> fills_;
+  std::vector<OrderReject> rejects_;
   uint64_t next_id_ = 1;
 };
 

@@ -21,8 +21,28 @@ struct BacktestOptions {
   std::string strategy, data, records, window, report, price = "close", tz;
   std::optional<std::string> symbol;
   double cash = 100'000;
-  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
+  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025, leverage = 1;
 };
+
+// Orders the paper broker refused, as JSON.
+boost::json::array rejects_json(const std::vector<broker::OrderReject>& rejects) {
+  boost::json::array out;
+  for (const auto& r : rejects) {
+    out.push_back({{"ts", format_timestamp(r.ts)},
+                   {"symbol", r.symbol},
+                   {"side", broker::side_name(r.side)},
+                   {"qty", r.qty},
+                   {"reason", r.reason}});
+  }
+  return out;
+}
+
+// "orders 12 (2 stop_loss, 1 take_profit)" style detail of the rule's exits.
+std::string exits_text(const std::map<std::string, uint64_t>& exits) {
+  std::string out;
+  for (const auto& [why, n] : exits) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, why);
+  return out.empty() ? "" : fmt::format(" ({})", out);
+}
 
 // The body of POST /strategies/{id}/performance: the same records dry-run sends.
 boost::json::object records_json(const sdk::BacktestResult& r) {
@@ -78,6 +98,59 @@ Result<void> write_report(const std::string& path, const BacktestRun& run,
   return {};
 }
 
+struct Skips {
+  size_t skipped = 0;
+  std::string skipped_text;  // the table's line about them; empty when none
+};
+
+// The backtest's outcome: a JSON object, or a summary and the metrics table.
+void print_backtest(const Globals& g, const BacktestRun& run, const std::vector<broker::Bar>& bars,
+                    const Skips& skips, const sdk::BacktestResult& result,
+                    boost::json::object metric_values, std::ostream& out) {
+  const auto& acct = result.account;
+  boost::json::object exits_json;
+  for (const auto& [why, n] : result.exits) exits_json[why] = n;
+  if (g.json()) {
+    boost::json::object o_json{{"strategy", run.id},
+                               {"symbol", run.symbol},
+                               {"bars", bars.size()},
+                               {"skipped_rows", skips.skipped},
+                               {"orders", result.orders},
+                               {"exits", exits_json},
+                               {"fills", result.fills.size()},
+                               {"rejected", rejects_json(result.rejects)},
+                               {"final_equity", acct.equity()},
+                               {"cash", acct.cash},
+                               {"realised_pnl", acct.realised_pnl},
+                               {"unrealised_pnl", acct.unrealised_pnl()},
+                               {"fees", acct.fees},
+                               {"metrics", std::move(metric_values)}};
+    print_json(o_json, out);
+    return;
+  }
+  out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", run.id, run.data,
+                     bars.size(), run.symbol,
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.front().ts)),
+                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.back().ts)));
+  if (!skips.skipped_text.empty()) out << skips.skipped_text << '\n';
+  out << fmt::format(
+      "orders {}{}, fills {}, final equity {:.2f} (cash {:.2f}, realised {:.2f}, "
+      "unrealised {:.2f}, fees {:.2f})\n",
+      result.orders, exits_text(result.exits), result.fills.size(), acct.equity(), acct.cash,
+      acct.realised_pnl, acct.unrealised_pnl(), acct.fees);
+  if (!result.rejects.empty()) {
+    const auto& first = result.rejects.front();
+    out << fmt::format("{} order{} refused by the paper broker; the first, {} {} {:g} {}: {}\n",
+                       result.rejects.size(), result.rejects.size() == 1 ? "" : "s",
+                       day_of(first.ts), broker::side_name(first.side), first.qty, first.symbol,
+                       first.reason);
+  }
+  Table t({"METRIC", "VALUE"});
+  for (const auto& kv : metric_values)
+    t.add_row({std::string(kv.key()), display_number(&kv.value())});
+  t.print(out);
+}
+
 int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std::ostream& err) {
   auto spec = read_strategy_file(o.strategy);
   if (!spec) return report(spec.error(), err);
@@ -127,7 +200,8 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
   const std::string id = strategy->id.empty() ? "strategy" : strategy->id;
   sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = o.fee_bps / 10'000},
                                         .slippage = broker::FixedBps{.bps = o.slippage_bps},
-                                        .volume_limit = o.volume_limit},
+                                        .volume_limit = o.volume_limit,
+                                        .leverage = o.leverage},
                               .initial_cash = o.cash};
   auto result = sdk::Runner::offline(std::move(*strategy), bars, options);
   if (!result)
@@ -160,43 +234,14 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     auto v = m.get(name);
     metric_values[name] = v && v->present() ? boost::json::value(*v->value) : nullptr;
   }
-  const auto& acct = result->account;
+  const BacktestRun run{.id = id, .symbol = symbol, .data = o.data, .cash = o.cash};
   if (!o.report.empty()) {
-    const BacktestRun run{.id = id, .symbol = symbol, .data = o.data, .cash = o.cash};
     if (auto r = write_report(o.report, run, bars, *result, metric_values); !r) {
       return report({kExitUsage, r.error().message}, err);
     }
   }
-  if (g.json()) {
-    boost::json::object o_json{{"strategy", id},
-                               {"symbol", symbol},
-                               {"bars", bars.size()},
-                               {"skipped_rows", file->skipped},
-                               {"orders", result->orders},
-                               {"fills", result->fills.size()},
-                               {"final_equity", acct.equity()},
-                               {"cash", acct.cash},
-                               {"realised_pnl", acct.realised_pnl},
-                               {"unrealised_pnl", acct.unrealised_pnl()},
-                               {"fees", acct.fees},
-                               {"metrics", std::move(metric_values)}};
-    print_json(o_json, out);
-    return kExitOk;
-  }
-  out << fmt::format("backtest of '{}' on {} ({} bars of {}, {} .. {})\n", id, o.data, bars.size(),
-                     symbol,
-                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.front().ts)),
-                     format_timestamp(std::chrono::floor<std::chrono::seconds>(bars.back().ts)));
-  if (!skipped.empty()) out << skipped << '\n';
-  out << fmt::format(
-      "orders {}, fills {}, final equity {:.2f} (cash {:.2f}, realised {:.2f}, "
-      "unrealised {:.2f}, fees {:.2f})\n",
-      result->orders, result->fills.size(), acct.equity(), acct.cash, acct.realised_pnl,
-      acct.unrealised_pnl(), acct.fees);
-  Table t({"METRIC", "VALUE"});
-  for (const auto& kv : metric_values)
-    t.add_row({std::string(kv.key()), display_number(&kv.value())});
-  t.print(out);
+  print_backtest(g, run, bars, {.skipped = file->skipped, .skipped_text = skipped}, *result,
+                 std::move(metric_values), out);
   return kExitOk;
 }
 
@@ -235,6 +280,11 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
   cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
       ->default_str("0.025")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--leverage", o->leverage,
+                  "buying power: gross exposure at most this times equity (1: a cash account, "
+                  "no margin); orders beyond it are refused")
+      ->default_str("1")
+      ->check(CLI::Range(0.01, 100.0));
   cmd->add_option("--window", o->window,
                   "use only the last W of the data (e.g. 26w, 730d), ending at its last bar");
   cmd->add_option("--report", o->report,

@@ -24,7 +24,7 @@ struct RunCommandOptions {
   std::optional<std::string> symbol;
   bool follow = false;
   double cash = 100'000;
-  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025;
+  double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025, leverage = 1;
   double post_every_s = 1;
   size_t post_batch = 5000;
   int max_rejects = 5;
@@ -133,6 +133,7 @@ void print_run_summary(const Globals& g, const RunCommandOptions& o, const std::
                                    {"live", s.live},
                                    {"paper", s.paper},
                                    {"blocked", s.blocked},
+                                   {"paper_rejected", s.paper_rejected},
                                    {"points_posted", s.points_posted},
                                    {"fills_posted", s.fills_posted},
                                    {"points_repeated", s.points_repeated},
@@ -146,10 +147,12 @@ void print_run_summary(const Globals& g, const RunCommandOptions& o, const std::
                out);
   } else {
     out << fmt::format(
-        "bars {}, orders {} (live {}, paper {}, blocked {}), posted {} points and {} fills "
+        "bars {}, orders {} (live {}, paper {}, blocked {}{}), posted {} points and {} fills "
         "({} already stored before this run), {} conflicting, {} dropped, paper equity {:.2f}\n",
-        s.bars, s.orders, s.live, s.paper, s.blocked, s.points_posted, s.fills_posted,
-        s.points_already_stored, s.points_conflicting, s.records_dropped, s.paper_account.equity());
+        s.bars, s.orders, s.live, s.paper, s.blocked,
+        s.paper_rejected > 0 ? fmt::format(", {} refused on paper", s.paper_rejected) : "",
+        s.points_posted, s.fills_posted, s.points_already_stored, s.points_conflicting,
+        s.records_dropped, s.paper_account.equity());
   }
 }
 
@@ -201,7 +204,8 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
       .strategy_id = o.strategy,
       .model = {.fee = broker::PercentFee{.rate = o.fee_bps / 10'000},
                 .slippage = broker::FixedBps{.bps = o.slippage_bps},
-                .volume_limit = o.volume_limit},
+                .volume_limit = o.volume_limit,
+                .leverage = o.leverage},
       .initial_cash = o.cash,
       .live = live.get(),
       .post_every = std::chrono::milliseconds(static_cast<int64_t>(o.post_every_s * 1000)),
@@ -281,6 +285,10 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
   cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
       ->default_str("0.025")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--leverage", o->leverage,
+                  "paper buying power: gross exposure at most this times equity (1: no margin)")
+      ->default_str("1")
+      ->check(CLI::Range(0.01, 100.0));
   cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
       ->default_str("1")
       ->check(CLI::Range(0.01, 3600.0));

@@ -711,6 +711,14 @@ bool Dag::is_input(std::string_view name) const {
   return it != impl_->by_name.end() && impl_->nodes[it->second].kind == Impl::Kind::kInput;
 }
 
+std::optional<IndicatorKind> Dag::indicator_kind(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) return std::nullopt;
+  const auto& n = impl_->nodes[it->second];
+  if (n.kind != Impl::Kind::kIndicator) return std::nullopt;
+  return n.indicator_kind;
+}
+
 std::vector<std::string> Dag::input_names() const {
   std::vector<std::string> out;
   for (const auto& n : impl_->nodes) {

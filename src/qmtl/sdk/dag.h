@@ -157,6 +157,9 @@ class Dag {
   void finish();
   // True when `name` is an input node.
   bool is_input(std::string_view name) const;
+  // The kind of indicator node `name`; nullopt for inputs, compute nodes and
+  // names that are not nodes.
+  std::optional<IndicatorKind> indicator_kind(std::string_view name) const;
   // The input nodes' names, in declaration order.
   std::vector<std::string> input_names() const;
 

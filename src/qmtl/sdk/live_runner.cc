@@ -568,6 +568,25 @@ Result<void> check_run_options(const Strategy& strategy, const RunOptions& optio
   return {};
 }
 
+// Paper orders refused for buying power: logged, counted, and the rule's
+// target set back to what is held.
+void note_paper_rejects(broker::PaperBroker& paper, OrderPlanner& planner,
+                        const std::string& symbol, RunSummary& summary, const RunOptions& options) {
+  for (const auto& reject : paper.take_rejects()) {
+    ++summary.paper_rejected;
+    say(options, fmt::format("paper order {} refused: {}", reject.order_id, reject.reason));
+    planner.resync(book_view(paper, symbol));
+  }
+}
+
+// Routes the rule's order as the gate decides and reports it.
+void route_order(OrderRouter& router, const broker::Order& order, bool replaying,
+                 RunSummary& summary, const RunOptions& options) {
+  const OrderRecord rec = router.route(order, replaying);
+  count_route(summary, rec.route);
+  if (options.on_order) options.on_order(rec);
+}
+
 }  // namespace
 
 Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOptions& options) {
@@ -591,17 +610,13 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   uint64_t replayed_bars = 0;
   bool caught_up = false;
   const BarInputs inputs(dag);
-  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
-    if (v == 0) return;
-    const OrderRecord rec = router.route({.symbol = rule.symbol,
-                                          .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
-                                          .qty = rule.qty,
-                                          .ts = now},
-                                         replaying);
-    count_route(summary, rec.route);
-    if (options.on_order) options.on_order(rec);
-  });
+  OrderPlanner planner(rule);
+  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) { planner.on_signal(v); });
   if (!subscribed) return propagate(subscribed);
+  if (!rule.exit.empty()) {
+    auto exits = dag.subscribe(rule.exit, [&](TimePoint, double v) { planner.on_exit(v); });
+    if (!exits) return propagate(exits);
+  }
 
   // Bars read before the world has been heard would only be blocked.
   if (!follower.wait_first_snapshot(options.stop, options.wait_for_world)) {
@@ -614,6 +629,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
   while (!options.stop.stop_requested()) {
     for (auto& h : follower.take_handovers()) {
       const HandoverRecord done = hand_over(std::move(h), router, paper, options, now);
+      planner.resync(book_view(paper, rule.symbol));  // the hand-over moved the book
       ++summary.handovers;
       if (options.on_handover) options.on_handover(done);
     }
@@ -656,6 +672,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       break;
     }
     std::vector<broker::Fill> fills = router.take_fills();
+    note_paper_rejects(paper, planner, rule.symbol, summary, options);
     now = bar.ts;
     ++summary.bars;
     if (auto r = inputs.push(dag, bar); !r) {
@@ -665,6 +682,11 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
     if (dag.failure()) {
       outcome = tl::unexpected(fail_strategy(options, dag.failure()->message, summary));
       break;
+    }
+    if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
+      route_order(router,
+                  {.symbol = rule.symbol, .side = order->side, .qty = order->qty, .ts = now},
+                  replaying, summary, options);
     }
     if (router.paper_error()) {
       outcome = tl::unexpected(*router.paper_error());

@@ -52,6 +52,15 @@ Result<void> BarInputs::push(Dag& dag, const broker::Bar& bar) const {
   return {};
 }
 
+BookView book_view(const broker::PaperBroker& paper, std::string_view symbol) {
+  BookView view{.pending = paper.pending(symbol), .equity = paper.equity()};
+  if (const auto* p = paper.position(symbol)) {
+    view.position = p->qty;
+    view.avg_price = p->avg_price;
+  }
+  return view;
+}
+
 namespace {
 
 // Bars already in memory, as a feed.
@@ -86,20 +95,14 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
   if (auto n = bars.size_hint(); n && !options.on_point) result.points.reserve(*n);
   Dag& dag = strategy.dag;
   const OrderRule rule = strategy.orders;
-  std::optional<Error> order_error;
-  TimePoint now{};
+  OrderPlanner planner(rule);
   const BarInputs inputs(dag);
-  // The order node: the signal's sign decides a buy or a sell of the rule's qty.
-  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) {
-    if (v == 0) return;
-    auto id = paper.submit({.symbol = rule.symbol,
-                            .side = v > 0 ? broker::Side::kBuy : broker::Side::kSell,
-                            .qty = rule.qty,
-                            .ts = now});
-    if (!id && !order_error) order_error = id.error();
-    ++result.orders;
-  });
+  auto subscribed = dag.subscribe(rule.signal, [&](TimePoint, double v) { planner.on_signal(v); });
   if (!subscribed) return propagate(subscribed);
+  if (!rule.exit.empty()) {
+    auto exits = dag.subscribe(rule.exit, [&](TimePoint, double v) { planner.on_exit(v); });
+    if (!exits) return propagate(exits);
+  }
   for (;;) {
     auto item = bars.next(std::chrono::seconds(1));
     if (!item) return propagate(item);
@@ -109,10 +112,20 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
     if (auto r = paper.on_bar(bar); !r) return propagate(r);
     auto fills = paper.take_fills();
     result.fills.insert(result.fills.end(), fills.begin(), fills.end());
-    now = bar.ts;
+    if (auto rejects = paper.take_rejects(); !rejects.empty()) {
+      planner.resync(book_view(paper, rule.symbol));
+      result.rejects.insert(result.rejects.end(), rejects.begin(), rejects.end());
+    }
     if (auto r = inputs.push(dag, bar); !r) return propagate(r);
     if (dag.failure()) return tl::unexpected(*dag.failure());
-    if (order_error) return tl::unexpected(*order_error);
+    // The order node: the signal's target against what is held and open.
+    if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
+      auto id = paper.submit(
+          {.symbol = rule.symbol, .side = order->side, .qty = order->qty, .ts = bar.ts});
+      if (!id) return propagate(id);
+      ++result.orders;
+      if (order->reason != "signal") ++result.exits[order->reason];
+    }
     const EquityPoint point{bar.ts, paper.equity()};
     if (options.on_point) {
       options.on_point(point);

@@ -8,8 +8,10 @@
 // bar's open, see broker/paper_broker.h) and marks to this bar's close; then the
 // bar's fields go into the strategy's inputs of the same name (`open`, `high`,
 // `low`, `close`, `volume`), whose buckets close at once (a bar is complete when
-// it arrives); each output of the signal node becomes an order stamped with
-// the bar's time; finally the account's equity is recorded at the bar's time.
+// it arrives); the order rule (order_rule.h) then decides on the signal and the
+// book at the bar's close, and an order it places is stamped with the bar's
+// time; finally the account's equity is recorded at the bar's time. Orders the
+// PaperBroker refuses for buying power are kept in BacktestResult::rejects.
 //
 // Runner::run: the same strategy over a live BarFeed, with every order routed
 // by an OrderGate that follows the world's event stream (see gate.h):
@@ -71,9 +73,11 @@ struct EquityPoint {
 struct BacktestResult {
   std::vector<EquityPoint> points;  // one per bar (none with OfflineOptions::on_point)
   std::vector<broker::Fill> fills;
-  uint64_t orders = 0;        // orders the signal placed
-  uint64_t node_updates = 0;  // node computations, for throughput figures
-  broker::Account account;    // at the end
+  uint64_t orders = 0;                       // orders the rule placed (entries, exits, rebalances)
+  std::map<std::string, uint64_t> exits;     // orders of stop_loss, take_profit, trailing_stop
+  std::vector<broker::OrderReject> rejects;  // orders the paper broker refused (buying power)
+  uint64_t node_updates = 0;                 // node computations, for throughput figures
+  broker::Account account;                   // at the end
 };
 
 struct OfflineOptions {
@@ -141,6 +145,7 @@ struct RunSummary {
   broker::Account paper_account;       // the paper book at the end
   std::map<std::string, double> live_positions;  // the live broker's at the end
   uint64_t handovers = 0;
+  uint64_t paper_rejected = 0;  // paper orders refused for buying power (each logged)
   bool error_reported = false;  // the run failed and told the server (ERROR)
 };
 
@@ -169,6 +174,10 @@ class Runner {
 // (the same records from a backtest and from a live run).
 boost::json::object point_json(TimePoint ts, double equity);
 boost::json::object fill_json(const broker::Fill& f);
+
+// The paper book's position in `symbol`, what is open in it and its equity,
+// as an OrderPlanner decides on them.
+BookView book_view(const broker::PaperBroker& paper, std::string_view symbol);
 
 // kInvalidArgument unless every input of `dag` is a bar field (open, high, low,
 // close, volume).

@@ -189,6 +189,142 @@ Result<void> parse_node(Dag& dag, std::string_view name, const boost::json::valu
   return {};
 }
 
+// A positive number at `key`, at most `most`, or nullopt when absent.
+Result<std::optional<double>> fraction_field(const boost::json::object& o, std::string_view key,
+                                             double most) {
+  auto v = json::get_optional_number(o, key);
+  if (!v || (*v && !(**v > 0 && **v <= most))) {
+    return bad(fmt::format("orders.{} must be a number above 0 and at most {}", key, most));
+  }
+  return *v;
+}
+
+Result<OrderRule> parse_orders(const boost::json::object& o) {
+  if (auto r = keys(o,
+                    {"signal", "exit", "symbol", "qty", "fraction", "weight", "band", "lot", "side",
+                     "stop_loss", "take_profit", "trailing_stop"},
+                    "orders.");
+      !r) {
+    return propagate(r);
+  }
+  OrderRule rule;
+  auto signal = string_field(o, "signal", "orders.");
+  if (!signal) return propagate(signal);
+  auto symbol = string_field(o, "symbol", "orders.");
+  if (!symbol) return propagate(symbol);
+  rule.signal = *signal;
+  rule.symbol = *symbol;
+  if (o.contains("exit")) {
+    auto exit = string_field(o, "exit", "orders.");
+    if (!exit) return propagate(exit);
+    rule.exit = *exit;
+  }
+  const int sizings = (o.contains("qty") ? 1 : 0) + (o.contains("fraction") ? 1 : 0) +
+                      (o.contains("weight") ? 1 : 0);
+  if (sizings != 1) {
+    return bad(
+        "orders needs exactly one sizing: qty (units), fraction (of equity) or weight "
+        "(the signal as a share of equity, capped at this)");
+  }
+  if (o.contains("qty")) {
+    auto qty = json::get_optional_number(o, "qty");
+    if (!qty || !*qty || !(**qty > 0)) return bad("orders.qty must be a positive number");
+    rule.qty = **qty;
+  }
+  // Above 10 times equity is a typo, not a strategy.
+  auto fraction = fraction_field(o, "fraction", 10);
+  if (!fraction) return propagate(fraction);
+  if (*fraction) {
+    rule.sizing = Sizing::kFraction;
+    rule.fraction = **fraction;
+  }
+  auto weight = fraction_field(o, "weight", 10);
+  if (!weight) return propagate(weight);
+  if (*weight) {
+    rule.sizing = Sizing::kWeight;
+    rule.weight = **weight;
+  }
+  if (o.contains("band") && rule.sizing != Sizing::kWeight) {
+    return bad("orders.band applies to weight sizing only");
+  }
+  auto band = fraction_field(o, "band", 1);
+  if (!band) return propagate(band);
+  if (*band) rule.band = **band;
+  auto lot = json::get_optional_number(o, "lot");
+  if (!lot || (*lot && !(**lot > 0))) return bad("orders.lot must be a positive number");
+  if (*lot) rule.lot = **lot;
+  if (o.contains("side")) {
+    auto side = string_field(o, "side", "orders.");
+    if (!side) return propagate(side);
+    if (*side != "long_only" && *side != "long_short") {
+      return bad(fmt::format("orders.side must be long_only or long_short, not '{}'", *side));
+    }
+    rule.sides = *side == "long_short" ? Sides::kLongShort : Sides::kLongOnly;
+  }
+  for (auto [key, field] :
+       {std::pair{"stop_loss", &rule.stop_loss}, std::pair{"take_profit", &rule.take_profit},
+        std::pair{"trailing_stop", &rule.trailing_stop}}) {
+    auto v = fraction_field(o, key, key == std::string_view("take_profit") ? 100 : 0.99);
+    if (!v) return propagate(v);
+    *field = *v;
+  }
+  return rule;
+}
+
+// What the values of node `name` mean to an order rule.
+SignalKind signal_kind_of(const Dag& dag, const std::string& name) {
+  const auto k = dag.indicator_kind(name);
+  if (!k) return SignalKind::kNumeric;  // an input: a price, a volume
+  switch (*k) {
+    case IndicatorKind::kCrossover:
+      return SignalKind::kEvent;
+    case IndicatorKind::kGt:
+    case IndicatorKind::kGe:
+    case IndicatorKind::kLt:
+    case IndicatorKind::kLe:
+    case IndicatorKind::kAnd:
+    case IndicatorKind::kOr:
+    case IndicatorKind::kNot:
+      return SignalKind::kCondition;
+    default:
+      return SignalKind::kNumeric;
+  }
+}
+
+// Refuses a signal whose values the sizing would misread (issue 24: an RSI fed
+// straight to a qty rule bought on every bar), naming the node.
+Result<void> check_signal(const Dag& dag, OrderRule& rule) {
+  rule.signal_kind = signal_kind_of(dag, rule.signal);
+  const auto k = dag.indicator_kind(rule.signal);
+  const std::string what = k ? fmt::format("a {} node", indicator_name(*k)) : "an input";
+  if (rule.signal_kind == SignalKind::kNumeric && rule.sizing != Sizing::kWeight) {
+    return bad(fmt::format(
+        "orders.signal '{}' is {}: its values are levels, not a direction to trade; trade a "
+        "condition on it (lt, gt with a value, crossover) or size it with weight",
+        rule.signal, what));
+  }
+  if (!rule.exit.empty()) {
+    if (dag.state(rule.exit) == NodeState::kError) {
+      return bad(fmt::format("orders.exit '{}' is not a node", rule.exit));
+    }
+    if (signal_kind_of(dag, rule.exit) != SignalKind::kCondition ||
+        rule.signal_kind != SignalKind::kCondition) {
+      return bad(fmt::format(
+          "orders.exit needs conditions (gt, lt, and, ...) for both the signal and the exit; "
+          "'{}' and '{}' are {} and {}",
+          rule.signal, rule.exit, signal_kind_name(rule.signal_kind),
+          signal_kind_name(signal_kind_of(dag, rule.exit))));
+    }
+  }
+  if (rule.signal_kind == SignalKind::kEvent && rule.sizing == Sizing::kWeight) {
+    return bad(
+        fmt::format("orders.signal '{}' is a crossover: its +1/-1 are events and 0 means "
+                    "no change, not a weight; size it with qty or fraction",
+                    rule.signal));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Strategy> parse_strategy(const boost::json::value& spec) {
@@ -228,18 +364,14 @@ Result<Strategy> parse_strategy(const boost::json::value& spec) {
   }
   auto orders = object_field(root, "orders", "");
   if (!orders) return propagate(orders);
-  if (auto r = keys(**orders, {"signal", "symbol", "qty"}, "orders."); !r) return propagate(r);
-  auto signal = string_field(**orders, "signal", "orders.");
-  if (!signal) return propagate(signal);
-  auto symbol = string_field(**orders, "symbol", "orders.");
-  if (!symbol) return propagate(symbol);
-  auto qty = json::get_optional_number(**orders, "qty");
-  if (!qty || !*qty || !(**qty > 0)) return bad("orders.qty must be a positive number");
-  s.orders = {.signal = *signal, .symbol = *symbol, .qty = **qty};
+  auto rule = parse_orders(**orders);
+  if (!rule) return propagate(rule);
+  s.orders = std::move(*rule);
   if (auto r = s.dag.build(); !r) return propagate(r);
   if (s.dag.state(s.orders.signal) == NodeState::kError) {
     return bad(fmt::format("orders.signal '{}' is not a node", s.orders.signal));
   }
+  if (auto r = check_signal(s.dag, s.orders); !r) return propagate(r);
   return s;
 }
 

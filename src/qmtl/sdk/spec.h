@@ -9,8 +9,12 @@
 //              "cross": {"indicator": "crossover", "inputs": ["fast", "slow"]}},
 //    "orders": {"signal": "cross", "symbol": "X", "qty": 10}}
 //
-// `orders` says which node's value trades: > 0 buys `qty`, < 0 sells it, 0
-// does nothing. Unknown keys are errors, like everywhere else.
+// `orders` says which node's value trades and how (order_rule.h): the
+// signal sets a target position, sized by `qty`, `fraction` of equity or
+// `weight`; `side: long_only` (the default) or `long_short`; exits by
+// `stop_loss`, `take_profit`, `trailing_stop`. A signal whose values do not
+// suit the sizing (an RSI sized by qty) is refused, naming the node. Unknown
+// keys are errors, like everywhere else.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -20,14 +24,9 @@
 
 #include "qmtl/core/result.h"
 #include "qmtl/sdk/dag.h"
+#include "qmtl/sdk/order_rule.h"
 
 namespace qmtl::sdk {
-
-struct OrderRule {
-  std::string signal;  // the node whose sign trades
-  std::string symbol;
-  double qty = 0;
-};
 
 // A strategy: its DAG and its order node (the rule above). A declarative file
 // becomes one through parse_strategy; C++ code builds one directly (a Dag with
