@@ -32,7 +32,7 @@ struct Book {
     cash -= units * close;
     position += units;
     if (position == 0) avg = 0;
-    return {units, order->reason};
+    return {units, std::string(order->reason)};
   }
 };
 
@@ -49,6 +49,16 @@ TEST(OrderPlanner, AConditionHoldsItsPositionInsteadOfTradingEveryBar) {
   EXPECT_EQ(b.bar(102, std::nullopt).first, 0);
   EXPECT_EQ(b.bar(99, 0).first, -10);  // false: flat
   EXPECT_EQ(b.bar(98, 0).first, 0);
+  // Settled, no new direction, nothing to watch: a runner may skip the bar.
+  EXPECT_TRUE(b.planner.quiet());
+  b.planner.on_signal(0);  // the same as before
+  EXPECT_TRUE(b.planner.quiet());
+  b.planner.on_signal(1);
+  EXPECT_FALSE(b.planner.quiet());
+  EXPECT_EQ(b.bar(98, std::nullopt).first, 10);
+  EXPECT_FALSE(b.planner.quiet());  // the order was placed: look at the book next bar
+  EXPECT_EQ(b.bar(98, std::nullopt).first, 0);
+  EXPECT_TRUE(b.planner.quiet());
 }
 
 TEST(OrderPlanner, EventsGoLongAndFlatOrShortBySide) {
@@ -93,6 +103,7 @@ TEST(OrderPlanner, StopsExitAtTheCloseAndWaitForTheSignalToLeave) {
   Book b{OrderPlanner(stopped)};
   EXPECT_EQ(b.bar(100, 1).first, 10);  // entry at 100: stop 95, target 110
   EXPECT_EQ(b.bar(96, 1).first, 0);
+  EXPECT_FALSE(b.planner.quiet());  // a position with stops is watched every bar
   EXPECT_EQ(b.bar(95, 1), (std::pair<double, std::string>{-10, "stop_loss"}));
   EXPECT_EQ(b.bar(97, 1).first, 0);    // the condition is still true: no re-entry
   EXPECT_EQ(b.bar(97, 0).first, 0);    // it left

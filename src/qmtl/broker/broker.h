@@ -27,7 +27,7 @@ struct Position {
 
 struct Account {
   double cash = 0;
-  std::map<std::string, Position> positions;  // only non-zero ones
+  std::map<std::string, Position, std::less<>> positions;  // only non-zero ones
   double realised_pnl = 0;                    // closed trades at average cost, before fees
   double fees = 0;                            // every fee paid
 

@@ -63,7 +63,7 @@ std::vector<OrderReject> PaperBroker::take_rejects() {
 }
 
 const Position* PaperBroker::position(std::string_view symbol) const {
-  auto it = account_.positions.find(std::string(symbol));
+  auto it = account_.positions.find(symbol);
   return it == account_.positions.end() ? nullptr : &it->second;
 }
 

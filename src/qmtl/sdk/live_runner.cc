@@ -683,7 +683,9 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       outcome = tl::unexpected(fail_strategy(options, dag.failure()->message, summary));
       break;
     }
-    if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
+    if (planner.quiet()) {
+      // Nothing to decide this bar.
+    } else if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
       route_order(router,
                   {.symbol = rule.symbol, .side = order->side, .qty = order->qty, .ts = now},
                   replaying, summary, options);

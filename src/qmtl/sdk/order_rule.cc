@@ -46,7 +46,7 @@ double OrderPlanner::size(double dir, double close, double equity) const {
   return sign(units) * std::floor(std::fabs(units) / rule_.lot + kTiny) * rule_.lot;
 }
 
-std::optional<const char*> OrderPlanner::exit_reason(double close, const BookView& book) {
+std::optional<std::string_view> OrderPlanner::exit_reason(double close, const BookView& book) {
   const double entry = book.avg_price;
   if (book.position > 0) {
     if (rule_.stop_loss && at_or_below(close, entry * (1 - *rule_.stop_loss))) return "stop_loss";
@@ -68,33 +68,47 @@ std::optional<const char*> OrderPlanner::exit_reason(double close, const BookVie
   return std::nullopt;
 }
 
-std::optional<PlannedOrder> OrderPlanner::decide(double close, const BookView& book) {
-  if (signal_) {
-    const double v = *signal_;
-    signal_.reset();
-    switch (rule_.signal_kind) {
-      case SignalKind::kEvent:
-        if (v != 0) direction_ = v > 0 ? 1.0 : (rule_.sides == Sides::kLongShort ? -1.0 : 0.0);
-        break;
-      case SignalKind::kCondition:
-        if (rule_.exit.empty()) {
-          direction_ = v != 0 ? 1.0 : 0.0;
-        } else if (v != 0) {
-          direction_ = 1.0;  // an entry: only the exit ends it
-        }
-        break;
-      case SignalKind::kNumeric:
-        direction_ = v;
-        break;
-    }
-    if (rule_.sizing == Sizing::kWeight) {
-      direction_ = std::clamp(direction_, -rule_.weight, rule_.weight);
-      if (rule_.sides == Sides::kLongOnly) direction_ = std::max(direction_, 0.0);
-    }
+void OrderPlanner::on_signal(double v) {
+  double d = direction_;
+  switch (rule_.signal_kind) {
+    case SignalKind::kEvent:
+      if (v != 0) d = v > 0 ? 1.0 : (rule_.sides == Sides::kLongShort ? -1.0 : 0.0);
+      break;
+    case SignalKind::kCondition:
+      if (rule_.exit.empty()) {
+        d = v != 0 ? 1.0 : 0.0;
+      } else if (v != 0) {
+        d = 1.0;  // an entry: only the exit ends it
+      }
+      break;
+    case SignalKind::kNumeric:
+      d = v;
+      break;
   }
-  if (exit_) {
-    if (*exit_ != 0) direction_ = 0;
-    exit_.reset();
+  if (rule_.sizing == Sizing::kWeight) {
+    d = std::clamp(d, -rule_.weight, rule_.weight);
+    if (rule_.sides == Sides::kLongOnly) d = std::max(d, 0.0);
+  }
+  // A crossover's 0 and a condition that stays as it was change nothing: the
+  // bar needs no decision for them (quiet()).
+  if (d != direction_) {
+    direction_ = d;
+    changed_ = true;
+  }
+}
+
+bool OrderPlanner::quiet() const {
+  const bool watching =
+      rule_.sizing == Sizing::kWeight ||
+      ((rule_.stop_loss || rule_.take_profit || rule_.trailing_stop) && held_ != 0);
+  return !changed_ && !exit_ && settled_ && !watching;
+}
+
+std::optional<PlannedOrder> OrderPlanner::decide(double close, const BookView& book) {
+  changed_ = false;
+  if (exit_) {  // after the signal: the exit wins a tie
+    direction_ = 0;
+    exit_ = false;
   }
   if (locked_ != 0 && sign(direction_) != locked_) locked_ = 0;  // the signal moved on
 
@@ -107,7 +121,7 @@ std::optional<PlannedOrder> OrderPlanner::decide(double close, const BookView& b
   }
   held_ = pos;
 
-  std::string reason = "signal";
+  std::string_view reason = "signal";
   double want = desired();
   if (pos != 0 && sign(want) == sign(pos)) {
     if (auto why = exit_reason(close, book)) {
@@ -117,6 +131,7 @@ std::optional<PlannedOrder> OrderPlanner::decide(double close, const BookView& b
     }
   }
   const double have = pos + book.pending;
+  settled_ = true;
   if (rule_.sizing == Sizing::kWeight) {
     if (want == waived_) return std::nullopt;  // refused at this weight: wait for a new one
     waived_.reset();
@@ -133,13 +148,15 @@ std::optional<PlannedOrder> OrderPlanner::decide(double close, const BookView& b
   }
   const double delta = target_ - have;
   if (std::fabs(delta) < kTiny) return std::nullopt;
+  settled_ = false;  // the next bar looks whether the order moved the book
   return PlannedOrder{.side = delta > 0 ? broker::Side::kBuy : broker::Side::kSell,
                       .qty = std::fabs(delta),
-                      .reason = std::move(reason)};
+                      .reason = reason};
 }
 
 void OrderPlanner::resync(const BookView& book) {
   target_ = book.position + book.pending;
+  settled_ = false;
   if (rule_.sizing == Sizing::kWeight) waived_ = desired();
 }
 

@@ -78,7 +78,7 @@ struct BookView {
 struct PlannedOrder {
   broker::Side side = broker::Side::kBuy;
   double qty = 0;
-  std::string reason;  // "signal", "stop_loss", "take_profit", "trailing_stop"
+  std::string_view reason;  // "signal", "stop_loss", "take_profit", "trailing_stop" (static)
 };
 
 class OrderPlanner {
@@ -86,12 +86,17 @@ class OrderPlanner {
   explicit OrderPlanner(OrderRule rule) : rule_(std::move(rule)) {}
 
   // The signal's value for the bar now deciding (call before decide()).
-  void on_signal(double value) { signal_ = value; }
+  void on_signal(double value);
   // The exit node's value for the bar now deciding.
-  void on_exit(double value) { exit_ = value; }
+  void on_exit(double value) { exit_ = exit_ || value != 0; }
 
-  // Once per bar, after the strategy's nodes ran: the order that moves the
-  // book to its target, if any. `close` is the bar's close.
+  // True when decide() would order nothing whatever the book: no new
+  // direction, no exit, the last decision needed no order, and no stop or
+  // weight to watch. Lets a runner skip reading its book on most bars.
+  bool quiet() const;
+
+  // Once per bar, after the strategy's nodes ran (or only when !quiet()): the
+  // order that moves the book to its target, if any. `close` is the bar's close.
   std::optional<PlannedOrder> decide(double close, const BookView& book);
 
   // The book changed outside the planner (an order refused, a hand-over): the
@@ -105,11 +110,12 @@ class OrderPlanner {
   double desired() const;
   // The units of a new position of direction `dir` (or weight) at `close`.
   double size(double dir, double close, double equity) const;
-  std::optional<const char*> exit_reason(double close, const BookView& book);
+  std::optional<std::string_view> exit_reason(double close, const BookView& book);
 
   OrderRule rule_;
-  std::optional<double> signal_;  // this bar's value, if the signal emitted
-  std::optional<double> exit_;    // this bar's exit value, if it emitted
+  bool changed_ = false;          // the direction changed since the last decision
+  bool exit_ = false;             // the exit node was true this bar
+  bool settled_ = true;           // the last decision ordered nothing
   double direction_ = 0;          // the latest direction (or weight) asked for
   double target_ = 0;             // units
   double target_dir_ = 0;         // the direction target_ was sized for

@@ -119,12 +119,14 @@ Result<BacktestResult> Runner::offline(Strategy strategy, BarFeed& bars,
     if (auto r = inputs.push(dag, bar); !r) return propagate(r);
     if (dag.failure()) return tl::unexpected(*dag.failure());
     // The order node: the signal's target against what is held and open.
-    if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
+    if (planner.quiet()) {
+      // Most bars: nothing to decide, and the book is not read.
+    } else if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
       auto id = paper.submit(
           {.symbol = rule.symbol, .side = order->side, .qty = order->qty, .ts = bar.ts});
       if (!id) return propagate(id);
       ++result.orders;
-      if (order->reason != "signal") ++result.exits[order->reason];
+      if (order->reason != "signal") ++result.exits[std::string(order->reason)];
     }
     const EquityPoint point{bar.ts, paper.equity()};
     if (options.on_point) {
