@@ -44,6 +44,25 @@ TEST_F(MetricsCommandTest, JsonHasValuesNullsAndReasons) {
   EXPECT_FALSE(doc->as_object().contains("correlation"));
 }
 
+// One row of equity is a start without returns; one row of returns is one
+// period: both name their row's time as first and last.
+TEST_F(MetricsCommandTest, OneRowStillNamesItsTime) {
+  for (const char* text : {"date,equity\n2024-03-01,100\n", "date,return\n2024-03-01,0.01\n"}) {
+    auto r = qmtl({"metrics", write("one.csv", text), "-o", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto doc = json::parse(r.out);
+    ASSERT_TRUE(doc) << r.out;
+    const auto& f = doc->at("files").at(0);
+    EXPECT_EQ(f.at("first").as_string(), "2024-03-01T00:00:00Z") << text;
+    EXPECT_EQ(f.at("last").as_string(), "2024-03-01T00:00:00Z") << text;
+  }
+  // A pnl file's first is its first row, not the start of its first period.
+  auto r = qmtl({"metrics", write("pnl.csv", "date,pnl\n2024-03-01,5\n2024-03-04,-2\n"),
+                 "--initial-equity", "100", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)->at("files").at(0).at("first").as_string(), "2024-03-01T00:00:00Z");
+}
+
 TEST_F(MetricsCommandTest, SeveralFilesGiveACorrelationMatrix) {
   auto a = write("a.csv", "date,return\n2024-01-01,0.01\n2024-01-02,0.02\n2024-01-03,0.03\n");
   auto b = write("b.csv", "date,return\n2024-01-01,0.01\n2024-01-02,0.03\n2024-01-03,0.02\n");

@@ -96,6 +96,18 @@ TEST(InferPeriodsPerYear, FromMedianSpacing) {
     for (int d = 0; d < 5; ++d) weekdays.push_back(t0() + hours(24 * (7 * w + d)));
   }
   EXPECT_EQ(infer_periods_per_year(weekdays), 252);
+  // A short daily file with two long gaps (1, 1, 6, 6 days): the median of an
+  // even count is the mean of the middle two, 3.5 days: daily. The upper one
+  // alone (6 days) read it as weekly.
+  const std::vector<TimePoint> gapped{t0(), t0() + hours(24), t0() + hours(48),
+                                      t0() + hours(24 * 8), t0() + hours(24 * 14)};
+  EXPECT_EQ(infer_periods_per_year(gapped), 252);
+  // And the pnl series' T_0 moves back by that median.
+  std::vector<Sample> pnl;
+  for (const auto t : gapped) pnl.push_back({t, 1.0});
+  auto series = from_samples(SeriesKind::kPnl, pnl, {.initial_equity = 100});
+  ASSERT_TRUE(series) << series.error().message;
+  EXPECT_EQ(series->start, t0() - hours(84));
 }
 
 }  // namespace

@@ -147,8 +147,16 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
       }
       last = metrics::compute_metrics(l.series, wo);
     }
-    const std::string first_ts = l.series.ts.empty() ? "-" : format_timestamp(l.series.start);
-    const std::string last_ts = l.series.ts.empty() ? "-" : format_timestamp(l.series.ts.back());
+    // The first and last rows' times. An equity file's first row is the
+    // starting equity, not a return, so one row has a time but no returns.
+    const bool equity = l.kind == metrics::SeriesKind::kEquity;
+    const auto time_of = [](TimePoint t) { return format_timestamp(t); };
+    const std::string first_ts = equity                ? time_of(l.series.start)
+                                 : l.series.ts.empty() ? "-"
+                                                       : time_of(l.series.ts.front());
+    const std::string last_ts = !l.series.ts.empty() ? time_of(l.series.ts.back())
+                                : equity             ? time_of(l.series.start)
+                                                     : "-";
     if (o.json) {
       boost::json::object f;
       f["file"] = l.file;

@@ -14,6 +14,8 @@ tl::unexpected<Error> bad_sample(size_t index, std::string_view why) {
   return make_error(ErrorCode::kInvalidArgument, fmt::format("sample {}: {}", index + 1, why));
 }
 
+// The median of the gaps; of an even number, the mean of the middle two (the
+// upper one alone read a short daily file with two long gaps as weekly).
 Duration median_spacing(std::span<const TimePoint> ts) {
   std::vector<Duration::rep> gaps;
   gaps.reserve(ts.size());
@@ -21,7 +23,9 @@ Duration median_spacing(std::span<const TimePoint> ts) {
   if (gaps.empty()) return Duration::zero();
   auto mid = gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2);
   std::nth_element(gaps.begin(), mid, gaps.end());
-  return Duration(*mid);
+  if (gaps.size() % 2 == 1) return Duration(*mid);
+  const auto lower = *std::max_element(gaps.begin(), mid);
+  return Duration(lower + (*mid - lower) / 2);
 }
 
 }  // namespace

@@ -70,7 +70,8 @@ struct SeriesOptions {
 Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,
                                   const SeriesOptions& options = {});
 
-// Periods per year implied by the median spacing d of the timestamps:
+// Periods per year implied by the median spacing d of the timestamps (of an
+// even number of gaps, the mean of the middle two):
 //   d < 20 h: 252 * (1 d / d)  (intraday bars over 252 trading days)
 //   20 h <= d < 4 d: 252 (daily; weekends and holidays widen some gaps)
 //   4 d <= d < 10 d: 52;   10 d <= d < 20 d: 26;   20 d <= d < 45 d: 12
