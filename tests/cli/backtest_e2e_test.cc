@@ -94,10 +94,18 @@ class ExampleStrategyTest : public BacktestTest {
     std::vector<std::string> fills;  // "1986-09-15 buy 11235 @ 4.46"
   };
   Run backtest(const std::string& example) {
+    return backtest_with(example, QMTL_SOURCE_DIR "/examples/data/ttrc_ohlcv.csv", {});
+  }
+  Run backtest_with(const std::string& example, const std::string& data,
+                    const std::vector<std::string>& extra) {
     const std::string records = dir_.file(example + ".json");
-    auto r = qmtl({"--output", "json", "backtest",
-                   fmt::format("{}/examples/strategies/{}.yml", QMTL_SOURCE_DIR, example), "--data",
-                   QMTL_SOURCE_DIR "/examples/data/ttrc_ohlcv.csv", "--records", records});
+    std::vector<std::string> args{
+        "--output",  "json",
+        "backtest",  fmt::format("{}/examples/strategies/{}.yml", QMTL_SOURCE_DIR, example),
+        "--data",    data,
+        "--records", records};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = qmtl(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     Run run{.summary = boost::json::parse(r.out)};
     std::ifstream f(records);
@@ -160,6 +168,45 @@ TEST_F(ExampleStrategyTest, BollingerBreakoutHoldsUntilTheMiddleBandOrAStop) {
   EXPECT_EQ(run.summary.at("exits").at("stop_loss").as_int64(), 11);
   EXPECT_EQ(run.summary.at("exits").at("trailing_stop").as_int64(), 3);
   EXPECT_NEAR(run.summary.at("final_equity").to_number<double>(), 129832.85, 0.005);
+}
+
+// Intraday warm-up on real hourly bars (examples/data/usdthb_hourly.csv): an
+// input of interval 1h and period 24 emits nothing until 24 hourly buckets with
+// data have closed, which over the hours without quotes is more than a day.
+TEST_F(ExampleStrategyTest, HourlyWarmUpCountsBucketsWithData) {
+  const std::string data = QMTL_SOURCE_DIR "/examples/data/usdthb_hourly.csv";
+  std::vector<std::string> times;
+  {
+    std::ifstream in(data);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) times.push_back(line.substr(0, line.find(',')));
+  }
+  ASSERT_EQ(times.size(), 404u);
+  const std::string always =
+      testing::write_file(dir_.file("always.yml"),
+                          "inputs: {close: {interval: 1h, period: 24}}\n"
+                          "nodes: {up: {indicator: gt, input: close, value: 0}}\n"
+                          "orders: {signal: up, symbol: USDTHB, qty: 100}\n");
+  const std::string records = dir_.file("always.json");
+  auto r = qmtl({"backtest", always, "--data", data, "--volume-limit", "0", "--records", records});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(records);
+  std::stringstream text;
+  text << f.rdbuf();
+  const auto doc = boost::json::parse(text.str());
+  const auto& fills = doc.at("fills").as_array();
+  ASSERT_EQ(fills.size(), 1u);
+  // Decided at the close of the 24th bar, filled at the 25th's open.
+  EXPECT_EQ(fills[0].at("ts").as_string(), times[24]);
+  EXPECT_EQ(times[0], "1997-06-01T19:00:00Z");
+  EXPECT_EQ(times[23], "1997-06-03T02:00:00Z");  // 31 hours of calendar time
+
+  // The example's EMAs need 24 values more: no trade before the 49th bar.
+  auto run = backtest_with("usdthb_hourly", data, {"--volume-limit", "0"});
+  ASSERT_FALSE(run.fills.empty());
+  EXPECT_GE(run.fills[0].substr(0, 10), times[48].substr(0, 10));
+  EXPECT_TRUE(run.summary.at("rejected").as_array().empty());
 }
 
 // An order beyond the cash is refused with the reason, in the table and the
