@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3 libpq-dev postgresql libhiredis-dev redis-server
-  libcli11-dev libspdlog-dev libfmt-dev libexpected-dev
+  libcli11-dev libspdlog-dev libfmt-dev libexpected-dev libhowardhinnant-date-dev tzdata
   libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy r-cran-ttr

@@ -48,7 +48,7 @@ TEST(Csv, ErrorsNameFileLineAndFix) {
            {"timestamp,equity\n2024-01-01,inf\n", "x.csv:2: 'inf'"},
            {"timestamp,equity\n2024-01-01\n", "x.csv:2: 1 cells, but the header has 2"},
            {"timestamp,equity\n2024-01-01T10:00:00,1\n",
-            "x.csv:2: '2024-01-01T10:00:00' has no time zone; give the offset"},
+            "x.csv:2: '2024-01-01T10:00:00' has no time zone; give the zone"},
            {"timestamp,equity\n99999999999999999,1\n",
             "x.csv:2: '99999999999999999' is not epoch seconds, milliseconds or microseconds"},
            {"timestamp,equity\n\"2024-01-01,1\n",
@@ -161,6 +161,44 @@ TEST(TimeCell, UtcOffsets) {
     ASSERT_FALSE(r) << bad;
     EXPECT_NE(r.error().message.find("give UTC, +01:00"), std::string::npos);
   }
+}
+
+// Named zones follow daylight saving; the hour the clocks skip and the hour
+// they go through twice are refused rather than guessed.
+TEST(TimeCell, NamedZonesFollowDaylightSaving) {
+  auto berlin = parse_time_zone("Europe/Berlin");
+  ASSERT_TRUE(berlin) << berlin.error().message;
+  ASSERT_TRUE(berlin->zone);
+  EXPECT_EQ(berlin->zone->name(), "Europe/Berlin");
+  const auto utc = [&](std::string_view local) {
+    auto t = parse_time_cell(local, *berlin);
+    return t ? format_timestamp(*t) : t.error().message;
+  };
+  EXPECT_EQ(utc("2024-01-15T09:30:00"), "2024-01-15T08:30:00Z");  // CET, +01:00
+  EXPECT_EQ(utc("2024-07-15T09:30:00"), "2024-07-15T07:30:00Z");  // CEST, +02:00
+  EXPECT_EQ(utc("2024-03-31T01:59:00"), "2024-03-31T00:59:00Z");
+  EXPECT_EQ(utc("2024-03-31T03:00:00"), "2024-03-31T01:00:00Z");
+  EXPECT_EQ(utc("2024-03-31T02:30:00"),
+            "2024-03-31T02:30:00 did not happen in Europe/Berlin (the clocks went forward); "
+            "write the file's times with their offset");
+  EXPECT_EQ(utc("2024-10-27T02:30:00"),
+            "2024-10-27T02:30:00 happened twice in Europe/Berlin (the clocks went back); write "
+            "the file's times with their offset");
+  EXPECT_EQ(utc("2024-10-27T02:30:00+01:00"), "2024-10-27T01:30:00Z");  // an offset decides
+  EXPECT_EQ(utc("2024-10-27"), "2024-10-27T00:00:00Z");  // a bare date stays a UTC day
+  auto ny = parse_time_zone("America/New_York");
+  ASSERT_TRUE(ny);
+  EXPECT_EQ(format_timestamp(*parse_date_and_time("20240610", "093000", *ny)),
+            "2024-06-10T13:30:00Z");
+  // Offsets still parse as offsets; unknown names are refused with the forms.
+  EXPECT_EQ(parse_time_zone("+01:00")->utc_offset, std::chrono::hours(1));
+  EXPECT_FALSE(parse_time_zone("UTC")->zone);
+  auto bad = parse_time_zone("Mars/Olympus");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'Mars/Olympus' is not a time zone of this system's tzdata"),
+            std::string::npos)
+      << bad.error().message;
+  EXPECT_FALSE(parse_time_zone("+25:00"));
 }
 
 TEST(TimeCell, EpochWithFractionAndNegative) {

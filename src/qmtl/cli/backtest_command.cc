@@ -165,9 +165,9 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     return report({kExitUsage, fmt::format("--price: {}", p.error().message)}, err);
   }
   if (!o.tz.empty()) {
-    auto off = metrics::parse_utc_offset(o.tz);
-    if (!off) return report({kExitUsage, fmt::format("--tz: {}", off.error().message)}, err);
-    csv.time.utc_offset = *off;
+    auto zone = metrics::parse_time_zone(o.tz);
+    if (!zone) return report({kExitUsage, fmt::format("--tz: {}", zone.error().message)}, err);
+    csv.time = std::move(*zone);
   }
   auto file = sdk::read_bars_csv(o.data, symbol, csv);
   if (!file) return report({kExitUsage, file.error().message}, err);
@@ -266,8 +266,8 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
                   "trade at close, or adj_close (bars scaled by Adj Close / Close)")
       ->default_str("close");
   cmd->add_option("--tz", o->tz,
-                  "offset of date-times written without a zone (UTC, +01:00); without it "
-                  "they are refused");
+                  "zone of date-times written without one (UTC, +01:00, Europe/Berlin); "
+                  "without it they are refused");
   cmd->add_option("--cash", o->cash, "starting cash")
       ->default_str("100000")
       ->check(CLI::PositiveNumber);

@@ -138,8 +138,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   metrics_cmd->add_option("--initial-equity", mo.initial_equity,
                           "equity before the first row (required for pnl files)");
   metrics_cmd->add_option("--tz", mo.tz,
-                          "offset of date-times written without a zone (UTC, +01:00); without "
-                          "it they are refused");
+                          "zone of date-times written without one (UTC, +01:00, "
+                          "Europe/Berlin); without it they are refused");
   metrics_cmd->add_option("--worst-loss", mo.worst_loss, "windows for worst_loss(w)")
       ->delimiter(',')
       ->default_str("1d");

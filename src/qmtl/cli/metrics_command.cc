@@ -123,12 +123,12 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
 
   metrics::TimeOptions time;
   if (o.tz) {
-    auto off = metrics::parse_utc_offset(*o.tz);
-    if (!off) {
-      err << "qmtl: --tz: " << off.error().message << '\n';
+    auto zone = metrics::parse_time_zone(*o.tz);
+    if (!zone) {
+      err << "qmtl: --tz: " << zone.error().message << '\n';
       return kExitUsage;
     }
-    time.utc_offset = *off;
+    time = std::move(*zone);
   }
   auto files = load_files(o, time, err);
   if (!files) return kExitRefused;

@@ -1,5 +1,6 @@
 #include "qmtl/metrics/csv.h"
 
+#include <date/tz.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -39,7 +40,8 @@ std::string iso_date(std::string_view d) {
 }
 
 constexpr std::string_view kNoZone =
-    "has no time zone; give the offset it was written in (--tz UTC, --tz +01:00)";
+    "has no time zone; give the zone it was written in (--tz UTC, --tz +01:00, --tz "
+    "Europe/Berlin)";
 
 // Epoch seconds, milliseconds or microseconds, by magnitude (csv.h).
 Result<TimePoint> parse_epoch(std::string_view cell) {
@@ -205,6 +207,53 @@ Result<Duration> parse_utc_offset(std::string_view text) {
   return text[0] == '-' ? -d : d;
 }
 
+Result<NamedZone> NamedZone::find(std::string_view name) {
+  try {
+    return NamedZone(date::locate_zone(name), std::string(name));
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("'{}' is not a time zone of this system's tzdata ({}); give "
+                                  "UTC, an offset such as +01:00, or a name such as Europe/Berlin",
+                                  name, e.what()));
+  }
+}
+
+Result<TimePoint> NamedZone::to_utc(TimePoint local) const {
+  const date::local_time<Duration> wall{local.time_since_epoch()};
+  const auto info = zone_->get_info(wall);
+  const auto at = [&] { return format_timestamp(local).substr(0, 19); };
+  switch (info.result) {
+    case date::local_info::unique:
+      return TimePoint(local.time_since_epoch() - info.first.offset);
+    case date::local_info::nonexistent:
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("{} did not happen in {} (the clocks went forward); write the "
+                                    "file's times with their offset",
+                                    at(), name_));
+    default:
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("{} happened twice in {} (the clocks went back); write the "
+                                    "file's times with their offset",
+                                    at(), name_));
+  }
+}
+
+Result<TimeOptions> parse_time_zone(std::string_view text) {
+  TimeOptions out;
+  const bool offset_like = text == "UTC" || text == "utc" || text == "Z" || text == "z" ||
+                           (!text.empty() && (text[0] == '+' || text[0] == '-'));
+  if (offset_like) {
+    auto off = parse_utc_offset(text);
+    if (!off) return propagate(off);
+    out.utc_offset = *off;
+    return out;
+  }
+  auto zone = NamedZone::find(text);
+  if (!zone) return propagate(zone);
+  out.zone = std::move(*zone);
+  return out;
+}
+
 namespace {
 
 // Whether an ISO date-time names its zone (Z or an offset after the time); a
@@ -223,6 +272,7 @@ Result<TimePoint> parse_iso(std::string_view cell, const TimeOptions& options) {
   utc.append(cell).push_back('Z');
   auto t = parse_timestamp(utc);
   if (!t) return t;
+  if (options.zone) return options.zone->to_utc(*t);
   if (!options.utc_offset) {
     return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}' {}", cell, kNoZone));
   }

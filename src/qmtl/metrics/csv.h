@@ -36,6 +36,10 @@
 
 #include "qmtl/metrics/series.h"
 
+namespace date {
+class time_zone;  // date/tz.h (Debian's libhowardhinnant-date-dev), kept out of this header
+}  // namespace date
+
 namespace qmtl::metrics {
 
 // Splits lines of one file into cells.
@@ -72,11 +76,36 @@ bool is_missing(std::string_view cell);
 // spreadsheets in most of Europe write it. nullopt when it is not a number.
 std::optional<double> parse_csv_number(std::string_view cell, char delimiter);
 
+// An IANA time zone from the system's tzdata ("Europe/Berlin",
+// "America/New_York"): the offset of its wall-clock times follows daylight
+// saving. Thread safety: immutable once found; share freely.
+class NamedZone {
+ public:
+  // kInvalidArgument naming the zone when tzdata does not know it.
+  static Result<NamedZone> find(std::string_view name);
+  // The UTC time of wall-clock time `local` (a TimePoint read as if UTC).
+  // kInvalidArgument for a time the clocks skipped (spring forward) or went
+  // through twice (fall back): a guess would misplace the bar by an hour.
+  Result<TimePoint> to_utc(TimePoint local) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  NamedZone(const date::time_zone* zone, std::string name) : zone_(zone), name_(std::move(name)) {}
+  const date::time_zone* zone_;  // owned by tzdata's database, which lives as long as the process
+  std::string name_;
+};
+
 struct TimeOptions {
   // The offset from UTC that date-times without a zone were written in
-  // (zero for UTC). Without it such a time is an error.
+  // (zero for UTC). Without it (or `zone`) such a time is an error.
   std::optional<Duration> utc_offset;
+  // Or the named zone they were written in; used when set.
+  std::optional<NamedZone> zone;
 };
+
+// A --tz value: "UTC", an offset ("+01:00", "-0530") or an IANA zone name
+// ("Europe/Berlin"). kInvalidArgument naming the accepted forms.
+Result<TimeOptions> parse_time_zone(std::string_view text);
 
 // One time cell: see the file comment.
 Result<TimePoint> parse_time_cell(std::string_view cell, const TimeOptions& options = {});
