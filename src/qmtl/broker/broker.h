@@ -28,8 +28,8 @@ struct Position {
 struct Account {
   double cash = 0;
   std::map<std::string, Position, std::less<>> positions;  // only non-zero ones
-  double realised_pnl = 0;                    // closed trades at average cost, before fees
-  double fees = 0;                            // every fee paid
+  double realised_pnl = 0;  // closed trades at average cost, before fees
+  double fees = 0;          // every fee paid
 
   // Open positions marked to their last price against their average cost.
   double unrealised_pnl() const;

@@ -96,6 +96,17 @@ std::optional<std::vector<Loaded>> load_files(const MetricsCommandOptions& o,
 
 }  // namespace
 
+// The first and last rows' times ("-" without rows). An equity file's first
+// row is the starting equity, not a return: one row has a time but no returns.
+std::pair<std::string, std::string> row_times(const Loaded& l) {
+  const bool equity = l.kind == metrics::SeriesKind::kEquity;
+  const auto& ts = l.series.ts;
+  const auto time_of = [](TimePoint t) { return format_timestamp(t); };
+  std::string first = equity ? time_of(l.series.start) : ts.empty() ? "-" : time_of(ts.front());
+  std::string last = !ts.empty() ? time_of(ts.back()) : equity ? time_of(l.series.start) : "-";
+  return {std::move(first), std::move(last)};
+}
+
 int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::ostream& err) {
   metrics::MetricsOptions mo;
   mo.periods_per_year = o.periods_per_year;
@@ -147,16 +158,7 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
       }
       last = metrics::compute_metrics(l.series, wo);
     }
-    // The first and last rows' times. An equity file's first row is the
-    // starting equity, not a return, so one row has a time but no returns.
-    const bool equity = l.kind == metrics::SeriesKind::kEquity;
-    const auto time_of = [](TimePoint t) { return format_timestamp(t); };
-    const std::string first_ts = equity                ? time_of(l.series.start)
-                                 : l.series.ts.empty() ? "-"
-                                                       : time_of(l.series.ts.front());
-    const std::string last_ts = !l.series.ts.empty() ? time_of(l.series.ts.back())
-                                : equity             ? time_of(l.series.start)
-                                                     : "-";
+    const auto [first_ts, last_ts] = row_times(l);
     if (o.json) {
       boost::json::object f;
       f["file"] = l.file;

@@ -49,7 +49,7 @@ Result<BarCsvOptions::Price> parse_price_column(std::string_view name);
 class BarCsvParser {
  public:
   BarCsvParser(std::string source, std::string symbol, BarCsvOptions options = {})
-      : source_(std::move(source)), symbol_(std::move(symbol)), options_(options) {}
+      : source_(std::move(source)), symbol_(std::move(symbol)), options_(std::move(options)) {}
   // One line without its newline. A bar; nullopt for the header, a blank line
   // or a row with missing values (counted by skipped()); or kInvalidArgument
   // naming source:line (the parser is unchanged then except for the line count).

@@ -579,10 +579,16 @@ void note_paper_rejects(broker::PaperBroker& paper, OrderPlanner& planner,
   }
 }
 
-// Routes the rule's order as the gate decides and reports it.
-void route_order(OrderRouter& router, const broker::Order& order, bool replaying,
-                 RunSummary& summary, const RunOptions& options) {
-  const OrderRecord rec = router.route(order, replaying);
+// The rule's decision at the bar's close (none on a quiet bar), routed as the
+// gate decides and reported.
+void decide_and_route(OrderPlanner& planner, OrderRouter& router, const broker::PaperBroker& paper,
+                      const std::string& symbol, const broker::Bar& bar, bool replaying,
+                      RunSummary& summary, const RunOptions& options) {
+  if (planner.quiet()) return;
+  auto order = planner.decide(bar.close, book_view(paper, symbol));
+  if (!order) return;
+  const OrderRecord rec = router.route(
+      {.symbol = symbol, .side = order->side, .qty = order->qty, .ts = bar.ts}, replaying);
   count_route(summary, rec.route);
   if (options.on_order) options.on_order(rec);
 }
@@ -683,13 +689,7 @@ Result<RunSummary> Runner::run(Strategy strategy, BarFeed& feed, const RunOption
       outcome = tl::unexpected(fail_strategy(options, dag.failure()->message, summary));
       break;
     }
-    if (planner.quiet()) {
-      // Nothing to decide this bar.
-    } else if (auto order = planner.decide(bar.close, book_view(paper, rule.symbol))) {
-      route_order(router,
-                  {.symbol = rule.symbol, .side = order->side, .qty = order->qty, .ts = now},
-                  replaying, summary, options);
-    }
+    decide_and_route(planner, router, paper, rule.symbol, bar, replaying, summary, options);
     if (router.paper_error()) {
       outcome = tl::unexpected(*router.paper_error());
       break;
