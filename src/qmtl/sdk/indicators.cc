@@ -104,20 +104,6 @@ std::optional<double> RollingStd::update(double x) {
   return std::sqrt(std::max(m2_, 0.0) / (n - 1));
 }
 
-std::optional<double> Wilder::update(double x) {
-  ++seen_;
-  if (seen_ < n_) {
-    value_ += x;
-    return std::nullopt;
-  }
-  if (seen_ == n_) {
-    value_ = (value_ + x) / static_cast<double>(n_);
-  } else {
-    value_ += (x - value_) / static_cast<double>(n_);
-  }
-  return value_;
-}
-
 Bollinger::Bollinger(size_t n, double k, bool sample, Line line)
     : std_(n),
       k_(k),

@@ -158,8 +158,12 @@ class Sma {
 
 class Ema {
  public:
-  explicit Ema(size_t n) : n_(n), alpha_(2.0 / (static_cast<double>(n) + 1)) {}
+  explicit Ema(size_t n) : Ema(n, 2.0 / (static_cast<double>(n) + 1)) {}
   std::optional<double> update(double x);
+
+ protected:
+  // Seeded with the mean of the first n values, then value += alpha (x - value).
+  Ema(size_t n, double alpha) : n_(n), alpha_(alpha) {}
 
  private:
   size_t n_;
@@ -291,16 +295,11 @@ class Roc {
   bool log_;
 };
 
-// Wilder's smoothing: the mean of the first n values, then v += (x - v) / n.
-class Wilder {
+// Wilder's smoothing: the mean of the first n values, then v += (x - v) / n
+// (an EMA whose alpha is 1 / n, as TTR's EMA with wilder = TRUE).
+class Wilder : public Ema {
  public:
-  explicit Wilder(size_t n) : n_(n) {}
-  std::optional<double> update(double x);
-
- private:
-  size_t n_;
-  size_t seen_ = 0;
-  double value_ = 0;  // the running sum until the n-th value, then the average
+  explicit Wilder(size_t n) : Ema(n, 1.0 / static_cast<double>(n)) {}
 };
 
 // Which line of an indicator that draws several a node emits.
