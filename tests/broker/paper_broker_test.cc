@@ -156,6 +156,13 @@ TEST(PaperBroker, OrdersBeyondBuyingPowerAreRefusedWithTheReason) {
   ASSERT_TRUE(shorts.on_bar(bar(2, 100, 100, 100, 100)));
   EXPECT_EQ(shorts.take_rejects().size(), 1u);
   EXPECT_DOUBLE_EQ(shorts.account().positions.at("X").qty, -5);
+  // Turning the short of 5 into a long of 5 is a new position: checked. After
+  // the price doubled the account cannot carry it (equity 500, long 1,000).
+  ASSERT_TRUE(shorts.on_bar(bar(3, 150, 150, 150, 150)));  // equity 1,500 - 750 = 750
+  ASSERT_TRUE(shorts.submit(market(Side::kBuy, 10, 3)));
+  ASSERT_TRUE(shorts.on_bar(bar(4, 200, 200, 200, 200)));
+  EXPECT_EQ(shorts.take_rejects().size(), 1u);
+  EXPECT_DOUBLE_EQ(shorts.account().positions.at("X").qty, -5);
 }
 
 TEST(PaperBroker, LimitOrdersFillOnlyThroughTheirPriceAndNeverWorse) {

@@ -82,7 +82,10 @@ std::string PaperBroker::beyond_buying_power(const Fill& f) const {
   const Position* held = position(f.symbol);
   const double before = held != nullptr ? held->qty : 0;
   const double after = before + delta;
-  if (std::fabs(after) <= std::fabs(before) + kEpsilon) return {};  // it reduces the position
+  // Reducing a position needs no buying power; turning it around does (the
+  // new side is a new position).
+  const bool reduces = std::fabs(after) <= std::fabs(before) + kEpsilon && before * after >= 0;
+  if (reduces) return {};
   // Gross exposure and equity after the fill, this symbol marked at the fill.
   double gross = std::fabs(after) * f.price;
   double equity = account_.cash - delta * f.price - f.fee + after * f.price;
