@@ -83,6 +83,32 @@ class RandomWalkFeed final : public qmtl::sdk::BarFeed {
   qmtl::broker::Bar bar_{.ts = *qmtl::parse_timestamp("2020-01-01T00:00:00Z"), .symbol = "X"};
 };
 
+// One backtest of `spec` over `closes` through Runner::offline; false (and the
+// benchmark skipped with the reason) when it fails. Adds its node updates.
+bool backtest_once(benchmark::State& state, const char* spec, const std::vector<double>& closes,
+                   const qmtl::sdk::OfflineOptions& options, uint64_t& updates) {
+  auto strategy = qmtl::sdk::parse_strategy(boost::json::parse(spec));
+  if (!strategy) {
+    state.SkipWithError(strategy.error().message.c_str());
+    return false;
+  }
+  RandomWalkFeed feed(closes);
+  auto r = qmtl::sdk::Runner::offline(std::move(*strategy), feed, options);
+  if (!r) {
+    state.SkipWithError(r.error().message.c_str());
+    return false;
+  }
+  updates += r->node_updates;
+  benchmark::DoNotOptimize(r->account.cash);
+  return true;
+}
+
+void report_rates(benchmark::State& state, uint64_t updates, size_t bars) {
+  state.counters["node_updates_per_s"] =
+      benchmark::Counter(static_cast<double>(updates), benchmark::Counter::kIsRate);
+  state.SetItemsProcessed(static_cast<int64_t>(bars) * state.iterations());
+}
+
 // The whole backtest path: the feed, the PaperBroker (fills, marks, equity per
 // bar), the DAG and the order rule, as `qmtl backtest` runs it. Arg 1: 1 keeps
 // the equity curve in memory (16 bytes a bar), 0 streams it to a sink that
@@ -92,14 +118,6 @@ void BM_BacktestSmaCrossover(benchmark::State& state) {
   const bool keep = state.range(1) != 0;
   uint64_t updates = 0;
   for (auto _ : state) {
-    auto spec = boost::json::parse(R"({
-        "inputs": {"close": {"interval": "1m"}},
-        "nodes": {"fast": {"indicator": "sma", "input": "close", "n": 10},
-                  "slow": {"indicator": "sma", "input": "close", "n": 30},
-                  "cross": {"indicator": "crossover", "inputs": ["fast", "slow"]}},
-        "orders": {"signal": "cross", "symbol": "X", "qty": 10}})");
-    auto strategy = qmtl::sdk::parse_strategy(spec);
-    RandomWalkFeed feed(closes);
     double peak = 0, drawdown = 0;
     qmtl::sdk::OfflineOptions options;
     if (!keep) {
@@ -108,18 +126,18 @@ void BM_BacktestSmaCrossover(benchmark::State& state) {
         drawdown = std::max(drawdown, 1 - p.equity / peak);
       };
     }
-    auto r = qmtl::sdk::Runner::offline(std::move(*strategy), feed, options);
-    if (!r) {
-      state.SkipWithError(r.error().message.c_str());
+    if (!backtest_once(state, R"({
+        "inputs": {"close": {"interval": "1m"}},
+        "nodes": {"fast": {"indicator": "sma", "input": "close", "n": 10},
+                  "slow": {"indicator": "sma", "input": "close", "n": 30},
+                  "cross": {"indicator": "crossover", "inputs": ["fast", "slow"]}},
+        "orders": {"signal": "cross", "symbol": "X", "qty": 10}})",
+                       closes, options, updates)) {
       return;
     }
-    updates += r->node_updates;
-    benchmark::DoNotOptimize(r->account.cash);
     benchmark::DoNotOptimize(drawdown);
   }
-  state.counters["node_updates_per_s"] =
-      benchmark::Counter(static_cast<double>(updates), benchmark::Counter::kIsRate);
-  state.SetItemsProcessed(static_cast<int64_t>(closes.size()) * state.iterations());
+  report_rates(state, updates, closes.size());
 }
 BENCHMARK(BM_BacktestSmaCrossover)
     ->ArgsProduct({{1'000'000, 10'000'000}, {1, 0}})
@@ -133,8 +151,10 @@ BENCHMARK(BM_BacktestSmaCrossover)
 void BM_BacktestIndicatorMix(benchmark::State& state) {
   const auto closes = random_walk(static_cast<size_t>(state.range(0)));
   uint64_t updates = 0;
+  qmtl::sdk::OfflineOptions options;
+  options.on_point = [](const qmtl::sdk::EquityPoint& p) { benchmark::DoNotOptimize(p); };
   for (auto _ : state) {
-    auto spec = boost::json::parse(R"({
+    if (!backtest_once(state, R"({
         "inputs": {"close": {"interval": "1m"}, "high": {"interval": "1m"},
                    "low": {"interval": "1m"}},
         "nodes": {
@@ -149,26 +169,11 @@ void BM_BacktestIndicatorMix(benchmark::State& state) {
                 "output": "k"},
           "hist": {"indicator": "macd", "input": "close", "output": "histogram"},
           "turn": {"indicator": "crossover", "input": "hist", "value": 0}},
-        "orders": {"signal": "turn", "symbol": "X", "qty": 10}})");
-    auto strategy = qmtl::sdk::parse_strategy(spec);
-    if (!strategy) {
-      state.SkipWithError(strategy.error().message.c_str());
+        "orders": {"signal": "turn", "symbol": "X", "qty": 10}})",
+                       closes, options, updates))
       return;
-    }
-    RandomWalkFeed feed(closes);
-    qmtl::sdk::OfflineOptions options;
-    options.on_point = [](const qmtl::sdk::EquityPoint& p) { benchmark::DoNotOptimize(p); };
-    auto r = qmtl::sdk::Runner::offline(std::move(*strategy), feed, options);
-    if (!r) {
-      state.SkipWithError(r.error().message.c_str());
-      return;
-    }
-    updates += r->node_updates;
-    benchmark::DoNotOptimize(r->account.cash);
   }
-  state.counters["node_updates_per_s"] =
-      benchmark::Counter(static_cast<double>(updates), benchmark::Counter::kIsRate);
-  state.SetItemsProcessed(static_cast<int64_t>(closes.size()) * state.iterations());
+  report_rates(state, updates, closes.size());
 }
 BENCHMARK(BM_BacktestIndicatorMix)->Arg(1'000'000)->ArgName("bars")->Unit(benchmark::kMillisecond);
 

@@ -307,13 +307,12 @@ Result<void> check_signal(const Dag& dag, OrderRule& rule) {
     if (dag.state(rule.exit) == NodeState::kError) {
       return bad(fmt::format("orders.exit '{}' is not a node", rule.exit));
     }
-    if (signal_kind_of(dag, rule.exit) != SignalKind::kCondition ||
-        rule.signal_kind != SignalKind::kCondition) {
+    const SignalKind exit_kind = signal_kind_of(dag, rule.exit);
+    if (exit_kind != SignalKind::kCondition || rule.signal_kind != SignalKind::kCondition) {
       return bad(fmt::format(
           "orders.exit needs conditions (gt, lt, and, ...) for both the signal and the exit; "
           "'{}' and '{}' are {} and {}",
-          rule.signal, rule.exit, signal_kind_name(rule.signal_kind),
-          signal_kind_name(signal_kind_of(dag, rule.exit))));
+          rule.signal, rule.exit, signal_kind_name(rule.signal_kind), signal_kind_name(exit_kind)));
     }
   }
   if (rule.signal_kind == SignalKind::kEvent && rule.sizing == Sizing::kWeight) {
