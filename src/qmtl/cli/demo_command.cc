@@ -25,15 +25,15 @@
 #include <thread>
 
 #include "qmtl/cli/client.h"
+#include "qmtl/core/child_process.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
-#include "qmtl/execution/child_process.h"
 
 namespace qmtl::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using execution::ChildProcess;
+using qmtl::ChildProcess;
 using std::chrono::milliseconds;
 
 struct DemoOptions {

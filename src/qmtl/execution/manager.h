@@ -33,7 +33,7 @@
 #include <thread>
 
 #include "qmtl/core/time.h"
-#include "qmtl/execution/child_process.h"
+#include "qmtl/core/child_process.h"
 #include "qmtl/execution/outage.h"
 #include "qmtl/world/world_service.h"
 

@@ -1,19 +1,21 @@
-#include "qmtl/execution/child_process.h"
+#include "qmtl/core/child_process.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
 
 extern char** environ;
 
-namespace qmtl::execution {
+namespace qmtl {
 namespace {
 
 int open_output(const std::string& path) {
@@ -44,16 +46,24 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const int out = open_output(spec.stdout_path);
-  const int err = open_output(spec.stderr_path);
+  std::array<int, 2> pair{-1, -1};  // [0] the parent's end, [1] the child's
+  if (spec.channel && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("cannot start {}: socketpair: {}", spec.argv[0],
+                                  std::generic_category().message(errno)));
+  }
+  const int in = spec.channel ? ::fcntl(pair[1], F_DUPFD_CLOEXEC, 0)
+                              : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int out = spec.channel ? pair[1] : open_output(spec.stdout_path);
+  const int err =
+      spec.inherit_stderr ? ::fcntl(2, F_DUPFD_CLOEXEC, 0) : open_output(spec.stderr_path);
   if (in < 0 || out < 0 || err < 0) {
     const int e = errno;
-    for (int fd : {in, out, err}) {
+    for (int fd : {in, out, err, pair[0]}) {
       if (fd >= 0) ::close(fd);
     }
     return make_error(ErrorCode::kUnavailable,
-                      fmt::format("cannot open the output files of {}: {}", spec.argv[0],
+                      fmt::format("cannot open the standard files of {}: {}", spec.argv[0],
                                   std::generic_category().message(e)));
   }
   const pid_t parent = ::getpid();
@@ -78,20 +88,24 @@ Result<ChildProcess> ChildProcess::spawn(const ChildSpec& spec) {
   const int fork_errno = errno;
   for (int fd : {in, out, err}) ::close(fd);
   if (pid < 0) {
+    if (pair[0] >= 0) ::close(pair[0]);
     return make_error(ErrorCode::kUnavailable,
                       fmt::format("cannot start {}: {}", spec.argv[0],
                                   std::generic_category().message(fork_errno)));
   }
-  return ChildProcess(pid);
+  return ChildProcess(pid, pair[0]);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), status_(std::exchange(other.status_, std::nullopt)) {}
+    : pid_(std::exchange(other.pid_, -1)),
+      channel_(std::exchange(other.channel_, -1)),
+      status_(std::exchange(other.status_, std::nullopt)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
     kill_and_reap();
     pid_ = std::exchange(other.pid_, -1);
+    channel_ = std::exchange(other.channel_, -1);
     status_ = std::exchange(other.status_, std::nullopt);
   }
   return *this;
@@ -100,6 +114,7 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
 ChildProcess::~ChildProcess() { kill_and_reap(); }
 
 void ChildProcess::kill_and_reap() {
+  if (channel_ >= 0) ::close(std::exchange(channel_, -1));
   if (running()) {
     ::kill(pid_, SIGKILL);
     int st = 0;
@@ -132,4 +147,4 @@ std::string ChildProcess::describe(int status) {
   return fmt::format("status {}", status);
 }
 
-}  // namespace qmtl::execution
+}  // namespace qmtl
