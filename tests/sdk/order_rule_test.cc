@@ -153,7 +153,7 @@ TEST(OrderRuleSpec, ASignalThatDoesNotSuitItsSizingIsRefused) {
            {R"({"signal": "close", "symbol": "X", "fraction": 0.5})",
             "orders.signal 'close' is an input: its values are levels"},
            {R"({"signal": "cross", "symbol": "X", "weight": 1})",
-            "orders.signal 'cross' is a crossover: its +1/-1 are events"},
+            "orders.signal 'cross' is a crossover node: its +1/-1 are events"},
            {R"({"signal": "low", "symbol": "X"})", "orders needs exactly one sizing"},
            {R"({"signal": "low", "symbol": "X", "qty": 1, "fraction": 0.5})",
             "orders needs exactly one sizing"},

@@ -1,6 +1,7 @@
 #include "qmtl/core/file.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -9,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
+
+#include "qmtl/core/sha256.h"
 
 namespace qmtl {
 
@@ -61,6 +64,30 @@ Result<std::string> read_secret(const std::string& env, const std::string& file)
     secret->pop_back();
   }
   return secret;
+}
+
+Result<ExecutableFile> inspect_executable(const std::string& path) {
+  std::error_code ec;
+  const auto canonical = std::filesystem::canonical(path, ec);
+  if (ec) {
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("cannot find program '{}': {}", path, ec.message()));
+  }
+  if (!std::filesystem::is_regular_file(canonical, ec) || ::access(canonical.c_str(), X_OK) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("'{}' is not an executable file (chmod +x it, or name the "
+                                  "program itself, not a directory)",
+                                  canonical.string()));
+  }
+  auto bytes = read_file(canonical.string(), "program");
+  if (!bytes) return propagate(bytes);
+  return ExecutableFile{.path = canonical.string(), .sha256 = sha256_hex(*bytes)};
+}
+
+bool path_within(std::string_view dir, std::string_view path) {
+  if (dir.empty()) return false;
+  if (dir == "/") return path.starts_with('/');
+  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
 }
 
 }  // namespace qmtl

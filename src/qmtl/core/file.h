@@ -27,4 +27,16 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
 // "" when both names are empty. Thread-safe as long as nobody calls setenv.
 Result<std::string> read_secret(const std::string& env, const std::string& file);
 
+// An executable a strategy names (sdk/program.h), as it is on disk now.
+struct ExecutableFile {
+  std::string path;    // absolute, without symbolic links, "." or ".."
+  std::string sha256;  // of its bytes, lower-case hex
+};
+// kNotFound naming `path` if it does not exist or cannot be read;
+// kInvalidArgument if it is not a regular file executable by this user.
+Result<ExecutableFile> inspect_executable(const std::string& path);
+
+// True when `path` (canonical) is inside directory `dir` (canonical).
+bool path_within(std::string_view dir, std::string_view path);
+
 }  // namespace qmtl

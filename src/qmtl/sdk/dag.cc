@@ -276,7 +276,7 @@ struct Dag::Impl {
     std::vector<double> args;  // indicators of more than three inputs: their values
     // Derived nodes, from build(): computes the node if it is due.
     void (*step)(Impl&, Node&) = nullptr;
-    ComputeFn fn;
+    TimedComputeFn fn;
     NodeState state = NodeState::kInitialized;
     // The latest output (valid once `emitted`).
     bool emitted = false;
@@ -402,7 +402,7 @@ struct Dag::Impl {
     if (n.state == NodeState::kError) return;
     TimePoint ts;
     if (!self.due<0>(n, ts)) return;
-    self.deliver(n, ts, self.call_fn(n));
+    self.deliver(n, ts, self.call_fn(n, ts));
   }
 
   using StepFn = void (*)(Impl&, Node&);
@@ -434,7 +434,7 @@ struct Dag::Impl {
   // A compute node's function over windows of its inputs; nullopt while an
   // input has fewer than `period` values or when the function fails (which
   // fails the node). Out of line: it keeps the indicators' path short.
-  [[gnu::noinline]] std::optional<double> call_fn(Node& n) {
+  [[gnu::noinline]] std::optional<double> call_fn(Node& n, TimePoint ts) {
     n.windows.clear();
     for (size_t in : n.inputs) {
       const Node& src = nodes[in];
@@ -442,7 +442,10 @@ struct Dag::Impl {
       n.windows.emplace_back(&src.hist, src.hist_head, n.period);
     }
     try {
-      return n.fn(n.windows);
+      return n.fn(ts, n.windows);
+    } catch (const NodeFailure& e) {
+      fail(n, e.what());
+      return std::nullopt;
     } catch (const std::exception& e) {
       fail(n, fmt::format("its function threw: {}", e.what()));
       return std::nullopt;
@@ -502,6 +505,13 @@ void Dag::indicator(std::string name, IndicatorKind kind, std::vector<std::strin
 }
 
 void Dag::compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn) {
+  timed_compute(
+      std::move(name), std::move(inputs), period,
+      [fn = std::move(fn)](TimePoint, const std::vector<WindowView>& w) { return fn(w); });
+}
+
+void Dag::timed_compute(std::string name, std::vector<std::string> inputs, size_t period,
+                        TimedComputeFn fn) {
   Impl::Node& node = impl_->nodes.emplace_back();
   node.kind = Impl::Kind::kCompute;
   node.name = std::move(name);
@@ -725,6 +735,13 @@ std::vector<std::string> Dag::input_names() const {
     if (n.kind == Impl::Kind::kInput) out.push_back(n.name);
   }
   return out;
+}
+
+std::optional<Duration> Dag::input_interval(std::string_view name) const {
+  for (const auto& n : impl_->nodes) {
+    if (n.kind == Impl::Kind::kInput && n.name == name) return n.interval;
+  }
+  return std::nullopt;
 }
 
 void Dag::finish() {

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,9 +112,20 @@ class WindowView {
   size_t size_;
 };
 
+// Thrown by a compute node's function to fail the node with what() as the
+// reason; other exceptions fail it as "its function threw: <what()>".
+class NodeFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A compute node's function: windows of its inputs, in declaration order.
 // Returning nullopt emits nothing for this bucket.
 using ComputeFn = std::function<std::optional<double>(const std::vector<WindowView>& inputs)>;
+// The same with the bucket's time (its start), for a function that must say
+// which bar it computes (a strategy program, sdk/program.h).
+using TimedComputeFn =
+    std::function<std::optional<double>(TimePoint bucket, const std::vector<WindowView>& inputs)>;
 
 class Dag {
  public:
@@ -130,6 +142,8 @@ class Dag {
   void indicator(std::string name, IndicatorKind kind, std::vector<std::string> inputs,
                  IndicatorParams params);
   void compute(std::string name, std::vector<std::string> inputs, size_t period, ComputeFn fn);
+  void timed_compute(std::string name, std::vector<std::string> inputs, size_t period,
+                     TimedComputeFn fn);
 
   // Checks the graph and orders it. Errors (kInvalidArgument) name the node:
   // duplicate names, unknown inputs, a wrong number of inputs, a period or n
@@ -162,6 +176,8 @@ class Dag {
   std::optional<IndicatorKind> indicator_kind(std::string_view name) const;
   // The input nodes' names, in declaration order.
   std::vector<std::string> input_names() const;
+  // The interval of input node `name`; nullopt for other names.
+  std::optional<Duration> input_interval(std::string_view name) const;
 
   // Called for every value a node emits: (node name, bucket time, value).
   void on_output(std::function<void(std::string_view, TimePoint, double)> fn);

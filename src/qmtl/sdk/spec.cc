@@ -291,40 +291,80 @@ SignalKind signal_kind_of(const Dag& dag, const std::string& name) {
   }
 }
 
+std::string node_description(const Dag& dag, const std::string& name) {
+  const auto k = dag.indicator_kind(name);
+  return k ? fmt::format("a {} node", indicator_name(*k)) : "an input";
+}
+
+Result<void> check_signal(const Dag& dag, OrderRule& rule) {
+  if (!rule.exit.empty() && dag.state(rule.exit) == NodeState::kError) {
+    return bad(fmt::format("orders.exit '{}' is not a node", rule.exit));
+  }
+  rule.signal_kind = signal_kind_of(dag, rule.signal);
+  const std::optional<SignalKind> exit_kind =
+      rule.exit.empty() ? std::nullopt : std::optional(signal_kind_of(dag, rule.exit));
+  return check_signal_kinds(rule, exit_kind, node_description(dag, rule.signal));
+}
+
+}  // namespace
+
 // Refuses a signal whose values the sizing would misread (issue 24: an RSI fed
 // straight to a qty rule bought on every bar), naming the node.
-Result<void> check_signal(const Dag& dag, OrderRule& rule) {
-  rule.signal_kind = signal_kind_of(dag, rule.signal);
-  const auto k = dag.indicator_kind(rule.signal);
-  const std::string what = k ? fmt::format("a {} node", indicator_name(*k)) : "an input";
+Result<void> check_signal_kinds(const OrderRule& rule, std::optional<SignalKind> exit_kind,
+                                std::string_view what) {
   if (rule.signal_kind == SignalKind::kNumeric && rule.sizing != Sizing::kWeight) {
     return bad(fmt::format(
         "orders.signal '{}' is {}: its values are levels, not a direction to trade; trade a "
         "condition on it (lt, gt with a value, crossover) or size it with weight",
         rule.signal, what));
   }
-  if (!rule.exit.empty()) {
-    if (dag.state(rule.exit) == NodeState::kError) {
-      return bad(fmt::format("orders.exit '{}' is not a node", rule.exit));
-    }
-    const SignalKind exit_kind = signal_kind_of(dag, rule.exit);
-    if (exit_kind != SignalKind::kCondition || rule.signal_kind != SignalKind::kCondition) {
+  if (exit_kind) {
+    if (*exit_kind != SignalKind::kCondition || rule.signal_kind != SignalKind::kCondition) {
       return bad(fmt::format(
           "orders.exit needs conditions (gt, lt, and, ...) for both the signal and the exit; "
           "'{}' and '{}' are {} and {}",
-          rule.signal, rule.exit, signal_kind_name(rule.signal_kind), signal_kind_name(exit_kind)));
+          rule.signal, rule.exit, signal_kind_name(rule.signal_kind),
+          signal_kind_name(*exit_kind)));
     }
   }
   if (rule.signal_kind == SignalKind::kEvent && rule.sizing == Sizing::kWeight) {
     return bad(
-        fmt::format("orders.signal '{}' is a crossover: its +1/-1 are events and 0 means "
+        fmt::format("orders.signal '{}' is {}: its +1/-1 are events and 0 means "
                     "no change, not a weight; size it with qty or fraction",
-                    rule.signal));
+                    rule.signal, what));
   }
   return {};
 }
 
-}  // namespace
+Result<OrderRule> parse_order_rule(const boost::json::object& orders) {
+  return parse_orders(orders);
+}
+
+boost::json::object order_rule_json(const OrderRule& rule) {
+  boost::json::object o{{"symbol", rule.symbol}};
+  switch (rule.sizing) {
+    case Sizing::kQty:
+      o["qty"] = rule.qty;
+      break;
+    case Sizing::kFraction:
+      o["fraction"] = rule.fraction;
+      break;
+    case Sizing::kWeight:
+      o["weight"] = rule.weight;
+      o["band"] = rule.band;
+      break;
+  }
+  if (rule.sizing != Sizing::kQty && rule.lot != 1) o["lot"] = rule.lot;
+  if (rule.sides == Sides::kLongShort) o["side"] = "long_short";
+  for (auto [key, field] :
+       {std::pair{"stop_loss", &rule.stop_loss}, std::pair{"take_profit", &rule.take_profit},
+        std::pair{"trailing_stop", &rule.trailing_stop}}) {
+    if (*field) o[key] = **field;
+  }
+  return o;
+}
+
+namespace {}  // namespace
 
 Result<Strategy> parse_strategy(const boost::json::value& spec) {
   if (!spec.is_object()) return bad("a strategy must be a mapping of fields");

@@ -41,4 +41,16 @@ struct Strategy {
 // offending field, e.g. "nodes.fast.n must be a whole number from 1".
 Result<Strategy> parse_strategy(const boost::json::value& spec);
 
+// A strategy's `orders` mapping (its keys as above, `signal` required);
+// errors name the field ("orders.qty must be a positive number").
+Result<OrderRule> parse_order_rule(const boost::json::object& orders);
+// The mapping parse_order_rule reads back to `rule`, without `signal` and
+// `exit` (a program strategy's declaration, program.h).
+boost::json::object order_rule_json(const OrderRule& rule);
+// Refuses a rule whose signal (rule.signal_kind) or exit (exit_kind; nullopt
+// without one) its sizing would misread, naming the signal as `what` ("an
+// rsi node").
+Result<void> check_signal_kinds(const OrderRule& rule, std::optional<SignalKind> exit_kind,
+                                std::string_view what);
+
 }  // namespace qmtl::sdk
