@@ -11,6 +11,7 @@
 
 #include "qmtl/sdk/dag.h"
 #include "qmtl/sdk/feed.h"
+#include "qmtl/sdk/program.h"
 #include "qmtl/sdk/runner.h"
 
 namespace {
@@ -61,13 +62,15 @@ std::vector<double> random_walk(size_t n) {
 
 class RandomWalkFeed final : public qmtl::sdk::BarFeed {
  public:
-  explicit RandomWalkFeed(const std::vector<double>& closes) : closes_(closes) {}
+  explicit RandomWalkFeed(const std::vector<double>& closes,
+                          qmtl::Duration step = std::chrono::minutes(1))
+      : closes_(closes), step_(step) {}
   qmtl::Result<qmtl::sdk::FeedItem> next(std::chrono::milliseconds) override {
     using Kind = qmtl::sdk::FeedItem::Kind;
     if (i_ == closes_.size()) return qmtl::sdk::FeedItem{.kind = Kind::kEnd};
     const double open = i_ == 0 ? closes_[0] : closes_[i_ - 1];
     const double close = closes_[i_++];
-    bar_.ts += std::chrono::minutes(1);
+    bar_.ts += step_;
     bar_.open = open;
     bar_.close = close;
     bar_.high = std::max(open, close) + 0.5;
@@ -79,6 +82,7 @@ class RandomWalkFeed final : public qmtl::sdk::BarFeed {
 
  private:
   const std::vector<double>& closes_;
+  qmtl::Duration step_;
   size_t i_ = 0;
   qmtl::broker::Bar bar_{.ts = *qmtl::parse_timestamp("2020-01-01T00:00:00Z"), .symbol = "X"};
 };
@@ -176,6 +180,37 @@ void BM_BacktestIndicatorMix(benchmark::State& state) {
   report_rates(state, updates, closes.size());
 }
 BENCHMARK(BM_BacktestIndicatorMix)->Arg(1'000'000)->ArgName("bars")->Unit(benchmark::kMillisecond);
+
+#ifdef QMTL_BREAKOUT_PROGRAM
+// A strategy program (sdk/program.h): the C++ example `breakout --serve` over
+// daily bars, each bar a round trip on a socket to the child process. Per bar
+// it costs the round trip; compare BM_BacktestSmaCrossover's in-process bars.
+void BM_BacktestProgram(benchmark::State& state) {
+  const auto closes = random_walk(static_cast<size_t>(state.range(0)));
+  auto spec =
+      qmtl::sdk::program_spec({QMTL_BREAKOUT_PROGRAM, "--serve", "X"}, std::chrono::seconds(5));
+  if (!spec) {
+    state.SkipWithError(spec.error().message.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    auto strategy = qmtl::sdk::load_strategy(*spec);
+    if (!strategy) {
+      state.SkipWithError(strategy.error().message.c_str());
+      return;
+    }
+    RandomWalkFeed feed(closes, std::chrono::hours(24));
+    auto r = qmtl::sdk::Runner::offline(std::move(*strategy), feed, {});
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(r->account.cash);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(closes.size()) * state.iterations());
+}
+BENCHMARK(BM_BacktestProgram)->Arg(100'000)->ArgName("bars")->Unit(benchmark::kMillisecond);
+#endif
 
 // Reading bars from CSV text (the floor: the reader before dialects; issue 24):
 // Arg 0 plain ISO times with a zone, 1 a Yahoo-style file (Datetime, Adj Close,

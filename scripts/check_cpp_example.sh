@@ -14,3 +14,9 @@ cmake -S "$root/examples/cpp_strategy" -B "$work/build" -G Ninja -DCMAKE_BUILD_T
   -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
 "$work/build/breakout" "$root/examples/data/ttrc_ohlcv.csv"
+# The same binary as a strategy program (docs/sdk.md): it declares itself first.
+hello="$(printf 'bar 86400 1 1 1 1 1\n' | "$work/build/breakout" --serve | head -1)"
+case "$hello" in
+  'qmtl-strategy 1 {"id":"breakout"'*) ;;
+  *) echo "breakout --serve did not declare itself: $hello" >&2; exit 1 ;;
+esac

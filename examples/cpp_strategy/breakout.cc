@@ -4,23 +4,28 @@
 // order rule (docs/sdk.md, "Orders"); the rest is the same Dag, order rule
 // and Runner that `qmtl backtest` and `qmtl run` use.
 //
-//   breakout BARS.csv [SYMBOL]
+//   breakout BARS.csv [SYMBOL]    a backtest of its own, printing its KPIs
+//   breakout --serve [SYMBOL]     a strategy program: qmtl runs it and sends it
+//                                 the bars (docs/sdk.md, "Strategies as programs")
+//
+// As a program it goes to a world like a YAML strategy, with the server's
+// validation backtest, dry run and order gate:
+//
+//   qmtl strategy submit --command "/srv/qmtl/strategies/breakout --serve" --world demo
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "qmtl/metrics/kpi.h"
+#include "qmtl/sdk/program.h"
 #include "qmtl/sdk/runner.h"
 
 using qmtl::sdk::WindowView;
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: breakout BARS.csv [SYMBOL]\n");
-    return 2;
-  }
-  const std::string symbol = argc > 2 ? argv[2] : "TTRC";
-  constexpr size_t kLookback = 20;
+namespace {
 
+qmtl::sdk::Strategy breakout(const std::string& symbol) {
+  constexpr size_t kLookback = 20;
   qmtl::sdk::Strategy s{.id = "breakout"};
   s.dag.input("close", std::chrono::hours(24), 1);
   // The window holds this bar and the 20 before it (w[0] is the newest); the
@@ -38,10 +43,23 @@ int main(int argc, char** argv) {
                   return 0.0;
                 });
   s.orders = {.signal = "breakout", .symbol = symbol, .qty = 100};
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: breakout BARS.csv [SYMBOL] | breakout --serve [SYMBOL]\n");
+    return 2;
+  }
+  const std::string symbol = argc > 2 ? argv[2] : "TTRC";
+  qmtl::sdk::Strategy s = breakout(symbol);
   if (auto built = s.dag.build(); !built) {
     std::fprintf(stderr, "breakout: %s\n", built.error().message.c_str());
     return 1;
   }
+  if (std::strcmp(argv[1], "--serve") == 0) return qmtl::sdk::serve_strategy(std::move(s));
 
   auto file = qmtl::sdk::read_bars_csv(argv[1], symbol);
   if (!file) {

@@ -12,14 +12,17 @@
 #include "qmtl/metrics/csv.h"
 #include "qmtl/metrics/kpi.h"
 #include "qmtl/report/html_report.h"
+#include "qmtl/sdk/program.h"
 #include "qmtl/sdk/runner.h"
 
 namespace qmtl::cli {
 namespace {
 
 struct BacktestOptions {
-  std::string strategy, data, records, window, report, price = "close", tz;
+  StrategySource source;  // a strategy file or a program (--command)
+  std::string data, records, window, report, price = "close", tz;
   std::optional<std::string> symbol;
+  std::optional<std::string> strategy_programs;  // DIR or "none"; unset: programs anywhere
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025, leverage = 1;
 };
@@ -152,11 +155,15 @@ void print_backtest(const Globals& g, const BacktestRun& run, const std::vector<
 }
 
 int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std::ostream& err) {
-  auto spec = read_strategy_file(o.strategy);
+  auto spec = strategy_source(o.source);
   if (!spec) return report(spec.error(), err);
-  auto strategy = sdk::parse_strategy(*spec);
+  auto programs = programs_dir_option(o.strategy_programs);
+  if (!programs) return report(programs.error(), err);
+  // Errors name the file, or the program (its messages do).
+  const std::string source = o.source.file.empty() ? std::string("--command") : o.source.file;
+  auto strategy = sdk::load_strategy(*spec, {.programs_dir = *programs});
   if (!strategy)
-    return report({kExitUsage, fmt::format("{}: {}", o.strategy, strategy.error().message)}, err);
+    return report({kExitUsage, fmt::format("{}: {}", source, strategy.error().message)}, err);
   const std::string symbol = o.symbol.value_or(strategy->orders.symbol);
   sdk::BarCsvOptions csv;
   if (auto p = sdk::parse_price_column(o.price); p) {
@@ -205,7 +212,7 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
                               .initial_cash = o.cash};
   auto result = sdk::Runner::offline(std::move(*strategy), bars, options);
   if (!result)
-    return report({kExitRefused, fmt::format("{}: {}", o.strategy, result.error().message)}, err);
+    return report({kExitRefused, fmt::format("{}: {}", source, result.error().message)}, err);
 
   // The initial cash is the equity before the first bar.
   std::vector<metrics::Sample> samples{{bars.front().ts - std::chrono::hours(24), o.cash}};
@@ -252,12 +259,18 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
   auto o = std::make_shared<BacktestOptions>();
   auto* cmd =
       app.add_subcommand("backtest",
-                         "run a declarative strategy over a CSV of bars through the paper broker\n"
+                         "run a strategy over a CSV of bars through the paper broker\n"
                          "  e.g. qmtl backtest examples/strategies/sma_cross.yml --data "
-                         "examples/data/ttrc_ohlcv.csv");
-  cmd->add_option("strategy", o->strategy, "strategy file (YAML or JSON)")
-      ->required()
+                         "examples/data/ttrc_ohlcv.csv\n"
+                         "       qmtl backtest --command \"./breakout --serve\" --data bars.csv");
+  cmd->add_option("strategy", o->source.file, "strategy file (YAML or JSON)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--command", o->source.command,
+                  "instead of a file: a strategy program and its arguments (docs/sdk.md)");
+  cmd->add_option("--timeout", o->source.timeout,
+                  "with --command: how long the program may take to declare itself and to "
+                  "answer each bar")
+      ->default_str(o->source.timeout);
   cmd->add_option("--data", o->data, "CSV with date, open, high, low, close, volume")
       ->required()
       ->check(CLI::ExistingFile);
@@ -285,6 +298,9 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
                   "no margin); orders beyond it are refused")
       ->default_str("1")
       ->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--strategy-programs", o->strategy_programs,
+                  "run a program strategy only from this directory (none: no programs); a "
+                  "server passes its own");
   cmd->add_option("--window", o->window,
                   "use only the last W of the data (e.g. 26w, 730d), ending at its last bar");
   cmd->add_option("--report", o->report,

@@ -4,11 +4,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "qmtl/cli/table.h"
+#include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
+#include "qmtl/sdk/program.h"
 
 namespace qmtl::cli {
 
@@ -203,6 +206,26 @@ CliResult<boost::json::object> read_strategy_file(const std::string& path) {
   return read_mapping_file(path, "strategy file", "a strategy");
 }
 
+CliResult<boost::json::object> strategy_source(const StrategySource& source) {
+  auto usage = [](std::string message) {
+    return tl::unexpected(Failure{kExitUsage, std::move(message)});
+  };
+  if (source.file.empty() == source.command.empty()) {
+    return usage("give a strategy file or --command \"path/to/program args\", one of them");
+  }
+  if (source.command.empty()) return read_strategy_file(source.file);
+  auto argv = sdk::split_command(source.command);
+  if (!argv) return usage("--command: " + argv.error().message);
+  auto timeout = parse_duration(source.timeout);
+  if (!timeout || *timeout < std::chrono::milliseconds(1) || *timeout > std::chrono::hours(1)) {
+    return usage("--timeout takes a duration from 1ms to 1h, such as 5s");
+  }
+  auto spec = sdk::program_spec(std::move(*argv),
+                                std::chrono::duration_cast<std::chrono::milliseconds>(*timeout));
+  if (!spec) return usage(spec.error().message);
+  return std::move(*spec);
+}
+
 CliResult<boost::json::object> read_mapping_file(const std::string& path, std::string_view what,
                                                  std::string_view thing) {
   auto text = read_file(path, what);
@@ -252,6 +275,18 @@ void print_manual_outcome(const Globals& g, const boost::json::value& answer,
   out << fmt::format("  next evaluation ({}): {}{}{}\n", display_time(str_field(n, "at")),
                      str_field(n, "decision"), reasons.empty() ? "" : " - ",
                      fmt::join(reasons, "; "));
+}
+
+CliResult<std::optional<std::string>> programs_dir_option(const std::optional<std::string>& flag) {
+  if (!flag) return std::optional<std::string>();
+  if (*flag == "none") return std::optional<std::string>("");
+  std::error_code ec;
+  const auto dir = std::filesystem::canonical(*flag, ec);
+  if (ec || !std::filesystem::is_directory(dir, ec)) {
+    return tl::unexpected(
+        Failure{kExitUsage, fmt::format("--strategy-programs '{}' is not a directory", *flag)});
+  }
+  return std::optional<std::string>(dir.string());
 }
 
 }  // namespace qmtl::cli

@@ -70,10 +70,25 @@ const boost::json::array& array_at(const boost::json::value& v, std::string_view
 // The declarative strategy in `path` (JSON, or YAML converted to JSON); usage
 // errors (exit 2) name the file, line and column.
 CliResult<boost::json::object> read_strategy_file(const std::string& path);
+// Where a strategy comes from: a file (read_strategy_file), or a program and
+// its arguments (`--command`, sdk/program.h) whose spec is made by starting it
+// (sdk::program_spec; it is loaded once, so a spec returned is a valid one).
+struct StrategySource {
+  std::string file;
+  std::string command;
+  std::string timeout = "5s";  // for a program: to declare itself, to answer each bar
+};
+// Usage errors (exit 2) name the file or the program.
+CliResult<boost::json::object> strategy_source(const StrategySource& source);
 // Any mapping file the same way; `what` names the file in errors ("broker
 // file"), `thing` what it must hold ("a broker configuration").
 CliResult<boost::json::object> read_mapping_file(const std::string& path, std::string_view what,
                                                  std::string_view thing);
+
+// `--strategy-programs DIR|none` of backtest and run, for sdk::LoadOptions:
+// unset allows programs anywhere, "none" none ("" returned), else the
+// directory made canonical (a usage error if it is not one).
+CliResult<std::optional<std::string>> programs_dir_option(const std::optional<std::string>& flag);
 
 void print_worlds_table(const boost::json::array& worlds, std::ostream& out);
 

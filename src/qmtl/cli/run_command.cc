@@ -14,6 +14,7 @@
 #include "qmtl/broker/journal_broker.h"
 #include "qmtl/cli/client.h"
 #include "qmtl/core/json.h"
+#include "qmtl/sdk/program.h"
 #include "qmtl/sdk/runner.h"
 
 namespace qmtl::cli {
@@ -22,6 +23,7 @@ namespace {
 struct RunCommandOptions {
   std::string strategy, feed, spec, live_broker;
   std::optional<std::string> symbol;
+  std::optional<std::string> strategy_programs;  // DIR or "none"; unset: programs anywhere
   bool follow = false;
   double cash = 100'000;
   double fee_bps = 0, slippage_bps = 0, volume_limit = 0.025, leverage = 1;
@@ -171,7 +173,9 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
   } else {
     spec = record->as_object().contains("spec") ? record->at("spec") : boost::json::value();
   }
-  auto strategy = sdk::parse_strategy(spec);
+  auto programs = programs_dir_option(o.strategy_programs);
+  if (!programs) return report(programs.error(), err);
+  auto strategy = sdk::load_strategy(spec, {.programs_dir = *programs});
   if (!strategy) {
     return report(
         {kExitUsage, fmt::format("strategy '{}': {}", o.strategy, strategy.error().message)}, err);
@@ -289,6 +293,9 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
                   "paper buying power: gross exposure at most this times equity (1: no margin)")
       ->default_str("1")
       ->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--strategy-programs", o->strategy_programs,
+                  "run a program strategy only from this directory (none: no programs); a "
+                  "server passes its own");
   cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
       ->default_str("1")
       ->check(CLI::Range(0.01, 3600.0));

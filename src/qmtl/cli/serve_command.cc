@@ -47,6 +47,7 @@ struct ServeOptions {
   double clock_speed = 0;             // > 0: simulated time, this many times real time
   std::string clock_start;            // where simulated time starts (default: now)
   std::string redis;                  // redis://HOST[:PORT][/DB]: the shared activation cache
+  std::string strategy_programs;      // the directory strategy programs must be in; "": none
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -191,6 +192,7 @@ Result<std::unique_ptr<execution::ExecutionManager>> start_execution(
           .gateway_url = fmt::format("http://{}:{}", host, port),
           .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
           .runner_token = token != nullptr ? token : "",
+          .strategy_programs = o.strategy_programs,
           // On a simulated clock a second is days: runners post ten times as often.
           .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(runner_backoff),
           .crash_limit = o.runner_crash_limit,
@@ -230,7 +232,6 @@ void log_to_stderr(const std::string& level) {
 
 int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   log_to_stderr(o.log_level);
-
   auto tokens = load_tokens(o);
   if (!tokens) {
     err << "qmtl: " << tokens.error().message << '\n';
@@ -277,7 +278,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
        .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(ttl).count(),
        .simulated_clock_speed = o.demo ? o.clock_speed : 0,
        .redis = redis.get(),
-       .shared_store = (*store)->shared()});
+       .shared_store = (*store)->shared(),
+       .strategy_programs = o.strategy_programs});
   // Several servers may share a PostgreSQL database: hear the changes the
   // others commit (null for SQLite, which serves one server per file).
   auto listener = store::listen_for_changes(
@@ -402,6 +404,9 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
       ->check(CLI::Range(0, 1000));
   serve_cmd->add_option("--exec-dir", so->exec_dir,
                         "where strategy files and child logs go (default: <db file>.exec)");
+  serve_cmd->add_option("--strategy-programs", so->strategy_programs,
+                        "accept and run strategy programs from this directory only (qmtl "
+                        "strategy submit --command); without it programs are refused");
   serve_cmd->add_option("--qmtl-binary", so->qmtl_binary,
                         "the qmtl executable children run (default: this one)");
   serve_cmd->add_option("--heartbeat", so->heartbeat, "event stream heartbeat interval")
@@ -421,7 +426,17 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
                         "with --demo: where simulated time starts, e.g. 1994-01-03 (default: now)");
   serve_cmd->add_option("--access-log", so->access_log, "log one line per request (true/false)")
       ->default_str("true");
-  serve_cmd->callback([so, &rc, &out, &err] { rc = serve(*so, out, err); });
+  serve_cmd->callback([so, &rc, &out, &err] {
+    if (!so->strategy_programs.empty()) {
+      auto dir = programs_dir_option(so->strategy_programs);
+      if (!dir) {
+        rc = report(dir.error(), err);
+        return;
+      }
+      so->strategy_programs = dir->value_or("");
+    }
+    rc = serve(*so, out, err);
+  });
 }
 
 }  // namespace qmtl::cli

@@ -12,7 +12,7 @@
 #include "qmtl/cli/table.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
-#include "qmtl/sdk/spec.h"
+#include "qmtl/sdk/program.h"
 
 namespace qmtl::cli {
 namespace {
@@ -88,35 +88,50 @@ void print_strategies(const boost::json::array& list, std::ostream& out) {
   t.print(out);
 }
 
-int strategy_submit(const Globals& g, const std::string& file, const std::string& world,
-                    const std::optional<std::string>& id_flag, std::ostream& out,
-                    std::ostream& err) {
-  if (auto c = check_id("world", world); !c) return report(c.error(), err);
-  auto spec = read_strategy_file(file);
-  if (!spec) return report(spec.error(), err);
-  // The server stores any JSON object; what the runner cannot build is refused here.
-  if (auto s = sdk::parse_strategy(*spec); !s) {
-    return report({kExitUsage, fmt::format("{}: {}", file, s.error().message)}, err);
-  }
-  // The id: --id, else the spec's own "id", else the file name without extension.
-  std::string id = id_flag.value_or("");
-  if (id.empty()) {
-    if (const auto* v = spec->if_contains("id"); v != nullptr && v->is_string()) {
-      id = std::string(v->get_string());
-    } else {
-      id = std::filesystem::path(file).stem().string();
+struct SubmitOptions {
+  StrategySource source;
+  std::string world;
+  std::optional<std::string> id;
+};
+
+// The spec to submit and its id: --id, else the spec's own "id", else the file
+// name without extension. A usage error names the file or program.
+CliResult<std::pair<boost::json::object, std::string>> submission(const SubmitOptions& o) {
+  auto spec = strategy_source(o.source);
+  if (!spec) return tl::unexpected(spec.error());
+  // The server stores any JSON object; what the runner cannot build is refused
+  // here (a program's spec was loaded by strategy_source).
+  if (o.source.command.empty()) {
+    if (auto s = sdk::load_strategy(*spec); !s) {
+      return tl::unexpected(
+          Failure{kExitUsage, fmt::format("{}: {}", o.source.file, s.error().message)});
     }
   }
+  std::string id = o.id.value_or("");
+  if (id.empty()) {
+    const auto* v = spec->if_contains("id");
+    id = v != nullptr && v->is_string() ? std::string(v->get_string())
+                                        : std::filesystem::path(o.source.file).stem().string();
+  }
+  return std::pair{std::move(*spec), std::move(id)};
+}
+
+int strategy_submit(const Globals& g, const SubmitOptions& o, std::ostream& out,
+                    std::ostream& err) {
+  if (auto c = check_id("world", o.world); !c) return report(c.error(), err);
+  auto s = submission(o);
+  if (!s) return report(s.error(), err);
+  auto& [spec, id] = *s;
   if (auto c = check_id("strategy", id); !c) return report(c.error(), err);
   auto r = call_server(
       g, {.method = "POST",
           .path = "/strategies",
-          .body = json::dump(boost::json::object{{"id", id}, {"world", world}, {"spec", *spec}})});
+          .body = json::dump(boost::json::object{{"id", id}, {"world", o.world}, {"spec", spec}})});
   if (!r) return report(r.error(), err);
   if (g.json()) {
     print_json(*r, out);
   } else {
-    out << fmt::format("submitted strategy '{}' to world '{}' (state {})\n", id, world,
+    out << fmt::format("submitted strategy '{}' to world '{}' (state {})\n", id, o.world,
                        str_field(r->as_object(), "state"));
   }
   return kExitOk;
@@ -221,20 +236,30 @@ void add_strategy_commands(CLI::App& app, const Globals& g, int& rc, std::ostrea
                            std::ostream& err) {
   auto* strategy = app.add_subcommand("strategy", "manage strategies")->require_subcommand(1);
   struct Opts {
-    std::string file, world, id, reason;
-    std::optional<std::string> id_flag, world_filter;
+    std::string world, id, reason;
+    std::optional<std::string> world_filter;
   };
   auto o = std::make_shared<Opts>();
-  auto* submit =
-      strategy->add_subcommand("submit",
-                               "submit a declarative strategy (YAML or JSON) to a world\n"
-                               "  e.g. qmtl strategy submit sma_cross.yml --world demo");
-  submit->add_option("strategy", o->file, "strategy file")->required()->check(CLI::ExistingFile);
-  submit->add_option("--world", o->world, "world id")->required();
-  submit->add_option("--id", o->id_flag, "strategy id (default: the file's id or name)");
-  submit->callback([=, &g, &rc, &out, &err] {
-    rc = strategy_submit(g, o->file, o->world, o->id_flag, out, err);
-  });
+  auto so = std::make_shared<SubmitOptions>();
+  auto* submit = strategy->add_subcommand(
+      "submit",
+      "submit a strategy to a world: a declarative file (YAML or JSON), or a program that "
+      "speaks the runner's protocol (docs/sdk.md)\n"
+      "  e.g. qmtl strategy submit sma_cross.yml --world demo\n"
+      "       qmtl strategy submit --command \"/srv/qmtl/strategies/sma_cross 10 30\" --world "
+      "demo");
+  submit->add_option("strategy", so->source.file, "strategy file")->check(CLI::ExistingFile);
+  submit->add_option("--command", so->source.command,
+                     "a strategy program and its arguments; the server must run programs from "
+                     "its directory (qmtl serve --strategy-programs DIR)");
+  submit
+      ->add_option("--timeout", so->source.timeout,
+                   "with --command: how long the program may take to declare itself and to "
+                   "answer each bar")
+      ->default_str(so->source.timeout);
+  submit->add_option("--world", so->world, "world id")->required();
+  submit->add_option("--id", so->id, "strategy id (default: the strategy's own id or file name)");
+  submit->callback([=, &g, &rc, &out, &err] { rc = strategy_submit(g, *so, out, err); });
   auto* list =
       strategy->add_subcommand("list",
                                "list strategies, with how long each has been in its state\n"

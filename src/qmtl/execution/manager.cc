@@ -369,6 +369,10 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
   }
 }
 
+std::string ExecutionManager::programs_option() const {
+  return options_.strategy_programs.empty() ? "none" : options_.strategy_programs;
+}
+
 std::string ExecutionManager::path_for(std::string_view strategy, std::string_view what) const {
   return (std::filesystem::path(options_.work_dir) / fmt::format("{}.{}", strategy, what)).string();
 }
@@ -395,7 +399,9 @@ void ExecutionManager::start_job(const world::Strategy& s, const world::Executio
                                 "--records",
                                 records,
                                 "--cash",
-                                fmt::format("{}", settings.cash)};
+                                fmt::format("{}", settings.cash),
+                                "--strategy-programs",
+                                programs_option()};
   if (settings.window) {
     argv.push_back("--window");
     argv.push_back(format_duration(*settings.window));
@@ -486,7 +492,9 @@ void ExecutionManager::start_runner(Runner& r, const world::ExecutionSettings& s
       "--cash",
       fmt::format("{}", settings.cash),
       "--post-every",
-      fmt::format("{}", std::chrono::duration<double>(options_.runner_post_every).count())};
+      fmt::format("{}", std::chrono::duration<double>(options_.runner_post_every).count()),
+      "--strategy-programs",
+      programs_option()};
   auto per_strategy = [&r](std::string text) {
     for (size_t at; (at = text.find("{strategy}")) != std::string::npos;) {
       text.replace(at, 10, r.strategy);

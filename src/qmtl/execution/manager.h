@@ -32,8 +32,8 @@
 #include <string>
 #include <thread>
 
-#include "qmtl/core/time.h"
 #include "qmtl/core/child_process.h"
+#include "qmtl/core/time.h"
 #include "qmtl/execution/outage.h"
 #include "qmtl/world/world_service.h"
 
@@ -57,6 +57,9 @@ struct ExecutionOptions {
   std::string gateway_url;   // how runners reach this server, e.g. http://127.0.0.1:8080
   std::string work_dir;      // spec files, backtest records, child logs (created)
   std::string runner_token;  // given to children as QMTL_TOKEN; "" = none (--no-auth)
+  // Where strategy programs may be (canonical; `qmtl serve --strategy-programs`),
+  // passed to every child; "" = programs are refused.
+  std::string strategy_programs;
   std::chrono::milliseconds poll{500};
   std::chrono::milliseconds restart_min{1000};
   std::chrono::milliseconds restart_max{60'000};
@@ -121,6 +124,8 @@ class ExecutionManager {
                     const world::BrokerSettings* broker, SteadyTime now);
   void stop_runner(Runner& r, SteadyTime now, std::string why);
   std::string path_for(std::string_view strategy, std::string_view what) const;
+  // `--strategy-programs` for children: the directory, or "none".
+  std::string programs_option() const;
 
   world::WorldService& worlds_;
   const Clock& clock_;

@@ -58,6 +58,10 @@ struct ApiOptions {
   bool shared_store = false;
   // How long a console session lasts without being used (docs/console.md).
   Duration session_idle = std::chrono::hours(12);
+  // The directory (canonical) that strategy programs must be in for the server
+  // to accept them (`qmtl serve --strategy-programs DIR`); "" refuses every
+  // program strategy: submitting a command is running code on this machine.
+  std::string strategy_programs;
   // Post alerts to world webhooks (see alerts.h); off in unit tests of the Api.
   bool alerts = true;
   AlertDispatcher::Options alert_options;
@@ -208,6 +212,7 @@ class Api : private world::WorldObserver {
   ApiResponse get_timeline(const ApiRequest&, Call&);
   ApiResponse replay(const ApiRequest&, Call&);
   ApiResponse submit_strategy(const ApiRequest&, Call&);
+  std::optional<ApiResponse> check_program(const boost::json::object& spec) const;
   ApiResponse list_strategies(const ApiRequest&, Call&);
   ApiResponse get_strategy(const ApiRequest&, Call&);
   ApiResponse strategy_activate(const ApiRequest&, Call&);

@@ -1,10 +1,54 @@
 // The /strategies routes of the API.
 #include <fmt/format.h>
 
+#include <filesystem>
+
+#include "qmtl/core/file.h"
 #include "qmtl/server/api_internal.h"
 #include "qmtl/world/performance_records.h"
 
 namespace qmtl::server {
+
+// A program strategy (sdk/program.h) runs only from the directory the operator
+// named, and only the build that was submitted; the runner checks the
+// declaration itself when it starts the program.
+std::optional<ApiResponse> Api::check_program(const boost::json::object& spec) const {
+  const auto& program = spec.at("program");
+  const auto* command = program.is_object() ? program.as_object().if_contains("command") : nullptr;
+  if (command == nullptr || !command->is_array() || command->as_array().empty() ||
+      !command->as_array()[0].is_string()) {
+    return problem(400,
+                   "spec.program.command must be a list: [the program's path, its "
+                   "arguments...]; `qmtl strategy submit --command` writes it");
+  }
+  if (options_.strategy_programs.empty()) {
+    return problem(403,
+                   "this server runs no strategy programs: its operator allows them with "
+                   "`qmtl serve --strategy-programs DIR` (programs must be in DIR)");
+  }
+  const std::string path(command->as_array()[0].get_string());
+  auto outside = [&] {
+    return problem(403, fmt::format("program '{}' is not in this server's strategy programs "
+                                    "directory {} (give its path there, without links)",
+                                    path, options_.strategy_programs));
+  };
+  // Decided on the text first, so a path elsewhere never touches the file
+  // system (nor tells the caller whether something exists there).
+  if (std::filesystem::path(path).lexically_normal().string() != path ||
+      !path_within(options_.strategy_programs, path)) {
+    return outside();
+  }
+  auto file = inspect_executable(path);
+  if (!file) return problem(400, fmt::format("spec.program: {}", file.error().message));
+  if (file->path != path) return outside();  // a link out of the directory
+  const auto* sha = program.as_object().if_contains("sha256");
+  if (sha == nullptr || !sha->is_string() || sha->get_string() != file->sha256) {
+    return problem(409, fmt::format("program '{}' on the server is not the build that was "
+                                    "described (sha256 {}); submit it again",
+                                    path, file->sha256.substr(0, 12)));
+  }
+  return std::nullopt;
+}
 
 ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
   auto obj = body_object(req, {"id", "world", "spec"}, "the strategy");
@@ -20,6 +64,9 @@ ApiResponse Api::submit_strategy(const ApiRequest& req, Call& call) {
     return problem(400, fmt::format("field 'spec' must be an object (the declarative strategy), "
                                     "not {}",
                                     json::kind_name(*spec)));
+  }
+  if (spec->as_object().contains("program")) {
+    if (auto refused = check_program(spec->as_object())) return *refused;
   }
   auto s = worlds_.submit_strategy(
       {.id = *id, .world = *world, .spec = json::dump(*spec), .actor = call.principal.name});
