@@ -37,19 +37,29 @@ std::string_view series_kind_name(SeriesKind kind) {
 
 Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,
                                   const SeriesOptions& options) {
-  // Merge duplicates first, checking order and finiteness, so the conversion
-  // below sees strictly increasing times.
-  std::vector<Sample> merged;
-  merged.reserve(samples.size());
+  // Check order and finiteness; merge duplicates (in a copy, only when there
+  // are any), so the conversion below sees strictly increasing times.
+  bool duplicates = false;
   for (size_t i = 0; i < samples.size(); ++i) {
     const Sample& s = samples[i];
     if (!std::isfinite(s.value)) return bad_sample(i, "value is not a finite number");
-    if (!merged.empty() && s.ts < merged.back().ts) {
-      return bad_sample(i, fmt::format("timestamp {} is earlier than the previous one ({}); "
-                                       "sort the rows by time",
-                                       format_timestamp(s.ts), format_timestamp(merged.back().ts)));
+    if (i > 0 && s.ts < samples[i - 1].ts) {
+      return bad_sample(i,
+                        fmt::format("timestamp {} is earlier than the previous one ({}); "
+                                    "sort the rows by time",
+                                    format_timestamp(s.ts), format_timestamp(samples[i - 1].ts)));
     }
-    if (!merged.empty() && s.ts == merged.back().ts) {
+    duplicates = duplicates || (i > 0 && s.ts == samples[i - 1].ts);
+  }
+  std::vector<Sample> merged;
+  if (duplicates) {
+    merged.reserve(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const Sample& s = samples[i];
+      if (merged.empty() || s.ts != merged.back().ts) {
+        merged.push_back(s);
+        continue;
+      }
       double& v = merged.back().value;
       switch (kind) {
         case SeriesKind::kEquity:
@@ -63,10 +73,9 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
           v = (1.0 + v) * (1.0 + s.value) - 1.0;
           break;
       }
-      continue;
     }
-    merged.push_back(s);
   }
+  const std::span<const Sample> rows = duplicates ? std::span<const Sample>(merged) : samples;
 
   ReturnSeries out;
   if (kind == SeriesKind::kPnl && !options.initial_equity) {
@@ -78,29 +87,29 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
       !(*options.initial_equity > 0 && std::isfinite(*options.initial_equity))) {
     return make_error(ErrorCode::kInvalidArgument, "the initial equity must be a positive number");
   }
-  if (merged.empty()) return out;
+  if (rows.empty()) return out;
 
   size_t first = 0;
   if (kind == SeriesKind::kEquity) {
-    if (merged[0].value <= 0) return bad_sample(0, "equity must be positive");
-    out.start = merged[0].ts;
-    out.start_equity = merged[0].value;
+    if (rows[0].value <= 0) return bad_sample(0, "equity must be positive");
+    out.start = rows[0].ts;
+    out.start_equity = rows[0].value;
     first = 1;
   } else {
     std::vector<TimePoint> times;
-    times.reserve(merged.size());
-    for (const auto& s : merged) times.push_back(s.ts);
-    out.start = merged[0].ts - median_spacing(times);
+    times.reserve(rows.size());
+    for (const auto& s : rows) times.push_back(s.ts);
+    out.start = rows[0].ts - median_spacing(times);
     out.start_equity = options.initial_equity.value_or(1.0);
   }
 
-  const size_t n = merged.size() - first;
+  const size_t n = rows.size() - first;
   out.ts.reserve(n);
   out.r.reserve(n);
   out.equity.reserve(n);
   double prev = out.start_equity;
-  for (size_t i = first; i < merged.size(); ++i) {
-    const double v = merged[i].value;
+  for (size_t i = first; i < rows.size(); ++i) {
+    const double v = rows[i].value;
     double eq = 0;
     switch (kind) {
       case SeriesKind::kEquity:
@@ -118,7 +127,7 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
         eq = prev * (1.0 + v);
         break;
     }
-    out.ts.push_back(merged[i].ts);
+    out.ts.push_back(rows[i].ts);
     out.r.push_back(kind == SeriesKind::kReturn ? v : eq / prev - 1.0);
     out.equity.push_back(eq);
     prev = eq;
