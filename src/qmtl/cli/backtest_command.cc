@@ -215,19 +215,8 @@ int backtest(const Globals& g, const BacktestOptions& o, std::ostream& out, std:
     return report({kExitRefused, fmt::format("{}: {}", source, result.error().message)}, err);
 
   // The initial cash is the equity before the first bar.
-  std::vector<metrics::Sample> samples{{bars.front().ts - std::chrono::hours(24), o.cash}};
-  for (const auto& p : result->points) samples.push_back({p.ts, p.equity});
-  auto series = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+  auto series = sdk::backtest_series(*result, bars.front().ts, o.cash);
   if (!series) return report({kExitRefused, series.error().message}, err);
-  std::vector<metrics::Fill> fills;
-  for (const auto& f : result->fills) {
-    fills.push_back({.ts = f.ts,
-                     .symbol = f.symbol,
-                     .qty = f.side == broker::Side::kBuy ? f.qty : -f.qty,
-                     .price = f.price,
-                     .fee = f.fee});
-  }
-  series->fills = std::move(fills);
   const auto m = metrics::compute_metrics(*series);
 
   if (!o.records.empty()) {

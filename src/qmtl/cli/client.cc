@@ -1,7 +1,6 @@
 #include "qmtl/cli/client.h"
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
+#include "qmtl/policy/yaml_json.h"
 #include "qmtl/sdk/program.h"
 
 namespace qmtl::cli {
@@ -173,35 +173,6 @@ void print_worlds_table(const boost::json::array& worlds, std::ostream& out) {
   for (const auto& g : gates) out << g << '\n';
 }
 
-namespace {
-
-// YAML scalars become JSON strings, numbers or booleans as they read.
-boost::json::value yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      boost::json::object o;
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Sequence: {
-      boost::json::array a;
-      for (const auto& x : n) a.push_back(yaml_to_json(x));
-      return a;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (n.Tag() == "!") return boost::json::value(s);  // quoted: always a string
-      if (s == "true" || s == "false") return s == "true";
-      if (auto j = json::parse(s); j && j->is_number()) return *j;
-      return boost::json::value(s);
-    }
-    default:
-      return nullptr;
-  }
-}
-
-}  // namespace
-
 CliResult<boost::json::object> read_strategy_file(const std::string& path) {
   return read_mapping_file(path, "strategy file", "a strategy");
 }
@@ -237,12 +208,9 @@ CliResult<boost::json::object> read_mapping_file(const std::string& path, std::s
       return tl::unexpected(Failure{kExitUsage, fmt::format("{}: {}", path, j.error().message)});
     v = std::move(*j);
   } else {
-    try {
-      v = yaml_to_json(YAML::Load(*text));
-    } catch (const YAML::Exception& e) {
-      return tl::unexpected(Failure{kExitUsage, fmt::format("{}:{}:{}: {}", path, e.mark.line + 1,
-                                                            e.mark.column + 1, e.msg)});
-    }
+    auto y = policy::yaml_to_json(*text, path);
+    if (!y) return tl::unexpected(Failure{kExitUsage, y.error().message});
+    v = std::move(*y);
   }
   if (!v.is_object()) {
     return tl::unexpected(

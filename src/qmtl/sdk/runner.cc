@@ -52,6 +52,26 @@ Result<void> BarInputs::push(Dag& dag, const broker::Bar& bar) const {
   return {};
 }
 
+Result<metrics::ReturnSeries> backtest_series(const BacktestResult& result, TimePoint first_bar,
+                                              double initial_cash) {
+  std::vector<metrics::Sample> samples{{first_bar - std::chrono::hours(24), initial_cash}};
+  samples.reserve(result.points.size() + 1);
+  for (const auto& p : result.points) samples.push_back({p.ts, p.equity});
+  auto series = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
+  if (!series) return propagate(series);
+  std::vector<metrics::Fill> fills;
+  fills.reserve(result.fills.size());
+  for (const auto& f : result.fills) {
+    fills.push_back({.ts = f.ts,
+                     .symbol = f.symbol,
+                     .qty = f.side == broker::Side::kBuy ? f.qty : -f.qty,
+                     .price = f.price,
+                     .fee = f.fee});
+  }
+  series->fills = std::move(fills);
+  return series;
+}
+
 BookView book_view(const broker::PaperBroker& paper, std::string_view symbol) {
   BookView view{.pending = paper.pending(symbol), .equity = paper.equity()};
   if (const auto* p = paper.position(symbol)) {

@@ -58,6 +58,7 @@
 
 #include "qmtl/broker/paper_broker.h"
 #include "qmtl/core/result.h"
+#include "qmtl/metrics/series.h"
 #include "qmtl/sdk/feed.h"
 #include "qmtl/sdk/gate.h"
 #include "qmtl/sdk/order_router.h"
@@ -79,6 +80,13 @@ struct BacktestResult {
   uint64_t node_updates = 0;                 // node computations, for throughput figures
   broker::Account account;                   // at the end
 };
+
+// The backtest as a return series for the metrics (metrics/kpi.h): the
+// initial cash one day before the first bar, then each equity point, with the
+// fills (so `trades` counts them). kInvalidArgument if the equity is not
+// positive. `qmtl backtest` and the Python package both report these.
+Result<metrics::ReturnSeries> backtest_series(const BacktestResult& result, TimePoint first_bar,
+                                              double initial_cash);
 
 struct OfflineOptions {
   broker::BrokerageModel model;
