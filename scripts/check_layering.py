@@ -6,6 +6,8 @@ Each part of src/qmtl/ may include only the parts below it:
   core <- metrics <- policy <- lifecycle <- store <- world <- execution
        <- scheduler <- server <- cli
   broker <- sdk build on core and metrics only (sdk also on broker);
+  python (the extension of the Python package) on core, metrics, policy,
+  broker and sdk;
   the server does not use the scheduler (the serve command runs both).
 
 A part that includes one it may not, links one it may not (its CMakeLists'
@@ -23,6 +25,8 @@ ALLOWED["broker"] = {"core", "metrics"}
 ALLOWED["sdk"] = {"core", "metrics", "broker"}
 ALLOWED["report"] = {"core", "metrics"}
 ALLOWED["cli"] |= {"broker", "sdk", "report"}
+# The Python package's extension: the offline parts, never the server's.
+ALLOWED["python"] = {"core", "metrics", "policy", "broker", "sdk"}
 # The server answers requests; the serve command (cli) runs the scheduler
 # beside it, so the server neither includes nor links it.
 ALLOWED["server"].discard("scheduler")

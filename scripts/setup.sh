@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian (bookworm) package that qmtl's build, tests and benchmarks
-# need, then configures and builds the given CMake presets (default: release).
+# need, then configures and builds the given CMake presets (default: release);
+# after the release build, installs the Python package into .venv (docs/python.md).
 # Idempotent: packages already installed are not touched, and apt-get update runs
 # only when something is missing.
 #
@@ -18,6 +19,7 @@ PACKAGES=(
   libopenblas-dev libyaml-cpp-dev prometheus-cpp-dev libquickfix-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy r-cran-ttr
+  python3-dev python3-venv python3-setuptools python3-wheel python3-pytest pybind11-dev
   prometheus wrk systemd curl libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
   chromium chromium-driver python3-selenium
@@ -52,4 +54,6 @@ for preset in "${presets[@]}"; do
   [ "$preset" = "--no-build" ] && exit 0
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset"
+  # The Python package (.venv), from the build that has its extension.
+  if [ "$preset" = release ]; then scripts/install_python.sh build/release; fi
 done

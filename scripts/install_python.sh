@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the qmtl Python package (python/, docs/python.md) into .venv, a
+# virtual environment that sees Debian's numpy and pandas: no network, the C++
+# extension taken from a CMake build (default build/release).
+#   scripts/install_python.sh [BUILD_DIR]
+#   .venv/bin/python -c "import qmtl"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="$(cd "${1:-build/release}" && pwd)"
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+QMTL_BUILD_DIR="$build" .venv/bin/pip install --no-build-isolation --no-index --no-deps \
+  --quiet --disable-pip-version-check ./python

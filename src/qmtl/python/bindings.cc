@@ -1,0 +1,453 @@
+// qmtl._qmtl: the C++ behind the Python package (python/qmtl, docs/python.md).
+//
+// Plain types at this boundary (NumPy arrays, str, JSON text); the package's
+// Python side turns them into pandas objects. Every call does its work through
+// the same functions as the CLI (metrics::compute_metrics, the policy's
+// evaluate_offline, sdk::Runner::offline), so the answers are the CLI's. Long
+// calls release the GIL; errors raise qmtl.Error (a ValueError) with the
+// message the CLI prints.
+#include <fmt/format.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "qmtl/core/duration.h"
+#include "qmtl/core/json.h"
+#include "qmtl/metrics/correlation.h"
+#include "qmtl/metrics/kpi.h"
+#include "qmtl/policy/document.h"
+#include "qmtl/policy/offline.h"
+#include "qmtl/policy/yaml_json.h"
+#include "qmtl/sdk/program.h"
+#include "qmtl/sdk/runner.h"
+
+namespace py = pybind11;
+
+namespace qmtl::python {
+namespace {
+
+// Raised as qmtl.Error.
+class QmtlError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <typename T>
+T value_or_raise(Result<T> r, std::string_view context = {}) {
+  if (!r) {
+    throw QmtlError(context.empty() ? r.error().message
+                                    : fmt::format("{}: {}", context, r.error().message));
+  }
+  return std::move(*r);
+}
+
+using Int64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+// Values as given: a column-major (Fortran) array, as pandas hands out a
+// frame of one dtype, is read in place; others are read through strides.
+using DoubleArray = py::array_t<double, py::array::forcecast>;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+TimePoint from_ns(int64_t ns) { return TimePoint(Duration(ns / 1000)); }
+int64_t to_ns(TimePoint t) { return t.time_since_epoch().count() * 1000; }
+
+struct SeriesInput {
+  std::vector<TimePoint> ts;
+  const double* data = nullptr;
+  ssize_t rows = 0, cols = 0;
+  ssize_t row_stride = 0, col_stride = 0;  // in doubles
+  double at(ssize_t r, ssize_t c) const { return data[r * row_stride + c * col_stride]; }
+};
+
+SeriesInput series_input(const Int64Array& ts, const DoubleArray& values) {
+  if (values.ndim() != 2) throw QmtlError("values must be two-dimensional (rows x columns)");
+  if (ts.ndim() != 1 || ts.shape(0) != values.shape(0)) {
+    throw QmtlError("there must be one timestamp per row");
+  }
+  SeriesInput in;
+  in.rows = values.shape(0);
+  in.cols = values.shape(1);
+  in.data = values.data();
+  in.row_stride = values.strides(0) / static_cast<ssize_t>(sizeof(double));
+  in.col_stride = values.strides(1) / static_cast<ssize_t>(sizeof(double));
+  in.ts.reserve(static_cast<size_t>(in.rows));
+  const int64_t* t = ts.data();
+  for (ssize_t r = 0; r < in.rows; ++r) in.ts.push_back(from_ns(t[r]));
+  return in;
+}
+
+metrics::SeriesKind parse_kind(const std::string& kind) {
+  for (auto k :
+       {metrics::SeriesKind::kEquity, metrics::SeriesKind::kPnl, metrics::SeriesKind::kReturn}) {
+    if (metrics::series_kind_name(k) == kind) return k;
+  }
+  throw QmtlError(fmt::format("kind must be equity, pnl or return, not '{}'", kind));
+}
+
+std::optional<Duration> parse_window(const std::optional<std::string>& text, const char* what) {
+  if (!text) return std::nullopt;
+  auto d = parse_duration(*text);
+  if (!d || d->count() <= 0) {
+    throw QmtlError(
+        fmt::format("{} takes a positive duration such as 4w or 90d, not '{}'", what, *text));
+  }
+  return *d;
+}
+
+// Column `c` as a return series; rows whose value is NaN are skipped (as the
+// CLI skips rows without a value). `samples` is a buffer the caller reuses.
+Result<metrics::ReturnSeries> column_series(const SeriesInput& in, ssize_t c,
+                                            metrics::SeriesKind kind,
+                                            std::optional<double> initial_equity,
+                                            std::vector<metrics::Sample>& samples) {
+  samples.clear();
+  for (ssize_t r = 0; r < in.rows; ++r) {
+    const double v = in.at(r, c);
+    if (!std::isnan(v)) samples.push_back({in.ts[static_cast<size_t>(r)], v});
+  }
+  return metrics::from_samples(kind, samples, {.initial_equity = initial_equity});
+}
+
+// Runs fn(c, samples) for every column on `threads` threads (0: the
+// hardware's). Each thread builds one series at a time and drops it: a frame
+// of 10,000 columns never holds 10,000 series, whose fresh pages cost more
+// than the metrics. The first error (by column) is raised, naming it.
+void for_each_column(
+    const SeriesInput& in, const std::vector<std::string>& names, unsigned threads,
+    const std::function<Result<void>(ssize_t, std::vector<metrics::Sample>&)>& fn) {
+  const unsigned n = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+  std::atomic<ssize_t> next{0};
+  std::mutex mu;
+  std::optional<std::pair<ssize_t, Error>> first_error;
+  auto work = [&] {
+    std::vector<metrics::Sample> samples;
+    samples.reserve(static_cast<size_t>(in.rows));
+    for (ssize_t c; (c = next.fetch_add(1)) < in.cols;) {
+      if (auto r = fn(c, samples); !r) {
+        std::lock_guard lock(mu);
+        if (!first_error || c < first_error->first) first_error.emplace(c, r.error());
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1;
+       t < std::min<unsigned>(n, static_cast<unsigned>(std::max<ssize_t>(in.cols, 1))); ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (auto& t : pool) t.join();
+  if (first_error) {
+    throw QmtlError(fmt::format("{}: {}", names.at(static_cast<size_t>(first_error->first)),
+                                first_error->second.message));
+  }
+}
+
+// (name, value) of every metric, worst_loss expanded per window, as the CLI names them.
+std::vector<std::pair<std::string, metrics::MetricValue>> metric_rows(const metrics::Metrics& m) {
+  std::vector<std::pair<std::string, metrics::MetricValue>> out;
+  for (auto name : metrics::metric_names()) {
+    if (name == "worst_loss") {
+      for (const auto& [w, v] : m.worst_loss) {
+        out.emplace_back(fmt::format("worst_loss({})", format_duration(w)), v);
+      }
+      continue;
+    }
+    out.emplace_back(std::string(name), *m.get(name));
+  }
+  return out;
+}
+
+// metrics(ts_ns, values, names, kind, window, periods_per_year, initial_equity,
+// worst_loss, threads) -> (metric names, values [columns x metrics], missing
+// [{name: why}] per column). With a window: the last window's metrics,
+// annualised like the whole series (as `qmtl metrics --window` does).
+py::tuple metrics_fn(const Int64Array& ts, const DoubleArray& values,
+                     const std::vector<std::string>& names, const std::string& kind,
+                     const std::optional<std::string>& window,
+                     std::optional<double> periods_per_year, std::optional<double> initial_equity,
+                     const std::vector<std::string>& worst_loss, unsigned threads) {
+  const auto k = parse_kind(kind);
+  const auto w = parse_window(window, "window");
+  if (periods_per_year && !(*periods_per_year > 0 && std::isfinite(*periods_per_year))) {
+    throw QmtlError("periods_per_year must be a positive number");
+  }
+  metrics::MetricsOptions options{.periods_per_year = periods_per_year};
+  for (const auto& text : worst_loss) {
+    options.worst_loss_windows.push_back(*parse_window(text, "worst_loss"));
+  }
+  const SeriesInput in = series_input(ts, values);
+  std::vector<metrics::Metrics> result(static_cast<size_t>(in.cols));
+  {
+    py::gil_scoped_release released;
+    for_each_column(in, names, threads, [&](ssize_t c, std::vector<metrics::Sample>& samples) {
+      auto series = column_series(in, c, k, initial_equity, samples);
+      if (!series) return Result<void>(propagate(series));
+      auto& m = result[static_cast<size_t>(c)];
+      m = metrics::compute_metrics(*series, options);
+      if (w) {
+        // The last window, annualised like the whole series (as the CLI does).
+        metrics::MetricsOptions wo = options;
+        wo.window = w;
+        if (!wo.periods_per_year && m.periods_per_year.present()) {
+          wo.periods_per_year = m.periods_per_year.value;
+        }
+        m = metrics::compute_metrics(*series, wo);
+      }
+      return Result<void>();
+    });
+  }
+  metrics::Metrics none;  // the names when there are no columns
+  for (const auto& d : options.worst_loss_windows)
+    none.worst_loss.emplace_back(d, metrics::MetricValue{});
+  std::vector<std::string> columns;
+  for (const auto& [name, v] : metric_rows(result.empty() ? none : result.front())) {
+    columns.push_back(name);
+  }
+  py::array_t<double> out(
+      {static_cast<ssize_t>(result.size()), static_cast<ssize_t>(columns.size())});
+  auto o = out.mutable_unchecked<2>();
+  py::list missing;
+  for (size_t i = 0; i < result.size(); ++i) {
+    py::dict why;
+    const auto rows = metric_rows(result[i]);
+    for (size_t j = 0; j < rows.size(); ++j) {
+      const auto& [name, v] = rows[j];
+      o(static_cast<ssize_t>(i), static_cast<ssize_t>(j)) = v.present() ? *v.value : kNaN;
+      if (!v.present()) why[py::str(name)] = py::str(std::string(v.why_missing));
+    }
+    missing.append(why);
+  }
+  return py::make_tuple(columns, out, missing);
+}
+
+// correlation(ts_ns, values, names, kind, window) -> [columns x columns], NaN
+// where a pair has too few common periods (as `qmtl metrics` prints n/a).
+py::array_t<double> correlation_fn(const Int64Array& ts, const DoubleArray& values,
+                                   const std::vector<std::string>& names, const std::string& kind,
+                                   const std::optional<std::string>& window,
+                                   std::optional<double> initial_equity) {
+  const auto k = parse_kind(kind);
+  const auto w = parse_window(window, "window");
+  const SeriesInput in = series_input(ts, values);
+  const auto n = static_cast<ssize_t>(in.cols);
+  py::array_t<double> out({n, n});
+  auto o = out.mutable_unchecked<2>();
+  {
+    py::gil_scoped_release released;
+    std::vector<metrics::ReturnSeries> series(static_cast<size_t>(n));
+    for_each_column(in, names, 1, [&](ssize_t c, std::vector<metrics::Sample>& samples) {
+      auto s = column_series(in, c, k, initial_equity, samples);
+      if (!s) return Result<void>(propagate(s));
+      series[static_cast<size_t>(c)] = std::move(*s);
+      return Result<void>();
+    });
+    for (ssize_t i = 0; i < n; ++i) {
+      for (ssize_t j = i; j < n; ++j) {
+        const auto c =
+            metrics::correlation(series[static_cast<size_t>(i)], series[static_cast<size_t>(j)], w);
+        o(i, j) = o(j, i) = c.present() ? *c.value : kNaN;
+      }
+    }
+  }
+  return out;
+}
+
+policy::PolicyDocument policy_document(const std::string& text, const std::string& source) {
+  return value_or_raise(policy::parse_policy_document(text, source));
+}
+
+// policy_check(text, source) -> the JSON of `qmtl policy check --output json`.
+std::string policy_check_fn(const std::string& text, const std::string& source) {
+  return json::dump(
+      policy::policy_summary_json(policy::summarize_policy(policy_document(text, source))));
+}
+
+boost::json::value parse_json_arg(const std::string& text, const char* what) {
+  auto v = json::parse(text);
+  if (!v) throw QmtlError(fmt::format("{}: {}", what, v.error().message));
+  return std::move(*v);
+}
+
+// policy_evaluate(text, source, metrics_json, previous, correlations_json,
+// history_json, now, stage) -> the JSON of `qmtl policy eval --output json`.
+std::string policy_evaluate_fn(const std::string& text, const std::string& source,
+                               const std::string& metrics_json,
+                               const std::vector<std::string>& previous,
+                               const std::optional<std::string>& correlations_json,
+                               const std::optional<std::string>& history_json,
+                               const std::optional<std::string>& now,
+                               const std::optional<std::string>& stage) {
+  const auto doc = policy_document(text, source);
+  policy::OfflineInputs in{
+      .metrics = parse_json_arg(metrics_json, "metrics"),
+      .previous = previous,
+      .now = now ? value_or_raise(parse_timestamp(*now), "now") : SystemClock().now(),
+      .stage = stage};
+  if (correlations_json) in.correlations = parse_json_arg(*correlations_json, "correlations");
+  if (history_json) in.history = parse_json_arg(*history_json, "history");
+  policy::OfflineResult r;
+  {
+    py::gil_scoped_release released;
+    r = value_or_raise(policy::evaluate_offline(doc, in));
+  }
+  return json::dump(policy::offline_result_json(r));
+}
+
+// strategy_spec(text, source) -> the strategy as JSON text: YAML or JSON read
+// as `qmtl backtest` reads a file, and checked by building it.
+std::string strategy_spec_fn(const std::string& text, const std::string& source) {
+  auto doc = value_or_raise(policy::yaml_to_json(text, source));
+  if (!doc.is_object())
+    throw QmtlError(fmt::format("{}: a strategy must be a mapping of fields", source));
+  value_or_raise(sdk::load_strategy(doc), source);
+  return json::dump(doc);
+}
+
+struct BacktestArgs {
+  std::string symbol;
+  double cash, fee_bps, slippage_bps, volume_limit, leverage;
+};
+
+std::vector<broker::Bar> bars_of(const Int64Array& ts, const DoubleArray& ohlcv,
+                                 const std::string& symbol) {
+  if (ohlcv.ndim() != 2 || ohlcv.shape(1) != 5 || ts.ndim() != 1 || ts.shape(0) != ohlcv.shape(0)) {
+    throw QmtlError("bars must be rows of open, high, low, close, volume with one time each");
+  }
+  auto v = ohlcv.unchecked<2>();
+  const int64_t* t = ts.data();
+  std::vector<broker::Bar> bars;
+  bars.reserve(static_cast<size_t>(ohlcv.shape(0)));
+  for (ssize_t r = 0; r < ohlcv.shape(0); ++r) {
+    broker::Bar b{.ts = from_ns(t[r]),
+                  .symbol = symbol,
+                  .open = v(r, 0),
+                  .high = v(r, 1),
+                  .low = v(r, 2),
+                  .close = v(r, 3),
+                  .volume = v(r, 4)};
+    auto ok = broker::validate_bar(b);
+    if (!ok) {
+      throw QmtlError(
+          fmt::format("bar {} ({}): {}", r, format_timestamp(b.ts), ok.error().message));
+    }
+    if (!bars.empty() && b.ts <= bars.back().ts) {
+      throw QmtlError(
+          fmt::format("bar {} ({}) is not after the bar before it: bars must be in "
+                      "increasing time order",
+                      r, format_timestamp(b.ts)));
+    }
+    bars.push_back(std::move(b));
+  }
+  if (bars.size() < 2) throw QmtlError("fewer than two bars");
+  return bars;
+}
+
+// backtest(spec_json, ts_ns, ohlcv, symbol, cash, fee_bps, slippage_bps,
+// volume_limit, leverage) -> dict: the JSON fields of `qmtl backtest --output
+// json` plus the equity curve and the fills as arrays.
+py::dict backtest_fn(const std::string& spec_json, const Int64Array& ts, const DoubleArray& ohlcv,
+                     const std::optional<std::string>& symbol_arg, double cash, double fee_bps,
+                     double slippage_bps, double volume_limit, double leverage) {
+  for (auto [name, v] :
+       {std::pair{"cash", cash}, std::pair{"fee_bps", fee_bps},
+        std::pair{"slippage_bps", slippage_bps}, std::pair{"volume_limit", volume_limit},
+        std::pair{"leverage", leverage}}) {
+    if (!std::isfinite(v) || v < 0)
+      throw QmtlError(fmt::format("{} must be a finite number >= 0", name));
+  }
+  auto strategy =
+      value_or_raise(sdk::load_strategy(parse_json_arg(spec_json, "strategy")), "strategy");
+  const std::string symbol = symbol_arg.value_or(strategy.orders.symbol);
+  strategy.orders.symbol = symbol;
+  const std::string id = strategy.id.empty() ? "strategy" : strategy.id;
+  const auto bars = bars_of(ts, ohlcv, symbol);
+  sdk::BacktestResult result;
+  metrics::Metrics m;
+  {
+    py::gil_scoped_release released;
+    sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = fee_bps / 10'000},
+                                          .slippage = broker::FixedBps{.bps = slippage_bps},
+                                          .volume_limit = volume_limit,
+                                          .leverage = leverage},
+                                .initial_cash = cash};
+    result = value_or_raise(sdk::Runner::offline(std::move(strategy), bars, options), id);
+    m = metrics::compute_metrics(
+        value_or_raise(sdk::backtest_series(result, bars.front().ts, cash)));
+  }
+  py::dict kpis;
+  for (auto name : metrics::metric_names()) {
+    if (name == "worst_loss") continue;
+    const auto v = m.get(name);
+    kpis[py::str(std::string(name))] =
+        v && v->present() ? py::object(py::float_(*v->value)) : py::object(py::none());
+  }
+  py::array_t<int64_t> eq_ts(static_cast<ssize_t>(result.points.size()));
+  py::array_t<double> eq(static_cast<ssize_t>(result.points.size()));
+  auto et = eq_ts.mutable_unchecked<1>();
+  auto ev = eq.mutable_unchecked<1>();
+  for (size_t i = 0; i < result.points.size(); ++i) {
+    et(static_cast<ssize_t>(i)) = to_ns(result.points[i].ts);
+    ev(static_cast<ssize_t>(i)) = result.points[i].equity;
+  }
+  py::list fills;
+  for (const auto& f : result.fills) {
+    fills.append(py::make_tuple(to_ns(f.ts), f.symbol, std::string(broker::side_name(f.side)),
+                                f.qty, f.price, f.fee));
+  }
+  py::list rejected;
+  for (const auto& r : result.rejects) {
+    rejected.append(py::make_tuple(to_ns(r.ts), r.symbol, std::string(broker::side_name(r.side)),
+                                   r.qty, r.reason));
+  }
+  py::dict exits;
+  for (const auto& [why, n] : result.exits) exits[py::str(why)] = n;
+  const auto& acct = result.account;
+  py::dict out;
+  out["strategy"] = id;
+  out["symbol"] = symbol;
+  out["bars"] = bars.size();
+  out["orders"] = result.orders;
+  out["exits"] = exits;
+  out["final_equity"] = acct.equity();
+  out["cash"] = acct.cash;
+  out["realised_pnl"] = acct.realised_pnl;
+  out["unrealised_pnl"] = acct.unrealised_pnl();
+  out["fees"] = acct.fees;
+  out["metrics"] = kpis;
+  out["equity_ts"] = eq_ts;
+  out["equity"] = eq;
+  out["fills"] = fills;
+  out["rejected"] = rejected;
+  return out;
+}
+
+}  // namespace
+}  // namespace qmtl::python
+
+PYBIND11_MODULE(_qmtl, m) {
+  using namespace qmtl::python;
+  m.doc() = "qmtl's C++ core; use the qmtl package, not this module";
+  py::register_exception<QmtlError>(m, "Error", PyExc_ValueError);
+  m.def("metrics", &metrics_fn, py::arg("ts"), py::arg("values"), py::arg("names"), py::arg("kind"),
+        py::arg("window"), py::arg("periods_per_year"), py::arg("initial_equity"),
+        py::arg("worst_loss"), py::arg("threads"));
+  m.def("correlation", &correlation_fn, py::arg("ts"), py::arg("values"), py::arg("names"),
+        py::arg("kind"), py::arg("window"), py::arg("initial_equity"));
+  m.def("policy_check", &policy_check_fn, py::arg("text"), py::arg("source"));
+  m.def("policy_evaluate", &policy_evaluate_fn, py::arg("text"), py::arg("source"),
+        py::arg("metrics"), py::arg("previous"), py::arg("correlations"), py::arg("history"),
+        py::arg("now"), py::arg("stage"));
+  m.def("strategy_spec", &strategy_spec_fn, py::arg("text"), py::arg("source"));
+  m.def("backtest", &backtest_fn, py::arg("spec"), py::arg("ts"), py::arg("ohlcv"),
+        py::arg("symbol"), py::arg("cash"), py::arg("fee_bps"), py::arg("slippage_bps"),
+        py::arg("volume_limit"), py::arg("leverage"));
+}
