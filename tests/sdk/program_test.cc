@@ -135,6 +135,8 @@ struct Failure {
   const char* message;
 };
 
+void PrintTo(const Failure& f, std::ostream* os) { *os << f.name; }
+
 class ProgramFailureTest : public ProgramTest, public ::testing::WithParamInterface<Failure> {};
 
 // Every way a running program goes wrong fails the backtest (and so a live
