@@ -7,6 +7,7 @@ on pandas objects, computed by qmtl's C++ core (docs/python.md).
     qmtl.correlation(frame)                   # a square DataFrame
     qmtl.policy.evaluate("policy.yml", kpis)  # the decisions, as `qmtl policy eval`
     qmtl.backtest("sma_cross.yml", bars)      # equity, fills and KPIs
+    qmtl.Client(url).strategies("demo")       # a server's worlds, runs, records
 
 The numbers are the CLI's: each call goes through the same C++ functions as
 `qmtl metrics`, `qmtl policy eval` and `qmtl backtest`. Errors raise
@@ -23,11 +24,15 @@ import pandas as pd
 
 from . import _qmtl
 from . import policy
+from .client import ApiError, Client, Event
 from ._text import text_of as _text_of
 
 Error = _qmtl.Error
 
-__all__ = ["Error", "metrics", "correlation", "backtest", "BacktestResult", "policy"]
+__all__ = [
+    "Error", "metrics", "correlation", "backtest", "BacktestResult", "policy", "Client",
+    "ApiError", "Event",
+]
 __version__ = "0.1.0"
 
 Frame = Union[pd.Series, pd.DataFrame]
