@@ -15,6 +15,7 @@ qmtl.Error (a ValueError) with the message the CLI would print.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence, Union
@@ -25,13 +26,15 @@ import pandas as pd
 from . import _qmtl
 from . import policy
 from .client import ApiError, Client, Event
+from .strategy import Bar, Strategy
+from . import strategy as _strategy
 from ._text import text_of as _text_of
 
 Error = _qmtl.Error
 
 __all__ = [
     "Error", "metrics", "correlation", "backtest", "BacktestResult", "policy", "Client",
-    "ApiError", "Event",
+    "ApiError", "Event", "Strategy", "Bar",
 ]
 __version__ = "0.1.0"
 
@@ -175,7 +178,7 @@ def _bars(bars: pd.DataFrame):
 
 
 def backtest(
-    strategy: Union[str, os.PathLike, Mapping],
+    strategy: Union[str, os.PathLike, Mapping, Strategy, type],
     bars: pd.DataFrame,
     symbol: Optional[str] = None,
     cash: float = 100_000,
@@ -184,13 +187,21 @@ def backtest(
     volume_limit: float = 0.025,
     leverage: float = 1,
 ) -> BacktestResult:
-    """A strategy (YAML or JSON text, a path, or a mapping) over bars (a
-    DataFrame with open, high, low, close, volume and a time index or date
-    column) through the paper broker, as `qmtl backtest` runs it."""
-    text, source = _text_of(strategy, "strategy")
-    spec = _qmtl.strategy_spec(text, source)
+    """A strategy over bars (a DataFrame with open, high, low, close, volume
+    and a time index or date column) through the paper broker, as `qmtl
+    backtest` runs it. The strategy is declarative (YAML or JSON text, a path,
+    or a mapping) or a qmtl.Strategy (a subclass or an instance), whose
+    on_bar runs in this process for each bar."""
     ts, ohlcv = _bars(bars)
-    r = _qmtl.backtest(spec, ts, ohlcv, symbol, cash, fee_bps, slippage_bps, volume_limit, leverage)
+    costs = (cash, fee_bps, slippage_bps, volume_limit, leverage)
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        strategy = strategy()
+    if isinstance(strategy, Strategy):
+        r = _qmtl.backtest_function(json.dumps(strategy.declaration()),
+                                    _strategy.callback(strategy), ts, ohlcv, symbol, *costs)
+    else:
+        text, source = _text_of(strategy, "strategy")
+        r = _qmtl.backtest(_qmtl.strategy_spec(text, source), ts, ohlcv, symbol, *costs)
     fills = pd.DataFrame(r["fills"], columns=["ts", "symbol", "side", "qty", "price", "fee"])
     fills["ts"] = pd.to_datetime(fills["ts"], unit="ns", utc=True)
     rejected = pd.DataFrame(r["rejected"], columns=["ts", "symbol", "side", "qty", "reason"])

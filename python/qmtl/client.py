@@ -21,7 +21,7 @@ import json
 import os
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 
@@ -197,15 +197,32 @@ class Client:
     def strategy(self, strategy: str) -> dict:
         return self.request("GET", f"/strategies/{self._quote(strategy)}")
 
-    def submit(self, strategy: Union[str, os.PathLike, Mapping], world: str,
-               id: Optional[str] = None) -> dict:
-        """Submits a declarative strategy (YAML or JSON text, a path or a
-        mapping), checked here first as `qmtl strategy submit` checks it. The id
-        is `id`, else the strategy's own, else the file's name."""
-        text, source = text_of(strategy, "strategy")
-        spec = json.loads(_qmtl.strategy_spec(text, source))
+    def submit(self, strategy: Union[None, str, os.PathLike, Mapping] = None, *, world: str,
+               id: Optional[str] = None, command: Union[None, str, Sequence[str]] = None,
+               timeout: float = 5.0) -> dict:
+        """Submits a strategy to `world`: a declarative one (YAML or JSON text,
+        a path or a mapping), or a program (`command`: its path and arguments,
+        a string split as a shell would or a list; a qmtl.Strategy file is one)
+        whose declaration is read by starting it, as `qmtl strategy submit
+        --command` does. Checked here first. The id is `id`, else the
+        strategy's own, else the file's name."""
+        if (strategy is None) == (command is None):
+            raise _qmtl.Error("give a strategy or command=, one of them")
+        source = "strategy"
+        if command is not None:
+            argv = [os.fspath(a) for a in command] if not isinstance(command, str) else None
+            if argv is None:
+                import shlex
+
+                argv = shlex.split(command)
+            if not argv:
+                raise _qmtl.Error("command= is empty: give the program's path and its arguments")
+            spec = json.loads(_qmtl.program_spec(argv, float(timeout)))
+        else:
+            text, source = text_of(strategy, "strategy")
+            spec = json.loads(_qmtl.strategy_spec(text, source))
         sid = id or spec.get("id")
-        if not sid and source not in ("strategy",):
+        if not sid and source != "strategy":
             sid = os.path.splitext(os.path.basename(source))[0]
         if not sid:
             raise _qmtl.Error("the strategy has no id: give id=")

@@ -2,9 +2,6 @@
 validates two strategies and runs them in dry run, read back as DataFrames;
 an evaluation with its explanations; the event stream as an iterator; the
 token from QMTL_TOKEN; refusals as qmtl.ApiError with the server's detail."""
-import os
-import pathlib
-import subprocess
 import time
 
 import pandas as pd
@@ -12,8 +9,8 @@ import pytest
 
 import qmtl
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-QMTL = os.environ.get("QMTL_BINARY", str(ROOT / "build" / "release" / "apps" / "qmtl" / "qmtl"))
+from conftest import ROOT, Server, write_live_feed
+
 ADMIN = "admin-secret-0123456789abcdef"
 VIEWER = "viewer-secret-0123456789abcdef"
 LIVE_BARS = 40
@@ -42,30 +39,10 @@ def wait_for(pred, timeout=60.0):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("server")
-    (d / "tokens").write_text(f"admin admin token:{ADMIN}\nwatcher viewer token:{VIEWER}\n")
-    os.chmod(d / "tokens", 0o600)
-    # The live feed: daily bars up to today, so the runners' records fall in the window.
-    today = pd.Timestamp.now(tz="UTC").normalize()
-    days = pd.date_range(end=today, periods=LIVE_BARS, freq="D")
-    with open(d / "live.csv", "w") as f:
-        f.write("date,open,high,low,close,volume\n")
-        for i, day in enumerate(days):
-            c = 100 + (i % 7) - 0.1 * i
-            f.write(f"{day.strftime('%Y-%m-%d')},{c},{c + 1},{c - 1},{c},1000000\n")
-    log = open(d / "server.log", "w")
-    proc = subprocess.Popen(
-        [QMTL, "serve", "--db", f"sqlite:{d / 'q.db'}", "--port", "0", "--token-file",
-         str(d / "tokens"), "--scheduler", "false", "--exec-dir", str(d / "exec"),
-         "--heartbeat", "200ms"],
-        stdout=subprocess.PIPE, stderr=log, text=True,
-        env={**os.environ, "QMTL_RUNNER_TOKEN": ADMIN})
-    line = proc.stdout.readline()
-    assert "listening on" in line, (d / "server.log").read_text()
-    url = line.split("listening on ")[1].split()[0]
-    yield {"url": url, "dir": d}
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    write_live_feed(d / "live.csv", LIVE_BARS)
+    s = Server(d, {"admin": ("admin", ADMIN), "watcher": ("viewer", VIEWER)}, ADMIN)
+    yield {"url": s.url, "dir": d, "server": s}
+    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +55,7 @@ def world(server):
                "feed": str(server["dir"] / "live.csv"), "symbol": "TTRC"})
     c.submit(ROOT / "examples/strategies/sma_cross.yml", world="w")
     c.submit(SLOW, world="w")
-    assert wait_for(lambda: set(c.strategies("w")["state"]) == {"DryRun"}), \
-        (server["dir"] / "server.log").read_text()
+    assert wait_for(lambda: set(c.strategies("w")["state"]) == {"DryRun"}), server["server"].log()
     for sid in ("sma-cross", "slow"):
         assert wait_for(lambda: len(c.performance(sid, kind="dryrun")[0]) == LIVE_BARS), sid
     return c

@@ -312,10 +312,23 @@ std::string strategy_spec_fn(const std::string& text, const std::string& source)
   return json::dump(doc);
 }
 
-struct BacktestArgs {
-  std::string symbol;
-  double cash, fee_bps, slippage_bps, volume_limit, leverage;
-};
+// check_declaration(json) -> None: a Python strategy's declaration checked as
+// a program's is (qmtl.Error naming what is wrong).
+void check_declaration_fn(const std::string& declaration_json) {
+  const auto d = parse_json_arg(declaration_json, "declaration");
+  if (!d.is_object()) throw QmtlError("the declaration must be a mapping");
+  value_or_raise(sdk::function_strategy(d.as_object(), [](TimePoint, const broker::Bar&) {
+    return Result<sdk::SignalValues>(sdk::SignalValues{});
+  }));
+}
+
+// program_spec(command, timeout_s) -> the spec `qmtl strategy submit
+// --command` sends, as JSON text.
+std::string program_spec_fn(const std::vector<std::string>& command, double timeout_s) {
+  if (!(timeout_s > 0 && timeout_s <= 3600)) throw QmtlError("timeout must be from 0 to 3600 s");
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  return json::dump(value_or_raise(sdk::program_spec(command, timeout)));
+}
 
 std::vector<broker::Bar> bars_of(const Int64Array& ts, const DoubleArray& ohlcv,
                                  const std::string& symbol) {
@@ -351,21 +364,24 @@ std::vector<broker::Bar> bars_of(const Int64Array& ts, const DoubleArray& ohlcv,
   return bars;
 }
 
-// backtest(spec_json, ts_ns, ohlcv, symbol, cash, fee_bps, slippage_bps,
-// volume_limit, leverage) -> dict: the JSON fields of `qmtl backtest --output
-// json` plus the equity curve and the fills as arrays.
-py::dict backtest_fn(const std::string& spec_json, const Int64Array& ts, const DoubleArray& ohlcv,
-                     const std::optional<std::string>& symbol_arg, double cash, double fee_bps,
-                     double slippage_bps, double volume_limit, double leverage) {
+struct CostArgs {
+  double cash, fee_bps, slippage_bps, volume_limit, leverage;
+};
+
+// `strategy` over the bars as `qmtl backtest` runs it -> dict: the JSON
+// fields of `qmtl backtest --output json` plus the equity curve and the fills
+// as arrays. The GIL is released while it runs (a Python strategy's callback
+// takes it back for each bar).
+py::dict run_backtest(sdk::Strategy strategy, const Int64Array& ts, const DoubleArray& ohlcv,
+                      const std::optional<std::string>& symbol_arg, const CostArgs& costs) {
   for (auto [name, v] :
-       {std::pair{"cash", cash}, std::pair{"fee_bps", fee_bps},
-        std::pair{"slippage_bps", slippage_bps}, std::pair{"volume_limit", volume_limit},
-        std::pair{"leverage", leverage}}) {
-    if (!std::isfinite(v) || v < 0)
+       {std::pair{"cash", costs.cash}, std::pair{"fee_bps", costs.fee_bps},
+        std::pair{"slippage_bps", costs.slippage_bps},
+        std::pair{"volume_limit", costs.volume_limit}, std::pair{"leverage", costs.leverage}}) {
+    if (!std::isfinite(v) || v < 0) {
       throw QmtlError(fmt::format("{} must be a finite number >= 0", name));
+    }
   }
-  auto strategy =
-      value_or_raise(sdk::load_strategy(parse_json_arg(spec_json, "strategy")), "strategy");
   const std::string symbol = symbol_arg.value_or(strategy.orders.symbol);
   strategy.orders.symbol = symbol;
   const std::string id = strategy.id.empty() ? "strategy" : strategy.id;
@@ -374,14 +390,14 @@ py::dict backtest_fn(const std::string& spec_json, const Int64Array& ts, const D
   metrics::Metrics m;
   {
     py::gil_scoped_release released;
-    sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = fee_bps / 10'000},
-                                          .slippage = broker::FixedBps{.bps = slippage_bps},
-                                          .volume_limit = volume_limit,
-                                          .leverage = leverage},
-                                .initial_cash = cash};
+    sdk::OfflineOptions options{.model = {.fee = broker::PercentFee{.rate = costs.fee_bps / 10'000},
+                                          .slippage = broker::FixedBps{.bps = costs.slippage_bps},
+                                          .volume_limit = costs.volume_limit,
+                                          .leverage = costs.leverage},
+                                .initial_cash = costs.cash};
     result = value_or_raise(sdk::Runner::offline(std::move(strategy), bars, options), id);
     m = metrics::compute_metrics(
-        value_or_raise(sdk::backtest_series(result, bars.front().ts, cash)));
+        value_or_raise(sdk::backtest_series(result, bars.front().ts, costs.cash)));
   }
   py::dict kpis;
   for (auto name : metrics::metric_names()) {
@@ -430,6 +446,54 @@ py::dict backtest_fn(const std::string& spec_json, const Int64Array& ts, const D
   return out;
 }
 
+py::dict backtest_fn(const std::string& spec_json, const Int64Array& ts, const DoubleArray& ohlcv,
+                     const std::optional<std::string>& symbol, double cash, double fee_bps,
+                     double slippage_bps, double volume_limit, double leverage) {
+  auto strategy =
+      value_or_raise(sdk::load_strategy(parse_json_arg(spec_json, "strategy")), "strategy");
+  return run_backtest(std::move(strategy), ts, ohlcv, symbol,
+                      {cash, fee_bps, slippage_bps, volume_limit, leverage});
+}
+
+// A Python strategy (qmtl.Strategy): its declaration, and on_bar(ts_ns, open,
+// high, low, close, volume) -> (signal | None, exit | None), called with the
+// GIL for each bar. An exception in it fails the strategy, naming it.
+py::dict backtest_function_fn(const std::string& declaration_json, py::function on_bar,
+                              const Int64Array& ts, const DoubleArray& ohlcv,
+                              const std::optional<std::string>& symbol, double cash, double fee_bps,
+                              double slippage_bps, double volume_limit, double leverage) {
+  const auto declaration = parse_json_arg(declaration_json, "declaration");
+  if (!declaration.is_object()) throw QmtlError("the declaration must be a mapping");
+  // The Strategy that holds the callback is destroyed where the GIL is
+  // released: its last reference goes with the GIL taken back.
+  std::shared_ptr<py::function> callback(new py::function(std::move(on_bar)), [](py::function* f) {
+    py::gil_scoped_acquire held;
+    delete f;
+  });
+  auto fn = [callback](TimePoint bucket, const broker::Bar& bar) -> Result<sdk::SignalValues> {
+    py::gil_scoped_acquire held;
+    try {
+      const py::tuple r =
+          (*callback)(to_ns(bucket), bar.open, bar.high, bar.low, bar.close, bar.volume);
+      sdk::SignalValues v;
+      if (!r[0].is_none()) v.signal = r[0].cast<double>();
+      if (!r[1].is_none()) v.exit = r[1].cast<double>();
+      return v;
+    } catch (py::error_already_set& e) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        fmt::format("on_bar raised at {}: {}", format_timestamp(bucket), e.what()));
+    } catch (const py::cast_error& e) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("on_bar returned something that is not a number at {}",
+                                    format_timestamp(bucket)));
+    }
+  };
+  auto strategy = value_or_raise(sdk::function_strategy(declaration.as_object(), std::move(fn)),
+                                 "the strategy's declaration");
+  return run_backtest(std::move(strategy), ts, ohlcv, symbol,
+                      {cash, fee_bps, slippage_bps, volume_limit, leverage});
+}
+
 }  // namespace
 }  // namespace qmtl::python
 
@@ -447,6 +511,11 @@ PYBIND11_MODULE(_qmtl, m) {
         py::arg("metrics"), py::arg("previous"), py::arg("correlations"), py::arg("history"),
         py::arg("now"), py::arg("stage"));
   m.def("strategy_spec", &strategy_spec_fn, py::arg("text"), py::arg("source"));
+  m.def("check_declaration", &check_declaration_fn, py::arg("declaration"));
+  m.def("program_spec", &program_spec_fn, py::arg("command"), py::arg("timeout_s"));
+  m.def("backtest_function", &backtest_function_fn, py::arg("declaration"), py::arg("on_bar"),
+        py::arg("ts"), py::arg("ohlcv"), py::arg("symbol"), py::arg("cash"), py::arg("fee_bps"),
+        py::arg("slippage_bps"), py::arg("volume_limit"), py::arg("leverage"));
   m.def("backtest", &backtest_fn, py::arg("spec"), py::arg("ts"), py::arg("ohlcv"),
         py::arg("symbol"), py::arg("cash"), py::arg("fee_bps"), py::arg("slippage_bps"),
         py::arg("volume_limit"), py::arg("leverage"));

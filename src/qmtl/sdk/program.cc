@@ -189,15 +189,16 @@ class Session {
   }
 
   // Sends the bar and reads the program's values for it.
-  Result<void> exchange(TimePoint bucket, const std::vector<WindowView>& fields) {
-    std::string line = fmt::format("bar {}", unix_seconds(bucket));
-    for (const auto& w : fields) fmt::format_to(std::back_inserter(line), " {}", number(w[0]));
-    line += '\n';
-    if (auto r = send(line); !r) return r;
+  Result<SignalValues> exchange(TimePoint bucket, const broker::Bar& bar) {
+    std::string line =
+        fmt::format("bar {} {} {} {} {} {}\n", unix_seconds(bucket), number(bar.open),
+                    number(bar.high), number(bar.low), number(bar.close), number(bar.volume));
+    if (auto r = send(line); !r) return propagate(r);
     auto reply =
         read_line(kMaxReply, fmt::format("its values for the bar at {}", format_timestamp(bucket)));
     if (!reply) return propagate(reply);
-    return parse_reply(*reply, bucket);
+    if (auto r = parse_reply(*reply, bucket); !r) return propagate(r);
+    return SignalValues{signal, exit};
   }
 
   std::optional<double> signal, exit;
@@ -340,29 +341,45 @@ Result<ProgramCommand> parse_program(const boost::json::value& v) {
   return out;
 }
 
-// Builds the Dag that feeds the program: the bar fields, the program's node,
-// and its signal (and exit) as nodes the order rule reads.
-Result<Dag> program_dag(const std::shared_ptr<Session>& session, Duration interval, bool exit) {
+// The Dag of a strategy whose signal comes from `fn`: the bar fields, a node
+// that calls fn once a bar, and its signal (and exit) as nodes the order rule
+// reads. Anything fn reports fails the node, so the runner fails closed.
+Result<Dag> signal_dag(Duration interval, bool exit, SignalFn fn) {
   Dag dag;
   std::vector<std::string> fields;
   for (auto f : kBarFields) {
     dag.input(std::string(f), interval, 1);
     fields.emplace_back(f);
   }
-  session->has_exit = exit;
-  dag.timed_compute("program", std::move(fields), 1,
-                    [session](TimePoint bucket, const std::vector<WindowView>& w) {
-                      // The Dag's way to fail a node: its function throws.
-                      if (auto r = session->exchange(bucket, w); !r) {
-                        throw NodeFailure(r.error().message);
-                      }
-                      return std::optional<double>(1.0);
-                    });
+  auto values = std::make_shared<SignalValues>();
+  dag.timed_compute(
+      "program", std::move(fields), 1,
+      [values, fn = std::move(fn)](TimePoint bucket, const std::vector<WindowView>& w) {
+        const broker::Bar bar{.ts = bucket,
+                              .open = w[0][0],
+                              .high = w[1][0],
+                              .low = w[2][0],
+                              .close = w[3][0],
+                              .volume = w[4][0]};
+        auto r = fn(bucket, bar);
+        // The Dag's way to fail a node: its function throws.
+        if (!r) throw NodeFailure(r.error().message);
+        for (const auto* v : {&r->signal, &r->exit}) {
+          if (*v && !std::isfinite(**v)) {
+            throw NodeFailure(
+                fmt::format("the strategy's value for the bar at {} is {}, not a "
+                            "finite number",
+                            format_timestamp(bucket), **v));
+          }
+        }
+        *values = *r;
+        return std::optional<double>(1.0);
+      });
   dag.compute("signal", {"program"}, 1,
-              [session](const std::vector<WindowView>&) { return session->signal; });
+              [values](const std::vector<WindowView>&) { return values->signal; });
   if (exit) {
     dag.compute("exit", {"program"}, 1,
-                [session](const std::vector<WindowView>&) { return session->exit; });
+                [values](const std::vector<WindowView>&) { return values->exit; });
   }
   if (auto r = dag.build(); !r) return propagate(r);
   return dag;
@@ -412,7 +429,11 @@ Result<Strategy> load_program(const boost::json::object& spec, const LoadOptions
                     file->path, json::dump(*said), json::dump(declared)));
   }
   std::shared_ptr<Session> shared(std::move(*session));
-  auto dag = program_dag(shared, checked->interval, !checked->rule.exit.empty());
+  const bool exit = !checked->rule.exit.empty();
+  shared->has_exit = exit;
+  auto dag = signal_dag(
+      checked->interval, exit,
+      [shared](TimePoint bucket, const broker::Bar& bar) { return shared->exchange(bucket, bar); });
   if (!dag) return propagate(dag);
   Strategy s;
   s.id = checked->id;
@@ -428,6 +449,18 @@ Result<Strategy> load_strategy(const boost::json::value& spec, const LoadOptions
     return load_program(spec.as_object(), options);
   }
   return parse_strategy(spec);
+}
+
+Result<Strategy> function_strategy(const boost::json::object& declaration, SignalFn fn) {
+  auto checked = check_declaration(declaration);
+  if (!checked) return propagate(checked);
+  auto dag = signal_dag(checked->interval, !checked->rule.exit.empty(), std::move(fn));
+  if (!dag) return propagate(dag);
+  Strategy s;
+  s.id = checked->id;
+  s.dag = std::move(*dag);
+  s.orders = std::move(checked->rule);
+  return s;
 }
 
 Result<boost::json::object> describe_program(const std::vector<std::string>& command,

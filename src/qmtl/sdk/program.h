@@ -43,11 +43,13 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "qmtl/broker/order.h"
 #include "qmtl/core/result.h"
 #include "qmtl/sdk/spec.h"
 
@@ -69,6 +71,18 @@ struct LoadOptions {
 // options.programs_dir, kUnavailable when the program cannot be started or
 // does not answer; their messages name the program.
 Result<Strategy> load_strategy(const boost::json::value& spec, const LoadOptions& options = {});
+
+// A signal from a function rather than a program, for bindings (the Python
+// package's strategies): per bar, its bucket time and fields in; the signal
+// and, when declared, the exit out (nullopt: none at this bar). An error, or
+// a value that is not finite, fails the strategy as a program's would.
+struct SignalValues {
+  std::optional<double> signal, exit;
+};
+using SignalFn = std::function<Result<SignalValues>(TimePoint bucket, const broker::Bar& bar)>;
+// A strategy declared as a program declares itself (above), its signal from
+// `fn`. kInvalidArgument for a declaration that is wrong.
+Result<Strategy> function_strategy(const boost::json::object& declaration, SignalFn fn);
 
 // Starts `command` (argv; argv[0] a path) and returns its declaration, checked
 // (kInvalidArgument naming what is wrong). For `qmtl strategy submit --command`.
