@@ -215,6 +215,8 @@ const std::vector<Api::Route>& Api::routes() {
   // orders and alerts go. Every change of settings or policy needs an admin.
   static const std::vector<Route> kRoutes = {
       {"GET", "/healthz", &Api::get_health, kViewer, kPublic, kNone, nullptr, &Api::fast_health},
+      {"GET", "/openapi.json", &Api::get_openapi, kViewer, kPublic, kNone, nullptr,
+       &Api::fast_openapi},
       {"POST", "/ui/session", &Api::open_session, kViewer, kPublic, kJson},
       {"GET", "/ui/session", &Api::get_session, kViewer, kInRequest},
       {"DELETE", "/ui/session", &Api::close_session, kViewer, kPublic},

@@ -117,6 +117,12 @@ class Api : private world::WorldObserver {
   // The same routes with the role each needs (some need more for some bodies:
   // retiring a world needs an admin). Thread-safe.
   static std::vector<RouteInfo> route_infos();
+  // The OpenAPI 3.1 description served at GET /openapi.json, generated from
+  // the route table. Thread-safe.
+  static boost::json::object openapi();
+  // The summary of route "METHOD /template" in that description; nullopt for
+  // a route that has none (a test keeps every route described).
+  static std::optional<std::string> route_summary(std::string_view route);
 
  private:
   struct Call;
@@ -175,6 +181,8 @@ class Api : private world::WorldObserver {
                       double seconds) override;
 
   ApiResponse get_health(const ApiRequest&, Call&);
+  ApiResponse get_openapi(const ApiRequest&, Call&);
+  std::optional<ApiResponse> fast_openapi(const ApiRequest&, Call&);
   // The web console: its page and assets, and sign-in sessions (api_console.cc).
   ApiResponse get_console(const ApiRequest&, Call&);
   std::optional<ApiResponse> fast_console(const ApiRequest&, Call&);
