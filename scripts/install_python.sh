@@ -12,3 +12,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 QMTL_BUILD_DIR="$build" .venv/bin/pip install --no-build-isolation --no-index --no-deps \
   --quiet --disable-pip-version-check ./python
+# Notebooks run in the venv: its own "python3" kernel (found before the
+# system's), so `import qmtl` works in Jupyter and nbconvert started from it.
+if .venv/bin/python -c "import ipykernel" 2>/dev/null; then
+  .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+fi

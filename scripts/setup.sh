@@ -27,18 +27,26 @@ PACKAGES=(
 # npm installs the pinned front-end libraries (web/); Debian's when the machine has none.
 if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+# The notebook's packages (examples/notebooks): installed one at a time, as
+# apt cannot resolve them in one transaction with the rest on bookworm.
+NOTEBOOK_PACKAGES=(python3-matplotlib python3-ipykernel jupyter-nbconvert)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=() notebook_missing=()
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${NOTEBOOK_PACKAGES[@]}"; do installed "$p" || notebook_missing+=("$p"); done
+if ((${#missing[@]} + ${#notebook_missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  for p in "${notebook_missing[@]}"; do
+    echo "setup: installing $p"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p"
+  done
 fi
 
 # The front-end libraries that reports embed at build time, exactly as

@@ -6,7 +6,7 @@ import subprocess
 import pandas as pd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-QMTL = os.environ.get("QMTL_BINARY", str(ROOT / "build" / "release" / "apps" / "qmtl" / "qmtl"))
+QMTL = str(pathlib.Path(os.environ.get("QMTL_BINARY", ROOT / "build" / "release" / "apps" / "qmtl" / "qmtl")).resolve())
 
 
 def write_live_feed(path: pathlib.Path, bars: int) -> None:

@@ -4,8 +4,6 @@ to the fill. QMTL_BINARY names the qmtl executable (scripts/python_test.sh
 sets it); the inputs are the repository's example files."""
 import json
 import math
-import os
-import pathlib
 import subprocess
 
 import numpy as np
@@ -14,9 +12,9 @@ import pytest
 
 import qmtl
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from conftest import QMTL, ROOT
+
 DATA = ROOT / "examples" / "data"
-QMTL = os.environ.get("QMTL_BINARY", str(ROOT / "build" / "release" / "apps" / "qmtl" / "qmtl"))
 EQUITY_FILES = ["dax_equity.csv", "smi_equity.csv", "cac_equity.csv", "ftse_equity.csv"]
 NOW = "2026-12-04T00:00:00Z"
 
