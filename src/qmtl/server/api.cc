@@ -159,11 +159,11 @@ Result<int64_t> query_int(const Query& query, std::string_view name, int64_t fal
 Api::Api(world::WorldService& worlds, const Clock& clock, ApiOptions options)
     : worlds_(worlds),
       clock_(clock),
-      options_(options),
-      events_(worlds, options.activation_ttl_s, 10'000, &outage_),
+      options_(std::move(options)),
+      events_(worlds, options_.activation_ttl_s, 10'000, &outage_),
       metrics_(worlds, clock),
-      idempotency_(clock, options.idempotency_capacity, options.idempotency_ttl),
-      sessions_(clock, options.session_idle, 10'000) {
+      idempotency_(clock, options_.idempotency_capacity, options_.idempotency_ttl),
+      sessions_(clock, options_.session_idle, 10'000) {
   if (options_.alerts) {
     alerts_ =
         std::make_unique<AlertDispatcher>(worlds_, metrics_, options_.alert_options, &outage_);
