@@ -15,5 +15,5 @@ QMTL_BUILD_DIR="$build" .venv/bin/pip install --no-build-isolation --no-index --
 # Notebooks run in the venv: its own "python3" kernel (found before the
 # system's), so `import qmtl` works in Jupyter and nbconvert started from it.
 if .venv/bin/python -c "import ipykernel" 2>/dev/null; then
-  .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+  .venv/bin/python -Xfrozen_modules=off -m ipykernel install --sys-prefix --name python3 >/dev/null
 fi

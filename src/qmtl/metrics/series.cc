@@ -37,6 +37,19 @@ std::string_view series_kind_name(SeriesKind kind) {
 
 Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,
                                   const SeriesOptions& options) {
+  ReturnSeries out;
+  if (auto r = from_samples(kind, samples, options, out); !r) return propagate(r);
+  return out;
+}
+
+Result<void> from_samples(SeriesKind kind, std::span<const Sample> samples,
+                          const SeriesOptions& options, ReturnSeries& out) {
+  out.start = TimePoint{};
+  out.start_equity = 1.0;
+  out.ts.clear();
+  out.r.clear();
+  out.equity.clear();
+  out.fills.reset();
   // Check order and finiteness; merge duplicates (in a copy, only when there
   // are any), so the conversion below sees strictly increasing times.
   bool duplicates = false;
@@ -77,7 +90,6 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
   }
   const std::span<const Sample> rows = duplicates ? std::span<const Sample>(merged) : samples;
 
-  ReturnSeries out;
   if (kind == SeriesKind::kPnl && !options.initial_equity) {
     return make_error(ErrorCode::kInvalidArgument,
                       "PnL samples need an initial equity to turn into returns; give it "
@@ -87,7 +99,7 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
       !(*options.initial_equity > 0 && std::isfinite(*options.initial_equity))) {
     return make_error(ErrorCode::kInvalidArgument, "the initial equity must be a positive number");
   }
-  if (rows.empty()) return out;
+  if (rows.empty()) return {};
 
   size_t first = 0;
   if (kind == SeriesKind::kEquity) {
@@ -132,7 +144,7 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
     out.equity.push_back(eq);
     prev = eq;
   }
-  return out;
+  return {};
 }
 
 std::optional<double> infer_periods_per_year(std::span<const TimePoint> ts) {

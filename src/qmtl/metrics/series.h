@@ -69,6 +69,11 @@ struct SeriesOptions {
 // <= -100%, PnL that takes equity to <= 0, kPnl without initial_equity.
 Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> samples,
                                   const SeriesOptions& options = {});
+// The same into `out`, whose vectors keep their capacity: building many series
+// one after another reuses one allocation (and its pages). On error `out` is
+// unspecified.
+Result<void> from_samples(SeriesKind kind, std::span<const Sample> samples,
+                          const SeriesOptions& options, ReturnSeries& out);
 
 // Periods per year implied by the median spacing d of the timestamps (of an
 // even number of gaps, the mean of the middle two):

@@ -103,36 +103,41 @@ std::optional<Duration> parse_window(const std::optional<std::string>& text, con
   return *d;
 }
 
-// Column `c` as a return series; rows whose value is NaN are skipped (as the
-// CLI skips rows without a value). `samples` is a buffer the caller reuses.
-Result<metrics::ReturnSeries> column_series(const SeriesInput& in, ssize_t c,
-                                            metrics::SeriesKind kind,
-                                            std::optional<double> initial_equity,
-                                            std::vector<metrics::Sample>& samples) {
+// Column `c` as a return series into `out`; rows whose value is NaN are
+// skipped (as the CLI skips rows without a value). `samples` and `out` are
+// buffers the caller reuses from column to column.
+Result<void> column_series(const SeriesInput& in, ssize_t c, metrics::SeriesKind kind,
+                           std::optional<double> initial_equity,
+                           std::vector<metrics::Sample>& samples, metrics::ReturnSeries& out) {
   samples.clear();
   for (ssize_t r = 0; r < in.rows; ++r) {
     const double v = in.at(r, c);
     if (!std::isnan(v)) samples.push_back({in.ts[static_cast<size_t>(r)], v});
   }
-  return metrics::from_samples(kind, samples, {.initial_equity = initial_equity});
+  return metrics::from_samples(kind, samples, {.initial_equity = initial_equity}, out);
 }
 
-// Runs fn(c, samples) for every column on `threads` threads (0: the
-// hardware's). Each thread builds one series at a time and drops it: a frame
-// of 10,000 columns never holds 10,000 series, whose fresh pages cost more
-// than the metrics. The first error (by column) is raised, naming it.
-void for_each_column(
-    const SeriesInput& in, const std::vector<std::string>& names, unsigned threads,
-    const std::function<Result<void>(ssize_t, std::vector<metrics::Sample>&)>& fn) {
+// A thread's buffers, reused from column to column.
+struct ColumnBuffers {
+  std::vector<metrics::Sample> samples;
+  metrics::ReturnSeries series;
+};
+
+// Runs fn(c, buffers) for every column on `threads` threads (0: the
+// hardware's). Each thread builds one series at a time in the same buffers: a
+// frame of 10,000 columns never holds 10,000 series, whose fresh pages would
+// cost more than the metrics. The first error (by column) is raised, naming it.
+void for_each_column(const SeriesInput& in, const std::vector<std::string>& names, unsigned threads,
+                     const std::function<Result<void>(ssize_t, ColumnBuffers&)>& fn) {
   const unsigned n = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
   std::atomic<ssize_t> next{0};
   std::mutex mu;
   std::optional<std::pair<ssize_t, Error>> first_error;
   auto work = [&] {
-    std::vector<metrics::Sample> samples;
-    samples.reserve(static_cast<size_t>(in.rows));
+    ColumnBuffers buffers;
+    buffers.samples.reserve(static_cast<size_t>(in.rows));
     for (ssize_t c; (c = next.fetch_add(1)) < in.cols;) {
-      if (auto r = fn(c, samples); !r) {
+      if (auto r = fn(c, buffers); !r) {
         std::lock_guard lock(mu);
         if (!first_error || c < first_error->first) first_error.emplace(c, r.error());
       }
@@ -188,9 +193,9 @@ py::tuple metrics_fn(const Int64Array& ts, const DoubleArray& values,
   std::vector<metrics::Metrics> result(static_cast<size_t>(in.cols));
   {
     py::gil_scoped_release released;
-    for_each_column(in, names, threads, [&](ssize_t c, std::vector<metrics::Sample>& samples) {
-      auto series = column_series(in, c, k, initial_equity, samples);
-      if (!series) return Result<void>(propagate(series));
+    for_each_column(in, names, threads, [&](ssize_t c, ColumnBuffers& b) {
+      if (auto r = column_series(in, c, k, initial_equity, b.samples, b.series); !r) return r;
+      const auto* series = &b.series;
       auto& m = result[static_cast<size_t>(c)];
       m = metrics::compute_metrics(*series, options);
       if (w) {
@@ -244,11 +249,8 @@ py::array_t<double> correlation_fn(const Int64Array& ts, const DoubleArray& valu
   {
     py::gil_scoped_release released;
     std::vector<metrics::ReturnSeries> series(static_cast<size_t>(n));
-    for_each_column(in, names, 1, [&](ssize_t c, std::vector<metrics::Sample>& samples) {
-      auto s = column_series(in, c, k, initial_equity, samples);
-      if (!s) return Result<void>(propagate(s));
-      series[static_cast<size_t>(c)] = std::move(*s);
-      return Result<void>();
+    for_each_column(in, names, 1, [&](ssize_t c, ColumnBuffers& b) {
+      return column_series(in, c, k, initial_equity, b.samples, series[static_cast<size_t>(c)]);
     });
     for (ssize_t i = 0; i < n; ++i) {
       for (ssize_t j = i; j < n; ++j) {
