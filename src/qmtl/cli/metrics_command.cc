@@ -27,21 +27,6 @@ struct Loaded {
   size_t skipped = 0;  // rows without a time or value
 };
 
-// (display name, value) for every metric of `m`, worst_loss expanded per window.
-std::vector<std::pair<std::string, MetricValue>> rows(const Metrics& m) {
-  std::vector<std::pair<std::string, MetricValue>> out;
-  for (auto name : metrics::metric_names()) {
-    if (name == "worst_loss") {
-      for (const auto& [w, v] : m.worst_loss) {
-        out.emplace_back(fmt::format("worst_loss({})", format_duration(w)), v);
-      }
-      continue;
-    }
-    out.emplace_back(std::string(name), *m.get(name));
-  }
-  return out;
-}
-
 std::string show(const std::string& name, const MetricValue& v) {
   if (!v.present()) return fmt::format("n/a ({})", v.why_missing);
   const double x = *v.value;
@@ -54,7 +39,7 @@ std::string show(const std::string& name, const MetricValue& v) {
 
 boost::json::object to_json(const Metrics& m, boost::json::object& missing) {
   boost::json::object o;
-  for (const auto& [name, v] : rows(m)) {
+  for (const auto& [name, v] : metrics::metric_rows(m)) {
     if (v.present()) {
       o[name] = *v.value;
     } else {
@@ -182,8 +167,8 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
     std::vector<std::string> headers{"METRIC", "ALL"};
     if (last) headers.push_back("LAST " + format_duration(*window));
     Table t(headers);
-    const auto all_rows = rows(all);
-    const auto last_rows = last ? rows(*last) : decltype(all_rows){};
+    const auto all_rows = metrics::metric_rows(all);
+    const auto last_rows = last ? metrics::metric_rows(*last) : decltype(all_rows){};
     for (size_t i = 0; i < all_rows.size(); ++i) {
       std::vector<std::string> cells{all_rows[i].first,
                                      show(all_rows[i].first, all_rows[i].second)};

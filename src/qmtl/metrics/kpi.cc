@@ -1,9 +1,13 @@
 #include "qmtl/metrics/kpi.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <thread>
+
+#include "qmtl/core/duration.h"
 
 namespace qmtl::metrics {
 namespace {
@@ -272,6 +276,20 @@ std::vector<Metrics> compute_metrics_many(std::span<const ReturnSeries> series,
       });
     }
   }  // joins
+  return out;
+}
+
+std::vector<std::pair<std::string, MetricValue>> metric_rows(const Metrics& m) {
+  std::vector<std::pair<std::string, MetricValue>> out;
+  for (auto name : metric_names()) {
+    if (name == "worst_loss") {
+      for (const auto& [w, v] : m.worst_loss) {
+        out.emplace_back(fmt::format("worst_loss({})", format_duration(w)), v);
+      }
+      continue;
+    }
+    out.emplace_back(std::string(name), *m.get(name));
+  }
   return out;
 }
 

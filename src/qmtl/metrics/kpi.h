@@ -62,6 +62,10 @@ struct Metrics {
 // Every metric name get() accepts, in display order.
 std::span<const std::string_view> metric_names();
 
+// Every metric of `m` by the name people see, in display order, worst_loss
+// once per computed window ("worst_loss(1d)"): the rows of `qmtl metrics`.
+std::vector<std::pair<std::string, MetricValue>> metric_rows(const Metrics& m);
+
 // Computes every metric over the options' window.
 Metrics compute_metrics(const ReturnSeries& series, const MetricsOptions& options = {});
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "qmtl/core/id.h"
@@ -32,38 +33,52 @@ Result<void> check_previous(const OfflineInputs& in, const std::vector<std::stri
   return {};
 }
 
-Result<std::vector<Candidate>> load_candidates(const OfflineInputs& in, const Policy& p) {
+// Calls fn(id, metrics) for each strategy of the metrics document, after
+// checking its shape and ids, then checks that `previous` names only them.
+Result<void> each_strategy(
+    const OfflineInputs& in,
+    const std::function<Result<void>(const std::string&, const boost::json::object&)>& fn) {
   if (!in.metrics.is_object())
     return bad(in.metrics_name, "must be an object {\"<strategy>\": {\"<metric>\": number}}");
-  std::vector<Candidate> out;
   std::vector<std::string> ids;
   for (const auto& [key, metrics] : in.metrics.get_object()) {
     const std::string id(key);
     if (auto v = validate_id("strategy", id); !v) return bad(in.metrics_name, v.error().message);
     if (!metrics.is_object())
       return bad(in.metrics_name, fmt::format("'{}' must map metric names to numbers", id));
-    Candidate c;
-    c.id = id;
-    const bool live = std::find(in.previous.begin(), in.previous.end(), id) != in.previous.end();
-    c.state = live ? CandidateState::kLive : CandidateState::kDryRun;
-    c.history = p.window;
-    c.dry_run_since = in.now - p.min_dry_run;
-    if (live) c.live_since = in.now;
-    c.values.resize(p.refs.size());
-    for (size_t s = 0; s < p.refs.size(); ++s) {
-      const auto* v = metrics.get_object().if_contains(p.refs.refs()[s].text());
-      if (v == nullptr || v->is_null()) continue;
-      auto x = number_of(*v);
-      if (!x) {
-        return bad(in.metrics_name,
-                   fmt::format("'{}'.'{}' must be a number or null", id, p.refs.refs()[s].text()));
-      }
-      c.values[s] = *x;
-    }
+    if (auto r = fn(id, metrics.get_object()); !r) return r;
     ids.push_back(id);
-    out.push_back(std::move(c));
   }
-  if (auto r = check_previous(in, ids); !r) return propagate(r);
+  return check_previous(in, ids);
+}
+
+Result<std::vector<Candidate>> load_candidates(const OfflineInputs& in, const Policy& p) {
+  std::vector<Candidate> out;
+  auto each = each_strategy(
+      in, [&](const std::string& id, const boost::json::object& metrics) -> Result<void> {
+        Candidate c;
+        c.id = id;
+        const bool live =
+            std::find(in.previous.begin(), in.previous.end(), id) != in.previous.end();
+        c.state = live ? CandidateState::kLive : CandidateState::kDryRun;
+        c.history = p.window;
+        c.dry_run_since = in.now - p.min_dry_run;
+        if (live) c.live_since = in.now;
+        c.values.resize(p.refs.size());
+        for (size_t s = 0; s < p.refs.size(); ++s) {
+          const auto* v = metrics.if_contains(p.refs.refs()[s].text());
+          if (v == nullptr || v->is_null()) continue;
+          auto x = number_of(*v);
+          if (!x) {
+            return bad(in.metrics_name, fmt::format("'{}'.'{}' must be a number or null", id,
+                                                    p.refs.refs()[s].text()));
+          }
+          c.values[s] = *x;
+        }
+        out.push_back(std::move(c));
+        return {};
+      });
+  if (!each) return propagate(each);
   return out;
 }
 
@@ -133,22 +148,16 @@ void flatten(const boost::json::value& v, std::vector<std::string>& path,
 }
 
 Result<QmtlInput> load_qmtl_input(const OfflineInputs& in) {
-  if (!in.metrics.is_object())
-    return bad(in.metrics_name, "must be an object {\"<strategy>\": {\"<metric>\": number}}");
   QmtlInput out;
-  std::vector<std::string> ids;
-  for (const auto& [key, metrics] : in.metrics.get_object()) {
-    const std::string id(key);
-    if (auto v = validate_id("strategy", id); !v) return bad(in.metrics_name, v.error().message);
-    if (!metrics.is_object())
-      return bad(in.metrics_name, fmt::format("'{}' must map metric names to numbers", id));
-    std::vector<std::string> path;
-    std::map<std::string, double, std::less<>> flat;
-    flatten(metrics, path, flat);
-    ids.push_back(id);
-    out.metrics.emplace_back(id, std::move(flat));
-  }
-  if (auto r = check_previous(in, ids); !r) return propagate(r);
+  auto each = each_strategy(
+      in, [&](const std::string& id, const boost::json::object& metrics) -> Result<void> {
+        std::vector<std::string> path;
+        std::map<std::string, double, std::less<>> flat;
+        flatten(metrics, path, flat);
+        out.metrics.emplace_back(id, std::move(flat));
+        return {};
+      });
+  if (!each) return propagate(each);
   out.previous = in.previous;
   out.stage = in.stage;
   if (in.correlations) {

@@ -156,21 +156,6 @@ void for_each_column(const SeriesInput& in, const std::vector<std::string>& name
   }
 }
 
-// (name, value) of every metric, worst_loss expanded per window, as the CLI names them.
-std::vector<std::pair<std::string, metrics::MetricValue>> metric_rows(const metrics::Metrics& m) {
-  std::vector<std::pair<std::string, metrics::MetricValue>> out;
-  for (auto name : metrics::metric_names()) {
-    if (name == "worst_loss") {
-      for (const auto& [w, v] : m.worst_loss) {
-        out.emplace_back(fmt::format("worst_loss({})", format_duration(w)), v);
-      }
-      continue;
-    }
-    out.emplace_back(std::string(name), *m.get(name));
-  }
-  return out;
-}
-
 // metrics(ts_ns, values, names, kind, window, periods_per_year, initial_equity,
 // worst_loss, threads) -> (metric names, values [columns x metrics], missing
 // [{name: why}] per column). With a window: the last window's metrics,
@@ -214,7 +199,7 @@ py::tuple metrics_fn(const Int64Array& ts, const DoubleArray& values,
   for (const auto& d : options.worst_loss_windows)
     none.worst_loss.emplace_back(d, metrics::MetricValue{});
   std::vector<std::string> columns;
-  for (const auto& [name, v] : metric_rows(result.empty() ? none : result.front())) {
+  for (const auto& [name, v] : metrics::metric_rows(result.empty() ? none : result.front())) {
     columns.push_back(name);
   }
   py::array_t<double> out(
@@ -223,7 +208,7 @@ py::tuple metrics_fn(const Int64Array& ts, const DoubleArray& values,
   py::list missing;
   for (size_t i = 0; i < result.size(); ++i) {
     py::dict why;
-    const auto rows = metric_rows(result[i]);
+    const auto rows = metrics::metric_rows(result[i]);
     for (size_t j = 0; j < rows.size(); ++j) {
       const auto& [name, v] = rows[j];
       o(static_cast<ssize_t>(i), static_cast<ssize_t>(j)) = v.present() ? *v.value : kNaN;

@@ -385,6 +385,17 @@ Result<Dag> signal_dag(Duration interval, bool exit, SignalFn fn) {
   return dag;
 }
 
+// The strategy a checked declaration describes, its signal from `fn`.
+Result<Strategy> declared_strategy(Declaration declared, SignalFn fn) {
+  auto dag = signal_dag(declared.interval, !declared.rule.exit.empty(), std::move(fn));
+  if (!dag) return propagate(dag);
+  Strategy s;
+  s.id = std::move(declared.id);
+  s.dag = std::move(*dag);
+  s.orders = std::move(declared.rule);
+  return s;
+}
+
 Result<Strategy> load_program(const boost::json::object& spec, const LoadOptions& options) {
   auto program = parse_program(spec.at("program"));
   if (!program) return propagate(program);
@@ -429,17 +440,10 @@ Result<Strategy> load_program(const boost::json::object& spec, const LoadOptions
                     file->path, json::dump(*said), json::dump(declared)));
   }
   std::shared_ptr<Session> shared(std::move(*session));
-  const bool exit = !checked->rule.exit.empty();
-  shared->has_exit = exit;
-  auto dag = signal_dag(
-      checked->interval, exit,
-      [shared](TimePoint bucket, const broker::Bar& bar) { return shared->exchange(bucket, bar); });
-  if (!dag) return propagate(dag);
-  Strategy s;
-  s.id = checked->id;
-  s.dag = std::move(*dag);
-  s.orders = std::move(checked->rule);
-  return s;
+  shared->has_exit = !checked->rule.exit.empty();
+  return declared_strategy(std::move(*checked), [shared](TimePoint bucket, const broker::Bar& bar) {
+    return shared->exchange(bucket, bar);
+  });
 }
 
 }  // namespace
@@ -454,13 +458,7 @@ Result<Strategy> load_strategy(const boost::json::value& spec, const LoadOptions
 Result<Strategy> function_strategy(const boost::json::object& declaration, SignalFn fn) {
   auto checked = check_declaration(declaration);
   if (!checked) return propagate(checked);
-  auto dag = signal_dag(checked->interval, !checked->rule.exit.empty(), std::move(fn));
-  if (!dag) return propagate(dag);
-  Strategy s;
-  s.id = checked->id;
-  s.dag = std::move(*dag);
-  s.orders = std::move(checked->rule);
-  return s;
+  return declared_strategy(std::move(*checked), std::move(fn));
 }
 
 Result<boost::json::object> describe_program(const std::vector<std::string>& command,
