@@ -248,9 +248,20 @@ class Walk {
     // out of copies; these keep the copies alive until the metrics are done.
     std::vector<std::vector<PerformancePoint>> points_buf(ids_.size());
     std::vector<std::vector<FillRecord>> fills_buf(ids_.size());
+    // What the run recorded for a strategy ("" when it did not evaluate it).
+    // list_evaluation_runs gives the results sorted by strategy id.
+    auto recorded_of = [&](const std::string& id) -> std::string_view {
+      const auto hit = std::lower_bound(run.results.begin(), run.results.end(), id,
+                                        [](const store::EvaluationResultRow& e,
+                                           const std::string& x) { return e.strategy_id < x; });
+      return hit != run.results.end() && hit->strategy_id == id ? std::string_view(hit->decision)
+                                                                : std::string_view();
+    };
     for (size_t i = 0; i < ids_.size(); ++i) {
       const auto& st = replayed_[i];
-      if (!st.state) continue;
+      // The run's strategies are the ones it read. A strategy submitted while
+      // it ran is audited before the run's record but was not read by it.
+      if (!st.state || recorded_of(ids_[i]).empty()) continue;
       StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
       if (candidate_state(*st.state) != CandidateState::kOther) {
         const auto& rec = records_[i];
@@ -271,15 +282,6 @@ class Walk {
     }
     LoadedCandidates loaded;
     add_candidates(pol, inputs, loaded, false);
-    // What the run recorded for a strategy ("" when it did not evaluate it).
-    // list_evaluation_runs gives the results sorted by strategy id.
-    auto recorded_of = [&](const std::string& id) -> std::string_view {
-      const auto hit = std::lower_bound(run.results.begin(), run.results.end(), id,
-                                        [](const store::EvaluationResultRow& e,
-                                           const std::string& x) { return e.strategy_id < x; });
-      return hit != run.results.end() && hit->strategy_id == id ? std::string_view(hit->decision)
-                                                                : std::string_view();
-    };
     // Decisions first, without reasons (making them is most of a selection's
     // cost); the run is selected again with the reasons of the decisions that
     // differ, or of all when the run is explained.
