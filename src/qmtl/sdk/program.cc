@@ -197,18 +197,16 @@ class Session {
     auto reply =
         read_line(kMaxReply, fmt::format("its values for the bar at {}", format_timestamp(bucket)));
     if (!reply) return propagate(reply);
-    if (auto r = parse_reply(*reply, bucket); !r) return propagate(r);
-    return SignalValues{signal, exit};
+    return parse_reply(*reply, bucket);
   }
 
-  std::optional<double> signal, exit;
   bool has_exit = false;
 
  private:
   Session(ChildProcess child, std::string path, milliseconds timeout)
       : child_(std::move(child)), path_(std::move(path)), timeout_(timeout) {}
 
-  Result<void> parse_reply(std::string_view reply, TimePoint bucket) {
+  Result<SignalValues> parse_reply(std::string_view reply, TimePoint bucket) const {
     const auto w = words(reply);
     if (!w.empty() && w[0] == "error") {
       const size_t at = reply.find("error") + 5;
@@ -223,9 +221,9 @@ class Session {
           format_timestamp(bucket),
           has_exit ? "two values (signal and exit, '-' for none)" : "one value ('-' for none)"));
     }
-    std::array<std::optional<double>*, 2> into{&signal, &exit};
+    SignalValues values;
+    std::array<std::optional<double>*, 2> into{&values.signal, &values.exit};
     for (size_t k = 0; k < w.size(); ++k) {
-      into[k]->reset();
       if (w[k] == "-") continue;
       auto v = parse_number(w[k]);
       if (!v || !std::isfinite(*v)) {
@@ -234,7 +232,7 @@ class Session {
       }
       *into[k] = *v;
     }
-    return {};
+    return values;
   }
 
   Result<void> send(std::string_view text) {
