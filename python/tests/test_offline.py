@@ -129,7 +129,7 @@ def test_policy_check_names_the_line_of_an_error(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("gates:\n  promote: 'sharpe >'\n")
     r = cli("policy", "check", bad, ok=False)
-    assert r.returncode == 1
+    assert r.returncode == 2
     with pytest.raises(qmtl.Error) as e:
         qmtl.policy.check(bad)
     assert str(e.value) == r.stderr.strip().removeprefix("qmtl: ")
@@ -212,7 +212,9 @@ def test_backtest_refuses_bad_strategies_and_bars():
         qmtl.backtest("id: x\ninputs: {close: {interval: 1d}}\n"
                       "nodes: {fast: {indicator: sma, input: close, n: 0}}\n"
                       "orders: {signal: fast, symbol: X, qty: 1}\n", bars())
-    with pytest.raises(qmtl.Error, match=r"strategy:\d+:\d+: end of sequence"):
+    with pytest.raises(
+        qmtl.Error, match=r"strategy:\d+:\d+: malformed YAML/JSON: end of sequence"
+    ):
         qmtl.backtest("id: x\ninputs: [\n", bars())
     shuffled = bars().iloc[[1, 0, 2, 3]]
     with pytest.raises(qmtl.Error, match="increasing time order"):

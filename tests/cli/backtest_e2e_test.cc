@@ -271,6 +271,25 @@ TEST_F(BacktestTest, BadStrategiesAndDataAreUsageErrors) {
   EXPECT_EQ(c.exit_code, 1);
   EXPECT_NE(c.err.find("input 'price' is not a bar field"), std::string::npos) << c.err;
   EXPECT_EQ(qmtl({"backtest", ok, "--data", dir_.file("missing.csv")}).exit_code, 2);
+  // CLI11's own range checks let NaN through (every comparison with it is
+  // false): --fee-bps NaN was a fee of 0.
+  for (const auto& [option, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--fee-bps", "NaN"},
+                                                        {"--slippage-bps", "nan"},
+                                                        {"--volume-limit", "NaN"},
+                                                        {"--leverage", "inf"},
+                                                        {"--cash", "-inf"},
+                                                        {"--fee-bps", "1e999"}}) {
+    auto r = qmtl({"backtest", ok, "--data", data, option, value});
+    EXPECT_EQ(r.exit_code, 2) << option << ' ' << value;
+    EXPECT_NE(r.err.find(option + ": " + value + " is not a finite number"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  auto range = qmtl({"backtest", ok, "--data", data, "--volume-limit", "2"});
+  EXPECT_EQ(range.exit_code, 2);
+  EXPECT_NE(range.err.find("--volume-limit: 2 must be between 0 and 1"), std::string::npos)
+      << range.err;
 }
 
 // Vendor files as downloaded: Yahoo's null rows are skipped and said so,

@@ -79,11 +79,11 @@ TEST_F(MetricsCommandTest, SeveralFilesGiveACorrelationMatrix) {
 TEST_F(MetricsCommandTest, BadInputExitsNonZeroWithOneLine) {
   auto unsorted =
       qmtl({"metrics", write("u.csv", "timestamp,equity\n2024-01-02,1\n2024-01-01,2\n")});
-  EXPECT_EQ(unsorted.exit_code, 1);
+  EXPECT_EQ(unsorted.exit_code, 2);
   EXPECT_NE(unsorted.err.find("u.csv:3: timestamp 2024-01-01 is earlier"), std::string::npos)
       << unsorted.err;
   auto pnl = qmtl({"metrics", write("p.csv", "timestamp,pnl\n2024-01-01,5\n")});
-  EXPECT_EQ(pnl.exit_code, 1);
+  EXPECT_EQ(pnl.exit_code, 2);
   EXPECT_NE(pnl.err.find("--initial-equity"), std::string::npos);
   auto ok_pnl = qmtl({"metrics", dir_.file("p.csv"), "--initial-equity", "100"});
   EXPECT_EQ(ok_pnl.exit_code, 0) << ok_pnl.err;

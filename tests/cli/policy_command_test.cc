@@ -1,5 +1,8 @@
 // `qmtl policy check|eval` through the real binary.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "qmtl/core/json.h"
 #include "tests/support/cli_fixture.h"
@@ -18,11 +21,11 @@ TEST_F(PolicyCommandTest, CheckAcceptsTheExampleAndRefusesWithLineColumn) {
   EXPECT_NE(ok.out.find("ok (native form); reads return, sharpe, trades, worst_loss(5m)"),
             std::string::npos);
   auto bad = qmtl({"policy", "check", write("bad.yml", "gates:\n  promote: \"sharp >= 1\"\n")});
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.err, "qmtl: " + dir_.file("bad.yml") +
                          ":2:13: gates.promote: unknown metric 'sharp'; did you mean 'sharpe'?\n");
   auto missing = qmtl({"policy", "check", dir_.file("absent.yml")});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("cannot open policy file"), std::string::npos);
 }
 
@@ -75,6 +78,9 @@ TEST_F(PolicyCommandTest, EvalRefusesBadInputs) {
            {{"--metrics", write("z.json", R"({"a": {"sharpe": "high"}})")},
             "'a'.'sharpe' must be a number"},
            {{"--metrics", write("w.json", "{")}, "malformed JSON"},
+           // 1e999 overflows a double: an error, not a metric the policy reads as missing.
+           {{"--metrics", write("v.json", R"({"a": {"sharpe": 1e999}})")},
+            "'a'.'sharpe' is not a finite number"},
            {{"--metrics", metrics, "--previous", "nobody"}, "--previous names 'nobody'"},
            {{"--metrics", metrics, "--correlations",
              write("c.json", R"([{"a": "a", "b": "b", "value": 2}])")},
@@ -85,7 +91,7 @@ TEST_F(PolicyCommandTest, EvalRefusesBadInputs) {
     std::vector<std::string> args{"policy", "eval", design_};
     args.insert(args.end(), c.extra.begin(), c.extra.end());
     auto r = qmtl(args);
-    EXPECT_EQ(r.exit_code, 1) << c.part;
+    EXPECT_EQ(r.exit_code, 2) << c.part;
     EXPECT_NE(r.err.find(c.part), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }
@@ -128,6 +134,11 @@ TEST_F(PolicyCommandTest, QmtlFormWithStageAndNestedMetrics) {
   EXPECT_EQ(json::dump(doc->at("selected")), R"(["b"])");
   EXPECT_EQ(doc->at("profile").as_string(), "paper");
   EXPECT_EQ(doc->at("strategies").at("c").at("decision").as_string(), "HOLD");
+  auto overflow = qmtl({"policy", "eval", sample, "--metrics",
+                        write("inf.json", R"({"a": {"performance": {"sharpe": -1e999}}})")});
+  EXPECT_EQ(overflow.exit_code, 2);
+  EXPECT_NE(overflow.err.find("'a'.'performance.sharpe' is not a finite number"), std::string::npos)
+      << overflow.err;
   // Native-only and QMTL-only options are refused with the reason.
   auto hist = qmtl({"policy", "eval", sample, "--metrics", metrics, "--history", metrics});
   EXPECT_EQ(hist.exit_code, 2);
@@ -135,6 +146,42 @@ TEST_F(PolicyCommandTest, QmtlFormWithStageAndNestedMetrics) {
   auto stage = qmtl({"policy", "eval", design_, "--metrics", metrics, "--stage", "paper"});
   EXPECT_EQ(stage.exit_code, 2);
   EXPECT_NE(stage.err.find("--stage applies to QMTL policies"), std::string::npos);
+}
+
+// A bad local file is a usage error (exit 2) with one line naming it, whatever
+// is wrong with it, and nothing grows without bound on the way: /dev/zero
+// would be read forever, a 511-byte YAML file of aliases is 10^9 values.
+TEST_F(PolicyCommandTest, EveryCommandBoundsWhatItReads) {
+  std::string bomb = "x: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += fmt::format("x{}: &a{} [", i, i);
+    for (int k = 0; k < 10; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    bomb += "]\n";
+  }
+  const std::string strategy = write("bomb.yml", bomb);
+  const std::string bars = write("bars.csv",
+                                 "date,open,high,low,close,volume\n"
+                                 "2026-01-05,10,10,10,10,1000\n2026-01-06,9,9,9,9,1000\n");
+  const std::string ok = write("ok.yml",
+                               "inputs: {close: {interval: 1d}}\n"
+                               "orders: {signal: close, symbol: X, weight: 0.5}\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"policy", "check", "/dev/zero"}, "policy file '/dev/zero' is a device, not a file"},
+           {{"policy", "eval", design_, "--metrics", "/dev/zero"}, "'/dev/zero' is a device"},
+           {{"metrics", "/dev/zero"}, "file '/dev/zero' is a device, not a file"},
+           {{"backtest", ok, "--data", "/dev/zero"}, "bar file '/dev/zero' is a device"},
+           {{"backtest", strategy, "--data", bars}, "expands to more than 100000 values"},
+           {{"policy", "check", strategy}, "expands to more than 100000 values"},
+       }) {
+    auto r = qmtl(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args[0] << ' ' << c.args[1];
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 #include "qmtl/core/json.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <csignal>
 #include <fstream>
+#include <thread>
 
 namespace qmtl {
 namespace {
@@ -83,6 +86,41 @@ TEST(ReadFile, ReturnsBytesOrNamesWhatAndWhy) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(missing.error().message,
             "cannot open policy file '" + dir.file("absent.yml") + "': No such file or directory");
+}
+
+// Memory never grows past the limit, whatever is named: a device that never
+// ends, a file larger than the limit, a pipe that has no size to check first.
+TEST(ReadFile, RefusesDevicesDirectoriesAndWhatIsTooLarge) {
+  testing::TempDir dir;
+  auto zero = read_file("/dev/zero", "policy file");
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(zero.error().message, "policy file '/dev/zero' is a device, not a file");
+  auto folder = read_file(dir.path(), "bar file");
+  ASSERT_FALSE(folder);
+  EXPECT_NE(folder.error().message.find("is a directory, not a file"), std::string::npos);
+
+  std::ofstream(dir.file("big.csv"), std::ios::binary) << std::string((2 << 20) + 1, 'x');
+  auto big = read_file(dir.file("big.csv"), "bar file", size_t{2} << 20);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().message, "bar file '" + dir.file("big.csv") +
+                                     "' is larger than 2 MiB, the most qmtl reads of it");
+  EXPECT_EQ(read_file(dir.file("big.csv"), "bar file", size_t{3} << 20)->size(), (2u << 20) + 1);
+
+  // The writer finds the pipe closed when read_file gives up: EPIPE, not a signal.
+  const auto old_handler = std::signal(SIGPIPE, SIG_IGN);
+  const std::string fifo = dir.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    std::ofstream w(fifo, std::ios::binary);
+    const std::string chunk(1 << 16, 'y');
+    for (int i = 0; i < 64 && w; ++i) w << chunk;  // 4 MiB, or until the reader goes
+  });
+  auto piped = read_file(fifo, "policy file", size_t{1} << 20);
+  ASSERT_FALSE(piped);
+  EXPECT_NE(piped.error().message.find("is larger than 1 MiB"), std::string::npos);
+  writer.join();
+  std::signal(SIGPIPE, old_handler);
 }
 
 }  // namespace

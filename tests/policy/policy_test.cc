@@ -1,9 +1,13 @@
 #include "qmtl/policy/policy.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
+
+#include "qmtl/policy/document.h"
+#include "qmtl/policy/yaml_json.h"
 
 namespace qmtl::policy {
 namespace {
@@ -215,6 +219,42 @@ TEST(ParsePolicy, HostileNestingIsRefusedNotACrash) {
   // Brackets inside quotes do not count.
   EXPECT_TRUE(
       parse_policy("description: '" + std::string(100, '[') + "'\ngates: {promote: 'true'}"));
+}
+
+// "Billion laughs": 511 bytes whose aliases name ten of the previous level
+// each, 10^9 values when walked. Refused after at most 100,000, in either
+// form, and by the YAML reader that strategies and settings go through.
+TEST(ParsePolicy, AliasExpansionIsBounded) {
+  std::string bomb = "x: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += fmt::format("x{}: &a{} [", i, i);
+    for (int k = 0; k < 10; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    bomb += "]\n";
+  }
+  const std::string native = "gates: {promote: 'true'}\ndescription: *a8\n";
+  const std::string expected = "the policy expands to more than 100000 values";
+  for (const std::string& doc : {native, std::string("thresholds: *a8\n"), std::string()}) {
+    auto p = parse_policy_document(bomb + doc, "p.yml");
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().message.find(expected), std::string::npos) << p.error().message;
+  }
+  auto j = yaml_to_json(bomb, "s.yml");
+  ASSERT_FALSE(j);
+  EXPECT_NE(j.error().message.find("s.yml: the document expands to more than 100000 values"),
+            std::string::npos)
+      << j.error().message;
+  // Aliases of aliases nest without brackets or indentation.
+  std::string chain = "a0: &a0 1\n";
+  for (int i = 1; i < 200; ++i) chain += fmt::format("a{}: &a{} [*a{}]\n", i, i, i - 1);
+  auto deep = yaml_to_json(chain, "s.yml");
+  ASSERT_FALSE(deep);
+  EXPECT_NE(deep.error().message.find("nested too deeply (through YAML aliases)"),
+            std::string::npos)
+      << deep.error().message;
+  // A few aliases, as people write them, still read.
+  auto fine = yaml_to_json("base: &b {k: 1}\nx: *b\ny: *b\n", "s.yml");
+  ASSERT_TRUE(fine) << fine.error().message;
+  EXPECT_EQ(fine->at("y").at("k").as_int64(), 1);
 }
 
 }  // namespace

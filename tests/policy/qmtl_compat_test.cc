@@ -203,6 +203,34 @@ TEST(QmtlPolicy, DocumentDispatchAndMixingIsAnError) {
       << mixed.error().message;
 }
 
+// QMTL reads any subset of its keys; a document of only `correlation` (or
+// only `hysteresis`) was refused as a native policy without gates.
+TEST(QmtlPolicy, AnySubsetOfQmtlKeysIsQmtlForm) {
+  for (const char* text :
+       {"correlation: {max: 0.8}", "hysteresis: {metric: sharpe, enter: 1.0, exit: 0.5}",
+        "correlation: {max: 0.8}\nhysteresis: {metric: sharpe, enter: 1.0, exit: 0.5}",
+        "top_k: {metric: sharpe, k: 2}\ncorrelation: {max: 0.5}", "validation: {on_error: fail}"}) {
+    auto doc = parse_policy_document(text);
+    ASSERT_TRUE(doc) << text << ": " << doc.error().message;
+    EXPECT_TRUE(std::holds_alternative<QmtlPolicy>(*doc)) << text;
+  }
+  // Correlation only: every strategy passes; the cap keeps the better of a pair.
+  auto corr = parse_policy_document("correlation: {max: 0.8}");
+  QmtlInput in;
+  in.metrics = {{"a", {{"sharpe", 1.2}}}, {"b", {{"sharpe", 0.7}}}};
+  in.correlations = {{"a", "b", 0.9}};
+  const auto out = evaluate_qmtl(std::get<QmtlPolicy>(*corr), in);
+  EXPECT_EQ(out.selected, std::vector<std::string>{"a"});
+  // Native shapes without gates stay native, and say what is missing.
+  for (const char* text : {"correlation: {max: 0.8, per_group: 1}", "top_k: {k: 2}",
+                           "hysteresis: {promote_after: 2}", "{}"}) {
+    auto doc = parse_policy_document(text);
+    ASSERT_FALSE(doc) << text;
+    EXPECT_NE(doc.error().message.find("gates.promote is required"), std::string::npos)
+        << text << ": " << doc.error().message;
+  }
+}
+
 TEST(QmtlPolicy, ErrorsNameLineColumn) {
   struct E {
     std::string text, want;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "qmtl/cli/client.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/cli/table.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/json.h"
@@ -272,21 +273,21 @@ void add_backtest_command(CLI::App& app, const Globals& g, int& rc, std::ostream
                   "without it they are refused");
   cmd->add_option("--cash", o->cash, "starting cash")
       ->default_str("100000")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_above(0));
   cmd->add_option("--fee-bps", o->fee_bps, "fee in basis points of notional")
       ->default_str("0")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_at_least(0));
   cmd->add_option("--slippage-bps", o->slippage_bps, "slippage in basis points")
       ->default_str("0")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_at_least(0));
   cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
       ->default_str("0.025")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(finite_in(0.0, 1.0));
   cmd->add_option("--leverage", o->leverage,
                   "buying power: gross exposure at most this times equity (1: a cash account, "
                   "no margin); orders beyond it are refused")
       ->default_str("1")
-      ->check(CLI::Range(0.01, 100.0));
+      ->check(finite_in(0.01, 100.0));
   cmd->add_option("--strategy-programs", o->strategy_programs,
                   "run a program strategy only from this directory (none: no programs); a "
                   "server passes its own");

@@ -9,7 +9,10 @@
 
 #include "qmtl/cli/client.h"
 #include "qmtl/cli/metrics_command.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/cli/policy_command.h"
+#include "qmtl/core/file.h"
+#include "qmtl/policy/yaml_reader.h"
 
 namespace qmtl::cli {
 namespace {
@@ -27,8 +30,12 @@ CliResult<void> load_config(Globals& g) {
   }
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return {};
+  auto text = read_file(path, "config file");
+  if (!text) return tl::unexpected(Failure{kExitUsage, text.error().message});
+  auto loaded = policy::YamlReader(path, "config file").load(*text);
+  if (!loaded) return tl::unexpected(Failure{kExitUsage, loaded.error().message});
   try {
-    const YAML::Node n = YAML::LoadFile(path);
+    const YAML::Node& n = *loaded;
     if (!n.IsMap() && !n.IsNull()) {
       return tl::unexpected(Failure{kExitUsage, fmt::format("{}: expected a mapping", path)});
     }
@@ -133,10 +140,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->required()
       ->check(CLI::ExistingFile);
   metrics_cmd->add_option("--window", mo.window, "also compute over the last W (e.g. 4w)");
-  metrics_cmd->add_option("--periods-per-year", mo.periods_per_year,
-                          "annualisation factor (default: inferred from the timestamps)");
-  metrics_cmd->add_option("--initial-equity", mo.initial_equity,
-                          "equity before the first row (required for pnl files)");
+  metrics_cmd
+      ->add_option("--periods-per-year", mo.periods_per_year,
+                   "annualisation factor (default: inferred from the timestamps)")
+      ->check(finite_above(0));
+  metrics_cmd
+      ->add_option("--initial-equity", mo.initial_equity,
+                   "equity before the first row (required for pnl files)")
+      ->check(finite_above(0));
   metrics_cmd->add_option("--tz", mo.tz,
                           "zone of date-times written without one (UTC, +01:00, "
                           "Europe/Berlin); without it they are refused");

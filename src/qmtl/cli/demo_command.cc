@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "qmtl/cli/client.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/core/child_process.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
@@ -674,7 +675,8 @@ void add_demo_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& e
   cmd->add_option("--examples", o->examples,
                   "the examples directory (default: the source tree's, found from the binary)");
   cmd->add_option("--speed", o->speed, "simulated seconds per real second (345600 = 4 days)")
-      ->default_str("345600");
+      ->default_str("345600")
+      ->check(finite_above(0));
   cmd->add_option("--start", o->start, "first simulated day: the live data starts here")
       ->default_str(o->start);
   cmd->add_option("--until", o->until, "the demo ends when simulated time reaches this day")

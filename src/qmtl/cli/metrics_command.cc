@@ -127,7 +127,7 @@ int run_metrics_command(const MetricsCommandOptions& o, std::ostream& out, std::
     time = std::move(*zone);
   }
   auto files = load_files(o, time, err);
-  if (!files) return kExitRefused;
+  if (!files) return kExitUsage;
   const std::vector<Loaded>& loaded = *files;
 
   boost::json::array files_json;

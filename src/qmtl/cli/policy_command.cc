@@ -32,15 +32,16 @@ int run_policy_check(const std::string& path, bool as_json, std::ostream& out, s
   auto doc = read_policy_document(path);
   if (!doc) {
     err << "qmtl: " << doc.error().message << '\n';
-    return kExitRefused;
+    return kExitUsage;
   }
   const PolicySummary summary = summarize_policy(*doc);
   if (as_json) {
     out << json::dump(policy_summary_json(summary)) << '\n';
   } else {
-    out << fmt::format("{}: ok ({} form); reads {}\n", path,
-                       summary.form == "qmtl" ? "QMTL" : "native",
-                       fmt::join(summary.metrics, ", "));
+    out << fmt::format(
+        "{}: ok ({} form); reads {}\n", path, summary.form == "qmtl" ? "QMTL" : "native",
+        summary.metrics.empty() ? std::string("no metrics")
+                                : fmt::format("{}", fmt::join(summary.metrics, ", ")));
   }
   return kExitOk;
 }
@@ -71,7 +72,7 @@ void print_results(const OfflineResult& r, bool as_json, std::ostream& out) {
 int run_policy_eval(const PolicyEvalOptions& o, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Error& e) {
     err << "qmtl: " << e.message << '\n';
-    return kExitRefused;
+    return kExitUsage;
   };
   TimePoint now = SystemClock().now();
   if (o.now) {

@@ -13,6 +13,7 @@
 #include "qmtl/broker/fix/fix_broker.h"
 #include "qmtl/broker/journal_broker.h"
 #include "qmtl/cli/client.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/core/json.h"
 #include "qmtl/sdk/program.h"
 #include "qmtl/sdk/runner.h"
@@ -279,26 +280,26 @@ void add_run_command(CLI::App& app, const Globals& g, int& rc, std::ostream& out
                   "default none: Live orders are blocked");
   cmd->add_option("--cash", o->cash, "starting cash of the paper book")
       ->default_str("100000")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_above(0));
   cmd->add_option("--fee-bps", o->fee_bps, "paper fee in basis points of notional")
       ->default_str("0")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_at_least(0));
   cmd->add_option("--slippage-bps", o->slippage_bps, "paper slippage in basis points")
       ->default_str("0")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_at_least(0));
   cmd->add_option("--volume-limit", o->volume_limit, "share of a bar's volume one order may take")
       ->default_str("0.025")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(finite_in(0.0, 1.0));
   cmd->add_option("--leverage", o->leverage,
                   "paper buying power: gross exposure at most this times equity (1: no margin)")
       ->default_str("1")
-      ->check(CLI::Range(0.01, 100.0));
+      ->check(finite_in(0.01, 100.0));
   cmd->add_option("--strategy-programs", o->strategy_programs,
                   "run a program strategy only from this directory (none: no programs); a "
                   "server passes its own");
   cmd->add_option("--post-every", o->post_every_s, "seconds between performance posts")
       ->default_str("1")
-      ->check(CLI::Range(0.01, 3600.0));
+      ->check(finite_in(0.01, 3600.0));
   cmd->add_option("--max-rejects", o->max_rejects,
                   "live orders the broker may refuse in a row before the strategy is failed "
                   "(ERROR; 0 = never)")

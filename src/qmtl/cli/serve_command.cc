@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "qmtl/cli/client.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/sha256.h"
 #include "qmtl/execution/manager.h"
@@ -421,7 +422,7 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
   serve_cmd
       ->add_option("--clock-speed", so->clock_speed,
                    "with --demo: simulated time runs N times real time (86400 = a day per second)")
-      ->check(CLI::Range(1.0, 1e9));
+      ->check(finite_in(1.0, 1e9));
   serve_cmd->add_option("--clock-start", so->clock_start,
                         "with --demo: where simulated time starts, e.g. 1994-01-03 (default: now)");
   serve_cmd->add_option("--access-log", so->access_log, "log one line per request (true/false)")

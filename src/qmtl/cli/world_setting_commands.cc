@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "qmtl/cli/client.h"
+#include "qmtl/cli/number_check.h"
 #include "qmtl/cli/table.h"
 #include "qmtl/core/duration.h"
 #include "qmtl/core/file.h"
@@ -274,7 +275,8 @@ void add_world_setting_commands(CLI::App* world, const Globals& g, int& rc, std:
   exec_cmd->add_option("--live-broker", ex->live_broker,
                        "journal:FILE ({strategy} becomes the strategy id)");
   exec_cmd->add_option("--symbol", ex->symbol, "symbol of the bars (default: each strategy's)");
-  exec_cmd->add_option("--cash", ex->cash, "starting cash of backtests and paper books");
+  exec_cmd->add_option("--cash", ex->cash, "starting cash of backtests and paper books")
+      ->check(finite_above(0));
   exec_cmd->add_option("--max-runners", ex->max_runners, "runners at once in the world");
   exec_cmd->add_option("--max-validations", ex->max_validations,
                        "validation backtests at once in the world");

@@ -1,6 +1,8 @@
 #include "qmtl/core/file.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,25 +10,65 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "qmtl/core/sha256.h"
 
 namespace qmtl {
+namespace {
 
-Result<std::string> read_file(const std::string& path, std::string_view what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
+struct FdCloser {
+  explicit FdCloser(int f) : fd(f) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() { ::close(fd); }
+  int fd;
+};
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path, std::string_view what, size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return make_error(ErrorCode::kNotFound, fmt::format("cannot open {} '{}': {}", what, path,
                                                         std::generic_category().message(errno)));
   }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) {
-    return make_error(ErrorCode::kNotFound, fmt::format("cannot read {} '{}'", what, path));
+  const FdCloser closer{fd};
+  auto too_large = [&] {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} '{}' is larger than {} MiB, the most qmtl reads of it", what,
+                                  path, max_bytes >> 20));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return make_error(ErrorCode::kNotFound, fmt::format("cannot read {} '{}': {}", what, path,
+                                                        std::generic_category().message(errno)));
   }
-  return ss.str();
+  if (S_ISDIR(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} '{}' is a directory, not a file", what, path));
+  }
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} '{}' is a device, not a file", what, path));
+  }
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
+  std::string out;
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return make_error(ErrorCode::kNotFound, fmt::format("cannot read {} '{}': {}", what, path,
+                                                          std::generic_category().message(errno)));
+    }
+    if (n == 0) break;
+    // A file that grew after fstat, or a pipe, is checked as it is read.
+    if (out.size() + static_cast<size_t>(n) > max_bytes) return too_large();
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 Result<void> write_file_atomically(const std::string& path, std::string_view text) {
@@ -79,7 +121,7 @@ Result<ExecutableFile> inspect_executable(const std::string& path) {
                                   "program itself, not a directory)",
                                   canonical.string()));
   }
-  auto bytes = read_file(canonical.string(), "program");
+  auto bytes = read_file(canonical.string(), "program", kMaxDataBytes);
   if (!bytes) return propagate(bytes);
   return ExecutableFile{.path = canonical.string(), .sha256 = sha256_hex(*bytes)};
 }

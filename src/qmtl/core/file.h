@@ -5,6 +5,7 @@
 // path race (the last rename wins).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -12,9 +13,19 @@
 
 namespace qmtl {
 
-// The bytes of the file at `path`. kNotFound, naming `what` (e.g. "policy file")
-// and the path with the system's reason, if it cannot be opened or read.
-Result<std::string> read_file(const std::string& path, std::string_view what = "file");
+// How much read_file takes: documents (policies, strategies, settings, JSON
+// inputs, tokens) are small; bar and metrics files may be large.
+inline constexpr size_t kMaxDocumentBytes = size_t{16} << 20;  // 16 MiB
+inline constexpr size_t kMaxDataBytes = size_t{1} << 30;       // 1 GiB
+
+// The bytes of the file at `path`, at most `max_bytes` of them. kNotFound,
+// naming `what` (e.g. "policy file") and the path with the system's reason, if
+// it cannot be opened or read; kInvalidArgument if it is a directory or a
+// device (/dev/zero never ends) or holds more than `max_bytes`, found while
+// reading: memory never grows past the limit, whatever the file is (a pipe
+// has no size to check first).
+Result<std::string> read_file(const std::string& path, std::string_view what = "file",
+                              size_t max_bytes = kMaxDocumentBytes);
 
 // Writes `text` to `path` whole or not at all (a temporary file renamed over
 // it), so a crash mid-write never leaves half a file for a reader.

@@ -440,7 +440,7 @@ void ExecutionManager::finish_job(Job& job) {
       o.error = fmt::format("qmtl backtest ended with {}{}{}", ChildProcess::describe(status),
                             why.empty() ? "" : ": ", why);
     } else {
-      auto text = read_file(records_path);
+      auto text = read_file(records_path, "backtest records", kMaxDataBytes);
       auto doc = text ? json::parse(*text) : Result<boost::json::value>(propagate(text));
       auto obj = doc ? json::as_object(*doc, "the backtest records")
                      : Result<const boost::json::object*>(propagate(doc));

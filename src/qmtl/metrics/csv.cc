@@ -429,7 +429,7 @@ Result<CsvSeries> parse_series_csv(std::string_view text, std::string_view sourc
 }
 
 Result<CsvSeries> read_series_csv(const std::string& path, const TimeOptions& options) {
-  auto text = read_file(path);
+  auto text = read_file(path, "file", kMaxDataBytes);
   if (!text) return propagate(text);
   return parse_series_csv(*text, path, options);
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -14,6 +15,11 @@ namespace {
 tl::unexpected<Error> bad(const std::string& input, std::string_view why) {
   return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", input, why));
 }
+
+// A JSON number beyond a double's range reads as infinity: an error, not a
+// value the policy would treat as missing.
+constexpr std::string_view kNotFinite =
+    "is not a finite number (beyond +-1.8e308); give a finite value or null";
 
 std::optional<double> number_of(const boost::json::value& v) {
   if (v.is_double()) return v.get_double();
@@ -73,6 +79,10 @@ Result<std::vector<Candidate>> load_candidates(const OfflineInputs& in, const Po
             return bad(in.metrics_name, fmt::format("'{}'.'{}' must be a number or null", id,
                                                     p.refs.refs()[s].text()));
           }
+          if (!std::isfinite(*x)) {
+            return bad(in.metrics_name,
+                       fmt::format("'{}'.'{}' {}", id, p.refs.refs()[s].text(), kNotFinite));
+          }
           c.values[s] = *x;
         }
         out.push_back(std::move(c));
@@ -131,20 +141,25 @@ Result<void> load_history(const boost::json::value& doc, const std::string& name
 
 // QMTL's metric payloads may nest; like QMTL, each numeric leaf is reachable by
 // its own name and by its dotted path, the first occurrence winning.
-void flatten(const boost::json::value& v, std::vector<std::string>& path,
-             std::map<std::string, double, std::less<>>& out) {
+Result<void> flatten(const boost::json::value& v, std::vector<std::string>& path,
+                     std::map<std::string, double, std::less<>>& out) {
   if (const auto* o = v.if_object()) {
     for (const auto& [k, x] : *o) {
       path.emplace_back(k);
-      flatten(x, path, out);
+      if (auto r = flatten(x, path, out); !r) return r;
       path.pop_back();
     }
-    return;
+    return {};
   }
   const auto x = number_of(v);
-  if (!x || path.empty()) return;
+  if (!x || path.empty()) return {};
+  const std::string dotted = fmt::format("{}", fmt::join(path, "."));
+  if (!std::isfinite(*x)) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}' {}", dotted, kNotFinite));
+  }
   out.emplace(path.back(), *x);
-  out.emplace(fmt::format("{}", fmt::join(path, ".")), *x);
+  out.emplace(dotted, *x);
+  return {};
 }
 
 Result<QmtlInput> load_qmtl_input(const OfflineInputs& in) {
@@ -153,7 +168,9 @@ Result<QmtlInput> load_qmtl_input(const OfflineInputs& in) {
       in, [&](const std::string& id, const boost::json::object& metrics) -> Result<void> {
         std::vector<std::string> path;
         std::map<std::string, double, std::less<>> flat;
-        flatten(metrics, path, flat);
+        if (auto r = flatten(metrics, path, flat); !r) {
+          return bad(in.metrics_name, fmt::format("'{}'.{}", id, r.error().message));
+        }
         out.metrics.emplace_back(id, std::move(flat));
         return {};
       });

@@ -321,10 +321,10 @@ bool operator==(const Policy& a, const Policy& b) {
 
 Result<Policy> parse_policy(std::string_view text, std::string_view source) {
   Parser parser(source);
-  if (auto r = parser.check_nesting(text); !r) return propagate(r);
+  auto root = parser.load(text);
+  if (!root) return propagate(root);
   try {
-    const YAML::Node root = YAML::Load(std::string(text));
-    return parser.policy(root);
+    return parser.policy(*root);
   } catch (const YAML::Exception& e) {
     return parser.fail(e.mark, fmt::format("malformed YAML/JSON: {}", e.msg));
   }

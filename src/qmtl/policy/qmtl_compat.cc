@@ -347,10 +347,10 @@ std::optional<double> metric_of(const QmtlInput& in, size_t i, std::string_view 
 }  // namespace
 
 bool looks_like_qmtl(std::string_view text) {
-  YamlReader reader("policy");
-  if (!reader.check_nesting(text)) return false;
+  auto loaded = YamlReader("policy").load(text);
+  if (!loaded) return false;
   try {
-    const YAML::Node root = YAML::Load(std::string(text));
+    const YAML::Node& root = *loaded;
     if (!root.IsMap()) return false;
     for (const char* key : {"thresholds", "selection", "validation_profiles",
                             "default_profile_by_stage", "validation"}) {
@@ -360,7 +360,27 @@ bool looks_like_qmtl(std::string_view text) {
     if (const auto h = root["hysteresis"];
         h && h.IsMap() && (h["metric"] || h["enter"] || h["exit"]))
       return true;
-    return false;
+    // Any other subset of QMTL's keys (only `correlation: {max}`, say) is QMTL's
+    // form too, as QMTL reads it: a native policy always has `gates`, so a
+    // document without it whose keys, and the keys of its blocks, are all
+    // QMTL's cannot be native. An empty document stays native (and refused).
+    if (root.size() == 0 || root["gates"]) return false;
+    auto only = [](const YAML::Node& n, std::initializer_list<std::string_view> keys) {
+      if (!n.IsMap()) return false;
+      for (const auto& kv : n) {
+        if (std::find(keys.begin(), keys.end(), kv.first.Scalar()) == keys.end()) return false;
+      }
+      return true;
+    };
+    for (const auto& kv : root) {
+      const std::string key = kv.first.Scalar();
+      const YAML::Node& v = kv.second;
+      const bool qmtl_block = (key == "correlation" && only(v, {"max"})) ||
+                              (key == "top_k" && only(v, {"metric", "k"}) && v["metric"]) ||
+                              (key == "hysteresis" && only(v, {"metric", "enter", "exit"}));
+      if (!qmtl_block) return false;
+    }
+    return true;
   } catch (const YAML::Exception&) {
     return false;
   }
@@ -368,9 +388,10 @@ bool looks_like_qmtl(std::string_view text) {
 
 Result<QmtlPolicy> parse_qmtl_policy(std::string_view text, std::string_view source) {
   QmtlParser parser(source);
-  if (auto r = parser.check_nesting(text); !r) return propagate(r);
+  auto root = parser.load(text);
+  if (!root) return propagate(root);
   try {
-    return parser.policy(YAML::Load(std::string(text)));
+    return parser.policy(*root);
   } catch (const YAML::Exception& e) {
     return parser.fail(e.mark, fmt::format("malformed YAML/JSON: {}", e.msg));
   }

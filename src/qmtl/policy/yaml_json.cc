@@ -6,6 +6,7 @@
 #include <string>
 
 #include "qmtl/core/json.h"
+#include "qmtl/policy/yaml_reader.h"
 
 namespace qmtl::policy {
 namespace {
@@ -37,9 +38,11 @@ boost::json::value to_json(const YAML::Node& n) {
 }  // namespace
 
 Result<boost::json::value> yaml_to_json(std::string_view text, std::string_view source) {
+  auto root = YamlReader(source, "document").load(text);
+  if (!root) return propagate(root);
   // yaml-cpp throws; its errors become values here, at the boundary.
   try {
-    return to_json(YAML::Load(std::string(text)));
+    return to_json(*root);
   } catch (const YAML::Exception& e) {
     return make_error(
         ErrorCode::kInvalidArgument,

@@ -79,7 +79,7 @@ Result<void> YamlReader::check_nesting(std::string_view text) const {
   constexpr int kMaxDepth = 32;
   constexpr size_t kMaxBytes = 1 << 20;
   if (text.size() > kMaxBytes) {
-    return fail(YAML::Mark::null_mark(), "the policy is larger than 1 MiB");
+    return fail(YAML::Mark::null_mark(), fmt::format("the {} is larger than 1 MiB", what_));
   }
   int depth = 0, line = 0, column = 0;
   size_t indent = 0;
@@ -99,7 +99,7 @@ Result<void> YamlReader::check_nesting(std::string_view text) const {
         YAML::Mark m;
         m.line = line;
         m.column = column - 1;
-        return fail(m, "the policy is indented too deeply");
+        return fail(m, fmt::format("the {} is indented too deeply", what_));
       }
       continue;
     }
@@ -115,13 +115,66 @@ Result<void> YamlReader::check_nesting(std::string_view text) const {
         YAML::Mark m;
         m.line = line;
         m.column = column - 1;
-        return fail(m, "the policy is nested too deeply");
+        return fail(m, fmt::format("the {} is nested too deeply", what_));
       }
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
   return {};
+}
+
+namespace {
+
+// How the walk of a document ends: within the limits, or which one it passed.
+enum class Walk { kOk, kTooMany, kTooDeep };
+
+// Walks `n` as a reader sees it (aliases expanded), counting nodes, and stops
+// as soon as the count passes `limit` or the depth passes kMaxWalkDepth: the
+// walk is bounded whatever the document expands to. Depth is checked here too
+// because aliases of aliases nest without brackets or indentation.
+constexpr int kMaxWalkDepth = 64;
+Walk walk(const YAML::Node& n, size_t& count, size_t limit, int depth) {
+  if (++count > limit) return Walk::kTooMany;
+  if (depth > kMaxWalkDepth) return Walk::kTooDeep;
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      for (const YAML::Node& x : {kv.first, kv.second}) {
+        if (const Walk w = walk(x, count, limit, depth + 1); w != Walk::kOk) return w;
+      }
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& x : n) {
+      if (const Walk w = walk(x, count, limit, depth + 1); w != Walk::kOk) return w;
+    }
+  }
+  return Walk::kOk;
+}
+
+}  // namespace
+
+Result<YAML::Node> YamlReader::load(std::string_view text) const {
+  if (auto r = check_nesting(text); !r) return propagate(r);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+    size_t count = 0;
+    switch (walk(root, count, kMaxNodes, 0)) {
+      case Walk::kOk:
+        break;
+      case Walk::kTooMany:
+        return fail(YAML::Mark::null_mark(),
+                    fmt::format("the {} expands to more than {} values (a YAML alias * repeats "
+                                "what it names); write the values out",
+                                what_, kMaxNodes));
+      case Walk::kTooDeep:
+        return fail(YAML::Mark::null_mark(),
+                    fmt::format("the {} is nested too deeply (through YAML aliases)", what_));
+    }
+  } catch (const YAML::Exception& e) {
+    return fail(e.mark, fmt::format("malformed YAML/JSON: {}", e.msg));
+  }
+  return root;
 }
 
 }  // namespace qmtl::policy

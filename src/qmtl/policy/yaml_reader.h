@@ -19,7 +19,10 @@ using Keys = std::initializer_list<std::string_view>;
 // every user error goes through fail() with the node's line and column.
 class YamlReader {
  public:
-  explicit YamlReader(std::string_view source) : source_(source) {}
+  // `source` names the input in errors ("p.yml"); `what` is what it holds
+  // ("policy", "strategy").
+  explicit YamlReader(std::string_view source, std::string_view what = "policy")
+      : source_(source), what_(what) {}
 
   tl::unexpected<Error> fail(const YAML::Mark& m, std::string_view msg) const;
   tl::unexpected<Error> fail(const YAML::Node& n, std::string_view msg) const {
@@ -37,8 +40,17 @@ class YamlReader {
   // recurses per level, sees them: input must not be able to exhaust the stack.
   Result<void> check_nesting(std::string_view text) const;
 
+  // The document in `text`, within bounds: check_nesting, then yaml-cpp's
+  // parse (malformed YAML is an error naming line and column), then at most
+  // kMaxNodes nodes with every alias expanded. yaml-cpp shares an aliased
+  // node, but each reader walks the tree as expanded, so a 1 KB file of
+  // aliases of aliases would be gigabytes of nodes to them.
+  static constexpr size_t kMaxNodes = 100'000;
+  Result<YAML::Node> load(std::string_view text) const;
+
  private:
   std::string source_;
+  std::string what_;
 };
 
 }  // namespace qmtl::policy

@@ -156,7 +156,7 @@ Result<BarFile> parse_bars_csv(std::string_view text, std::string_view source,
 
 Result<BarFile> read_bars_csv(const std::string& path, const std::string& symbol,
                               const BarCsvOptions& options) {
-  auto text = read_file(path, "bar file");
+  auto text = read_file(path, "bar file", kMaxDataBytes);
   if (!text) return propagate(text);
   return parse_bars_csv(*text, path, symbol, options);
 }
