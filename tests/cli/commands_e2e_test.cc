@@ -27,7 +27,7 @@ class CliCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     seed();
-    testing::write_file(
+    testing::write_private_file(
         dir_.file("tokens"),
         fmt::format("admin admin token:{}\nwatcher viewer token:{}\n", kAdmin, kViewer));
     server_ = std::make_unique<testing::ServerProcess>(

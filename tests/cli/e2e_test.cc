@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -241,6 +242,29 @@ TEST(CliE2e, ServeNeverStartsOpenByAccident) {
             std::string::npos)
       << bad.err;
   EXPECT_EQ(bad.err.find("token:short"), std::string::npos);
+}
+
+// As sshd and PostgreSQL refuse a key file others can read, the server refuses
+// a token file open to group or others, and says the chmod that fixes it.
+TEST(CliE2e, ServeRefusesATokenFileOthersCanRead) {
+  testing::TempDir dir;
+  const std::string tokens =
+      testing::write_file(dir.file("tokens"), "ops operator token:0123456789abcdef0123\n");
+  const testing::EnvOverrides no_tokens{{"QMTL_API_TOKENS", std::nullopt}};
+  for (const auto mode :
+       {std::filesystem::perms::group_read, std::filesystem::perms::others_read}) {
+    std::filesystem::permissions(
+        tokens, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | mode);
+    auto r = testing::run_process(
+        {QMTL_BINARY, "serve", "--db", "sqlite::memory:", "--port", "0", "--token-file", tokens},
+        no_tokens);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("token file '" + tokens + "' is open to group or others (mode 06"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("chmod 600 '" + tokens + "'"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("0123456789abcdef"), std::string::npos);
+  }
 }
 
 // docs/operations.md: the SQLite file is backed up while the server runs and

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -193,6 +194,9 @@ TEST_F(AlertsE2eTest, BadEmailSettingsAreRefusedWithoutEchoingSecrets) {
     std::string detail;
   };
   const std::string ok = R"("smtp":"smtp://127.0.0.1:25","from":"q@d.example")";
+  testing::TempDir secrets;
+  const std::string open_secret = testing::write_file(secrets.file("smtp-pass"), "hunter2\n");
+  std::filesystem::permissions(open_secret, static_cast<std::filesystem::perms>(0644));
   const std::vector<Case> cases = {
       {R"({"smtp":"http://x","from":"q@d.example","to":["a@b.example"]})", "field 'smtp' takes"},
       {R"({"smtp":"smtp://x/path","from":"q@d.example","to":["a@b.example"]})",
@@ -205,6 +209,9 @@ TEST_F(AlertsE2eTest, BadEmailSettingsAreRefusedWithoutEchoingSecrets) {
       {"{" + ok + R"(,"to":["a@b.example"],"events":["boom"]})", "is not one of promote"},
       {"{" + ok + R"(,"to":["a@b.example"],"cc":["x@y.example"]})", "cc"},
       {"", "the body must be the e-mail settings"},
+      // A password file others can read is refused when set, not at the first alert.
+      {"{" + ok + R"(,"to":["a@b.example"],"password_file":")" + open_secret + R"("})",
+       "is open to group or others (mode 0644); a file of secrets must be private"},
   };
   for (const auto& c : cases) {
     auto r = call("PUT", "/worlds/alpha/alerts/email", c.body);

@@ -36,13 +36,13 @@ class ApiE2eTest : public ::testing::Test {
   void SetUp() override {
     seed();
     // The operator's secret is stored only as its digest.
-    testing::write_file(dir_.file("tokens"),
-                        fmt::format("# name role secret [worlds]\n"
-                                    "admin     admin    token:{}\n"
-                                    "ops       operator sha256:{}\n"
-                                    "watcher   viewer   token:{}\n"
-                                    "alpha-ops operator token:{} worlds=alpha\n",
-                                    kAdmin, sha256_hex(kOperator), kViewer, kAlphaOnly));
+    testing::write_private_file(dir_.file("tokens"),
+                                fmt::format("# name role secret [worlds]\n"
+                                            "admin     admin    token:{}\n"
+                                            "ops       operator sha256:{}\n"
+                                            "watcher   viewer   token:{}\n"
+                                            "alpha-ops operator token:{} worlds=alpha\n",
+                                            kAdmin, sha256_hex(kOperator), kViewer, kAlphaOnly));
     server_ = std::make_unique<testing::ServerProcess>(
         QMTL_BINARY, dir_.file("api.db"), dir_.file("server.log"),
         std::vector<std::string>{"--token-file", dir_.file("tokens"), "--heartbeat", "200ms",

@@ -150,7 +150,7 @@ TEST_F(ConsoleE2eTest, PagesAndAssetsComeWithAStrictContentSecurityPolicy) {
 }
 
 TEST_F(ConsoleE2eTest, ASessionCookieStandsForTheTokenAndCrossSiteWritesAreRefused) {
-  testing::write_file(
+  testing::write_private_file(
       dir_.file("tokens"),
       fmt::format("ops operator token:{}\nwatcher viewer token:{}\n", kOperator, kViewer));
   start({"--token-file", dir_.file("tokens")});
@@ -195,7 +195,7 @@ TEST_F(ConsoleE2eTest, ASessionCookieStandsForTheTokenAndCrossSiteWritesAreRefus
 }
 
 TEST_F(ConsoleE2eTest, InARealBrowserEveryPageDrawsAndFollowsChangesAndAViewerCannotWrite) {
-  testing::write_file(
+  testing::write_private_file(
       dir_.file("tokens"),
       fmt::format("ops operator token:{}\nwatcher viewer token:{}\n", kOperator, kViewer));
   start({"--token-file", dir_.file("tokens"), "--heartbeat", "500ms", "--scheduler", "true"});

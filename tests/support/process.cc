@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -211,6 +212,13 @@ ServerProcess::ServerProcess(const std::string& binary, const std::string& db_pa
 
 std::string write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+std::string write_private_file(const std::string& path, const std::string& text) {
+  write_file(path, text);
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return path;
 }
 

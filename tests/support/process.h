@@ -71,5 +71,7 @@ class ServerProcess {
 
 // Writes `text` to `path` (replacing it) and returns the path.
 std::string write_file(const std::string& path, const std::string& text);
+// The same, private to its owner (mode 0600), as a file of secrets must be.
+std::string write_private_file(const std::string& path, const std::string& text);
 
 }  // namespace qmtl::testing

@@ -25,9 +25,18 @@ struct FdCloser {
   int fd;
 };
 
-}  // namespace
+// Unless the file is private to its owner (no group or other bits): the error
+// read_private_file and check_private_file give.
+Result<void> private_mode(mode_t mode, const std::string& path, std::string_view what) {
+  if ((mode & (S_IRWXG | S_IRWXO)) == 0) return {};
+  return make_error(ErrorCode::kPermissionDenied,
+                    fmt::format("{} '{}' is open to group or others (mode {:04o}); a file of "
+                                "secrets must be private to its owner: chmod 600 '{}'",
+                                what, path, mode & 07777, path));
+}
 
-Result<std::string> read_file(const std::string& path, std::string_view what, size_t max_bytes) {
+Result<std::string> read_bounded(const std::string& path, std::string_view what, size_t max_bytes,
+                                 bool private_only) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return make_error(ErrorCode::kNotFound, fmt::format("cannot open {} '{}': {}", what, path,
@@ -52,6 +61,9 @@ Result<std::string> read_file(const std::string& path, std::string_view what, si
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("{} '{}' is a device, not a file", what, path));
   }
+  if (private_only) {
+    if (auto r = private_mode(st.st_mode, path, what); !r) return propagate(r);
+  }
   if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
   std::string out;
   if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
@@ -69,6 +81,22 @@ Result<std::string> read_file(const std::string& path, std::string_view what, si
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path, std::string_view what, size_t max_bytes) {
+  return read_bounded(path, what, max_bytes, false);
+}
+
+Result<std::string> read_private_file(const std::string& path, std::string_view what) {
+  return read_bounded(path, what, kMaxDocumentBytes, true);
+}
+
+Result<void> check_private_file(const std::string& path, std::string_view what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return private_mode(st.st_mode, path, what);
 }
 
 Result<void> write_file_atomically(const std::string& path, std::string_view text) {
@@ -98,7 +126,8 @@ Result<std::string> read_secret(const std::string& env, const std::string& file)
     return std::string(v);
   }
   if (file.empty()) return std::string();
-  auto secret = read_file(file, "password file");
+  auto secret = read_private_file(file, "password file");
+  if (!secret && secret.error().code == ErrorCode::kPermissionDenied) return secret;
   if (!secret) {
     return make_error(ErrorCode::kNotFound, fmt::format("password_file {} cannot be read", file));
   }

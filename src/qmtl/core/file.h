@@ -27,6 +27,16 @@ inline constexpr size_t kMaxDataBytes = size_t{1} << 30;       // 1 GiB
 Result<std::string> read_file(const std::string& path, std::string_view what = "file",
                               size_t max_bytes = kMaxDocumentBytes);
 
+// read_file for a file that holds secrets (API tokens, passwords): also
+// kPermissionDenied when group or others have any access to it, as sshd and
+// PostgreSQL refuse such key files; the message gives the chmod that fixes it.
+// The mode is read from the open file, so it is the file whose bytes are read.
+Result<std::string> read_private_file(const std::string& path, std::string_view what);
+
+// kPermissionDenied, as read_private_file, when `path` exists and group or
+// others have access to it; ok when it is private or does not exist (yet).
+Result<void> check_private_file(const std::string& path, std::string_view what);
+
 // Writes `text` to `path` whole or not at all (a temporary file renamed over
 // it), so a crash mid-write never leaves half a file for a reader.
 // kUnavailable naming the path if it cannot be written.

@@ -128,7 +128,7 @@ Result<TokenTable> TokenTable::parse(std::string_view text, std::string_view sou
 }
 
 Result<TokenTable> TokenTable::load_file(const std::string& path) {
-  auto text = read_file(path, "token file");
+  auto text = read_private_file(path, "token file");
   if (!text) return propagate(text);
   return parse(*text, path);
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "qmtl/core/file.h"
 #include "qmtl/core/id.h"
 #include "qmtl/core/json.h"
 #include "qmtl/metrics/kpi.h"
@@ -492,6 +493,12 @@ Result<void> check_secret_reference(const std::string& password_env,
   if (!password_file.empty() && !std::filesystem::path(password_file).is_absolute()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "'password_file' must be an absolute path on the server");
+  }
+  // Refused when set, not first when an alert or a runner needs it.
+  if (!password_file.empty()) {
+    if (auto r = check_private_file(password_file, "password_file"); !r) {
+      return make_error(ErrorCode::kInvalidArgument, r.error().message);
+    }
   }
   return {};
 }
