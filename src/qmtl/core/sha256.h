@@ -1,4 +1,5 @@
-// SHA-256 (FIPS 180-4), for policy checksums and ETags.
+// SHA-256 (FIPS 180-4) from OpenSSL, for token digests, program digests,
+// policy checksums and ETags.
 //
 // Thread safety: pure function.
 #pragma once
