@@ -471,7 +471,7 @@ TEST_F(CliCommandsTest, HelpOnEveryCommandAndBashCompletion) {
                    "echo \"${{COMPREPLY[@]}}\"",
                    script)});
   EXPECT_EQ(complete.out, "policy\n") << complete.err;
-  EXPECT_EQ(qmtl({"completion", "zsh"}).exit_code, 2);
+  EXPECT_EQ(qmtl({"completion", "tcsh"}).exit_code, 2);
 }
 
 }  // namespace

@@ -244,6 +244,80 @@ TEST(CliE2e, ServeNeverStartsOpenByAccident) {
   EXPECT_EQ(bad.err.find("token:short"), std::string::npos);
 }
 
+TEST(CliE2e, VersionAndUnknownCommandsSayWhatToType) {
+  auto v = testing::run_process({QMTL_BINARY, "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out, fmt::format("qmtl {}\n", QMTL_VERSION));
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"wrld"},
+            "qmtl: unknown command 'wrld': did you mean 'world'?; run `qmtl --help` for the "
+            "commands\n"},
+           {{"-o", "json", "world", "lst"},
+            "qmtl: unknown command 'world lst': did you mean 'world list'?; run `qmtl world "
+            "--help` for the commands\n"},
+           {{"--gateway-url", "http://h:1", "strategy", "sbmit", "x.yml"},
+            "qmtl: unknown command 'strategy sbmit': did you mean 'strategy submit'?"},
+           {{"zzzzzzzz"}, "qmtl: unknown command 'zzzzzzzz'; run `qmtl --help`"},
+       }) {
+    std::vector<std::string> argv{QMTL_BINARY};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = testing::run_process(argv);
+    EXPECT_EQ(r.exit_code, 2) << c.args[0];
+    EXPECT_EQ(r.err.rfind(c.err, 0), 0u) << r.err;
+  }
+  // A word in an argument's place is not taken for a command.
+  auto arg = testing::run_process({QMTL_BINARY, "policy", "check", "wrld"});
+  EXPECT_NE(arg.err.find("cannot open policy file 'wrld'"), std::string::npos) << arg.err;
+}
+
+// The completion scripts of bash, zsh and fish, each run by its own shell:
+// commands, options, and world ids from the server (`qmtl __ids`).
+TEST_F(CliE2eTest, CompletionInBashZshAndFishNamesCommandsOptionsAndIds) {
+  start_server();
+  for (const char* w : {"alpha", "beta"}) ASSERT_EQ(qmtl({"world", "create", w}).exit_code, 0);
+  const std::string bin = std::filesystem::path(QMTL_BINARY).parent_path().string();
+  const testing::EnvOverrides env{{"QMTL_GATEWAY_URL", server_->url()},
+                                  {"QMTL_TOKEN", std::nullopt},
+                                  {"QMTL_CONFIG", dir_.file("no-config.yml")},
+                                  {"PATH", bin + ":/usr/bin:/bin"}};
+  // bash and zsh share the script; zsh runs it through bashcompinit, whose
+  // arrays start at 1 unless the script says otherwise (it does).
+  const std::string drive =
+      "for line in 'world status ' 'wor' 'strategy list --world ' 'world lst'; do\n"
+      "  eval \"COMP_WORDS=(qmtl $line)\"; [[ $line == *' ' ]] && COMP_WORDS+=('')\n"
+      "  COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _qmtl\n"
+      "  echo \"$line|${COMPREPLY[*]}\"\n"
+      "done\n";
+  for (const std::string shell : {"bash", "zsh"}) {
+    auto r = testing::run_process(
+        {"/usr/bin/" + shell, "-c", "eval \"$(qmtl completion " + shell + ")\"\n" + drive}, env);
+    ASSERT_EQ(r.exit_code, 0) << shell << ": " << r.err;
+    EXPECT_NE(r.out.find("world status |alpha beta --help --set --reason"), std::string::npos)
+        << shell << ": " << r.out;
+    EXPECT_NE(r.out.find("strategy list --world |alpha beta\n"), std::string::npos)
+        << shell << ": " << r.out;
+    // bash filters by the word typed; zsh's own matcher filters what it is given.
+    EXPECT_NE(r.out.find(shell == "bash" ? "wor|world\n" : "wor|world strategy"), std::string::npos)
+        << shell << ": " << r.out;
+  }
+  auto fish = testing::run_process(
+      {"/usr/bin/fish", "-c",
+       "qmtl completion fish | source; complete -C 'qmtl world status '; echo ---; "
+       "complete -C 'qmtl wor'; echo ---; complete -C 'qmtl strategy list --world '"},
+      env);
+  ASSERT_EQ(fish.exit_code, 0) << fish.err;
+  EXPECT_EQ(fish.out, "alpha\nbeta\n--help\n--reason\n--set\n---\nworld\n---\nalpha\nbeta\n");
+  // Without a server the ids are simply not offered: no error on the terminal.
+  auto away = testing::run_process({QMTL_BINARY, "__ids", "worlds"},
+                                   {{"QMTL_GATEWAY_URL", "http://127.0.0.1:1"}});
+  EXPECT_EQ(away.exit_code, 0);
+  EXPECT_EQ(away.out + away.err, "");
+}
+
 // As sshd and PostgreSQL refuse a key file others can read, the server refuses
 // a token file open to group or others, and says the chmod that fixes it.
 TEST(CliE2e, ServeRefusesATokenFileOthersCanRead) {

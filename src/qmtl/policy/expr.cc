@@ -28,7 +28,7 @@ int RefTable::intern(const MetricRef& ref) {
   return static_cast<int>(refs_.size() - 1);
 }
 
-std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates) {
+std::string_view closest_name(std::string_view word, std::span<const std::string_view> candidates) {
   auto distance = [](std::string_view a, std::string_view b) {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -51,8 +51,13 @@ std::string did_you_mean(std::string_view word, std::span<const std::string_view
       best = c;
     }
   }
-  if (best.empty() || best_d > std::max<size_t>(2, word.size() / 3)) return "";
-  return fmt::format("did you mean '{}'?", best);
+  if (best.empty() || best_d > std::max<size_t>(2, word.size() / 3)) return {};
+  return best;
+}
+
+std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates) {
+  const std::string_view best = closest_name(word, candidates);
+  return best.empty() ? "" : fmt::format("did you mean '{}'?", best);
 }
 
 // Recursive-descent parser producing Expr nodes; errors carry the byte offset.

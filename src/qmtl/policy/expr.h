@@ -155,6 +155,9 @@ class Expr {
   int root_ = -1;
 };
 
+// The candidate nearest `word` (edit distance at most 2, or a third of its
+// length), or "" when none is near: for "did you mean" hints.
+std::string_view closest_name(std::string_view word, std::span<const std::string_view> candidates);
 // "did you mean 'sharpe'?" for a near miss among `candidates`, else "".
 std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates);
 
