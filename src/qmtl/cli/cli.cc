@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include "qmtl/cli/client.h"
 #include "qmtl/cli/metrics_command.h"
@@ -241,6 +242,29 @@ int print_ids(const Globals& g, const std::string& kind, std::ostream& out) {
   return kExitOk;
 }
 
+// `qmtl completion SHELL` and the hidden `qmtl __ids KIND` it calls.
+void add_completion_commands(CLI::App& app, const Globals& g, int& rc, std::ostream& out) {
+  auto* completion = app.add_subcommand(
+      "completion",
+      "print a shell completion script (commands, options, and world and strategy ids from "
+      "the server)\n  e.g. eval \"$(qmtl completion bash)\", eval \"$(qmtl completion zsh)\", "
+      "qmtl completion fish | source");
+  auto shell = std::make_shared<std::string>();
+  completion->add_option("shell", *shell, "the shell")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->callback([&app, shell, &out] {
+    out << (*shell == "fish"  ? fish_completion(app)
+            : *shell == "zsh" ? zsh_completion(app)
+                              : bash_completion(app));
+  });
+  // For the completion scripts only: hidden from help (group "").
+  auto* ids = app.add_subcommand("__ids", "ids the server has, one per line")->group("");
+  auto kind = std::make_shared<std::string>();
+  ids->add_option("kind", *kind)->required()->check(CLI::IsMember({"worlds", "strategies"}));
+  ids->callback([&g, &rc, kind, &out] { rc = print_ids(g, *kind, out); });
+}
+
 // CLI11 reads a word that names no command as a stray argument ("A
 // subcommand is required"), which leaves a user who typed `qmtl wrld` to
 // guess. Walks `args` through the command tree as the parser will and, at
@@ -377,25 +401,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_serve_command(app, rc, out, err);
   add_demo_command(app, rc, out, err);
 
-  auto* completion = app.add_subcommand(
-      "completion",
-      "print a shell completion script (commands, options, and world and strategy ids from "
-      "the server)\n  e.g. eval \"$(qmtl completion bash)\", eval \"$(qmtl completion zsh)\", "
-      "qmtl completion fish | source");
-  std::string shell;
-  completion->add_option("shell", shell, "the shell")
-      ->required()
-      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
-  completion->callback([&] {
-    out << (shell == "fish"  ? fish_completion(app)
-            : shell == "zsh" ? zsh_completion(app)
-                             : bash_completion(app));
-  });
-  // For the completion scripts only: hidden from help (group "").
-  auto* ids = app.add_subcommand("__ids", "ids the server has, one per line")->group("");
-  std::string ids_kind;
-  ids->add_option("kind", ids_kind)->required()->check(CLI::IsMember({"worlds", "strategies"}));
-  ids->callback([&] { rc = print_ids(g, ids_kind, out); });
+  add_completion_commands(app, g, rc, out);
 
   if (auto unknown = unknown_command(app, args)) {
     err << "qmtl: " << *unknown << '\n';

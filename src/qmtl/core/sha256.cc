@@ -18,8 +18,9 @@ std::string sha256_hex(std::string_view data) {
     throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * len, '0');
-  for (unsigned int i = 0; i < len; ++i) {
+  const size_t n = len;
+  std::string out(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
     out[2 * i] = kHex[md[i] >> 4];
     out[2 * i + 1] = kHex[md[i] & 0xf];
   }
