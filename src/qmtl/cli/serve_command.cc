@@ -34,6 +34,7 @@ struct ServeOptions {
   bool no_auth = false;
   unsigned threads = 4;
   unsigned io_threads = 1;
+  std::optional<size_t> max_connections;  // default: server::default_max_connections()
   std::string heartbeat = "5s";
   std::string activation_ttl = "15s";
   bool access_log = true;
@@ -302,7 +303,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
        .worker_threads = o.threads,
        .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat),
        .access_log = o.access_log,
-       .handle_signals = true},
+       .handle_signals = true,
+       .max_connections = o.max_connections.value_or(server::default_max_connections())},
       api);
   if (!srv) {
     err << "qmtl: " << srv.error().message << '\n';
@@ -377,6 +379,11 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
   serve_cmd->add_option("--threads", so->threads, "worker threads for database work")
       ->default_str("4")
       ->check(CLI::Range(1, 256));
+  serve_cmd
+      ->add_option("--max-connections", so->max_connections,
+                   "connections open at once; one more is answered 503 (default: the file "
+                   "limit, ulimit -n, less 64)")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
   serve_cmd->add_option("--io-threads", so->io_threads, "threads that run the sockets")
       ->default_str("1")
       ->check(CLI::Range(1, 64));

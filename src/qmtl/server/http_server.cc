@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -134,6 +135,7 @@ struct HttpServer::Impl {
     for (unsigned i = 0; i < o.io_threads; ++i)
       ios.push_back(std::make_unique<asio::io_context>(1));
     acceptor = std::make_unique<tcp::acceptor>(*ios[0]);
+    accept_pause = std::make_unique<asio::steady_timer>(*ios[0]);
     signals = std::make_unique<asio::signal_set>(*ios[0]);
   }
 
@@ -152,6 +154,7 @@ struct HttpServer::Impl {
   Api& api;
   std::vector<std::unique_ptr<asio::io_context>> ios;  // ios[0] also accepts and takes signals
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> accept_pause;  // while accept fails for lack of resources
   std::unique_ptr<asio::signal_set> signals;
   size_t next_io = 0;
   asio::thread_pool pool;
@@ -364,6 +367,7 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Conn> conn) {
   conn->watchdog.cancel();
   std::lock_guard lock(conns_mu);
   conns.erase(conn);
+  api.metrics().connections_open(conns.size());
 }
 
 asio::awaitable<void> HttpServer::Impl::watch(std::shared_ptr<Conn> conn) {
@@ -382,13 +386,85 @@ asio::awaitable<void> HttpServer::Impl::watch(std::shared_ptr<Conn> conn) {
   }
 }
 
+// A connection over --max-connections: its request is read (so that closing
+// does not reset the connection and lose the answer) and answered 503.
+asio::awaitable<void> refuse_connection(tcp::socket socket, size_t limit) {
+  asio::steady_timer timer(socket.get_executor(), std::chrono::seconds(2));
+  timer.async_wait([&socket](const boost::system::error_code& ec) {
+    if (!ec) socket.cancel();
+  });
+  std::array<char, 8192> head{};
+  co_await socket.async_read_some(asio::buffer(head), kTuple);
+  const std::string body = fmt::format(
+      R"({{"type":"urn:qmtl:error:unavailable","title":"Service Unavailable","status":503,)"
+      R"("detail":"the server has {} connections open, its limit (qmtl serve --max-connections); )"
+      R"(retry shortly"}})",
+      limit);
+  const std::string reply = fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nServer: qmtl\r\nContent-Type: "
+      "application/problem+json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: "
+      "{}\r\n\r\n{}",
+      body.size(), body);
+  co_await asio::async_write(socket, asio::buffer(reply), kTuple);
+  timer.cancel();
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
 asio::awaitable<void> HttpServer::Impl::accept_loop() {
+  // Out of file descriptors (EMFILE, ENFILE) or memory, accept fails at once
+  // for as long as no connection closes: retrying at once spun a core and
+  // wrote a quarter of a million log lines a second. Pause, doubling up to 1 s;
+  // log once per 10 s with a count; connections already open go on meanwhile.
+  std::chrono::milliseconds backoff{0};
+  uint64_t failures = 0, logged = 0;
+  auto last_log = std::chrono::steady_clock::time_point{};
   for (;;) {
     auto& target = *ios[next_io++ % ios.size()];
     auto [ec, socket] = co_await acceptor->async_accept(target, kTuple);
     if (ec == asio::error::operation_aborted || !acceptor->is_open() || stopping) co_return;
     if (ec) {
-      spdlog::warn("accept failed: {}", ec.message());
+      ++failures;
+      api.metrics().accept_failed();
+      const auto now = std::chrono::steady_clock::now();
+      if (logged == 0) {
+        spdlog::error(
+            "cannot accept connections: {}; pausing accepts (up to 1s at a time) while open "
+            "connections go on: raise the file limit (ulimit -n, LimitNOFILE) or lower "
+            "--max-connections",
+            ec.message());
+        last_log = now;
+        logged = failures;
+      } else if (now - last_log >= std::chrono::seconds(10)) {
+        spdlog::error("still cannot accept connections: {} ({} failed accepts in the last {}s)",
+                      ec.message(), failures - logged,
+                      std::chrono::duration_cast<std::chrono::seconds>(now - last_log).count());
+        last_log = now;
+        logged = failures;
+      }
+      backoff =
+          std::clamp(backoff * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+      accept_pause->expires_after(backoff);
+      co_await accept_pause->async_wait(kTuple);
+      if (stopping) co_return;
+      continue;
+    }
+    if (backoff.count() > 0) {
+      spdlog::info("accepting connections again after {} failed accepts", failures);
+      backoff = std::chrono::milliseconds(0);
+      failures = logged = 0;
+      last_log = {};
+    }
+    size_t open = 0;
+    {
+      std::lock_guard lock(conns_mu);
+      open = conns.size();
+    }
+    if (open >= options.max_connections) {
+      api.metrics().connection_refused();
+      asio::co_spawn(socket.get_executor(),
+                     refuse_connection(std::move(socket), options.max_connections), asio::detached);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
@@ -396,6 +472,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
     {
       std::lock_guard lock(conns_mu);
       conns.insert(conn);
+      api.metrics().connections_open(conns.size());
     }
     asio::co_spawn(conn->stream.get_executor(), session(conn), asio::detached);
     asio::co_spawn(conn->stream.get_executor(), watch(conn), asio::detached);
@@ -405,6 +482,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
 void HttpServer::Impl::begin_shutdown() {
   boost::system::error_code ignored;
   acceptor->close(ignored);
+  accept_pause->cancel();
   signals->cancel(ignored);
   api.events().close_all();
   std::vector<std::shared_ptr<Conn>> open;
@@ -450,6 +528,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const ServerOptions& optio
   if (options.io_threads == 0 || options.worker_threads == 0) {
     return make_error(ErrorCode::kInvalidArgument, "--io-threads and --threads must be at least 1");
   }
+  if (options.max_connections == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "--max-connections must be at least 1");
+  }
   if (options.heartbeat.count() <= 0 ||
       options.heartbeat >= std::chrono::seconds(api.activation_ttl_s())) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -476,6 +557,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const ServerOptions& optio
                                   options.address, options.port, ec.message()));
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+size_t default_max_connections() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::max<size_t>(16, static_cast<size_t>(r.rlim_cur) > 64 ? r.rlim_cur - 64 : 16);
 }
 
 uint16_t HttpServer::port() const { return impl_->acceptor->local_endpoint().port(); }

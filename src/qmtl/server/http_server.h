@@ -11,6 +11,11 @@
 // Every request is logged on one line (method, route template, status,
 // duration) unless `access_log` is off, and counted in the Api's metrics.
 //
+// Overload: at `max_connections` a new connection is answered 503 and closed;
+// when accept() itself fails (no file descriptors, no memory) accepting pauses,
+// backing off to 1 s, with one log line per 10 s, while open connections are
+// served. Both are counted in /metrics.
+//
 // Shutdown (stop(), or SIGINT/SIGTERM with handle_signals): stop accepting,
 // end event streams, let requests in flight finish (at most `shutdown_grace`),
 // close idle connections, then run() returns.
@@ -39,7 +44,16 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{10'000};
   bool access_log = true;
   bool handle_signals = false;  // SIGINT/SIGTERM stop the server
+  // Connections open at once (event streams included); one more is answered
+  // 503 with Retry-After and closed. default_max_connections() keeps it below
+  // the process's file limit, so the refusal, not a failing accept, is what a
+  // client meets.
+  size_t max_connections = 4096;
 };
+
+// The file descriptor limit (RLIMIT_NOFILE) less 64 for the database, logs and
+// runner pipes, at least 16: a cap that leaves accept() the descriptors it needs.
+size_t default_max_connections();
 
 class HttpServer {
  public:

@@ -2,6 +2,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -19,10 +20,12 @@ namespace qmtl::server {
 namespace {
 
 using prometheus::BuildCounter;
+using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::ClientMetric;
 using prometheus::Counter;
 using prometheus::Family;
+using prometheus::Gauge;
 using prometheus::Histogram;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -112,6 +115,22 @@ struct ServerMetrics::Impl {
                    .Help("Server-sent events written to event streams (heartbeats excluded)")
                    .Register(*registry)),
         events_counter(events.Add({})),
+        connections(BuildGauge()
+                        .Name("qmtl_http_connections_open")
+                        .Help("HTTP connections open now, event streams included")
+                        .Register(*registry)
+                        .Add({})),
+        refused(BuildCounter()
+                    .Name("qmtl_http_connections_refused_total")
+                    .Help("Connections answered 503 because --max-connections were open")
+                    .Register(*registry)
+                    .Add({})),
+        accept_errors(BuildCounter()
+                          .Name("qmtl_http_accept_errors_total")
+                          .Help("accept() failures (out of file descriptors or memory); "
+                                "accepting pauses while they last")
+                          .Register(*registry)
+                          .Add({})),
         alerts(BuildCounter()
                    .Name("qmtl_alerts_total")
                    .Help("Alerts to world webhooks by result (delivered or failed after retries)")
@@ -143,6 +162,9 @@ struct ServerMetrics::Impl {
   Family<Counter>& demotions;
   Family<Counter>& events;
   Counter& events_counter;
+  Gauge& connections;
+  Counter& refused;
+  Counter& accept_errors;
   Family<Counter>& alerts;
   Family<Counter>& validations;
   Family<Counter>& runner_starts;
@@ -171,6 +193,9 @@ const std::vector<ServerMetrics::FamilyName>& ServerMetrics::families() {
       {"qmtl_promotions_total", "counter"},
       {"qmtl_demotions_total", "counter"},
       {"qmtl_events_sent_total", "counter"},
+      {"qmtl_http_connections_open", "gauge"},
+      {"qmtl_http_connections_refused_total", "counter"},
+      {"qmtl_http_accept_errors_total", "counter"},
       {"qmtl_alerts_total", "counter"},
       {"qmtl_validations_total", "counter"},
       {"qmtl_runner_starts_total", "counter"},
@@ -236,6 +261,12 @@ void ServerMetrics::apply(std::string_view world, const world::ApplyJournalEntry
 void ServerMetrics::events_sent(size_t n) {
   impl_->events_counter.Increment(static_cast<double>(n));
 }
+
+void ServerMetrics::connections_open(size_t n) { impl_->connections.Set(static_cast<double>(n)); }
+
+void ServerMetrics::connection_refused() { impl_->refused.Increment(); }
+
+void ServerMetrics::accept_failed() { impl_->accept_errors.Increment(); }
 
 void ServerMetrics::alert(std::string_view world, std::string_view channel, bool delivered) {
   impl_->alerts

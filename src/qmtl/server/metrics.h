@@ -37,6 +37,11 @@ class ServerMetrics final : public execution::ExecutionMetrics {
   void apply(std::string_view world, const world::ApplyJournalEntry* done, bool fresh,
              double seconds);
   void events_sent(size_t n);
+  // Connections: how many are open now; one refused at the limit; an accept()
+  // that failed (no file descriptors or memory).
+  void connections_open(size_t n);
+  void connection_refused();
+  void accept_failed();
   // An alert delivered to a world's webhook or e-mail (`channel` "webhook" or
   // "email"), or given up on.
   void alert(std::string_view world, std::string_view channel, bool delivered);
