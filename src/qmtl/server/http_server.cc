@@ -463,8 +463,9 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
     }
     if (open >= options.max_connections) {
       api.metrics().connection_refused();
-      asio::co_spawn(socket.get_executor(),
-                     refuse_connection(std::move(socket), options.max_connections), asio::detached);
+      const auto ex = socket.get_executor();
+      asio::co_spawn(ex, refuse_connection(std::move(socket), options.max_connections),
+                     asio::detached);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
