@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <regex>
+#include <sstream>
 
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
@@ -126,9 +127,20 @@ TEST_F(DemoE2eTest, CtrlCStopsEverythingAndLeavesAConsistentDatabase) {
   while (auto line = demo.read_line(milliseconds(100))) rest += *line + '\n';
   EXPECT_NE(rest.find("stopped (Ctrl-C)"), std::string::npos) << rest;
   EXPECT_NE(rest.find("strategies at the end:"), std::string::npos) << rest;
-  // The server stopped in order (not killed) ...
+  // The server stopped in order (not killed), its scheduler before its
+  // runners: nothing was evaluated once the stop began, so no Live strategy
+  // was demoted with no runner left to hand its position over ...
   const auto log = testing::run_process({"/bin/cat", dir_.file("demo/server.log")});
   EXPECT_NE(log.out.find("stopped"), std::string::npos) << log.out;
+  const size_t signal = log.out.find("received signal 15");
+  const size_t sched_stopped = log.out.find("scheduler stopped");
+  const size_t runners = log.out.find("stopping the runners and validations");
+  ASSERT_NE(signal, std::string::npos) << log.out;
+  ASSERT_NE(sched_stopped, std::string::npos) << log.out;
+  ASSERT_NE(runners, std::string::npos) << log.out;
+  EXPECT_LT(signal, sched_stopped);
+  EXPECT_LT(sched_stopped, runners);
+  EXPECT_EQ(log.out.find("evaluated (", signal), std::string::npos) << log.out.substr(signal);
   // ... SQLite finds nothing wrong, and a new server reads the world.
   const auto check = testing::run_process({"/usr/bin/sqlite3", dir_.file("demo/qmtl.db"),
                                            "PRAGMA integrity_check; PRAGMA foreign_key_check;"});
@@ -137,6 +149,18 @@ TEST_F(DemoE2eTest, CtrlCStopsEverythingAndLeavesAConsistentDatabase) {
   const auto status = status_after();
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("DryRun"), std::string::npos) << status.out;
+  // ... and the states the demo printed at the end are the database's.
+  const auto states = testing::run_process(
+      {"/usr/bin/sqlite3", dir_.file("demo/qmtl.db"),
+       "SELECT id, state FROM strategies WHERE world_id = 'demo' ORDER BY id;"});
+  ASSERT_EQ(states.exit_code, 0) << states.err;
+  std::istringstream rows(states.out);
+  for (std::string row; std::getline(rows, row);) {
+    const std::string id = row.substr(0, row.find('|')), state = row.substr(row.find('|') + 1);
+    EXPECT_TRUE(std::regex_search(rest, std::regex("  " + id + " +" + state + "\n")))
+        << id << " is " << state << " in the database; the demo said:\n"
+        << rest;
+  }
 }
 
 TEST_F(DemoE2eTest, BadOptionsAreUsageErrors) {

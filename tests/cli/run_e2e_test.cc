@@ -275,61 +275,77 @@ TEST_F(RunCommandTest, ANonFiniteNodeValueFailsTheStrategy) {
   EXPECT_EQ(bare->status, 400);
 }
 
-// The world's position policy on real processes: promoted with carry, the
-// runner buys its paper position on the FIX exchange; demoted with flatten, it
-// sells what it holds live; both are in the audit log with their orders.
-TEST_F(RunCommandTest, HandsPositionsOverOnPromotionAndDemotion) {
-  const int port = testing::free_port();
-  testing::ChildProcess sim(
-      {EXCHANGE_SIM, "--port", std::to_string(port), "--store", dir_.file("sim-store"), "--log",
-       dir_.file("sim.log"), "--path", "ZZ=100"},
-      dir_.file("sim.err"));
-  auto ready = sim.read_line(std::chrono::seconds(10));
-  ASSERT_TRUE(ready && ready->find("listening") != std::string::npos)
-      << slurp(dir_.file("sim.err"));
-  const auto broker = testing::write_file(
-      dir_.file("broker.yml"),
-      fmt::format("port: {}\nsender_comp_id: QMTL\ntarget_comp_id: EXCH\nstore_dir: {}\n"
-                  "heartbeat: 1s\n",
-                  port, dir_.file("fix-store")));
-  // Three bars: a buy after the rise fills at the third bar's open, so the
-  // paper book holds +2 ZZ (the sell after the fall is still open).
-  std::string csv = "date,open,high,low,close,volume\n";
-  const TimePoint start =
-      std::chrono::floor<std::chrono::minutes>(SystemClock().now()) - std::chrono::minutes(10);
-  for (int i = 0; i < 3; ++i) {
-    const int close = i == 1 ? 101 : 100;
-    csv += fmt::format("{},{},{},{},{},1000\n", format_timestamp(start + std::chrono::minutes(i)),
-                       close, close, close, close);
+// A strategy's hand-overs on real processes: the FIX exchange simulator, a
+// runner of 'paper' with a FIX live broker (its journal keeps the account
+// across runner restarts), and the world's evaluate and apply.
+class HandoverTest : public RunCommandTest {
+ protected:
+  void SetUp() override {
+    RunCommandTest::SetUp();
+    const int port = testing::free_port();
+    sim_ = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{EXCHANGE_SIM, "--port", std::to_string(port), "--store",
+                                 dir_.file("sim-store"), "--log", dir_.file("sim.log"), "--path",
+                                 "ZZ=100"},
+        dir_.file("sim.err"));
+    auto ready = sim_->read_line(std::chrono::seconds(10));
+    ASSERT_TRUE(ready && ready->find("listening") != std::string::npos)
+        << slurp(dir_.file("sim.err"));
+    broker_ = testing::write_file(
+        dir_.file("broker.yml"),
+        fmt::format("port: {}\nsender_comp_id: QMTL\ntarget_comp_id: EXCH\nstore_dir: {}\n"
+                    "heartbeat: 1s\n",
+                    port, dir_.file("fix-store")));
+    // Three bars: a buy after the rise fills at the third bar's open, so the
+    // paper book holds +2 ZZ (the sell after the fall is still open).
+    std::string csv = "date,open,high,low,close,volume\n";
+    const TimePoint start =
+        std::chrono::floor<std::chrono::minutes>(SystemClock().now()) - std::chrono::minutes(10);
+    for (int i = 0; i < 3; ++i) {
+      const int close = i == 1 ? 101 : 100;
+      csv += fmt::format("{},{},{},{},{},1000\n", format_timestamp(start + std::chrono::minutes(i)),
+                         close, close, close, close);
+    }
+    feed_ = testing::write_file(dir_.file("paper.csv"), csv);
   }
-  const auto feed = testing::write_file(dir_.file("paper.csv"), csv);
-  auto e = env();
-  testing::ChildProcess runner(
-      {QMTL_BINARY, "-o", "json", "run", "paper", "--feed", feed, "--follow", "--live-broker",
-       "fix:" + broker, "--post-every", "0.05"},
-      dir_.file("runner.err"), e);
-  std::vector<boost::json::value> lines;
-  auto next_line = [&](const std::string& key) -> boost::json::value {
+  std::unique_ptr<testing::ChildProcess> start_runner(const std::string& err_name) {
+    return std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{QMTL_BINARY, "-o", "json", "run", "paper", "--feed", feed_,
+                                 "--follow", "--live-broker", "fix:" + broker_, "--post-every",
+                                 "0.05"},
+        dir_.file(err_name), env());
+  }
+  // The runner's next JSON line that has `key`.
+  boost::json::value next_line(testing::ChildProcess& runner, const std::string& key) {
     for (int i = 0; i < 20; ++i) {
       auto l = runner.read_line(std::chrono::seconds(10));
       if (!l) break;
       auto v = json::parse(*l);
       if (v && v->is_object() && v->as_object().contains(key)) return *v;
     }
-    ADD_FAILURE() << "no line with '" << key << "'; stderr: " << slurp(dir_.file("runner.err"));
+    ADD_FAILURE() << "no line with '" << key << "'";
     return nullptr;
-  };
-  ASSERT_FALSE(next_line("route").is_null());  // the buy
-  ASSERT_FALSE(next_line("route").is_null());  // the sell
-
-  auto post = [&](const std::string& path, const std::string& body, const std::string& type) {
+  }
+  HttpReply post(const std::string& path, const std::string& body, const std::string& type) {
     auto r = http_request(server_->url(),
                           {.method = "POST", .path = path, .body = body, .content_type = type});
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : HttpReply{};
-  };
+  }
+  // A policy that promotes 'paper' (or, with promote false, demotes it),
+  // carrying positions at promotion and flattening them at demotion.
+  void set_policy(bool promote) {
+    ASSERT_EQ(post("/worlds/w/policy",
+                   fmt::format("evaluation: {{every: 1d, min_dry_run: 0s, window: 1m}}\n"
+                               "gates: {{promote: 'trades {} 0'}}\nscore: trades\n"
+                               "position: {{on_promote: carry, on_demote: flatten}}\n",
+                               promote ? ">=" : "<"),
+                   "application/yaml")
+                  .status,
+              201);
+  }
   // Evaluate until the decision for 'paper' is `want`, then apply that run.
-  auto evaluate_and_apply = [&](const std::string& want) {
+  bool evaluate_and_apply(const std::string& want) {
     for (int i = 0; i < 100; ++i) {
       auto r = post("/worlds/w/evaluate", "", "application/json");
       auto v = json::parse(r.body);
@@ -344,37 +360,49 @@ TEST_F(RunCommandTest, HandsPositionsOverOnPromotionAndDemotion) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
-  };
-  ASSERT_EQ(post("/worlds/w/policy",
-                 "evaluation: {every: 1d, min_dry_run: 0s, window: 1m}\n"
-                 "gates: {promote: 'trades >= 0'}\nscore: trades\n"
-                 "position: {on_promote: carry, on_demote: flatten}\n",
-                 "application/yaml")
-                .status,
-            201);
+  }
+  // Waits until the exchange has filled `n` orders.
+  void wait_fills(size_t n) {
+    for (int i = 0; i < 100; ++i) {
+      const auto log = slurp(dir_.file("sim.log"));
+      size_t fills = 0;
+      for (size_t at = 0; (at = log.find("|150=F|", at)) != std::string::npos; ++at) ++fills;
+      if (fills >= n) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "the exchange filled fewer than " << n << " orders";
+  }
+  std::string audit() {
+    auto r = http_request(server_->url(), {.path = "/worlds/w/audit"});
+    EXPECT_TRUE(r);
+    return r ? r->body : "";
+  }
+
+  std::unique_ptr<testing::ChildProcess> sim_;
+  std::string broker_, feed_;
+};
+
+// The world's position policy: promoted with carry, the runner buys its paper
+// position on the FIX exchange; demoted with flatten, it sells what it holds
+// live; both are in the audit log with their orders.
+TEST_F(HandoverTest, HandsPositionsOverOnPromotionAndDemotion) {
+  auto runner = start_runner("runner.err");
+  ASSERT_FALSE(next_line(*runner, "route").is_null());  // the buy
+  ASSERT_FALSE(next_line(*runner, "route").is_null());  // the sell
+  set_policy(true);
   ASSERT_TRUE(evaluate_and_apply("PROMOTE"));
-  auto promoted = next_line("handover");
-  ASSERT_TRUE(promoted.is_object());
+  auto promoted = next_line(*runner, "handover");
+  ASSERT_TRUE(promoted.is_object()) << slurp(dir_.file("runner.err"));
   EXPECT_EQ(promoted.at("handover"), "PROMOTE");
   EXPECT_EQ(promoted.at("policy"), "carry");
   EXPECT_TRUE(promoted.at("live_positions").as_object().empty());  // a fresh live account
   ASSERT_EQ(promoted.at("orders").as_array().size(), 1u) << promoted;
   EXPECT_EQ(promoted.at("orders").at(0), "buy 2 ZZ (fix-1)");
-  // Filled at the exchange before the demotion.
-  for (int i = 0; i < 100 && slurp(dir_.file("sim.log")).find("|150=F|") == std::string::npos;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  wait_fills(1);  // filled at the exchange before the demotion
 
-  ASSERT_EQ(post("/worlds/w/policy",
-                 "evaluation: {every: 1d, min_dry_run: 0s, window: 1m}\n"
-                 "gates: {promote: 'trades < 0'}\nscore: trades\n"
-                 "position: {on_promote: carry, on_demote: flatten}\n",
-                 "application/yaml")
-                .status,
-            201);
+  set_policy(false);
   ASSERT_TRUE(evaluate_and_apply("DEMOTE"));
-  auto demoted = next_line("handover");
+  auto demoted = next_line(*runner, "handover");
   ASSERT_TRUE(demoted.is_object());
   EXPECT_EQ(demoted.at("handover"), "DEMOTE");
   EXPECT_EQ(demoted.at("policy"), "flatten");
@@ -383,25 +411,63 @@ TEST_F(RunCommandTest, HandsPositionsOverOnPromotionAndDemotion) {
   EXPECT_EQ(demoted.at("orders").at(0), "sell 2 ZZ (fix-2)");
 
   // The audit log has both, with their orders.
-  auto audit = http_request(server_->url(), {.path = "/worlds/w/audit"});
-  ASSERT_TRUE(audit);
-  EXPECT_NE(audit->body.find("on_promote carry; buy 2 ZZ (fix-1)"), std::string::npos)
-      << audit->body;
-  EXPECT_NE(audit->body.find("on_demote flatten; sell 2 ZZ (fix-2)"), std::string::npos);
+  const std::string log = audit();
+  EXPECT_NE(log.find("on_promote carry; buy 2 ZZ (fix-1)"), std::string::npos) << log;
+  EXPECT_NE(log.find("on_demote flatten; sell 2 ZZ (fix-2)"), std::string::npos);
 
   // Once the flatten has filled, the live account is flat.
-  for (int i = 0; i < 100; ++i) {
-    const auto log = slurp(dir_.file("sim.log"));
-    size_t fills = 0;
-    for (size_t at = 0; (at = log.find("|150=F|", at)) != std::string::npos; ++at) ++fills;
-    if (fills >= 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  wait_fills(2);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(runner.stop(SIGTERM, std::chrono::seconds(10)), 0);
-  auto summary = next_line("bars");
+  ASSERT_EQ(runner->stop(SIGTERM, std::chrono::seconds(10)), 0);
+  auto summary = next_line(*runner, "bars");
   ASSERT_TRUE(summary.is_object());
   EXPECT_EQ(summary.at("handovers").as_int64(), 2);
+  EXPECT_TRUE(summary.at("live_positions").as_object().empty()) << summary;
+}
+
+// Demoted while no runner ran (the server stopping, a crash): the demotion is
+// a pending hand-over, and the next runner flattens the live position when it
+// connects, once; the audit log then has it and nothing is pending.
+TEST_F(HandoverTest, ADemotionWithNoRunnerIsHandedOverByTheNextOne) {
+  auto first = start_runner("first.err");
+  ASSERT_FALSE(next_line(*first, "route").is_null());
+  ASSERT_FALSE(next_line(*first, "route").is_null());
+  set_policy(true);
+  ASSERT_TRUE(evaluate_and_apply("PROMOTE"));
+  ASSERT_TRUE(next_line(*first, "handover").is_object()) << slurp(dir_.file("first.err"));
+  wait_fills(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the fill reaches the journal
+  ASSERT_EQ(first->stop(SIGTERM, std::chrono::seconds(10)), 0);
+  first.reset();
+
+  set_policy(false);
+  ASSERT_TRUE(evaluate_and_apply("DEMOTE"));  // nobody hands this over now
+  EXPECT_EQ(audit().find("on_demote flatten"), std::string::npos);
+
+  auto second = start_runner("second.err");
+  auto demoted = next_line(*second, "handover");
+  ASSERT_TRUE(demoted.is_object()) << slurp(dir_.file("second.err"));
+  EXPECT_EQ(demoted.at("handover"), "DEMOTE");
+  EXPECT_EQ(demoted.at("policy"), "flatten");
+  EXPECT_EQ(demoted.at("live_positions").at("ZZ").to_number<double>(), 2);
+  ASSERT_EQ(demoted.at("orders").as_array().size(), 1u) << demoted;
+  EXPECT_EQ(std::string(demoted.at("orders").at(0).as_string()).substr(0, 10), "sell 2 ZZ ");
+  EXPECT_NE(slurp(dir_.file("second.err")).find("was not handed over (no runner then)"),
+            std::string::npos);
+  wait_fills(2);
+  const std::string log = audit();
+  EXPECT_NE(log.find("on_demote flatten; sell 2 ZZ"), std::string::npos) << log;
+
+  // Settled: a third runner finds nothing pending and trades nothing live.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(second->stop(SIGTERM, std::chrono::seconds(10)), 0);
+  second.reset();
+  auto third = start_runner("third.err");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(third->stop(SIGTERM, std::chrono::seconds(10)), 0);
+  auto summary = next_line(*third, "bars");
+  ASSERT_TRUE(summary.is_object());
+  EXPECT_EQ(summary.at("handovers").as_int64(), 0) << summary;
   EXPECT_TRUE(summary.at("live_positions").as_object().empty()) << summary;
 }
 

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "qmtl/core/json.h"
 #include "qmtl/store/store.h"
 #include "tests/support/temp_dir.h"
@@ -107,6 +110,25 @@ TEST_F(SchedulerTest, FirstSightSchedulesThenDueTicksEvaluateAndApply) {
   bool by_scheduler = false;
   for (const auto& a : *audit) by_scheduler |= a.event == "EVALUATE" && a.actor == "scheduler";
   EXPECT_TRUE(by_scheduler);
+}
+
+// A stopping server asks its scheduler to stop before it stops the runners:
+// once request_stop() has returned, no tick starts, even with a world due.
+TEST_F(SchedulerTest, NoTickStartsAfterRequestStop) {
+  Scheduler sched(service_, clock_);
+  std::atomic<int> reports{0};
+  SchedulerThread thread(sched, std::chrono::milliseconds(10),
+                         [&reports](const TickOutcome&) { ++reports; });
+  for (int i = 0; i < 200 && reports == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(reports, 1);  // the first sight schedules the world
+  thread.request_stop();
+  const int before = reports;
+  clock_.set(at("2026-03-02T00:00:00Z"));  // due
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(reports, before);
+  EXPECT_EQ(runs(), 0u);
 }
 
 TEST_F(SchedulerTest, ARestartAfterMissedTicksRunsOnceAndRepeatsNothing) {

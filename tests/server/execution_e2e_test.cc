@@ -288,10 +288,17 @@ TEST_F(ExecutionE2eTest, ValidatesRunsPromotesAndSupervisesStrategies) {
   EXPECT_NE(m.body.find(R"(qmtl_runner_starts_total{restart="true",world="w"} 1)"),
             std::string::npos);
 
-  // Stopping the server stops its runners.
+  // Stopping the server stops its runners (this server has no scheduler; the
+  // demo's test checks that a scheduler stops before them).
   const auto last_pid = static_cast<pid_t>(runner(promoted).at("pid").as_int64());
   EXPECT_EQ(server_->stop(), 0);
   EXPECT_TRUE(eventually([&] { return ::kill(last_pid, 0) != 0 && errno == ESRCH; }, seconds(5)));
+  const std::string log = server_log();
+  const size_t signal = log.find("received signal 15");
+  const size_t runners_stopping = log.find("stopping the runners and validations");
+  ASSERT_NE(signal, std::string::npos) << log;
+  ASSERT_NE(runners_stopping, std::string::npos) << log;
+  EXPECT_LT(signal, runners_stopping);
 }
 
 TEST_F(ExecutionE2eTest, RunnersWaitForASlotAndResumeAfterARestart) {

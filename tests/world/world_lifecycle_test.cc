@@ -95,6 +95,37 @@ TEST_F(WorldLifecycleTest, StrategyWalksTheLifecycleWithHistoryAndAudit) {
   EXPECT_EQ(service_.list_audit("desk", (*audit)[2].seq, 2)->size(), 2u);
 }
 
+// A demotion that no runner has handed over is pending until a HANDOVER of
+// a demotion is recorded after it; a promotion never is (docs/brokers.md).
+TEST_F(WorldLifecycleTest, ADemotionIsPendingUntilItsHandOverIsRecorded) {
+  submit("mom");
+  auto pending = [&] {
+    auto p = service_.pending_handover("mom");
+    EXPECT_TRUE(p) << p.error().message;
+    return p ? *p : std::nullopt;
+  };
+  EXPECT_FALSE(pending());  // never moved
+  to_state("mom",
+           {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed, StrategyEvent::kPromote});
+  EXPECT_FALSE(pending());  // a promotion is not owed
+  clock_.advance(std::chrono::hours(1));
+  to_state("mom", {StrategyEvent::kDemote});
+  auto p = pending();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->event, "DEMOTE");
+  EXPECT_EQ(format_timestamp(p->at), "2026-01-05T11:00:00Z");
+  EXPECT_TRUE(p->run_id);  // the manual change's journal entry
+  // A hand-over of the promotion does not settle the demotion.
+  ASSERT_TRUE(service_.record_handover("mom", {.event = "PROMOTE", .policy = "flat"}, "runner"));
+  EXPECT_TRUE(pending());
+  ASSERT_TRUE(service_.record_handover("mom", {.event = "DEMOTE", .policy = "flatten"}, "runner"));
+  EXPECT_FALSE(pending());
+  // Promoted and demoted again: owed again.
+  to_state("mom", {StrategyEvent::kPromote, StrategyEvent::kDemote});
+  EXPECT_TRUE(pending());
+  EXPECT_EQ(service_.pending_handover("nobody").error().code, ErrorCode::kNotFound);
+}
+
 TEST_F(WorldLifecycleTest, IllegalEventNamesStateAndEvent) {
   submit("mom");
   auto r = service_.apply_strategy_event("mom", StrategyEvent::kPromote, "op", "");

@@ -29,6 +29,8 @@
 #include "qmtl/core/child_process.h"
 #include "qmtl/core/file.h"
 #include "qmtl/core/json.h"
+#include "qmtl/lifecycle/fsm.h"
+#include "qmtl/store/store.h"
 
 namespace qmtl::cli {
 namespace {
@@ -495,14 +497,20 @@ std::string status_line(const Globals& g, TimePoint now, const Narrator& story) 
                      counts, story.promotions, story.demotions);
 }
 
-// The strategies and their states at the end of the demo.
-void print_final_states(const Globals& g, std::ostream& out) {
-  if (auto r = call_server(g, {.path = "/strategies?world=demo"})) {
-    out << "\nstrategies at the end:\n";
-    for (const auto& v : array_at(*r, "strategies")) {
-      const auto& s = v.as_object();
-      out << fmt::format("  {:<14} {}\n", str_field(s, "id"), str_field(s, "state"));
-    }
+// The strategies and their states at the end of the demo, read from the
+// database once the server has stopped: what is printed is what it left (read
+// while it still ran, a late evaluation could make the two disagree).
+void print_final_states(const fs::path& dir, std::ostream& out) {
+  auto store = store::open_store("sqlite:" + (dir / "qmtl.db").string());
+  auto list = store ? (*store)->list_strategies("demo")
+                    : Result<std::vector<store::Strategy>>(propagate(store));
+  if (!list) {
+    out << "\ncannot read the strategies at the end: " << list.error().message << '\n';
+    return;
+  }
+  out << "\nstrategies at the end:\n";
+  for (const auto& s : *list) {
+    out << fmt::format("  {:<14} {}\n", s.id, lifecycle::strategy_state_name(s.state));
   }
 }
 
@@ -516,7 +524,8 @@ void print_story_end(const Narrator& story, const fs::path& dir, std::ostream& o
   }
   out << fmt::format(
       "\nThe database is {0}/qmtl.db. Look around with:\n"
-      "  qmtl serve --db sqlite:{0}/qmtl.db --no-auth --port 8080 --execution false &\n"
+      "  qmtl serve --db sqlite:{0}/qmtl.db --no-auth --port 8080 --execution false "
+      "--scheduler false &\n"
       "  qmtl world status demo; qmtl world evaluations demo; qmtl world audit demo\n",
       dir.string());
 }
@@ -655,8 +664,8 @@ int run_demo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
   out << (interrupted ? "qmtl demo: stopped (Ctrl-C); stopping the server and its runners\n"
                       : "qmtl demo: the end of the simulated span; stopping the server\n")
       << std::flush;
-  print_final_states(g, out);  // while the server is still up
   shutdown();
+  print_final_states(dir, out);
   print_story_end(story, dir, out);
   return interrupted ? 130 : kExitOk;
 }

@@ -232,6 +232,33 @@ void log_to_stderr(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// The --redis activation cache, or null without the option. One namespace per
+// database, so qmtl installations may share a Redis.
+CliResult<std::unique_ptr<server::RedisActivationCache>> open_redis(const ServeOptions& o,
+                                                                    store::Store& store) {
+  if (o.redis.empty()) return std::unique_ptr<server::RedisActivationCache>();
+  auto r = server::RedisActivationCache::open(o.redis, sha256_hex(store.describe()).substr(0, 16));
+  if (!r) return tl::unexpected(Failure{kExitUsage, r.error().message});
+  return std::move(*r);
+}
+
+// After the HTTP server has stopped: the scheduler (asked to stop when the
+// shutdown began; this waits for a tick under way), then the runners, so that
+// no transition is applied with no runner left to hand positions over.
+void stop_in_order(std::unique_ptr<scheduler::SchedulerThread>& sched_thread, server::Api& api,
+                   std::unique_ptr<execution::ExecutionManager>& exec) {
+  if (sched_thread) {
+    sched_thread.reset();
+    spdlog::info("scheduler stopped: nothing is evaluated or applied from here on");
+  }
+  api.set_execution_manager(nullptr);
+  if (exec) {
+    spdlog::info("stopping the runners and validations");
+    exec.reset();
+  }
+  spdlog::info("stopped");
+}
+
 int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   log_to_stderr(o.log_level);
   auto tokens = load_tokens(o);
@@ -266,20 +293,14 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   } else if (!r->empty()) {
     spdlog::warn("recovered {} apply(s) interrupted by a crash; see the audit log", r->size());
   }
-  std::unique_ptr<server::RedisActivationCache> redis;
-  if (!o.redis.empty()) {
-    // One namespace per database, so qmtl installations may share a Redis.
-    auto r =
-        server::RedisActivationCache::open(o.redis, sha256_hex((*store)->describe()).substr(0, 16));
-    if (!r) return report({kExitUsage, r.error().message}, err);
-    redis = std::move(*r);
-  }
+  auto redis = open_redis(o, **store);
+  if (!redis) return report(redis.error(), err);
   server::Api api(
       worlds, clock,
       {.tokens = *tokens ? &**tokens : nullptr,
        .activation_ttl_s = std::chrono::duration_cast<std::chrono::seconds>(ttl).count(),
        .simulated_clock_speed = o.demo ? o.clock_speed : 0,
-       .redis = redis.get(),
+       .redis = redis->get(),
        .shared_store = (*store)->shared(),
        .strategy_programs = o.strategy_programs});
   // Several servers may share a PostgreSQL database: hear the changes the
@@ -296,6 +317,11 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     return kExitRefused;
   }
   const bool shared_db = *listener != nullptr;
+  // Stopped first when the server stops (SIGTERM, or the demo's end): a world
+  // evaluated while the runners are being stopped could demote a Live
+  // strategy with no runner left to hand its position over.
+  std::unique_ptr<scheduler::Scheduler> sched;  // declared first: outlives its thread
+  std::unique_ptr<scheduler::SchedulerThread> sched_thread;
   auto srv = server::HttpServer::start(
       {.address = o.address,
        .port = o.port,
@@ -304,7 +330,11 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
        .heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat),
        .access_log = o.access_log,
        .handle_signals = true,
-       .max_connections = o.max_connections.value_or(server::default_max_connections())},
+       .max_connections = o.max_connections.value_or(server::default_max_connections()),
+       .on_shutdown =
+           [&sched_thread] {
+             if (sched_thread) sched_thread->request_stop();
+           }},
       api);
   if (!srv) {
     err << "qmtl: " << srv.error().message << '\n';
@@ -313,8 +343,6 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   announce(o, **srv, **store, demo_clock ? &clock : nullptr,
            *tokens ? std::optional((*tokens)->size()) : std::nullopt, out);
   // The scheduler evaluates and applies each world on its policy's schedule.
-  std::unique_ptr<scheduler::Scheduler> sched;
-  std::unique_ptr<scheduler::SchedulerThread> sched_thread;
   if (o.scheduler) {
     sched = std::make_unique<scheduler::Scheduler>(worlds, clock);
     sched_thread = std::make_unique<scheduler::SchedulerThread>(
@@ -346,10 +374,7 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
     api.set_execution_manager(exec.get());
   }
   (*srv)->run();
-  api.set_execution_manager(nullptr);
-  exec.reset();
-  sched_thread.reset();
-  spdlog::info("stopped");
+  stop_in_order(sched_thread, api, exec);
   return kExitOk;
 }
 

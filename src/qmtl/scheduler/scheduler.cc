@@ -250,12 +250,16 @@ SchedulerThread::SchedulerThread(Scheduler& scheduler, std::chrono::milliseconds
   });
 }
 
-SchedulerThread::~SchedulerThread() {
+void SchedulerThread::request_stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
+}
+
+SchedulerThread::~SchedulerThread() {
+  request_stop();
   thread_.join();
 }
 

@@ -136,6 +136,12 @@ class SchedulerThread {
   SchedulerThread(const SchedulerThread&) = delete;
   SchedulerThread& operator=(const SchedulerThread&) = delete;
 
+  // No tick starts after this returns (one under way finishes); does not
+  // wait. A server stopping calls it first, so that nothing is evaluated or
+  // applied while its runners, which hand positions over, are being stopped.
+  // Thread-safe.
+  void request_stop();
+
  private:
   Scheduler& scheduler_;
   std::chrono::milliseconds poll_;

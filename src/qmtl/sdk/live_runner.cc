@@ -171,6 +171,24 @@ class Follower {
                             o_.strategy_id, o_.world_id));
       }
       gate_.set_strategy_state(state.value_or("not in the world"));
+      // A promotion or demotion made while no runner was there to hand the
+      // positions over (the server stopping, a crash): done now, once.
+      if (auto pending_event = string_at(*data, {"strategy", "pending_handover", "event"})) {
+        const auto at = string_at(*data, {"strategy", "pending_handover", "at"});
+        const std::string key = *pending_event + "@" + at.value_or("");
+        if (pending_done_.insert(key).second) {
+          const bool promote = *pending_event == "PROMOTE";
+          auto policy =
+              string_at(*data, {"strategy", "position", promote ? "on_promote" : "on_demote"});
+          say(o_, fmt::format("the {} of {} was not handed over (no runner then): doing it now",
+                              promote ? "promotion" : "demotion", at.value_or("?")));
+          std::lock_guard lock(handover_mu_);
+          handovers_.push_back(
+              {.event = *pending_event,
+               .policy = policy.value_or(promote ? "flat" : "flatten"),
+               .run_id = string_at(*data, {"strategy", "pending_handover", "run_id"})});
+        }
+      }
       take_entries(*data);
       gate_.heard();
       gate_.set_connected(true);
@@ -212,6 +230,7 @@ class Follower {
   OrderGate& gate_;
   std::mutex handover_mu_;
   std::vector<HandoverRecord> handovers_;  // seen, not yet acted on
+  std::set<std::string> pending_done_;     // pending hand-overs taken ("DEMOTE@<at>")
 
  public:
   std::vector<HandoverRecord> take_handovers() {

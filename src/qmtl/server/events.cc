@@ -187,6 +187,15 @@ Result<StreamEvent> EventHub::snapshot(const std::string& world, const std::stri
                           {"state", lifecycle::strategy_state_name(s->state)},
                           {"state_since", format_timestamp(s->state_since)},
                           {"position", position_json(worlds_, world)}};
+      // A move no runner handed over: the runner that connects does it.
+      auto pending = worlds_.pending_handover(s->id);
+      if (!pending) return propagate(pending);
+      if (*pending) {
+        boost::json::object p{{"event", (*pending)->event},
+                              {"at", format_timestamp((*pending)->at)}};
+        if ((*pending)->run_id) p["run_id"] = *(*pending)->run_id;
+        data["strategy"].as_object()["pending_handover"] = std::move(p);
+      }
     } else {
       data["strategy"] = nullptr;
     }

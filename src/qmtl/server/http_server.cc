@@ -481,6 +481,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
 }
 
 void HttpServer::Impl::begin_shutdown() {
+  if (options.on_shutdown) options.on_shutdown();
   boost::system::error_code ignored;
   acceptor->close(ignored);
   accept_pause->cancel();

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,10 @@ struct ServerOptions {
   // the process's file limit, so the refusal, not a failing accept, is what a
   // client meets.
   size_t max_connections = 4096;
+  // Called on the server's thread as the shutdown begins, before connections
+  // are closed: what must stop before anything else (the scheduler). Must not
+  // block.
+  std::function<void()> on_shutdown;
 };
 
 // The file descriptor limit (RLIMIT_NOFILE) less 64 for the database, logs and

@@ -168,6 +168,24 @@ Result<std::vector<AuditRecord>> SqlStore::list_strategy_audit(std::string_view 
   return collect(*st, read_audit);
 }
 
+Result<std::optional<AuditRecord>> SqlStore::last_audit(std::string_view world_id,
+                                                        std::string_view entity,
+                                                        std::string_view entity_id,
+                                                        std::string_view event,
+                                                        std::string_view or_event) {
+  std::lock_guard lock(mu_);
+  auto st = prepared(db_,
+                     std::string(kAuditColumns) +
+                         "WHERE world_id = ? AND entity = ? AND entity_id = ? AND event IN (?, ?) "
+                         "ORDER BY seq DESC LIMIT 1",
+                     world_id, entity, entity_id, event, or_event);
+  if (!st) return propagate(st);
+  auto rows = collect(*st, read_audit);
+  if (!rows) return propagate(rows);
+  if (rows->empty()) return std::optional<AuditRecord>();
+  return std::optional<AuditRecord>(std::move(rows->front()));
+}
+
 Result<int64_t> SqlStore::last_audit_seq(std::string_view world_id) {
   std::lock_guard lock(mu_);
   return query_int(db_, "SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE world_id = ?", world_id);

@@ -107,6 +107,9 @@ class SqlStore final : public Store {
   Result<int64_t> last_audit_seq(std::string_view world_id) override;
   Result<std::optional<TimePoint>> last_evaluation_finished(std::string_view world_id) override;
   Result<void> insert_audit(const AuditRecord& audit) override;
+  Result<std::optional<AuditRecord>> last_audit(std::string_view world_id, std::string_view entity,
+                                                std::string_view entity_id, std::string_view event,
+                                                std::string_view or_event) override;
   Result<std::vector<AuditRecord>> list_strategy_audit(std::string_view world_id,
                                                        std::string_view strategy_id) override;
   Result<std::vector<AuditRecord>> list_audit(std::string_view world_id, int64_t after_seq,

@@ -218,6 +218,15 @@ class Store {
   virtual Result<std::vector<AuditRecord>> list_strategy_audit(std::string_view world_id,
                                                                std::string_view strategy_id) = 0;
 
+  // The newest audit record of the world about `entity` `entity_id` whose
+  // event is `event` or `or_event` (e.g. a strategy's last PROMOTE or DEMOTE),
+  // nullopt when there is none.
+  virtual Result<std::optional<AuditRecord>> last_audit(std::string_view world_id,
+                                                        std::string_view entity,
+                                                        std::string_view entity_id,
+                                                        std::string_view event,
+                                                        std::string_view or_event) = 0;
+
   // The highest audit seq of a world (0 when it has none). Seqs are assigned in
   // commit order, so records with a greater seq are newer than this read.
   virtual Result<int64_t> last_audit_seq(std::string_view world_id) = 0;

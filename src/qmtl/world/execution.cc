@@ -456,6 +456,25 @@ Result<AuditRecord> WorldService::record_handover(std::string_view strategy_id,
   return audit;
 }
 
+Result<std::optional<PendingHandover>> WorldService::pending_handover(
+    std::string_view strategy_id) {
+  auto s = get_strategy(strategy_id);
+  if (!s) return propagate(s);
+  auto moved = store_.last_audit(s->world_id, "strategy", s->id, "PROMOTE", "DEMOTE");
+  if (!moved) return propagate(moved);
+  // Only a demotion can be owed: a promotion's carry at a runner's start
+  // finds an empty paper book, and a Live strategy's runner trades anyway.
+  if (!*moved || (*moved)->event != "DEMOTE") return std::optional<PendingHandover>();
+  auto done = store_.last_audit(s->world_id, "handover", s->id, "HANDOVER", "HANDOVER");
+  if (!done) return propagate(done);
+  // A hand-over recorded after the move, of that move, settles it.
+  if (*done && (*done)->seq > (*moved)->seq && (*done)->before == (*moved)->event) {
+    return std::optional<PendingHandover>();
+  }
+  return std::optional<PendingHandover>(
+      PendingHandover{.event = (*moved)->event, .at = (*moved)->at, .run_id = (*moved)->run_id});
+}
+
 Result<boost::json::object> without_secrets(const boost::json::object& o) {
   boost::json::object obj;
   for (const auto& kv : o) {

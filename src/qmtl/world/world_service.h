@@ -141,6 +141,13 @@ struct HandoverReport {
   std::optional<std::string> run_id;
 };
 
+// A demotion whose positions have not been handed over.
+struct PendingHandover {
+  std::string event;  // "DEMOTE"
+  TimePoint at;
+  std::optional<std::string> run_id;
+};
+
 // What a validation backtest produced, for finish_validation.
 struct BacktestOutcome {
   bool ok = false;    // the run completed
@@ -244,6 +251,14 @@ class WorldService {
   // is wrong.
   Result<AuditRecord> record_handover(std::string_view strategy_id, const HandoverReport& report,
                                       std::string_view actor);
+
+  // The strategy's last demotion when it is its last move and no hand-over
+  // has been recorded since (its runner was gone: the server was stopping,
+  // the runner had crashed, or none was running), so that the next runner
+  // flattens on start; nullopt when none is pending (a promotion never is: at
+  // a runner's start its paper book is empty and there is nothing to carry).
+  // kNotFound for an unknown strategy.
+  Result<std::optional<PendingHandover>> pending_handover(std::string_view strategy_id);
 
   // Validates and stores a batch of performance points (equity > 0, finite) and
   // fills of a strategy in one transaction. Re-sending a stored point is a
