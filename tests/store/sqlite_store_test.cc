@@ -35,3 +35,27 @@ TEST(SqliteOpenStore, UnwritableLocationIsAClearError) {
 
 }  // namespace
 }  // namespace qmtl::store
+
+namespace qmtl::store {
+namespace {
+
+// docs/operations.md, "Durability": a change acknowledged to a client is in
+// the WAL and synced before the commit returns (synchronous = FULL), so it
+// survives power loss, not only a crash of the process (NORMAL syncs at
+// checkpoints only). Each connection sets it; this reads it back from one.
+TEST(SqliteDurability, CommitsAreSyncedBeforeTheyReturn) {
+  testing::TempDir dir;
+  auto db = SqliteDb::open(dir.file("d.db"));
+  ASSERT_TRUE(db) << db.error().message;
+  auto sync = (*db)->prepare("PRAGMA synchronous");
+  ASSERT_TRUE(sync) << sync.error().message;
+  ASSERT_TRUE(*sync->step());
+  EXPECT_EQ(sync->column_int(0), 2) << "2 is FULL";
+  auto mode = (*db)->prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(mode);
+  ASSERT_TRUE(*mode->step());
+  EXPECT_EQ(mode->column_text(0), "wal");
+}
+
+}  // namespace
+}  // namespace qmtl::store

@@ -86,7 +86,7 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   // journal_mode answers with a row, so it cannot go through exec's error path
   // silently: an unwritable directory shows up here rather than on first write.
   if (auto r = db->exec("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; "
-                        "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;");
+                        "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;");
       !r) {
     return make_error(r.error().code,
                       fmt::format("cannot use database '{}': {}", path, r.error().message));
