@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "qmtl/core/json.h"
@@ -81,6 +82,10 @@ TEST_F(BacktestTest, TheExampleStrategyOnRealData) {
       << r.out;
   EXPECT_NE(r.out.find("METRIC            VALUE"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("sharpe"), std::string::npos);
+  // Each number says what it counts: time under water is in days.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\ntime_under_water +[0-9.]+ +days\n)")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\nmax_drawdown +[0-9.e-]+ +fraction)")));
 }
 
 // The example strategies of issue 24 on the ttrc bars, their first trades

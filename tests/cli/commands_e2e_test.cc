@@ -354,16 +354,15 @@ TEST_F(CliCommandsTest, AlertSettings) {
   auto ftp = qmtl({"world", "alerts", "alpha", "--webhook", "ftp://x/y"});
   EXPECT_EQ(ftp.exit_code, 1);
   EXPECT_TRUE(has(ftp.err, "webhook:")) << ftp.err;
-  // E-mail settings from a file; the password by name only.
-  const auto mail = testing::write_file(
-      dir_.file("mail.yml"),
-      "smtp: smtp://127.0.0.1:2525\nfrom: qmtl@desk.example\nto: [ops@desk.example]\n"
-      "username: qmtl\npassword_env: SMTP_PASS\nevents: [promote, reject]\n");
+  // E-mail settings from a file, the example the Quick tour names; the
+  // password by name only.
+  const std::string mail = std::string(QMTL_SOURCE_DIR) + "/examples/mail.yml";
   auto mailed = qmtl({"world", "alerts", "alpha", "--email", mail});
   ASSERT_EQ(mailed.exit_code, 0) << mailed.err;
   EXPECT_TRUE(has(mailed.out,
                   "world 'alpha' mails ops@desk.example via smtp://127.0.0.1:2525 (promote, "
-                  "reject); credentials from environment variable SMTP_PASS"))
+                  "demote, reject, failure); credentials from environment variable "
+                  "QMTL_SMTP_PASS"))
       << mailed.out;
   EXPECT_EQ(json_of({"world", "alerts", "alpha"}).at("email").at("from").as_string(),
             "qmtl@desk.example");

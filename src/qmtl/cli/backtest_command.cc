@@ -86,9 +86,10 @@ Result<void> write_report(const std::string& path, const BacktestRun& run,
     fills.rows.push_back({day_of(f.ts), buy ? "buy" : "sell", fmt::format("{:g}", f.qty),
                           fmt::format("{:.4f}", f.price), fmt::format("{:.2f}", f.fee)});
   }
-  report::Table kpis{.title = "Metrics", .header = {"METRIC", "VALUE"}};
+  report::Table kpis{.title = "Metrics", .header = {"METRIC", "VALUE", "UNIT"}};
   for (const auto& kv : metric_values) {
-    kpis.rows.push_back({std::string(kv.key()), display_number(&kv.value())});
+    kpis.rows.push_back({std::string(kv.key()), display_number(&kv.value()),
+                         std::string(metrics::metric_unit(kv.key()))});
   }
   r.tables.push_back(std::move(kpis));
   r.tables.push_back(std::move(fills));
@@ -149,9 +150,11 @@ void print_backtest(const Globals& g, const BacktestRun& run, const std::vector<
                        day_of(first.ts), broker::side_name(first.side), first.qty, first.symbol,
                        first.reason);
   }
-  Table t({"METRIC", "VALUE"});
-  for (const auto& kv : metric_values)
-    t.add_row({std::string(kv.key()), display_number(&kv.value())});
+  Table t({"METRIC", "VALUE", "UNIT"});
+  for (const auto& kv : metric_values) {
+    t.add_row({std::string(kv.key()), display_number(&kv.value()),
+               std::string(metrics::metric_unit(kv.key()))});
+  }
   t.print(out);
 }
 

@@ -279,6 +279,30 @@ std::vector<Metrics> compute_metrics_many(std::span<const ReturnSeries> series,
   return out;
 }
 
+std::string_view metric_unit(std::string_view name) {
+  if (name.starts_with("worst_loss")) return "fraction (-0.05 = -5%)";
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kUnits{{
+      {"return", "fraction (0.05 = 5%)"},
+      {"daily_pnl", "money per day"},
+      {"volatility", "annualised"},
+      {"sharpe", "annualised"},
+      {"sortino", "annualised"},
+      {"max_drawdown", "fraction of the peak"},
+      {"calmar", "ratio"},
+      {"trades", "fills"},
+      {"win_rate", "fraction of periods"},
+      {"profit_factor", "ratio"},
+      {"gain_to_pain", "ratio"},
+      {"time_under_water", "days"},
+      {"periods", "periods"},
+      {"periods_per_year", "periods a year"},
+  }};
+  for (const auto& [n, unit] : kUnits) {
+    if (n == name) return unit;
+  }
+  return "";
+}
+
 std::vector<std::pair<std::string, MetricValue>> metric_rows(const Metrics& m) {
   std::vector<std::pair<std::string, MetricValue>> out;
   for (auto name : metric_names()) {

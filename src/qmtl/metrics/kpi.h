@@ -62,6 +62,11 @@ struct Metrics {
 // Every metric name get() accepts, in display order.
 std::span<const std::string_view> metric_names();
 
+// What a metric's number counts, for tables people read ("days", "fraction"):
+// docs/metrics.md has the definitions. "" for an unknown name. worst_loss(w)
+// rows go by "worst_loss".
+std::string_view metric_unit(std::string_view name);
+
 // Every metric of `m` by the name people see, in display order, worst_loss
 // once per computed window ("worst_loss(1d)"): the rows of `qmtl metrics`.
 std::vector<std::pair<std::string, MetricValue>> metric_rows(const Metrics& m);
