@@ -6,6 +6,7 @@
 
 #include "qmtl/core/json.h"
 #include "tests/support/cli_fixture.h"
+#include "tests/support/hostile_input.h"
 
 namespace qmtl {
 namespace {
@@ -152,12 +153,7 @@ TEST_F(PolicyCommandTest, QmtlFormWithStageAndNestedMetrics) {
 // is wrong with it, and nothing grows without bound on the way: /dev/zero
 // would be read forever, a 511-byte YAML file of aliases is 10^9 values.
 TEST_F(PolicyCommandTest, EveryCommandBoundsWhatItReads) {
-  std::string bomb = "x: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
-  for (int i = 1; i < 9; ++i) {
-    bomb += fmt::format("x{}: &a{} [", i, i);
-    for (int k = 0; k < 10; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
-    bomb += "]\n";
-  }
+  const std::string bomb = testing::yaml_alias_bomb();
   const std::string strategy = write("bomb.yml", bomb);
   const std::string bars = write("bars.csv",
                                  "date,open,high,low,close,volume\n"

@@ -8,6 +8,7 @@
 
 #include "qmtl/policy/document.h"
 #include "qmtl/policy/yaml_json.h"
+#include "tests/support/hostile_input.h"
 
 namespace qmtl::policy {
 namespace {
@@ -225,12 +226,7 @@ TEST(ParsePolicy, HostileNestingIsRefusedNotACrash) {
 // each, 10^9 values when walked. Refused after at most 100,000, in either
 // form, and by the YAML reader that strategies and settings go through.
 TEST(ParsePolicy, AliasExpansionIsBounded) {
-  std::string bomb = "x: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
-  for (int i = 1; i < 9; ++i) {
-    bomb += fmt::format("x{}: &a{} [", i, i);
-    for (int k = 0; k < 10; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
-    bomb += "]\n";
-  }
+  const std::string bomb = testing::yaml_alias_bomb();
   const std::string native = "gates: {promote: 'true'}\ndescription: *a8\n";
   const std::string expected = "the policy expands to more than 100000 values";
   for (const std::string& doc : {native, std::string("thresholds: *a8\n"), std::string()}) {
