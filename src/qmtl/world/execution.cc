@@ -513,11 +513,13 @@ Result<void> check_secret_reference(const std::string& password_env,
     return make_error(ErrorCode::kInvalidArgument,
                       "'password_file' must be an absolute path on the server");
   }
-  // Refused when set, not first when an alert or a runner needs it.
-  if (!password_file.empty()) {
-    if (auto r = check_private_file(password_file, "password_file"); !r) {
-      return make_error(ErrorCode::kInvalidArgument, r.error().message);
-    }
+  return {};
+}
+
+Result<void> check_secret_file(const std::string& password_file) {
+  if (password_file.empty()) return {};
+  if (auto r = check_private_file(password_file, "password_file"); !r) {
+    return make_error(ErrorCode::kInvalidArgument, r.error().message);
   }
   return {};
 }

@@ -127,6 +127,11 @@ Result<boost::json::object> without_secrets(const boost::json::object& o);
 Result<void> check_secret_reference(const std::string& password_env,
                                     const std::string& password_file);
 
+// kInvalidArgument when a password_file that exists is open to group or
+// others: refused when settings are set (reading them back stays possible,
+// and the file is checked again each time the secret is read).
+Result<void> check_secret_file(const std::string& password_file);
+
 // What set_setting/get_setting need to know of each kind of world settings.
 template <typename T>
 struct SettingKind;
@@ -137,18 +142,25 @@ struct SettingKind<ExecutionSettings> {
   static boost::json::object to_json(const ExecutionSettings& s) {
     return execution_settings_json(s);
   }
+  static Result<void> check_on_set(const ExecutionSettings&) { return {}; }
 };
 template <>
 struct SettingKind<BrokerSettings> {
   static constexpr std::string_view kKind = "broker", kEvent = "BROKER";
   static Result<BrokerSettings> parse(std::string_view d) { return parse_broker_settings(d); }
   static boost::json::object to_json(const BrokerSettings& s) { return broker_settings_json(s); }
+  static Result<void> check_on_set(const BrokerSettings& s) {
+    return check_secret_file(s.password_file);
+  }
 };
 template <>
 struct SettingKind<EmailSettings> {
   static constexpr std::string_view kKind = "email", kEvent = "EMAIL_ALERTS";
   static Result<EmailSettings> parse(std::string_view d) { return parse_email_settings(d); }
   static boost::json::object to_json(const EmailSettings& s) { return email_settings_json(s); }
+  static Result<void> check_on_set(const EmailSettings& s) {
+    return check_secret_file(s.password_file);
+  }
 };
 
 template <typename T>
@@ -161,6 +173,7 @@ Result<std::optional<T>> WorldService::set_setting(std::string_view world_id, st
   if (!doc.empty()) {
     auto s = SettingKind<T>::parse(doc);
     if (!s) return propagate(s);
+    if (auto r = SettingKind<T>::check_on_set(*s); !r) return propagate(r);
     settings = std::move(*s);
     auto o = SettingKind<T>::to_json(*settings);
     o.erase("credentials");  // derived from the references, shown but not stored
