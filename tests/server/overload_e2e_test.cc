@@ -94,6 +94,13 @@ std::string metric_line(const std::string& url, const std::string& name) {
 // second; now accepting pauses (backing off to 1 s), the condition is logged
 // once with a count, and the server answers again once connections close.
 TEST(OverloadE2e, OutOfDescriptorsPausesAcceptingAndServesOnceConnectionsClose) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check needs file descriptors of its own (it probes memory
+  // through a pipe); with none left it reports every virtual call as invalid
+  // and stops the server (seen in Boost's error_category). The release build
+  // runs this test; the sanitizer build cannot exhaust descriptors.
+  GTEST_SKIP() << "the sanitizer runtime needs file descriptors this test takes away";
+#endif
   testing::TempDir dir;
   const std::string log = dir.file("server.log");
   // A cap above the descriptor limit, so that accept() itself fails.
