@@ -136,6 +136,19 @@ class Follower {
     }
   }
 
+  // Queues the hand-over of `event` (PROMOTE or DEMOTE) by the policy in
+  // `holder`'s "position" (an event's data, or a snapshot's strategy), with
+  // the defaults (flat, flatten) when it names none.
+  void queue_handover(const std::string& event, const boost::json::value& holder,
+                      std::optional<std::string> run_id) {
+    const bool promote = event == "PROMOTE";
+    auto policy = string_at(holder, {"position", promote ? "on_promote" : "on_demote"});
+    std::lock_guard lock(handover_mu_);
+    handovers_.push_back({.event = event,
+                          .policy = policy.value_or(promote ? "flat" : "flatten"),
+                          .run_id = std::move(run_id)});
+  }
+
   static std::optional<std::string> string_at(const boost::json::value& v,
                                               std::initializer_list<std::string_view> path) {
     const boost::json::value* cur = &v;
@@ -177,16 +190,11 @@ class Follower {
         const auto at = string_at(*data, {"strategy", "pending_handover", "at"});
         const std::string key = *pending_event + "@" + at.value_or("");
         if (pending_done_.insert(key).second) {
-          const bool promote = *pending_event == "PROMOTE";
-          auto policy =
-              string_at(*data, {"strategy", "position", promote ? "on_promote" : "on_demote"});
           say(o_, fmt::format("the {} of {} was not handed over (no runner then): doing it now",
-                              promote ? "promotion" : "demotion", at.value_or("?")));
-          std::lock_guard lock(handover_mu_);
-          handovers_.push_back(
-              {.event = *pending_event,
-               .policy = policy.value_or(promote ? "flat" : "flatten"),
-               .run_id = string_at(*data, {"strategy", "pending_handover", "run_id"})});
+                              *pending_event == "PROMOTE" ? "promotion" : "demotion",
+                              at.value_or("?")));
+          queue_handover(*pending_event, data->as_object().at("strategy"),
+                         string_at(*data, {"strategy", "pending_handover", "run_id"}));
         }
       }
       take_entries(*data);
@@ -209,13 +217,7 @@ class Follower {
         // A promotion or demotion hands positions over by the world's policy.
         const auto event = string_at(*data, {"event"});
         if (event == "PROMOTE" || event == "DEMOTE") {
-          const bool promote = event == "PROMOTE";
-          auto policy = string_at(*data, {"position", promote ? "on_promote" : "on_demote"});
-          HandoverRecord h{.event = *event,
-                           .policy = policy.value_or(promote ? "flat" : "flatten"),
-                           .run_id = string_at(*data, {"run_id"})};
-          std::lock_guard lock(handover_mu_);
-          handovers_.push_back(std::move(h));
+          queue_handover(*event, *data, string_at(*data, {"run_id"}));
         }
       }
       if (e.type == "world" && after) gate_.set_world_state(*after);
