@@ -154,25 +154,24 @@ TimePoint records_from(const policy::Policy& pol, TimePoint now) {
 
 namespace {
 
-// The return series of a strategy's stored records, fills included; an
-// error when they do not form a series.
-Result<metrics::ReturnSeries> series_of(StrategyState state,
-                                        std::span<const PerformancePoint> points,
+// The return series of a DryRun or Live strategy's stored records, fills
+// included (none is a known empty list: such a strategy trades through its
+// runner, which records every fill); an error when they do not form a series.
+Result<metrics::ReturnSeries> series_of(std::span<const PerformancePoint> points,
                                         std::span<const FillRecord> fills) {
   std::vector<metrics::Sample> samples;
   samples.reserve(points.size());
   for (const auto& p : points) samples.push_back({p.ts, p.equity});
   auto rs = metrics::from_samples(metrics::SeriesKind::kEquity, samples);
   if (!rs) return rs;
-  if (!fills.empty() || state != StrategyState::kValidating) {
-    rs->fills.emplace();
-    for (const auto& f : fills) {
-      rs->fills->push_back({.ts = f.ts,
-                            .symbol = f.symbol,
-                            .qty = f.side == "buy" ? f.qty : -f.qty,
-                            .price = f.price,
-                            .fee = f.fee});
-    }
+  rs->fills.emplace();
+  rs->fills->reserve(fills.size());
+  for (const auto& f : fills) {
+    rs->fills->push_back({.ts = f.ts,
+                          .symbol = f.symbol,
+                          .qty = f.side == "buy" ? f.qty : -f.qty,
+                          .price = f.price,
+                          .fee = f.fee});
   }
   return rs;
 }
@@ -232,39 +231,41 @@ namespace {
 // One strategy as a candidate, before it joins the others.
 struct CandidateParts {
   policy::Candidate c;
-  metrics::ReturnSeries rs;
-  std::map<std::string, std::optional<double>> shown;
-  std::optional<std::string> error;  // its records do not form a series
+  CandidateMetrics m;
 };
 
-CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& in,
-                               bool explain = true) {
-  CandidateParts out{.c = {.id = in.id,
-                           .state = candidate_state(in.state),
-                           .state_name = std::string(lifecycle::strategy_state_name(in.state))}};
-  policy::Candidate& c = out.c;
+// The candidate of `in` without its metrics (values all missing).
+policy::Candidate candidate_of(const policy::Policy& pol, const StrategyInputs& in) {
+  policy::Candidate c{.id = in.id,
+                      .state = candidate_state(in.state),
+                      .state_name = std::string(lifecycle::strategy_state_name(in.state))};
   if (in.state == StrategyState::kDryRun) c.dry_run_since = in.since;
   if (in.state == StrategyState::kLive) c.live_since = in.since;
   c.past = in.past;
   c.manual = in.manual;
   c.values.assign(pol.refs.size(), std::nullopt);
-  if (c.state != CandidateState::kOther) {
-    auto built = series_of(in.state, in.points, in.fills);
-    if (!built) {
-      out.error = built.error().message;
-    } else {
-      out.rs = std::move(*built);
-      if (!out.rs.ts.empty()) c.history = out.rs.ts.back() - out.rs.start;
-      c.values = policy_values(pol, out.rs, pol.window, explain ? &out.shown : nullptr);
-    }
+  return c;
+}
+
+CandidateParts candidate_parts(const policy::Policy& pol, const StrategyInputs& in,
+                               bool explain = true) {
+  CandidateParts out{.c = candidate_of(pol, in)};
+  if (out.c.state != CandidateState::kOther) {
+    out.m = candidate_metrics(pol, in.points, in.fills, explain);
   }
   return out;
 }
 
 void push(CandidateParts&& p, LoadedCandidates& out) {
-  if (p.error) out.load_errors[p.c.id] = std::move(*p.error);
-  out.metric_values.push_back(std::move(p.shown));
-  out.series.push_back(std::move(p.rs));
+  if (p.c.state != CandidateState::kOther) {
+    if (p.m.error) out.load_errors[p.c.id] = std::move(*p.m.error);
+    p.c.history = p.m.history;
+    if (!p.m.values.empty()) p.c.values = std::move(p.m.values);
+  } else {
+    p.m = {};  // metrics of a state that is not evaluated are not shown
+  }
+  out.metric_values.push_back(std::move(p.m.shown));
+  out.series.push_back(std::move(p.m.rs));
   out.cands.push_back(std::move(p.c));
 }
 
@@ -273,8 +274,28 @@ constexpr size_t kParallelFrom = 256;
 
 }  // namespace
 
+CandidateMetrics candidate_metrics(const policy::Policy& pol,
+                                   std::span<const PerformancePoint> points,
+                                   std::span<const FillRecord> fills, bool explain) {
+  CandidateMetrics out;
+  auto built = series_of(points, fills);
+  if (!built) {
+    out.error = built.error().message;
+    return out;
+  }
+  out.rs = std::move(*built);
+  if (!out.rs.ts.empty()) out.history = out.rs.ts.back() - out.rs.start;
+  out.values = policy_values(pol, out.rs, pol.window, explain ? &out.shown : nullptr);
+  return out;
+}
+
 void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out) {
   push(candidate_parts(pol, in), out);
+}
+
+void add_candidate(const policy::Policy& pol, const StrategyInputs& in, CandidateMetrics&& m,
+                   LoadedCandidates& out) {
+  push({.c = candidate_of(pol, in), .m = std::move(m)}, out);
 }
 
 void add_candidates(const policy::Policy& pol, std::span<const StrategyInputs> inputs,

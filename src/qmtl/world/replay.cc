@@ -5,9 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "qmtl/metrics/kpi.h"
@@ -21,7 +24,6 @@ namespace {
 
 using lifecycle::StrategyState;
 using lifecycle::WorldState;
-using policy::CandidateState;
 
 // A strategy's state on one path (recorded or replayed) and since when.
 struct PathState {
@@ -187,6 +189,152 @@ std::map<std::string, std::optional<double>> book_kpis(const std::vector<Perform
   return out;
 }
 
+// Each replayed run's candidate metrics, computed ahead of the walk on other
+// threads while the walk selects: a strategy's metrics at a run depend only on
+// its records, the run's policy and time (candidate_metrics), never on the
+// replayed path, so the selection (serial: it carries the path) and the
+// metrics (most of the rest) overlap. Workers claim runs in order, at most
+// kAhead beyond the one the walk takes; when the walk needs a run no worker
+// has claimed, it computes that run itself (so it never waits on a worker
+// that is behind, and no core idles whichever side is slower).
+class MetricsAhead {
+ public:
+  struct Job {
+    const EvaluationRunRecord* run;
+    const policy::Policy* pol;
+  };
+  // By strategy index; set for the strategies the run read.
+  using RunMetrics = std::vector<std::optional<CandidateMetrics>>;
+  // What was allocated for a run, given back when the walk is done with it:
+  // freed by the thread that computed it, in its own malloc arena. (Freed by
+  // the walk's thread, the blocks went back to a worker's arena under its
+  // lock, the threads contended for it and the arena shrank and grew: that
+  // cost more than the metrics themselves.)
+  struct Spent {
+    RunMetrics metrics;
+    std::vector<metrics::ReturnSeries> series;
+    std::vector<std::vector<std::optional<double>>> values;
+  };
+
+  // `records` and `index` (strategy id -> index into records) outlive this.
+  MetricsAhead(const std::vector<Records>& records,
+               const std::map<std::string, size_t, std::less<>>& index, std::vector<Job> jobs)
+      : records_(records),
+        index_(index),
+        jobs_(std::move(jobs)),
+        owner_(jobs_.size(), kWalk),
+        own_cursors_(records.size()) {
+    const size_t n =
+        std::min(std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8) - 1, jobs_.size());
+    spent_.resize(n);
+    for (size_t w = 0; w < n; ++w) workers_.emplace_back([this, w] { work(w); });
+  }
+  MetricsAhead(const MetricsAhead&) = delete;
+  MetricsAhead& operator=(const MetricsAhead&) = delete;
+  ~MetricsAhead() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }  // workers_ join
+
+  // The metrics of job k: computed here when no worker has claimed it, else
+  // waited for. Called for k = 0, 1, 2, ... in order, from one thread.
+  RunMetrics take(size_t k) {
+    std::unique_lock lock(mu_);
+    next_ = k;
+    if (claimed_ == k) {
+      ++claimed_;
+      lock.unlock();
+      cv_.notify_all();  // the window moved
+      return compute(k, own_cursors_);
+    }
+    cv_.wait(lock, [&] { return done_.contains(k); });
+    RunMetrics out = std::move(done_.at(k));
+    done_.erase(k);
+    next_ = k + 1;
+    lock.unlock();
+    cv_.notify_all();
+    return out;
+  }
+  // Job k's allocations, back to the thread that made them (see Spent).
+  void give_back(size_t k, Spent spent) {
+    std::unique_lock lock(mu_);
+    if (owner_[k] == kWalk) {
+      lock.unlock();
+      return;  // `spent` goes here
+    }
+    spent_[owner_[k]].push_back(std::move(spent));
+  }
+
+ private:
+  static constexpr size_t kAhead = 4;
+  static constexpr size_t kWalk = std::numeric_limits<size_t>::max();  // owner: the walk
+  // Where each strategy's last (points, fills) span began (see between_from).
+  using Cursors = std::vector<std::pair<size_t, size_t>>;
+
+  void work(size_t w) {
+    Cursors cursors(records_.size());
+    for (;;) {
+      std::vector<Spent> spent;
+      size_t k = 0;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock,
+                 [&] { return stop_ || claimed_ >= jobs_.size() || claimed_ < next_ + kAhead; });
+        if (stop_ || claimed_ >= jobs_.size()) return;
+        k = claimed_++;
+        owner_[k] = w;
+        spent.swap(spent_[w]);
+      }
+      spent.clear();  // here, not under the lock
+      RunMetrics out = compute(k, cursors);
+      {
+        std::lock_guard lock(mu_);
+        done_.emplace(k, std::move(out));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  RunMetrics compute(size_t k, Cursors& cursors) const {
+    const auto& [run, pol] = jobs_[k];
+    const TimePoint t = run->started_at;
+    const TimePoint from = records_from(*pol, t);
+    // Copies for the records stored late (see known_between).
+    std::vector<PerformancePoint> points_buf;
+    std::vector<FillRecord> fills_buf;
+    RunMetrics out(records_.size());
+    for (const auto& row : run->results) {
+      const auto it = index_.find(row.strategy_id);
+      if (it == index_.end()) continue;
+      const size_t i = it->second;
+      const auto& rec = records_[i];
+      auto& [points_lo, fills_lo] = cursors[i];
+      const auto points =
+          known_between(rec.points, rec.points_known_at, from, t, points_lo, points_buf);
+      const auto fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_lo, fills_buf);
+      out[i] = candidate_metrics(*pol, points, fills, false);
+    }
+    return out;
+  }
+
+  const std::vector<Records>& records_;
+  const std::map<std::string, size_t, std::less<>>& index_;
+  const std::vector<Job> jobs_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<size_t, RunMetrics> done_;      // by job, computed by a worker; guarded by mu_
+  std::vector<size_t> owner_;              // by job: its worker, or kWalk; guarded by mu_
+  std::vector<std::vector<Spent>> spent_;  // by worker; guarded by mu_
+  size_t claimed_ = 0;                     // the next job nobody computes yet; guarded by mu_
+  size_t next_ = 0;                        // the job the walk takes next; guarded by mu_
+  bool stop_ = false;                      // guarded by mu_
+  Cursors own_cursors_;                    // the walk's, for the jobs it computes
+  std::vector<std::jthread> workers_;      // last: joined before the members they use go
+};
+
 // The replay's walk over the audit log (see replay.h): two paths of strategy
 // states, the world's state, and the hysteresis record the replay carries.
 class Walk {
@@ -197,7 +345,6 @@ class Walk {
     for (size_t i = 0; i < ids_.size(); ++i) index_[ids_[i]] = i;
     recorded_.resize(ids_.size());
     replayed_.resize(ids_.size());
-    cursors_.resize(ids_.size());
   }
 
   // A recorded state change. `policy_made` when a replayed run's apply made
@@ -229,10 +376,13 @@ class Walk {
     past_.push_back(std::move(p));
   }
 
-  // Evaluates `pol` at the run's start on the replayed path; compares with
-  // what the run recorded.
-  void replay_run(const EvaluationRunRecord& run, const policy::Policy& pol, bool candidate,
-                  bool explain, ReplayReport& report) {
+  // Evaluates `pol` at the run's start on the replayed path, with the run's
+  // candidate metrics computed ahead (MetricsAhead); compares with what the
+  // run recorded.
+  // Returns what it took from `metrics`, for MetricsAhead::give_back.
+  MetricsAhead::Spent replay_run(const EvaluationRunRecord& run, const policy::Policy& pol,
+                                 MetricsAhead::RunMetrics metrics, bool candidate, bool explain,
+                                 ReplayReport& report) {
     if (!started_) {
       started_ = true;
       start_ = run.started_at;
@@ -240,14 +390,8 @@ class Walk {
       replayed_book_.push_back({run.started_at, live_of(replayed_)});
     }
     const TimePoint t = run.started_at;
-    const TimePoint from = records_from(pol, t);
     const auto [history_runs, history_since] = history_needed(pol, t);
-    std::vector<StrategyInputs> inputs;
     std::vector<size_t> order;
-    // Records stored after `t` among those stamped before it (rare) are left
-    // out of copies; these keep the copies alive until the metrics are done.
-    std::vector<std::vector<PerformancePoint>> points_buf(ids_.size());
-    std::vector<std::vector<FillRecord>> fills_buf(ids_.size());
     // What the run recorded for a strategy ("" when it did not evaluate it).
     // list_evaluation_runs gives the results sorted by strategy id.
     auto recorded_of = [&](const std::string& id) -> std::string_view {
@@ -257,19 +401,14 @@ class Walk {
       return hit != run.results.end() && hit->strategy_id == id ? std::string_view(hit->decision)
                                                                 : std::string_view();
     };
+    LoadedCandidates loaded;
     for (size_t i = 0; i < ids_.size(); ++i) {
       const auto& st = replayed_[i];
-      // The run's strategies are the ones it read. A strategy submitted while
-      // it ran is audited before the run's record but was not read by it.
-      if (!st.state || recorded_of(ids_[i]).empty()) continue;
+      // The run's strategies are the ones it read (and MetricsAhead computed).
+      // A strategy submitted while it ran is audited before the run's record
+      // but was not read by it.
+      if (!st.state || !metrics[i]) continue;
       StrategyInputs in{.id = ids_[i], .state = *st.state, .since = st.since};
-      if (candidate_state(*st.state) != CandidateState::kOther) {
-        const auto& rec = records_[i];
-        auto& [points_lo, fills_lo] = cursors_[i];
-        in.points =
-            known_between(rec.points, rec.points_known_at, from, t, points_lo, points_buf[i]);
-        in.fills = known_between(rec.fills, rec.fills_known_at, from, t, fills_lo, fills_buf[i]);
-      }
       // The newest `history_runs` runs started at or after history_since, oldest first.
       size_t taken = 0;
       for (auto p = past_.rbegin();
@@ -277,11 +416,9 @@ class Walk {
         if (p->by_strategy[i]) in.past.push_back(*p->by_strategy[i]);
       }
       std::reverse(in.past.begin(), in.past.end());
-      inputs.push_back(std::move(in));
+      add_candidate(pol, in, std::move(*metrics[i]), loaded);
       order.push_back(i);
     }
-    LoadedCandidates loaded;
-    add_candidates(pol, inputs, loaded, false);
     // Decisions first, without reasons (making them is most of a selection's
     // cost); the run is selected again with the reasons of the decisions that
     // differ, or of all when the run is explained.
@@ -352,6 +489,10 @@ class Walk {
     ++report.runs;
     if (!report.from) report.from = t;
     report.until = t;
+    MetricsAhead::Spent spent{.metrics = std::move(metrics), .series = std::move(loaded.series)};
+    spent.values.reserve(loaded.cands.size());
+    for (auto& c : loaded.cands) spent.values.push_back(std::move(c.values));
+    return spent;
   }
 
   // The apply of a replayed run: its replayed decisions take effect at `at`.
@@ -373,6 +514,8 @@ class Walk {
 
   bool replayed(const std::string& run_id) const { return decisions_.contains(run_id); }
   bool started() const { return started_; }
+  const std::vector<Records>& records() const { return records_; }
+  const std::map<std::string, size_t, std::less<>>& index() const { return index_; }
 
   void finish(ReplayReport& report, TimePoint end) {
     if (!started_) return;
@@ -429,8 +572,6 @@ class Walk {
   std::vector<std::string> ids_;  // every strategy of the world, by id
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<Records> records_;  // by strategy index
-  // Where each strategy's last (points, fills) span began: see between_from.
-  std::vector<std::pair<size_t, size_t>> cursors_;
   std::vector<PathState> recorded_, replayed_;
   WorldState world_ = WorldState::kActive;
   std::vector<PastRun> past_;
@@ -443,6 +584,58 @@ class Walk {
 
 bool is_world_state_event(std::string_view e) {
   return e == "CREATE" || e == "ACTIVATE" || e == "EVAL_ONLY" || e == "PAUSE" || e == "RETIRE";
+}
+
+// Whether the replay of `opt` replays run `r` (else it is history).
+bool replays(const ReplayOptions& opt, const EvaluationRunRecord& r) {
+  return opt.run ? r.id == *opt.run : r.started_at >= opt.from && r.started_at <= opt.until;
+}
+
+using RunIndex = std::map<std::string, const EvaluationRunRecord*, std::less<>>;
+
+// The walk over the audit log, in its order: world states, strategy
+// transitions, the runs before the span (the hysteresis it starts from), the
+// runs it replays (by `policy_of(run)`, with their metrics computed ahead)
+// and their applies.
+template <typename PolicyOf>
+void walk_audit(std::span<const AuditRecord> audit, const RunIndex& run_by_id,
+                const ReplayOptions& opt, ReplayReport& report, Walk& walk, PolicyOf policy_of) {
+  auto run_of = [&](const AuditRecord& a) -> const EvaluationRunRecord* {
+    if (a.entity == "strategy" || a.event != "EVALUATE" || !a.run_id) return nullptr;
+    const auto it = run_by_id.find(*a.run_id);
+    return it != run_by_id.end() ? it->second : nullptr;
+  };
+  // The runs the walk replays, in its order.
+  std::vector<MetricsAhead::Job> jobs;
+  for (const auto& a : audit) {
+    if (const auto* run = run_of(a); run && replays(opt, *run)) {
+      jobs.push_back({.run = run, .pol = &policy_of(*run)});
+    }
+  }
+  MetricsAhead ahead(walk.records(), walk.index(), std::move(jobs));
+  size_t taken = 0;
+  for (const auto& a : audit) {
+    if (a.entity == "world" && a.after && is_world_state_event(a.event)) {
+      if (auto s = lifecycle::parse_world_state(*a.after)) walk.world_state(*s);
+    } else if (a.entity == "strategy") {
+      for (const auto& t : transitions_of(std::span(&a, 1))) {
+        const bool policy_made =
+            t.run_id && walk.replayed(*t.run_id) && (t.event == "PROMOTE" || t.event == "DEMOTE");
+        walk.transition(t, policy_made);
+      }
+    } else if (const auto* run = run_of(a)) {
+      if (!replays(opt, *run)) {
+        if (report.runs > 0 && (opt.run || run->started_at > opt.until)) break;
+        walk.recorded_run(*run);
+        continue;
+      }
+      ahead.give_back(taken, walk.replay_run(*run, policy_of(*run), ahead.take(taken),
+                                             report.candidate, opt.run.has_value(), report));
+      ++taken;
+    } else if (a.event == "APPLY_SWITCH" && a.run_id) {
+      walk.apply(*a.run_id, a.at);
+    }
+  }
 }
 
 }  // namespace
@@ -473,15 +666,13 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
   // Without their explanations (a run's is read only when a decision differs).
   auto runs = store_.list_evaluation_runs(world_id, kAll, TimePoint::min(), false);
   if (!runs) return propagate(runs);
-  std::map<std::string, const EvaluationRunRecord*, std::less<>> run_by_id;
+  RunIndex run_by_id;
   for (const auto& r : *runs) run_by_id[r.id] = &r;
 
   // The policies of the runs in the span, and how far back their metrics read.
   std::map<int64_t, ParsedPolicy> versions;
   TimePoint lo = TimePoint::max(), hi = TimePoint::min();
-  auto in_span = [&](const EvaluationRunRecord& r) {
-    return opt.run ? r.id == *opt.run : r.started_at >= opt.from && r.started_at <= opt.until;
-  };
+  auto in_span = [&](const EvaluationRunRecord& r) { return replays(opt, r); };
   if (opt.run && !run_by_id.contains(*opt.run)) {
     return make_error(ErrorCode::kNotFound,
                       fmt::format("world '{}' has no evaluation run '{}'", world_id, *opt.run));
@@ -531,31 +722,10 @@ Result<ReplayReport> WorldService::replay(std::string_view world_id, const Repla
 
   ReplayReport report{.world = std::string(world_id), .candidate = candidate.has_value()};
   Walk walk(store_, std::move(ids), std::move(records));
-  for (const auto& a : *audit) {
-    if (a.entity == "world" && a.after && is_world_state_event(a.event)) {
-      if (auto s = lifecycle::parse_world_state(*a.after)) walk.world_state(*s);
-    } else if (a.entity == "strategy") {
-      for (const auto& t : transitions_of(std::span(&a, 1))) {
-        const bool policy_made =
-            t.run_id && walk.replayed(*t.run_id) && (t.event == "PROMOTE" || t.event == "DEMOTE");
-        walk.transition(t, policy_made);
-      }
-    } else if (a.event == "EVALUATE" && a.run_id) {
-      auto it = run_by_id.find(*a.run_id);
-      if (it == run_by_id.end()) continue;
-      const auto& run = *it->second;
-      if (!in_span(run)) {
-        if (report.runs > 0 && (opt.run || run.started_at > opt.until)) break;
-        walk.recorded_run(run);
-        continue;
-      }
-      const policy::Policy& pol =
-          candidate ? *candidate : *versions.at(run.policy_version).native();
-      walk.replay_run(run, pol, candidate.has_value(), opt.run.has_value(), report);
-    } else if (a.event == "APPLY_SWITCH" && a.run_id) {
-      walk.apply(*a.run_id, a.at);
-    }
-  }
+  walk_audit(*audit, run_by_id, opt, report, walk,
+             [&](const EvaluationRunRecord& run) -> const policy::Policy& {
+               return candidate ? *candidate : *versions.at(run.policy_version).native();
+             });
   walk.finish(report, end);
   return report;
 }

@@ -79,6 +79,25 @@ struct StrategyInputs {
 // Appends one strategy to `out` as a candidate of `pol`: metric values from its
 // records, or its load error when they do not form a series.
 void add_candidate(const policy::Policy& pol, const StrategyInputs& in, LoadedCandidates& out);
+
+// What a candidate's records give, computed from them alone: the same in
+// every state that is evaluated (DryRun, Live), so it can be computed before
+// the state is known (the replay does, ahead of its walk). Thread-safe: reads
+// only its arguments.
+struct CandidateMetrics {
+  metrics::ReturnSeries rs;
+  std::vector<std::optional<double>> values;           // one per pol.refs slot; empty on error
+  Duration history{0};                                 // span of the series
+  std::map<std::string, std::optional<double>> shown;  // with `explain`
+  std::optional<std::string> error;                    // the records do not form a series
+};
+CandidateMetrics candidate_metrics(const policy::Policy& pol,
+                                   std::span<const PerformancePoint> points,
+                                   std::span<const FillRecord> fills, bool explain);
+// add_candidate with metrics computed before (ignored when in.state is not
+// evaluated; in.points and in.fills are not read).
+void add_candidate(const policy::Policy& pol, const StrategyInputs& in, CandidateMetrics&& m,
+                   LoadedCandidates& out);
 // add_candidate for each of `inputs`, in order; for many strategies the
 // metrics are computed on several threads (the calling one included).
 // Without `explain` each candidate's metric_values entry is left empty (a
