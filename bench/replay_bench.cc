@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "bench/synthetic.h"
+#include "qmtl/metrics/correlation.h"
 #include "qmtl/scheduler/scheduler.h"
 #include "qmtl/store/store.h"
 #include "qmtl/world/world_service.h"
@@ -36,6 +37,7 @@ const char* kPolicy =
 
 struct World {
   World() : clock(*parse_timestamp("2025-01-01T00:00:00Z")) {
+    metrics::use_one_blas_thread();  // as `qmtl serve` does
     std::string path;
     if (const char* keep = getenv("QMTL_REPLAY_BENCH_DB"); keep != nullptr && *keep != 0) {
       path = keep;

@@ -15,6 +15,7 @@
 #include "qmtl/core/duration.h"
 #include "qmtl/core/sha256.h"
 #include "qmtl/execution/manager.h"
+#include "qmtl/metrics/correlation.h"
 #include "qmtl/scheduler/scheduler.h"
 #include "qmtl/server/http_server.h"
 #include "qmtl/server/redis_cache.h"
@@ -261,6 +262,9 @@ void stop_in_order(std::unique_ptr<scheduler::SchedulerThread>& sched_thread, se
 
 int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   log_to_stderr(o.log_level);
+  // Evaluations and replays make many small products on the server's own
+  // threads; OpenBLAS's would only spin beside them (correlation.h).
+  metrics::use_one_blas_thread();
   auto tokens = load_tokens(o);
   if (!tokens) {
     err << "qmtl: " << tokens.error().message << '\n';

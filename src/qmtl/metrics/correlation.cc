@@ -82,6 +82,8 @@ CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, 
   return m;
 }
 
+void use_one_blas_thread() { openblas_set_num_threads(1); }
+
 std::vector<CorrelatedPair> correlated_pairs(std::span<const double> returns, size_t n, size_t t,
                                              double threshold) {
   assert(returns.size() == n * t);

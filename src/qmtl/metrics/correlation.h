@@ -54,6 +54,15 @@ class CorrelationMatrix {
 // returns[i*t .. i*t+t)). Requires returns.size() == n * t.
 CorrelationMatrix correlation_matrix(std::span<const double> returns, size_t n, size_t t);
 
+// Makes every later BLAS product (correlation_matrix, correlated_pairs) run on
+// the calling thread. For processes whose products are many and small (a
+// server's evaluations and replays: strategies x days in a window): between
+// products OpenBLAS's threads busy-wait and take the cores that the caller's
+// own threads need (a world replay took 1.2-1.4 s with them held to one
+// thread, 1.6-2.1 s without). Process-wide, like OpenBLAS's setting it
+// changes: call at start, before any thread uses BLAS. Not thread-safe.
+void use_one_blas_thread();
+
 // The pairs (i < j) of the n aligned series (as for correlation_matrix) whose
 // correlation is at least `threshold`, computed in blocks of rows (GEMM) so that
 // memory stays O(n * block) instead of n x n: what a correlation limit needs
