@@ -119,11 +119,16 @@ TEST_F(SchedulerTest, NoTickStartsAfterRequestStop) {
   std::atomic<int> reports{0};
   SchedulerThread thread(sched, std::chrono::milliseconds(10),
                          [&reports](const TickOutcome&) { ++reports; });
-  for (int i = 0; i < 200 && reports == 0; ++i) {
+  for (int i = 0; i < 500 && reports == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(reports, 1);  // the first sight schedules the world
   thread.request_stop();
+  // A tick under way when the stop was requested may finish (the contract),
+  // and would see the clock set below: let it end first. A tick here takes
+  // well under a millisecond; without this wait the test failed about once
+  // in ten loaded runs.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const int before = reports;
   clock_.set(at("2026-03-02T00:00:00Z"));  // due
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
