@@ -2,11 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 namespace qmtl::metrics {
 namespace {
 
 using std::chrono::hours;
 using std::chrono::minutes;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 TimePoint t0() { return *parse_timestamp("2024-01-01T00:00:00Z"); }
 
@@ -108,6 +113,70 @@ TEST(InferPeriodsPerYear, FromMedianSpacing) {
   auto series = from_samples(SeriesKind::kPnl, pnl, {.initial_equity = 100});
   ASSERT_TRUE(series) << series.error().message;
   EXPECT_EQ(series->start, t0() - hours(84));
+}
+
+// from_values reads a column in place; it must give what from_samples gives
+// on the same rows, series or error, for every kind.
+TEST(FromValues, EqualsFromSamplesOnAColumnReadInPlace) {
+  constexpr size_t kRows = 40, kCols = 3;
+  std::vector<TimePoint> ts;
+  for (size_t r = 0; r < kRows; ++r) ts.push_back(t0() + hours(24 * static_cast<int>(r)));
+  // Row-major rows x columns, read down column 1 (stride kCols).
+  auto frame_of = [&](auto value) {
+    std::vector<double> f(kRows * kCols, -7.0);
+    for (size_t r = 0; r < kRows; ++r) f[r * kCols + 1] = value(r);
+    return f;
+  };
+  auto check = [&](SeriesKind kind, const std::vector<double>& f, const SeriesOptions& o,
+                   const std::string& what) {
+    SCOPED_TRACE(what);
+    std::vector<Sample> samples;
+    for (size_t r = 0; r < kRows; ++r) samples.push_back({ts[r], f[r * kCols + 1]});
+    ReturnSeries a, b;
+    const auto ra = from_samples(kind, samples, o, a);
+    const auto rb = from_values(kind, ts, f.data() + 1, kCols, o, b);
+    ASSERT_EQ(ra.has_value(), rb.has_value());
+    if (!ra) {
+      EXPECT_EQ(ra.error().message, rb.error().message);
+      return;
+    }
+    EXPECT_EQ(a.start, b.start);
+    EXPECT_EQ(a.start_equity, b.start_equity);
+    EXPECT_EQ(a.ts, b.ts);
+    EXPECT_EQ(a.r, b.r);  // bit for bit
+    EXPECT_EQ(a.equity, b.equity);
+    EXPECT_FALSE(b.fills);
+  };
+  const auto equity = frame_of(
+      [](size_t r) { return 100.0 * (1 + 0.01 * std::sin(static_cast<double>(r) * 1.3)); });
+  const auto pnl = frame_of([](size_t r) { return 3.0 * std::cos(static_cast<double>(r) * 0.7); });
+  const auto ret = frame_of([](size_t r) { return 0.02 * std::sin(static_cast<double>(r) * 2.1); });
+  check(SeriesKind::kEquity, equity, {}, "equity");
+  check(SeriesKind::kPnl, pnl, {.initial_equity = 100}, "pnl");
+  check(SeriesKind::kReturn, ret, {}, "return");
+  check(SeriesKind::kReturn, ret, {.initial_equity = 50}, "return, scaled");
+  // Errors: the same message (and row) either way.
+  auto with = [](std::vector<double> f, size_t at, double v) {
+    f[at * kCols + 1] = v;
+    return f;
+  };
+  check(SeriesKind::kEquity, with(equity, 0, 0.0), {}, "first equity zero");
+  check(SeriesKind::kEquity, with(equity, 5, -1.0), {}, "negative equity");
+  check(SeriesKind::kEquity, with(equity, 0, kNaN), {}, "first value NaN");
+  check(SeriesKind::kEquity, with(equity, 9, HUGE_VAL), {}, "infinite value");
+  check(SeriesKind::kPnl, pnl, {}, "pnl without initial equity");
+  check(SeriesKind::kPnl, with(pnl, 3, kNaN), {}, "pnl without initial equity, and a NaN");
+  check(SeriesKind::kPnl, with(pnl, 3, -1000.0), {.initial_equity = 100}, "pnl to zero");
+  check(SeriesKind::kReturn, with(ret, 7, -1.0), {}, "a return of -100%");
+  check(SeriesKind::kEquity, equity, {.initial_equity = -5}, "bad initial equity");
+  // One row, and none.
+  ReturnSeries one;
+  ASSERT_TRUE(
+      from_values(SeriesKind::kEquity, std::span(ts).first(1), equity.data() + 1, kCols, {}, one));
+  EXPECT_EQ(one.start_equity, equity[1]);
+  EXPECT_TRUE(one.r.empty());
+  EXPECT_TRUE(from_values(SeriesKind::kPnl, {}, nullptr, 1, {.initial_equity = 1}, one));
+  EXPECT_TRUE(one.r.empty());
 }
 
 }  // namespace

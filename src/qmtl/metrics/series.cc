@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
+#include <functional>
 
 #include "qmtl/core/enum_name.h"
 
@@ -28,6 +30,86 @@ Duration median_spacing(std::span<const TimePoint> ts) {
   return Duration(lower + (*mid - lower) / 2);
 }
 
+constexpr std::string_view kNotFinite = "value is not a finite number";
+
+void reset(ReturnSeries& out) {
+  out.start = TimePoint{};
+  out.start_equity = 1.0;
+  out.ts.clear();
+  out.r.clear();
+  out.equity.clear();
+  out.fills.reset();
+}
+
+Result<void> check_options(SeriesKind kind, const SeriesOptions& options) {
+  if (kind == SeriesKind::kPnl && !options.initial_equity) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "PnL samples need an initial equity to turn into returns; give it "
+                      "(e.g. --initial-equity 100000)");
+  }
+  if (options.initial_equity &&
+      !(*options.initial_equity > 0 && std::isfinite(*options.initial_equity))) {
+    return make_error(ErrorCode::kInvalidArgument, "the initial equity must be a positive number");
+  }
+  return {};
+}
+
+// The series of `size` rows with strictly increasing times ts_at(i) and
+// values value_at(i) (options checked), into `out` (reset). A value that is
+// not finite is an error naming its row.
+template <typename TsAt, typename ValueAt>
+Result<void> convert(SeriesKind kind, size_t size, TsAt ts_at, ValueAt value_at,
+                     const SeriesOptions& options, ReturnSeries& out) {
+  if (size == 0) return {};
+  size_t first = 0;
+  if (kind == SeriesKind::kEquity) {
+    const double v0 = value_at(0);
+    if (!std::isfinite(v0)) return bad_sample(0, kNotFinite);
+    if (v0 <= 0) return bad_sample(0, "equity must be positive");
+    out.start = ts_at(0);
+    out.start_equity = v0;
+    first = 1;
+  } else {
+    std::vector<TimePoint> times;
+    times.reserve(size);
+    for (size_t i = 0; i < size; ++i) times.push_back(ts_at(i));
+    out.start = times[0] - median_spacing(times);
+    out.start_equity = options.initial_equity.value_or(1.0);
+  }
+
+  const size_t n = size - first;
+  out.ts.resize(n);
+  out.r.resize(n);
+  out.equity.resize(n);
+  double prev = out.start_equity;
+  for (size_t i = first; i < size; ++i) {
+    const double v = value_at(i);
+    if (!std::isfinite(v)) return bad_sample(i, kNotFinite);
+    double eq = 0;
+    switch (kind) {
+      case SeriesKind::kEquity:
+        if (v <= 0) return bad_sample(i, "equity must be positive");
+        eq = v;
+        break;
+      case SeriesKind::kPnl:
+        eq = prev + v;
+        if (eq <= 0) {
+          return bad_sample(i, "the PnL takes equity to zero or below; check the initial equity");
+        }
+        break;
+      case SeriesKind::kReturn:
+        if (v <= -1.0) return bad_sample(i, "a return of -100% or worse");
+        eq = prev * (1.0 + v);
+        break;
+    }
+    out.ts[i - first] = ts_at(i);
+    out.r[i - first] = kind == SeriesKind::kReturn ? v : eq / prev - 1.0;
+    out.equity[i - first] = eq;
+    prev = eq;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string_view series_kind_name(SeriesKind kind) {
@@ -44,18 +126,13 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
 
 Result<void> from_samples(SeriesKind kind, std::span<const Sample> samples,
                           const SeriesOptions& options, ReturnSeries& out) {
-  out.start = TimePoint{};
-  out.start_equity = 1.0;
-  out.ts.clear();
-  out.r.clear();
-  out.equity.clear();
-  out.fills.reset();
+  reset(out);
   // Check order and finiteness; merge duplicates (in a copy, only when there
   // are any), so the conversion below sees strictly increasing times.
   bool duplicates = false;
   for (size_t i = 0; i < samples.size(); ++i) {
     const Sample& s = samples[i];
-    if (!std::isfinite(s.value)) return bad_sample(i, "value is not a finite number");
+    if (!std::isfinite(s.value)) return bad_sample(i, kNotFinite);
     if (i > 0 && s.ts < samples[i - 1].ts) {
       return bad_sample(i,
                         fmt::format("timestamp {} is earlier than the previous one ({}); "
@@ -89,62 +166,26 @@ Result<void> from_samples(SeriesKind kind, std::span<const Sample> samples,
     }
   }
   const std::span<const Sample> rows = duplicates ? std::span<const Sample>(merged) : samples;
+  if (auto r = check_options(kind, options); !r) return r;
+  return convert(
+      kind, rows.size(), [&](size_t i) { return rows[i].ts; },
+      [&](size_t i) { return rows[i].value; }, options, out);
+}
 
-  if (kind == SeriesKind::kPnl && !options.initial_equity) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "PnL samples need an initial equity to turn into returns; give it "
-                      "(e.g. --initial-equity 100000)");
-  }
-  if (options.initial_equity &&
-      !(*options.initial_equity > 0 && std::isfinite(*options.initial_equity))) {
-    return make_error(ErrorCode::kInvalidArgument, "the initial equity must be a positive number");
-  }
-  if (rows.empty()) return {};
-
-  size_t first = 0;
-  if (kind == SeriesKind::kEquity) {
-    if (rows[0].value <= 0) return bad_sample(0, "equity must be positive");
-    out.start = rows[0].ts;
-    out.start_equity = rows[0].value;
-    first = 1;
-  } else {
-    std::vector<TimePoint> times;
-    times.reserve(rows.size());
-    for (const auto& s : rows) times.push_back(s.ts);
-    out.start = rows[0].ts - median_spacing(times);
-    out.start_equity = options.initial_equity.value_or(1.0);
-  }
-
-  const size_t n = rows.size() - first;
-  out.ts.reserve(n);
-  out.r.reserve(n);
-  out.equity.reserve(n);
-  double prev = out.start_equity;
-  for (size_t i = first; i < rows.size(); ++i) {
-    const double v = rows[i].value;
-    double eq = 0;
-    switch (kind) {
-      case SeriesKind::kEquity:
-        if (v <= 0) return bad_sample(i, "equity must be positive");
-        eq = v;
-        break;
-      case SeriesKind::kPnl:
-        eq = prev + v;
-        if (eq <= 0) {
-          return bad_sample(i, "the PnL takes equity to zero or below; check the initial equity");
-        }
-        break;
-      case SeriesKind::kReturn:
-        if (v <= -1.0) return bad_sample(i, "a return of -100% or worse");
-        eq = prev * (1.0 + v);
-        break;
+Result<void> from_values(SeriesKind kind, std::span<const TimePoint> ts, const double* values,
+                         std::ptrdiff_t stride, const SeriesOptions& options, ReturnSeries& out) {
+  assert(std::adjacent_find(ts.begin(), ts.end(), std::greater_equal<>()) == ts.end());
+  reset(out);
+  const auto value_at = [&](size_t i) { return values[static_cast<std::ptrdiff_t>(i) * stride]; };
+  if (auto r = check_options(kind, options); !r) {
+    // As from_samples, which checks the values first.
+    for (size_t i = 0; i < ts.size(); ++i) {
+      if (!std::isfinite(value_at(i))) return bad_sample(i, kNotFinite);
     }
-    out.ts.push_back(rows[i].ts);
-    out.r.push_back(kind == SeriesKind::kReturn ? v : eq / prev - 1.0);
-    out.equity.push_back(eq);
-    prev = eq;
+    return r;
   }
-  return {};
+  return convert(
+      kind, ts.size(), [&](size_t i) { return ts[i]; }, value_at, options, out);
 }
 
 std::optional<double> infer_periods_per_year(std::span<const TimePoint> ts) {

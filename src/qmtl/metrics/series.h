@@ -75,6 +75,16 @@ Result<ReturnSeries> from_samples(SeriesKind kind, std::span<const Sample> sampl
 Result<void> from_samples(SeriesKind kind, std::span<const Sample> samples,
                           const SeriesOptions& options, ReturnSeries& out);
 
+// from_samples over a column of values[i * stride] at ts[i] (an array's
+// column read in place, no samples built): the same series and errors as
+// from_samples on those samples. Requires ts strictly increasing (with
+// duplicates or out of order, use from_samples, which merges or refuses
+// them); a NaN is not finite, so a column with gaps is an error here (the
+// caller drops those rows and calls from_samples). On error `out` is
+// unspecified.
+Result<void> from_values(SeriesKind kind, std::span<const TimePoint> ts, const double* values,
+                         std::ptrdiff_t stride, const SeriesOptions& options, ReturnSeries& out);
+
 // Periods per year implied by the median spacing d of the timestamps (of an
 // even number of gaps, the mean of the middle two):
 //   d < 20 h: 252 * (1 d / d)  (intraday bars over 252 trading days)

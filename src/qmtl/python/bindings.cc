@@ -65,6 +65,7 @@ struct SeriesInput {
   const double* data = nullptr;
   ssize_t rows = 0, cols = 0;
   ssize_t row_stride = 0, col_stride = 0;  // in doubles
+  bool strict = false;                     // ts strictly increasing
   double at(ssize_t r, ssize_t c) const { return data[r * row_stride + c * col_stride]; }
 };
 
@@ -82,6 +83,7 @@ SeriesInput series_input(const Int64Array& ts, const DoubleArray& values) {
   in.ts.reserve(static_cast<size_t>(in.rows));
   const int64_t* t = ts.data();
   for (ssize_t r = 0; r < in.rows; ++r) in.ts.push_back(from_ns(t[r]));
+  in.strict = std::adjacent_find(in.ts.begin(), in.ts.end(), std::greater_equal<>()) == in.ts.end();
   return in;
 }
 
@@ -109,6 +111,13 @@ std::optional<Duration> parse_window(const std::optional<std::string>& text, con
 Result<void> column_series(const SeriesInput& in, ssize_t c, metrics::SeriesKind kind,
                            std::optional<double> initial_equity,
                            std::vector<metrics::Sample>& samples, metrics::ReturnSeries& out) {
+  // Read in place when it can be (no NaN, times strictly increasing): the
+  // same series without building the samples, which cost half as much as
+  // the metrics. Anything else takes the general way, which says what is wrong.
+  if (in.strict && metrics::from_values(kind, in.ts, in.data + c * in.col_stride, in.row_stride,
+                                        {.initial_equity = initial_equity}, out)) {
+    return {};
+  }
   samples.clear();
   for (ssize_t r = 0; r < in.rows; ++r) {
     const double v = in.at(r, c);
