@@ -82,8 +82,11 @@ class ExecutionE2eTest : public ::testing::Test {
 
   HttpReply call(const std::string& method, const std::string& path, const std::string& body = "",
                  const std::string& type = "application/json") {
-    auto r = http_request(server_->url(),
-                          {.method = method, .path = path, .body = body, .content_type = type});
+    auto r = http_request(server_->url(), {.method = method,
+                                           .path = path,
+                                           .body = body,
+                                           .content_type = type,
+                                           .bearer_token = token_});
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : HttpReply{};
   }
@@ -133,6 +136,7 @@ class ExecutionE2eTest : public ::testing::Test {
   }
 
   static constexpr int kLiveBars = 60;
+  std::string token_;  // sent with every call() when set
   testing::TempDir dir_;
   std::string history_, feed_;
   TimePoint feed_start_;
@@ -552,6 +556,87 @@ TEST_F(ExecutionE2eTest, WorldsWithoutSettingsAreLeftAlone) {
                   fmt::format(R"({{"history": "{}", "speed": 3}})", history_));
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("speed"), std::string::npos) << bad.body;
+}
+
+// With authentication on, a runner needs an operator token for its world
+// (QMTL_RUNNER_TOKEN). Without a usable one no runner is started (each would
+// fail at its first request and, restarted five times, fail its strategy for
+// a setting of the server): the strategy waits in DryRun and the world's
+// execution says why. With one, it runs.
+TEST_F(ExecutionE2eTest, WithoutAUsableRunnerTokenRunnersWaitAndSayWhy) {
+  const std::string tokens =
+      testing::write_private_file(dir_.file("tokens.txt"),
+                                  "root admin token:root-secret-0123456789\n"
+                                  "look viewer token:look-secret-0123456789\n"
+                                  "away operator token:away-secret-0123456789 worlds=elsewhere\n"
+                                  "run operator token:run-secret-0123456789 worlds=w\n");
+  int started = 0;
+  auto start = [&](std::optional<std::string> runner_token) {
+    // (The fixture's server may still be starting: its exit code says nothing.)
+    if (server_) server_->stop();
+    server_ = std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, dir_.file("s.db"), dir_.file(fmt::format("server{}.log", ++started)),
+        std::vector<std::string>{"--token-file", tokens, "--exec-dir", dir_.file("exec")},
+        testing::EnvOverrides{{"QMTL_RUNNER_TOKEN", std::move(runner_token)},
+                              {"QMTL_API_TOKENS", std::nullopt}});
+  };
+  auto waits_saying = [&](const std::string& why) {
+    return eventually(
+        [&] {
+          auto r = runner("z");
+          return r.is_object() && r.at("state") == "waiting" && r.at("pid").is_null() &&
+                 std::string_view(r.at("why").as_string()).find(why) != std::string_view::npos;
+        },
+        seconds(20));
+  };
+  token_ = "root-secret-0123456789";
+  start(std::nullopt);
+  ASSERT_EQ(call("POST", "/worlds", R"({"id":"w"})").status, 201);
+  ASSERT_EQ(call("PUT", "/worlds/w/execution",
+                 fmt::format(R"({{"history": "{}", "feed": "{}"}})", history_, feed_))
+                .status,
+            200);
+  const auto file = testing::write_file(dir_.file("z.yml"), zigzag("z", 1));
+  auto submitted = testing::run_process(
+      {QMTL_BINARY, "--gateway-url", server_->url(), "strategy", "submit", file, "--world", "w"},
+      {{"QMTL_TOKEN", token_}});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  ASSERT_TRUE(eventually([&] { return state_of("z") == "DryRun"; }, seconds(20))) << server_log();
+  ASSERT_TRUE(waits_saying("QMTL_RUNNER_TOKEN is not set"))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  // And goes on waiting: not started, not failed.
+  std::this_thread::sleep_for(milliseconds(2500));
+  EXPECT_EQ(state_of("z"), "DryRun");
+  EXPECT_EQ(runner("z").at("starts").as_int64(), 0);
+  auto shown = testing::run_process(
+      {QMTL_BINARY, "--gateway-url", server_->url(), "world", "execution", "w"},
+      {{"QMTL_TOKEN", token_}});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("QMTL_RUNNER_TOKEN is not set"), std::string::npos) << shown.out;
+  const std::string log = read(dir_.file("server1.log"));
+  EXPECT_NE(log.find("no runner will be started"), std::string::npos) << log;
+  EXPECT_NE(log.find("world 'w': no runner is started"), std::string::npos) << log;
+
+  // Tokens that would not do, each named for what is wrong with it.
+  for (const auto& [runner_token, why] : std::vector<std::pair<std::string, std::string>>{
+           {"no-such-secret-0123456789", "is not one of this server's tokens"},
+           {"look-secret-0123456789", "is look's, a viewer: runners need the operator role"},
+           {"away-secret-0123456789", "is away's, which may not touch world 'w'"}}) {
+    start(runner_token);
+    EXPECT_TRUE(waits_saying(why))
+        << runner_token << ": " << boost::json::serialize(get("/worlds/w/execution"));
+    EXPECT_EQ(state_of("z"), "DryRun");
+  }
+  // An operator token for the world: the runner starts.
+  start("run-secret-0123456789");
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto r = runner("z");
+        return r.is_object() && r.at("state") == "running" && r.at("pid").is_int64();
+      },
+      seconds(20)))
+      << boost::json::serialize(get("/worlds/w/execution"));
+  EXPECT_EQ(state_of("z"), "DryRun");
 }
 
 }  // namespace

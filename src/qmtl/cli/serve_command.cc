@@ -17,6 +17,7 @@
 #include "qmtl/execution/manager.h"
 #include "qmtl/metrics/correlation.h"
 #include "qmtl/scheduler/scheduler.h"
+#include "qmtl/server/auth.h"
 #include "qmtl/server/http_server.h"
 #include "qmtl/server/redis_cache.h"
 #include "qmtl/store/change_listener.h"
@@ -170,21 +171,58 @@ void report_tick(server::AlertDispatcher* alerts, execution::DatabaseOutage& out
   }
 }
 
+// Why runners given `token` could not work in a world of a server with
+// `tokens`, or "": they post records (operator role) to their world.
+std::function<std::string(std::string_view)> runner_token_check(const server::TokenTable& tokens,
+                                                                const std::string& token) {
+  constexpr std::string_view kFix =
+      "set QMTL_RUNNER_TOKEN to a token with the operator role for it and restart qmtl serve";
+  if (token.empty()) {
+    return [why = fmt::format("QMTL_RUNNER_TOKEN is not set, so a runner could not "
+                              "authenticate; {}",
+                              kFix)](std::string_view) { return why; };
+  }
+  const auto principal = tokens.find(token);
+  if (!principal) {
+    return [why = fmt::format("QMTL_RUNNER_TOKEN is not one of this server's tokens; {}", kFix)](
+               std::string_view) { return why; };
+  }
+  if (!principal->has_role(server::Role::kOperator)) {
+    return [why = fmt::format("QMTL_RUNNER_TOKEN is {}'s, a {}: runners need the operator role; {}",
+                              principal->name, server::role_name(principal->role),
+                              kFix)](std::string_view) { return why; };
+  }
+  return [p = *principal, kFix](std::string_view world) {
+    return p.may_access(world) ? std::string()
+                               : fmt::format(
+                                     "QMTL_RUNNER_TOKEN is {}'s, which may not touch "
+                                     "world '{}'; {}",
+                                     p.name, world, kFix);
+  };
+}
+
 // Starts the execution manager, which validates submitted strategies and
 // runs the others as child processes reaching this server on `port`.
 Result<std::unique_ptr<execution::ExecutionManager>> start_execution(
     const ServeOptions& o, world::WorldService& worlds, const Clock& clock, server::Api& api,
-    uint16_t port, bool auth, Duration runner_backoff, const std::function<bool()>& leads) {
+    uint16_t port, const server::TokenTable* tokens, Duration runner_backoff,
+    const std::function<bool()>& leads) {
   std::string binary = o.qmtl_binary;
   if (binary.empty()) {
     std::error_code ec;
     binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   }
-  const char* token = std::getenv("QMTL_RUNNER_TOKEN");
-  if (auth && (token == nullptr || *token == '\0')) {
-    spdlog::warn(
-        "QMTL_RUNNER_TOKEN is not set: runners the server starts cannot authenticate; set it "
-        "to a token with the operator role (see docs/execution.md)");
+  const char* env_token = std::getenv("QMTL_RUNNER_TOKEN");
+  const std::string token = env_token != nullptr ? env_token : "";
+  std::function<std::string(std::string_view)> blocked;
+  if (tokens != nullptr) {
+    blocked = runner_token_check(*tokens, token);
+    if (token.empty()) {
+      spdlog::warn(
+          "QMTL_RUNNER_TOKEN is not set: no runner will be started (DryRun and Live strategies "
+          "wait, validations still run; `qmtl world execution` says why); set it to a token "
+          "with the operator role and restart (docs/execution.md)");
+    }
   }
   const std::string host =
       o.address == "0.0.0.0" || o.address == "::" ? std::string("127.0.0.1") : o.address;
@@ -194,7 +232,8 @@ Result<std::unique_ptr<execution::ExecutionManager>> start_execution(
           .qmtl_binary = binary,
           .gateway_url = fmt::format("http://{}:{}", host, port),
           .work_dir = o.exec_dir.empty() ? default_exec_dir(o.db) : o.exec_dir,
-          .runner_token = token != nullptr ? token : "",
+          .runner_token = token,
+          .runners_blocked = std::move(blocked),
           .strategy_programs = o.strategy_programs,
           // On a simulated clock a second is days: runners post ten times as often.
           .restart_min = std::chrono::duration_cast<std::chrono::milliseconds>(runner_backoff),
@@ -368,8 +407,8 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   // The execution manager validates submitted strategies and runs the others.
   std::unique_ptr<execution::ExecutionManager> exec;
   if (o.execution) {
-    auto started = start_execution(o, worlds, clock, api, (*srv)->port(), tokens->has_value(),
-                                   runner_backoff, leads);
+    auto started = start_execution(o, worlds, clock, api, (*srv)->port(),
+                                   *tokens ? &**tokens : nullptr, runner_backoff, leads);
     if (!started) {
       err << "qmtl: " << started.error().message << '\n';
       return kExitRefused;

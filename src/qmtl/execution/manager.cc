@@ -284,7 +284,7 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
   }
   std::set<std::string, std::less<>> validating;
   // Strategies that should have a runner, with their specs.
-  std::map<std::string, const std::string*, std::less<>> wanted;
+  Wanted wanted;
   std::vector<world::Strategy> strategies;
   if (executing) {
     auto list = worlds_.list_strategies(w.id);
@@ -330,7 +330,14 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       ++it;
     }
   }
-  // Runners: stop the unwanted, start the wanted within the world's limit.
+  tick_runners(w, settings ? &*settings : nullptr, executing, broker ? &*broker : nullptr, wanted,
+               now);
+}
+
+// Runners: stop the unwanted, start the wanted within the world's limit.
+void ExecutionManager::tick_runners(const world::World& w, const world::ExecutionSettings* settings,
+                                    bool executing, const world::BrokerSettings* broker,
+                                    const Wanted& wanted, SteadyTime now) {
   int slots = 0;
   for (auto& [id, r] : runners_) {
     if (r->world != w.id) continue;
@@ -345,6 +352,15 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
       ++slots;
     }
   }
+  // Runners that could not reach the server wait (ExecutionOptions::runners_blocked).
+  std::string blocked;
+  if (options_.runners_blocked && !wanted.empty()) blocked = options_.runners_blocked(w.id);
+  if (auto& last = blocked_logged_[w.id]; last != blocked) {
+    last = blocked;
+    if (!blocked.empty()) {
+      spdlog::warn("execution: world '{}': no runner is started: {}", w.id, blocked);
+    }
+  }
   for (const auto& [id, spec] : wanted) {
     auto it = runners_.find(id);
     if (it == runners_.end()) {
@@ -356,15 +372,21 @@ void ExecutionManager::tick_world(const world::World& w, SteadyTime now) {
     }
     Runner& r = *it->second;
     if (r.state == Runner::State::kStopping) continue;  // started again once it is gone
+    if (!blocked.empty() &&
+        (r.state == Runner::State::kWaiting || r.state == Runner::State::kRestarting)) {
+      r.state = Runner::State::kWaiting;
+      r.why = blocked;
+      continue;
+    }
     if (r.state == Runner::State::kWaiting) {
       if (slots >= settings->max_runners) {
         r.why = fmt::format("max_runners {} reached in world '{}'", settings->max_runners, w.id);
         continue;
       }
       ++slots;
-      start_runner(r, *settings, broker ? &*broker : nullptr, now);
+      start_runner(r, *settings, broker, now);
     } else if (r.state == Runner::State::kRestarting && now >= r.next_start) {
-      start_runner(r, *settings, broker ? &*broker : nullptr, now);
+      start_runner(r, *settings, broker, now);
     }
   }
 }

@@ -57,6 +57,13 @@ struct ExecutionOptions {
   std::string gateway_url;   // how runners reach this server, e.g. http://127.0.0.1:8080
   std::string work_dir;      // spec files, backtest records, child logs (created)
   std::string runner_token;  // given to children as QMTL_TOKEN; "" = none (--no-auth)
+  // Why a world's runners could not reach this server (with auth on: no
+  // runner token, one the server does not know, a viewer's, or one kept from
+  // that world), or "" when they can. Such runners are not started: each would
+  // fail at its first request, be restarted, and after crash_limit exits fail
+  // its strategy (DryRun/Live -> Inactive) for a setting of the server. They
+  // wait instead, and status() says why. Unset: they can.
+  std::function<std::string(std::string_view world)> runners_blocked;
   // Where strategy programs may be (canonical; `qmtl serve --strategy-programs`),
   // passed to every child; "" = programs are refused.
   std::string strategy_programs;
@@ -115,7 +122,11 @@ class ExecutionManager {
 
   void loop();
   void tick();
+  // Strategies that should have a runner, with their specs.
+  using Wanted = std::map<std::string, const std::string*, std::less<>>;
   void tick_world(const world::World& w, SteadyTime now);
+  void tick_runners(const world::World& w, const world::ExecutionSettings* settings, bool executing,
+                    const world::BrokerSettings* broker, const Wanted& wanted, SteadyTime now);
   void reap(SteadyTime now);
   void finish_job(Job& job);
   void start_job(const world::Strategy& s, const world::ExecutionSettings& settings,
@@ -142,6 +153,7 @@ class ExecutionManager {
   std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;  // by strategy
   std::map<std::string, std::unique_ptr<Runner>, std::less<>> runners_;  // by strategy
   std::map<std::string, std::string, std::less<>> settings_errors_;      // last logged, by world
+  std::map<std::string, std::string, std::less<>> blocked_logged_;       // last logged, by world
   std::thread thread_;
 };
 
