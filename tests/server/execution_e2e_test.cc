@@ -637,6 +637,21 @@ TEST_F(ExecutionE2eTest, WithoutAUsableRunnerTokenRunnersWaitAndSayWhy) {
       seconds(20)))
       << boost::json::serialize(get("/worlds/w/execution"));
   EXPECT_EQ(state_of("z"), "DryRun");
+
+  // A second runner started by hand is warned that the server runs one; the
+  // server's own runner (the same command) is not.
+  const auto pid = runner("z").at("pid").as_int64();
+  auto by_hand = testing::run_process(
+      {QMTL_BINARY, "--gateway-url", server_->url(), "run", "z", "--feed", feed_},
+      {{"QMTL_TOKEN", "run-secret-0123456789"}});
+  EXPECT_NE(
+      by_hand.err.find(fmt::format("warning: the server already runs strategy 'z' (pid {})", pid)),
+      std::string::npos)
+      << by_hand.err;
+  const std::string runner_log = read(dir_.file("exec/z.runner.log"));
+  EXPECT_NE(runner_log.find("qmtl run: strategy 'z' in world 'w'"), std::string::npos)
+      << runner_log;
+  EXPECT_EQ(runner_log.find("already runs"), std::string::npos) << runner_log;
 }
 
 }  // namespace

@@ -159,6 +159,35 @@ void print_run_summary(const Globals& g, const RunCommandOptions& o, const std::
   }
 }
 
+// Warns when the server already runs `strategy` (its runner is another
+// process): both would route the strategy's orders, so its paper book, its
+// records and its live orders would count twice. Best effort: a server that
+// does not say (no execution manager, an older server) gets no warning.
+void warn_if_server_runs(const Globals& g, const std::string& world, const std::string& strategy,
+                         std::ostream& err) {
+  auto e = call_server(g, {.path = fmt::format("/worlds/{}/execution", world),
+                           .bearer_token = g.token,
+                           .timeout = std::chrono::seconds(2)});
+  if (!e || !e->is_object()) return;
+  const auto* runners = e->as_object().if_contains("runners");
+  if (runners == nullptr || !runners->is_array()) return;
+  for (const auto& r : runners->as_array()) {
+    if (!r.is_object() || str_field(r.as_object(), "strategy") != strategy) continue;
+    const std::string state = str_field(r.as_object(), "state");
+    const auto* pid = r.as_object().if_contains("pid");
+    const bool running = state == "running" && pid != nullptr && pid->is_int64();
+    if (running && pid->as_int64() == static_cast<int64_t>(::getpid())) return;  // it is us
+    if (!running && state != "restarting") return;
+    err << fmt::format(
+        "qmtl run: warning: the server already runs strategy '{}' ({}): both runners would "
+        "route its orders, so its records and live orders would count twice; stop this one, or "
+        "take the world's execution settings off the server (docs/execution.md)\n",
+        strategy,
+        running ? fmt::format("pid {}", pid->as_int64()) : std::string("its runner restarts"));
+    return;
+  }
+}
+
 int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::ostream& err) {
   if (auto r = check_id("strategy", o.strategy); !r) return report(r.error(), err);
   // The strategy as submitted: its world and its spec.
@@ -166,6 +195,7 @@ int run(const Globals& g, const RunCommandOptions& o, std::ostream& out, std::os
       call_server(g, {.path = fmt::format("/strategies/{}", o.strategy), .bearer_token = g.token});
   if (!record) return report(record.error(), err);
   const std::string world = str_field(record->as_object(), "world");
+  warn_if_server_runs(g, world, o.strategy, err);
   boost::json::value spec;
   if (!o.spec.empty()) {
     auto file = read_strategy_file(o.spec);
