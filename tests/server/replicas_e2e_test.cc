@@ -3,12 +3,17 @@
 // an apply left by a killed server finished or rolled back by another, and
 // activation events reaching the clients of every replica.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <cctype>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -184,6 +189,183 @@ TEST_F(ReplicasTest, AChangeOnOneReplicaReachesEventStreamsAndReadsOnTheOthers) 
   auto entries = get(b, "/worlds/w/activation").at("entries").as_array();
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_FALSE(entries[0].at("active").as_bool());
+}
+
+// PostgreSQL itself killed (SIGKILL to the postmaster) while two replicas
+// evaluate and apply under load, and one replica killed as well: after
+// PostgreSQL's crash recovery every apply acknowledged to a client is there
+// and complete, no apply is left half made, no gate is frozen, and each gate
+// is open exactly when its strategy is Live (the checks of the SQLite crash
+// tests). A cluster of its own, durable as in production (the shared one
+// serves the other tests and runs without fsync).
+TEST_F(ReplicasTest, PostgresKilledUnderApplyLoadLosesNoAcknowledgedApply) {
+  const std::string url_file = dir_.file("own-pg.url");
+  auto cluster = [&](const std::string& action) {
+    return testing::run_process({QMTL_SOURCE_DIR "/scripts/pg_test_cluster.sh", action, url_file},
+                                {{"QMTL_PG_DURABLE", "1"}});
+  };
+  const auto up = cluster("start");
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  struct Cleanup {
+    std::function<void()> f;
+    ~Cleanup() { f(); }
+  } cleanup{[&] {
+    replicas_.clear();
+    cluster("stop");
+  }};
+  std::string url = slurp(url_file);
+  while (!url.empty() && std::isspace(static_cast<unsigned char>(url.back()))) url.pop_back();
+  constexpr int kStrategies = 4;
+  {
+    auto store = store::open_store(url);
+    ASSERT_TRUE(store) << store.error().message;
+    SystemClock clock;
+    world::WorldService svc(**store, clock);
+    ASSERT_TRUE(svc.create_world({.id = "w"}));
+    ASSERT_TRUE(svc.add_policy("w", "gates: {promote: 'return >= 0.01'}\nevaluation: {window: 2w}",
+                               "alice"));
+    for (int k = 0; k < kStrategies; ++k) {
+      const std::string id = fmt::format("s{}", k);
+      ASSERT_TRUE(svc.submit_strategy({.id = id, .world = "w", .spec = "{}"}));
+      for (auto e : {StrategyEvent::kSubmit, StrategyEvent::kValidationPassed}) {
+        ASSERT_TRUE(svc.apply_strategy_event(id, e, "setup", ""));
+      }
+      std::vector<store::PerformancePoint> pts;
+      double eq = 100;
+      for (int d = 30; d >= 0; --d) {
+        pts.push_back({clock.now() - std::chrono::hours(24 * d), eq});
+        eq *= 1.003 + (d % 2 == 0 ? 0.001 : -0.001);
+      }
+      ASSERT_TRUE(svc.record_performance(id, pts, {}));
+    }
+  }
+  std::vector<std::string> urls;
+  for (const char* name : {"a", "b"}) {
+    logs_.push_back(dir_.file(fmt::format("{}.log", name)));
+    replicas_.push_back(std::make_unique<testing::ServerProcess>(
+        QMTL_BINARY, url, logs_.back(),
+        std::vector<std::string>{"--no-auth", "--scheduler", "true", "--scheduler-poll", "50ms",
+                                 "--execution", "false", "--heartbeat", "200ms"}));
+    urls.push_back(replicas_.back()->url());
+  }
+  // The load: each round demotes a Live strategy by hand (an apply of its
+  // own) and evaluates with apply (which promotes it again), on the replicas
+  // in turn. What a client was told is done must be in the database after.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> acknowledged;  // runs whose apply answered "Done"
+  int answered = 0, refused = 0;
+  std::thread load([&] {
+    for (int i = 0; !stop; ++i) {
+      const std::string& base = urls[static_cast<size_t>(i) % urls.size()];
+      (void)http_request(base, {.method = "POST",
+                                .path = fmt::format("/strategies/s{}/demote", i % kStrategies),
+                                .body = R"({"reason": "load"})",
+                                .timeout = seconds(5)});
+      auto r = http_request(base, {.method = "POST",
+                                   .path = "/worlds/w/evaluate",
+                                   .body = R"({"apply": true})",
+                                   .timeout = seconds(5)});
+      std::lock_guard lock(mu);
+      auto body = r && r->status == 201 ? json::parse(r->body) : Result<boost::json::value>();
+      if (!body || !body->is_object() || !body->as_object().contains("apply")) {
+        ++refused;
+        std::this_thread::sleep_for(milliseconds(20));
+        continue;
+      }
+      ++answered;
+      const auto& apply = body->at("apply").as_object();
+      if (apply.at("phase") == "Done") {
+        acknowledged.push_back(std::string(body->at("id").as_string()));
+      }
+    }
+  });
+  // Stopped and joined on every way out of the test (a failed ASSERT returns).
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{stop, load};
+  auto acknowledged_count = [&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size();
+  };
+  auto wait_for_acks = [&](size_t n) {
+    for (int i = 0; i < 400 && acknowledged_count() < n; ++i) {
+      std::this_thread::sleep_for(milliseconds(25));
+    }
+    return acknowledged_count() >= n;
+  };
+  EXPECT_TRUE(wait_for_acks(5)) << slurp(logs_[0]);
+  // PostgreSQL dies in the middle of it, and comes back from its WAL.
+  const auto crashed = cluster("crash");
+  ASSERT_EQ(crashed.exit_code, 0) << crashed.err;
+  const size_t before_crash = acknowledged_count();
+  std::this_thread::sleep_for(milliseconds(500));
+  const auto restarted = cluster("restart");
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.err;
+  EXPECT_TRUE(wait_for_acks(before_crash + 5)) << slurp(logs_[0]) << slurp(logs_[1]);
+  // Then replica b dies, its applies in flight.
+  ASSERT_EQ(replicas_[1]->child().stop(SIGKILL, seconds(5)), 128 + 9);
+  const size_t before_kill = acknowledged_count();
+  EXPECT_TRUE(wait_for_acks(before_kill + 3)) << slurp(logs_[0]);
+  // And PostgreSQL once more.
+  ASSERT_EQ(cluster("crash").exit_code, 0);
+  std::this_thread::sleep_for(milliseconds(200));
+  ASSERT_EQ(cluster("restart").exit_code, 0);
+  EXPECT_TRUE(wait_for_acks(acknowledged_count() + 3)) << slurp(logs_[0]);
+  stop = true;
+  load.join();
+  std::cout << "applies acknowledged " << acknowledged.size() << ", evaluations answered "
+            << answered << ", refused or failed " << refused << "\n";
+
+  auto store = store::open_store(url);
+  ASSERT_TRUE(store) << store.error().message;
+  // Every acknowledged apply is complete.
+  for (const auto& run : acknowledged) {
+    auto e = (*store)->get_apply(run);
+    ASSERT_TRUE(e && *e) << run;
+    EXPECT_EQ((*e)->phase, store::ApplyPhase::kDone) << run;
+  }
+  // No apply is left half made once the leader has recovered the dead
+  // replica's (within a pass or two).
+  auto runs = (*store)->list_evaluation_runs("w", 100000, TimePoint::min(), false);
+  ASSERT_TRUE(runs);
+  auto unfinished = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : *runs) {
+      auto e = (*store)->get_apply(r.id);
+      if (e && *e &&
+          ((*e)->phase == store::ApplyPhase::kFrozen ||
+           (*e)->phase == store::ApplyPhase::kSwitched)) {
+        out.push_back(r.id);
+      }
+    }
+    return out;
+  };
+  for (int i = 0; i < 200 && !unfinished().empty(); ++i)
+    std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_TRUE(unfinished().empty()) << fmt::format("{}", fmt::join(unfinished(), ", "));
+  // No gate frozen; each open exactly when its strategy is Live.
+  std::map<std::string, StrategyState> states;
+  const auto strategies = (*store)->list_strategies("w");
+  ASSERT_TRUE(strategies);
+  for (const auto& st : *strategies) states[st.id] = st.state;
+  const auto gates = (*store)->list_activations("w");
+  ASSERT_TRUE(gates);
+  for (const auto& a : *gates) {
+    EXPECT_FALSE(a.frozen) << a.strategy_id;
+    EXPECT_EQ(a.active, states.at(a.strategy_id) == StrategyState::kLive) << a.strategy_id;
+  }
+  // The surviving replica serves what the database says.
+  const auto served = get(*replicas_[0], "/worlds/w/activation");  // held: see above
+  for (const auto& a : served.at("entries").as_array()) {
+    const std::string id(a.at("strategy").as_string());
+    EXPECT_EQ(a.at("active").as_bool(), states.at(id) == StrategyState::kLive) << id;
+  }
 }
 
 // (phase where the applying server stops, whether it is the scheduler leader)
