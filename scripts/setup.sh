@@ -20,7 +20,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pandas python3-numpy r-cran-ttr
   python3-dev python3-venv python3-setuptools python3-wheel python3-pytest pybind11-dev
-  prometheus wrk systemd curl libcurl4-openssl-dev libssl-dev zsh fish
+  prometheus wrk systemd curl libcurl4-openssl-dev libssl-dev openssl zsh fish
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 python3
   chromium chromium-driver python3-selenium
 )

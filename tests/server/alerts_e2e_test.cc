@@ -107,13 +107,66 @@ TEST_F(AlertsE2eTest, APromotionReachesTheWebhookAfterARetry) {
   EXPECT_TRUE(json::parse(call("GET", "/worlds/alpha/alerts").body)->at("webhook").is_null());
 }
 
+// Webhooks over https (Slack and most relays accept nothing else), through
+// libcurl: the receiver's certificate is checked. One the system does not
+// trust is refused once, not retried, and said so; trusted through
+// --alert-ca-file, the alert is delivered.
+TEST_F(AlertsE2eTest, HttpsWebhooksCheckTheCertificate) {
+  const std::string cert = dir_.file("cert.pem"), key = dir_.file("key.pem");
+  auto made = testing::run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj",
+                                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  testing::WebhookReceiver hook({}, testing::TlsFiles{.cert = cert, .key = key});
+  const std::string url = hook.url("/services/T0KEN-very-secret");
+  ASSERT_TRUE(url.starts_with("https://"));
+  auto set = call("PUT", "/worlds/alpha/alerts",
+                  fmt::format(R"({{"webhook":"{}","events":["promote"]}})", url));
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_NE(set.body.find(fmt::format(R"("webhook":"https://127.0.0.1:)")), std::string::npos)
+      << set.body;
+  EXPECT_EQ(set.body.find("T0KEN"), std::string::npos) << set.body;
+
+  // A self-signed certificate: the TLS handshake is refused, once.
+  auto run = call("POST", "/worlds/alpha/evaluate", R"({"apply":true})");
+  ASSERT_EQ(run.status, 201) << run.body;
+  for (int i = 0; i < 200 && log().find("gave up on an alert") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_NE(log().find("answered nothing: SSL certificate problem"), std::string::npos) << log();
+  EXPECT_NE(log().find("(attempt 1 of 5)"), std::string::npos) << log();
+  EXPECT_EQ(log().find("(attempt 2 of 5)"), std::string::npos) << "retried a certificate";
+  EXPECT_EQ(hook.count(), 0u);
+  EXPECT_GE(hook.handshake_failures(), 1u);
+  EXPECT_EQ(log().find("T0KEN"), std::string::npos);
+
+  // Trusted through --alert-ca-file: delivered over TLS.
+  server_.reset();
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("a.db"), dir_.file("server2.log"),
+      std::vector<std::string>{"--no-auth", "--alert-ca-file", cert});
+  ASSERT_EQ(call("POST", "/strategies/up/demote", R"({"reason":"again"})").status, 200);
+  run = call("POST", "/worlds/alpha/evaluate", R"({"apply":true})");
+  ASSERT_EQ(run.status, 201) << run.body;
+  const auto bodies = hook.wait_for(1, std::chrono::seconds(10));
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_NE(bodies[0].find("'up' promoted to Live"), std::string::npos) << bodies[0];
+
+  // A CA file that is not there is a usage error at start.
+  auto bad = testing::run_process({QMTL_BINARY, "serve", "--no-auth", "--db",
+                                   "sqlite:" + dir_.file("b.db"), "--alert-ca-file",
+                                   dir_.file("missing.pem")});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("missing.pem"), std::string::npos) << bad.err;
+}
+
 TEST_F(AlertsE2eTest, BadSettingsAreRefusedAndChangeNothing) {
   struct Case {
     std::string body;
     std::string detail;
   };
   const std::vector<Case> cases = {
-      {R"({"webhook":"ftp://example.com/x"})", "webhook:"},
+      {R"({"webhook":"ftp://example.com/x"})", "webhook: expected an http:// or https:// URL"},
       {R"({"webhook":"http://127.0.0.1:9/x","events":["boom"]})",
        "alert event 'boom' is not one of promote, demote, reject, failure"},
       {R"({"webhook":"http://127.0.0.1:9/x","events":"promote"})", "field 'events' must be a list"},

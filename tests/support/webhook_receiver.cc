@@ -3,8 +3,12 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -12,8 +16,20 @@
 
 namespace qmtl::testing {
 
-WebhookReceiver::WebhookReceiver(std::vector<int> statuses)
+WebhookReceiver::WebhookReceiver(std::vector<int> statuses, std::optional<TlsFiles> tls)
     : statuses_(statuses.begin(), statuses.end()) {
+  if (tls) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == nullptr || SSL_CTX_use_certificate_chain_file(ctx, tls->cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, tls->key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      SSL_CTX_free(ctx);
+      throw std::runtime_error("webhook receiver: cannot load the certificate or key");
+    }
+    tls_ctx_ = ctx;
+    // SSL_write cannot be told MSG_NOSIGNAL: a client gone mid-answer must
+    // not end the test process (a test binary, so process-wide is fine).
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -33,10 +49,16 @@ WebhookReceiver::~WebhookReceiver() {
   stop_ = true;
   thread_.join();
   ::close(listen_fd_);
+  SSL_CTX_free(static_cast<SSL_CTX*>(tls_ctx_));
+}
+
+size_t WebhookReceiver::handshake_failures() {
+  std::lock_guard lock(mu_);
+  return handshake_failures_;
 }
 
 std::string WebhookReceiver::url(const std::string& path) const {
-  return fmt::format("http://127.0.0.1:{}{}", port_, path);
+  return fmt::format("{}://127.0.0.1:{}{}", tls_ctx_ != nullptr ? "https" : "http", port_, path);
 }
 
 std::vector<std::string> WebhookReceiver::wait_for(size_t n, std::chrono::milliseconds timeout) {
@@ -56,41 +78,65 @@ void WebhookReceiver::serve() {
     if (::poll(&p, 1, 50) <= 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    // One request per connection: the head, then Content-Length bytes.
-    std::string in;
-    char buf[4096];
-    size_t body_at = std::string::npos, length = 0;
-    while (!stop_) {
-      pollfd c{.fd = fd, .events = POLLIN, .revents = 0};
-      if (::poll(&c, 1, 2000) <= 0) break;
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-      if (body_at == std::string::npos) {
-        const auto end = in.find("\r\n\r\n");
-        if (end == std::string::npos) continue;
-        body_at = end + 4;
-        std::string head = in.substr(0, end);
-        for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        const auto cl = head.find("content-length:");
-        if (cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
+    const timeval two_seconds{.tv_sec = 2, .tv_usec = 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+    if (tls_ctx_ == nullptr) {
+      exchange(fd, nullptr);
+    } else {
+      SSL* ssl = SSL_new(static_cast<SSL_CTX*>(tls_ctx_));
+      SSL_set_fd(ssl, fd);
+      if (SSL_accept(ssl) == 1) {
+        exchange(fd, ssl);
+        SSL_shutdown(ssl);
+      } else {
+        ERR_clear_error();
+        std::lock_guard lock(mu_);
+        ++handshake_failures_;
       }
-      if (in.size() >= body_at + length) break;
+      SSL_free(ssl);
+      cv_.notify_all();
     }
-    int status = 200;
-    {
-      std::lock_guard lock(mu_);
-      if (body_at != std::string::npos) bodies_.push_back(in.substr(body_at, length));
-      if (!statuses_.empty()) {
-        status = statuses_.front();
-        statuses_.pop_front();
-      }
-    }
-    cv_.notify_all();
-    const std::string reply =
-        fmt::format("HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
-    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);  // the caller may be gone
     ::close(fd);
+  }
+}
+
+void WebhookReceiver::exchange(int fd, void* ssl_handle) {
+  auto* ssl = static_cast<SSL*>(ssl_handle);
+  // One request per connection: the head, then Content-Length bytes.
+  std::string in;
+  char buf[4096];
+  size_t body_at = std::string::npos, length = 0;
+  while (!stop_) {
+    const ssize_t n = ssl != nullptr ? SSL_read(ssl, buf, sizeof buf) : ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+    if (body_at == std::string::npos) {
+      const auto end = in.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      body_at = end + 4;
+      std::string head = in.substr(0, end);
+      for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const auto cl = head.find("content-length:");
+      if (cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
+    }
+    if (in.size() >= body_at + length) break;
+  }
+  int status = 200;
+  {
+    std::lock_guard lock(mu_);
+    if (body_at != std::string::npos) bodies_.push_back(in.substr(body_at, length));
+    if (!statuses_.empty()) {
+      status = statuses_.front();
+      statuses_.pop_front();
+    }
+  }
+  cv_.notify_all();
+  const std::string reply =
+      fmt::format("HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+  if (ssl != nullptr) {
+    (void)SSL_write(ssl, reply.data(), static_cast<int>(reply.size()));
+  } else {
+    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);  // the caller may be gone
   }
 }
 

@@ -52,6 +52,7 @@ struct ServeOptions {
   std::string clock_start;            // where simulated time starts (default: now)
   std::string redis;                  // redis://HOST[:PORT][/DB]: the shared activation cache
   std::string strategy_programs;      // the directory strategy programs must be in; "": none
+  std::string alert_ca_file;          // PEM: https alert certificates are checked against it
 };
 
 // Where children's files go when --exec-dir is not given: beside the SQLite
@@ -299,6 +300,18 @@ void stop_in_order(std::unique_ptr<scheduler::SchedulerThread>& sched_thread, se
   spdlog::info("stopped");
 }
 
+// Several servers may share a PostgreSQL database: the changes the others
+// commit, heard by `api` (null for SQLite, which serves one server per file).
+auto listen_for_others(const std::string& db, server::Api& api) {
+  return store::listen_for_changes(
+      db, {.changed = [&api](std::string_view w) { api.changed_elsewhere(w); },
+           .connection =
+               [&api](bool up) {
+                 if (!up) spdlog::warn("lost the change feed of the database; reconnecting");
+                 api.set_change_feed(up);
+               }});
+}
+
 int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
   log_to_stderr(o.log_level);
   // Evaluations and replays make many small products on the server's own
@@ -345,16 +358,9 @@ int serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
        .simulated_clock_speed = o.demo ? o.clock_speed : 0,
        .redis = redis->get(),
        .shared_store = (*store)->shared(),
-       .strategy_programs = o.strategy_programs});
-  // Several servers may share a PostgreSQL database: hear the changes the
-  // others commit (null for SQLite, which serves one server per file).
-  auto listener = store::listen_for_changes(
-      o.db, {.changed = [&api](std::string_view w) { api.changed_elsewhere(w); },
-             .connection =
-                 [&api](bool up) {
-                   if (!up) spdlog::warn("lost the change feed of the database; reconnecting");
-                   api.set_change_feed(up);
-                 }});
+       .strategy_programs = o.strategy_programs,
+       .alert_options = {.ca_file = o.alert_ca_file}});
+  auto listener = listen_for_others(o.db, api);
   if (!listener) {
     err << "qmtl: " << listener.error().message << '\n';
     return kExitRefused;
@@ -434,6 +440,11 @@ void add_serve_command(CLI::App& app, int& rc, std::ostream& out, std::ostream& 
   serve_cmd->add_option("--redis", so->redis,
                         "shared activation cache: redis://HOST[:PORT][/DB] (password in "
                         "QMTL_REDIS_PASSWORD)");
+  serve_cmd
+      ->add_option("--alert-ca-file", so->alert_ca_file,
+                   "PEM file of the authorities https alert webhooks are checked against "
+                   "(default: the system's)")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_option("--address", so->address, "listen address")->default_str(so->address);
   serve_cmd->add_option("--port", so->port, "listen port (0 = any free port)")->default_str("8080");
   serve_cmd->add_option("--log-level", so->log_level, "trace, debug, info, warn or error")

@@ -24,6 +24,18 @@ using Target = ServerAddress;
 
 }  // namespace
 
+Result<WebUrl> parse_web_url(std::string_view url) {
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u || (u->scheme() != "http" && u->scheme() != "https")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "expected an http:// or https:// URL, e.g. https://hooks.example.com/T0/x");
+  }
+  WebUrl w{.scheme = std::string(u->scheme()), .host = std::string(u->host_address())};
+  if (w.host.empty()) return make_error(ErrorCode::kInvalidArgument, "the URL has no host");
+  w.port = u->has_port() ? std::string(u->port()) : (w.scheme == "https" ? "443" : "80");
+  return w;
+}
+
 Result<ServerAddress> parse_server_url(std::string_view base_url) {
   auto u = boost::urls::parse_absolute_uri(base_url);
   if (!u) {

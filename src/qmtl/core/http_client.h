@@ -46,6 +46,16 @@ struct ServerAddress {
 // kInvalidArgument for a malformed URL or another scheme, saying what to write.
 Result<ServerAddress> parse_server_url(std::string_view base_url);
 
+// An outbound URL for libcurl (alert webhooks): http:// or https://, a host,
+// the port (default 80 or 443). kInvalidArgument for anything else, saying
+// what to write. The path is not kept: it may be a secret (a Slack webhook's).
+struct WebUrl {
+  std::string scheme;  // "http" or "https"
+  std::string host;
+  std::string port;
+};
+Result<WebUrl> parse_web_url(std::string_view url);
+
 // Sends `call` to the server at `base_url` (e.g. "http://127.0.0.1:8080").
 // Any HTTP status is a successful reply. Errors: kInvalidArgument for a bad URL;
 // kUnavailable when the server cannot be reached or does not answer in time,

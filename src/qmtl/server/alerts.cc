@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "qmtl/core/file.h"
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/server/smtp.h"
+#include "qmtl/server/webhook.h"
 
 namespace qmtl::server {
 namespace {
@@ -55,7 +58,7 @@ std::string text_of(const world::AuditRecord& a, std::string_view kind) {
 
 AlertDispatcher::AlertDispatcher(world::WorldService& worlds, ServerMetrics& metrics,
                                  Options options, execution::DatabaseOutage* outage)
-    : worlds_(worlds), metrics_(metrics), options_(options), outage_(outage) {
+    : worlds_(worlds), metrics_(metrics), options_(std::move(options)), outage_(outage) {
   if (auto all = worlds_.list_worlds()) {
     for (const auto& w : *all) {
       if (auto seq = worlds_.last_audit_seq(w.id)) cursor_[w.id] = *seq;
@@ -193,25 +196,28 @@ bool AlertDispatcher::wait_backoff(std::chrono::milliseconds backoff) {
 }
 
 void AlertDispatcher::deliver_webhook(const Alert& a, const std::string& url) {
-  auto address = parse_server_url(url);
+  auto address = parse_web_url(url);
   if (!address) return;
   // The URL may hold a secret: logs name the host only.
-  const std::string where = fmt::format("{}:{}", address->host, address->port);
+  const std::string where =
+      fmt::format("{}://{}:{}", address->scheme, address->host, address->port);
   const std::string body = json::dump(a.body);
   std::chrono::milliseconds backoff = options_.first_backoff;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    // The whole URL goes to the client as its base; the path is in it.
-    auto reply = http_request(
-        url, {.method = "POST", .path = "", .body = body, .timeout = options_.timeout});
-    if (reply && reply->status >= 200 && reply->status < 300) {
+    auto reply = post_json(url, body, {.timeout = options_.timeout, .ca_file = options_.ca_file});
+    const int status = reply ? reply->status : 0;
+    if (status >= 200 && status < 300) {
       metrics_.alert(a.world, "webhook", true);
       return;
     }
-    const bool permanent = reply && reply->status >= 400 && reply->status < 500 &&
-                           reply->status != 408 && reply->status != 429;
+    const bool permanent = (reply && reply->certificate) ||
+                           (status >= 400 && status < 500 && status != 408 && status != 429);
     spdlog::warn("alerts: webhook of world '{}' at {} answered {} (attempt {} of {})", a.world,
-                 where, reply ? fmt::format("HTTP {}", reply->status) : "nothing", attempt,
-                 options_.max_attempts);
+                 where,
+                 status != 0 ? fmt::format("HTTP {}", status)
+                 : reply     ? fmt::format("nothing: {}", reply->error)
+                             : reply.error().message,
+                 attempt, options_.max_attempts);
     if (permanent) break;
     if (attempt < options_.max_attempts) {
       if (!wait_backoff(backoff)) break;

@@ -11,7 +11,8 @@
 // records are the evidence; nothing is alerted that did not commit), in order,
 // on a thread of its own, so a slow webhook never slows an operation. Each
 // alert is tried `max_attempts` times with doubling backoff; a 4xx answer
-// other than 408 and 429 is not retried. Records committed while the server
+// other than 408 and 429 is not retried, nor is an https certificate that does
+// not verify (webhook.h: the system's authorities, or Options::ca_file). Records committed while the server
 // was down are not alerted (the cursor starts at the newest record).
 //
 // Kinds: promote (PROMOTE), demote (DEMOTE), reject (VALIDATION_FAILED),
@@ -44,6 +45,9 @@ class AlertDispatcher {
     int max_attempts = 5;
     std::chrono::milliseconds first_backoff{500};
     std::chrono::milliseconds timeout{5000};  // per attempt
+    // PEM bundle that https webhooks' certificates are checked against
+    // instead of the system's authorities (`qmtl serve --alert-ca-file`).
+    std::string ca_file;
   };
   // `worlds`, `metrics` and `outage` (if not null) must outlive the dispatcher.
   // While the database cannot be reached, audit logs are read again after a

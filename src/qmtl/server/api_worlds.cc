@@ -247,9 +247,9 @@ namespace {
 
 // A webhook URL without its path: the path of e.g. a Slack webhook is its secret.
 std::string redacted(const std::string& url) {
-  auto a = parse_server_url(url);
+  auto a = parse_web_url(url);
   if (!a) return "(set)";
-  return fmt::format("http://{}:{}/…", a->host, a->port);
+  return fmt::format("{}://{}:{}/…", a->scheme, a->host, a->port);
 }
 
 boost::json::object alerts_json(std::string_view world,

@@ -394,7 +394,7 @@ Result<store::AlertHook> WorldService::set_alert_hook(std::string_view world_id,
   if (auto r = validate_actor(actor); !r) return propagate(r);
   if (auto r = validate_id("world", world_id); !r) return propagate(r);
   if (!url.empty()) {
-    if (auto r = parse_server_url(url); !r) {
+    if (auto r = parse_web_url(url); !r) {
       return make_error(ErrorCode::kInvalidArgument, fmt::format("webhook: {}", r.error().message));
     }
   }
