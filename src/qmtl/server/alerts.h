@@ -12,8 +12,8 @@
 // on a thread of its own, so a slow webhook never slows an operation. Each
 // alert is tried `max_attempts` times with doubling backoff; a 4xx answer
 // other than 408 and 429 is not retried, nor is an https certificate that does
-// not verify (webhook.h: the system's authorities, or Options::ca_file). Records committed while the server
-// was down are not alerted (the cursor starts at the newest record).
+// not verify (webhook.h: the system's authorities, or Options::ca_file). Records committed while
+// the server was down are not alerted (the cursor starts at the newest record).
 //
 // Kinds: promote (PROMOTE), demote (DEMOTE), reject (VALIDATION_FAILED),
 // failure (a strategy's ERROR, an apply rolled back, and failures reported
