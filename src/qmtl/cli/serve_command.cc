@@ -176,29 +176,26 @@ void report_tick(server::AlertDispatcher* alerts, execution::DatabaseOutage& out
 // `tokens`, or "": they post records (operator role) to their world.
 std::function<std::string(std::string_view)> runner_token_check(const server::TokenTable& tokens,
                                                                 const std::string& token) {
-  constexpr std::string_view kFix =
-      "set QMTL_RUNNER_TOKEN to a token with the operator role for it and restart qmtl serve";
-  if (token.empty()) {
-    return [why = fmt::format("QMTL_RUNNER_TOKEN is not set, so a runner could not "
-                              "authenticate; {}",
-                              kFix)](std::string_view) { return why; };
-  }
-  const auto principal = tokens.find(token);
-  if (!principal) {
-    return [why = fmt::format("QMTL_RUNNER_TOKEN is not one of this server's tokens; {}", kFix)](
-               std::string_view) { return why; };
-  }
-  if (!principal->has_role(server::Role::kOperator)) {
-    return [why = fmt::format("QMTL_RUNNER_TOKEN is {}'s, a {}: runners need the operator role; {}",
-                              principal->name, server::role_name(principal->role),
-                              kFix)](std::string_view) { return why; };
-  }
-  return [p = *principal, kFix](std::string_view world) {
-    return p.may_access(world) ? std::string()
-                               : fmt::format(
-                                     "QMTL_RUNNER_TOKEN is {}'s, which may not touch "
-                                     "world '{}'; {}",
-                                     p.name, world, kFix);
+  std::optional<server::Principal> principal;
+  if (!token.empty()) principal = tokens.find(token);
+  return [set = !token.empty(), principal](std::string_view world) -> std::string {
+    std::string why;
+    if (!set) {
+      why = "QMTL_RUNNER_TOKEN is not set, so a runner could not authenticate";
+    } else if (!principal) {
+      why = "QMTL_RUNNER_TOKEN is not one of this server's tokens";
+    } else if (!principal->has_role(server::Role::kOperator)) {
+      why = fmt::format("QMTL_RUNNER_TOKEN is {}'s, a {}: runners need the operator role",
+                        principal->name, server::role_name(principal->role));
+    } else if (!principal->may_access(world)) {
+      why = fmt::format("QMTL_RUNNER_TOKEN is {}'s, which may not touch world '{}'",
+                        principal->name, world);
+    }
+    return why.empty() ? why
+                       : fmt::format(
+                             "{}; set QMTL_RUNNER_TOKEN to a token with the operator "
+                             "role for it and restart qmtl serve",
+                             why);
   };
 }
 
