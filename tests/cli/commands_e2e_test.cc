@@ -333,13 +333,15 @@ TEST_F(CliCommandsTest, AlertSettings) {
   auto none = qmtl({"world", "alerts", "alpha"});
   ASSERT_EQ(none.exit_code, 0) << none.err;
   EXPECT_EQ(none.out,
-            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n");
+            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n"
+            "world 'alpha' sends no alerts to Telegram\n");
   auto set = qmtl({"world", "alerts", "alpha", "--webhook", "http://127.0.0.1:9/hooks/S3CRET",
                    "--events", "promote,demote"});
   ASSERT_EQ(set.exit_code, 0) << set.err;
   EXPECT_EQ(set.out,
             "world 'alpha' alerts http://127.0.0.1:9/… (promote, demote)\n"
-            "world 'alpha' mails no alerts\n");
+            "world 'alpha' mails no alerts\n"
+            "world 'alpha' sends no alerts to Telegram\n");
   auto shown = json_of({"world", "alerts", "alpha"});
   EXPECT_EQ(json::dump(shown.at("events")), R"(["promote","demote"])");
   EXPECT_FALSE(has(json::dump(shown), "S3CRET"));
@@ -374,8 +376,28 @@ TEST_F(CliCommandsTest, AlertSettings) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(has(refused.err, "'password' is not taken")) << refused.err;
   EXPECT_FALSE(has(refused.err, "hunter2"));
-  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--webhook", "", "--no-email"}).out,
-            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n");
+  // Telegram from a file, the example docs name: the token by name only.
+  const std::string telegram = std::string(QMTL_SOURCE_DIR) + "/examples/telegram.yml";
+  auto sent = qmtl({"world", "alerts", "alpha", "--telegram", telegram});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  EXPECT_TRUE(has(sent.out,
+                  "world 'alpha' sends alerts to Telegram chat -1001234567890 via "
+                  "https://api.telegram.org (promote, demote, reject, failure); token from "
+                  "environment variable QMTL_TELEGRAM_TOKEN\n"))
+      << sent.out;
+  EXPECT_EQ(json_of({"world", "alerts", "alpha"}).at("telegram").at("chat_id").as_string(),
+            "-1001234567890");
+  const auto token = testing::write_file(dir_.file("bad-telegram.yml"),
+                                         "chat_id: -100123\ntoken: \"123456:AAHhunter2hunter2\"\n");
+  auto leaked = qmtl({"world", "alerts", "alpha", "--telegram", token});
+  EXPECT_EQ(leaked.exit_code, 1);
+  EXPECT_TRUE(has(leaked.err, "'token' is not taken")) << leaked.err;
+  EXPECT_FALSE(has(leaked.err, "hunter2"));
+  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--telegram", telegram, "--no-telegram"}).exit_code,
+            2);
+  EXPECT_EQ(qmtl({"world", "alerts", "alpha", "--webhook", "", "--no-email", "--no-telegram"}).out,
+            "world 'alpha' posts no alerts to a webhook\nworld 'alpha' mails no alerts\n"
+            "world 'alpha' sends no alerts to Telegram\n");
 }
 
 TEST_F(CliCommandsTest, ErrorsSayWhatHappenedWithHonestExitCodes) {

@@ -278,5 +278,143 @@ TEST_F(AlertsE2eTest, BadEmailSettingsAreRefusedWithoutEchoingSecrets) {
             404);
 }
 
+// A bot token as BotFather makes them; it must appear only in the request
+// path the Bot API server receives.
+constexpr const char* kBotToken = "123456789:AAHs3cretTelegramBotToken_abcdefghij";
+
+// Telegram natively: the bot's token named by the settings and read from the
+// server's environment, sent only in the Bot API's path; a 429 waits as long
+// as Telegram asks; a wrong token (401) is not retried.
+TEST_F(AlertsE2eTest, APromotionReachesTelegramWaitingAsLongAsItAsks) {
+  server_.reset();
+  server_ = std::make_unique<testing::ServerProcess>(
+      QMTL_BINARY, dir_.file("a.db"), dir_.file("server.log"),
+      std::vector<std::string>{"--no-auth"},
+      testing::EnvOverrides{{"QMTL_TELEGRAM_TOKEN", kBotToken}});
+  testing::WebhookReceiver bot_api({429, 200});
+  bot_api.answer_bodies(
+      {R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1",)"
+       R"("parameters":{"retry_after":1}})",
+       R"({"ok":true,"result":{"message_id":7}})"});
+  auto set = call("PUT", "/worlds/alpha/alerts/telegram",
+                  fmt::format(R"({{"chat_id":-1001234567890,"token_env":"QMTL_TELEGRAM_TOKEN",
+                                   "api":"{}","events":["promote"]}})",
+                              bot_api.url("")));
+  ASSERT_EQ(set.status, 200) << set.body;
+  auto shown = json::parse(call("GET", "/worlds/alpha/alerts/telegram").body);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->at("telegram").at("chat_id").as_string(), "-1001234567890");
+  EXPECT_EQ(shown->at("telegram").at("credentials").as_string(),
+            "token from environment variable QMTL_TELEGRAM_TOKEN");
+
+  ASSERT_EQ(call("POST", "/worlds/alpha/evaluate", R"({"apply":true})").status, 201);
+  const auto bodies = bot_api.wait_for(2, std::chrono::seconds(15));
+  ASSERT_EQ(bodies.size(), 2u) << "expected a 429 and the message sent again";
+  const std::string path = fmt::format("/bot{}/sendMessage", kBotToken);
+  EXPECT_EQ(bot_api.paths(), (std::vector<std::string>{path, path}));
+  const auto at = bot_api.arrivals();
+  EXPECT_GE(at[1] - at[0], std::chrono::milliseconds(950)) << "retry_after 1 s not honoured";
+  auto message = json::parse(bodies[1]);
+  ASSERT_TRUE(message) << bodies[1];
+  EXPECT_EQ(message->at("chat_id").as_string(), "-1001234567890");
+  const std::string text(message->at("text").as_string());
+  EXPECT_TRUE(text.starts_with("[qmtl] world 'alpha': 'up' promoted to Live (run alpha-1")) << text;
+  EXPECT_NE(text.find("\nkind: promote\n"), std::string::npos) << text;
+  EXPECT_NE(log().find("answered HTTP 429: Too Many Requests: retry after 1; asked to wait 1 s "
+                       "(attempt 1 of 5)"),
+            std::string::npos)
+      << log();
+  bool counted = false;
+  for (int i = 0; i < 50 && !counted; ++i) {
+    counted =
+        call("GET", "/metrics")
+            .body.find(
+                R"(qmtl_alerts_total{channel="telegram",result="delivered",world="alpha"} 1)") !=
+        std::string::npos;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(counted);
+
+  // A token the Bot API refuses: said once, not retried, counted as failed.
+  testing::WebhookReceiver refusing({401});
+  refusing.answer_bodies({R"({"ok":false,"error_code":401,"description":"Unauthorized"})"});
+  ASSERT_EQ(call("PUT", "/worlds/alpha/alerts/telegram",
+                 fmt::format(R"({{"chat_id":"@desk_alerts","token_env":"QMTL_TELEGRAM_TOKEN",
+                                  "api":"{}","events":["promote"]}})",
+                             refusing.url("/")))
+                .status,
+            200);
+  ASSERT_EQ(call("POST", "/strategies/up/demote", R"({"reason":"again"})").status, 200);
+  ASSERT_EQ(call("POST", "/worlds/alpha/evaluate", R"({"apply":true})").status, 201);
+  for (int i = 0; i < 200 && log().find("gave up on a Telegram alert") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_NE(log().find("gave up on a Telegram alert for world 'alpha' to chat @desk_alerts"),
+            std::string::npos)
+      << log();
+  EXPECT_NE(log().find("answered HTTP 401: Unauthorized (attempt 1 of 5)"), std::string::npos);
+  EXPECT_EQ(refusing.count(), 1u) << "a refused token was tried again";
+  EXPECT_NE(
+      call("GET", "/metrics")
+          .body.find(R"(qmtl_alerts_total{channel="telegram",result="failed",world="alpha"} 1)"),
+      std::string::npos);
+
+  // The token is nowhere the server writes or shows.
+  for (const auto& where : {log(), call("GET", "/worlds/alpha/audit").body,
+                            call("GET", "/worlds/alpha/alerts/telegram").body}) {
+    EXPECT_EQ(where.find("s3cretTelegram"), std::string::npos) << where;
+  }
+  ASSERT_EQ(call("DELETE", "/worlds/alpha/alerts/telegram").status, 200);
+  EXPECT_TRUE(
+      json::parse(call("GET", "/worlds/alpha/alerts/telegram").body)->at("telegram").is_null());
+  const auto audit = call("GET", "/worlds/alpha/audit").body;
+  EXPECT_NE(audit.find("TELEGRAM_ALERTS_SET"), std::string::npos);
+  EXPECT_NE(audit.find("TELEGRAM_ALERTS_REMOVED"), std::string::npos);
+}
+
+TEST_F(AlertsE2eTest, BadTelegramSettingsAreRefusedWithoutEchoingSecrets) {
+  struct Case {
+    std::string body;
+    std::string detail;
+  };
+  const std::string ok = R"("chat_id":"-100123")";
+  testing::TempDir secrets;
+  const std::string open_token =
+      testing::write_file(secrets.file("bot-token"), std::string(kBotToken) + "\n");
+  std::filesystem::permissions(open_token, static_cast<std::filesystem::perms>(0644));
+  const std::vector<Case> cases = {
+      {"{" + ok + R"(,"token":"hunter2-token"})", "'token' is not taken"},
+      {"{" + ok + R"(,"bot_token":"hunter2-token"})", "'bot_token' is not taken"},
+      {R"({"token_env":"T"})", "field 'chat_id' takes the chat's number"},
+      {R"({"chat_id":"general","token_env":"T"})", "field 'chat_id' takes"},
+      {R"({"chat_id":1.5,"token_env":"T"})", "field 'chat_id' takes"},
+      {"{" + ok + "}", "name where the bot's token is"},
+      {"{" + ok + R"(,"token_env":"T","token_file":"/etc/t"})",
+       "give token_env or token_file, not both"},
+      {"{" + ok + R"(,"token_env":"A-B"})", "'token_env' takes the name of an environment"},
+      {"{" + ok + R"(,"token_file":"etc/t"})", "'token_file' must be an absolute path"},
+      {"{" + ok + R"(,"token_env":"T","api":"ftp://x"})", "field 'api' takes"},
+      {"{" + ok + R"(,"token_env":"T","api":"https://api.telegram.org/bothunter2-token"})",
+       "field 'api' takes"},
+      {"{" + ok + R"(,"token_env":"T","events":["boom"]})", "is not one of promote"},
+      {"{" + ok + R"(,"token_env":"T","parse_mode":"HTML"})", "parse_mode"},
+      {"", "the body must be the Telegram settings"},
+      // A token file others can read is refused when set, not at the first alert.
+      {"{" + ok + R"(,"token_file":")" + open_token + R"("})",
+       "is open to group or others (mode 0644); a file of secrets must be private"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("PUT", "/worlds/alpha/alerts/telegram", c.body);
+    EXPECT_EQ(r.status, 400) << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(c.detail), std::string::npos) << c.body << " -> " << r.body;
+    EXPECT_EQ(r.body.find("hunter2"), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(
+      json::parse(call("GET", "/worlds/alpha/alerts/telegram").body)->at("telegram").is_null());
+  EXPECT_EQ(call("GET", "/worlds/alpha/audit").body.find("TELEGRAM_ALERTS"), std::string::npos);
+  EXPECT_EQ(call("PUT", "/worlds/nope/alerts/telegram", "{" + ok + R"(,"token_env":"T"})").status,
+            404);
+}
+
 }  // namespace
 }  // namespace qmtl

@@ -72,6 +72,21 @@ size_t WebhookReceiver::count() {
   return bodies_.size();
 }
 
+std::vector<std::string> WebhookReceiver::paths() {
+  std::lock_guard lock(mu_);
+  return paths_;
+}
+
+std::vector<std::chrono::steady_clock::time_point> WebhookReceiver::arrivals() {
+  std::lock_guard lock(mu_);
+  return arrivals_;
+}
+
+void WebhookReceiver::answer_bodies(std::vector<std::string> bodies) {
+  std::lock_guard lock(mu_);
+  answers_.assign(bodies.begin(), bodies.end());
+}
+
 void WebhookReceiver::serve() {
   while (!stop_) {
     pollfd p{.fd = listen_fd_, .events = POLLIN, .revents = 0};
@@ -122,17 +137,31 @@ void WebhookReceiver::exchange(int fd, void* ssl_handle) {
     if (in.size() >= body_at + length) break;
   }
   int status = 200;
+  std::string answer;
   {
     std::lock_guard lock(mu_);
-    if (body_at != std::string::npos) bodies_.push_back(in.substr(body_at, length));
+    if (body_at != std::string::npos) {
+      // "POST /path HTTP/1.1"
+      const auto sp = in.find(' ');
+      const auto sp2 = in.find(' ', sp + 1);
+      paths_.push_back(sp2 != std::string::npos ? in.substr(sp + 1, sp2 - sp - 1) : "");
+      arrivals_.push_back(std::chrono::steady_clock::now());
+      bodies_.push_back(in.substr(body_at, length));
+    }
     if (!statuses_.empty()) {
       status = statuses_.front();
       statuses_.pop_front();
     }
+    if (!answers_.empty()) {
+      answer = std::move(answers_.front());
+      answers_.pop_front();
+    }
   }
   cv_.notify_all();
-  const std::string reply =
-      fmt::format("HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+  const std::string reply = fmt::format(
+      "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      status, answer.size(), answer);
   if (ssl != nullptr) {
     (void)SSL_write(ssl, reply.data(), static_cast<int>(reply.size()));
   } else {

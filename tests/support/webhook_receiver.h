@@ -36,6 +36,13 @@ class WebhookReceiver {
   // Waits until at least `n` requests arrived; their bodies in order.
   std::vector<std::string> wait_for(size_t n, std::chrono::milliseconds timeout);
   size_t count();
+  // The requests' paths (as sent: /bot<token>/sendMessage), in order.
+  std::vector<std::string> paths();
+  // When each request arrived, in order.
+  std::vector<std::chrono::steady_clock::time_point> arrivals();
+  // The bodies of the answers to the first requests (paired with `statuses`;
+  // empty after them). Call before the requests.
+  void answer_bodies(std::vector<std::string> bodies);
 
  private:
   void serve();
@@ -51,6 +58,9 @@ class WebhookReceiver {
   std::condition_variable cv_;
   std::deque<int> statuses_;
   std::vector<std::string> bodies_;
+  std::vector<std::string> paths_;
+  std::vector<std::chrono::steady_clock::time_point> arrivals_;
+  std::deque<std::string> answers_;
   std::thread thread_;
 };
 

@@ -17,19 +17,53 @@
 namespace qmtl::cli {
 namespace {
 
-int alerts(const Globals& g, const std::string& id, const std::optional<std::string>& webhook,
-           const std::vector<std::string>& events, const std::optional<std::string>& email_file,
-           bool no_email, std::ostream& out, std::ostream& err) {
-  if (auto c = check_id("world", id); !c) return report(c.error(), err);
-  if (!webhook && !events.empty()) {
-    return report({kExitUsage, "--events goes with --webhook (e-mail kinds are in its file)"}, err);
-  }
-  if (email_file && no_email) return report({kExitUsage, "--email and --no-email conflict"}, err);
+struct AlertsOptions {
+  std::string id;
+  std::optional<std::string> webhook;
+  std::vector<std::string> events;
+  std::optional<std::string> email, telegram;  // files of settings
+  bool no_email = false, no_telegram = false;
+};
+
+// GET, PUT (from a YAML/JSON file) or DELETE one kind of alert settings
+// (email, telegram); the settings as the server shows them, or null.
+CliResult<boost::json::value> alert_channel(const Globals& g, const std::string& id,
+                                            std::string_view key,
+                                            const std::optional<std::string>& file, bool remove,
+                                            std::string_view what) {
+  const std::string path = fmt::format("/worlds/{}/alerts/{}", id, key);
   CliResult<boost::json::value> r;
-  if (webhook) {
+  if (file) {
+    auto doc = read_mapping_file(*file, fmt::format("{} file", what),
+                                 fmt::format("{} alert settings", what));
+    if (!doc) return tl::unexpected(doc.error());
+    r = call_server(g, {.method = "PUT", .path = path, .body = json::dump(*doc)});
+  } else if (remove) {
+    r = call_server(g, {.method = "DELETE", .path = path});
+  } else {
+    r = call_server(g, {.path = path});
+  }
+  if (!r) return r;
+  return r->as_object().at(key);
+}
+
+int alerts(const Globals& g, const AlertsOptions& o, std::ostream& out, std::ostream& err) {
+  const std::string& id = o.id;
+  if (auto c = check_id("world", id); !c) return report(c.error(), err);
+  if (!o.webhook && !o.events.empty()) {
+    return report(
+        {kExitUsage, "--events goes with --webhook (e-mail and Telegram kinds are in their files)"},
+        err);
+  }
+  if (o.email && o.no_email) return report({kExitUsage, "--email and --no-email conflict"}, err);
+  if (o.telegram && o.no_telegram) {
+    return report({kExitUsage, "--telegram and --no-telegram conflict"}, err);
+  }
+  CliResult<boost::json::value> r;
+  if (o.webhook) {
     boost::json::array kinds;
-    for (const auto& e : events) kinds.emplace_back(e);
-    boost::json::object body{{"webhook", *webhook}};
+    for (const auto& e : o.events) kinds.emplace_back(e);
+    boost::json::object body{{"webhook", *o.webhook}};
     if (!kinds.empty()) body["events"] = std::move(kinds);
     r = call_server(
         g,
@@ -38,20 +72,13 @@ int alerts(const Globals& g, const std::string& id, const std::optional<std::str
     r = call_server(g, {.method = "GET", .path = fmt::format("/worlds/{}/alerts", id)});
   }
   if (!r) return report(r.error(), err);
-  const std::string email_path = fmt::format("/worlds/{}/alerts/email", id);
-  CliResult<boost::json::value> e;
-  if (email_file) {
-    auto doc = read_mapping_file(*email_file, "e-mail file", "e-mail alert settings");
-    if (!doc) return report(doc.error(), err);
-    e = call_server(g, {.method = "PUT", .path = email_path, .body = json::dump(*doc)});
-  } else if (no_email) {
-    e = call_server(g, {.method = "DELETE", .path = email_path});
-  } else {
-    e = call_server(g, {.path = email_path});
-  }
+  auto e = alert_channel(g, id, "email", o.email, o.no_email, "e-mail");
   if (!e) return report(e.error(), err);
+  auto t = alert_channel(g, id, "telegram", o.telegram, o.no_telegram, "Telegram");
+  if (!t) return report(t.error(), err);
   boost::json::object all = r->as_object();
-  all["email"] = e->as_object().at("email");
+  all["email"] = std::move(*e);
+  all["telegram"] = std::move(*t);
   if (g.json()) {
     print_json(all, out);
     return kExitOk;
@@ -79,6 +106,14 @@ int alerts(const Globals& g, const std::string& id, const std::optional<std::str
     out << fmt::format("world '{}' mails {} via {} ({}); credentials {}\n", id, to,
                        str_field(m.as_object(), "smtp"), kinds_of(m),
                        str_field(m.as_object(), "credentials"));
+  }
+  if (all.at("telegram").is_null()) {
+    out << fmt::format("world '{}' sends no alerts to Telegram\n", id);
+  } else {
+    const auto& m = all.at("telegram").as_object();
+    out << fmt::format("world '{}' sends alerts to Telegram chat {} via {} ({}); {}\n", id,
+                       str_field(m, "chat_id"), str_field(m, "api"), kinds_of(m),
+                       str_field(m, "credentials"));
   }
   return kExitOk;
 }
@@ -211,22 +246,15 @@ int broker(const Globals& g, const std::string& verb, const std::string& id,
 // world alerts, broker, execution and audit.
 void add_world_setting_commands(CLI::App* world, const Globals& g, int& rc, std::ostream& out,
                                 std::ostream& err) {
-  struct Alerts {
-    std::string id;
-    std::optional<std::string> webhook;
-    std::vector<std::string> events;
-    std::optional<std::string> email;
-    bool no_email = false;
-  };
-  auto al = std::make_shared<Alerts>();
+  auto al = std::make_shared<AlertsOptions>();
   auto* alerts_cmd = world->add_subcommand(
       "alerts",
       "show or set where a world's alerts go (promote, demote, reject, failure)\n"
       "  e.g. qmtl world alerts demo --webhook http://relay:8099/hooks/desk --events "
-      "promote,demote --email mail.yml");
+      "promote,demote --email mail.yml --telegram telegram.yml");
   alerts_cmd->add_option("world", al->id, "world id")->required();
   alerts_cmd->add_option("--webhook", al->webhook,
-                         "http:// URL that receives Slack-compatible JSON; \"\" removes it");
+                         "http(s):// URL that receives Slack-compatible JSON; \"\" removes it");
   alerts_cmd->add_option("--events", al->events, "kinds to send (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember({"promote", "demote", "reject", "failure"}));
@@ -236,9 +264,13 @@ void add_world_setting_commands(CLI::App* world, const Globals& g, int& rc, std:
                    "events (docs/api.md#alerts)")
       ->check(CLI::ExistingFile);
   alerts_cmd->add_flag("--no-email", al->no_email, "stop mailing alerts");
-  alerts_cmd->callback([=, &g, &rc, &out, &err] {
-    rc = alerts(g, al->id, al->webhook, al->events, al->email, al->no_email, out, err);
-  });
+  alerts_cmd
+      ->add_option("--telegram", al->telegram,
+                   "YAML/JSON file of Telegram settings: chat_id, token_env or token_file, "
+                   "events (docs/api.md#alerts)")
+      ->check(CLI::ExistingFile);
+  alerts_cmd->add_flag("--no-telegram", al->no_telegram, "stop sending alerts to Telegram");
+  alerts_cmd->callback([=, &g, &rc, &out, &err] { rc = alerts(g, *al, out, err); });
 
   struct BrokerCmd {
     std::string id, file;

@@ -116,20 +116,21 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
   return {};
 }
 
-Result<std::string> read_secret(const std::string& env, const std::string& file) {
+Result<std::string> read_secret(const std::string& env, const std::string& file,
+                                std::string_view what) {
   if (!env.empty()) {
     const char* v = std::getenv(env.c_str());
     if (v == nullptr || *v == '\0') {
       return make_error(ErrorCode::kNotFound,
-                        fmt::format("password_env names {}, which is not set", env));
+                        fmt::format("{}_env names {}, which is not set", what, env));
     }
     return std::string(v);
   }
   if (file.empty()) return std::string();
-  auto secret = read_private_file(file, "password file");
+  auto secret = read_private_file(file, fmt::format("{} file", what));
   if (!secret && secret.error().code == ErrorCode::kPermissionDenied) return secret;
   if (!secret) {
-    return make_error(ErrorCode::kNotFound, fmt::format("password_file {} cannot be read", file));
+    return make_error(ErrorCode::kNotFound, fmt::format("{}_file {} cannot be read", what, file));
   }
   while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
     secret->pop_back();

@@ -45,8 +45,11 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
 // A secret named by settings: the value of environment variable `env`, or
 // else the contents of `file` without trailing line breaks. kNotFound naming
 // the variable or file (never the value) when it is unset, empty or unreadable;
-// "" when both names are empty. Thread-safe as long as nobody calls setenv.
-Result<std::string> read_secret(const std::string& env, const std::string& file);
+// "" when both names are empty. `what` names the secret in those messages
+// ("password": "password_env names X, which is not set"). Thread-safe as long
+// as nobody calls setenv.
+Result<std::string> read_secret(const std::string& env, const std::string& file,
+                                std::string_view what = "password");
 
 // An executable a strategy names (sdk/program.h), as it is on disk now.
 struct ExecutableFile {

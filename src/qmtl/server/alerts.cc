@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "qmtl/core/file.h"
 #include "qmtl/core/http_client.h"
 #include "qmtl/core/json.h"
 #include "qmtl/server/smtp.h"
+#include "qmtl/server/telegram.h"
 #include "qmtl/server/webhook.h"
 
 namespace qmtl::server {
@@ -53,6 +55,27 @@ std::string text_of(const world::AuditRecord& a, std::string_view kind) {
   }
   return fmt::format("[qmtl] world '{}': '{}' failed{}", a.world_id, a.entity_id, why);
 }
+
+// An alert's one line (its subject), and its details one per line.
+std::string text_of(const boost::json::object& body) {
+  const auto* text = body.if_contains("text");
+  return text != nullptr && text->is_string() ? std::string(text->as_string()) : "[qmtl]";
+}
+std::string details_of(const boost::json::object& body) {
+  std::string out;
+  if (const auto* d = body.if_contains("qmtl"); d != nullptr && d->is_object()) {
+    for (const auto& kv : d->as_object()) {
+      const std::string v =
+          kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
+      out += fmt::format("{}: {}\n", std::string_view(kv.key()), v);
+    }
+  }
+  return out;
+}
+
+// Telegram's 429 says how long to wait; longer than this and the message is
+// given up rather than holding every other world's alerts behind it.
+constexpr std::chrono::seconds kLongestTelegramWait{60};
 
 }  // namespace
 
@@ -132,12 +155,14 @@ void AlertDispatcher::run() {
 bool AlertDispatcher::collect(const std::string& world) {
   auto hook = worlds_.get_alert_hook(world);
   auto email = worlds_.get_email_alerts(world);
+  auto telegram = worlds_.get_telegram_alerts(world);
   const auto wanted = [&](std::string_view kind) {
     const auto has = [&](const std::vector<std::string>& kinds) {
       return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
     };
     return (hook && *hook && !(*hook)->url.empty() && has((*hook)->events)) ||
-           (email && *email && has((*email)->events));
+           (email && *email && has((*email)->events)) ||
+           (telegram && *telegram && has((*telegram)->events));
   };
   int64_t& cursor = cursor_[world];
   const bool sending = !sends_ || sends_();
@@ -187,6 +212,12 @@ void AlertDispatcher::deliver(const Alert& a) {
   } else if (!email) {
     spdlog::error("alerts: the e-mail settings of world '{}' are unreadable: {}", a.world,
                   email.error().message);
+  }
+  if (auto tg = worlds_.get_telegram_alerts(a.world); tg && *tg && wants((*tg)->events)) {
+    deliver_telegram(a, **tg);
+  } else if (!tg) {
+    spdlog::error("alerts: the Telegram settings of world '{}' are unreadable: {}", a.world,
+                  tg.error().message);
   }
 }
 
@@ -242,16 +273,8 @@ void AlertDispatcher::deliver_email(const Alert& a, const world::EmailSettings& 
     return;
   }
   m.password = std::move(*password);
-  const auto text = a.body.if_contains("text");
-  m.subject = text != nullptr && text->is_string() ? std::string(text->as_string()) : "[qmtl]";
-  m.body = m.subject + "\n\n";
-  if (const auto* d = a.body.if_contains("qmtl"); d != nullptr && d->is_object()) {
-    for (const auto& kv : d->as_object()) {
-      const std::string v =
-          kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
-      m.body += fmt::format("{}: {}\n", std::string_view(kv.key()), v);
-    }
-  }
+  m.subject = text_of(a.body);
+  m.body = m.subject + "\n\n" + details_of(a.body);
   m.body += "\n-- \nqmtl alerts; the evidence is in the world's audit log.\n";
   const auto now = std::chrono::system_clock::now();
   m.date =
@@ -276,6 +299,45 @@ void AlertDispatcher::deliver_email(const Alert& a, const world::EmailSettings& 
   }
   metrics_.alert(a.world, "email", false);
   spdlog::error("alerts: gave up on an e-mail alert for world '{}' to {}", a.world, email.smtp);
+}
+
+void AlertDispatcher::deliver_telegram(const Alert& a, const world::TelegramSettings& tg) {
+  // The token is read now, from where the settings say; it goes only into
+  // the request's path and never into a log line.
+  auto token = read_secret(tg.token_env, tg.token_file, "token");
+  if (!token) {
+    metrics_.alert(a.world, "telegram", false);
+    spdlog::error("alerts: Telegram message of world '{}' not sent: {}", a.world,
+                  token.error().message);
+    return;
+  }
+  const TelegramMessage m{.api = tg.api,
+                          .token = std::move(*token),
+                          .chat_id = tg.chat_id,
+                          .text = text_of(a.body) + "\n\n" + details_of(a.body)};
+  std::chrono::milliseconds backoff = options_.first_backoff;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    const TelegramOutcome sent =
+        send_telegram(m, {.timeout = options_.timeout, .ca_file = options_.ca_file});
+    if (sent.delivered) {
+      metrics_.alert(a.world, "telegram", true);
+      return;
+    }
+    spdlog::warn("alerts: Telegram ({}, chat {}) of world '{}' answered {}{} (attempt {} of {})",
+                 tg.api, tg.chat_id, a.world, sent.said,
+                 sent.retry_after.count() > 0
+                     ? fmt::format("; asked to wait {} s", sent.retry_after.count())
+                     : "",
+                 attempt, options_.max_attempts);
+    if (sent.permanent || sent.retry_after > kLongestTelegramWait) break;
+    if (attempt < options_.max_attempts) {
+      if (!wait_backoff(std::max<std::chrono::milliseconds>(backoff, sent.retry_after))) break;
+      backoff *= 2;
+    }
+  }
+  metrics_.alert(a.world, "telegram", false);
+  spdlog::error("alerts: gave up on a Telegram alert for world '{}' to chat {}", a.world,
+                tg.chat_id);
 }
 
 }  // namespace qmtl::server

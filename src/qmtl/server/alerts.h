@@ -1,7 +1,8 @@
 // AlertDispatcher: a world's promotions, demotions, rejections and failures,
-// posted to the world's webhook (docs/api.md, alerts) as Slack-compatible JSON, and mailed
+// posted to the world's webhook (docs/api.md, alerts) as Slack-compatible JSON, mailed
 // to the world's e-mail recipients (SMTP through libcurl; the subject is the
-// text, the body adds the details):
+// text, the body adds the details) and sent to its Telegram chat (telegram.h;
+// the text, then the details):
 //
 //   {"text": "[qmtl] world 'desk': 'mom-1' promoted to Live (run desk-12, by scheduler)",
 //    "qmtl": {"world", "kind", "event", "entity", "entity_id", "run_id", "actor",
@@ -10,10 +11,11 @@
 // It reads the world's audit log after the last record it handled (the
 // records are the evidence; nothing is alerted that did not commit), in order,
 // on a thread of its own, so a slow webhook never slows an operation. Each
-// alert is tried `max_attempts` times with doubling backoff; a 4xx answer
-// other than 408 and 429 is not retried, nor is an https certificate that does
-// not verify (webhook.h: the system's authorities, or Options::ca_file). Records committed while
-// the server was down are not alerted (the cursor starts at the newest record).
+// alert is tried `max_attempts` times with doubling backoff (Telegram's 429
+// waits as long as it asks, up to a minute); a 4xx answer other than 408 and
+// 429 is not retried, nor is an https certificate that does not verify (webhook.h: the system's
+// authorities, or Options::ca_file). Records committed while the server was down are not alerted
+// (the cursor starts at the newest record).
 //
 // Kinds: promote (PROMOTE), demote (DEMOTE), reject (VALIDATION_FAILED),
 // failure (a strategy's ERROR, an apply rolled back, and failures reported
@@ -82,6 +84,7 @@ class AlertDispatcher {
   void deliver(const Alert& a);
   void deliver_webhook(const Alert& a, const std::string& url);
   void deliver_email(const Alert& a, const world::EmailSettings& email);
+  void deliver_telegram(const Alert& a, const world::TelegramSettings& tg);
   // Waits `backoff` unless the dispatcher is stopping (then false).
   bool wait_backoff(std::chrono::milliseconds backoff);
 

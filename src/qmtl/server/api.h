@@ -158,7 +158,7 @@ class Api : private world::WorldObserver {
     const SettingFamily* setting = nullptr;  // for the shared settings handlers
   };
   static const std::vector<Route>& routes();
-  static const SettingFamily kBrokerSettings, kEmailSettings, kExecutionSettings;
+  static const SettingFamily kBrokerSettings, kEmailSettings, kTelegramSettings, kExecutionSettings;
 
   std::optional<ApiResponse> dispatch(const ApiRequest& req, bool fast_only);
   std::optional<ApiResponse> authenticate(const ApiRequest& req, Call& call);

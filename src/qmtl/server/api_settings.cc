@@ -1,5 +1,5 @@
-// The settings routes of a world: broker, e-mail alerts and execution, one
-// family of handlers driven by Route::setting.
+// The settings routes of a world: broker, e-mail and Telegram alerts and
+// execution, one family of handlers driven by Route::setting.
 #include "qmtl/server/api_internal.h"
 
 namespace qmtl::server {
@@ -52,6 +52,19 @@ const Api::SettingFamily Api::kEmailSettings{
         [](world::WorldService& w, std::string_view id, std::string_view doc,
            std::string_view actor) {
           return shown(w.set_email_alerts(id, doc, actor), world::email_settings_json);
+        }};
+
+const Api::SettingFamily Api::kTelegramSettings{
+    .key = "telegram",
+    .empty_body = "the body must be the Telegram settings (see docs/api.md#alerts)",
+    .get =
+        [](world::WorldService& w, std::string_view id) {
+          return shown(w.get_telegram_alerts(id), world::telegram_settings_json);
+        },
+    .set =
+        [](world::WorldService& w, std::string_view id, std::string_view doc,
+           std::string_view actor) {
+          return shown(w.set_telegram_alerts(id, doc, actor), world::telegram_settings_json);
         }};
 
 const Api::SettingFamily Api::kExecutionSettings{

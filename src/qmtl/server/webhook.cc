@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "qmtl/core/http_client.h"
@@ -16,8 +17,14 @@ struct SlistDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
-// The answer's body is not read: a webhook says what it did by its status.
-size_t discard(char* /*data*/, size_t size, size_t n, void* /*user*/) { return size * n; }
+// A webhook says what it did by its status; the Bot API says more in its
+// body (why it refused, how long to wait). What is kept is bounded.
+constexpr size_t kBodyKept = size_t{64} * 1024;
+size_t keep(char* data, size_t size, size_t n, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  body->append(data, std::min(size * n, kBodyKept - std::min(kBodyKept, body->size())));
+  return size * n;
+}
 
 }  // namespace
 
@@ -36,7 +43,9 @@ Result<PostOutcome> post_json(const std::string& url, const std::string& body,
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &discard);
+  std::string answer;
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &keep);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
@@ -52,7 +61,7 @@ Result<PostOutcome> post_json(const std::string& url, const std::string& body,
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  return PostOutcome{.status = static_cast<int>(status)};
+  return PostOutcome{.status = static_cast<int>(status), .body = std::move(answer)};
 }
 
 }  // namespace qmtl::server

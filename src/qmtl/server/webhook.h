@@ -23,6 +23,7 @@ struct PostOutcome {
   int status = 0;            // 0: no answer
   std::string error;         // why there was no answer (curl's words; never the URL's path)
   bool certificate = false;  // the answer was refused for its certificate (do not retry)
+  std::string body;          // the answer's body, its first 64 KiB
 };
 
 // POSTs `body` (application/json) to `url` (http:// or https://; redirects

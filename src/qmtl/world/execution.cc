@@ -488,37 +488,41 @@ Result<boost::json::object> without_secrets(const boost::json::object& o) {
                                     "that holds it on the server",
                                     key));
     }
-    if (key == "secret" || key == "token" || key == "api_key") {
-      return make_error(
-          ErrorCode::kInvalidArgument,
-          fmt::format("'{}' is not taken: name the variable or file that holds it", key));
+    if (key == "secret" || key == "api_key" ||
+        (key.find("token") != std::string_view::npos && key != "token_env" &&
+         key != "token_file")) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("'{}' is not taken: a secret never goes in the settings; "
+                                    "name the variable or file that holds it on the server",
+                                    key));
     }
     if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
   }
   return obj;
 }
 
-Result<void> check_secret_reference(const std::string& password_env,
-                                    const std::string& password_file) {
-  if (!password_env.empty() && !password_file.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "give password_env or password_file, not both");
+Result<void> check_secret_reference(const std::string& env, const std::string& file,
+                                    std::string_view what) {
+  if (!env.empty() && !file.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("give {0}_env or {0}_file, not both", what));
   }
-  if (!password_env.empty() && !std::all_of(password_env.begin(), password_env.end(), [](char c) {
+  if (!env.empty() && !std::all_of(env.begin(), env.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
       })) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "'password_env' takes the name of an environment variable");
+                      fmt::format("'{}_env' takes the name of an environment variable", what));
   }
-  if (!password_file.empty() && !std::filesystem::path(password_file).is_absolute()) {
+  if (!file.empty() && !std::filesystem::path(file).is_absolute()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "'password_file' must be an absolute path on the server");
+                      fmt::format("'{}_file' must be an absolute path on the server", what));
   }
   return {};
 }
 
-Result<void> check_secret_file(const std::string& password_file) {
-  if (password_file.empty()) return {};
-  if (auto r = check_private_file(password_file, "password_file"); !r) {
+Result<void> check_secret_file(const std::string& file, std::string_view field) {
+  if (file.empty()) return {};
+  if (auto r = check_private_file(file, field); !r) {
     return make_error(ErrorCode::kInvalidArgument, r.error().message);
   }
   return {};

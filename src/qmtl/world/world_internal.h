@@ -137,19 +137,25 @@ policy::CandidateState candidate_state(lifecycle::StrategyState s);
 
 // A settings object with null members dropped, or kInvalidArgument naming a
 // member that would hold a secret ("password", "secret", "token", "api_key")
-// — by its key only, never its value. password_env and password_file (names of
-// where a secret is) pass.
+// — by its key only, never its value. password_env, password_file, token_env
+// and token_file (names of where a secret is) pass.
 Result<boost::json::object> without_secrets(const boost::json::object& o);
 
-// Checks the password_env / password_file pair of a settings object: at most
-// one, a variable name, an absolute path. The message names what to fix.
-Result<void> check_secret_reference(const std::string& password_env,
-                                    const std::string& password_file);
+// Checks the <what>_env / <what>_file pair of a settings object (what =
+// "password": password_env, password_file): at most one, a variable name, an
+// absolute path. The message names what to fix.
+Result<void> check_secret_reference(const std::string& env, const std::string& file,
+                                    std::string_view what = "password");
 
-// kInvalidArgument when a password_file that exists is open to group or
-// others: refused when settings are set (reading them back stays possible,
-// and the file is checked again each time the secret is read).
-Result<void> check_secret_file(const std::string& password_file);
+// kInvalidArgument when a secret file (`field`: the key that named it) that
+// exists is open to group or others: refused when settings are set (reading
+// them back stays possible, and the file is checked again each time the
+// secret is read).
+Result<void> check_secret_file(const std::string& file, std::string_view field = "password_file");
+
+// The "events" list of a settings object: promote, demote, reject, failure,
+// all four when the key is absent. kInvalidArgument naming the bad entry.
+Result<std::vector<std::string>> parse_alert_kinds(const boost::json::object& o);
 
 // What set_setting/get_setting need to know of each kind of world settings.
 template <typename T>
@@ -179,6 +185,18 @@ struct SettingKind<EmailSettings> {
   static boost::json::object to_json(const EmailSettings& s) { return email_settings_json(s); }
   static Result<void> check_on_set(const EmailSettings& s) {
     return check_secret_file(s.password_file);
+  }
+};
+
+template <>
+struct SettingKind<TelegramSettings> {
+  static constexpr std::string_view kKind = "telegram", kEvent = "TELEGRAM_ALERTS";
+  static Result<TelegramSettings> parse(std::string_view d) { return parse_telegram_settings(d); }
+  static boost::json::object to_json(const TelegramSettings& s) {
+    return telegram_settings_json(s);
+  }
+  static Result<void> check_on_set(const TelegramSettings& s) {
+    return check_secret_file(s.token_file, "token_file");
   }
 };
 

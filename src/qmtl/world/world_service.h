@@ -131,6 +131,25 @@ Result<EmailSettings> parse_email_settings(std::string_view json);
 // As shown by the API and CLI (and audited): references to secrets only.
 boost::json::object email_settings_json(const EmailSettings& s);
 
+// Where a world's alerts also go as Telegram messages (docs/api.md, alerts): a
+// bot posts them to a chat. The bot's token is named (a variable of the
+// server's environment or a file on the server), never given: it is read when
+// a message is sent and travels only in the Bot API's request path.
+struct TelegramSettings {
+  std::string chat_id;  // -1001234567890 (a group or channel), 12345 (a user) or @channel
+  std::string token_env;
+  std::string token_file;
+  std::string api = "https://api.telegram.org";  // the Bot API server, without a path
+  std::vector<std::string> events;               // promote, demote, reject, failure (default: all)
+  TimePoint updated_at;
+};
+// Parses the JSON object of PUT /worlds/{id}/alerts/telegram; kInvalidArgument
+// names the field; a `token` (or other secret-looking) field is refused
+// without its value.
+Result<TelegramSettings> parse_telegram_settings(std::string_view json);
+// As shown by the API and CLI (and audited): where the token is, never it.
+boost::json::object telegram_settings_json(const TelegramSettings& s);
+
 // What a runner did with its positions when its strategy was promoted or
 // demoted (docs/policy.md, position), as it reports it.
 struct HandoverReport {
@@ -309,6 +328,12 @@ class WorldService {
                                                         std::string_view doc,
                                                         std::string_view actor);
   Result<std::optional<EmailSettings>> get_email_alerts(std::string_view world_id);
+  // The world's Telegram alerts; `doc` empty removes them. Audited as
+  // TELEGRAM_ALERTS_SET / TELEGRAM_ALERTS_REMOVED.
+  Result<std::optional<TelegramSettings>> set_telegram_alerts(std::string_view world_id,
+                                                              std::string_view doc,
+                                                              std::string_view actor);
+  Result<std::optional<TelegramSettings>> get_telegram_alerts(std::string_view world_id);
 
   // Ends the validation of a Validating strategy (docs/architecture.md, state machines): a failed
   // run, or a true or unevaluable `reject` gate of the world's current policy over the backtest's
