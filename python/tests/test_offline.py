@@ -102,6 +102,28 @@ def test_metrics_take_numpy_layouts_without_changing_the_answer():
     pd.testing.assert_frame_equal(qmtl.metrics(strided), base)
 
 
+def test_a_wide_row_major_frame_equals_its_columns_one_by_one():
+    # From a row-major frame columns are copied out 8 at a time: every column,
+    # wherever it falls in a block, is what it is alone, holes and kinds too.
+    dax = equity("dax_equity.csv").to_numpy()
+    growth = np.linspace(0.999, 1.001, 19)[None, :] ** np.arange(len(dax))[:, None]
+    values = np.ascontiguousarray(dax[:, None] * growth)
+    values[::5, 9] = np.nan  # a column with holes, mid-block
+    index = equity("dax_equity.csv").index
+    fr = pd.DataFrame(values, index=index, columns=[f"s{i}" for i in range(19)])
+    assert fr.to_numpy(copy=False).strides == (19 * 8, 8)
+    returns = fr.pct_change().iloc[1:]
+    for data, kind in ((fr, "equity"), (returns, "return")):
+        whole = qmtl.metrics(data, kind=kind, threads=2)
+        for c in data.columns:
+            alone = qmtl.metrics(data[c], kind=kind)
+            pd.testing.assert_series_equal(whole.loc[c], alone, check_names=False)
+    bad = fr.copy()
+    bad.iloc[40, 11] = -1.0
+    with pytest.raises(qmtl.Error, match="^s11: "):
+        qmtl.metrics(bad)
+
+
 def test_bad_input_raises_the_clis_message():
     s = equity("dax_equity.csv")
     with pytest.raises(qmtl.Error, match="kind must be equity, pnl or return"):
