@@ -284,7 +284,14 @@ py::array_t<double> correlation_fn(const Int64Array& ts, const DoubleArray& valu
     for_each_column(in, names, 1, [&](ssize_t c, ColumnBuffers& b) -> Result<void> {
       auto s = column_series(in, c, k, initial_equity, b);
       if (!s) return propagate(s);
-      series[static_cast<size_t>(c)] = **s;
+      // All the series are kept: the thread's own buffer is moved out rather
+      // than copied (the next column allocates afresh).
+      auto& kept = series[static_cast<size_t>(c)];
+      if (*s == &b.series) {
+        kept = std::move(b.series);
+      } else {
+        kept = **s;
+      }
       return {};
     });
     for (ssize_t i = 0; i < n; ++i) {

@@ -104,20 +104,11 @@ Result<std::vector<std::string>> parse_alert_kinds(const boost::json::object& o)
 }
 
 Result<EmailSettings> parse_email_settings(std::string_view text) {
-  auto doc = json::parse(text);
-  if (!doc) return bad(doc.error().message);
-  auto o = json::as_object(*doc, "the e-mail settings");
-  if (!o) return bad(o.error().message);
-  auto cleaned = without_secrets(**o);
-  if (!cleaned) return bad(cleaned.error().message);
-  const boost::json::object& obj = *cleaned;
-  if (auto r = json::check_keys(obj,
+  auto parsed = settings_object(text, "the e-mail settings",
                                 {"smtp", "starttls", "from", "to", "username", "password_env",
-                                 "password_file", "events", "credentials", "updated_at"},
-                                "the e-mail settings");
-      !r) {
-    return bad(r.error().message);
-  }
+                                 "password_file", "events", "credentials", "updated_at"});
+  if (!parsed) return bad(parsed.error().message);
+  const boost::json::object& obj = *parsed;
   EmailSettings s;
   auto str = [&](std::string_view key, std::string& out) -> Result<void> {
     auto v = json::get_optional_string(obj, key);
@@ -168,9 +159,6 @@ Result<EmailSettings> parse_email_settings(std::string_view text) {
 }
 
 boost::json::object email_settings_json(const EmailSettings& s) {
-  auto opt = [](const std::string& v) {
-    return v.empty() ? boost::json::value(nullptr) : boost::json::value(v);
-  };
   boost::json::array to(s.to.begin(), s.to.end());
   boost::json::array events(s.events.begin(), s.events.end());
   boost::json::object o{
@@ -178,9 +166,9 @@ boost::json::object email_settings_json(const EmailSettings& s) {
       {"starttls", s.starttls},
       {"from", s.from},
       {"to", std::move(to)},
-      {"username", opt(s.username)},
-      {"password_env", opt(s.password_env)},
-      {"password_file", opt(s.password_file)},
+      {"username", null_if_empty(s.username)},
+      {"password_env", null_if_empty(s.password_env)},
+      {"password_file", null_if_empty(s.password_file)},
       {"events", std::move(events)},
       {"credentials", !s.password_env.empty()    ? "from environment variable " + s.password_env
                       : !s.password_file.empty() ? "from file " + s.password_file
@@ -200,19 +188,11 @@ Result<std::optional<EmailSettings>> WorldService::get_email_alerts(std::string_
 }
 
 Result<TelegramSettings> parse_telegram_settings(std::string_view text) {
-  auto doc = json::parse(text);
-  if (!doc) return bad_telegram(doc.error().message);
-  auto o = json::as_object(*doc, "the Telegram settings");
-  if (!o) return bad_telegram(o.error().message);
-  auto cleaned = without_secrets(**o);
-  if (!cleaned) return bad_telegram(cleaned.error().message);
-  const boost::json::object& obj = *cleaned;
-  if (auto r = json::check_keys(
-          obj, {"chat_id", "token_env", "token_file", "api", "events", "credentials", "updated_at"},
-          "the Telegram settings");
-      !r) {
-    return bad_telegram(r.error().message);
-  }
+  auto parsed = settings_object(
+      text, "the Telegram settings",
+      {"chat_id", "token_env", "token_file", "api", "events", "credentials", "updated_at"});
+  if (!parsed) return bad_telegram(parsed.error().message);
+  const boost::json::object& obj = *parsed;
   TelegramSettings s;
   // A chat id is a number in Telegram's API; a string keeps every digit.
   if (const auto* c = obj.if_contains("chat_id"); c != nullptr && c->is_int64()) {
@@ -253,13 +233,10 @@ Result<TelegramSettings> parse_telegram_settings(std::string_view text) {
 }
 
 boost::json::object telegram_settings_json(const TelegramSettings& s) {
-  auto opt = [](const std::string& v) {
-    return v.empty() ? boost::json::value(nullptr) : boost::json::value(v);
-  };
   boost::json::object o{
       {"chat_id", s.chat_id},
-      {"token_env", opt(s.token_env)},
-      {"token_file", opt(s.token_file)},
+      {"token_env", null_if_empty(s.token_env)},
+      {"token_file", null_if_empty(s.token_file)},
       {"api", s.api},
       {"events", boost::json::array(s.events.begin(), s.events.end())},
       {"credentials", !s.token_env.empty() ? "token from environment variable " + s.token_env

@@ -172,21 +172,12 @@ bool comp_id_ok(std::string_view s) {
 }  // namespace
 
 Result<BrokerSettings> parse_broker_settings(std::string_view text) {
-  auto doc = json::parse(text);
-  if (!doc) return bad_broker(doc.error().message);
-  auto o = json::as_object(*doc, "the broker settings");
-  if (!o) return bad_broker(o.error().message);
-  auto cleaned = without_secrets(**o);
-  if (!cleaned) return bad_broker(cleaned.error().message);
-  boost::json::object obj = std::move(*cleaned);
-  if (auto r = json::check_keys(
-          obj,
-          {"type", "host", "port", "sender_comp_id", "target_comp_id", "account", "username",
-           "password_env", "password_file", "heartbeat", "credentials", "updated_at"},
-          "the broker settings");
-      !r) {
-    return bad_broker(r.error().message);
-  }
+  auto parsed = settings_object(
+      text, "the broker settings",
+      {"type", "host", "port", "sender_comp_id", "target_comp_id", "account", "username",
+       "password_env", "password_file", "heartbeat", "credentials", "updated_at"});
+  if (!parsed) return bad_broker(parsed.error().message);
+  const boost::json::object& obj = *parsed;
   BrokerSettings s;
   auto str = [&](std::string_view key, std::string& out, bool required) -> Result<void> {
     auto v = json::get_optional_string(obj, key);
@@ -235,19 +226,16 @@ Result<BrokerSettings> parse_broker_settings(std::string_view text) {
 }
 
 boost::json::object broker_settings_json(const BrokerSettings& s) {
-  auto opt = [](const std::string& v) {
-    return v.empty() ? boost::json::value(nullptr) : boost::json::value(v);
-  };
   boost::json::object o{
       {"type", s.type},
       {"host", s.host},
       {"port", s.port},
       {"sender_comp_id", s.sender_comp_id},
       {"target_comp_id", s.target_comp_id},
-      {"account", opt(s.account)},
-      {"username", opt(s.username)},
-      {"password_env", opt(s.password_env)},
-      {"password_file", opt(s.password_file)},
+      {"account", null_if_empty(s.account)},
+      {"username", null_if_empty(s.username)},
+      {"password_env", null_if_empty(s.password_env)},
+      {"password_file", null_if_empty(s.password_file)},
       {"heartbeat", format_duration(std::chrono::seconds(s.heartbeat_s))},
       {"credentials", !s.password_env.empty()    ? "from environment variable " + s.password_env
                       : !s.password_file.empty() ? "from file " + s.password_file
@@ -499,6 +487,18 @@ Result<boost::json::object> without_secrets(const boost::json::object& o) {
     if (!kv.value().is_null()) obj.emplace(kv.key(), kv.value());
   }
   return obj;
+}
+
+Result<boost::json::object> settings_object(std::string_view text, std::string_view what,
+                                            std::initializer_list<std::string_view> allowed) {
+  auto doc = json::parse(text);
+  if (!doc) return propagate(doc);
+  auto o = json::as_object(*doc, what);
+  if (!o) return propagate(o);
+  auto cleaned = without_secrets(**o);
+  if (!cleaned) return propagate(cleaned);
+  if (auto r = json::check_keys(*cleaned, allowed, what); !r) return propagate(r);
+  return cleaned;
 }
 
 Result<void> check_secret_reference(const std::string& env, const std::string& file,

@@ -141,6 +141,18 @@ policy::CandidateState candidate_state(lifecycle::StrategyState s);
 // and token_file (names of where a secret is) pass.
 Result<boost::json::object> without_secrets(const boost::json::object& o);
 
+// The JSON object of a settings document with secrets refused
+// (without_secrets) and only `allowed` keys; `what` names it in errors ("the
+// broker settings"). kInvalidArgument naming what to fix; the caller adds
+// its prefix.
+Result<boost::json::object> settings_object(std::string_view text, std::string_view what,
+                                            std::initializer_list<std::string_view> allowed);
+
+// A settings string as shown: null when it is not set.
+inline boost::json::value null_if_empty(const std::string& v) {
+  return v.empty() ? boost::json::value(nullptr) : boost::json::value(v);
+}
+
 // Checks the <what>_env / <what>_file pair of a settings object (what =
 // "password": password_env, password_file): at most one, a variable name, an
 // absolute path. The message names what to fix.
